@@ -1,0 +1,247 @@
+//! Define-by-run reverse-mode autodiff: each op records its inputs and a backward closure
+//! (see [`Tensor::from_op`]); [`Tensor::backward`] sorts the graph topologically and runs the
+//! closures in reverse, summing the gradients of tensors used more than once.
+
+use crate::{Error, Result, Tensor, TensorId};
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
+
+type BackwardFn = Box<dyn Fn(&[Tensor], &Tensor, &Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
+
+/// The record an op leaves on its output: what to call to push the gradient to its inputs.
+pub(crate) struct Node {
+    pub(crate) name: &'static str,
+    pub(crate) inputs: Vec<Tensor>,
+    pub(crate) backward: BackwardFn,
+}
+
+thread_local! {
+    static RECORDING: Cell<bool> = const { Cell::new(true) };
+}
+
+/// Whether ops on this thread currently record the graph.
+pub fn is_recording() -> bool {
+    RECORDING.with(|r| r.get())
+}
+
+/// Switches recording off until dropped (restoring the previous state), like `torch.no_grad()`.
+/// Nothing is recorded, so each activation is freed as soon as the next op has used it.
+#[must_use = "recording resumes as soon as the guard is dropped"]
+pub struct NoGradGuard {
+    previous: bool,
+}
+
+impl NoGradGuard {
+    /// Stops recording on this thread.
+    pub fn new() -> Self {
+        NoGradGuard { previous: RECORDING.with(|r| r.replace(false)) }
+    }
+}
+
+impl Default for NoGradGuard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for NoGradGuard {
+    fn drop(&mut self) {
+        RECORDING.with(|r| r.set(self.previous));
+    }
+}
+
+/// Runs `f` without recording the graph (inference, optimizer updates, metrics).
+pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
+    let _guard = NoGradGuard::new();
+    f()
+}
+
+/// Gradients computed by a backward pass, keyed by tensor identity.
+#[derive(Default, Clone)]
+pub struct Gradients {
+    map: HashMap<TensorId, Tensor>,
+}
+
+impl Gradients {
+    /// The gradient of the loss with respect to `t`, if `t` took part in computing it.
+    pub fn get(&self, t: &Tensor) -> Option<&Tensor> {
+        self.map.get(&t.id())
+    }
+
+    /// The gradient by tensor id.
+    pub fn get_id(&self, id: TensorId) -> Option<&Tensor> {
+        self.map.get(&id)
+    }
+
+    /// Takes the gradient of `t` out of the store.
+    pub fn remove(&mut self, t: &Tensor) -> Option<Tensor> {
+        self.map.remove(&t.id())
+    }
+
+    /// The number of gradients held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no gradient is held.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+impl Tensor {
+    /// Backpropagates from this tensor, seeded with ones (so a non-scalar target is treated as
+    /// the sum of its elements, as `tf.GradientTape.gradient` does), and returns the gradients of
+    /// every leaf that requires one.
+    ///
+    /// # Errors
+    /// `Autodiff` when this tensor does not depend on anything that requires a gradient, or an
+    /// op's backward pass fails.
+    pub fn backward(&self) -> Result<Gradients> {
+        backward_impl(self, None, &HashSet::new())
+    }
+
+    /// Backpropagates with an explicit output gradient `seed` of this tensor's shape.
+    ///
+    /// # Errors
+    /// `ShapeMismatch` when `seed` has another shape; otherwise as [`Tensor::backward`].
+    pub fn backward_with(&self, seed: &Tensor) -> Result<Gradients> {
+        backward_impl(self, Some(seed), &HashSet::new())
+    }
+}
+
+/// The gradients of `target` with respect to each of `sources` (leaves or intermediate tensors);
+/// `None` for a source that `target` does not depend on.
+///
+/// # Errors
+/// As [`Tensor::backward`].
+pub fn grad(target: &Tensor, sources: &[&Tensor]) -> Result<Vec<Option<Tensor>>> {
+    let keep: HashSet<TensorId> = sources.iter().map(|t| t.id()).collect();
+    let grads = backward_impl(target, None, &keep)?;
+    Ok(sources.iter().map(|s| grads.get(s).cloned()).collect())
+}
+
+fn backward_impl(target: &Tensor, seed: Option<&Tensor>, keep: &HashSet<TensorId>) -> Result<Gradients> {
+    if !target.requires_grad() {
+        return Err(Error::Autodiff(
+            "the target does not depend on any tensor that requires a gradient (was it computed inside no_grad, or from detached tensors?)"
+                .into(),
+        ));
+    }
+    let seed = match seed {
+        Some(s) if s.shape() != target.shape() => {
+            return Err(Error::shape("backward", format!("a seed gradient of shape {}", target.shape()), s.shape()));
+        }
+        Some(s) => s.detach(),
+        None => target.ones_like(),
+    };
+    let order = topological_order(target);
+    let _guard = NoGradGuard::new();
+    let mut pending: HashMap<TensorId, Tensor> = HashMap::new();
+    pending.insert(target.id(), seed);
+    let mut result = Gradients::default();
+    for t in order.iter().rev() {
+        let Some(g) = pending.remove(&t.id()) else { continue };
+        if let Some(node) = t.node() {
+            let input_grads = (node.backward)(&node.inputs, t, &g)?;
+            if input_grads.len() != node.inputs.len() {
+                return Err(Error::Autodiff(format!(
+                    "{}: backward returned {} gradients for {} inputs",
+                    node.name,
+                    input_grads.len(),
+                    node.inputs.len()
+                )));
+            }
+            for (input, ig) in node.inputs.iter().zip(input_grads) {
+                let Some(ig) = ig else { continue };
+                if !input.requires_grad() {
+                    continue;
+                }
+                if ig.shape() != input.shape() {
+                    return Err(Error::Autodiff(format!(
+                        "{}: gradient of shape {} for an input of shape {}",
+                        node.name,
+                        ig.shape(),
+                        input.shape()
+                    )));
+                }
+                let acc = match pending.remove(&input.id()) {
+                    Some(prev) => prev.add(&ig)?,
+                    None => ig,
+                };
+                pending.insert(input.id(), acc);
+            }
+            if keep.contains(&t.id()) {
+                result.map.insert(t.id(), g);
+            }
+        } else {
+            result.map.insert(t.id(), g);
+        }
+    }
+    Ok(result)
+}
+
+/// Tensors reachable from `root` through recorded nodes, each after all of its inputs.
+fn topological_order(root: &Tensor) -> Vec<Tensor> {
+    let mut order = Vec::new();
+    let mut visited: HashSet<TensorId> = HashSet::new();
+    // Iterative post-order DFS: deep networks would overflow a recursive one.
+    let mut stack: Vec<(Tensor, bool)> = vec![(root.clone(), false)];
+    while let Some((t, expanded)) = stack.pop() {
+        if expanded {
+            order.push(t);
+            continue;
+        }
+        if !visited.insert(t.id()) {
+            continue;
+        }
+        stack.push((t.clone(), true));
+        if let Some(node) = t.node() {
+            for input in node.inputs.iter().filter(|i| i.requires_grad()) {
+                if !visited.contains(&input.id()) {
+                    stack.push((input.clone(), false));
+                }
+            }
+        }
+    }
+    order
+}
+
+/// A `tf.GradientTape`-style helper for custom training loops.
+///
+/// Recording in Fovea is always on for tensors that require a gradient, so the tape only marks
+/// what to differentiate with respect to ([`GradientTape::watch`]) and asks for the gradients.
+#[derive(Debug, Default)]
+pub struct GradientTape {
+    watched: Vec<TensorId>,
+}
+
+impl GradientTape {
+    /// A new tape.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Returns `t` as a tensor that requires a gradient, to be used in the computation.
+    ///
+    /// # Errors
+    /// `DTypeMismatch` for non-float tensors.
+    pub fn watch(&mut self, t: &Tensor) -> Result<Tensor> {
+        let w = if t.requires_grad() { t.clone() } else { t.with_requires_grad(true)? };
+        self.watched.push(w.id());
+        Ok(w)
+    }
+
+    /// The ids of the watched tensors, in watch order.
+    pub fn watched(&self) -> &[TensorId] {
+        &self.watched
+    }
+
+    /// The gradients of `target` with respect to `sources` (`None` where unconnected).
+    ///
+    /// # Errors
+    /// As [`Tensor::backward`].
+    pub fn gradient(&self, target: &Tensor, sources: &[&Tensor]) -> Result<Vec<Option<Tensor>>> {
+        grad(target, sources)
+    }
+}

@@ -1,0 +1,40 @@
+//! The fast CPU backend: f32 throughout, gemm for matrix products, rayon across large
+//! element-wise maps. Primitives it does not override run the reference code.
+
+mod elementwise;
+mod matmul;
+
+use super::{Backend, MatmulSpec};
+use crate::ops::binary::BinaryOp;
+use crate::ops::unary::UnaryOp;
+use crate::{Result, Shape, Storage};
+
+/// Element counts below this run on the calling thread: spawning rayon work costs more than
+/// the map itself on small tensors.
+pub(crate) const PARALLEL_THRESHOLD: usize = 1 << 15;
+
+/// The fast CPU backend.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuBackend;
+
+impl Backend for CpuBackend {
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage> {
+        elementwise::unary(op, x)
+    }
+
+    fn unary_grad(&self, op: UnaryOp, x: &Storage, y: &Storage, dy: &Storage) -> Result<Storage> {
+        elementwise::unary_grad(op, x, y, dy)
+    }
+
+    fn binary(&self, op: BinaryOp, a: &Storage, a_shape: &Shape, b: &Storage, b_shape: &Shape, out_shape: &Shape) -> Result<Storage> {
+        elementwise::binary(op, a, a_shape, b, b_shape, out_shape)
+    }
+
+    fn matmul(&self, a: &Storage, b: &Storage, spec: &MatmulSpec) -> Result<Storage> {
+        matmul::matmul(a, b, spec)
+    }
+}

@@ -1,0 +1,111 @@
+//! Reference element-wise kernels: unary math in f64, broadcasting binary ops, select, cast.
+
+use crate::backend::{broadcast_rows, broadcast_strides};
+use crate::ops::binary::BinaryOp;
+use crate::ops::unary::UnaryOp;
+use crate::{DType, Error, Result, Shape, Storage};
+
+/// `y = op(x)` computed in f64 and rounded to f32.
+pub fn unary(op: UnaryOp, x: &Storage) -> Result<Storage> {
+    let x = x.as_f32("unary")?;
+    Ok(Storage::F32(x.iter().map(|&v| op.value(v as f64) as f32).collect()))
+}
+
+/// `dx = dy · op'(x)` computed in f64.
+pub fn unary_grad(op: UnaryOp, x: &Storage, y: &Storage, dy: &Storage) -> Result<Storage> {
+    let (x, y, dy) = (x.as_f32("unary_grad")?, y.as_f32("unary_grad")?, dy.as_f32("unary_grad")?);
+    Ok(Storage::F32(x.iter().zip(y).zip(dy).map(|((&x, &y), &g)| (g as f64 * op.derivative(x as f64, y as f64)) as f32).collect()))
+}
+
+/// Applies `f` over broadcast pairs into a new vector of the output size.
+pub(crate) fn broadcast_map<A: Copy, B: Copy, O: Default + Clone>(
+    a: &[A],
+    a_shape: &Shape,
+    b: &[B],
+    b_shape: &Shape,
+    out_shape: &Shape,
+    f: impl Fn(A, B) -> O,
+) -> Vec<O> {
+    let mut out = vec![O::default(); out_shape.numel()];
+    let rows = if out_shape.rank() == 0 { 1 } else { out_shape.numel() / out_shape.dims()[out_shape.rank() - 1].max(1) };
+    let rows = if out_shape.numel() == 0 { 0 } else { rows };
+    broadcast_rows(a, &broadcast_strides(a_shape, out_shape), b, &broadcast_strides(b_shape, out_shape), out_shape, 0..rows, &mut out, f);
+    out
+}
+
+/// `op(a, b)` with NumPy broadcasting to `out_shape`.
+pub fn binary(op: BinaryOp, a: &Storage, a_shape: &Shape, b: &Storage, b_shape: &Shape, out_shape: &Shape) -> Result<Storage> {
+    let pred = op.is_predicate();
+    Ok(match (a, b) {
+        (Storage::F32(a), Storage::F32(b)) if pred => {
+            Storage::Bool(broadcast_map(a, a_shape, b, b_shape, out_shape, |x, y| op.compare(x, y)))
+        }
+        (Storage::F32(a), Storage::F32(b)) => Storage::F32(broadcast_map(a, a_shape, b, b_shape, out_shape, |x, y| op.value_f32(x, y))),
+        (Storage::I64(a), Storage::I64(b)) if pred => {
+            Storage::Bool(broadcast_map(a, a_shape, b, b_shape, out_shape, |x, y| op.compare(x, y)))
+        }
+        (Storage::I64(a), Storage::I64(b)) => Storage::I64(broadcast_map(a, a_shape, b, b_shape, out_shape, |x, y| op.value_i64(x, y))),
+        (Storage::U8(a), Storage::U8(b)) if pred => {
+            Storage::Bool(broadcast_map(a, a_shape, b, b_shape, out_shape, |x, y| op.compare(x, y)))
+        }
+        (Storage::Bool(a), Storage::Bool(b)) => Storage::Bool(broadcast_map(a, a_shape, b, b_shape, out_shape, |x, y| match op {
+            BinaryOp::And => x && y,
+            BinaryOp::Or => x || y,
+            _ => op.compare(x, y),
+        })),
+        _ => return Err(Error::dtype(op.name(), "operands of one supported dtype", b.dtype())),
+    })
+}
+
+/// `cond ? a : b` with three-way broadcasting.
+pub fn select(
+    cond: &Storage,
+    c_shape: &Shape,
+    a: &Storage,
+    a_shape: &Shape,
+    b: &Storage,
+    b_shape: &Shape,
+    out_shape: &Shape,
+) -> Result<Storage> {
+    let cond = cond.as_bool("where")?;
+    // Broadcast the condition against each branch by pairing it with element indices.
+    let idx_a: Vec<usize> = broadcast_map(cond, c_shape, &(0..a.len()).collect::<Vec<_>>(), a_shape, out_shape, |_, i| i);
+    let idx_b: Vec<usize> = broadcast_map(cond, c_shape, &(0..b.len()).collect::<Vec<_>>(), b_shape, out_shape, |_, i| i);
+    let c: Vec<bool> = broadcast_map(cond, c_shape, &[()], &Shape::scalar(), out_shape, |c, _| c);
+    fn pick<T: Copy>(c: &[bool], a: &[T], ia: &[usize], b: &[T], ib: &[usize]) -> Vec<T> {
+        c.iter().zip(ia).zip(ib).map(|((&c, &i), &j)| if c { a[i] } else { b[j] }).collect()
+    }
+    Ok(match (a, b) {
+        (Storage::F32(a), Storage::F32(b)) => Storage::F32(pick(&c, a, &idx_a, b, &idx_b)),
+        (Storage::I64(a), Storage::I64(b)) => Storage::I64(pick(&c, a, &idx_a, b, &idx_b)),
+        (Storage::U8(a), Storage::U8(b)) => Storage::U8(pick(&c, a, &idx_a, b, &idx_b)),
+        (Storage::Bool(a), Storage::Bool(b)) => Storage::Bool(pick(&c, a, &idx_a, b, &idx_b)),
+        _ => return Err(Error::dtype("where", format!("branches of one dtype ({})", a.dtype()), b.dtype())),
+    })
+}
+
+/// Converts element types with `tf.cast` semantics (truncation toward zero, saturating).
+pub fn cast(x: &Storage, dtype: DType) -> Result<Storage> {
+    fn conv<T: Copy, U>(v: &[T], f: impl Fn(T) -> U) -> Vec<U> {
+        v.iter().map(|&x| f(x)).collect()
+    }
+    Ok(match (x, dtype) {
+        (Storage::F32(v), DType::F32) => Storage::F32(v.clone()),
+        (Storage::F32(v), DType::U8) => Storage::U8(conv(v, |x| x as u8)),
+        (Storage::F32(v), DType::I64) => Storage::I64(conv(v, |x| x as i64)),
+        (Storage::F32(v), DType::Bool) => Storage::Bool(conv(v, |x| x != 0.0)),
+        (Storage::U8(v), DType::F32) => Storage::F32(conv(v, |x| x as f32)),
+        (Storage::U8(v), DType::U8) => Storage::U8(v.clone()),
+        (Storage::U8(v), DType::I64) => Storage::I64(conv(v, |x| x as i64)),
+        (Storage::U8(v), DType::Bool) => Storage::Bool(conv(v, |x| x != 0)),
+        (Storage::I64(v), DType::F32) => Storage::F32(conv(v, |x| x as f32)),
+        (Storage::I64(v), DType::U8) => Storage::U8(conv(v, |x| x as u8)),
+        (Storage::I64(v), DType::I64) => Storage::I64(v.clone()),
+        (Storage::I64(v), DType::Bool) => Storage::Bool(conv(v, |x| x != 0)),
+        (Storage::Bool(v), DType::F32) => Storage::F32(conv(v, |x| x as u8 as f32)),
+        (Storage::Bool(v), DType::U8) => Storage::U8(conv(v, |x| x as u8)),
+        (Storage::Bool(v), DType::I64) => Storage::I64(conv(v, |x| x as i64)),
+        (Storage::Bool(v), DType::Bool) => Storage::Bool(v.clone()),
+        (_, DType::F16 | DType::BF16) => return Err(crate::storage::unsupported_half(dtype)),
+    })
+}

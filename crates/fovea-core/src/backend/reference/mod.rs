@@ -1,0 +1,21 @@
+//! The reference backend: plain loops with f64 accumulation. It is the specification every
+//! other backend is tested against, so clarity wins over speed here.
+
+pub mod conv;
+pub mod elementwise;
+pub mod matmul;
+pub mod movement;
+pub mod pool;
+pub mod reduce;
+
+use super::Backend;
+
+/// The reference backend (all trait defaults).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReferenceBackend;
+
+impl Backend for ReferenceBackend {
+    fn name(&self) -> &'static str {
+        "reference"
+    }
+}

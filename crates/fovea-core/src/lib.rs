@@ -1,0 +1,43 @@
+//! Fovea core: tensors, reverse-mode autodiff and the backends that compute them.
+//!
+//! Layout follows TensorFlow: images and activations are NHWC, convolution kernels HWIO.
+//! Every op is a method on [`Tensor`] that returns a `Result`; bad input is an [`Error`] that
+//! says what was expected and what was received.
+//!
+//! ```
+//! use fovea_core::{Device, Tensor};
+//! # fn main() -> fovea_core::Result<()> {
+//! let x = Tensor::from_vec(vec![1.0f32, -2.0, 3.0], [3], Device::Cpu)?.with_requires_grad(true)?;
+//! let loss = x.square()?.sum_all()?; // Σ x²
+//! let grads = loss.backward()?;
+//! assert_eq!(grads.get(&x).unwrap().to_vec::<f32>()?, vec![2.0, -4.0, 6.0]);
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod autograd;
+pub mod backend;
+mod device;
+mod display;
+mod dtype;
+mod error;
+pub mod ops;
+pub mod random;
+mod shape;
+mod storage;
+mod tensor;
+#[doc(hidden)]
+pub mod testing;
+mod variable;
+
+pub use autograd::{grad, no_grad, GradientTape, Gradients, NoGradGuard};
+pub use device::Device;
+pub use dtype::DType;
+pub use error::{Error, Result};
+pub use random::set_seed;
+pub use shape::{broadcast_shapes, normalize_axis, Shape};
+pub use storage::{Element, Storage};
+pub use tensor::{Tensor, TensorId};
+pub use variable::Variable;

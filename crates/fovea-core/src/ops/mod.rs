@@ -1,0 +1,9 @@
+//! Tensor operations, one module per op family, each holding the op's forward pass, its
+//! backward pass and its tests side by side. Ops are methods on [`crate::Tensor`].
+
+pub mod binary;
+pub mod logic;
+pub mod matmul;
+pub mod reduce;
+pub mod shape;
+pub mod unary;

@@ -1,0 +1,374 @@
+//! The [`Tensor`] handle: cheap to clone, immutable, carrying its autodiff node.
+
+use crate::autograd::{self, Node};
+use crate::random::Rng;
+use crate::storage::{unsupported_half, Element};
+use crate::{DType, Device, Error, Result, Shape, Storage};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// A unique identity for a tensor value, used as the key of gradient stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TensorId(u64);
+
+impl TensorId {
+    fn next() -> Self {
+        static COUNTER: AtomicU64 = AtomicU64::new(1);
+        TensorId(COUNTER.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// An n-dimensional array on a device, row-major and contiguous.
+///
+/// Cloning is cheap (an `Arc`). Ops return new tensors. When an op's input requires a gradient
+/// (and recording is not switched off by [`crate::no_grad`]), the result remembers the op and its
+/// inputs so that [`Tensor::backward`] can run the chain rule.
+#[derive(Clone)]
+pub struct Tensor(Arc<Inner>);
+
+struct Inner {
+    id: TensorId,
+    storage: Arc<Storage>,
+    shape: Shape,
+    device: Device,
+    requires_grad: bool,
+    node: Option<Node>,
+}
+
+impl Tensor {
+    /// Wraps a storage as a leaf tensor (no gradient).
+    ///
+    /// # Errors
+    /// `ShapeMismatch` when the storage length differs from the shape's element count.
+    pub fn from_storage(storage: Storage, shape: impl Into<Shape>, device: Device) -> Result<Self> {
+        let shape = shape.into();
+        if storage.len() != shape.numel() {
+            return Err(Error::shape(
+                "from_storage",
+                format!("{} elements for shape {shape}", shape.numel()),
+                format!("{} elements", storage.len()),
+            ));
+        }
+        Ok(Self::leaf(Arc::new(storage), shape, device, false))
+    }
+
+    fn leaf(storage: Arc<Storage>, shape: Shape, device: Device, requires_grad: bool) -> Self {
+        Tensor(Arc::new(Inner { id: TensorId::next(), storage, shape, device, requires_grad, node: None }))
+    }
+
+    /// The result of an op: records `backward` when gradients are being recorded and an input
+    /// requires one. `backward` gets the inputs, the output and the output's gradient, and
+    /// returns one gradient (or `None`) per input.
+    pub(crate) fn from_op(
+        storage: Storage,
+        shape: Shape,
+        device: Device,
+        name: &'static str,
+        inputs: &[&Tensor],
+        backward: impl Fn(&[Tensor], &Tensor, &Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+    ) -> Tensor {
+        debug_assert_eq!(storage.len(), shape.numel(), "{name}: storage does not match shape");
+        Self::build(Arc::new(storage), shape, device, name, inputs, backward)
+    }
+
+    fn build(
+        storage: Arc<Storage>,
+        shape: Shape,
+        device: Device,
+        name: &'static str,
+        inputs: &[&Tensor],
+        backward: impl Fn(&[Tensor], &Tensor, &Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+    ) -> Tensor {
+        let record = autograd::is_recording() && inputs.iter().any(|t| t.requires_grad());
+        let node = record.then(|| Node { name, inputs: inputs.iter().map(|t| (*t).clone()).collect(), backward: Box::new(backward) });
+        Tensor(Arc::new(Inner { id: TensorId::next(), storage, shape, device, requires_grad: record, node }))
+    }
+
+    /// A tensor sharing this one's storage but with a new shape (same element count, checked by
+    /// the caller); used by reshape-like ops, which need no copy.
+    pub(crate) fn share_storage(
+        &self,
+        shape: Shape,
+        name: &'static str,
+        inputs: &[&Tensor],
+        backward: impl Fn(&[Tensor], &Tensor, &Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+    ) -> Tensor {
+        self.share_storage_on(self.device(), shape, name, inputs, backward)
+    }
+
+    fn share_storage_on(
+        &self,
+        device: Device,
+        shape: Shape,
+        name: &'static str,
+        inputs: &[&Tensor],
+        backward: impl Fn(&[Tensor], &Tensor, &Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+    ) -> Tensor {
+        Self::build(self.0.storage.clone(), shape, device, name, inputs, backward)
+    }
+
+    /// Mutable access to the elements when no other handle can observe them (this tensor and
+    /// its storage are both unshared), for in-place optimizer updates.
+    pub(crate) fn storage_mut_if_unique(&mut self) -> Option<&mut Storage> {
+        Arc::get_mut(&mut self.0).and_then(|inner| Arc::get_mut(&mut inner.storage))
+    }
+
+    pub(crate) fn node(&self) -> Option<&Node> {
+        self.0.node.as_ref()
+    }
+
+    /// The identity used to look up this tensor's gradient.
+    pub fn id(&self) -> TensorId {
+        self.0.id
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &Shape {
+        &self.0.shape
+    }
+
+    /// The dimensions (shorthand for `shape().dims()`).
+    pub fn dims(&self) -> &[usize] {
+        self.0.shape.dims()
+    }
+
+    /// The number of dimensions.
+    pub fn rank(&self) -> usize {
+        self.0.shape.rank()
+    }
+
+    /// The number of elements.
+    pub fn numel(&self) -> usize {
+        self.0.shape.numel()
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.0.storage.dtype()
+    }
+
+    /// The device (backend) this tensor computes on.
+    pub fn device(&self) -> Device {
+        self.0.device
+    }
+
+    /// The elements. Backends and file writers read them here; ops never mutate them.
+    pub fn storage(&self) -> &Storage {
+        &self.0.storage
+    }
+
+    /// Whether a gradient flows to (or through) this tensor.
+    pub fn requires_grad(&self) -> bool {
+        self.0.requires_grad
+    }
+
+    /// A leaf tensor sharing this storage, with `requires_grad` set as given (a new identity).
+    /// Floats only can require a gradient.
+    ///
+    /// # Errors
+    /// `DTypeMismatch` when asking an integer or bool tensor to require a gradient.
+    pub fn with_requires_grad(&self, requires_grad: bool) -> Result<Tensor> {
+        if requires_grad && !self.dtype().is_float() {
+            return Err(Error::dtype("requires_grad", "a floating-point dtype", self.dtype()));
+        }
+        Ok(Self::leaf(self.0.storage.clone(), self.0.shape.clone(), self.0.device, requires_grad))
+    }
+
+    /// The same values cut from the graph: no gradient flows through the result.
+    pub fn detach(&self) -> Tensor {
+        Self::leaf(self.0.storage.clone(), self.0.shape.clone(), self.0.device, false)
+    }
+
+    /// The same values on another device (gradients flow back to this device).
+    pub fn to_device(&self, device: Device) -> Tensor {
+        if device == self.device() {
+            return self.clone();
+        }
+        let source = self.device();
+        // Both devices keep host memory today, so the move shares the storage.
+        self.share_storage_on(device, self.shape().clone(), "to_device", &[self], move |_, _, g| Ok(vec![Some(g.to_device(source))]))
+    }
+
+    // ---- constructors -------------------------------------------------------------------------
+
+    /// A tensor of the given shape from a vector of elements.
+    ///
+    /// # Errors
+    /// `ShapeMismatch` when `data.len()` differs from the shape's element count.
+    pub fn from_vec<T: Element>(data: Vec<T>, shape: impl Into<Shape>, device: Device) -> Result<Self> {
+        Self::from_storage(T::into_storage(data), shape, device)
+    }
+
+    /// A tensor of the given shape copied from a slice.
+    ///
+    /// # Errors
+    /// `ShapeMismatch` when `data.len()` differs from the shape's element count.
+    pub fn from_slice<T: Element>(data: &[T], shape: impl Into<Shape>, device: Device) -> Result<Self> {
+        Self::from_vec(data.to_vec(), shape, device)
+    }
+
+    /// A rank-0 f32 tensor.
+    pub fn scalar(value: f32, device: Device) -> Self {
+        Self::leaf(Arc::new(Storage::F32(vec![value])), Shape::scalar(), device, false)
+    }
+
+    /// Zeros (false for bool).
+    ///
+    /// # Errors
+    /// `Unsupported` for f16/bf16 on the CPU.
+    pub fn zeros(shape: impl Into<Shape>, dtype: DType, device: Device) -> Result<Self> {
+        let shape = shape.into();
+        Self::from_storage(Storage::zeros(dtype, shape.numel())?, shape, device)
+    }
+
+    /// Ones (true for bool).
+    ///
+    /// # Errors
+    /// `Unsupported` for f16/bf16 on the CPU.
+    pub fn ones(shape: impl Into<Shape>, dtype: DType, device: Device) -> Result<Self> {
+        Self::full(shape, 1.0, dtype, device)
+    }
+
+    /// Every element equal to `value` (converted to the dtype; nonzero is true for bool).
+    ///
+    /// # Errors
+    /// `Unsupported` for f16/bf16 on the CPU.
+    pub fn full(shape: impl Into<Shape>, value: f64, dtype: DType, device: Device) -> Result<Self> {
+        let shape = shape.into();
+        let n = shape.numel();
+        let storage = match dtype {
+            DType::F32 => Storage::F32(vec![value as f32; n]),
+            DType::U8 => Storage::U8(vec![value as u8; n]),
+            DType::I64 => Storage::I64(vec![value as i64; n]),
+            DType::Bool => Storage::Bool(vec![value != 0.0; n]),
+            DType::F16 | DType::BF16 => return Err(unsupported_half(dtype)),
+        };
+        Self::from_storage(storage, shape, device)
+    }
+
+    /// Zeros with this tensor's shape, dtype and device.
+    pub fn zeros_like(&self) -> Tensor {
+        Self::leaf(
+            Arc::new(Storage::zeros(self.dtype(), self.numel()).expect("dtype of an existing tensor")),
+            self.shape().clone(),
+            self.device(),
+            false,
+        )
+    }
+
+    /// Ones with this tensor's shape, dtype and device.
+    pub fn ones_like(&self) -> Tensor {
+        Self::full(self.shape().clone(), 1.0, self.dtype(), self.device()).expect("dtype of an existing tensor")
+    }
+
+    /// `start, start+step, ...` up to but excluding `end`, as f32 (like `tf.range`).
+    ///
+    /// # Errors
+    /// `InvalidArgument` when `step` is zero or not finite.
+    pub fn arange(start: f64, end: f64, step: f64, device: Device) -> Result<Self> {
+        if step == 0.0 || !step.is_finite() || !start.is_finite() || !end.is_finite() {
+            return Err(Error::invalid(
+                "arange",
+                format!("start, end and a nonzero step must be finite, got start={start}, end={end}, step={step}"),
+            ));
+        }
+        let n = ((end - start) / step).ceil().max(0.0) as usize;
+        let v: Vec<f32> = (0..n).map(|i| (start + i as f64 * step) as f32).collect();
+        Self::from_vec(v, [n], device)
+    }
+
+    /// The `n`×`n` identity matrix in f32.
+    pub fn eye(n: usize, device: Device) -> Self {
+        let mut v = vec![0f32; n * n];
+        for i in 0..n {
+            v[i * n + i] = 1.0;
+        }
+        Self::from_vec(v, [n, n], device).expect("n*n elements")
+    }
+
+    /// Uniform samples in `[low, high)`, f32; `seed: None` draws from the global seed sequence.
+    ///
+    /// # Errors
+    /// `InvalidArgument` when `low > high` or a bound is not finite.
+    pub fn random_uniform(shape: impl Into<Shape>, low: f64, high: f64, seed: Option<u64>, device: Device) -> Result<Self> {
+        if !(low.is_finite() && high.is_finite() && low <= high) {
+            return Err(Error::invalid("random_uniform", format!("need finite low <= high, got low={low}, high={high}")));
+        }
+        let shape = shape.into();
+        let mut rng = seed.map(Rng::new).unwrap_or_else(Rng::from_global);
+        let v: Vec<f32> = (0..shape.numel()).map(|_| (low + (high - low) * rng.uniform()) as f32).collect();
+        Self::from_vec(v, shape, device)
+    }
+
+    /// Normal samples with the given mean and standard deviation, f32.
+    ///
+    /// # Errors
+    /// `InvalidArgument` when `std` is negative or a parameter is not finite.
+    pub fn random_normal(shape: impl Into<Shape>, mean: f64, std: f64, seed: Option<u64>, device: Device) -> Result<Self> {
+        Self::normal_like("random_normal", shape.into(), mean, std, seed, device, Rng::normal)
+    }
+
+    /// Normal samples redrawn until within two standard deviations of the mean, like
+    /// `tf.random.truncated_normal`.
+    ///
+    /// # Errors
+    /// `InvalidArgument` when `std` is negative or a parameter is not finite.
+    pub fn truncated_normal(shape: impl Into<Shape>, mean: f64, std: f64, seed: Option<u64>, device: Device) -> Result<Self> {
+        Self::normal_like("truncated_normal", shape.into(), mean, std, seed, device, Rng::truncated_normal)
+    }
+
+    fn normal_like(
+        op: &'static str,
+        shape: Shape,
+        mean: f64,
+        std: f64,
+        seed: Option<u64>,
+        device: Device,
+        draw: fn(&mut Rng) -> f64,
+    ) -> Result<Self> {
+        if !(mean.is_finite() && std.is_finite() && std >= 0.0) {
+            return Err(Error::invalid(op, format!("need a finite mean and std >= 0, got mean={mean}, std={std}")));
+        }
+        let mut rng = seed.map(Rng::new).unwrap_or_else(Rng::from_global);
+        let v: Vec<f32> = (0..shape.numel()).map(|_| (mean + std * draw(&mut rng)) as f32).collect();
+        Self::from_vec(v, shape, device)
+    }
+
+    // ---- reading values -----------------------------------------------------------------------
+
+    /// The elements as a vector of `T`, which must match the dtype.
+    ///
+    /// # Errors
+    /// `DTypeMismatch` when `T` is not this tensor's element type.
+    pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        T::slice(self.storage()).map(|s| s.to_vec()).ok_or_else(|| Error::dtype("to_vec", T::DTYPE.as_str(), self.dtype()))
+    }
+
+    /// The single element of a one-element tensor.
+    ///
+    /// # Errors
+    /// `ShapeMismatch` when the tensor does not hold exactly one element; `DTypeMismatch` when `T`
+    /// is not the element type.
+    pub fn to_scalar<T: Element>(&self) -> Result<T> {
+        if self.numel() != 1 {
+            return Err(Error::shape("to_scalar", "exactly one element", self.shape()));
+        }
+        Ok(self.to_vec::<T>()?[0])
+    }
+
+    /// The f32 elements, borrowed.
+    ///
+    /// # Errors
+    /// `DTypeMismatch` when the tensor is not f32.
+    pub fn as_f32_slice(&self) -> Result<&[f32]> {
+        self.storage().as_f32("as_f32_slice")
+    }
+
+    /// Checks that `other` lives on the same device, for binary ops.
+    pub(crate) fn same_device(&self, op: &'static str, other: &Tensor) -> Result<()> {
+        if self.device() != other.device() {
+            return Err(Error::invalid(op, format!("both tensors must be on one device, got {} and {}", self.device(), other.device())));
+        }
+        Ok(())
+    }
+}

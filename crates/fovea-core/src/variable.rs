@@ -1,0 +1,111 @@
+//! Variables: named, shared, mutable holders of a tensor that optimizers update.
+
+use crate::{Error, Result, Storage, Tensor};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// A named tensor that persists across steps (`tf.Variable`). Cloning shares it.
+///
+/// [`Variable::value`] returns the current value as a leaf tensor that requires a gradient when
+/// the variable is trainable; use it in the forward pass and look its gradient up by that tensor.
+#[derive(Clone)]
+pub struct Variable(Arc<VarInner>);
+
+struct VarInner {
+    name: String,
+    trainable: AtomicBool,
+    value: RwLock<Tensor>,
+}
+
+impl Variable {
+    /// A variable holding `value`.
+    ///
+    /// # Errors
+    /// `DTypeMismatch` when `trainable` is asked of a non-float value.
+    pub fn new(name: impl Into<String>, value: Tensor, trainable: bool) -> Result<Self> {
+        let value = value.with_requires_grad(trainable)?;
+        Ok(Variable(Arc::new(VarInner { name: name.into(), trainable: AtomicBool::new(trainable), value: RwLock::new(value) })))
+    }
+
+    /// The name (Keras style, e.g. `conv2d_1/kernel`).
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// Whether optimizers update this variable.
+    pub fn trainable(&self) -> bool {
+        self.0.trainable.load(Ordering::SeqCst)
+    }
+
+    /// Freezes (`false`) or unfreezes the variable.
+    ///
+    /// # Errors
+    /// `DTypeMismatch` when making a non-float variable trainable.
+    pub fn set_trainable(&self, trainable: bool) -> Result<()> {
+        let mut v = self.0.value.write().expect("variable lock poisoned");
+        *v = v.with_requires_grad(trainable)?;
+        self.0.trainable.store(trainable, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The current value (the same tensor, and id, until the next assignment).
+    pub fn value(&self) -> Tensor {
+        self.0.value.read().expect("variable lock poisoned").clone()
+    }
+
+    /// Replaces the value with one of the same shape and dtype.
+    ///
+    /// # Errors
+    /// `ShapeMismatch` / `DTypeMismatch` naming the variable when the new value differs.
+    pub fn assign(&self, value: &Tensor) -> Result<()> {
+        let mut v = self.0.value.write().expect("variable lock poisoned");
+        if value.shape() != v.shape() {
+            return Err(Error::ShapeMismatch {
+                op: "assign",
+                expected: format!("{} for variable {}", v.shape(), self.name()),
+                got: value.shape().to_string(),
+            });
+        }
+        if value.dtype() != v.dtype() {
+            return Err(Error::dtype("assign", format!("{} for variable {}", v.dtype(), self.name()), value.dtype()));
+        }
+        *v = value.to_device(v.device()).detach().with_requires_grad(self.trainable())?;
+        Ok(())
+    }
+
+    /// `self -= delta`.
+    ///
+    /// # Errors
+    /// As [`Variable::assign`].
+    pub fn assign_sub(&self, delta: &Tensor) -> Result<()> {
+        let new = crate::no_grad(|| self.value().sub(delta))?;
+        self.assign(&new)
+    }
+
+    /// Updates an f32 variable through `f` in place when nothing else holds its storage (the
+    /// usual case in an optimizer step), or on a copy otherwise.
+    ///
+    /// # Errors
+    /// `DTypeMismatch` unless the variable is f32.
+    pub fn update_f32(&self, f: impl FnOnce(&mut [f32])) -> Result<()> {
+        let mut v = self.0.value.write().expect("variable lock poisoned");
+        if let Some(Storage::F32(data)) = v.storage_mut_if_unique() {
+            f(data);
+            return Ok(());
+        }
+        let mut data = match v.storage() {
+            Storage::F32(d) => d.clone(),
+            other => return Err(Error::dtype("update_f32", "float32", other.dtype())),
+        };
+        f(&mut data);
+        *v = Tensor::from_vec(data, v.shape().clone(), v.device())?.with_requires_grad(self.trainable())?;
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Variable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let v = self.value();
+        write!(f, "Variable(name={:?}, shape={}, dtype={}, trainable={})", self.name(), v.shape(), v.dtype(), self.trainable())
+    }
+}
