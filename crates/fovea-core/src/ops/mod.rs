@@ -4,6 +4,7 @@
 pub mod binary;
 pub mod logic;
 pub mod matmul;
+pub mod padding;
 pub mod reduce;
 pub mod shape;
 pub mod unary;
