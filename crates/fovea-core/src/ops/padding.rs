@@ -86,7 +86,7 @@ mod tests {
         assert_eq!(resolve_axis("t", &Padding::Valid, 0, 14, 5, 1, 1).unwrap().out, 10);
         assert_eq!(resolve_axis("t", &Padding::Valid, 0, 7, 3, 2, 1).unwrap().out, 3);
         // Dilation: effective kernel k + (k−1)(d−1).
-        assert_eq!(resolve_axis("t", &Padding::Valid, 0, 10, 3, 1, 4).unwrap().out, 1);
+        assert_eq!(resolve_axis("t", &Padding::Valid, 0, 10, 3, 1, 4).unwrap().out, 2);
     }
 
     #[test]
