@@ -62,6 +62,12 @@ pub struct Gradients {
     map: HashMap<TensorId, Tensor>,
 }
 
+impl std::fmt::Debug for Gradients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gradients({} tensors)", self.map.len())
+    }
+}
+
 impl Gradients {
     /// The gradient of the loss with respect to `t`, if `t` took part in computing it.
     pub fn get(&self, t: &Tensor) -> Option<&Tensor> {

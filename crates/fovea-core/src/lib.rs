@@ -18,6 +18,8 @@
 #![warn(missing_docs)]
 
 pub mod autograd;
+#[cfg(test)]
+mod autograd_tests;
 pub mod backend;
 mod device;
 mod display;

@@ -372,3 +372,54 @@ impl Tensor {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constructors_fill_as_documented() {
+        let d = Device::Cpu;
+        assert_eq!(Tensor::eye(3, d).to_vec::<f32>().unwrap(), vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+        assert_eq!(Tensor::arange(1.0, 2.0, 0.25, d).unwrap().to_vec::<f32>().unwrap(), vec![1.0, 1.25, 1.5, 1.75]);
+        assert_eq!(Tensor::arange(5.0, 1.0, -2.0, d).unwrap().to_vec::<f32>().unwrap(), vec![5.0, 3.0]);
+        assert_eq!(Tensor::full([2], 7.0, DType::I64, d).unwrap().to_vec::<i64>().unwrap(), vec![7, 7]);
+        assert_eq!(Tensor::ones([2], DType::Bool, d).unwrap().to_vec::<bool>().unwrap(), vec![true, true]);
+        assert_eq!(Tensor::zeros([2, 0], DType::U8, d).unwrap().numel(), 0);
+    }
+
+    #[test]
+    fn seeded_random_tensors_repeat_and_have_the_right_moments() {
+        let d = Device::Cpu;
+        let a = Tensor::random_normal([10_000], 2.0, 0.5, Some(42), d).unwrap().to_vec::<f32>().unwrap();
+        let b = Tensor::random_normal([10_000], 2.0, 0.5, Some(42), d).unwrap().to_vec::<f32>().unwrap();
+        assert_eq!(a, b);
+        let mean = a.iter().map(|&v| v as f64).sum::<f64>() / a.len() as f64;
+        assert!((mean - 2.0).abs() < 0.02, "{mean}");
+        let u = Tensor::random_uniform([10_000], -3.0, -1.0, Some(1), d).unwrap().to_vec::<f32>().unwrap();
+        assert!(u.iter().all(|&v| (-3.0..-1.0).contains(&v)));
+        let t = Tensor::truncated_normal([10_000], 0.0, 0.01, Some(1), d).unwrap().to_vec::<f32>().unwrap();
+        assert!(t.iter().all(|&v| v.abs() <= 0.02));
+        crate::set_seed(9);
+        let g1 = Tensor::random_uniform([4], 0.0, 1.0, None, d).unwrap().to_vec::<f32>().unwrap();
+        crate::set_seed(9);
+        let g2 = Tensor::random_uniform([4], 0.0, 1.0, None, d).unwrap().to_vec::<f32>().unwrap();
+        assert_eq!(g1, g2);
+    }
+
+    #[test]
+    fn bad_construction_is_an_error() {
+        let d = Device::Cpu;
+        let e = Tensor::from_vec(vec![1.0f32; 5], [2, 3], d).unwrap_err().to_string();
+        assert!(e.contains("6 elements for shape [2, 3]") && e.contains("got 5 elements"), "{e}");
+        let e = Tensor::zeros([2], DType::F16, d).unwrap_err().to_string();
+        assert!(e.contains("float16") && e.contains("GPU"), "{e}");
+        assert!(Tensor::arange(0.0, 1.0, 0.0, d).is_err());
+        assert!(Tensor::random_uniform([2], 1.0, 0.0, None, d).is_err());
+        assert!(Tensor::random_normal([2], 0.0, -1.0, None, d).is_err());
+        let t = Tensor::zeros([2], DType::F32, d).unwrap();
+        assert!(t.to_scalar::<f32>().unwrap_err().to_string().contains("exactly one element"));
+        assert!(t.to_vec::<i64>().unwrap_err().to_string().contains("expected dtype int64, got float32"));
+        assert!(Tensor::zeros([2], DType::I64, d).unwrap().with_requires_grad(true).is_err());
+    }
+}

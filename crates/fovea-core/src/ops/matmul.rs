@@ -76,3 +76,52 @@ impl Tensor {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{assert_close, gradcheck, rand};
+    use crate::{backend_test, DType, Device, Tensor};
+
+    backend_test!(matmul_values_and_transposes, |dev| {
+        let a = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3], dev).unwrap();
+        let b = Tensor::from_vec(vec![7.0f32, 8.0, 9.0, 10.0, 11.0, 12.0], [3, 2], dev).unwrap();
+        assert_eq!(a.matmul(&b).unwrap().to_vec::<f32>().unwrap(), vec![58.0, 64.0, 139.0, 154.0]);
+        // aᵀ·a is 3×3 and symmetric.
+        let ata = a.matmul_t(&a, true, false).unwrap();
+        assert_eq!(ata.to_vec::<f32>().unwrap(), vec![17.0, 22.0, 27.0, 22.0, 29.0, 36.0, 27.0, 36.0, 45.0]);
+        let abt = a.matmul_t(&a, false, true).unwrap();
+        assert_eq!(abt.to_vec::<f32>().unwrap(), vec![14.0, 32.0, 32.0, 77.0]);
+    });
+
+    backend_test!(matmul_gradients_every_transpose_and_broadcast, |dev| {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = rand(if ta { &[2, 4, 3] } else { &[2, 3, 4] }, -1.0, 1.0, 1, dev);
+            let b = rand(if tb { &[5, 4] } else { &[4, 5] }, -1.0, 1.0, 2, dev);
+            gradcheck(|t| t[0].matmul_t(&t[1], ta, tb), &[a, b], 1e-3, 2e-3).unwrap();
+        }
+    });
+
+    #[test]
+    fn cpu_gemm_matches_reference_on_odd_sizes() {
+        for (m, k, n) in [(1, 1, 1), (7, 13, 5), (65, 33, 130), (128, 256, 64)] {
+            let a = rand(&[m, k], -1.0, 1.0, 3, Device::Cpu);
+            let b = rand(&[3, k, n], -1.0, 1.0, 4, Device::Cpu);
+            let c = a.matmul(&b).unwrap();
+            let r = a.to_device(Device::Reference).matmul(&b.to_device(Device::Reference)).unwrap();
+            assert_close(&format!("{m}x{k}x{n}"), &c.to_vec::<f32>().unwrap(), &r.to_vec::<f32>().unwrap(), 1e-4, 1e-5);
+        }
+    }
+
+    #[test]
+    fn matmul_errors_show_both_shapes() {
+        let a = Tensor::zeros([2, 3], DType::F32, Device::Cpu).unwrap();
+        let b = Tensor::zeros([4, 5], DType::F32, Device::Cpu).unwrap();
+        let e = a.matmul(&b).unwrap_err().to_string();
+        assert!(e.contains("matmul") && e.contains("[2, 3]") && e.contains("[4, 5]"), "{e}");
+        let v = Tensor::zeros([3], DType::F32, Device::Cpu).unwrap();
+        assert!(a.matmul(&v).unwrap_err().to_string().contains("rank at least 2"));
+        let x = Tensor::zeros([2, 2, 3], DType::F32, Device::Cpu).unwrap();
+        let y = Tensor::zeros([3, 3, 1], DType::F32, Device::Cpu).unwrap();
+        assert!(x.matmul(&y).unwrap_err().to_string().contains("batch axes"));
+    }
+}

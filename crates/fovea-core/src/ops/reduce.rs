@@ -208,3 +208,73 @@ impl Tensor {
         (0..self.rank() as isize).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{assert_close, gradcheck, rand};
+    use crate::{backend_test, DType, Tensor};
+
+    backend_test!(reductions_over_axis_sets_with_keepdims, |dev| {
+        let x = Tensor::arange(0.0, 24.0, 1.0, dev).unwrap().reshape(&[2, 3, 4]).unwrap();
+        let s = x.sum(&[0, 2], false).unwrap();
+        assert_eq!(s.dims(), &[3]);
+        // rows j: Σ_i Σ_k (12i + 4j + k) = 2·(6 + 16j) + 12·4·... computed directly:
+        assert_eq!(s.to_vec::<f32>().unwrap(), vec![60.0, 92.0, 124.0]);
+        let m = x.mean(&[-1], true).unwrap();
+        assert_eq!(m.dims(), &[2, 3, 1]);
+        assert_eq!(m.to_vec::<f32>().unwrap(), vec![1.5, 5.5, 9.5, 13.5, 17.5, 21.5]);
+        assert_eq!(x.max(&[1], false).unwrap().to_vec::<f32>().unwrap(), vec![8.0, 9.0, 10.0, 11.0, 20.0, 21.0, 22.0, 23.0]);
+        assert_eq!(x.min(&[0, 1, 2], false).unwrap().to_scalar::<f32>().unwrap(), 0.0);
+        assert_eq!(x.argmax(1).unwrap().to_vec::<i64>().unwrap(), vec![2; 8]);
+        assert_eq!(x.argmin(-1).unwrap().to_vec::<i64>().unwrap(), vec![0; 6]);
+        let v = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [4], dev).unwrap();
+        assert_eq!(v.variance(&[0], false).unwrap().to_scalar::<f32>().unwrap(), 1.25);
+        assert_eq!(v.prod(&[0], false).unwrap().to_scalar::<f32>().unwrap(), 24.0);
+        let i = Tensor::from_vec(vec![3i64, -1, 7], [3], dev).unwrap();
+        assert_eq!(i.sum_all().unwrap().to_scalar::<i64>().unwrap(), 9);
+        assert_eq!(i.argmax(0).unwrap().to_scalar::<i64>().unwrap(), 2);
+    });
+
+    backend_test!(reduction_gradients_pass_gradcheck, |dev| {
+        let x = rand(&[2, 3, 4], -2.0, 2.0, 5, dev);
+        gradcheck(|t| t[0].sum(&[0, 2], true), &[x.clone()], 1e-3, 2e-3).unwrap();
+        gradcheck(|t| t[0].mean(&[1], false), &[x.clone()], 1e-3, 2e-3).unwrap();
+        gradcheck(|t| t[0].max(&[2], false), &[x.clone()], 1e-3, 2e-3).unwrap();
+        gradcheck(|t| t[0].min(&[0, 1], true), &[x.clone()], 1e-3, 2e-3).unwrap();
+        gradcheck(|t| t[0].variance(&[0, 2], false), &[x.clone()], 1e-3, 2e-3).unwrap();
+        gradcheck(|t| t[0].prod(&[2], false), &[x.clone()], 1e-3, 2e-3).unwrap();
+    });
+
+    backend_test!(max_ties_share_and_prod_handles_zeros, |dev| {
+        let x = Tensor::from_vec(vec![1.0f32, 3.0, 3.0, 0.0], [4], dev).unwrap().with_requires_grad(true).unwrap();
+        let g = x.max(&[0], false).unwrap().backward().unwrap();
+        assert_eq!(g.get(&x).unwrap().to_vec::<f32>().unwrap(), vec![0.0, 0.5, 0.5, 0.0]);
+        // One zero: only it receives the product of the others (1·3·3 = 9).
+        let g = x.prod(&[0], false).unwrap().backward().unwrap();
+        assert_eq!(g.get(&x).unwrap().to_vec::<f32>().unwrap(), vec![0.0, 0.0, 0.0, 9.0]);
+        let z = Tensor::from_vec(vec![0.0f32, 2.0, 0.0], [3], dev).unwrap().with_requires_grad(true).unwrap();
+        let g = z.prod(&[0], false).unwrap().backward().unwrap();
+        assert_eq!(g.get(&z).unwrap().to_vec::<f32>().unwrap(), vec![0.0, 0.0, 0.0]);
+    });
+
+    backend_test!(sum_to_shape_undoes_broadcasting, |dev| {
+        let g = Tensor::ones([2, 3, 4], DType::F32, dev).unwrap();
+        let s = g.sum_to_shape(&crate::Shape::new([3, 1])).unwrap();
+        assert_eq!(s.dims(), &[3, 1]);
+        assert_close("sum_to_shape", &s.to_vec::<f32>().unwrap(), &[8.0, 8.0, 8.0], 0.0, 0.0);
+        assert!(g.sum_to_shape(&crate::Shape::new([2, 4])).is_err());
+    });
+
+    backend_test!(reduction_errors_name_the_problem, |dev| {
+        let x = Tensor::zeros([2, 3], DType::F32, dev).unwrap();
+        let e = x.sum(&[2], false).unwrap_err().to_string();
+        assert!(e.contains("sum: invalid argument: axis 2 is out of range for a tensor of rank 2"), "{e}");
+        assert!(x.sum(&[1, -1], false).unwrap_err().to_string().contains("given twice"));
+        let empty = Tensor::zeros([0, 3], DType::F32, dev).unwrap();
+        assert!(empty.max(&[0], false).unwrap_err().to_string().contains("size 0"));
+        let b = Tensor::zeros([2], DType::Bool, dev).unwrap();
+        assert!(b.sum_all().unwrap_err().to_string().contains("expected dtype float32 or int64"));
+        let i = Tensor::zeros([2], DType::I64, dev).unwrap();
+        assert!(i.mean_all().is_err());
+    });
+}

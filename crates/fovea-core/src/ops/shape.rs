@@ -112,3 +112,37 @@ impl Tensor {
         self.add(&Tensor::zeros(shape, self.dtype(), self.device())?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{gradcheck, rand};
+    use crate::{backend_test, DType, Tensor};
+
+    backend_test!(reshape_infers_and_shares, |dev| {
+        let x = Tensor::arange(0.0, 12.0, 1.0, dev).unwrap();
+        let y = x.reshape(&[3, -1]).unwrap();
+        assert_eq!(y.dims(), &[3, 4]);
+        assert_eq!(y.to_vec::<f32>().unwrap(), x.to_vec::<f32>().unwrap());
+        assert_eq!(y.expand_dims(0).unwrap().dims(), &[1, 3, 4]);
+        assert_eq!(y.expand_dims(-1).unwrap().dims(), &[3, 4, 1]);
+        assert_eq!(y.reshape(&[1, 3, 1, 4]).unwrap().squeeze(&[]).unwrap().dims(), &[3, 4]);
+        assert_eq!(y.reshape(&[1, 3, 1, 4]).unwrap().squeeze(&[2]).unwrap().dims(), &[1, 3, 4]);
+        assert_eq!(y.reshape(&[3, 2, 2]).unwrap().flatten().unwrap().dims(), &[3, 4]);
+        let b = Tensor::from_vec(vec![1.0f32, 2.0], [2, 1], dev).unwrap().broadcast_to([3, 2, 2]).unwrap();
+        assert_eq!(b.to_vec::<f32>().unwrap(), vec![1.0, 1.0, 2.0, 2.0].repeat(3));
+        gradcheck(|t| t[0].reshape(&[4, -1])?.broadcast_to([2, 4, 3]), &[rand(&[2, 6], -1.0, 1.0, 1, dev)], 1e-3, 2e-3).unwrap();
+    });
+
+    backend_test!(shape_errors_say_what_fits, |dev| {
+        let x = Tensor::zeros([2, 3], DType::F32, dev).unwrap();
+        let e = x.reshape(&[4, -1]).unwrap_err().to_string();
+        assert!(e.contains("reshape") && e.contains("[4, -1]") && e.contains("[2, 3]"), "{e}");
+        assert!(x.reshape(&[-1, -1]).unwrap_err().to_string().contains("only one dimension may be -1"));
+        let e = x.reshape(&[5]).unwrap_err().to_string();
+        assert!(e.contains("5 elements") && e.contains("6 elements"), "{e}");
+        let e = x.squeeze(&[0]).unwrap_err().to_string();
+        assert!(e.contains("axis 0 of shape [2, 3] has size 2"), "{e}");
+        assert!(x.broadcast_to([3, 3]).is_err());
+        assert!(x.expand_dims(3).is_err());
+    });
+}

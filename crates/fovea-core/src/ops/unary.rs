@@ -614,3 +614,93 @@ mod tests {
         assert_eq!(UnaryOp::Sigmoid.value(-1000.0f32), 0.0);
     }
 }
+
+#[cfg(test)]
+mod backend_tests {
+    use super::UnaryOp;
+    use crate::testing::{assert_close, gradcheck};
+    use crate::{backend_test, DType, Device, Tensor};
+
+    // Points away from every kink (0, ±3, 6) so finite differences are two-sided.
+    const XS: [f32; 8] = [-4.2, -2.1, -0.7, -0.2, 0.3, 1.1, 2.6, 7.5];
+
+    backend_test!(activations_match_their_definitions, |dev| {
+        let x = Tensor::from_vec(XS.to_vec(), [2, 4], dev).unwrap();
+        let cases: Vec<(UnaryOp, fn(f64) -> f64)> = vec![
+            (UnaryOp::Relu, |v| v.max(0.0)),
+            (UnaryOp::Relu6, |v| v.clamp(0.0, 6.0)),
+            (UnaryOp::LeakyRelu(0.2), |v| if v > 0.0 { v } else { 0.2 * v }),
+            (UnaryOp::Elu(1.0), |v| if v > 0.0 { v } else { v.exp() - 1.0 }),
+            (UnaryOp::Sigmoid, |v| 1.0 / (1.0 + (-v).exp())),
+            (UnaryOp::Softplus, |v| (1.0 + v.exp()).ln()),
+            (UnaryOp::Softsign, |v| v / (1.0 + v.abs())),
+            (UnaryOp::HardSigmoid, |v| (v / 6.0 + 0.5).clamp(0.0, 1.0)),
+            (UnaryOp::Swish, |v| v / (1.0 + (-v).exp())),
+            (UnaryOp::Selu, |v| 1.0507009873554805 * if v > 0.0 { v } else { 1.6732632423543772 * (v.exp() - 1.0) }),
+            (UnaryOp::Tanh, f64::tanh),
+            (UnaryOp::Abs, f64::abs),
+            (UnaryOp::Clip(-1.0, 2.0), |v| v.clamp(-1.0, 2.0)),
+        ];
+        for (op, f) in cases {
+            let y = x.unary(op).unwrap().to_vec::<f32>().unwrap();
+            let expected: Vec<f32> = XS.iter().map(|&v| f(v as f64) as f32).collect();
+            assert_close(&format!("{op:?}"), &y, &expected, 1e-6, 1e-6);
+        }
+    });
+
+    backend_test!(every_unary_op_passes_gradcheck, |dev| {
+        let ops = [
+            UnaryOp::Neg,
+            UnaryOp::Abs,
+            UnaryOp::Exp,
+            UnaryOp::Square,
+            UnaryOp::Sin,
+            UnaryOp::Cos,
+            UnaryOp::Tanh,
+            UnaryOp::Sigmoid,
+            UnaryOp::Relu,
+            UnaryOp::Relu6,
+            UnaryOp::LeakyRelu(0.3),
+            UnaryOp::Elu(1.0),
+            UnaryOp::Selu,
+            UnaryOp::Softplus,
+            UnaryOp::Softsign,
+            UnaryOp::Gelu { approximate: false },
+            UnaryOp::Gelu { approximate: true },
+            UnaryOp::HardSigmoid,
+            UnaryOp::Swish,
+            UnaryOp::Clip(-1.0, 2.0),
+            UnaryOp::Sign,
+            UnaryOp::Floor,
+        ];
+        let x = Tensor::from_vec(XS.to_vec(), [8], dev).unwrap();
+        for op in ops {
+            gradcheck(|t| t[0].unary(op), &[x.clone()], 1e-3, 3e-3).unwrap();
+        }
+        // Ops with a restricted domain, on positive inputs.
+        let p = Tensor::from_vec(vec![0.4f32, 0.9, 1.7, 3.2], [4], dev).unwrap();
+        for op in [UnaryOp::Log, UnaryOp::Log1p, UnaryOp::Sqrt, UnaryOp::Rsqrt, UnaryOp::Reciprocal, UnaryOp::Powf(1.7)] {
+            gradcheck(|t| t[0].unary(op), &[p.clone()], 1e-4, 3e-3).unwrap();
+        }
+    });
+
+    backend_test!(unary_needs_float_and_a_valid_clip, |dev| {
+        let i = Tensor::zeros([2], DType::I64, dev).unwrap();
+        let e = i.relu().unwrap_err().to_string();
+        assert!(e.contains("relu: expected dtype float32, got int64"), "{e}");
+        let x = Tensor::zeros([2], DType::F32, dev).unwrap();
+        let e = x.clip(1.0, -1.0).unwrap_err().to_string();
+        assert!(e.contains("clip_value_min <= clip_value_max"), "{e}");
+    });
+
+    #[test]
+    fn cpu_and_reference_agree_on_large_tensors() {
+        // Large enough to take the CPU backend's parallel path.
+        let x = crate::testing::rand(&[70_000], -5.0, 5.0, 3, Device::Cpu);
+        let r = x.to_device(Device::Reference);
+        for op in [UnaryOp::Gelu { approximate: false }, UnaryOp::Sigmoid, UnaryOp::Softplus, UnaryOp::Elu(0.5)] {
+            let (a, b) = (x.unary(op).unwrap(), r.unary(op).unwrap());
+            assert_close(&format!("{op:?}"), &a.to_vec::<f32>().unwrap(), &b.to_vec::<f32>().unwrap(), 1e-5, 1e-6);
+        }
+    }
+}
