@@ -16,6 +16,8 @@
 //! ```
 
 #![warn(missing_docs)]
+// Tests pass `&[x.clone()]` to gradcheck for readability.
+#![cfg_attr(test, allow(clippy::cloned_ref_to_slice_refs))]
 
 pub mod autograd;
 #[cfg(test)]
