@@ -129,7 +129,7 @@ mod tests {
         assert_eq!(y.reshape(&[1, 3, 1, 4]).unwrap().squeeze(&[2]).unwrap().dims(), &[1, 3, 4]);
         assert_eq!(y.reshape(&[3, 2, 2]).unwrap().flatten().unwrap().dims(), &[3, 4]);
         let b = Tensor::from_vec(vec![1.0f32, 2.0], [2, 1], dev).unwrap().broadcast_to([3, 2, 2]).unwrap();
-        assert_eq!(b.to_vec::<f32>().unwrap(), vec![1.0, 1.0, 2.0, 2.0].repeat(3));
+        assert_eq!(b.to_vec::<f32>().unwrap(), [1.0, 1.0, 2.0, 2.0].repeat(3));
         gradcheck(|t| t[0].reshape(&[4, -1])?.broadcast_to([2, 4, 3]), &[rand(&[2, 6], -1.0, 1.0, 1, dev)], 1e-3, 2e-3).unwrap();
     });
 

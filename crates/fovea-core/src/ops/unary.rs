@@ -626,7 +626,8 @@ mod backend_tests {
 
     backend_test!(activations_match_their_definitions, |dev| {
         let x = Tensor::from_vec(XS.to_vec(), [2, 4], dev).unwrap();
-        let cases: Vec<(UnaryOp, fn(f64) -> f64)> = vec![
+        type Reference = fn(f64) -> f64;
+        let cases: Vec<(UnaryOp, Reference)> = vec![
             (UnaryOp::Relu, |v| v.max(0.0)),
             (UnaryOp::Relu6, |v| v.clamp(0.0, 6.0)),
             (UnaryOp::LeakyRelu(0.2), |v| if v > 0.0 { v } else { 0.2 * v }),
