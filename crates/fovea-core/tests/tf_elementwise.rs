@@ -1,0 +1,133 @@
+//! Element-wise ops and reductions against TensorFlow's values and gradients
+//! (fixtures from `tools/fixtures/gen_activation_fixtures.py`).
+
+use fovea_core::testing::assert_close;
+use fovea_core::{Device, Result, Tensor};
+use safetensors::SafeTensors;
+use std::collections::HashMap;
+
+fn load(name: &str) -> HashMap<String, (Vec<usize>, Vec<u8>, safetensors::Dtype)> {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let st = SafeTensors::deserialize(&bytes).expect("valid safetensors");
+    st.tensors().into_iter().map(|(k, v)| (k, (v.shape().to_vec(), v.data().to_vec(), v.dtype()))).collect()
+}
+
+fn tensor(f: &HashMap<String, (Vec<usize>, Vec<u8>, safetensors::Dtype)>, key: &str, dev: Device) -> Tensor {
+    let (shape, data, dtype) = f.get(key).unwrap_or_else(|| panic!("fixture key {key} missing"));
+    match dtype {
+        safetensors::Dtype::F32 => {
+            Tensor::from_vec(data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(), shape.clone(), dev)
+        }
+        safetensors::Dtype::I64 => {
+            Tensor::from_vec(data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect(), shape.clone(), dev)
+        }
+        other => panic!("{key}: unexpected dtype {other:?}"),
+    }
+    .unwrap()
+}
+
+type Op = fn(&Tensor) -> Result<Tensor>;
+
+const OPS: &[(&str, Op)] = &[
+    ("neg", Tensor::neg),
+    ("abs", Tensor::abs),
+    ("sign", Tensor::sign),
+    ("exp", Tensor::exp),
+    ("log", Tensor::log),
+    ("log1p", Tensor::log1p),
+    ("sqrt", Tensor::sqrt),
+    ("rsqrt", Tensor::rsqrt),
+    ("square", Tensor::square),
+    ("reciprocal", Tensor::reciprocal),
+    ("powf_2_5", |x| x.powf(2.5)),
+    ("sin", Tensor::sin),
+    ("cos", Tensor::cos),
+    ("tanh", Tensor::tanh),
+    ("sigmoid", Tensor::sigmoid),
+    ("relu", Tensor::relu),
+    ("relu6", Tensor::relu6),
+    ("leaky_relu_0_2", |x| x.leaky_relu(0.2)),
+    ("elu", |x| x.elu(1.0)),
+    ("selu", Tensor::selu),
+    ("softplus", Tensor::softplus),
+    ("softsign", Tensor::softsign),
+    ("gelu_exact", |x| x.gelu(false)),
+    ("gelu_tanh", |x| x.gelu(true)),
+    ("hard_sigmoid", Tensor::hard_sigmoid),
+    ("swish", Tensor::swish),
+    ("clip", |x| x.clip(-1.5, 2.5)),
+];
+
+fn check_elementwise(dev: Device) {
+    let f = load("activations.safetensors");
+    for (name, op) in OPS {
+        let x = tensor(&f, &format!("{name}.x"), dev).with_requires_grad(true).unwrap();
+        let y = op(&x).unwrap();
+        assert_close(
+            &format!("{name} on {dev}"),
+            &y.to_vec::<f32>().unwrap(),
+            &tensor(&f, &format!("{name}.y"), dev).to_vec::<f32>().unwrap(),
+            1e-5,
+            1e-6,
+        );
+        let dy = tensor(&f, &format!("{name}.dy"), dev);
+        let g = y.backward_with(&dy).unwrap();
+        let dx = g.get(&x).map(|g| g.to_vec::<f32>().unwrap()).unwrap_or_else(|| vec![0.0; x.numel()]);
+        // atol 2e-6: where an activation saturates, TF's f32 formula flushes a ~1e-6 gradient to 0.
+        assert_close(&format!("d{name} on {dev}"), &dx, &tensor(&f, &format!("{name}.dx"), dev).to_vec::<f32>().unwrap(), 1e-5, 2e-6);
+    }
+}
+
+#[test]
+fn elementwise_ops_match_tensorflow_on_reference() {
+    check_elementwise(Device::Reference);
+}
+
+#[test]
+fn elementwise_ops_match_tensorflow_on_cpu() {
+    check_elementwise(Device::Cpu);
+}
+
+type Reduction = fn(&Tensor, &[isize]) -> Result<Tensor>;
+
+fn check_reductions(dev: Device) {
+    let f = load("activations.safetensors");
+    let reductions: &[(&str, Reduction)] = &[
+        ("sum", |x, a| x.sum(a, false)),
+        ("mean", |x, a| x.mean(a, false)),
+        ("max", |x, a| x.max(a, false)),
+        ("min", |x, a| x.min(a, false)),
+        ("prod", |x, a| x.prod(a, false)),
+        ("variance", |x, a| x.variance(a, false)),
+    ];
+    for axes in [vec![0isize], vec![1], vec![2], vec![0, 2], vec![1, 2], vec![0, 1, 2]] {
+        let key = axes.iter().map(|a| a.to_string()).collect::<Vec<_>>().join("_");
+        for (name, op) in reductions {
+            let x = tensor(&f, "reduce.x", dev).with_requires_grad(true).unwrap();
+            let y = op(&x, &axes).unwrap();
+            let what = format!("{name} over {axes:?} on {dev}");
+            let expected = tensor(&f, &format!("reduce.{name}.{key}.y"), dev);
+            assert_eq!(y.dims(), expected.dims(), "{what}");
+            assert_close(&what, &y.to_vec::<f32>().unwrap(), &expected.to_vec::<f32>().unwrap(), 1e-5, 1e-6);
+            let g = y.backward_with(&tensor(&f, &format!("reduce.{name}.{key}.dy"), dev)).unwrap();
+            let dx = tensor(&f, &format!("reduce.{name}.{key}.dx"), dev);
+            assert_close(&format!("d {what}"), &g.get(&x).unwrap().to_vec::<f32>().unwrap(), &dx.to_vec::<f32>().unwrap(), 1e-4, 1e-6);
+        }
+        if axes.len() == 1 {
+            let x = tensor(&f, "reduce.x", dev);
+            let expected = tensor(&f, &format!("reduce.argmax.{key}.y"), dev);
+            assert_eq!(x.argmax(axes[0]).unwrap().to_vec::<i64>().unwrap(), expected.to_vec::<i64>().unwrap(), "argmax {axes:?}");
+        }
+    }
+}
+
+#[test]
+fn reductions_match_tensorflow_on_reference() {
+    check_reductions(Device::Reference);
+}
+
+#[test]
+fn reductions_match_tensorflow_on_cpu() {
+    check_reductions(Device::Cpu);
+}
