@@ -1,1 +1,1 @@
-//! placeholder
+//! Image ops, augmentation and the model zoo (in progress: see the image-ops and model-zoo issues).
