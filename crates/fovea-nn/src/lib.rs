@@ -1,1 +1,13 @@
-//! Keras-style layers, models, optimizers, losses, metrics and the training loop (in progress: see the Keras-contract issue).
+//! Fovea's Keras contract: layers, models, optimizers, losses, metrics and the training loop.
+//!
+//! Work in progress: initializers, regularizers, activations and naming are here; layers and
+//! models follow (see the Keras-contract issue).
+
+#![warn(missing_docs)]
+
+mod error;
+pub mod initializers;
+pub mod names;
+pub mod regularizers;
+
+pub use error::{Error, Result};
