@@ -5,8 +5,11 @@
 
 #![warn(missing_docs)]
 
+pub mod activations;
 mod error;
 pub mod initializers;
+pub mod layer;
+pub mod layers;
 pub mod names;
 pub mod regularizers;
 

@@ -1,0 +1,284 @@
+//! The [`Layer`] trait — Keras's layer contract — and [`LayerBase`], the state every layer
+//! shares (name, trainable flag, weights created through one path, extra losses).
+
+use crate::regularizers::Regularizer;
+use crate::{initializers::Initializer, Error, Result};
+use fovea_core::{random, Device, Tensor, Variable};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// A static shape whose unknown dimensions (the batch) are `None`: Keras's `(None, 28, 28, 1)`.
+pub type ShapeSpec = Vec<Option<usize>>;
+
+/// Formats a [`ShapeSpec`] as Keras prints it: `(None, 28, 28, 1)`.
+pub fn format_shape(shape: &[Option<usize>]) -> String {
+    let parts: Vec<String> = shape.iter().map(|d| d.map_or("None".to_string(), |v| v.to_string())).collect();
+    if parts.len() == 1 {
+        format!("({},)", parts[0])
+    } else {
+        format!("({})", parts.join(", "))
+    }
+}
+
+/// A layer: lazily built from its input shapes, then called on tensors.
+///
+/// Methods take `&self` (state lives behind interior mutability) so one layer can be shared by
+/// several places of a functional model, as in Keras.
+pub trait Layer: Send + Sync {
+    /// The shared layer state.
+    fn base(&self) -> &LayerBase;
+
+    /// The Keras class name (`"Dense"`, `"Conv2D"`).
+    fn class_name(&self) -> &'static str;
+
+    /// Creates the weights for inputs of these shapes (without the batch dimension resolved).
+    /// Called once, before the first call; layers without weights keep the default.
+    ///
+    /// # Errors
+    /// `Layer` naming the layer when the shapes are unusable (wrong rank, unknown channels).
+    fn build(&self, input_shapes: &[ShapeSpec]) -> Result<()> {
+        let _ = input_shapes;
+        Ok(())
+    }
+
+    /// The output shape for inputs of these shapes.
+    ///
+    /// # Errors
+    /// `Layer` naming the layer when the shapes are unusable.
+    fn compute_output_shape(&self, input_shapes: &[ShapeSpec]) -> Result<ShapeSpec>;
+
+    /// The forward pass; `training` switches dropout and batch statistics.
+    ///
+    /// # Errors
+    /// `Layer` naming the layer for bad inputs; core errors from the ops.
+    fn call(&self, inputs: &[Tensor], training: bool) -> Result<Tensor>;
+
+    /// The constructor arguments as Keras-style JSON (`get_config`).
+    fn config(&self) -> serde_json::Value;
+
+    /// The layer's name.
+    fn name(&self) -> &str {
+        self.base().name()
+    }
+
+    /// Every weight, in Keras order (e.g. kernel then bias).
+    fn weights(&self) -> Vec<Variable> {
+        self.base().weights()
+    }
+
+    /// Whether the layer's weights are updated by training.
+    fn trainable(&self) -> bool {
+        self.base().trainable()
+    }
+
+    /// Freezes (`false`) or unfreezes the layer; frozen weights count as non-trainable.
+    ///
+    /// # Errors
+    /// Core errors from re-flagging the variables (never for float weights).
+    fn set_trainable(&self, trainable: bool) -> Result<()> {
+        self.base().set_trainable(trainable)
+    }
+
+    /// The weights training updates.
+    fn trainable_weights(&self) -> Vec<Variable> {
+        self.weights().into_iter().filter(|v| v.trainable()).collect()
+    }
+
+    /// The weights training does not update (frozen ones, moving statistics).
+    fn non_trainable_weights(&self) -> Vec<Variable> {
+        self.weights().into_iter().filter(|v| !v.trainable()).collect()
+    }
+
+    /// The extra loss terms of the last call: weight regularization penalties and `add_loss`.
+    ///
+    /// # Errors
+    /// Core errors while computing a penalty.
+    fn losses(&self) -> Result<Vec<Tensor>> {
+        self.base().losses()
+    }
+
+    /// Builds on first use, checks the inputs, and calls.
+    ///
+    /// # Errors
+    /// As [`Layer::build`] and [`Layer::call`].
+    fn apply(&self, inputs: &[Tensor], training: bool) -> Result<Tensor> {
+        if !self.base().is_built() {
+            let shapes: Vec<ShapeSpec> = inputs
+                .iter()
+                .map(|t| std::iter::once(None).chain(t.dims()[1.min(t.rank())..].iter().map(|&d| Some(d))).collect())
+                .collect();
+            self.build(&shapes)?;
+            self.base().mark_built();
+        }
+        self.base().clear_call_losses();
+        self.call(inputs, training)
+    }
+}
+
+/// One weight of a layer with the flags it was created with.
+struct WeightSlot {
+    variable: Variable,
+    /// Trainable by nature (a kernel) or not (a moving mean), before the layer's own flag.
+    intrinsic_trainable: bool,
+    regularizer: Option<Regularizer>,
+}
+
+/// State every layer has: a unique name, the trainable flag, its weights and extra losses.
+pub struct LayerBase {
+    name: std::sync::OnceLock<String>,
+    class_name: &'static str,
+    trainable: AtomicBool,
+    built: AtomicBool,
+    device: Device,
+    weights: RwLock<Vec<WeightSlot>>,
+    call_losses: Mutex<Vec<Tensor>>,
+}
+
+impl LayerBase {
+    /// State for a layer of `class_name`. Its name is the one given with [`LayerBase::set_name`],
+    /// or else a fresh Keras-style one (`Conv2D` → `conv2d`, `conv2d_1`, ...) fixed the first
+    /// time it is asked for — so naming a layer explicitly never uses up an automatic name.
+    pub fn new(class_name: &'static str) -> Self {
+        LayerBase {
+            name: std::sync::OnceLock::new(),
+            class_name,
+            trainable: AtomicBool::new(true),
+            built: AtomicBool::new(false),
+            device: Device::Cpu,
+            weights: RwLock::new(Vec::new()),
+            call_losses: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The layer's name (assigned on first use when none was given).
+    pub fn name(&self) -> &str {
+        self.name.get_or_init(|| crate::names::unique_name(&crate::names::snake_case(self.class_name)))
+    }
+
+    /// Names the layer.
+    ///
+    /// # Errors
+    /// `Config` when the layer already has a name (it was used before being named) or the name
+    /// is empty or contains `/`, which separates layer and weight names.
+    pub fn set_name(&self, name: impl Into<String>) -> Result<()> {
+        let name = name.into();
+        if name.is_empty() || name.contains('/') {
+            return Err(Error::Config(format!("a layer name must be non-empty and contain no '/', got {name:?}")));
+        }
+        self.name.set(name).map_err(|n| Error::Config(format!("cannot rename layer {:?} to {n:?}: name it before using it", self.name())))
+    }
+
+    /// Whether `build` has run.
+    pub fn is_built(&self) -> bool {
+        self.built.load(Ordering::SeqCst)
+    }
+
+    /// Records that the layer is built (done by [`Layer::apply`] and by models).
+    pub fn mark_built(&self) {
+        self.built.store(true, Ordering::SeqCst);
+    }
+
+    /// The device new weights are created on.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Whether the layer is trainable.
+    pub fn trainable(&self) -> bool {
+        self.trainable.load(Ordering::SeqCst)
+    }
+
+    /// Sets the layer's trainable flag and re-flags every weight accordingly.
+    ///
+    /// # Errors
+    /// Core errors from re-flagging.
+    pub fn set_trainable(&self, trainable: bool) -> Result<()> {
+        self.trainable.store(trainable, Ordering::SeqCst);
+        for slot in self.weights.read().expect("weights lock").iter() {
+            slot.variable.set_trainable(trainable && slot.intrinsic_trainable)?;
+        }
+        Ok(())
+    }
+
+    /// Creates a weight named `{layer}/{name}` from an initializer — the one path through which
+    /// fresh weights are made (loading overwrites them by these names).
+    ///
+    /// # Errors
+    /// `Config` from the initializer.
+    pub fn add_weight(
+        &self,
+        name: &str,
+        shape: &[usize],
+        initializer: &Initializer,
+        trainable: bool,
+        regularizer: Option<Regularizer>,
+    ) -> Result<Variable> {
+        let value = initializer.sample(shape, random::next_seed(), self.device)?;
+        let variable = Variable::new(format!("{}/{name}", self.name()), value, trainable && self.trainable())?;
+        self.weights.write().expect("weights lock").push(WeightSlot {
+            variable: variable.clone(),
+            intrinsic_trainable: trainable,
+            regularizer,
+        });
+        Ok(variable)
+    }
+
+    /// Every weight in creation order.
+    pub fn weights(&self) -> Vec<Variable> {
+        self.weights.read().expect("weights lock").iter().map(|s| s.variable.clone()).collect()
+    }
+
+    /// Adds a loss term for the current call (Keras `add_loss`); cleared at the next call.
+    pub fn add_loss(&self, loss: Tensor) {
+        self.call_losses.lock().expect("losses lock").push(loss);
+    }
+
+    fn clear_call_losses(&self) {
+        self.call_losses.lock().expect("losses lock").clear();
+    }
+
+    /// Regularization penalties of trainable weights plus the `add_loss` terms of the last call.
+    ///
+    /// # Errors
+    /// Core errors while computing a penalty.
+    pub fn losses(&self) -> Result<Vec<Tensor>> {
+        let mut out = Vec::new();
+        for slot in self.weights.read().expect("weights lock").iter() {
+            if let (Some(r), true) = (slot.regularizer, slot.variable.trainable()) {
+                out.push(r.penalty(&slot.variable.value())?);
+            }
+        }
+        out.extend(self.call_losses.lock().expect("losses lock").iter().cloned());
+        Ok(out)
+    }
+
+    /// An error about this layer.
+    pub fn error(&self, msg: impl Into<String>) -> Error {
+        Error::layer(self.name().to_string(), msg)
+    }
+}
+
+/// A shared handle to any layer.
+pub type LayerRef = Arc<dyn Layer>;
+
+/// Checks that a layer got exactly one input and returns it.
+///
+/// # Errors
+/// `Layer` naming the layer otherwise.
+pub fn single_input<'a>(base: &LayerBase, inputs: &'a [Tensor]) -> Result<&'a Tensor> {
+    match inputs {
+        [x] => Ok(x),
+        _ => Err(base.error(format!("expected exactly 1 input tensor, got {}", inputs.len()))),
+    }
+}
+
+/// Checks that a layer got exactly one input shape and returns it.
+///
+/// # Errors
+/// `Layer` naming the layer otherwise.
+pub fn single_shape<'a>(base: &LayerBase, shapes: &'a [ShapeSpec]) -> Result<&'a ShapeSpec> {
+    match shapes {
+        [s] => Ok(s),
+        _ => Err(base.error(format!("expected exactly 1 input, got {}", shapes.len()))),
+    }
+}

@@ -1,0 +1,7 @@
+//! The built-in layers.
+
+mod dense;
+#[cfg(test)]
+pub(crate) mod testing;
+
+pub use dense::Dense;
