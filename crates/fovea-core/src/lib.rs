@@ -27,6 +27,7 @@ mod device;
 mod display;
 mod dtype;
 mod error;
+pub mod io;
 pub mod ops;
 pub mod random;
 mod shape;

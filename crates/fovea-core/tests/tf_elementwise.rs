@@ -3,28 +3,16 @@
 
 use fovea_core::testing::assert_close;
 use fovea_core::{Device, Result, Tensor};
-use safetensors::SafeTensors;
 use std::collections::HashMap;
 
-fn load(name: &str) -> HashMap<String, (Vec<usize>, Vec<u8>, safetensors::Dtype)> {
-    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let st = SafeTensors::deserialize(&bytes).expect("valid safetensors");
-    st.tensors().into_iter().map(|(k, v)| (k, (v.shape().to_vec(), v.data().to_vec(), v.dtype()))).collect()
+type Fixture = HashMap<String, Tensor>;
+
+fn load(name: &str) -> Fixture {
+    fovea_core::io::load_safetensors(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR")), Device::Cpu).unwrap()
 }
 
-fn tensor(f: &HashMap<String, (Vec<usize>, Vec<u8>, safetensors::Dtype)>, key: &str, dev: Device) -> Tensor {
-    let (shape, data, dtype) = f.get(key).unwrap_or_else(|| panic!("fixture key {key} missing"));
-    match dtype {
-        safetensors::Dtype::F32 => {
-            Tensor::from_vec(data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect(), shape.clone(), dev)
-        }
-        safetensors::Dtype::I64 => {
-            Tensor::from_vec(data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap())).collect(), shape.clone(), dev)
-        }
-        other => panic!("{key}: unexpected dtype {other:?}"),
-    }
-    .unwrap()
+fn tensor(f: &Fixture, key: &str, dev: Device) -> Tensor {
+    f.get(key).unwrap_or_else(|| panic!("fixture key {key} missing")).to_device(dev)
 }
 
 type Op = fn(&Tensor) -> Result<Tensor>;

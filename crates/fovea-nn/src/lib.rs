@@ -11,6 +11,8 @@ pub mod initializers;
 pub mod layer;
 pub mod layers;
 pub mod names;
+pub mod optimizers;
 pub mod regularizers;
+pub mod schedules;
 
 pub use error::{Error, Result};

@@ -1,0 +1,162 @@
+//! Reading and writing tensors in the `.safetensors` format (the model-file format of Fovea:
+//! Python's `safetensors` opens these files as they are), with atomic writes.
+
+use crate::{DType, Device, Error, Result, Storage, Tensor};
+use safetensors::{tensor::TensorView, Dtype, SafeTensors};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+fn format_err(detail: impl std::fmt::Display) -> Error {
+    Error::invalid("safetensors", detail.to_string())
+}
+
+/// Named tensors in file order.
+pub type NamedTensors = Vec<(String, Tensor)>;
+
+/// A file's `__metadata__` map.
+pub type Metadata = HashMap<String, String>;
+
+/// Parses a safetensors buffer into named tensors (in file order) and its metadata.
+///
+/// # Errors
+/// `InvalidArgument` naming the problem for a truncated or corrupt buffer or an unsupported
+/// dtype (f32, i64, u8 and bool are supported; f64 and i32 are converted to f32 and i64).
+pub fn read_safetensors(bytes: &[u8], device: Device) -> Result<(NamedTensors, Metadata)> {
+    let (_, meta) =
+        SafeTensors::read_metadata(bytes).map_err(|e| format_err(format!("corrupt or truncated file (cannot read the header: {e})")))?;
+    let metadata = meta.metadata().clone().unwrap_or_default();
+    let st = SafeTensors::deserialize(bytes).map_err(|e| format_err(format!("corrupt or truncated file ({e})")))?;
+    // File order is data-offset order, which is how the writer laid the tensors out.
+    let mut names: Vec<(usize, String)> = meta.tensors().into_iter().map(|(k, info)| (info.data_offsets.0, k)).collect();
+    names.sort();
+    let mut out = Vec::with_capacity(names.len());
+    for (_, name) in names {
+        let view = st.tensor(&name).map_err(|e| format_err(format!("{name}: {e}")))?;
+        let data = view.data();
+        let shape = view.shape().to_vec();
+        let storage = match view.dtype() {
+            Dtype::F32 => Storage::F32(data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+            Dtype::F64 => Storage::F32(data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect()),
+            Dtype::I64 => Storage::I64(data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()),
+            Dtype::I32 => Storage::I64(data.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64).collect()),
+            Dtype::U8 => Storage::U8(data.to_vec()),
+            Dtype::BOOL => Storage::Bool(data.iter().map(|&b| b != 0).collect()),
+            other => return Err(format_err(format!("tensor {name:?} has dtype {other:?}; supported: F32, F64, I64, I32, U8, BOOL"))),
+        };
+        out.push((name, Tensor::from_storage(storage, shape, device)?));
+    }
+    Ok((out, metadata))
+}
+
+/// Reads a `.safetensors` file into a name → tensor map.
+///
+/// # Errors
+/// `InvalidArgument` naming the file for I/O errors and as [`read_safetensors`].
+pub fn load_safetensors(path: impl AsRef<Path>, device: Device) -> Result<HashMap<String, Tensor>> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| format_err(format!("cannot read {}: {e}", path.display())))?;
+    let (tensors, _) = read_safetensors(&bytes, device).map_err(|e| format_err(format!("{}: {e}", path.display())))?;
+    Ok(tensors.into_iter().collect())
+}
+
+/// Serialises named tensors and metadata to safetensors bytes.
+///
+/// # Errors
+/// `Unsupported` for f16/bf16 storages; `InvalidArgument` for duplicate names.
+pub fn write_safetensors(tensors: &[(String, Tensor)], metadata: &HashMap<String, String>) -> Result<Vec<u8>> {
+    let mut buffers: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
+    for (name, t) in tensors {
+        let (dtype, bytes) = match t.storage() {
+            Storage::F32(v) => (Dtype::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            Storage::I64(v) => (Dtype::I64, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            Storage::U8(v) => (Dtype::U8, v.clone()),
+            Storage::Bool(v) => (Dtype::BOOL, v.iter().map(|&b| b as u8).collect()),
+        };
+        if t.dtype() == DType::F16 || t.dtype() == DType::BF16 {
+            return Err(Error::Unsupported { op: "safetensors", msg: "half-precision tensors".into() });
+        }
+        buffers.push((name.clone(), dtype, t.dims().to_vec(), bytes));
+    }
+    let mut views = Vec::with_capacity(buffers.len());
+    for (name, dtype, shape, bytes) in &buffers {
+        views.push((name.clone(), TensorView::new(*dtype, shape.clone(), bytes).map_err(|e| format_err(format!("{name}: {e}")))?));
+    }
+    let meta = if metadata.is_empty() { None } else { Some(metadata.clone()) };
+    safetensors::serialize(views, &meta).map_err(|e| format_err(e.to_string()))
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file beside it is written and fsynced, then
+/// renamed over the target, so a crash never leaves a half-written file in place.
+///
+/// # Errors
+/// `InvalidArgument` naming the path for any I/O failure.
+pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+    let path = path.as_ref();
+    let io = |what: &str, e: std::io::Error| format_err(format!("cannot {what} {}: {e}", path.display()));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let file_name = path.file_name().ok_or_else(|| format_err(format!("{} is not a file path", path.display())))?;
+    let tmp = dir.join(format!(".{}.tmp{}", file_name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| io("create a temporary file for", e))?;
+        f.write_all(bytes).map_err(|e| io("write", e))?;
+        f.sync_all().map_err(|e| io("fsync", e))?;
+        std::fs::rename(&tmp, path).map_err(|e| io("rename into", e))?;
+        // Persist the rename itself.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes named tensors to a `.safetensors` file atomically.
+///
+/// # Errors
+/// As [`write_safetensors`] and [`write_atomic`].
+pub fn save_safetensors(path: impl AsRef<Path>, tensors: &[(String, Tensor)], metadata: &HashMap<String, String>) -> Result<()> {
+    write_atomic(path, &write_safetensors(tensors, metadata)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_keeps_names_dtypes_values_and_metadata() {
+        let d = Device::Cpu;
+        let tensors = vec![
+            ("dense/kernel".to_string(), Tensor::from_vec(vec![1.5f32, -2.0, 3.25, 0.0], [2, 2], d).unwrap()),
+            ("step".to_string(), Tensor::from_vec(vec![7i64], [1], d).unwrap()),
+            ("mask".to_string(), Tensor::from_vec(vec![true, false], [2], d).unwrap()),
+            ("img".to_string(), Tensor::from_vec(vec![0u8, 255], [1, 2], d).unwrap()),
+        ];
+        let meta: HashMap<String, String> = [("format".to_string(), "1".to_string())].into();
+        let dir = std::env::temp_dir().join(format!("fovea-io-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.safetensors");
+        save_safetensors(&path, &tensors, &meta).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let (back, meta_back) = read_safetensors(&bytes, d).unwrap();
+        assert_eq!(meta_back, meta);
+        assert_eq!(back.len(), 4);
+        for (name, t) in &tensors {
+            let (_, b) = back.iter().find(|(n, _)| n == name).unwrap();
+            assert_eq!(b.dtype(), t.dtype());
+            assert_eq!(b.shape(), t.shape());
+            assert_eq!(format!("{b}"), format!("{t}"));
+        }
+        // A truncated file is an error that says so, never a panic.
+        let e = read_safetensors(&bytes[..bytes.len() - 3], d).unwrap_err().to_string();
+        assert!(e.contains("safetensors") && e.contains("corrupt or truncated"), "{e}");
+        let e = read_safetensors(&bytes[..5], d).unwrap_err().to_string();
+        assert!(e.contains("corrupt or truncated file (cannot read the header"), "{e}");
+        let e = load_safetensors(dir.join("missing.safetensors"), d).unwrap_err().to_string();
+        assert!(e.contains("missing.safetensors"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
