@@ -2,9 +2,15 @@
 //! backward pass and its tests side by side. Ops are methods on [`crate::Tensor`].
 
 pub mod binary;
+pub mod concat;
+pub mod index;
 pub mod logic;
 pub mod matmul;
+pub mod pad;
 pub mod padding;
+pub mod permute;
 pub mod reduce;
 pub mod shape;
+pub mod slice;
+pub mod tile;
 pub mod unary;
