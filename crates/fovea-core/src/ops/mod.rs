@@ -3,8 +3,11 @@
 
 pub mod binary;
 pub mod logic;
+pub mod lrn;
 pub mod matmul;
 pub mod padding;
+pub mod pool;
 pub mod reduce;
 pub mod shape;
+pub mod softmax;
 pub mod unary;
