@@ -3,8 +3,10 @@
 
 mod elementwise;
 mod matmul;
+mod pool;
+mod reduce;
 
-use super::{Backend, MatmulSpec};
+use super::{Backend, MatmulSpec, Pool2dSpec, ReduceOp};
 use crate::ops::binary::BinaryOp;
 use crate::ops::unary::UnaryOp;
 use crate::{Result, Shape, Storage};
@@ -36,5 +38,21 @@ impl Backend for CpuBackend {
 
     fn matmul(&self, a: &Storage, b: &Storage, spec: &MatmulSpec) -> Result<Storage> {
         matmul::matmul(a, b, spec)
+    }
+
+    fn reduce(&self, op: ReduceOp, x: &Storage, shape: &Shape, axes: &[usize]) -> Result<Storage> {
+        reduce::reduce(op, x, shape, axes)
+    }
+
+    fn pool2d(&self, x: &Storage, spec: &Pool2dSpec) -> Result<Storage> {
+        pool::pool2d(x, spec)
+    }
+
+    fn pool2d_grad(&self, x: &Storage, y: &Storage, dy: &Storage, spec: &Pool2dSpec) -> Result<Storage> {
+        pool::pool2d_grad(x, y, dy, spec)
+    }
+
+    fn max_pool2d_argmax(&self, x: &Storage, spec: &Pool2dSpec) -> Result<(Storage, Storage)> {
+        pool::max_pool2d_argmax(x, spec)
     }
 }

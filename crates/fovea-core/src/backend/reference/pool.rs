@@ -1,23 +1,95 @@
-//! Reference 2-D pooling and its gradient.
+//! Reference 2-D pooling over NHWC and its gradient: one output element at a time.
+//!
+//! Every max-pool routine goes through [`window_argmax`], so the forward value, the gradient
+//! and the returned argmax agree on which element won: the first maximum in row-major window
+//! order (TensorFlow's rule), with NaN winning and staying, and padding never taking part.
 
-use crate::backend::Pool2dSpec;
-use crate::{Error, Result, Storage};
+use crate::backend::{Pool2dSpec, PoolKind};
+use crate::{Result, Storage};
 
-fn todo(op: &'static str) -> Error {
-    Error::Unsupported { op, msg: "not implemented yet".into() }
+/// The real (unpadded) input positions `(iy, ix)` covered by the window of output `(oy, ox)`,
+/// in row-major window order.
+fn window(s: &Pool2dSpec, oy: usize, ox: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let (sh, sw) = s.stride;
+    (0..s.kh).flat_map(move |ky| (0..s.kw).map(move |kx| (ky, kx))).filter_map(move |(ky, kx)| {
+        let iy = (oy * sh + ky).checked_sub(s.pad.0)?;
+        let ix = (ox * sw + kx).checked_sub(s.pad.2)?;
+        (iy < s.h && ix < s.w).then_some((iy, ix))
+    })
 }
 
-/// Forward pooling.
-pub fn pool2d(_x: &Storage, _s: &Pool2dSpec) -> Result<Storage> {
-    Err(todo("pool2d"))
+fn flat(s: &Pool2dSpec, b: usize, iy: usize, ix: usize, c: usize) -> usize {
+    ((b * s.h + iy) * s.w + ix) * s.c + c
 }
 
-/// Gradient of pooling with respect to the input.
-pub fn pool2d_grad(_x: &Storage, _y: &Storage, _dy: &Storage, _s: &Pool2dSpec) -> Result<Storage> {
-    Err(todo("pool2d_grad"))
+/// Flat input index of the winning element of one output's window (the op guarantees every
+/// window holds at least one real input).
+fn window_argmax(x: &[f32], s: &Pool2dSpec, b: usize, oy: usize, ox: usize, c: usize) -> usize {
+    let mut best: Option<(f32, usize)> = None;
+    for (iy, ix) in window(s, oy, ox) {
+        let i = flat(s, b, iy, ix, c);
+        let v = x[i];
+        let better = match best {
+            None => true,
+            Some((bv, _)) => !bv.is_nan() && (v.is_nan() || v > bv),
+        };
+        if better {
+            best = Some((v, i));
+        }
+    }
+    best.map_or(0, |(_, i)| i)
 }
 
-/// Max pooling returning flat argmax indices too.
-pub fn max_pool2d_argmax(_x: &Storage, _s: &Pool2dSpec) -> Result<(Storage, Storage)> {
-    Err(todo("max_pool2d_argmax"))
+/// Every output position `(b, oy, ox, c)` in row-major output order.
+fn outputs(s: &Pool2dSpec) -> impl Iterator<Item = (usize, usize, usize, usize)> + '_ {
+    (0..s.n).flat_map(move |b| (0..s.out_h).flat_map(move |oy| (0..s.out_w).flat_map(move |ox| (0..s.c).map(move |c| (b, oy, ox, c)))))
+}
+
+/// Forward pooling: max over the window's real inputs, or their mean (the count excludes
+/// padding, as TensorFlow's `avg_pool` with `SAME`).
+pub fn pool2d(x: &Storage, s: &Pool2dSpec) -> Result<Storage> {
+    let x = x.as_f32("pool2d")?;
+    let y = outputs(s)
+        .map(|(b, oy, ox, c)| match s.kind {
+            PoolKind::Max => x[window_argmax(x, s, b, oy, ox, c)],
+            PoolKind::Avg => {
+                let (mut sum, mut count) = (0f64, 0usize);
+                for (iy, ix) in window(s, oy, ox) {
+                    sum += x[flat(s, b, iy, ix, c)] as f64;
+                    count += 1;
+                }
+                (sum / count.max(1) as f64) as f32
+            }
+        })
+        .collect();
+    Ok(Storage::F32(y))
+}
+
+/// Gradient of pooling with respect to the input: max sends each output's gradient to the
+/// first maximum of its window; average spreads it evenly over the window's real inputs.
+/// `_y` (the forward output) is part of the contract for backends that want it.
+pub fn pool2d_grad(x: &Storage, _y: &Storage, dy: &Storage, s: &Pool2dSpec) -> Result<Storage> {
+    let (x, dy) = (x.as_f32("pool2d_grad")?, dy.as_f32("pool2d_grad")?);
+    let mut dx = vec![0f64; x.len()];
+    for ((b, oy, ox, c), &g) in outputs(s).zip(dy) {
+        match s.kind {
+            PoolKind::Max => dx[window_argmax(x, s, b, oy, ox, c)] += g as f64,
+            PoolKind::Avg => {
+                let count = window(s, oy, ox).count().max(1) as f64;
+                for (iy, ix) in window(s, oy, ox) {
+                    dx[flat(s, b, iy, ix, c)] += g as f64 / count;
+                }
+            }
+        }
+    }
+    Ok(Storage::F32(dx.into_iter().map(|v| v as f32).collect()))
+}
+
+/// Max pooling returning the flat input index `((b·H + y)·W + x)·C + c` of each maximum too
+/// (TensorFlow's `max_pool_with_argmax` with `include_batch_in_index=True`).
+pub fn max_pool2d_argmax(x: &Storage, s: &Pool2dSpec) -> Result<(Storage, Storage)> {
+    let x = x.as_f32("max_pool2d_with_argmax")?;
+    let idx: Vec<usize> = outputs(s).map(|(b, oy, ox, c)| window_argmax(x, s, b, oy, ox, c)).collect();
+    let y = idx.iter().map(|&i| x[i]).collect();
+    Ok((Storage::F32(y), Storage::I64(idx.into_iter().map(|i| i as i64).collect())))
 }
