@@ -88,6 +88,7 @@ fn check_reductions(dev: Device) {
         ("min", |x, a| x.min(a, false)),
         ("prod", |x, a| x.prod(a, false)),
         ("variance", |x, a| x.variance(a, false)),
+        ("logsumexp", |x, a| x.logsumexp(a, false)),
     ];
     for axes in [vec![0isize], vec![1], vec![2], vec![0, 2], vec![1, 2], vec![0, 1, 2]] {
         let key = axes.iter().map(|a| a.to_string()).collect::<Vec<_>>().join("_");

@@ -10,6 +10,7 @@ mod error;
 pub mod initializers;
 pub mod layer;
 pub mod layers;
+pub mod losses;
 pub mod names;
 pub mod optimizers;
 pub mod regularizers;
