@@ -173,6 +173,11 @@ impl LayerBase {
         self.built.load(Ordering::SeqCst)
     }
 
+    /// Forgets that the layer was built (a model whose layer list changed rebuilds).
+    pub fn reset_built(&self) {
+        self.built.store(false, Ordering::SeqCst);
+    }
+
     /// Records that the layer is built (done by [`Layer::apply`] and by models).
     pub fn mark_built(&self) {
         self.built.store(true, Ordering::SeqCst);

@@ -11,6 +11,8 @@ pub mod initializers;
 pub mod layer;
 pub mod layers;
 pub mod losses;
+pub mod metrics;
+pub mod model;
 pub mod names;
 pub mod optimizers;
 pub mod regularizers;

@@ -1,0 +1,199 @@
+//! `Sequential`: a plain stack of layers, each feeding the next.
+
+use crate::layer::{single_input, single_shape, Layer, LayerBase, LayerRef, ShapeSpec};
+use crate::model::training::{Compiled, Model};
+use crate::Result;
+use fovea_core::{Tensor, Variable};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// A linear stack of layers (`keras.Sequential`). Built lazily from the first input, or
+/// up front when an input shape is given.
+pub struct Sequential {
+    base: LayerBase,
+    layers: RwLock<Vec<LayerRef>>,
+    input_shape: RwLock<Option<ShapeSpec>>,
+    compiled: Mutex<Option<Compiled>>,
+}
+
+impl Default for Sequential {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sequential {
+    /// An empty model named `sequential`, `sequential_1`, ...
+    pub fn new() -> Self {
+        Sequential {
+            base: LayerBase::new("Sequential"),
+            layers: RwLock::new(Vec::new()),
+            input_shape: RwLock::new(None),
+            compiled: Mutex::new(None),
+        }
+    }
+
+    /// An empty model whose inputs have this shape without the batch (`keras.Input(shape)`).
+    pub fn with_input_shape(shape: &[usize]) -> Self {
+        let model = Self::new();
+        *model.input_shape.write().expect("lock") = Some(std::iter::once(None).chain(shape.iter().map(|&d| Some(d))).collect());
+        model
+    }
+
+    /// Appends a layer.
+    ///
+    /// # Errors
+    /// `Layer` when the model is already built and the new layer does not accept the current
+    /// output shape.
+    pub fn add(&self, layer: impl Layer + 'static) -> Result<()> {
+        self.add_ref(Arc::new(layer))
+    }
+
+    /// Appends a shared layer.
+    ///
+    /// # Errors
+    /// As [`Sequential::add`].
+    pub fn add_ref(&self, layer: LayerRef) -> Result<()> {
+        // Names are fixed in the order layers are added, as Keras fixes them at construction.
+        let _ = layer.name();
+        self.layers.write().expect("lock").push(layer);
+        if self.base.is_built() {
+            self.base.reset_built();
+        }
+        Ok(())
+    }
+
+    /// Removes and returns the last layer.
+    ///
+    /// # Errors
+    /// `Layer` when the model has no layers.
+    pub fn pop(&self) -> Result<LayerRef> {
+        let layer = self.layers.write().expect("lock").pop().ok_or_else(|| self.base.error("pop: the model has no layers"))?;
+        Ok(layer)
+    }
+
+    /// The layers in order.
+    pub fn layers(&self) -> Vec<LayerRef> {
+        self.layers.read().expect("lock").clone()
+    }
+
+    /// The layer with this name.
+    ///
+    /// # Errors
+    /// `Layer` listing the names when none matches.
+    pub fn get_layer(&self, name: &str) -> Result<LayerRef> {
+        let layers = self.layers();
+        layers.iter().find(|l| l.name() == name).cloned().ok_or_else(|| {
+            let names: Vec<&str> = layers.iter().map(|l| l.name()).collect();
+            self.base.error(format!("no layer named {name:?}; layers: {names:?}"))
+        })
+    }
+
+    /// Builds every layer for inputs of `input_shape` (batch excluded), so the model can be
+    /// summarised before it sees data.
+    ///
+    /// # Errors
+    /// As the layers' `build`.
+    pub fn build_for(&self, input_shape: &[usize]) -> Result<()> {
+        let spec: ShapeSpec = std::iter::once(None).chain(input_shape.iter().map(|&d| Some(d))).collect();
+        self.build(&[spec])?;
+        self.base.mark_built();
+        Ok(())
+    }
+
+    /// The declared input shape, if any.
+    pub fn input_shape(&self) -> Option<ShapeSpec> {
+        self.input_shape.read().expect("lock").clone()
+    }
+
+    /// Each layer with its output shape, for `summary()`.
+    ///
+    /// # Errors
+    /// When the model is not built and has no input shape.
+    pub fn layer_output_shapes(&self) -> Result<Vec<(LayerRef, ShapeSpec)>> {
+        let mut shape = self.input_shape().ok_or_else(|| {
+            self.base
+                .error("the model has no input shape yet: give one with Sequential::with_input_shape, call build_for, or fit it on data")
+        })?;
+        let mut out = Vec::new();
+        for layer in self.layers() {
+            shape = layer.compute_output_shape(&[shape])?;
+            out.push((layer, shape.clone()));
+        }
+        Ok(out)
+    }
+}
+
+impl Layer for Sequential {
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+
+    fn class_name(&self) -> &'static str {
+        "Sequential"
+    }
+
+    fn build(&self, input_shapes: &[ShapeSpec]) -> Result<()> {
+        let mut shape = single_shape(&self.base, input_shapes)?.clone();
+        *self.input_shape.write().expect("lock") = Some(shape.clone());
+        for layer in self.layers() {
+            if !layer.base().is_built() {
+                layer.build(&[shape.clone()])?;
+                layer.base().mark_built();
+            }
+            shape = layer.compute_output_shape(&[shape])?;
+        }
+        Ok(())
+    }
+
+    fn compute_output_shape(&self, input_shapes: &[ShapeSpec]) -> Result<ShapeSpec> {
+        let mut shape = single_shape(&self.base, input_shapes)?.clone();
+        for layer in self.layers() {
+            shape = layer.compute_output_shape(&[shape])?;
+        }
+        Ok(shape)
+    }
+
+    fn call(&self, inputs: &[Tensor], training: bool) -> Result<Tensor> {
+        let mut x = single_input(&self.base, inputs)?.clone();
+        let layers = self.layers();
+        if layers.is_empty() {
+            return Err(self.base.error("the model has no layers"));
+        }
+        for layer in layers {
+            x = layer.apply(&[x], training)?;
+        }
+        Ok(x)
+    }
+
+    fn config(&self) -> serde_json::Value {
+        let layers: Vec<serde_json::Value> =
+            self.layers().iter().map(|l| serde_json::json!({"class_name": l.class_name(), "config": l.config()})).collect();
+        serde_json::json!({"name": self.name(), "trainable": self.trainable(), "layers": layers})
+    }
+
+    fn weights(&self) -> Vec<Variable> {
+        self.layers().iter().flat_map(|l| l.weights()).collect()
+    }
+
+    fn set_trainable(&self, trainable: bool) -> Result<()> {
+        self.base.set_trainable(trainable)?;
+        for layer in self.layers() {
+            layer.set_trainable(trainable)?;
+        }
+        Ok(())
+    }
+
+    fn losses(&self) -> Result<Vec<Tensor>> {
+        let mut out = self.base.losses()?;
+        for layer in self.layers() {
+            out.extend(layer.losses()?);
+        }
+        Ok(out)
+    }
+}
+
+impl Model for Sequential {
+    fn compiled(&self) -> &Mutex<Option<Compiled>> {
+        &self.compiled
+    }
+}

@@ -1,0 +1,294 @@
+//! The training loop: `compile`, `fit`, `evaluate`, `predict` and `train_on_batch`, shared by
+//! every model through the [`Model`] trait.
+
+use crate::layer::Layer;
+use crate::losses::Loss;
+use crate::metrics::{Metric, MetricKind};
+use crate::model::progress::Progress;
+use crate::optimizers::Optimizer;
+use crate::{Error, Result};
+use fovea_core::{no_grad, random::Rng, DType, Tensor};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// Named numbers reported for a batch or an epoch (`loss`, `accuracy`, `val_loss`, ...).
+pub type Logs = BTreeMap<String, f64>;
+
+/// What `compile` fixed: the optimizer, the loss and the metrics.
+pub struct Compiled {
+    /// The optimizer and its state.
+    pub optimizer: Optimizer,
+    /// The training loss.
+    pub loss: Loss,
+    /// The metrics, already resolved for the loss.
+    pub metrics: Vec<Metric>,
+}
+
+/// Options of [`Model::fit`], with Keras's defaults.
+#[derive(Debug, Clone)]
+pub struct FitOptions {
+    /// Passes over the data (default 1).
+    pub epochs: usize,
+    /// Samples per gradient step (default 32).
+    pub batch_size: usize,
+    /// Fraction of the data, taken from the end before shuffling, held out for validation.
+    pub validation_split: f64,
+    /// Explicit validation inputs and targets (used instead of `validation_split`).
+    pub validation_data: Option<(Tensor, Tensor)>,
+    /// Reshuffle the training samples before each epoch (default true).
+    pub shuffle: bool,
+    /// 0 silent, 1 a progress bar (one line per epoch when not on a terminal), 2 one line per
+    /// epoch.
+    pub verbose: u8,
+    /// Seed of the shuffling (`None`: from the global seed).
+    pub seed: Option<u64>,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions { epochs: 1, batch_size: 32, validation_split: 0.0, validation_data: None, shuffle: true, verbose: 1, seed: None }
+    }
+}
+
+/// The per-epoch logs of a `fit` (`history.history["loss"]` in Keras).
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// Each log's value at the end of every epoch.
+    pub history: BTreeMap<String, Vec<f64>>,
+}
+
+impl History {
+    fn push(&mut self, logs: &Logs) {
+        for (k, v) in logs {
+            self.history.entry(k.clone()).or_default().push(*v);
+        }
+    }
+}
+
+/// Rows `idx` of a batch-first tensor.
+fn take_rows(t: &Tensor, idx: &[i64]) -> Result<Tensor> {
+    let index = Tensor::from_vec(idx.to_vec(), [idx.len()], t.device())?;
+    Ok(t.gather(&index, 0)?)
+}
+
+fn check_pair(x: &Tensor, y: &Tensor) -> Result<usize> {
+    let n = x.dims().first().copied().ok_or_else(|| Error::Config(format!("inputs need a batch axis, got shape {}", x.shape())))?;
+    if y.dims().first() != Some(&n) {
+        return Err(Error::Config(format!("inputs have {n} samples but targets have shape {} (the first axis must match)", y.shape())));
+    }
+    Ok(n)
+}
+
+/// A layer that can be trained: compile, fit, evaluate, predict.
+pub trait Model: Layer {
+    /// Where the compile state lives.
+    fn compiled(&self) -> &Mutex<Option<Compiled>>;
+
+    /// Configures training (`model.compile(optimizer, loss, metrics)`).
+    ///
+    /// # Errors
+    /// `Config` for unknown metric names.
+    fn compile(&self, optimizer: Optimizer, loss: Loss, metrics: &[&str]) -> Result<()> {
+        let metrics = metrics.iter().map(|m| Ok(Metric::from_name(m)?.resolved_for(&loss))).collect::<Result<Vec<_>>>()?;
+        *self.compiled().lock().expect("compile lock") = Some(Compiled { optimizer, loss, metrics });
+        Ok(())
+    }
+
+    /// One gradient step on a batch; returns the batch's loss and metrics.
+    ///
+    /// # Errors
+    /// `Config` when the model is not compiled; errors from the layers and the loss.
+    fn train_on_batch(&self, x: &Tensor, y: &Tensor) -> Result<Logs> {
+        let mut guard = self.compiled().lock().expect("compile lock");
+        let c = guard.as_mut().ok_or_else(|| Error::Config(format!("{}: call compile() before training", self.name())))?;
+        let (loss, pred) = train_step(self, c, x, y)?;
+        let mut logs = Logs::new();
+        logs.insert("loss".into(), loss);
+        for m in c.metrics.iter_mut() {
+            m.reset_state();
+            m.update_state(y, &pred)?;
+            logs.insert(m.name().to_string(), m.result());
+        }
+        Ok(logs)
+    }
+
+    /// Trains for `options.epochs` passes and returns the per-epoch logs.
+    ///
+    /// # Errors
+    /// `Config` when not compiled, or for inputs and targets of different lengths or an invalid
+    /// option (batch size 0, split outside `[0, 1)`); errors from the layers and the loss.
+    fn fit(&self, x: &Tensor, y: &Tensor, options: FitOptions) -> Result<History> {
+        let n_all = check_pair(x, y)?;
+        if options.batch_size == 0 {
+            return Err(Error::Config("batch_size must be >= 1".into()));
+        }
+        if !(0.0..1.0).contains(&options.validation_split) {
+            return Err(Error::Config(format!("validation_split must be in [0, 1), got {}", options.validation_split)));
+        }
+        // Keras holds out the last fraction of the data, before any shuffling.
+        let n_val = if options.validation_data.is_none() { (n_all as f64 * options.validation_split).floor() as usize } else { 0 };
+        let n = n_all - n_val;
+        if n == 0 {
+            return Err(Error::Config(format!(
+                "no training samples left: {n_all} samples with validation_split {}",
+                options.validation_split
+            )));
+        }
+        let (train_x, train_y) = (x.narrow(0, 0, n)?, y.narrow(0, 0, n)?);
+        let validation = match &options.validation_data {
+            Some((vx, vy)) => Some((vx.clone(), vy.clone())),
+            None if n_val > 0 => Some((x.narrow(0, n, n_val)?, y.narrow(0, n, n_val)?)),
+            None => None,
+        };
+        let mut rng = options.seed.map(Rng::new).unwrap_or_else(Rng::from_global);
+        let steps = n.div_ceil(options.batch_size);
+        let mut history = History::default();
+        for epoch in 0..options.epochs {
+            let mut order: Vec<i64> = (0..n as i64).collect();
+            if options.shuffle {
+                rng.shuffle(&mut order);
+            }
+            let mut progress = Progress::new(options.verbose, epoch, options.epochs, steps);
+            let (mut loss_sum, mut seen) = (0.0, 0usize);
+            if let Some(c) = self.compiled().lock().expect("compile lock").as_mut() {
+                c.metrics.iter_mut().for_each(Metric::reset_state);
+            }
+            for step in 0..steps {
+                let idx = &order[step * options.batch_size..((step + 1) * options.batch_size).min(n)];
+                let (xb, yb) = (take_rows(&train_x, idx)?, take_rows(&train_y, idx)?);
+                let mut guard = self.compiled().lock().expect("compile lock");
+                let c = guard.as_mut().ok_or_else(|| Error::Config(format!("{}: call compile() before fit()", self.name())))?;
+                let (loss, pred) = train_step(self, c, &xb, &yb)?;
+                loss_sum += loss * idx.len() as f64;
+                seen += idx.len();
+                let mut logs = Logs::new();
+                logs.insert("loss".into(), loss_sum / seen as f64);
+                for m in c.metrics.iter_mut() {
+                    m.update_state(&yb, &pred)?;
+                    logs.insert(m.name().to_string(), m.result());
+                }
+                drop(guard);
+                progress.step(step + 1, &logs);
+            }
+            let mut logs = Logs::new();
+            logs.insert("loss".into(), loss_sum / seen as f64);
+            if let Some(c) = self.compiled().lock().expect("compile lock").as_ref() {
+                for m in &c.metrics {
+                    logs.insert(m.name().to_string(), m.result());
+                }
+            }
+            if let Some((vx, vy)) = &validation {
+                for (k, v) in self.evaluate(vx, vy, options.batch_size)? {
+                    logs.insert(format!("val_{k}"), v);
+                }
+            }
+            progress.finish(&logs);
+            history.push(&logs);
+        }
+        Ok(history)
+    }
+
+    /// The loss and metrics on data, in inference mode.
+    ///
+    /// # Errors
+    /// As [`Model::fit`].
+    fn evaluate(&self, x: &Tensor, y: &Tensor, batch_size: usize) -> Result<Logs> {
+        let n = check_pair(x, y)?;
+        if batch_size == 0 {
+            return Err(Error::Config("batch_size must be >= 1".into()));
+        }
+        let mut guard = self.compiled().lock().expect("compile lock");
+        let c = guard.as_mut().ok_or_else(|| Error::Config(format!("{}: call compile() before evaluate()", self.name())))?;
+        let mut metrics: Vec<Metric> = c.metrics.clone();
+        metrics.iter_mut().for_each(Metric::reset_state);
+        let mut loss_metric = Metric::new(MetricKind::MeanLoss(c.loss), "loss");
+        let _no_grad = fovea_core::NoGradGuard::new();
+        for start in (0..n).step_by(batch_size) {
+            let len = batch_size.min(n - start);
+            let (xb, yb) = (x.narrow(0, start, len)?, y.narrow(0, start, len)?);
+            let pred = self.apply(&[xb], false)?;
+            loss_metric.update_state(&yb, &pred)?;
+            for m in metrics.iter_mut() {
+                m.update_state(&yb, &pred)?;
+            }
+        }
+        let mut logs = Logs::new();
+        logs.insert("loss".into(), loss_metric.result());
+        for m in &metrics {
+            logs.insert(m.name().to_string(), m.result());
+        }
+        Ok(logs)
+    }
+
+    /// The model's outputs for `x`, computed in batches in inference mode.
+    ///
+    /// # Errors
+    /// Errors from the layers; `Config` for batch size 0.
+    fn predict(&self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
+        if batch_size == 0 {
+            return Err(Error::Config("batch_size must be >= 1".into()));
+        }
+        let n = x.dims().first().copied().ok_or_else(|| Error::Config(format!("inputs need a batch axis, got shape {}", x.shape())))?;
+        no_grad(|| {
+            let mut outs = Vec::new();
+            for start in (0..n).step_by(batch_size) {
+                outs.push(self.apply(&[x.narrow(0, start, batch_size.min(n - start))?], false)?);
+            }
+            let refs: Vec<&Tensor> = outs.iter().collect();
+            Ok(Tensor::concat(&refs, 0)?)
+        })
+    }
+
+    /// The variables training updates.
+    fn trainable_variables(&self) -> Vec<fovea_core::Variable> {
+        self.trainable_weights()
+    }
+
+    /// The values of every weight, in order (`get_weights`).
+    fn get_weights(&self) -> Vec<Tensor> {
+        self.weights().iter().map(|v| v.value().detach()).collect()
+    }
+
+    /// Replaces every weight's value, in order (`set_weights`).
+    ///
+    /// # Errors
+    /// `Config` for a count mismatch; core shape errors naming the variable.
+    fn set_weights(&self, values: &[Tensor]) -> Result<()> {
+        let weights = self.weights();
+        if weights.len() != values.len() {
+            return Err(Error::Config(format!("{}: set_weights got {} arrays for {} weights", self.name(), values.len(), weights.len())));
+        }
+        for (v, t) in weights.iter().zip(values) {
+            v.assign(t)?;
+        }
+        Ok(())
+    }
+}
+
+/// Forward, loss (plus regularization), backward and one optimizer update.
+fn train_step<M: Model + ?Sized>(model: &M, c: &mut Compiled, x: &Tensor, y: &Tensor) -> Result<(f64, Tensor)> {
+    let pred = model.apply(std::slice::from_ref(x), true)?;
+    let mut loss = c.loss.compute(y, &pred, None)?;
+    for extra in model.losses()? {
+        loss = loss.add(&extra)?;
+    }
+    let value = loss.to_scalar::<f32>()? as f64;
+    if !value.is_finite() {
+        return Err(Error::Config(format!(
+            "{}: the loss became {value} (NaN or infinite); lower the learning rate or check the inputs",
+            model.name()
+        )));
+    }
+    let grads = loss.backward()?;
+    let pairs: Vec<(Tensor, fovea_core::Variable)> = model
+        .trainable_weights()
+        .into_iter()
+        .map(|v| {
+            let value = v.value();
+            let g = grads.get(&value).cloned().unwrap_or_else(|| value.zeros_like());
+            (g, v)
+        })
+        .collect();
+    c.optimizer.apply_gradients(&pairs)?;
+    Ok((value, pred.detach().cast(DType::F32)?))
+}
