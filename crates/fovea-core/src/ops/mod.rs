@@ -2,6 +2,7 @@
 //! backward pass and its tests side by side. Ops are methods on [`crate::Tensor`].
 
 pub mod binary;
+pub mod conv;
 pub mod logic;
 pub mod matmul;
 pub mod padding;

@@ -1,10 +1,12 @@
 //! The fast CPU backend: f32 throughout, gemm for matrix products, rayon across large
 //! element-wise maps. Primitives it does not override run the reference code.
 
+mod conv;
+mod conv_depthwise;
 mod elementwise;
 mod matmul;
 
-use super::{Backend, MatmulSpec};
+use super::{Backend, Conv2dSpec, MatmulSpec};
 use crate::ops::binary::BinaryOp;
 use crate::ops::unary::UnaryOp;
 use crate::{Result, Shape, Storage};
@@ -36,5 +38,17 @@ impl Backend for CpuBackend {
 
     fn matmul(&self, a: &Storage, b: &Storage, spec: &MatmulSpec) -> Result<Storage> {
         matmul::matmul(a, b, spec)
+    }
+
+    fn conv2d(&self, x: &Storage, w: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
+        conv::conv2d(x, w, spec)
+    }
+
+    fn conv2d_grad_input(&self, dy: &Storage, w: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
+        conv::conv2d_grad_input(dy, w, spec)
+    }
+
+    fn conv2d_grad_filter(&self, x: &Storage, dy: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
+        conv::conv2d_grad_filter(x, dy, spec)
     }
 }
