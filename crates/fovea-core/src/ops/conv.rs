@@ -81,9 +81,14 @@ impl Tensor {
     /// `InvalidArgument` for zero groups, channels not divisible by `groups`, a zero stride or
     /// dilation, or a (dilated) kernel larger than the padded input.
     pub fn conv2d(&self, filter: &Tensor, opts: &Conv2dOptions) -> Result<Tensor> {
-        let spec = conv2d_spec("conv2d", self, filter, opts)?;
-        conv2d_forward(self, filter, spec)
+        conv2d_named("conv2d", self, filter, opts)
     }
+}
+
+/// [`Tensor::conv2d`] reporting errors under the name of the public op `op` that composes it.
+pub(crate) fn conv2d_named(op: &'static str, x: &Tensor, filter: &Tensor, opts: &Conv2dOptions) -> Result<Tensor> {
+    let spec = conv2d_spec(op, x, filter, opts)?;
+    conv2d_forward(x, filter, spec)
 }
 
 /// Fails unless `t` is f32 (the only dtype the convolution kernels compute in).

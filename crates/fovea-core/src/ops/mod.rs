@@ -3,6 +3,9 @@
 
 pub mod binary;
 pub mod conv;
+pub mod conv_depthwise;
+pub mod conv_nd;
+pub mod conv_transpose;
 pub mod logic;
 pub mod matmul;
 pub mod padding;
