@@ -115,25 +115,39 @@ impl Geometry {
     }
 }
 
+/// Where the taps of one kernel row of output column `ow` read: the first input column
+/// (possibly negative), and whether the whole row of `kw` taps is one contiguous, in-bounds
+/// run of `kw·c_in` input elements (no column dilation, one group, no padding touched), which
+/// is then moved with one slice copy instead of `kw` small ones.
+#[inline]
+fn tap_run(s: &Conv2dSpec, ow: usize) -> (isize, bool) {
+    let iw0 = (ow * s.stride.1) as isize - s.pad.2 as isize;
+    let contiguous = s.dilation.1 == 1 && s.groups == 1 && iw0 >= 0 && iw0 as usize + s.kw <= s.w;
+    (iw0, contiguous)
+}
+
 /// Fills `cols` `[p, kg]` with the patches of group `g` of one image (zeros in the padding).
 fn im2col(x_img: &[f32], s: &Conv2dSpec, geo: &Geometry, g: usize, cols: &mut [f32]) {
     let (cin_g, kg) = (geo.cin_g, geo.kg);
     for oh in 0..s.out_h {
         for ow in 0..s.out_w {
             let row = &mut cols[(oh * s.out_w + ow) * kg..][..kg];
+            let (iw0, contiguous) = tap_run(s, ow);
             for i in 0..s.kh {
                 let taps = &mut row[i * s.kw * cin_g..][..s.kw * cin_g];
                 let ih = (oh * s.stride.0 + i * s.dilation.0).wrapping_sub(s.pad.0);
                 if ih >= s.h {
                     taps.fill(0.0);
-                    continue;
-                }
-                for (j, dst) in taps.chunks_exact_mut(cin_g).enumerate() {
-                    let iw = (ow * s.stride.1 + j * s.dilation.1).wrapping_sub(s.pad.2);
-                    if iw >= s.w {
-                        dst.fill(0.0);
-                    } else {
-                        dst.copy_from_slice(&x_img[(ih * s.w + iw) * s.c_in + g * cin_g..][..cin_g]);
+                } else if contiguous {
+                    taps.copy_from_slice(&x_img[(ih * s.w + iw0 as usize) * s.c_in..][..s.kw * s.c_in]);
+                } else {
+                    for (j, dst) in taps.chunks_exact_mut(cin_g).enumerate() {
+                        let iw = (iw0 + (j * s.dilation.1) as isize) as usize;
+                        if iw >= s.w {
+                            dst.fill(0.0);
+                        } else {
+                            dst.copy_from_slice(&x_img[(ih * s.w + iw) * s.c_in + g * cin_g..][..cin_g]);
+                        }
                     }
                 }
             }
@@ -144,19 +158,25 @@ fn im2col(x_img: &[f32], s: &Conv2dSpec, geo: &Geometry, g: usize, cols: &mut [f
 /// Adds the patch gradients `dcols` `[p, kg]` of group `g` back onto one image's gradient.
 fn col2im(dcols: &[f32], s: &Conv2dSpec, geo: &Geometry, g: usize, dx_img: &mut [f32]) {
     let (cin_g, kg) = (geo.cin_g, geo.kg);
+    let add = |dst: &mut [f32], src: &[f32]| dst.iter_mut().zip(src).for_each(|(d, v)| *d += v);
     for oh in 0..s.out_h {
         for ow in 0..s.out_w {
             let row = &dcols[(oh * s.out_w + ow) * kg..][..kg];
+            let (iw0, contiguous) = tap_run(s, ow);
             for i in 0..s.kh {
                 let ih = (oh * s.stride.0 + i * s.dilation.0).wrapping_sub(s.pad.0);
                 if ih >= s.h {
                     continue;
                 }
-                for (j, src) in row[i * s.kw * cin_g..][..s.kw * cin_g].chunks_exact(cin_g).enumerate() {
-                    let iw = (ow * s.stride.1 + j * s.dilation.1).wrapping_sub(s.pad.2);
+                let taps = &row[i * s.kw * cin_g..][..s.kw * cin_g];
+                if contiguous {
+                    add(&mut dx_img[(ih * s.w + iw0 as usize) * s.c_in..][..s.kw * s.c_in], taps);
+                    continue;
+                }
+                for (j, src) in taps.chunks_exact(cin_g).enumerate() {
+                    let iw = (iw0 + (j * s.dilation.1) as isize) as usize;
                     if iw < s.w {
-                        let dst = &mut dx_img[(ih * s.w + iw) * s.c_in + g * cin_g..][..cin_g];
-                        dst.iter_mut().zip(src).for_each(|(d, v)| *d += v);
+                        add(&mut dx_img[(ih * s.w + iw) * s.c_in + g * cin_g..][..cin_g], src);
                     }
                 }
             }
@@ -299,3 +319,7 @@ pub(super) fn sum_partials_in_order(chunks: usize, len: usize, partial: impl Fn(
     }
     total
 }
+
+#[cfg(test)]
+#[path = "conv_bench.rs"]
+mod bench;
