@@ -214,10 +214,15 @@ pub(super) fn conv2d(x: &Storage, w: &Storage, s: &Conv2dSpec) -> Result<Storage
     if s.groups > 1 && s.groups == s.c_in {
         return Ok(Storage::F32(conv_depthwise::forward(x, w, s)));
     }
+    Ok(Storage::F32(forward_gemm(x, w, s)))
+}
+
+/// The im2col + gemm forward pass.
+fn forward_gemm(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
     let geo = Geometry::new(s);
     let mut y = vec![0f32; s.n * geo.p * s.c_out];
     if y.is_empty() {
-        return Ok(Storage::F32(y));
+        return y;
     }
     let chunk_len = geo.chunk * geo.p * s.c_out;
     let threads = geo.inner_threads(y.len().div_ceil(chunk_len));
@@ -230,7 +235,47 @@ pub(super) fn conv2d(x: &Storage, w: &Storage, s: &Conv2dSpec) -> Result<Storage
             gemm_views(rows, geo.kg, geo.cout_g, cols, w_g, &mut y_chunk[g * geo.cout_g..], s.c_out, false, threads);
         }
     });
-    Ok(Storage::F32(y))
+    y
+}
+
+/// For a stride-1 convolution, the input gradient is itself a forward convolution: of `dy`
+/// with the kernel rotated by 180° and its channel axes swapped (within each group), padded
+/// by `(k−1)·d − pad` on each side. That runs the forward gemm (patch length kh·kw·cout_g)
+/// instead of a gemm producing the much larger `dcols` followed by a scatter. `None` when the
+/// stride is not 1 or a side has more padding than `(k−1)·d` (the rotated padding would be
+/// negative), or the convolution is 1×1 direct (already a single gemm).
+fn grad_input_as_forward(dy: &[f32], w: &[f32], s: &Conv2dSpec) -> Option<Vec<f32>> {
+    let (reach_h, reach_w) = ((s.kh - 1) * s.dilation.0, (s.kw - 1) * s.dilation.1);
+    let (pt, pb, pl, pr) = s.pad;
+    if s.stride != (1, 1) || pt.max(pb) > reach_h || pl.max(pr) > reach_w || Geometry::new(s).direct {
+        return None;
+    }
+    let (cin_g, cout_g) = (s.c_in / s.groups, s.c_out / s.groups);
+    // w'[i', j', co, g·cin_g + ci] = w[kh−1−i', kw−1−j', ci, g·cout_g + co].
+    let mut flipped = vec![0f32; w.len()];
+    for i in 0..s.kh {
+        for j in 0..s.kw {
+            let src = &w[(i * s.kw + j) * cin_g * s.c_out..][..cin_g * s.c_out];
+            let dst = &mut flipped[((s.kh - 1 - i) * s.kw + (s.kw - 1 - j)) * cout_g * s.c_in..][..cout_g * s.c_in];
+            for ci in 0..cin_g {
+                for oc in 0..s.c_out {
+                    let (g, co) = (oc / cout_g, oc % cout_g);
+                    dst[co * s.c_in + g * cin_g + ci] = src[ci * s.c_out + oc];
+                }
+            }
+        }
+    }
+    let spec = Conv2dSpec {
+        h: s.out_h,
+        w: s.out_w,
+        c_in: s.c_out,
+        c_out: s.c_in,
+        pad: (reach_h - pt, reach_h - pb, reach_w - pl, reach_w - pr),
+        out_h: s.h,
+        out_w: s.w,
+        ..s.clone()
+    };
+    Some(forward_gemm(dy, &flipped, &spec))
 }
 
 /// Gradient with respect to the input.
@@ -238,6 +283,9 @@ pub(super) fn conv2d_grad_input(dy: &Storage, w: &Storage, s: &Conv2dSpec) -> Re
     let (dy, w) = (dy.as_f32("conv2d_grad_input")?, w.as_f32("conv2d_grad_input")?);
     if s.groups > 1 && s.groups == s.c_in {
         return Ok(Storage::F32(conv_depthwise::grad_input(dy, w, s)));
+    }
+    if let Some(dx) = grad_input_as_forward(dy, w, s) {
+        return Ok(Storage::F32(dx));
     }
     let geo = Geometry::new(s);
     let img_len = s.h * s.w * s.c_in;
