@@ -183,3 +183,27 @@ fn cpu_matches_reference_on_random_shapes() {
         assert_tensor_close(&format!("case {i} filter grad"), &cpu.2, &reference.2, 1e-4, 1e-4);
     }
 }
+
+#[test]
+fn cpu_results_do_not_depend_on_the_thread_count() {
+    // Filter gradients sum over the batch: fixed chunks added in a fixed order make every
+    // bit the same whether one thread or several compute them.
+    let cases: Vec<([usize; 4], [usize; 4], Conv2dOptions)> = vec![
+        ([37, 6, 6, 3], [3, 3, 3, 4], same()),
+        ([40, 12, 12, 8], [3, 3, 1, 8], same().with_groups(8)),
+        ([130, 4, 4, 8], [1, 1, 8, 8], Conv2dOptions::default()),
+    ];
+    for (xd, wd, opts) in cases {
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                let x = rand(&xd, -1.0, 1.0, 5, Device::Cpu).with_requires_grad(true).unwrap();
+                let w = rand(&wd, -1.0, 1.0, 6, Device::Cpu).with_requires_grad(true).unwrap();
+                let y = x.conv2d(&w, &opts).unwrap();
+                let g = y.backward_with(&rand(y.dims(), -1.0, 1.0, 7, Device::Cpu)).unwrap();
+                [y, g.get(&x).unwrap().clone(), g.get(&w).unwrap().clone()].map(|t| t.to_vec::<f32>().unwrap())
+            })
+        };
+        assert_eq!(run(1), run(3), "{xd:?} {wd:?}");
+    }
+}
