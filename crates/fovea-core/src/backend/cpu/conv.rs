@@ -238,16 +238,22 @@ fn forward_gemm(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
     y
 }
 
+/// Input channels per group below which the rotated-kernel input gradient loses to
+/// gemm + col2im: its gemm is only `cin_g` columns wide (1 for a LeNet first layer).
+const MIN_FLIPPED_WIDTH: usize = 16;
+
 /// For a stride-1 convolution, the input gradient is itself a forward convolution: of `dy`
 /// with the kernel rotated by 180° and its channel axes swapped (within each group), padded
 /// by `(k−1)·d − pad` on each side. That runs the forward gemm (patch length kh·kw·cout_g)
 /// instead of a gemm producing the much larger `dcols` followed by a scatter. `None` when the
 /// stride is not 1 or a side has more padding than `(k−1)·d` (the rotated padding would be
-/// negative), or the convolution is 1×1 direct (already a single gemm).
+/// negative), the convolution is 1×1 direct (already a single gemm), or there are fewer than
+/// [`MIN_FLIPPED_WIDTH`] input channels per group (the rotated conv's gemm would be too narrow).
 fn grad_input_as_forward(dy: &[f32], w: &[f32], s: &Conv2dSpec) -> Option<Vec<f32>> {
     let (reach_h, reach_w) = ((s.kh - 1) * s.dilation.0, (s.kw - 1) * s.dilation.1);
     let (pt, pb, pl, pr) = s.pad;
-    if s.stride != (1, 1) || pt.max(pb) > reach_h || pl.max(pr) > reach_w || Geometry::new(s).direct {
+    let narrow = s.c_in / s.groups < MIN_FLIPPED_WIDTH;
+    if narrow || s.stride != (1, 1) || pt.max(pb) > reach_h || pl.max(pr) > reach_w || Geometry::new(s).direct {
         return None;
     }
     let (cin_g, cout_g) = (s.c_in / s.groups, s.c_out / s.groups);
