@@ -164,7 +164,8 @@ fn cpu_matches_reference_on_random_shapes() {
         ([3, 9, 8, 6], [3, 3, 1, 6], same().with_groups(6)),
         ([2, 9, 8, 5], [5, 3, 1, 15], same().with_groups(5).with_strides((2, 1)).with_dilation((1, 2))),
         ([2, 6, 7, 4], [2, 3, 4, 5], Conv2dOptions::default().with_padding(Padding::Explicit(vec![(3, 0), (1, 2)]))),
-        ([17, 5, 5, 2], [3, 3, 2, 3], same()), // more images than a filter-gradient chunk
+        ([17, 5, 5, 2], [3, 3, 2, 3], same()),  // more images than a filter-gradient chunk
+        ([3, 40, 40, 4], [3, 3, 4, 4], same()), // chunks of 26 output lines split images
         // Stride 1 with at least 16 input channels per group: the rotated-kernel input gradient.
         ([2, 9, 9, 16], [3, 3, 16, 5], same().with_dilation((2, 2))),
         ([2, 7, 6, 32], [3, 2, 16, 4], Conv2dOptions::default().with_groups(2).with_padding(Padding::Explicit(vec![(2, 0), (0, 1)]))),

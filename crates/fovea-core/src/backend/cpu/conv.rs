@@ -1,15 +1,17 @@
-//! Fast 2-D convolution: im2col + gemm over chunks of images, rayon across chunks.
+//! Fast 2-D convolution: im2col + gemm over chunks of output lines, rayon across chunks.
 //!
-//! For each group `g` a chunk of images becomes the patch matrix `cols` `[rows, kg]`
-//! (`rows` = images·out_h·out_w, `kg` = kh·kw·cin_g, NHWC patch order `(i, j, ci)`), which is
-//! exactly the row order of the HWIO filter viewed as `[kg, c_out]`. Then
+//! For each group `g` a chunk of output lines `(n, oh)` becomes the patch matrix `cols`
+//! `[rows, kg]` (`rows` = lines·out_w, `kg` = kh·kw·cin_g, NHWC patch order `(i, j, ci)`),
+//! which is exactly the row order of the HWIO filter viewed as `[kg, c_out]`. Then
 //! - forward: `y_g = cols · w_g`;
-//! - input gradient: `dcols = dy_g · w_gᵀ`, scattered back (col2im);
-//! - filter gradient: `dw_g = colsᵀ · dy_g`, one partial per chunk, summed in chunk order.
+//! - filter gradient: `dw_g = colsᵀ · dy_g`, one partial per chunk, summed in chunk order;
+//! - input gradient: for stride 1, a forward convolution of `dy` with the rotated kernel;
+//!   otherwise `dcols = dy_g · w_gᵀ` per chunk of whole images, scattered back (col2im).
 //!
-//! Groups are strided column blocks of `w`, `y` and `dy`, so no copies are made for them.
-//! A 1×1, stride-1, unpadded convolution needs no im2col: the input already is `cols`.
-//! Depthwise convolutions (`groups == c_in`) have their own direct kernels
+//! Chunks hold about 1024 patch rows and at most 2²⁰ patch elements, so scratch stays small
+//! even for large images. Groups are strided column blocks of `w`, `y` and `dy`, so no copies
+//! are made for them. A 1×1, stride-1, unpadded convolution needs no im2col: the input already
+//! is `cols`. Depthwise convolutions (`groups == c_in`) have their own direct kernels
 //! ([`super::conv_depthwise`]); per-group gemms of width `multiplier` would waste the gemm.
 //!
 //! Chunk sizes depend only on the shapes, never on the thread count, and the filter-gradient
@@ -93,7 +95,11 @@ struct Geometry {
     kg: usize,
     /// The input is its own patch matrix (1×1 kernel, stride 1, no padding).
     direct: bool,
-    /// Images per chunk: enough rows to keep the gemm busy, few enough to bound `cols`.
+    /// Output lines `(n, oh)` per forward / filter-gradient chunk: enough rows to keep the
+    /// gemm busy, few enough to bound `cols` even for large images.
+    lines: usize,
+    /// Images per input-gradient chunk (col2im scatters over whole images, so chunks of the
+    /// gemm + col2im path never split one).
     chunk: usize,
 }
 
@@ -103,10 +109,8 @@ impl Geometry {
         let p = s.out_h * s.out_w;
         let kg = s.kh * s.kw * cin_g;
         let direct = s.kh == 1 && s.kw == 1 && s.stride == (1, 1) && s.pad == (0, 0, 0, 0);
-        let by_rows = 1024usize.div_ceil(p.max(1));
-        let by_memory = (1usize << 20) / (p * kg).max(1);
-        let chunk = by_rows.min(by_memory).max(1);
-        Geometry { p, cin_g, cout_g, kg, direct, chunk }
+        let per_chunk = |unit: usize| 1024usize.div_ceil(unit.max(1)).min((1usize << 20) / (unit * kg).max(1)).max(1);
+        Geometry { p, cin_g, cout_g, kg, direct, lines: per_chunk(s.out_w), chunk: per_chunk(p) }
     }
 
     /// Gemm threads per chunk when `chunks` run side by side.
@@ -126,28 +130,29 @@ fn tap_run(s: &Conv2dSpec, ow: usize) -> (isize, bool) {
     (iw0, contiguous)
 }
 
-/// Fills `cols` `[p, kg]` with the patches of group `g` of one image (zeros in the padding).
-fn im2col(x_img: &[f32], s: &Conv2dSpec, geo: &Geometry, g: usize, cols: &mut [f32]) {
+/// Fills `cols` `[out_w, kg]` with the patches of group `g` for output line `line` (image
+/// `line / out_h`, row `line % out_h`), zeros in the padding.
+fn im2col_line(x: &[f32], s: &Conv2dSpec, geo: &Geometry, g: usize, line: usize, cols: &mut [f32]) {
     let (cin_g, kg) = (geo.cin_g, geo.kg);
-    for oh in 0..s.out_h {
-        for ow in 0..s.out_w {
-            let row = &mut cols[(oh * s.out_w + ow) * kg..][..kg];
-            let (iw0, contiguous) = tap_run(s, ow);
-            for i in 0..s.kh {
-                let taps = &mut row[i * s.kw * cin_g..][..s.kw * cin_g];
-                let ih = (oh * s.stride.0 + i * s.dilation.0).wrapping_sub(s.pad.0);
-                if ih >= s.h {
-                    taps.fill(0.0);
-                } else if contiguous {
-                    taps.copy_from_slice(&x_img[(ih * s.w + iw0 as usize) * s.c_in..][..s.kw * s.c_in]);
-                } else {
-                    for (j, dst) in taps.chunks_exact_mut(cin_g).enumerate() {
-                        let iw = (iw0 + (j * s.dilation.1) as isize) as usize;
-                        if iw >= s.w {
-                            dst.fill(0.0);
-                        } else {
-                            dst.copy_from_slice(&x_img[(ih * s.w + iw) * s.c_in + g * cin_g..][..cin_g]);
-                        }
+    let (n, oh) = (line / s.out_h, line % s.out_h);
+    let x_img = &x[n * s.h * s.w * s.c_in..][..s.h * s.w * s.c_in];
+    for ow in 0..s.out_w {
+        let row = &mut cols[ow * kg..][..kg];
+        let (iw0, contiguous) = tap_run(s, ow);
+        for i in 0..s.kh {
+            let taps = &mut row[i * s.kw * cin_g..][..s.kw * cin_g];
+            let ih = (oh * s.stride.0 + i * s.dilation.0).wrapping_sub(s.pad.0);
+            if ih >= s.h {
+                taps.fill(0.0);
+            } else if contiguous {
+                taps.copy_from_slice(&x_img[(ih * s.w + iw0 as usize) * s.c_in..][..s.kw * s.c_in]);
+            } else {
+                for (j, dst) in taps.chunks_exact_mut(cin_g).enumerate() {
+                    let iw = (iw0 + (j * s.dilation.1) as isize) as usize;
+                    if iw >= s.w {
+                        dst.fill(0.0);
+                    } else {
+                        dst.copy_from_slice(&x_img[(ih * s.w + iw) * s.c_in + g * cin_g..][..cin_g]);
                     }
                 }
             }
@@ -184,26 +189,25 @@ fn col2im(dcols: &[f32], s: &Conv2dSpec, geo: &Geometry, g: usize, dx_img: &mut 
     }
 }
 
-/// The patch matrix of group `g` for images `imgs` of `x`: borrowed from `x` when the
+/// The patch matrix of group `g` for output lines `lines`: borrowed from `x` when the
 /// convolution is direct, else built in `scratch`.
 fn patches<'a>(
     x: &'a [f32],
     s: &Conv2dSpec,
     geo: &Geometry,
     g: usize,
-    imgs: std::ops::Range<usize>,
+    lines: std::ops::Range<usize>,
     scratch: &'a mut Vec<f32>,
 ) -> View<'a> {
-    let img_len = s.h * s.w * s.c_in;
     if geo.direct {
-        return View::new(&x[imgs.start * img_len + g * geo.cin_g..], s.c_in, 1);
+        return View::new(&x[lines.start * s.out_w * s.c_in + g * geo.cin_g..], s.c_in, 1);
     }
-    let per = geo.p * geo.kg;
-    if scratch.len() < imgs.len() * per {
-        scratch.resize(imgs.len() * per, 0.0);
+    let per = s.out_w * geo.kg;
+    if scratch.len() < lines.len() * per {
+        scratch.resize(lines.len() * per, 0.0);
     }
-    for (k, img) in imgs.enumerate() {
-        im2col(&x[img * img_len..][..img_len], s, geo, g, &mut scratch[k * per..][..per]);
+    for (k, line) in lines.enumerate() {
+        im2col_line(x, s, geo, g, line, &mut scratch[k * per..][..per]);
     }
     View::new(scratch, geo.kg, 1)
 }
@@ -224,13 +228,13 @@ fn forward_gemm(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
     if y.is_empty() {
         return y;
     }
-    let chunk_len = geo.chunk * geo.p * s.c_out;
+    let chunk_len = geo.lines * s.out_w * s.c_out;
     let threads = geo.inner_threads(y.len().div_ceil(chunk_len));
     y.par_chunks_mut(chunk_len).enumerate().for_each_init(Vec::new, |scratch, (ci, y_chunk)| {
-        let imgs = ci * geo.chunk..(ci * geo.chunk + geo.chunk).min(s.n);
-        let rows = imgs.len() * geo.p;
+        let lines = ci * geo.lines..ci * geo.lines + y_chunk.len() / (s.out_w * s.c_out);
+        let rows = lines.len() * s.out_w;
         for g in 0..s.groups {
-            let cols = patches(x, s, &geo, g, imgs.clone(), scratch);
+            let cols = patches(x, s, &geo, g, lines.clone(), scratch);
             let w_g = View::new(&w[g * geo.cout_g..], s.c_out, 1);
             gemm_views(rows, geo.kg, geo.cout_g, cols, w_g, &mut y_chunk[g * geo.cout_g..], s.c_out, false, threads);
         }
@@ -335,18 +339,19 @@ pub(super) fn conv2d_grad_filter(x: &Storage, dy: &Storage, s: &Conv2dSpec) -> R
     }
     let geo = Geometry::new(s);
     let len = geo.kg * s.c_out;
-    let chunks = s.n.div_ceil(geo.chunk);
+    let total_lines = s.n * s.out_h;
+    let chunks = total_lines.div_ceil(geo.lines);
     if len == 0 || geo.p == 0 || chunks == 0 {
         return Ok(Storage::F32(vec![0.0; len]));
     }
     let threads = geo.inner_threads(chunks);
     let partial = |ci: usize, scratch: &mut Vec<f32>| {
-        let imgs = ci * geo.chunk..(ci * geo.chunk + geo.chunk).min(s.n);
-        let rows = imgs.len() * geo.p;
-        let dy_chunk = &dy[imgs.start * geo.p * s.c_out..];
+        let lines = ci * geo.lines..(ci * geo.lines + geo.lines).min(total_lines);
+        let rows = lines.len() * s.out_w;
+        let dy_chunk = &dy[lines.start * s.out_w * s.c_out..];
         let mut dw = vec![0f32; len];
         for g in 0..s.groups {
-            let cols = patches(x, s, &geo, g, imgs.clone(), scratch);
+            let cols = patches(x, s, &geo, g, lines.clone(), scratch);
             // colsᵀ: element (kk, row) of the [kg, rows] transpose.
             let cols_t = View::new(cols.data, cols.cs, cols.rs);
             let dy_g = View::new(&dy_chunk[g * geo.cout_g..], s.c_out, 1);
