@@ -3,6 +3,10 @@
 
 pub mod binary;
 pub mod concat;
+pub mod conv;
+pub mod conv_depthwise;
+pub mod conv_nd;
+pub mod conv_transpose;
 pub mod index;
 pub mod logic;
 pub mod lrn;

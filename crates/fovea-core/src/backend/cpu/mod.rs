@@ -1,12 +1,14 @@
 //! The fast CPU backend: f32 throughout, gemm for matrix products, rayon across large
 //! element-wise maps. Primitives it does not override run the reference code.
 
+mod conv;
+mod conv_depthwise;
 mod elementwise;
 mod matmul;
 mod pool;
 mod reduce;
 
-use super::{Backend, MatmulSpec, Pool2dSpec, ReduceOp};
+use super::{Backend, Conv2dSpec, MatmulSpec, Pool2dSpec, ReduceOp};
 use crate::ops::binary::BinaryOp;
 use crate::ops::unary::UnaryOp;
 use crate::{Result, Shape, Storage};
@@ -54,5 +56,17 @@ impl Backend for CpuBackend {
 
     fn max_pool2d_argmax(&self, x: &Storage, spec: &Pool2dSpec) -> Result<(Storage, Storage)> {
         pool::max_pool2d_argmax(x, spec)
+    }
+
+    fn conv2d(&self, x: &Storage, w: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
+        conv::conv2d(x, w, spec)
+    }
+
+    fn conv2d_grad_input(&self, dy: &Storage, w: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
+        conv::conv2d_grad_input(dy, w, spec)
+    }
+
+    fn conv2d_grad_filter(&self, x: &Storage, dy: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
+        conv::conv2d_grad_filter(x, dy, spec)
     }
 }
