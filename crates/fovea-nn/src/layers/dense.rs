@@ -1,9 +1,7 @@
 //! `Dense`: `activation(x · kernel + bias)` over the last axis.
 
-use crate::activations::Activation;
-use crate::initializers::Initializer;
 use crate::layer::{single_input, single_shape, Layer, LayerBase, ShapeSpec};
-use crate::regularizers::Regularizer;
+use crate::layers::common::{kernel_builders, merge_config, KernelArgs};
 use crate::Result;
 use fovea_core::{Tensor, Variable};
 use serde_json::json;
@@ -13,74 +11,16 @@ use std::sync::OnceLock;
 pub struct Dense {
     base: LayerBase,
     units: usize,
-    activation: Activation,
-    use_bias: bool,
-    kernel_initializer: Initializer,
-    bias_initializer: Initializer,
-    kernel_regularizer: Option<Regularizer>,
-    bias_regularizer: Option<Regularizer>,
+    args: KernelArgs,
     params: OnceLock<(Variable, Option<Variable>)>,
 }
+
+kernel_builders!(Dense);
 
 impl Dense {
     /// A dense layer with `units` outputs.
     pub fn new(units: usize) -> Self {
-        Dense {
-            base: LayerBase::new("Dense"),
-            units,
-            activation: Activation::Linear,
-            use_bias: true,
-            kernel_initializer: Initializer::GlorotUniform,
-            bias_initializer: Initializer::Zeros,
-            kernel_regularizer: None,
-            bias_regularizer: None,
-            params: OnceLock::new(),
-        }
-    }
-
-    /// Sets the activation.
-    pub fn activation(mut self, activation: Activation) -> Self {
-        self.activation = activation;
-        self
-    }
-
-    /// Names the layer.
-    ///
-    /// # Errors
-    /// As [`LayerBase::set_name`].
-    pub fn named(self, name: &str) -> Result<Self> {
-        self.base.set_name(name)?;
-        Ok(self)
-    }
-
-    /// Whether to add a bias (default true).
-    pub fn use_bias(mut self, use_bias: bool) -> Self {
-        self.use_bias = use_bias;
-        self
-    }
-
-    /// The kernel initializer (default glorot_uniform).
-    pub fn kernel_initializer(mut self, init: Initializer) -> Self {
-        self.kernel_initializer = init;
-        self
-    }
-
-    /// The bias initializer (default zeros).
-    pub fn bias_initializer(mut self, init: Initializer) -> Self {
-        self.bias_initializer = init;
-        self
-    }
-
-    /// A penalty on the kernel.
-    pub fn kernel_regularizer(mut self, r: Regularizer) -> Self {
-        self.kernel_regularizer = Some(r);
-        self
-    }
-
-    /// A penalty on the bias.
-    pub fn bias_regularizer(mut self, r: Regularizer) -> Self {
-        self.bias_regularizer = Some(r);
-        self
+        Dense { base: LayerBase::new("Dense"), units, args: KernelArgs::default(), params: OnceLock::new() }
     }
 
     /// The kernel `[in, units]`, once built.
@@ -112,13 +52,7 @@ impl Layer for Dense {
         if self.units == 0 {
             return Err(self.base.error("units must be >= 1, got 0"));
         }
-        let kernel = self.base.add_weight("kernel", &[in_dim, self.units], &self.kernel_initializer, true, self.kernel_regularizer)?;
-        let bias = if self.use_bias {
-            Some(self.base.add_weight("bias", &[self.units], &self.bias_initializer, true, self.bias_regularizer)?)
-        } else {
-            None
-        };
-        let _ = self.params.set((kernel, bias));
+        let _ = self.params.set(self.args.create(&self.base, &[in_dim, self.units], self.units)?);
         Ok(())
     }
 
@@ -143,27 +77,19 @@ impl Layer for Dense {
         if let Some(b) = bias {
             y = y.add(&b.value())?;
         }
-        self.activation.apply(&y)
+        self.args.activation.apply(&y)
     }
 
     fn config(&self) -> serde_json::Value {
-        json!({
-            "name": self.name(),
-            "trainable": self.trainable(),
-            "units": self.units,
-            "activation": self.activation,
-            "use_bias": self.use_bias,
-            "kernel_initializer": self.kernel_initializer,
-            "bias_initializer": self.bias_initializer,
-            "kernel_regularizer": self.kernel_regularizer,
-            "bias_regularizer": self.bias_regularizer,
-        })
+        merge_config(json!({"name": self.name(), "trainable": self.trainable(), "units": self.units}), self.args.config())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::activations::Activation;
+    use crate::initializers::Initializer;
     use crate::layers::testing::{check_layer, LayerExpectations};
     use fovea_core::{DType, Device};
 

@@ -1,5 +1,6 @@
 //! The built-in layers.
 
+pub mod common;
 mod dense;
 #[cfg(test)]
 pub(crate) mod testing;
