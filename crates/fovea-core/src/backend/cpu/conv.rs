@@ -22,6 +22,7 @@ use crate::backend::Conv2dSpec;
 use crate::{Result, Storage};
 use gemm::Parallelism;
 use rayon::prelude::*;
+use std::cell::RefCell;
 
 /// A strided read-only matrix: element `(r, c)` is `data[r·rs + c·cs]`.
 #[derive(Clone, Copy)]
@@ -84,6 +85,32 @@ fn gemm_views(m: usize, k: usize, n: usize, a: View, b: View, c: &mut [f32], c_r
         );
     }
 }
+
+thread_local! {
+    /// Each thread's patch buffer, kept between calls: a fresh multi-megabyte buffer per
+    /// chunk would cost its page faults again on every call.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's scratch buffer. A thread can re-enter while its buffer is in
+/// use (rayon runs stolen work inside a parallel gemm's join); it then gets a fresh buffer.
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            let out = f(&mut buf);
+            // Chunks bound the buffer at 2²⁰ elements except a whole image's col2im patches;
+            // don't keep an exceptional one alive for the thread's lifetime.
+            if buf.capacity() > MAX_KEPT_SCRATCH {
+                *buf = Vec::new();
+            }
+            out
+        }
+        Err(_) => f(&mut Vec::new()),
+    })
+}
+
+/// The largest scratch buffer (elements) a thread keeps between calls.
+const MAX_KEPT_SCRATCH: usize = 1 << 22;
 
 /// Shape facts shared by the three passes.
 struct Geometry {
@@ -230,14 +257,16 @@ fn forward_gemm(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
     }
     let chunk_len = geo.lines * s.out_w * s.c_out;
     let threads = geo.inner_threads(y.len().div_ceil(chunk_len));
-    y.par_chunks_mut(chunk_len).enumerate().for_each_init(Vec::new, |scratch, (ci, y_chunk)| {
-        let lines = ci * geo.lines..ci * geo.lines + y_chunk.len() / (s.out_w * s.c_out);
-        let rows = lines.len() * s.out_w;
-        for g in 0..s.groups {
-            let cols = patches(x, s, &geo, g, lines.clone(), scratch);
-            let w_g = View::new(&w[g * geo.cout_g..], s.c_out, 1);
-            gemm_views(rows, geo.kg, geo.cout_g, cols, w_g, &mut y_chunk[g * geo.cout_g..], s.c_out, false, threads);
-        }
+    y.par_chunks_mut(chunk_len).enumerate().for_each(|(ci, y_chunk)| {
+        with_scratch(|scratch| {
+            let lines = ci * geo.lines..ci * geo.lines + y_chunk.len() / (s.out_w * s.c_out);
+            let rows = lines.len() * s.out_w;
+            for g in 0..s.groups {
+                let cols = patches(x, s, &geo, g, lines.clone(), scratch);
+                let w_g = View::new(&w[g * geo.cout_g..], s.c_out, 1);
+                gemm_views(rows, geo.kg, geo.cout_g, cols, w_g, &mut y_chunk[g * geo.cout_g..], s.c_out, false, threads);
+            }
+        })
     });
     y
 }
@@ -305,28 +334,30 @@ pub(super) fn conv2d_grad_input(dy: &Storage, w: &Storage, s: &Conv2dSpec) -> Re
     }
     let chunk_len = geo.chunk * img_len;
     let threads = geo.inner_threads(dx.len().div_ceil(chunk_len));
-    dx.par_chunks_mut(chunk_len).enumerate().for_each_init(Vec::new, |scratch, (ci, dx_chunk)| {
-        let first = ci * geo.chunk;
-        let rows = dx_chunk.len() / img_len * geo.p;
-        let dy_chunk = &dy[first * geo.p * s.c_out..];
-        for g in 0..s.groups {
-            let dy_g = View::new(&dy_chunk[g * geo.cout_g..], s.c_out, 1);
-            // w_g is [kg, cout_g] with row stride c_out; read transposed.
-            let w_g_t = View::new(&w[g * geo.cout_g..], 1, s.c_out);
-            if geo.direct {
-                // Each group owns its input channels, so the product lands in place.
-                gemm_views(rows, geo.cout_g, geo.kg, dy_g, w_g_t, &mut dx_chunk[g * geo.cin_g..], s.c_in, false, threads);
-                continue;
+    dx.par_chunks_mut(chunk_len).enumerate().for_each(|(ci, dx_chunk)| {
+        with_scratch(|scratch| {
+            let first = ci * geo.chunk;
+            let rows = dx_chunk.len() / img_len * geo.p;
+            let dy_chunk = &dy[first * geo.p * s.c_out..];
+            for g in 0..s.groups {
+                let dy_g = View::new(&dy_chunk[g * geo.cout_g..], s.c_out, 1);
+                // w_g is [kg, cout_g] with row stride c_out; read transposed.
+                let w_g_t = View::new(&w[g * geo.cout_g..], 1, s.c_out);
+                if geo.direct {
+                    // Each group owns its input channels, so the product lands in place.
+                    gemm_views(rows, geo.cout_g, geo.kg, dy_g, w_g_t, &mut dx_chunk[g * geo.cin_g..], s.c_in, false, threads);
+                    continue;
+                }
+                let per = geo.p * geo.kg;
+                if scratch.len() < rows * geo.kg {
+                    scratch.resize(rows * geo.kg, 0.0);
+                }
+                gemm_views(rows, geo.cout_g, geo.kg, dy_g, w_g_t, scratch, geo.kg, false, threads);
+                for (k, dx_img) in dx_chunk.chunks_mut(img_len).enumerate() {
+                    col2im(&scratch[k * per..][..per], s, &geo, g, dx_img);
+                }
             }
-            let per = geo.p * geo.kg;
-            if scratch.len() < rows * geo.kg {
-                scratch.resize(rows * geo.kg, 0.0);
-            }
-            gemm_views(rows, geo.cout_g, geo.kg, dy_g, w_g_t, scratch, geo.kg, false, threads);
-            for (k, dx_img) in dx_chunk.chunks_mut(img_len).enumerate() {
-                col2im(&scratch[k * per..][..per], s, &geo, g, dx_img);
-            }
-        }
+        })
     });
     Ok(Storage::F32(dx))
 }
@@ -369,7 +400,7 @@ pub(super) fn sum_partials_in_order(chunks: usize, len: usize, partial: impl Fn(
     let mut total = vec![0f32; len];
     for start in (0..chunks).step_by(wave) {
         let parts: Vec<Vec<f32>> =
-            (start..(start + wave).min(chunks)).into_par_iter().map_init(Vec::new, |scratch, c| partial(c, scratch)).collect();
+            (start..(start + wave).min(chunks)).into_par_iter().map(|c| with_scratch(|scratch| partial(c, scratch))).collect();
         total.par_chunks_mut(4096).enumerate().for_each(|(b, out)| {
             for p in &parts {
                 out.iter_mut().zip(&p[b * 4096..]).for_each(|(t, v)| *t += v);
