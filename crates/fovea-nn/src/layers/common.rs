@@ -46,7 +46,11 @@ impl KernelArgs {
     /// Initializer errors.
     pub fn create(&self, base: &LayerBase, kernel_shape: &[usize], bias_len: usize) -> Result<(Variable, Option<Variable>)> {
         let kernel = base.add_weight("kernel", kernel_shape, &self.kernel_initializer, true, self.kernel_regularizer)?;
-        let bias = if self.use_bias { Some(base.add_weight("bias", &[bias_len], &self.bias_initializer, true, self.bias_regularizer)?) } else { None };
+        let bias = if self.use_bias {
+            Some(base.add_weight("bias", &[bias_len], &self.bias_initializer, true, self.bias_regularizer)?)
+        } else {
+            None
+        };
         Ok((kernel, bias))
     }
 

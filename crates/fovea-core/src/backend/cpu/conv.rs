@@ -409,7 +409,3 @@ pub(super) fn sum_partials_in_order(chunks: usize, len: usize, partial: impl Fn(
     }
     total
 }
-
-#[cfg(test)]
-#[path = "conv_bench.rs"]
-mod bench;
