@@ -3,8 +3,9 @@
 
 mod elementwise;
 mod matmul;
+mod movement;
 
-use super::{Backend, MatmulSpec};
+use super::{Backend, MatmulSpec, SliceAxis};
 use crate::ops::binary::BinaryOp;
 use crate::ops::unary::UnaryOp;
 use crate::{Result, Shape, Storage};
@@ -36,5 +37,13 @@ impl Backend for CpuBackend {
 
     fn matmul(&self, a: &Storage, b: &Storage, spec: &MatmulSpec) -> Result<Storage> {
         matmul::matmul(a, b, spec)
+    }
+
+    fn permute(&self, x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage> {
+        movement::permute(x, shape, perm)
+    }
+
+    fn strided_slice(&self, x: &Storage, shape: &Shape, axes: &[SliceAxis]) -> Result<Storage> {
+        movement::strided_slice(x, shape, axes)
     }
 }
