@@ -120,24 +120,21 @@ fn batched_transpose<T: Copy + Send + Sync>(x: &[T], rows: usize, cols: usize) -
             }
         }
     };
-    // A task takes whole tiles of output rows, enough of them to outweigh scheduling.
-    let task_rows = (CHUNK / rows).max(1).div_ceil(TILE) * TILE;
-    let task = |b: usize, plane_out: &mut [T]| {
-        for (t, chunk) in plane_out.chunks_mut(TILE * rows).enumerate() {
-            band(b, t * TILE, chunk);
+    // Output rows first_c.. of plane `b`, one band of TILE rows at a time.
+    let bands = |b: usize, first_c: usize, rows_out: &mut [T]| {
+        for (u, chunk) in rows_out.chunks_mut(TILE * rows).enumerate() {
+            band(b, first_c + u * TILE, chunk);
         }
     };
     if x.len() >= PARALLEL_THRESHOLD && rayon::current_num_threads() > 1 {
+        // A task takes whole bands, enough of them to outweigh scheduling.
+        let task_rows = (CHUNK / rows).max(1).div_ceil(TILE) * TILE;
         out.par_chunks_mut(plane).enumerate().for_each(|(b, plane_out)| {
-            plane_out.par_chunks_mut(task_rows * rows).enumerate().for_each(|(t, chunk)| {
-                for (u, sub) in chunk.chunks_mut(TILE * rows).enumerate() {
-                    band(b, (t * task_rows / TILE + u) * TILE, sub);
-                }
-            });
+            plane_out.par_chunks_mut(task_rows * rows).enumerate().for_each(|(t, chunk)| bands(b, t * task_rows, chunk));
         });
     } else {
         for (b, plane_out) in out.chunks_mut(plane).enumerate() {
-            task(b, plane_out);
+            bands(b, 0, plane_out);
         }
     }
     out
