@@ -278,7 +278,8 @@ pub(crate) fn pad_source_map(op: &'static str, axis: usize, dim: usize, pad: (us
 /// `InvalidArgument` for the wrong number of pairs or a mirrored border wider than the mode
 /// allows.
 pub fn pad(x: &Storage, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -> Result<Storage> {
-    struct Walk<'a, T> {
+    /// The recursive fill: one level per axis, reading through that axis's source map.
+    struct PadFill<'a, T> {
         x: &'a [T],
         strides: Vec<usize>,
         maps: Vec<Vec<Option<usize>>>,
@@ -286,7 +287,7 @@ pub fn pad(x: &Storage, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -
         block: Vec<usize>,
         fill: T,
     }
-    impl<T: Copy> Walk<'_, T> {
+    impl<T: Copy> PadFill<'_, T> {
         fn run(&self, axis: usize, off: usize, out: &mut Vec<T>) {
             let last = axis + 1 == self.maps.len();
             for m in &self.maps[axis] {
@@ -306,7 +307,7 @@ pub fn pad(x: &Storage, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -
         if maps.is_empty() {
             out.extend_from_slice(v);
         } else {
-            Walk { x: v, strides: shape.strides(), maps, block, fill: T::from_f64(fill) }.run(0, 0, &mut out);
+            PadFill { x: v, strides: shape.strides(), maps, block, fill: T::from_f64(fill) }.run(0, 0, &mut out);
         }
         Ok(T::into_storage(out))
     }
