@@ -15,6 +15,14 @@ impl Tensor {
     /// Pads each axis by `(before, after)` elements (`tf.pad`): `Constant(v)` fills with `v`
     /// (converted to the dtype), `Reflect` mirrors without the edge, `Symmetric` mirrors with it.
     ///
+    /// ```
+    /// # use fovea_core::{ops::pad::PadMode, Device, Tensor};
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], [3], Device::Cpu)?;
+    /// assert_eq!(x.pad(&[(2, 2)], PadMode::Reflect)?.to_vec::<f32>()?, [3., 2., 1., 2., 3., 2., 1.]);
+    /// assert_eq!(x.pad(&[(2, 2)], PadMode::Symmetric)?.to_vec::<f32>()?, [2., 1., 1., 2., 3., 3., 2.]);
+    /// # Ok::<(), fovea_core::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// `InvalidArgument` when `paddings` does not have one pair per axis, or a mirrored border is
     /// too wide (`Reflect` needs `pad < dim`, `Symmetric` needs `pad <= dim`, on each side).

@@ -98,6 +98,15 @@ impl Tensor {
     /// (`x.strided_slice(&[-1], &[isize::MIN], &[-1])` reverses a vector). Axes past the given
     /// lists are taken whole. An empty range gives a size-0 axis.
     ///
+    /// ```
+    /// # use fovea_core::{Device, Tensor};
+    /// let x = Tensor::from_vec((0..6).map(|v| v as f32).collect::<Vec<_>>(), [6], Device::Cpu)?;
+    /// // x[::-2] and x[1:-1]
+    /// assert_eq!(x.strided_slice(&[-1], &[isize::MIN], &[-2])?.to_vec::<f32>()?, [5.0, 3.0, 1.0]);
+    /// assert_eq!(x.strided_slice(&[1], &[-1], &[1])?.to_vec::<f32>()?, [1.0, 2.0, 3.0, 4.0]);
+    /// # Ok::<(), fovea_core::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// `InvalidArgument` when the three lists differ in length, are longer than the rank, or a
     /// stride is zero.

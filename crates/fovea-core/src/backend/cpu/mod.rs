@@ -5,10 +5,10 @@ mod conv;
 mod conv_depthwise;
 mod elementwise;
 mod matmul;
+mod movement;
 mod pool;
 mod reduce;
-
-use super::{Backend, Conv2dSpec, MatmulSpec, Pool2dSpec, ReduceOp};
+use super::{Backend, Conv2dSpec, MatmulSpec, Pool2dSpec, ReduceOp, SliceAxis};
 use crate::ops::binary::BinaryOp;
 use crate::ops::unary::UnaryOp;
 use crate::{Result, Shape, Storage};
@@ -68,5 +68,13 @@ impl Backend for CpuBackend {
 
     fn conv2d_grad_filter(&self, x: &Storage, dy: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
         conv::conv2d_grad_filter(x, dy, spec)
+    }
+
+    fn permute(&self, x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage> {
+        movement::permute(x, shape, perm)
+    }
+
+    fn strided_slice(&self, x: &Storage, shape: &Shape, axes: &[SliceAxis]) -> Result<Storage> {
+        movement::strided_slice(x, shape, axes)
     }
 }

@@ -62,44 +62,88 @@ fn check_axis(op: &'static str, axis: usize, shape: &Shape) -> Result<()> {
     Ok(())
 }
 
-/// Reads `x[base + Σ i_k·strides[k]]` for every index `i` of `dims`, in row-major order.
-///
-/// Permute and strided slice are both this walk with different strides. An odometer over the
-/// outer axes keeps the offset incrementally, so no index vector is built per element.
-pub(crate) fn strided_copy<T: Copy>(x: &[T], dims: &[usize], base: usize, strides: &[isize]) -> Vec<T> {
-    let n: usize = dims.iter().product();
-    let mut out = Vec::with_capacity(n);
-    if n == 0 {
-        return out;
-    }
-    let rank = dims.len();
-    if rank == 0 {
-        out.push(x[base]);
-        return out;
-    }
-    let (last, step) = (dims[rank - 1], strides[rank - 1]);
-    let mut idx = vec![0usize; rank - 1];
-    let mut off = base as isize;
-    loop {
-        if step == 1 {
-            out.extend_from_slice(&x[off as usize..off as usize + last]);
-        } else {
-            out.extend((0..last as isize).map(|j| x[(off + j * step) as usize]));
+/// A strided read of a tensor: output element `i` (a row-major index over `dims`) comes from
+/// `x[base + Σ i_k·strides[k]]`. Permute and strided slice are both such a walk.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Walk {
+    pub(crate) dims: Vec<usize>,
+    pub(crate) base: usize,
+    pub(crate) strides: Vec<isize>,
+}
+
+impl Walk {
+    /// The walk that permutes `shape` by a valid `perm`.
+    pub(crate) fn permute(shape: &Shape, perm: &[usize]) -> Walk {
+        let strides = shape.strides();
+        Walk {
+            dims: perm.iter().map(|&p| shape.dims()[p]).collect(),
+            base: 0,
+            strides: perm.iter().map(|&p| strides[p] as isize).collect(),
         }
-        let mut k = rank - 1;
-        loop {
-            if k == 0 {
-                return out;
-            }
-            k -= 1;
-            idx[k] += 1;
-            off += strides[k];
-            if idx[k] < dims[k] {
-                break;
-            }
-            off -= strides[k] * dims[k] as isize;
-            idx[k] = 0;
+    }
+
+    /// The walk that takes the strided slice `axes` (validated) of `shape`.
+    pub(crate) fn slice(shape: &Shape, axes: &[SliceAxis]) -> Walk {
+        let strides = shape.strides();
+        let dims: Vec<usize> = axes.iter().map(|a| a.len).collect();
+        let base = if dims.contains(&0) { 0 } else { axes.iter().zip(&strides).map(|(a, s)| a.start * s).sum() };
+        Walk { dims, base, strides: axes.iter().zip(&strides).map(|(a, &s)| a.step * s as isize).collect() }
+    }
+
+    /// Length of the innermost axis: the unit the walk hands out (1 for a scalar).
+    pub(crate) fn row_len(&self) -> usize {
+        self.dims.last().copied().unwrap_or(1)
+    }
+
+    /// Fills `out` with the output elements starting at row `first_row` (whole rows).
+    ///
+    /// An odometer over the outer axes keeps the read offset incrementally, so nothing is
+    /// allocated per element; rows with a unit step are one slice copy.
+    pub(crate) fn fill<T: Copy>(&self, x: &[T], first_row: usize, out: &mut [T]) {
+        let rank = self.dims.len();
+        if out.is_empty() {
+            return;
         }
+        if rank == 0 {
+            out[0] = x[self.base];
+            return;
+        }
+        let (dims, strides) = (&self.dims[..rank - 1], &self.strides[..rank - 1]);
+        let (last, step) = (self.dims[rank - 1], self.strides[rank - 1]);
+        let mut idx = vec![0usize; rank - 1];
+        let mut off = self.base as isize;
+        let mut rem = first_row;
+        for k in (0..rank - 1).rev() {
+            idx[k] = rem % dims[k];
+            rem /= dims[k];
+            off += idx[k] as isize * strides[k];
+        }
+        for row in out.chunks_mut(last) {
+            if step == 1 {
+                row.copy_from_slice(&x[off as usize..off as usize + last]);
+            } else {
+                for (j, o) in row.iter_mut().enumerate() {
+                    *o = x[(off + j as isize * step) as usize];
+                }
+            }
+            for k in (0..rank - 1).rev() {
+                idx[k] += 1;
+                off += strides[k];
+                if idx[k] < dims[k] {
+                    break;
+                }
+                off -= strides[k] * dims[k] as isize;
+                idx[k] = 0;
+            }
+        }
+    }
+
+    fn run<T: Copy>(&self, x: &[T]) -> Vec<T> {
+        let n = self.dims.iter().product();
+        // Any element serves as the initial value: every one is overwritten.
+        let mut out = if n == 0 { Vec::new() } else { vec![x[self.base]; n] };
+        self.fill(x, 0, &mut out);
+        out
     }
 }
 
@@ -125,13 +169,24 @@ pub(crate) fn check_perm(op: &'static str, perm: &[usize], shape: &Shape) -> Res
 pub fn permute(x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage> {
     fn run<T: Element>(x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage> {
         let v = elems::<T>("permute", x, shape)?;
-        let strides = shape.strides();
-        let dims: Vec<usize> = perm.iter().map(|&p| shape.dims()[p]).collect();
-        let st: Vec<isize> = perm.iter().map(|&p| strides[p] as isize).collect();
-        Ok(T::into_storage(strided_copy(v, &dims, 0, &st)))
+        Ok(T::into_storage(Walk::permute(shape, perm).run(v)))
     }
     check_perm("permute", perm, shape)?;
     by_dtype!("permute", x.dtype(), run(x, shape, perm))
+}
+
+/// Checks that one [`SliceAxis`] per axis stays inside `shape` with a nonzero step.
+pub(crate) fn check_slice(shape: &Shape, axes: &[SliceAxis]) -> Result<()> {
+    if axes.len() != shape.rank() {
+        return Err(Error::invalid("strided_slice", format!("need one slice per axis of shape {shape}, got {}", axes.len())));
+    }
+    for (k, (a, &d)) in axes.iter().zip(shape.dims()).enumerate() {
+        let last = a.start as isize + (a.len as isize - 1) * a.step;
+        if a.step == 0 || (a.len > 0 && (a.start >= d || last < 0 || last >= d as isize)) {
+            return Err(Error::invalid("strided_slice", format!("slice {a:?} reads outside axis {k} of size {d} (shape {shape})")));
+        }
+    }
+    Ok(())
 }
 
 /// Strided slice: along each axis, `len` elements starting at `start`, `step` apart (a negative
@@ -142,22 +197,9 @@ pub fn permute(x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage> {
 pub fn strided_slice(x: &Storage, shape: &Shape, axes: &[SliceAxis]) -> Result<Storage> {
     fn run<T: Element>(x: &Storage, shape: &Shape, axes: &[SliceAxis]) -> Result<Storage> {
         let v = elems::<T>("strided_slice", x, shape)?;
-        let strides = shape.strides();
-        let dims: Vec<usize> = axes.iter().map(|a| a.len).collect();
-        let empty = dims.contains(&0);
-        let base = if empty { 0 } else { axes.iter().zip(&strides).map(|(a, s)| a.start * s).sum() };
-        let st: Vec<isize> = axes.iter().zip(&strides).map(|(a, &s)| a.step * s as isize).collect();
-        Ok(T::into_storage(strided_copy(v, &dims, base, &st)))
+        Ok(T::into_storage(Walk::slice(shape, axes).run(v)))
     }
-    if axes.len() != shape.rank() {
-        return Err(Error::invalid("strided_slice", format!("need one slice per axis of shape {shape}, got {}", axes.len())));
-    }
-    for (k, (a, &d)) in axes.iter().zip(shape.dims()).enumerate() {
-        let last = a.start as isize + (a.len as isize - 1) * a.step;
-        if a.step == 0 || (a.len > 0 && (a.start >= d || last < 0 || last >= d as isize)) {
-            return Err(Error::invalid("strided_slice", format!("slice {a:?} reads outside axis {k} of size {d} (shape {shape})")));
-        }
-    }
+    check_slice(shape, axes)?;
     by_dtype!("strided_slice", x.dtype(), run(x, shape, axes))
 }
 
@@ -236,7 +278,8 @@ pub(crate) fn pad_source_map(op: &'static str, axis: usize, dim: usize, pad: (us
 /// `InvalidArgument` for the wrong number of pairs or a mirrored border wider than the mode
 /// allows.
 pub fn pad(x: &Storage, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -> Result<Storage> {
-    struct Walk<'a, T> {
+    /// The recursive fill: one level per axis, reading through that axis's source map.
+    struct PadFill<'a, T> {
         x: &'a [T],
         strides: Vec<usize>,
         maps: Vec<Vec<Option<usize>>>,
@@ -244,7 +287,7 @@ pub fn pad(x: &Storage, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -
         block: Vec<usize>,
         fill: T,
     }
-    impl<T: Copy> Walk<'_, T> {
+    impl<T: Copy> PadFill<'_, T> {
         fn run(&self, axis: usize, off: usize, out: &mut Vec<T>) {
             let last = axis + 1 == self.maps.len();
             for m in &self.maps[axis] {
@@ -264,7 +307,7 @@ pub fn pad(x: &Storage, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -
         if maps.is_empty() {
             out.extend_from_slice(v);
         } else {
-            Walk { x: v, strides: shape.strides(), maps, block, fill: T::from_f64(fill) }.run(0, 0, &mut out);
+            PadFill { x: v, strides: shape.strides(), maps, block, fill: T::from_f64(fill) }.run(0, 0, &mut out);
         }
         Ok(T::into_storage(out))
     }

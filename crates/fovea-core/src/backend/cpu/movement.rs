@@ -1,0 +1,228 @@
+//! Parallel data movement. Permute and strided slice run the reference's strided walk split
+//! across threads by rows; after merging axes that stay adjacent, the permutes that matter most
+//! — NHWC ↔ NCHW, matrix and batched-matrix transposes — are a batched 2-D transpose
+//! `[batch, rows, cols] → [batch, cols, rows]`, which runs in small square tiles instead. The
+//! plain walk reads a transpose column by column, touching `rows` cache lines per output row;
+//! once those lines no longer stay cached each one is fetched again for every element it holds.
+//! Measured single-threaded (f32, opt-level 3, min of 7, walk → tiled): NHWC → NCHW of
+//! [32, 56, 56, 64] 11.0 → 7.4 ms and of [4, 224, 224, 64] 63 → 34 ms; a 1024² transpose
+//! 3.7 → 0.5 ms. With 64 or fewer input rows (NCHW → NHWC with 64 channels) the walk was faster
+//! (7.6 vs 10.5 ms at 56×56), so it is kept there.
+
+use super::PARALLEL_THRESHOLD;
+use crate::backend::reference::movement::{self as reference, check_perm, check_slice, Walk};
+use crate::backend::SliceAxis;
+use crate::{Result, Shape, Storage};
+use rayon::prelude::*;
+
+/// Tile side in elements: 16 f32 are one cache line, and a 16×16 tile sits in registers/L1.
+const TILE: usize = 16;
+
+/// Transposes with at most this many input rows take the plain walk (see [`permute`]).
+const MIN_TILED_ROWS: usize = 64;
+
+/// Elements per parallel task of the strided walk.
+const CHUNK: usize = 1 << 14;
+
+/// Applies a generic kernel to the elements of any storage, keeping the dtype.
+macro_rules! each_dtype {
+    ($x:expr, $v:ident => $e:expr) => {
+        match $x {
+            Storage::F32($v) => Storage::F32($e),
+            Storage::U8($v) => Storage::U8($e),
+            Storage::I64($v) => Storage::I64($e),
+            Storage::Bool($v) => Storage::Bool($e),
+        }
+    };
+}
+
+/// The same permutation with size-1 axes dropped and runs of input axes that stay adjacent and
+/// in order merged into one: returns the merged input dims and the permutation over them.
+fn simplify(dims: &[usize], perm: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    // Renumber the non-unit input axes so that adjacency ignores the unit axes between them.
+    let mut renum = vec![usize::MAX; dims.len()];
+    let mut n = 0;
+    for (a, &d) in dims.iter().enumerate() {
+        if d != 1 {
+            renum[a] = n;
+            n += 1;
+        }
+    }
+    // Runs of consecutive (renumbered) input axes, in output order.
+    let mut runs: Vec<(usize, usize, usize)> = Vec::new(); // (first renumbered axis, last, product of dims)
+    for &p in perm.iter().filter(|&&p| dims[p] != 1) {
+        match runs.last_mut() {
+            Some(run) if run.1 + 1 == renum[p] => {
+                run.1 = renum[p];
+                run.2 *= dims[p];
+            }
+            _ => runs.push((renum[p], renum[p], dims[p])),
+        }
+    }
+    let mut by_input: Vec<usize> = (0..runs.len()).collect();
+    by_input.sort_by_key(|&r| runs[r].0);
+    let merged_dims = by_input.iter().map(|&r| runs[r].2).collect();
+    let mut merged_perm = vec![0; runs.len()];
+    for (pos, &r) in by_input.iter().enumerate() {
+        merged_perm[r] = pos;
+    }
+    (merged_dims, merged_perm)
+}
+
+/// Runs `walk` over `x`, whole rows per thread.
+fn par_walk<T: Copy + Send + Sync>(x: &[T], walk: &Walk) -> Vec<T> {
+    let n: usize = walk.dims.iter().product();
+    if n == 0 {
+        return Vec::new();
+    }
+    let mut out = vec![x[walk.base]; n];
+    let row = walk.row_len();
+    if n >= PARALLEL_THRESHOLD && rayon::current_num_threads() > 1 {
+        let rows_per_task = (CHUNK / row).max(1);
+        out.par_chunks_mut(rows_per_task * row).enumerate().for_each(|(i, chunk)| walk.fill(x, i * rows_per_task, chunk));
+    } else {
+        walk.fill(x, 0, &mut out);
+    }
+    out
+}
+
+/// `out[b, c, r] = x[b, r, c]` for `x` of shape `[batch, rows, cols]` (the batch is implied by
+/// the length).
+fn batched_transpose<T: Copy + Send + Sync>(x: &[T], rows: usize, cols: usize) -> Vec<T> {
+    if x.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![x[0]; x.len()];
+    let plane = rows * cols;
+    // Output rows c0..c0+nc of plane `b`: each full tile is read as TILE contiguous input runs
+    // into a local buffer, then written as TILE contiguous output runs.
+    let band = |b: usize, c0: usize, chunk: &mut [T]| {
+        let src = &x[b * plane..(b + 1) * plane];
+        let nc = chunk.len() / rows;
+        let mut buf = [[x[0]; TILE]; TILE];
+        for r0 in (0..rows).step_by(TILE) {
+            let nr = (rows - r0).min(TILE);
+            if nr == TILE && nc == TILE {
+                for (i, line) in buf.iter_mut().enumerate() {
+                    line.copy_from_slice(&src[(r0 + i) * cols + c0..][..TILE]);
+                }
+                for j in 0..TILE {
+                    for (i, d) in chunk[j * rows + r0..][..TILE].iter_mut().enumerate() {
+                        *d = buf[i][j];
+                    }
+                }
+            } else {
+                for j in 0..nc {
+                    for i in 0..nr {
+                        chunk[j * rows + r0 + i] = src[(r0 + i) * cols + c0 + j];
+                    }
+                }
+            }
+        }
+    };
+    // Output rows first_c.. of plane `b`, one band of TILE rows at a time.
+    let bands = |b: usize, first_c: usize, rows_out: &mut [T]| {
+        for (u, chunk) in rows_out.chunks_mut(TILE * rows).enumerate() {
+            band(b, first_c + u * TILE, chunk);
+        }
+    };
+    if x.len() >= PARALLEL_THRESHOLD && rayon::current_num_threads() > 1 {
+        // A task takes whole bands, enough of them to outweigh scheduling.
+        let task_rows = (CHUNK / rows).max(1).div_ceil(TILE) * TILE;
+        out.par_chunks_mut(plane).enumerate().for_each(|(b, plane_out)| {
+            plane_out.par_chunks_mut(task_rows * rows).enumerate().for_each(|(t, chunk)| bands(b, t * task_rows, chunk));
+        });
+    } else {
+        for (b, plane_out) in out.chunks_mut(plane).enumerate() {
+            bands(b, 0, plane_out);
+        }
+    }
+    out
+}
+
+/// Permutes axes (see [`reference::permute`]): tiled for batched 2-D transposes, a parallel
+/// strided walk over the merged axes otherwise.
+pub(super) fn permute(x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage> {
+    check_perm("permute", perm, shape)?;
+    if x.len() != shape.numel() {
+        return reference::permute(x, shape, perm); // reports the mismatch
+    }
+    let (dims, p) = simplify(shape.dims(), perm);
+    if let ([r, c], [1, 0]) | ([_, r, c], [0, 2, 1]) = (dims.as_slice(), p.as_slice()) {
+        let (rows, cols) = (*r, *c);
+        // With few input rows every output row reads the same few lines, which stay cached, and
+        // the plain walk measured faster (see the module docs).
+        if rows > MIN_TILED_ROWS {
+            return Ok(each_dtype!(x, v => batched_transpose(v, rows, cols)));
+        }
+    }
+    let walk = Walk::permute(&Shape::new(dims), &p);
+    Ok(each_dtype!(x, v => par_walk(v, &walk)))
+}
+
+/// Strided slice (see [`reference::strided_slice`]), split across threads.
+pub(super) fn strided_slice(x: &Storage, shape: &Shape, axes: &[SliceAxis]) -> Result<Storage> {
+    check_slice(shape, axes)?;
+    if x.len() != shape.numel() {
+        return reference::strided_slice(x, shape, axes);
+    }
+    let walk = Walk::slice(shape, axes);
+    Ok(each_dtype!(x, v => par_walk(v, &walk)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axes_merge_into_a_batched_transpose() {
+        // NHWC → NCHW: [N, H·W, C] → [N, C, H·W].
+        assert_eq!(simplify(&[2, 5, 6, 3], &[0, 3, 1, 2]), (vec![2, 30, 3], vec![0, 2, 1]));
+        // NCHW → NHWC with N = 1 drops the batch: a plain transpose.
+        assert_eq!(simplify(&[1, 3, 5, 6], &[0, 2, 3, 1]), (vec![3, 30], vec![1, 0]));
+        // A unit axis between two axes that stay in order does not split them.
+        assert_eq!(simplify(&[4, 1, 5, 2], &[3, 0, 1, 2]), (vec![20, 2], vec![1, 0]));
+        // HWIO → OIHW does not reduce to a 2-D transpose.
+        assert_eq!(simplify(&[3, 3, 4, 8], &[3, 2, 0, 1]), (vec![9, 4, 8], vec![2, 1, 0]));
+        assert_eq!(simplify(&[2, 3], &[0, 1]), (vec![6], vec![0]));
+        assert_eq!(simplify(&[1, 1], &[1, 0]), (vec![], vec![]));
+    }
+
+    #[test]
+    fn tiled_permutes_match_the_reference() {
+        // Sizes off the tile grid, above and below the parallel threshold, several dtypes.
+        let cases: [(&[usize], &[usize]); 8] = [
+            (&[8, 70, 70], &[1, 0, 2]),       // parallel walk, unit-stride rows
+            (&[5, 80, 3, 30], &[2, 0, 3, 1]), // parallel walk, strided rows
+            (&[2, 40, 37, 33], &[0, 3, 1, 2]),
+            (&[3, 33, 17, 5], &[0, 2, 3, 1]),
+            (&[70, 45], &[1, 0]),
+            (&[1, 9, 7, 65], &[0, 3, 1, 2]),
+            (&[30, 30, 4, 8], &[3, 2, 0, 1]),
+            (&[4, 0, 3], &[0, 2, 1]),
+        ];
+        for (dims, perm) in cases {
+            let shape = Shape::new(dims);
+            let n = shape.numel();
+            let f = Storage::F32((0..n).map(|i| i as f32).collect());
+            assert_eq!(permute(&f, &shape, perm).unwrap(), reference::permute(&f, &shape, perm).unwrap(), "{dims:?} {perm:?}");
+            let u = Storage::U8((0..n).map(|i| (i % 251) as u8).collect());
+            assert_eq!(permute(&u, &shape, perm).unwrap(), reference::permute(&u, &shape, perm).unwrap(), "{dims:?} {perm:?}");
+        }
+        assert!(permute(&Storage::F32(vec![0.0; 6]), &Shape::new([2, 3]), &[1, 1]).is_err());
+    }
+
+    #[test]
+    fn parallel_slices_match_the_reference() {
+        let shape = Shape::new([6, 70, 90]); // above the parallel threshold
+        let x = Storage::F32((0..shape.numel()).map(|i| i as f32).collect());
+        let axes = [
+            SliceAxis { start: 5, step: -2, len: 3 },
+            SliceAxis { start: 1, step: 1, len: 68 },
+            SliceAxis { start: 89, step: -3, len: 30 },
+        ];
+        assert_eq!(strided_slice(&x, &shape, &axes).unwrap(), reference::strided_slice(&x, &shape, &axes).unwrap());
+        let bad = [SliceAxis { start: 0, step: 1, len: 7 }, axes[1], axes[2]];
+        assert!(strided_slice(&x, &shape, &bad).is_err());
+    }
+}
