@@ -126,6 +126,7 @@ impl Tensor {
     /// shapes differ; `InvalidArgument` for an index outside `output_shape`.
     pub fn max_unpool2d(&self, argmax: &Tensor, output_shape: &[usize]) -> Result<Tensor> {
         const OP: &str = "max_unpool2d";
+        self.same_device(OP, argmax)?;
         let values = self.storage().as_f32(OP)?;
         let idx = argmax.storage().as_i64(OP)?;
         if argmax.shape() != self.shape() {
