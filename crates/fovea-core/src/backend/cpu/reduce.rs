@@ -340,6 +340,18 @@ mod tests {
         let m = m.as_f32("t").unwrap();
         assert!(m[0].is_nan() && m[1] == 6.0, "{m:?}");
         assert_eq!(reduce(ReduceOp::ArgMin, &x, &shape, &[1]).unwrap(), Storage::I64(vec![1, 0]));
+        // The same down columns (the row-slab path), and deep inside a multi-block row.
+        let m = reduce(ReduceOp::Min, &x, &Shape::new([3, 2]), &[0]).unwrap();
+        let m = m.as_f32("t").unwrap();
+        assert!(m[0] == 1.0 && m[1].is_nan(), "{m:?}");
+        assert_eq!(reduce(ReduceOp::ArgMax, &x, &Shape::new([3, 2]), &[0]).unwrap(), Storage::I64(vec![2, 0]));
+        let mut long = vec![1.0f32; 3 * BLOCK];
+        long[2 * BLOCK + 5] = f32::NAN;
+        let long = Storage::F32(long);
+        for op in [ReduceOp::Max, ReduceOp::Min, ReduceOp::Sum] {
+            assert!(reduce(op, &long, &Shape::new([3 * BLOCK]), &[0]).unwrap().as_f32("t").unwrap()[0].is_nan(), "{op:?}");
+        }
+        assert_eq!(reduce(ReduceOp::ArgMax, &long, &Shape::new([1, 3 * BLOCK]), &[1]).unwrap(), Storage::I64(vec![2 * BLOCK as i64 + 5]));
         // Non-contiguous axes and integer dtypes go to the reference and agree with it.
         let shape = Shape::new([2, 2, 2]);
         let x = Storage::F32((0..8).map(|v| v as f32).collect());
