@@ -333,6 +333,24 @@ mod tests {
     }
 
     #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let cases: [(&[usize], &[usize]); 4] =
+            [(&[3, 90000], &[1]), (&[16, 700, 37], &[1]), (&[8, 16, 16, 24], &[0, 1, 2]), (&[300000], &[0])];
+        for (dims, axes) in cases {
+            let x = rand(dims, -1.0, 1.0, 9, Device::Cpu);
+            let shape = Shape::new(dims.to_vec());
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| reduce(ReduceOp::Sum, x.storage(), &shape, axes).unwrap())
+            };
+            let one = run(1);
+            for threads in [2, 3, 7] {
+                assert_eq!(run(threads), one, "{dims:?} over {axes:?} with {threads} threads");
+            }
+        }
+    }
+
+    #[test]
     fn nan_propagates_and_other_axis_sets_fall_back() {
         let shape = Shape::new([2, 3]);
         let x = Storage::F32(vec![1.0, f32::NAN, 3.0, 4.0, 5.0, 6.0]);
