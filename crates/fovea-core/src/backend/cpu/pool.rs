@@ -57,6 +57,8 @@ fn max_scan(xb: &[f32], s: &Pool2dSpec, oy: usize, mut emit: impl FnMut(usize, &
     max_row(xb, s, oy, &mut best);
     for (ox, best) in best.chunks_exact(c).enumerate() {
         let (rows, cols) = window(s, oy, ox);
+        // -1 survives only for a window of padding only, which the ops never build.
+        idx.fill(-1.0);
         for iy in rows.rev() {
             for ix in cols.clone().rev() {
                 let p = iy * s.w + ix;
@@ -83,7 +85,6 @@ fn max_row(xb: &[f32], s: &Pool2dSpec, oy: usize, yrow: &mut [f32]) {
     let c = s.c;
     for (ox, acc) in yrow.chunks_exact_mut(c).enumerate() {
         let (rows, cols) = window(s, oy, ox);
-        acc.fill(f32::NEG_INFINITY);
         let mut first = true;
         for iy in rows {
             for ix in cols.clone() {
@@ -100,6 +101,9 @@ fn max_row(xb: &[f32], s: &Pool2dSpec, oy: usize, yrow: &mut [f32]) {
                     *a = if (*a >= v) | a.is_nan() { *a } else { v };
                 }
             }
+        }
+        if first {
+            acc.fill(f32::NEG_INFINITY); // padding only, as the reference
         }
     }
 }
@@ -140,9 +144,9 @@ pub(super) fn pool2d(x: &Storage, s: &Pool2dSpec) -> Result<Storage> {
     Ok(Storage::F32(y))
 }
 
-pub(super) fn pool2d_grad(x: &Storage, _y: &Storage, dy: &Storage, s: &Pool2dSpec) -> Result<Storage> {
+pub(super) fn pool2d_grad(x: &Storage, y: &Storage, dy: &Storage, s: &Pool2dSpec) -> Result<Storage> {
     if s.kind == PoolKind::Max && !fits_lanes(s) {
-        return reference::pool::pool2d_grad(x, _y, dy, s);
+        return reference::pool::pool2d_grad(x, y, dy, s);
     }
     let (x, dy) = (x.as_f32("pool2d_grad")?, dy.as_f32("pool2d_grad")?);
     let c = s.c;
@@ -158,7 +162,9 @@ pub(super) fn pool2d_grad(x: &Storage, _y: &Storage, dy: &Storage, s: &Pool2dSpe
                     max_scan(&x[b * in_per..(b + 1) * in_per], s, oy, |ox, _, idx| {
                         let o = oy * s.out_w + ox;
                         for (ch, (&p, &g)) in idx.iter().zip(&dyb[o * c..(o + 1) * c]).enumerate() {
-                            dxb[p as usize * c + ch] += g;
+                            if p >= 0.0 {
+                                dxb[p as usize * c + ch] += g;
+                            }
                         }
                     });
                 }
@@ -197,7 +203,8 @@ pub(super) fn max_pool2d_argmax(x: &Storage, s: &Pool2dSpec) -> Result<(Storage,
         let (b, oy) = (r / s.out_h, r % s.out_h);
         max_scan(&x[b * in_per..(b + 1) * in_per], s, oy, |ox, best, idx| {
             for (ch, slot) in orow[ox * c..(ox + 1) * c].iter_mut().enumerate() {
-                *slot = (best[ch], ((b * s.h * s.w + idx[ch] as usize) * c + ch) as i64);
+                let flat = if idx[ch] >= 0.0 { ((b * s.h * s.w + idx[ch] as usize) * c + ch) as i64 } else { -1 };
+                *slot = (best[ch], flat);
             }
         });
     });
@@ -258,6 +265,22 @@ mod tests {
             let s = spec(PoolKind::Max, dims, k, st, &p);
             assert_eq!(super::max_pool2d_argmax(x.storage(), &s).unwrap(), reference::pool::max_pool2d_argmax(x.storage(), &s).unwrap());
         }
+    }
+
+    #[test]
+    fn padding_only_windows_agree_with_reference() {
+        // Not reachable through the ops (they keep padding below the window size), but the
+        // backends must still agree: -inf, index -1, no gradient.
+        let s = spec(PoolKind::Max, [1, 2, 2, 3], (1, 1), (1, 1), &Padding::Explicit(vec![(1, 0), (0, 1)]));
+        let x = rand(&[1, 2, 2, 3], -1.0, 1.0, 4, Device::Cpu);
+        let (y, i) = super::max_pool2d_argmax(x.storage(), &s).unwrap();
+        assert_eq!((y.clone(), i.clone()), reference::pool::max_pool2d_argmax(x.storage(), &s).unwrap());
+        assert_eq!(y.as_f32("t").unwrap()[0], f32::NEG_INFINITY);
+        assert_eq!(i.as_i64("t").unwrap()[..3], [-1, -1, -1]);
+        assert_eq!(super::pool2d(x.storage(), &s).unwrap(), y);
+        let dy = Storage::F32(vec![1.0; y.len()]);
+        let want = reference::pool::pool2d_grad(x.storage(), &y, &dy, &s).unwrap();
+        assert_eq!(super::pool2d_grad(x.storage(), &y, &dy, &s).unwrap(), want);
     }
 
     #[test]
