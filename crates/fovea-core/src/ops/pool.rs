@@ -92,7 +92,8 @@ impl Tensor {
 
     /// Average pooling of an NHWC f32 tensor (`tf.nn.avg_pool2d`). Each output is the mean of
     /// the real inputs in its window: with `Same` (or explicit) padding the border windows
-    /// divide by fewer elements, as TensorFlow does.
+    /// divide by fewer elements, as TensorFlow does. The gradient spreads each output's
+    /// gradient evenly over those inputs (a backend kernel; no second derivatives).
     ///
     /// # Errors
     /// As [`Tensor::max_pool2d`].
@@ -126,6 +127,7 @@ impl Tensor {
     /// shapes differ; `InvalidArgument` for an index outside `output_shape`.
     pub fn max_unpool2d(&self, argmax: &Tensor, output_shape: &[usize]) -> Result<Tensor> {
         const OP: &str = "max_unpool2d";
+        self.same_device(OP, argmax)?;
         let values = self.storage().as_f32(OP)?;
         let idx = argmax.storage().as_i64(OP)?;
         if argmax.shape() != self.shape() {
@@ -188,6 +190,9 @@ impl Tensor {
     /// `RankMismatch` unless rank 4; `DTypeMismatch` unless f32.
     pub fn global_avg_pool2d(&self, keepdims: bool) -> Result<Tensor> {
         self.check_global("global_avg_pool2d")?;
+        if self.dtype() != DType::F32 {
+            return Err(Error::dtype("global_avg_pool2d", "float32", self.dtype()));
+        }
         self.mean(&[1, 2], keepdims)
     }
 
@@ -370,6 +375,8 @@ mod tests {
         assert!(e.contains("expected dtype float32, got int64"), "{e}");
         let e = Tensor::zeros([1, 2, 2, 6], DType::F32, dev).unwrap().max_pool_depth(4).unwrap_err().to_string();
         assert!(e.contains("channel count 6") && e.contains("depth window 4") && e.contains("[1, 2, 2, 6]"), "{e}");
+        let e = x.cast(DType::I64).unwrap().global_avg_pool2d(true).unwrap_err().to_string();
+        assert!(e.contains("global_avg_pool2d: expected dtype float32, got int64"), "{e}");
         let e = x.global_max_pool2d(false).unwrap().global_avg_pool2d(false).unwrap_err().to_string();
         assert!(e.contains("global_avg_pool2d") && e.contains("[1, 1]"), "{e}");
         let (y, idx) = x.max_pool2d_with_argmax((2, 2), (2, 2), Padding::Valid).unwrap();

@@ -42,6 +42,9 @@ impl Tensor {
         const OP: &str = "softmax";
         self.check_float(OP)?;
         let a = self.shape().axis(OP, axis)?;
+        if self.numel() == 0 {
+            return Ok(self.clone()); // nothing to normalize (TensorFlow returns the empty tensor)
+        }
         let y = crate::no_grad(|| -> Result<Tensor> {
             let (e, s) = self.shifted_exp(a as isize)?;
             e.div(&s)
@@ -62,6 +65,9 @@ impl Tensor {
         const OP: &str = "log_softmax";
         self.check_float(OP)?;
         let a = self.shape().axis(OP, axis)? as isize;
+        if self.numel() == 0 {
+            return Ok(self.clone());
+        }
         let m = self.max(&[a], true)?.detach();
         let shifted = self.sub(&m)?;
         let lse = shifted.exp()?.sum(&[a], true)?.log()?;
@@ -136,6 +142,12 @@ mod tests {
         let g = s.mul(&Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2], dev).unwrap()).unwrap().sum_all().unwrap().backward().unwrap();
         // Row 1: y = (½, ½), g = (3, 4): dx = y ⊙ (g − 3.5) = (−¼, ¼). Row 0 is saturated.
         assert_eq!(vals(g.get(&x).unwrap()), vec![0.0, 0.0, -0.25, 0.25]);
+        // d logsumexp / dx = softmax(x), finite at ±1000 too.
+        let g = x.logsumexp(&[1], false).unwrap().sum_all().unwrap().backward().unwrap();
+        assert_eq!(vals(g.get(&x).unwrap()), vec![1.0, 0.0, 0.5, 0.5]);
+        let g = x.log_softmax(1).unwrap().sum_all().unwrap().backward().unwrap();
+        // d Σ_j log_softmax_j / dx_i = 1 − n·softmax_i with n = 2.
+        assert_eq!(vals(g.get(&x).unwrap()), vec![-1.0, 1.0, 0.0, 0.0]);
         // An all −inf slice gives −inf, not NaN (TensorFlow's reduce_logsumexp).
         let inf = Tensor::full([1, 2], f64::NEG_INFINITY, DType::F32, dev).unwrap();
         assert_eq!(vals(&inf.logsumexp(&[1], false).unwrap()), vec![f32::NEG_INFINITY]);
@@ -161,7 +173,7 @@ mod tests {
         assert_tensor_close("dx", fused.get(&x).unwrap(), composed.get(&x).unwrap(), 1e-5, 1e-6);
     });
 
-    backend_test!(softmax_errors, |dev| {
+    backend_test!(softmax_errors_and_empty_inputs, |dev| {
         let i = Tensor::from_vec(vec![1i64, 2], [2], dev).unwrap();
         let e = i.softmax(0).unwrap_err().to_string();
         assert!(e.contains("softmax: expected dtype float32, got int64"), "{e}");
@@ -170,5 +182,8 @@ mod tests {
         assert!(e.contains("log_softmax") && e.contains("axis 2 is out of range") && e.contains("rank 2"), "{e}");
         let e = x.logsumexp(&[0, -2], false).unwrap_err().to_string();
         assert!(e.contains("logsumexp") && e.contains("given twice"), "{e}");
+        let empty = Tensor::zeros([0, 3], DType::F32, dev).unwrap();
+        assert_eq!(empty.softmax(-1).unwrap().dims(), &[0, 3]);
+        assert_eq!(empty.log_softmax(0).unwrap().dims(), &[0, 3]);
     });
 }

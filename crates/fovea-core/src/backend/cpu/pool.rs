@@ -1,15 +1,16 @@
 //! Fast 2-D pooling over NHWC in f32.
 //!
 //! NHWC keeps the channels of one pixel contiguous, so every kernel walks the window pixel by
-//! pixel and processes a whole channel row at once (loops the compiler vectorises). Each batch
-//! image is independent — forward and backward write disjoint slices — so large inputs split
-//! across threads by image with no effect on the result.
+//! pixel and processes a whole channel row at once (loops the compiler vectorises). Large inputs
+//! split across threads by output row in the forward pass and by image in the backward pass
+//! (where neighbouring rows' windows overlap); each task writes a disjoint slice, so the split
+//! never changes the result.
 //!
 //! Max pooling keeps the reference's rule: the first maximum in row-major window order wins,
 //! NaN wins and stays, padding never takes part.
 
 use super::PARALLEL_THRESHOLD;
-use crate::backend::{Pool2dSpec, PoolKind};
+use crate::backend::{reference, Pool2dSpec, PoolKind};
 use crate::{Result, Storage};
 use rayon::prelude::*;
 
@@ -22,128 +23,152 @@ fn window(s: &Pool2dSpec, oy: usize, ox: usize) -> (std::ops::Range<usize>, std:
     (clip(oy, s.stride.0, s.pad.0, s.kh, s.h), clip(ox, s.stride.1, s.pad.2, s.kw, s.w))
 }
 
-/// Runs `f(image_index, out_chunk)` for each batch image, in parallel when the work is large.
-fn per_image<T: Send>(out: &mut [T], per: usize, work: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+/// Runs `f(chunk_index, chunk)` over `per`-sized chunks of `out`, in parallel when the work is
+/// large. Chunks are disjoint, so the split never changes the result.
+fn per_chunk<T: Send>(out: &mut [T], per: usize, work: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     if per == 0 {
         return;
     }
     if work >= PARALLEL_THRESHOLD {
-        out.par_chunks_mut(per).enumerate().for_each(|(b, o)| f(b, o));
+        out.par_chunks_mut(per).enumerate().for_each(|(i, o)| f(i, o));
     } else {
-        out.chunks_mut(per).enumerate().for_each(|(b, o)| f(b, o));
+        out.chunks_mut(per).enumerate().for_each(|(i, o)| f(i, o));
     }
 }
 
-/// For each output pixel of image `xb`, the per-channel maximum and the pixel index (`iy·W + ix`
-/// within the image) it came from; `emit(out_pixel, best, idx)` consumes them.
-fn max_scan(xb: &[f32], s: &Pool2dSpec, mut emit: impl FnMut(usize, &[f32], &[usize])) {
+/// Whether pixel indices within one image are exact in the f32 lanes of [`max_scan`].
+fn fits_lanes(s: &Pool2dSpec) -> bool {
+    s.h.checked_mul(s.w).is_some_and(|p| p <= 1 << 24)
+}
+
+/// For each output pixel of output row `oy` of image `xb`, the per-channel maximum and the
+/// pixel index (`iy·W + ix` within the image) it came from; `emit(ox, best, idx)` consumes them.
+///
+/// Two passes, both plain selects that vectorise: the maximum (as [`max_row`]), then the window
+/// again in reverse order, overwriting the index wherever the value equals the maximum (or both
+/// are NaN) — the last overwrite is the first occurrence. Tracking value and index together in
+/// one pass measured 2.5× slower. Indices are carried as f32 (exact below 2²⁴; callers check
+/// `H·W` fits) because the compiler vectorises an f32 select here but kept u32 selects scalar
+/// (measured ten times slower).
+fn max_scan(xb: &[f32], s: &Pool2dSpec, oy: usize, mut emit: impl FnMut(usize, &[f32], &[f32])) {
     let c = s.c;
-    let mut best = vec![0f32; c];
-    let mut idx = vec![0usize; c];
-    for oy in 0..s.out_h {
-        for ox in 0..s.out_w {
-            let (rows, cols) = window(s, oy, ox);
-            let mut first = true;
-            for iy in rows {
-                for ix in cols.clone() {
-                    let p = iy * s.w + ix;
-                    let row = &xb[p * c..(p + 1) * c];
-                    if first {
-                        best.copy_from_slice(row);
-                        idx.fill(p);
-                        first = false;
-                        continue;
-                    }
-                    for ((b, i), &v) in best.iter_mut().zip(idx.iter_mut()).zip(row) {
-                        if !b.is_nan() && (v.is_nan() || v > *b) {
-                            *b = v;
-                            *i = p;
-                        }
-                    }
+    let mut best = vec![0f32; s.out_w * c];
+    let mut idx = vec![0f32; c];
+    max_row(xb, s, oy, &mut best);
+    for (ox, best) in best.chunks_exact(c).enumerate() {
+        let (rows, cols) = window(s, oy, ox);
+        // -1 survives only for a window of padding only, which the ops never build.
+        idx.fill(-1.0);
+        for iy in rows.rev() {
+            for ix in cols.clone().rev() {
+                let p = iy * s.w + ix;
+                let row = &xb[p * c..][..c];
+                mark_hits(&mut idx, row, best, p as f32);
+            }
+        }
+        emit(ox, best, &idx);
+    }
+}
+
+/// Sets `idx[k] = p` wherever `row[k]` equals `best[k]` (or both are NaN). Kept as its own
+/// small function: inlined into the callers' closures the loop stayed scalar.
+#[inline(never)]
+fn mark_hits(idx: &mut [f32], row: &[f32], best: &[f32], p: f32) {
+    for ((i, &v), &b) in idx.iter_mut().zip(row).zip(best) {
+        let hit = (v == b) | (v.is_nan() & b.is_nan());
+        *i = if hit { p } else { *i };
+    }
+}
+
+/// Forward max pooling of output row `oy` of one image; value only, so a select suffices.
+fn max_row(xb: &[f32], s: &Pool2dSpec, oy: usize, yrow: &mut [f32]) {
+    let c = s.c;
+    for (ox, acc) in yrow.chunks_exact_mut(c).enumerate() {
+        let (rows, cols) = window(s, oy, ox);
+        let mut first = true;
+        for iy in rows {
+            for ix in cols.clone() {
+                let row = &xb[(iy * s.w + ix) * c..][..c];
+                if first {
+                    // Start from a real input so a NaN in the first pixel is kept.
+                    acc.copy_from_slice(row);
+                    first = false;
+                    continue;
+                }
+                for (a, &v) in acc.iter_mut().zip(row) {
+                    // Keep `a` when it is NaN or not smaller. Written with `|` and a select:
+                    // a branch here mispredicts half the time on random data.
+                    *a = if (*a >= v) | a.is_nan() { *a } else { v };
                 }
             }
-            emit(oy * s.out_w + ox, &best, &idx);
+        }
+        if first {
+            acc.fill(f32::NEG_INFINITY); // padding only, as the reference
         }
     }
 }
 
-/// Forward max pooling of one image; value only, so a branch-free select suffices.
-fn max_image(xb: &[f32], s: &Pool2dSpec, yb: &mut [f32]) {
+/// Forward average pooling of output row `oy` of one image; the divisor counts real inputs.
+fn avg_row(xb: &[f32], s: &Pool2dSpec, oy: usize, yrow: &mut [f32]) {
     let c = s.c;
-    for oy in 0..s.out_h {
-        for ox in 0..s.out_w {
-            let (rows, cols) = window(s, oy, ox);
-            let acc = &mut yb[(oy * s.out_w + ox) * c..][..c];
-            acc.fill(f32::NEG_INFINITY);
-            let mut first = true;
-            for iy in rows {
-                for ix in cols.clone() {
-                    let row = &xb[(iy * s.w + ix) * c..][..c];
-                    if first {
-                        // Start from a real input so an all-(-inf) window still yields -inf
-                        // and a NaN in the first pixel is kept.
-                        acc.copy_from_slice(row);
-                        first = false;
-                        continue;
-                    }
-                    for (a, &v) in acc.iter_mut().zip(row) {
-                        *a = if !a.is_nan() && (v.is_nan() || v > *a) { v } else { *a };
-                    }
+    for (ox, acc) in yrow.chunks_exact_mut(c).enumerate() {
+        let (rows, cols) = window(s, oy, ox);
+        let count = rows.len() * cols.len();
+        acc.fill(0.0);
+        for iy in rows {
+            for ix in cols.clone() {
+                for (a, &v) in acc.iter_mut().zip(&xb[(iy * s.w + ix) * c..][..c]) {
+                    *a += v;
                 }
             }
         }
-    }
-}
-
-/// Forward average pooling of one image; the divisor counts real inputs only.
-fn avg_image(xb: &[f32], s: &Pool2dSpec, yb: &mut [f32]) {
-    let c = s.c;
-    for oy in 0..s.out_h {
-        for ox in 0..s.out_w {
-            let (rows, cols) = window(s, oy, ox);
-            let count = rows.len() * cols.len();
-            let acc = &mut yb[(oy * s.out_w + ox) * c..][..c];
-            acc.fill(0.0);
-            for iy in rows {
-                for ix in cols.clone() {
-                    for (a, &v) in acc.iter_mut().zip(&xb[(iy * s.w + ix) * c..][..c]) {
-                        *a += v;
-                    }
-                }
-            }
-            let inv = 1.0 / count.max(1) as f32;
-            acc.iter_mut().for_each(|a| *a *= inv);
-        }
+        let inv = 1.0 / count.max(1) as f32;
+        acc.iter_mut().for_each(|a| *a *= inv);
     }
 }
 
 pub(super) fn pool2d(x: &Storage, s: &Pool2dSpec) -> Result<Storage> {
     let x = x.as_f32("pool2d")?;
-    let (in_per, out_per) = (s.h * s.w * s.c, s.out_h * s.out_w * s.c);
-    let mut y = vec![0f32; s.n * out_per];
-    per_image(&mut y, out_per, x.len(), |b, yb| {
+    let in_per = s.h * s.w * s.c;
+    let row = s.out_w * s.c;
+    let mut y = vec![0f32; s.n * s.out_h * row];
+    // Output rows are independent in the forward pass, so even one image spreads over threads.
+    per_chunk(&mut y, row, x.len(), |r, yrow| {
+        let (b, oy) = (r / s.out_h, r % s.out_h);
         let xb = &x[b * in_per..(b + 1) * in_per];
         match s.kind {
-            PoolKind::Max => max_image(xb, s, yb),
-            PoolKind::Avg => avg_image(xb, s, yb),
+            PoolKind::Max => max_row(xb, s, oy, yrow),
+            PoolKind::Avg => avg_row(xb, s, oy, yrow),
         }
     });
     Ok(Storage::F32(y))
 }
 
-pub(super) fn pool2d_grad(x: &Storage, _y: &Storage, dy: &Storage, s: &Pool2dSpec) -> Result<Storage> {
+pub(super) fn pool2d_grad(x: &Storage, y: &Storage, dy: &Storage, s: &Pool2dSpec) -> Result<Storage> {
+    if s.kind == PoolKind::Max && !fits_lanes(s) {
+        return reference::pool::pool2d_grad(x, y, dy, s);
+    }
     let (x, dy) = (x.as_f32("pool2d_grad")?, dy.as_f32("pool2d_grad")?);
     let c = s.c;
     let (in_per, out_per) = (s.h * s.w * c, s.out_h * s.out_w * c);
     let mut dx = vec![0f32; x.len()];
-    per_image(&mut dx, in_per, x.len() + dy.len(), |b, dxb| {
+    // Windows of neighbouring output rows overlap in the input, so the backward pass splits
+    // by image only.
+    per_chunk(&mut dx, in_per, x.len() + dy.len(), |b, dxb| {
         let dyb = &dy[b * out_per..(b + 1) * out_per];
         match s.kind {
-            PoolKind::Max => max_scan(&x[b * in_per..(b + 1) * in_per], s, |o, _, idx| {
-                for (ch, (&p, &g)) in idx.iter().zip(&dyb[o * c..(o + 1) * c]).enumerate() {
-                    dxb[p * c + ch] += g;
+            PoolKind::Max => {
+                for oy in 0..s.out_h {
+                    max_scan(&x[b * in_per..(b + 1) * in_per], s, oy, |ox, _, idx| {
+                        let o = oy * s.out_w + ox;
+                        for (ch, (&p, &g)) in idx.iter().zip(&dyb[o * c..(o + 1) * c]).enumerate() {
+                            if p >= 0.0 {
+                                dxb[p as usize * c + ch] += g;
+                            }
+                        }
+                    });
                 }
-            }),
+            }
             PoolKind::Avg => {
                 for oy in 0..s.out_h {
                     for ox in 0..s.out_w {
@@ -166,15 +191,20 @@ pub(super) fn pool2d_grad(x: &Storage, _y: &Storage, dy: &Storage, s: &Pool2dSpe
 }
 
 pub(super) fn max_pool2d_argmax(x: &Storage, s: &Pool2dSpec) -> Result<(Storage, Storage)> {
+    if !fits_lanes(s) {
+        return reference::pool::max_pool2d_argmax(x, s);
+    }
     let x = x.as_f32("max_pool2d_with_argmax")?;
     let c = s.c;
-    let (in_per, out_per) = (s.h * s.w * c, s.out_h * s.out_w * c);
+    let (in_per, row) = (s.h * s.w * c, s.out_w * c);
     // Values and indices are produced together, so pair them in one buffer split afterwards.
-    let mut both = vec![(0f32, 0i64); s.n * out_per];
-    per_image(&mut both, out_per, x.len(), |b, ob| {
-        max_scan(&x[b * in_per..(b + 1) * in_per], s, |o, best, idx| {
-            for (ch, slot) in ob[o * c..(o + 1) * c].iter_mut().enumerate() {
-                *slot = (best[ch], ((b * s.h * s.w + idx[ch]) * c + ch) as i64);
+    let mut both = vec![(0f32, 0i64); s.n * s.out_h * row];
+    per_chunk(&mut both, row, x.len(), |r, orow| {
+        let (b, oy) = (r / s.out_h, r % s.out_h);
+        max_scan(&x[b * in_per..(b + 1) * in_per], s, oy, |ox, best, idx| {
+            for (ch, slot) in orow[ox * c..(ox + 1) * c].iter_mut().enumerate() {
+                let flat = if idx[ch] >= 0.0 { ((b * s.h * s.w + idx[ch] as usize) * c + ch) as i64 } else { -1 };
+                *slot = (best[ch], flat);
             }
         });
     });
@@ -235,6 +265,22 @@ mod tests {
             let s = spec(PoolKind::Max, dims, k, st, &p);
             assert_eq!(super::max_pool2d_argmax(x.storage(), &s).unwrap(), reference::pool::max_pool2d_argmax(x.storage(), &s).unwrap());
         }
+    }
+
+    #[test]
+    fn padding_only_windows_agree_with_reference() {
+        // Not reachable through the ops (they keep padding below the window size), but the
+        // backends must still agree: -inf, index -1, no gradient.
+        let s = spec(PoolKind::Max, [1, 2, 2, 3], (1, 1), (1, 1), &Padding::Explicit(vec![(1, 0), (0, 1)]));
+        let x = rand(&[1, 2, 2, 3], -1.0, 1.0, 4, Device::Cpu);
+        let (y, i) = super::max_pool2d_argmax(x.storage(), &s).unwrap();
+        assert_eq!((y.clone(), i.clone()), reference::pool::max_pool2d_argmax(x.storage(), &s).unwrap());
+        assert_eq!(y.as_f32("t").unwrap()[0], f32::NEG_INFINITY);
+        assert_eq!(i.as_i64("t").unwrap()[..3], [-1, -1, -1]);
+        assert_eq!(super::pool2d(x.storage(), &s).unwrap(), y);
+        let dy = Storage::F32(vec![1.0; y.len()]);
+        let want = reference::pool::pool2d_grad(x.storage(), &y, &dy, &s).unwrap();
+        assert_eq!(super::pool2d_grad(x.storage(), &y, &dy, &s).unwrap(), want);
     }
 
     #[test]

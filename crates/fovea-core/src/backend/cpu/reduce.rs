@@ -67,7 +67,9 @@ macro_rules! extremum {
             type Acc = f32;
             const INIT: f32 = $init;
             fn step(a: f32, v: f32) -> f32 {
-                if !a.is_nan() && (v.is_nan() || v $cmp a) { v } else { a }
+                // `a` stays when it is NaN or `v` does not beat it; a NaN `v` beats everything.
+                // Written with `|` and a select so the loop vectorises without branches.
+                if !((v $cmp a) | v.is_nan()) | a.is_nan() { a } else { v }
             }
             fn merge(a: f64, b: f64) -> f64 {
                 if !a.is_nan() && (b.is_nan() || b $cmp a) { b } else { a }
@@ -209,10 +211,19 @@ fn fold<F: Fold>(x: &[f32], outer: usize, red: usize, inner: usize) -> Vec<f32> 
     let tasks = outer * nc * nb;
     let parts: Vec<Vec<F::Acc>> =
         if parallel { (0..tasks).into_par_iter().map(partial).collect() } else { (0..tasks).map(partial).collect() };
+    let mut merged = Vec::new();
     for (oj, group) in parts.chunks(nb).enumerate() {
         let (o, j) = (oj / nc, oj % nc);
-        for (ci, c) in cols(j).enumerate() {
-            out[o * inner + c] = group.iter().fold(init, |a, p| F::merge(a, p[ci].into())) as f32;
+        // Merge whole partial rows in block order: sequential reads, fixed order.
+        merged.clear();
+        merged.resize(group[0].len(), init);
+        for p in group {
+            for (m, &a) in merged.iter_mut().zip(p) {
+                *m = F::merge(*m, a.into());
+            }
+        }
+        for (d, &m) in out[o * inner..][cols(j)].iter_mut().zip(&merged) {
+            *d = m as f32;
         }
     }
     out
@@ -221,7 +232,7 @@ fn fold<F: Fold>(x: &[f32], outer: usize, red: usize, inner: usize) -> Vec<f32> 
 /// Whether `v` replaces the current best `b`: strictly better, or NaN (which then stays).
 #[inline]
 fn better<const MAX: bool>(b: f32, v: f32) -> bool {
-    !b.is_nan() && (v.is_nan() || if MAX { v > b } else { v < b })
+    !b.is_nan() & (v.is_nan() | if MAX { v > b } else { v < b })
 }
 
 /// Arg-max (`MAX`) or arg-min over the middle axis: the first best index, NaN winning.
@@ -244,10 +255,9 @@ fn arg_fold<const MAX: bool>(x: &[f32], outer: usize, red: usize, inner: usize) 
         y.fill(0);
         for (r, row) in slab.chunks_exact(inner).enumerate().skip(1) {
             for ((b, i), &v) in best.iter_mut().zip(y.iter_mut()).zip(row) {
-                if better::<MAX>(*b, v) {
-                    *b = v;
-                    *i = r as i64;
-                }
+                let take = better::<MAX>(*b, v);
+                *b = if take { v } else { *b };
+                *i = if take { r as i64 } else { *i };
             }
         }
     };
@@ -323,6 +333,24 @@ mod tests {
     }
 
     #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        let cases: [(&[usize], &[usize]); 4] =
+            [(&[3, 90000], &[1]), (&[16, 700, 37], &[1]), (&[8, 16, 16, 24], &[0, 1, 2]), (&[300000], &[0])];
+        for (dims, axes) in cases {
+            let x = rand(dims, -1.0, 1.0, 9, Device::Cpu);
+            let shape = Shape::new(dims.to_vec());
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| reduce(ReduceOp::Sum, x.storage(), &shape, axes).unwrap())
+            };
+            let one = run(1);
+            for threads in [2, 3, 7] {
+                assert_eq!(run(threads), one, "{dims:?} over {axes:?} with {threads} threads");
+            }
+        }
+    }
+
+    #[test]
     fn nan_propagates_and_other_axis_sets_fall_back() {
         let shape = Shape::new([2, 3]);
         let x = Storage::F32(vec![1.0, f32::NAN, 3.0, 4.0, 5.0, 6.0]);
@@ -330,6 +358,18 @@ mod tests {
         let m = m.as_f32("t").unwrap();
         assert!(m[0].is_nan() && m[1] == 6.0, "{m:?}");
         assert_eq!(reduce(ReduceOp::ArgMin, &x, &shape, &[1]).unwrap(), Storage::I64(vec![1, 0]));
+        // The same down columns (the row-slab path), and deep inside a multi-block row.
+        let m = reduce(ReduceOp::Min, &x, &Shape::new([3, 2]), &[0]).unwrap();
+        let m = m.as_f32("t").unwrap();
+        assert!(m[0] == 1.0 && m[1].is_nan(), "{m:?}");
+        assert_eq!(reduce(ReduceOp::ArgMax, &x, &Shape::new([3, 2]), &[0]).unwrap(), Storage::I64(vec![2, 0]));
+        let mut long = vec![1.0f32; 3 * BLOCK];
+        long[2 * BLOCK + 5] = f32::NAN;
+        let long = Storage::F32(long);
+        for op in [ReduceOp::Max, ReduceOp::Min, ReduceOp::Sum] {
+            assert!(reduce(op, &long, &Shape::new([3 * BLOCK]), &[0]).unwrap().as_f32("t").unwrap()[0].is_nan(), "{op:?}");
+        }
+        assert_eq!(reduce(ReduceOp::ArgMax, &long, &Shape::new([1, 3 * BLOCK]), &[1]).unwrap(), Storage::I64(vec![2 * BLOCK as i64 + 5]));
         // Non-contiguous axes and integer dtypes go to the reference and agree with it.
         let shape = Shape::new([2, 2, 2]);
         let x = Storage::F32((0..8).map(|v| v as f32).collect());

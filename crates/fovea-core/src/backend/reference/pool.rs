@@ -22,9 +22,9 @@ fn flat(s: &Pool2dSpec, b: usize, iy: usize, ix: usize, c: usize) -> usize {
     ((b * s.h + iy) * s.w + ix) * s.c + c
 }
 
-/// Flat input index of the winning element of one output's window (the op guarantees every
-/// window holds at least one real input).
-fn window_argmax(x: &[f32], s: &Pool2dSpec, b: usize, oy: usize, ox: usize, c: usize) -> usize {
+/// Flat input index of the winning element of one output's window; `None` for a window of
+/// padding only (the ops never build one: they keep padding smaller than the window).
+fn window_argmax(x: &[f32], s: &Pool2dSpec, b: usize, oy: usize, ox: usize, c: usize) -> Option<usize> {
     let mut best: Option<(f32, usize)> = None;
     for (iy, ix) in window(s, oy, ox) {
         let i = flat(s, b, iy, ix, c);
@@ -37,7 +37,7 @@ fn window_argmax(x: &[f32], s: &Pool2dSpec, b: usize, oy: usize, ox: usize, c: u
             best = Some((v, i));
         }
     }
-    best.map_or(0, |(_, i)| i)
+    best.map(|(_, i)| i)
 }
 
 /// Every output position `(b, oy, ox, c)` in row-major output order.
@@ -51,7 +51,7 @@ pub fn pool2d(x: &Storage, s: &Pool2dSpec) -> Result<Storage> {
     let x = x.as_f32("pool2d")?;
     let y = outputs(s)
         .map(|(b, oy, ox, c)| match s.kind {
-            PoolKind::Max => x[window_argmax(x, s, b, oy, ox, c)],
+            PoolKind::Max => window_argmax(x, s, b, oy, ox, c).map_or(f32::NEG_INFINITY, |i| x[i]),
             PoolKind::Avg => {
                 let (mut sum, mut count) = (0f64, 0usize);
                 for (iy, ix) in window(s, oy, ox) {
@@ -73,7 +73,11 @@ pub fn pool2d_grad(x: &Storage, _y: &Storage, dy: &Storage, s: &Pool2dSpec) -> R
     let mut dx = vec![0f64; x.len()];
     for ((b, oy, ox, c), &g) in outputs(s).zip(dy) {
         match s.kind {
-            PoolKind::Max => dx[window_argmax(x, s, b, oy, ox, c)] += g as f64,
+            PoolKind::Max => {
+                if let Some(i) = window_argmax(x, s, b, oy, ox, c) {
+                    dx[i] += g as f64;
+                }
+            }
             PoolKind::Avg => {
                 let count = window(s, oy, ox).count().max(1) as f64;
                 for (iy, ix) in window(s, oy, ox) {
@@ -86,10 +90,11 @@ pub fn pool2d_grad(x: &Storage, _y: &Storage, dy: &Storage, s: &Pool2dSpec) -> R
 }
 
 /// Max pooling returning the flat input index `((b·H + y)·W + x)·C + c` of each maximum too
-/// (TensorFlow's `max_pool_with_argmax` with `include_batch_in_index=True`).
+/// (TensorFlow's `max_pool_with_argmax` with `include_batch_in_index=True`); a window of
+/// padding only gives `-inf` at index -1.
 pub fn max_pool2d_argmax(x: &Storage, s: &Pool2dSpec) -> Result<(Storage, Storage)> {
     let x = x.as_f32("max_pool2d_with_argmax")?;
-    let idx: Vec<usize> = outputs(s).map(|(b, oy, ox, c)| window_argmax(x, s, b, oy, ox, c)).collect();
-    let y = idx.iter().map(|&i| x[i]).collect();
-    Ok((Storage::F32(y), Storage::I64(idx.into_iter().map(|i| i as i64).collect())))
+    let idx: Vec<Option<usize>> = outputs(s).map(|(b, oy, ox, c)| window_argmax(x, s, b, oy, ox, c)).collect();
+    let y = idx.iter().map(|i| i.map_or(f32::NEG_INFINITY, |i| x[i])).collect();
+    Ok((Storage::F32(y), Storage::I64(idx.into_iter().map(|i| i.map_or(-1, |i| i as i64)).collect())))
 }
