@@ -196,10 +196,12 @@ impl ConvLayer {
             }
             Kind::Depthwise { .. } => Ok(()),
             _ if self.filters == 0 => Err(self.base.error("filters must be >= 1, got 0")),
-            _ if self.groups == 0 || !c_in.is_multiple_of(self.groups) || !self.filters.is_multiple_of(self.groups) => Err(self.base.error(format!(
-                "groups must divide the input channels ({c_in}) and filters ({}), got groups {}",
-                self.filters, self.groups
-            ))),
+            _ if self.groups == 0 || !c_in.is_multiple_of(self.groups) || !self.filters.is_multiple_of(self.groups) => {
+                Err(self.base.error(format!(
+                    "groups must divide the input channels ({c_in}) and filters ({}), got groups {}",
+                    self.filters, self.groups
+                )))
+            }
             _ => Ok(()),
         }
     }

@@ -3,10 +3,17 @@
 pub mod common;
 mod conv;
 mod dense;
+pub mod function;
+#[cfg(test)]
+mod function_tests;
 mod pooling;
 #[cfg(test)]
 pub(crate) mod testing;
 
 pub use conv::{Conv1D, Conv2D, Conv2DTranspose, ConvLayer, DepthwiseConv2D, SeparableConv2D};
 pub use dense::Dense;
+pub use function::{
+    Activation, Cropping2D, Dropout, Flatten, FnLayer, Lambda, LeakyReLU, LocalResponseNormalization, Permute, ReLU, Reshape, Softmax,
+    SpatialDropout2D, UpSampling2D, ZeroPadding2D, ELU,
+};
 pub use pooling::{AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, GlobalPooling2D, MaxPooling2D, Pooling2D};
