@@ -6,6 +6,7 @@ mod dense;
 pub mod function;
 #[cfg(test)]
 mod function_tests;
+mod normalization;
 mod pooling;
 #[cfg(test)]
 pub(crate) mod testing;
@@ -16,4 +17,5 @@ pub use function::{
     Activation, Cropping2D, Dropout, Flatten, FnLayer, Lambda, LeakyReLU, LocalResponseNormalization, Permute, ReLU, Reshape, Softmax,
     SpatialDropout2D, UpSampling2D, ZeroPadding2D, ELU,
 };
+pub use normalization::{BatchNormalization, LayerNormalization, PReLU};
 pub use pooling::{AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, GlobalPooling2D, MaxPooling2D, Pooling2D};

@@ -1,0 +1,328 @@
+//! `BatchNormalization` and `LayerNormalization` over the last (channel) axis, and `PReLU`.
+
+use crate::initializers::Initializer;
+use crate::layer::{format_shape, single_input, single_shape, Layer, LayerBase, ShapeSpec};
+use crate::Result;
+use fovea_core::{no_grad, Tensor, Variable};
+use serde_json::json;
+use std::sync::OnceLock;
+
+/// `keras.layers.BatchNormalization` on the last axis: batch statistics while training (and the
+/// moving averages updated), moving statistics in inference or when the layer is frozen.
+pub struct BatchNormalization {
+    base: LayerBase,
+    momentum: f32,
+    epsilon: f32,
+    center: bool,
+    scale: bool,
+    params: OnceLock<BnParams>,
+}
+
+struct BnParams {
+    gamma: Option<Variable>,
+    beta: Option<Variable>,
+    moving_mean: Variable,
+    moving_variance: Variable,
+}
+
+impl Default for BatchNormalization {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BatchNormalization {
+    /// Keras defaults: momentum 0.99, epsilon 1e-3, with γ and β.
+    pub fn new() -> Self {
+        BatchNormalization {
+            base: LayerBase::new("BatchNormalization"),
+            momentum: 0.99,
+            epsilon: 1e-3,
+            center: true,
+            scale: true,
+            params: OnceLock::new(),
+        }
+    }
+
+    /// The moving-average momentum (the TF1 book uses 0.9).
+    pub fn momentum(mut self, momentum: f32) -> Self {
+        self.momentum = momentum;
+        self
+    }
+
+    /// The variance fuzz.
+    pub fn epsilon(mut self, epsilon: f32) -> Self {
+        self.epsilon = epsilon;
+        self
+    }
+
+    /// Whether to learn β (`center`) and γ (`scale`).
+    pub fn center_scale(mut self, center: bool, scale: bool) -> Self {
+        self.center = center;
+        self.scale = scale;
+        self
+    }
+
+    /// Names the layer.
+    ///
+    /// # Errors
+    /// As [`LayerBase::set_name`].
+    pub fn named(self, name: &str) -> Result<Self> {
+        self.base.set_name(name)?;
+        Ok(self)
+    }
+}
+
+fn channels(base: &LayerBase, s: &ShapeSpec) -> Result<usize> {
+    match s.last() {
+        Some(Some(c)) if s.len() >= 2 => Ok(*c),
+        _ => Err(base.error(format!("expected an input of rank >= 2 with a known last (channel) axis, got shape {}", format_shape(s)))),
+    }
+}
+
+fn reduce_axes(rank: usize) -> Vec<isize> {
+    (0..rank as isize - 1).collect()
+}
+
+impl Layer for BatchNormalization {
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+
+    fn class_name(&self) -> &'static str {
+        "BatchNormalization"
+    }
+
+    fn build(&self, input_shapes: &[ShapeSpec]) -> Result<()> {
+        let c = channels(&self.base, single_shape(&self.base, input_shapes)?)?;
+        let b = &self.base;
+        // Keras order: gamma, beta, moving_mean, moving_variance.
+        let gamma = if self.scale { Some(b.add_weight("gamma", &[c], &Initializer::Ones, true, None)?) } else { None };
+        let beta = if self.center { Some(b.add_weight("beta", &[c], &Initializer::Zeros, true, None)?) } else { None };
+        let moving_mean = b.add_weight("moving_mean", &[c], &Initializer::Zeros, false, None)?;
+        let moving_variance = b.add_weight("moving_variance", &[c], &Initializer::Ones, false, None)?;
+        let _ = self.params.set(BnParams { gamma, beta, moving_mean, moving_variance });
+        Ok(())
+    }
+
+    fn compute_output_shape(&self, input_shapes: &[ShapeSpec]) -> Result<ShapeSpec> {
+        let s = single_shape(&self.base, input_shapes)?;
+        channels(&self.base, s)?;
+        Ok(s.clone())
+    }
+
+    fn call(&self, inputs: &[Tensor], training: bool) -> Result<Tensor> {
+        let x = single_input(&self.base, inputs)?;
+        let p = self.params.get().ok_or_else(|| self.base.error("called before build"))?;
+        let c = p.moving_mean.value().numel();
+        if x.rank() < 2 || x.dims()[x.rank() - 1] != c {
+            return Err(self.base.error(format!("expected {c} channels on the last axis, got shape {}", x.shape())));
+        }
+        // Keras: a frozen BatchNormalization runs in inference mode even inside fit.
+        let use_batch = training && self.trainable();
+        let (mean, var) = if use_batch {
+            let axes = reduce_axes(x.rank());
+            let mean = x.mean(&axes, false)?;
+            let var = x.variance(&axes, false)?;
+            let m = self.momentum;
+            no_grad(|| -> Result<()> {
+                // moving = moving·momentum + batch·(1 − momentum)
+                p.moving_mean.assign(&p.moving_mean.value().mul_scalar(m)?.add(&mean.detach().mul_scalar(1.0 - m)?)?)?;
+                p.moving_variance.assign(&p.moving_variance.value().mul_scalar(m)?.add(&var.detach().mul_scalar(1.0 - m)?)?)?;
+                Ok(())
+            })?;
+            (mean, var)
+        } else {
+            (p.moving_mean.value(), p.moving_variance.value())
+        };
+        let mut inv = var.add_scalar(self.epsilon)?.rsqrt()?;
+        if let Some(g) = &p.gamma {
+            inv = inv.mul(&g.value())?;
+        }
+        let mut y = x.sub(&mean)?.mul(&inv)?;
+        if let Some(b) = &p.beta {
+            y = y.add(&b.value())?;
+        }
+        Ok(y)
+    }
+
+    fn config(&self) -> serde_json::Value {
+        json!({"name": self.name(), "trainable": self.trainable(), "axis": -1, "momentum": self.momentum, "epsilon": self.epsilon, "center": self.center, "scale": self.scale})
+    }
+}
+
+/// `keras.layers.LayerNormalization` over the last axis (epsilon 1e-3, with γ and β).
+pub struct LayerNormalization {
+    base: LayerBase,
+    epsilon: f32,
+    params: OnceLock<(Variable, Variable)>,
+}
+
+impl Default for LayerNormalization {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LayerNormalization {
+    /// Keras defaults.
+    pub fn new() -> Self {
+        LayerNormalization { base: LayerBase::new("LayerNormalization"), epsilon: 1e-3, params: OnceLock::new() }
+    }
+
+    /// The variance fuzz.
+    pub fn epsilon(mut self, epsilon: f32) -> Self {
+        self.epsilon = epsilon;
+        self
+    }
+}
+
+impl Layer for LayerNormalization {
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+
+    fn class_name(&self) -> &'static str {
+        "LayerNormalization"
+    }
+
+    fn build(&self, input_shapes: &[ShapeSpec]) -> Result<()> {
+        let c = channels(&self.base, single_shape(&self.base, input_shapes)?)?;
+        let gamma = self.base.add_weight("gamma", &[c], &Initializer::Ones, true, None)?;
+        let beta = self.base.add_weight("beta", &[c], &Initializer::Zeros, true, None)?;
+        let _ = self.params.set((gamma, beta));
+        Ok(())
+    }
+
+    fn compute_output_shape(&self, input_shapes: &[ShapeSpec]) -> Result<ShapeSpec> {
+        let s = single_shape(&self.base, input_shapes)?;
+        channels(&self.base, s)?;
+        Ok(s.clone())
+    }
+
+    fn call(&self, inputs: &[Tensor], _training: bool) -> Result<Tensor> {
+        let x = single_input(&self.base, inputs)?;
+        let (g, b) = self.params.get().ok_or_else(|| self.base.error("called before build"))?;
+        let mean = x.mean(&[-1], true)?;
+        let var = x.variance(&[-1], true)?;
+        Ok(x.sub(&mean)?.mul(&var.add_scalar(self.epsilon)?.rsqrt()?)?.mul(&g.value())?.add(&b.value())?)
+    }
+
+    fn config(&self) -> serde_json::Value {
+        json!({"name": self.name(), "trainable": self.trainable(), "axis": -1, "epsilon": self.epsilon})
+    }
+}
+
+/// `keras.layers.PReLU`: a leaky ReLU whose slope is learned per element (zeros initially).
+pub struct PReLU {
+    base: LayerBase,
+    alpha_initializer: Initializer,
+    alpha: OnceLock<Variable>,
+}
+
+impl Default for PReLU {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PReLU {
+    /// A PReLU with zero-initialised slopes.
+    pub fn new() -> Self {
+        PReLU { base: LayerBase::new("PReLU"), alpha_initializer: Initializer::Zeros, alpha: OnceLock::new() }
+    }
+
+    /// The slopes' initializer (Keras default zeros).
+    pub fn alpha_initializer(mut self, init: Initializer) -> Self {
+        self.alpha_initializer = init;
+        self
+    }
+}
+
+impl Layer for PReLU {
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+
+    fn class_name(&self) -> &'static str {
+        "PReLU"
+    }
+
+    fn build(&self, input_shapes: &[ShapeSpec]) -> Result<()> {
+        let s = single_shape(&self.base, input_shapes)?;
+        let dims: Option<Vec<usize>> = s[1..].iter().copied().collect();
+        let dims = dims.ok_or_else(|| self.base.error(format!("needs a fully known input shape, got {}", format_shape(s))))?;
+        let _ = self.alpha.set(self.base.add_weight("alpha", &dims, &self.alpha_initializer, true, None)?);
+        Ok(())
+    }
+
+    fn compute_output_shape(&self, input_shapes: &[ShapeSpec]) -> Result<ShapeSpec> {
+        Ok(single_shape(&self.base, input_shapes)?.clone())
+    }
+
+    fn call(&self, inputs: &[Tensor], _training: bool) -> Result<Tensor> {
+        let x = single_input(&self.base, inputs)?;
+        let a = self.alpha.get().ok_or_else(|| self.base.error("called before build"))?.value();
+        // relu(x) − α·relu(−x)
+        Ok(x.relu()?.sub(&a.mul(&x.neg()?.relu()?)?)?)
+    }
+
+    fn config(&self) -> serde_json::Value {
+        json!({"name": self.name(), "trainable": self.trainable(), "alpha_initializer": self.alpha_initializer})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::testing::{check_layer, LayerExpectations};
+    use fovea_core::testing::{assert_close, rand};
+    use fovea_core::Device;
+
+    #[test]
+    fn normalization_layers_pass_the_harness() {
+        // BN has 4 parameters per channel, two of them non-trainable (SPEC §2.2).
+        check_layer(
+            &BatchNormalization::new(),
+            &[&[3, 3, 4]],
+            LayerExpectations { output: vec![None, Some(3), Some(3), Some(4)], params: 16, non_trainable: 8 },
+        );
+        check_layer(&LayerNormalization::new(), &[&[5]], LayerExpectations { output: vec![None, Some(5)], params: 10, non_trainable: 0 });
+        // With zero slopes the slope gradient of mean(y²) vanishes, so start from 0.25.
+        check_layer(
+            &PReLU::new().alpha_initializer(Initializer::Constant { value: 0.25 }),
+            &[&[4]],
+            LayerExpectations { output: vec![None, Some(4)], params: 4, non_trainable: 0 },
+        );
+    }
+
+    #[test]
+    fn batch_norm_uses_batch_stats_in_training_and_moving_ones_after() {
+        let bn = BatchNormalization::new().momentum(0.9);
+        let x = rand(&[64, 3], -2.0, 6.0, 3, Device::Cpu);
+        let y = bn.apply(std::slice::from_ref(&x), true).unwrap();
+        // Training output is normalised per channel.
+        let m = y.mean(&[0], false).unwrap().to_vec::<f32>().unwrap();
+        let v = y.variance(&[0], false).unwrap().to_vec::<f32>().unwrap();
+        assert_close("bn mean", &m, &[0.0; 3], 0.0, 1e-5);
+        assert_close("bn var", &v, &[0.999; 3], 1e-3, 1e-3);
+        // Moving statistics moved 10% of the way from (0, 1) to the batch's.
+        let bm = x.mean(&[0], false).unwrap().mul_scalar(0.1).unwrap().to_vec::<f32>().unwrap();
+        let p = bn.params.get().unwrap();
+        assert_close("moving mean", &p.moving_mean.value().to_vec::<f32>().unwrap(), &bm, 1e-5, 1e-6);
+        // Inference uses the moving statistics: (x − 0.1·μ)/√(σ²_m + ε).
+        let inf = bn.apply(std::slice::from_ref(&x), false).unwrap();
+        let mv = p.moving_variance.value().to_vec::<f32>().unwrap();
+        let xv = x.to_vec::<f32>().unwrap();
+        let expected: Vec<f32> = xv.iter().enumerate().map(|(i, &v)| (v - bm[i % 3]) / (mv[i % 3] + 1e-3).sqrt()).collect();
+        assert_close("inference", &inf.to_vec::<f32>().unwrap(), &expected, 1e-5, 1e-5);
+        // A frozen layer ignores training=true and leaves the statistics alone.
+        bn.set_trainable(false).unwrap();
+        let before = p.moving_mean.value().to_vec::<f32>().unwrap();
+        let frozen = bn.apply(std::slice::from_ref(&x), true).unwrap();
+        assert_eq!(frozen.to_vec::<f32>().unwrap(), inf.to_vec::<f32>().unwrap());
+        assert_eq!(p.moving_mean.value().to_vec::<f32>().unwrap(), before);
+        assert_eq!(bn.trainable_weights().len(), 0);
+        assert_eq!(bn.non_trainable_weights().len(), 4);
+    }
+}
