@@ -6,6 +6,7 @@ mod dense;
 pub mod function;
 #[cfg(test)]
 mod function_tests;
+mod merge;
 mod normalization;
 mod pooling;
 #[cfg(test)]
@@ -17,5 +18,6 @@ pub use function::{
     Activation, Cropping2D, Dropout, Flatten, FnLayer, Lambda, LeakyReLU, LocalResponseNormalization, Permute, ReLU, Reshape, Softmax,
     SpatialDropout2D, UpSampling2D, ZeroPadding2D, ELU,
 };
+pub use merge::{Add, Average, Concatenate, Maximum, Merge, Minimum, Multiply, Subtract};
 pub use normalization::{BatchNormalization, LayerNormalization, PReLU};
 pub use pooling::{AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, GlobalPooling2D, MaxPooling2D, Pooling2D};
