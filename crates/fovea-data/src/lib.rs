@@ -1,1 +1,13 @@
-//! Dataset pipelines (the tf.data analogue), record formats and dataset fetching (in progress: see the data-pipeline issue).
+//! Fovea's datasets: the IDX format, fetching and caching, and MNIST.
+//!
+//! Work in progress: pipelines (`tf.data`), more datasets and record formats follow (see the
+//! data-pipeline issue).
+
+#![warn(missing_docs)]
+
+mod error;
+pub mod fetch;
+pub mod idx;
+pub mod mnist;
+
+pub use error::{Error, Result};

