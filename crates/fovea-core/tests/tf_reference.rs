@@ -44,7 +44,12 @@ fovea_core::backend_test!(separable_conv2d_matches_tensorflow, |dev| {
 
 fovea_core::backend_test!(conv2d_transpose_matches_keras, |dev| {
     each_case("conv2d_transpose.safetensors", dev, |case| {
-        let opts = Conv2dTransposeOptions { strides: case.pair("strides"), padding: case.padding(), output_padding: case.output_padding(), dilation: case.pair("dilation") };
+        let opts = Conv2dTransposeOptions {
+            strides: case.pair("strides"),
+            padding: case.padding(),
+            output_padding: case.output_padding(),
+            dilation: case.pair("dilation"),
+        };
         let (oh, ow) = case.pair("output_hw");
         check_case(case, &["x", "w"], |t| {
             let y = t[0].conv2d_transpose(&t[1], &opts)?;
