@@ -16,7 +16,6 @@ use fovea_core::backend::PadMode;
 use fovea_core::ops::padding::Padding;
 use fovea_core::testing::assert_close;
 use fovea_core::{Device, Result, Tensor};
-use safetensors::{Dtype, SafeTensors};
 
 /// Relative tolerance every fixture comparison uses.
 pub const RTOL: f32 = 1e-5;
@@ -41,35 +40,11 @@ pub fn load_fixture_on(file: &str, device: Device) -> HashMap<String, Tensor> {
 /// A decoded safetensors file: tensors by name and the `__metadata__` strings.
 pub type Decoded = (HashMap<String, Tensor>, HashMap<String, String>);
 
-/// Decodes a safetensors buffer into tensors on `device` and its `__metadata__` map.
-///
-/// F32 becomes an f32 tensor, I64 an i64 tensor (indices); other dtypes are an error because no
-/// fixture uses them.
+/// Decodes a safetensors buffer into tensors on `device` and its `__metadata__` map, through
+/// Fovea's own reader (`fovea_core::io`), so the fixtures also exercise it.
 pub fn decode_safetensors(bytes: &[u8], device: Device) -> std::result::Result<Decoded, String> {
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| format!("bad safetensors header: {e:?}"))?;
-    let meta = header.metadata().clone().unwrap_or_default();
-    let st = SafeTensors::deserialize(bytes).map_err(|e| format!("bad safetensors file: {e:?}"))?;
-    let mut tensors = HashMap::new();
-    for (name, view) in st.tensors() {
-        let shape = view.shape().to_vec();
-        let data = view.data();
-        let tensor = match view.dtype() {
-            Dtype::F32 => Tensor::from_vec(
-                data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect::<Vec<f32>>(),
-                shape,
-                device,
-            ),
-            Dtype::I64 => Tensor::from_vec(
-                data.chunks_exact(8).map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes"))).collect::<Vec<i64>>(),
-                shape,
-                device,
-            ),
-            other => return Err(format!("tensor {name}: dtype {other:?} is not used by fixtures (expected F32 or I64)")),
-        }
-        .map_err(|e| format!("tensor {name}: {e}"))?;
-        tensors.insert(name, tensor);
-    }
-    Ok((tensors, meta))
+    let (tensors, meta) = fovea_core::io::read_safetensors(bytes, device).map_err(|e| e.to_string())?;
+    Ok((tensors.into_iter().collect(), meta))
 }
 
 /// One fixture file: its tensors and its parameter metadata.
