@@ -38,6 +38,10 @@ pub enum Activation {
     LeakyRelu,
     /// `e^x`.
     Exponential,
+    /// Softmax over the last axis.
+    Softmax,
+    /// Log-softmax over the last axis.
+    LogSoftmax,
 }
 
 impl Activation {
@@ -61,9 +65,11 @@ impl Activation {
             "swish" | "silu" => Activation::Swish,
             "leaky_relu" => Activation::LeakyRelu,
             "exponential" => Activation::Exponential,
+            "softmax" => Activation::Softmax,
+            "log_softmax" => Activation::LogSoftmax,
             other => {
                 return Err(Error::Config(format!(
-                    "unknown activation {other:?}; known: linear, relu, relu6, sigmoid, tanh, elu, selu, softplus, softsign, gelu, hard_sigmoid, swish, silu, leaky_relu, exponential"
+                    "unknown activation {other:?}; known: linear, relu, relu6, sigmoid, tanh, elu, selu, softplus, softsign, gelu, hard_sigmoid, swish, silu, leaky_relu, exponential, softmax, log_softmax"
                 )))
             }
         })
@@ -89,6 +95,8 @@ impl Activation {
             Activation::Swish => x.swish()?,
             Activation::LeakyRelu => x.leaky_relu(0.2)?,
             Activation::Exponential => x.exp()?,
+            Activation::Softmax => x.softmax(-1)?,
+            Activation::LogSoftmax => x.log_softmax(-1)?,
         })
     }
 }

@@ -1,1 +1,6 @@
-//! Image ops, augmentation and the model zoo (in progress: see the image-ops and model-zoo issues).
+//! Fovea's vision layer: the model zoo now; image ops and augmentation follow (see the
+//! image-ops and model-zoo issues).
+
+#![warn(missing_docs)]
+
+pub mod applications;

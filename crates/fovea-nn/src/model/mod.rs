@@ -1,7 +1,9 @@
 //! Models: `Sequential` and the training loop every model shares.
 
+pub mod io;
 mod progress;
 mod sequential;
+pub mod summary;
 pub mod training;
 
 pub use sequential::Sequential;

@@ -1,0 +1,168 @@
+//! Weight files: one `.safetensors` file (ARCHITECTURE §5) holding every weight under its
+//! Keras-style name, the weight order and the model's config in `__metadata__`, and a format
+//! version. Writes are atomic.
+
+use crate::layer::Layer;
+use crate::{Error, Result};
+use fovea_core::io::{read_safetensors, save_safetensors};
+use fovea_core::{Device, Tensor};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// The format version this build writes; files from a newer version are refused.
+pub const FORMAT_VERSION: u32 = 1;
+
+const KEY_VERSION: &str = "fovea.format_version";
+const KEY_ORDER: &str = "fovea.weight_order";
+const KEY_CONFIG: &str = "fovea.config";
+const KEY_CLASS: &str = "fovea.class_name";
+
+/// Writes every weight of `model` (built) to `path`, with extra metadata entries.
+///
+/// # Errors
+/// `Config` when the model has no weights yet (not built); I/O errors naming the path.
+pub fn save_weights(model: &dyn Layer, path: impl AsRef<Path>, extra: &[(&str, String)]) -> Result<()> {
+    let weights = model.weights();
+    if weights.is_empty() {
+        return Err(Error::Config(format!("{}: no weights to save (build the model or call it on data first)", model.name())));
+    }
+    let order: Vec<String> = weights.iter().map(|v| v.name().to_string()).collect();
+    let tensors: Vec<(String, Tensor)> = weights.iter().map(|v| (v.name().to_string(), v.value().detach())).collect();
+    let mut meta: HashMap<String, String> = HashMap::new();
+    meta.insert(KEY_VERSION.into(), FORMAT_VERSION.to_string());
+    meta.insert(KEY_ORDER.into(), serde_json::to_string(&order).expect("strings serialise"));
+    meta.insert(KEY_CONFIG.into(), model.config().to_string());
+    meta.insert(KEY_CLASS.into(), model.class_name().into());
+    for (k, v) in extra {
+        meta.insert((*k).to_string(), v.clone());
+    }
+    save_safetensors(path, &tensors, &meta)?;
+    Ok(())
+}
+
+/// A weight file's tensors in model order and its metadata.
+pub struct WeightFile {
+    /// `(name, value)` in the order the model listed its weights.
+    pub weights: Vec<(String, Tensor)>,
+    /// The `__metadata__` entries.
+    pub metadata: HashMap<String, String>,
+}
+
+/// Reads a weight file.
+///
+/// # Errors
+/// `Config` naming the file for a missing or corrupt file, a newer format version, or a weight
+/// order that names tensors the file does not hold.
+pub fn read_weights(path: impl AsRef<Path>) -> Result<WeightFile> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+    let (tensors, metadata) = read_safetensors(&bytes, Device::Cpu).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    let version: u32 = metadata
+        .get(KEY_VERSION)
+        .ok_or_else(|| Error::Config(format!("{}: not a Fovea weight file (no {KEY_VERSION} in its metadata)", path.display())))?
+        .parse()
+        .map_err(|_| Error::Config(format!("{}: unreadable format version {:?}", path.display(), metadata[KEY_VERSION])))?;
+    if version > FORMAT_VERSION {
+        return Err(Error::Config(format!(
+            "{}: written by a newer Fovea (format version {version}; this build reads up to {FORMAT_VERSION})",
+            path.display()
+        )));
+    }
+    let order: Vec<String> = serde_json::from_str(metadata.get(KEY_ORDER).map(String::as_str).unwrap_or("[]"))
+        .map_err(|e| Error::Config(format!("{}: bad weight order: {e}", path.display())))?;
+    let mut by_name: HashMap<String, Tensor> = tensors.into_iter().collect();
+    let mut weights = Vec::with_capacity(order.len());
+    for name in order {
+        let t = by_name
+            .remove(&name)
+            .ok_or_else(|| Error::Config(format!("{}: the weight order lists {name:?} but the file has no such tensor", path.display())))?;
+        weights.push((name, t));
+    }
+    Ok(WeightFile { weights, metadata })
+}
+
+/// Loads weights saved by [`save_weights`] into `model` (built, same architecture), matching
+/// them by position and checking every shape.
+///
+/// # Errors
+/// As [`read_weights`]; `Config` naming the weight for a count or shape mismatch.
+pub fn load_weights(model: &dyn Layer, path: impl AsRef<Path>) -> Result<HashMap<String, String>> {
+    let path = path.as_ref();
+    let file = read_weights(path)?;
+    let weights = model.weights();
+    if weights.len() != file.weights.len() {
+        return Err(Error::Config(format!(
+            "{}: the file holds {} weights but model {} has {}",
+            path.display(),
+            file.weights.len(),
+            model.name(),
+            weights.len()
+        )));
+    }
+    for (v, (name, t)) in weights.iter().zip(&file.weights) {
+        if v.value().shape() != t.shape() {
+            return Err(Error::Config(format!(
+                "{}: weight {name} has shape {} in the file but {} (as {}) in the model",
+                path.display(),
+                t.shape(),
+                v.value().shape(),
+                v.name()
+            )));
+        }
+    }
+    for (v, (_, t)) in weights.iter().zip(&file.weights) {
+        v.assign(&t.to_device(v.value().device()))?;
+    }
+    Ok(file.metadata)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::Dense;
+    use crate::model::Sequential;
+
+    fn model() -> Sequential {
+        let m = Sequential::with_input_shape(&[3]);
+        m.add(Dense::new(4)).unwrap();
+        m.add(Dense::new(2)).unwrap();
+        m.build_for(&[3]).unwrap();
+        m
+    }
+
+    #[test]
+    fn save_load_round_trip_and_errors() {
+        let dir = std::env::temp_dir().join(format!("fovea-nn-io-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("w.safetensors");
+        let a = model();
+        save_weights(&a, &path, &[("fovea.note", "hello".into())]).unwrap();
+        let b = model();
+        let meta = load_weights(&b, &path).unwrap();
+        assert_eq!(meta["fovea.note"], "hello");
+        for (x, y) in a.weights().iter().zip(b.weights()) {
+            assert_eq!(x.value().to_vec::<f32>().unwrap(), y.value().to_vec::<f32>().unwrap());
+        }
+        // A different architecture is refused with the weight named.
+        let c = Sequential::with_input_shape(&[3]);
+        c.add(Dense::new(5)).unwrap();
+        c.add(Dense::new(2)).unwrap();
+        c.build_for(&[3]).unwrap();
+        let e = load_weights(&c, &path).unwrap_err().to_string();
+        assert!(e.contains("has shape [3, 4] in the file but [3, 5]"), "{e}");
+        // Truncated file.
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        let e = load_weights(&b, &path).unwrap_err().to_string();
+        assert!(e.contains("corrupt or truncated"), "{e}");
+        // Newer format version.
+        let mut meta = HashMap::new();
+        meta.insert(KEY_VERSION.to_string(), "99".to_string());
+        fovea_core::io::save_safetensors(&path, &[("x".into(), Tensor::scalar(1.0, Device::Cpu))], &meta).unwrap();
+        let e = load_weights(&b, &path).unwrap_err().to_string();
+        assert!(e.contains("newer Fovea (format version 99"), "{e}");
+        let e = load_weights(&b, dir.join("nope.safetensors")).unwrap_err().to_string();
+        assert!(e.contains("cannot read") && e.contains("nope.safetensors"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
