@@ -26,7 +26,7 @@ fn train_saves_weights_that_evaluate_reproduces() {
     assert!(out.contains("Epoch 1/1") && out.contains("val_accuracy"), "{out}");
     let acc = |text: &str| -> f64 {
         let tail = text.split("Test accuracy: ").nth(1).unwrap_or_else(|| panic!("no test accuracy in {text}"));
-        tail.trim().split_whitespace().next().unwrap().parse().unwrap()
+        tail.split_whitespace().next().unwrap().parse().unwrap()
     };
     let trained = acc(&out);
     // 2,700 training images for one epoch already beat chance (10%) by far.
