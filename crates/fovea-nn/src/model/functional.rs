@@ -1,0 +1,321 @@
+//! The functional API: symbolic [`Node`]s from [`Input`], layers connected with
+//! [`Connect::on`], and a [`Functional`] model over the resulting graph (many inputs and
+//! outputs, shared layers, nested models).
+
+use crate::layer::{format_shape, Layer, LayerBase, LayerRef, ShapeSpec};
+use crate::model::summary::{render, SummaryRow};
+use crate::model::training::{Compiled, Model};
+use crate::{Error, Result};
+use fovea_core::{Tensor, Variable};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+static NODE_IDS: AtomicUsize = AtomicUsize::new(1);
+
+struct NodeInner {
+    id: usize,
+    shape: ShapeSpec,
+    /// The layer that produced this node and the nodes it was called on; `None` for inputs.
+    producer: Option<(LayerRef, Vec<Node>)>,
+    /// The name of an input node.
+    input_name: Option<String>,
+}
+
+/// A symbolic tensor: a shape and how it is computed from the model's inputs (Keras's
+/// `KerasTensor`). Cheap to clone.
+#[derive(Clone)]
+pub struct Node(Arc<NodeInner>);
+
+impl Node {
+    /// The static shape, `None` for the batch.
+    pub fn shape(&self) -> &ShapeSpec {
+        &self.0.shape
+    }
+
+    fn id(&self) -> usize {
+        self.0.id
+    }
+}
+
+/// `keras.Input`: a model input of `shape` (batch excluded).
+pub struct Input;
+
+impl Input {
+    /// A named-automatically input (`input_layer`, `input_layer_1`, ...).
+    #[allow(clippy::new_ret_no_self)] // Keras's spelling; the result is a symbolic Node
+    pub fn new(shape: &[usize]) -> Node {
+        Self::named(shape, &crate::names::unique_name("input_layer"))
+    }
+
+    /// An input with an explicit name.
+    pub fn named(shape: &[usize], name: &str) -> Node {
+        let spec = std::iter::once(None).chain(shape.iter().map(|&d| Some(d))).collect();
+        Node(Arc::new(NodeInner {
+            id: NODE_IDS.fetch_add(1, Ordering::Relaxed),
+            shape: spec,
+            producer: None,
+            input_name: Some(name.to_string()),
+        }))
+    }
+}
+
+/// Calling a layer on symbolic nodes (Keras's `layer(x)` in the functional API). The layer is
+/// built from the nodes' shapes right away, so a model's weights exist once it is defined.
+pub trait Connect {
+    /// Applies the layer to one node.
+    ///
+    /// # Errors
+    /// The layer's build or shape errors, naming the layer.
+    fn on(self, input: &Node) -> Result<Node>
+    where
+        Self: Sized,
+    {
+        self.on_many(&[input])
+    }
+
+    /// Applies the layer to several nodes (merge layers).
+    ///
+    /// # Errors
+    /// As [`Connect::on`].
+    fn on_many(self, inputs: &[&Node]) -> Result<Node>;
+}
+
+impl Connect for LayerRef {
+    fn on_many(self, inputs: &[&Node]) -> Result<Node> {
+        let shapes: Vec<ShapeSpec> = inputs.iter().map(|n| n.shape().clone()).collect();
+        if !self.base().is_built() {
+            self.build(&shapes)?;
+            self.base().mark_built();
+        }
+        let shape = self.compute_output_shape(&shapes)?;
+        let producer = Some((self, inputs.iter().map(|n| (*n).clone()).collect()));
+        Ok(Node(Arc::new(NodeInner { id: NODE_IDS.fetch_add(1, Ordering::Relaxed), shape, producer, input_name: None })))
+    }
+}
+
+impl<L: Layer + 'static> Connect for L {
+    fn on_many(self, inputs: &[&Node]) -> Result<Node> {
+        let layer: LayerRef = Arc::new(self);
+        layer.on_many(inputs)
+    }
+}
+
+/// A model defined by a graph of layers from inputs to outputs (`keras.Model(inputs, outputs)`).
+pub struct Functional {
+    base: LayerBase,
+    inputs: Vec<Node>,
+    outputs: Vec<Node>,
+    /// Non-input nodes, each after the nodes it reads.
+    order: Vec<Node>,
+    /// Distinct layers in first-use order.
+    layers: Vec<LayerRef>,
+    compiled: Mutex<Option<Compiled>>,
+}
+
+impl Functional {
+    /// The model from `inputs` to `outputs`.
+    ///
+    /// # Errors
+    /// `Config` when an output depends on an input that is not listed (a disconnected graph),
+    /// or when no inputs or outputs are given.
+    pub fn new(inputs: &[&Node], outputs: &[&Node]) -> Result<Self> {
+        if inputs.is_empty() || outputs.is_empty() {
+            return Err(Error::Config("a functional model needs at least one input and one output".into()));
+        }
+        let input_ids: HashSet<usize> = inputs.iter().map(|n| n.id()).collect();
+        let mut order = Vec::new();
+        let mut seen: HashSet<usize> = HashSet::new();
+        // Iterative post-order walk from the outputs back to the inputs.
+        let mut stack: Vec<(Node, bool)> = outputs.iter().rev().map(|n| ((*n).clone(), false)).collect();
+        while let Some((node, expanded)) = stack.pop() {
+            if expanded {
+                order.push(node);
+                continue;
+            }
+            if !seen.insert(node.id()) || input_ids.contains(&node.id()) {
+                continue;
+            }
+            match &node.0.producer {
+                None => {
+                    return Err(Error::Config(format!(
+                        "graph disconnected: an output depends on input {:?} of shape {}, which is not among the model's inputs",
+                        node.0.input_name.clone().unwrap_or_default(),
+                        format_shape(node.shape())
+                    )))
+                }
+                Some((_, parents)) => {
+                    stack.push((node.clone(), true));
+                    for p in parents.iter().rev() {
+                        stack.push((p.clone(), false));
+                    }
+                }
+            }
+        }
+        let mut layers: Vec<LayerRef> = Vec::new();
+        for n in &order {
+            let (layer, _) = n.0.producer.as_ref().expect("non-input nodes have producers");
+            if !layers.iter().any(|l| Arc::ptr_eq(l, layer)) {
+                layers.push(layer.clone());
+            }
+        }
+        Ok(Functional {
+            base: LayerBase::new("Functional"),
+            inputs: inputs.iter().map(|n| (*n).clone()).collect(),
+            outputs: outputs.iter().map(|n| (*n).clone()).collect(),
+            order,
+            layers,
+            compiled: Mutex::new(None),
+        })
+    }
+
+    /// Names the model.
+    ///
+    /// # Errors
+    /// As [`LayerBase::set_name`].
+    pub fn named(self, name: &str) -> Result<Self> {
+        self.base.set_name(name)?;
+        Ok(self)
+    }
+
+    /// The layers, in the order the graph first uses them.
+    pub fn layers(&self) -> &[LayerRef] {
+        &self.layers
+    }
+
+    /// The input nodes.
+    pub fn inputs(&self) -> &[Node] {
+        &self.inputs
+    }
+
+    /// The output nodes.
+    pub fn outputs(&self) -> &[Node] {
+        &self.outputs
+    }
+
+    /// The layer named `name`.
+    ///
+    /// # Errors
+    /// `Layer` listing the layer names when none matches.
+    pub fn get_layer(&self, name: &str) -> Result<LayerRef> {
+        self.layers.iter().find(|l| l.name() == name).cloned().ok_or_else(|| {
+            let names: Vec<&str> = self.layers.iter().map(|l| l.name()).collect();
+            self.base.error(format!("no layer named {name:?}; layers: {names:?}"))
+        })
+    }
+
+    /// Runs the graph and returns every output.
+    ///
+    /// # Errors
+    /// `Layer` for a wrong number of inputs; errors from the layers.
+    pub fn call_all(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        if inputs.len() != self.inputs.len() {
+            return Err(self.base.error(format!("expected {} input tensors, got {}", self.inputs.len(), inputs.len())));
+        }
+        let mut values: HashMap<usize, Tensor> = self.inputs.iter().zip(inputs).map(|(n, t)| (n.id(), t.clone())).collect();
+        for node in &self.order {
+            let (layer, parents) = node.0.producer.as_ref().expect("non-input nodes have producers");
+            let args: Vec<Tensor> = parents.iter().map(|p| values[&p.id()].clone()).collect();
+            let y = layer.apply(&args, training)?;
+            values.insert(node.id(), y);
+        }
+        Ok(self.outputs.iter().map(|n| values[&n.id()].clone()).collect())
+    }
+
+    /// The Keras summary table with the "Connected to" column.
+    ///
+    /// # Errors
+    /// Never for a model that was constructed successfully; kept fallible for symmetry.
+    pub fn summary(&self) -> Result<String> {
+        let count = |vs: &[Variable]| vs.iter().map(|v| v.value().numel()).sum::<usize>();
+        let mut rows: Vec<SummaryRow> = self
+            .inputs
+            .iter()
+            .map(|n| SummaryRow {
+                layer: format!("{} (InputLayer)", n.0.input_name.clone().unwrap_or_default()),
+                output_shape: format_shape(n.shape()),
+                params: 0,
+                connected_to: Some("-".into()),
+            })
+            .collect();
+        let node_name = |n: &Node| -> String {
+            match &n.0.producer {
+                None => n.0.input_name.clone().unwrap_or_default(),
+                Some((l, _)) => l.name().to_string(),
+            }
+        };
+        let mut listed: Vec<&LayerRef> = Vec::new();
+        for node in &self.order {
+            let (layer, parents) = node.0.producer.as_ref().expect("producer");
+            if listed.iter().any(|l| Arc::ptr_eq(l, layer)) {
+                continue;
+            }
+            listed.push(layer);
+            let connected: Vec<String> = parents.iter().map(|p| format!("{}[0][0]", node_name(p))).collect();
+            rows.push(SummaryRow {
+                layer: format!("{} ({})", layer.name(), layer.class_name()),
+                output_shape: format_shape(node.shape()),
+                params: count(&layer.weights()),
+                connected_to: Some(connected.join(", ")),
+            });
+        }
+        Ok(render(self.name(), &rows, count(&self.trainable_weights()), count(&self.non_trainable_weights())))
+    }
+}
+
+impl Layer for Functional {
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+
+    fn class_name(&self) -> &'static str {
+        "Functional"
+    }
+
+    fn compute_output_shape(&self, _input_shapes: &[ShapeSpec]) -> Result<ShapeSpec> {
+        match self.outputs.as_slice() {
+            [o] => Ok(o.shape().clone()),
+            _ => Err(self.base.error(format!("has {} outputs; use call_all", self.outputs.len()))),
+        }
+    }
+
+    fn call(&self, inputs: &[Tensor], training: bool) -> Result<Tensor> {
+        let mut outs = self.call_all(inputs, training)?;
+        if outs.len() != 1 {
+            return Err(self.base.error(format!("has {} outputs; use call_all", outs.len())));
+        }
+        Ok(outs.remove(0))
+    }
+
+    fn config(&self) -> serde_json::Value {
+        let layers: Vec<serde_json::Value> =
+            self.layers.iter().map(|l| serde_json::json!({"class_name": l.class_name(), "config": l.config()})).collect();
+        serde_json::json!({"name": self.name(), "trainable": self.trainable(), "layers": layers})
+    }
+
+    fn weights(&self) -> Vec<Variable> {
+        self.layers.iter().flat_map(|l| l.weights()).collect()
+    }
+
+    fn set_trainable(&self, trainable: bool) -> Result<()> {
+        self.base.set_trainable(trainable)?;
+        for l in &self.layers {
+            l.set_trainable(trainable)?;
+        }
+        Ok(())
+    }
+
+    fn losses(&self) -> Result<Vec<Tensor>> {
+        let mut out = self.base.losses()?;
+        for l in &self.layers {
+            out.extend(l.losses()?);
+        }
+        Ok(out)
+    }
+}
+
+impl Model for Functional {
+    fn compiled(&self) -> &Mutex<Option<Compiled>> {
+        &self.compiled
+    }
+}
