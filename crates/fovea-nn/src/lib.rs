@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod activations;
+pub mod callbacks;
 mod error;
 pub mod initializers;
 pub mod layer;

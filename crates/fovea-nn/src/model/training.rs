@@ -1,6 +1,7 @@
 //! The training loop: `compile`, `fit`, `evaluate`, `predict` and `train_on_batch`, shared by
 //! every model through the [`Model`] trait.
 
+use crate::callbacks::{Callback, CallbackContext};
 use crate::layer::Layer;
 use crate::losses::Loss;
 use crate::metrics::{Metric, MetricKind};
@@ -117,7 +118,22 @@ pub trait Model: Layer {
     /// # Errors
     /// `Config` when not compiled, or for inputs and targets of different lengths or an invalid
     /// option (batch size 0, split outside `[0, 1)`); errors from the layers and the loss.
-    fn fit(&self, x: &Tensor, y: &Tensor, options: FitOptions) -> Result<History> {
+    fn fit(&self, x: &Tensor, y: &Tensor, options: FitOptions) -> Result<History>
+    where
+        Self: Sized,
+    {
+        self.fit_with_callbacks(x, y, options, &mut [])
+    }
+
+    /// [`Model::fit`] with callbacks (`EarlyStopping`, `ModelCheckpoint`, ...), which keep
+    /// their state afterwards for inspection.
+    ///
+    /// # Errors
+    /// As [`Model::fit`], and any error a callback returns.
+    fn fit_with_callbacks(&self, x: &Tensor, y: &Tensor, options: FitOptions, callbacks: &mut [&mut dyn Callback]) -> Result<History>
+    where
+        Self: Sized,
+    {
         let n_all = check_pair(x, y)?;
         if options.batch_size == 0 {
             return Err(Error::Config("batch_size must be >= 1".into()));
@@ -143,7 +159,14 @@ pub trait Model: Layer {
         let mut rng = options.seed.map(Rng::new).unwrap_or_else(Rng::from_global);
         let steps = n.div_ceil(options.batch_size);
         let mut history = History::default();
+        let mut ctx = CallbackContext { model: self, compiled: self.compiled(), stop_training: false };
+        for cb in callbacks.iter_mut() {
+            cb.on_train_begin(&mut ctx)?;
+        }
         for epoch in 0..options.epochs {
+            for cb in callbacks.iter_mut() {
+                cb.on_epoch_begin(epoch, &mut ctx)?;
+            }
             let mut order: Vec<i64> = (0..n as i64).collect();
             if options.shuffle {
                 rng.shuffle(&mut order);
@@ -169,6 +192,20 @@ pub trait Model: Layer {
                 }
                 drop(guard);
                 progress.step(step + 1, &logs);
+                for cb in callbacks.iter_mut() {
+                    cb.on_batch_end(step, &logs, &mut ctx)?;
+                }
+                if ctx.stop_training {
+                    break;
+                }
+                if !loss.is_finite() {
+                    // Without TerminateOnNan, a NaN loss is an error rather than silent garbage.
+                    return Err(Error::Config(format!(
+                        "{}: the loss became {loss} at epoch {}, batch {step}; lower the learning rate or check the inputs for NaN",
+                        self.name(),
+                        epoch + 1
+                    )));
+                }
             }
             let mut logs = Logs::new();
             logs.insert("loss".into(), loss_sum / seen as f64);
@@ -182,8 +219,18 @@ pub trait Model: Layer {
                     logs.insert(format!("val_{k}"), v);
                 }
             }
+            logs.insert("learning_rate".into(), ctx.learning_rate());
             progress.finish(&logs);
             history.push(&logs);
+            for cb in callbacks.iter_mut() {
+                cb.on_epoch_end(epoch, &logs, &mut ctx)?;
+            }
+            if ctx.stop_training {
+                break;
+            }
+        }
+        for cb in callbacks.iter_mut() {
+            cb.on_train_end(&mut ctx)?;
         }
         Ok(history)
     }
@@ -265,7 +312,8 @@ pub trait Model: Layer {
     }
 }
 
-/// Forward, loss (plus regularization), backward and one optimizer update.
+/// Forward, loss (plus regularization), backward and one optimizer update. A non-finite loss
+/// skips the update (so the weights stay usable) and is reported to the caller.
 fn train_step<M: Model + ?Sized>(model: &M, c: &mut Compiled, x: &Tensor, y: &Tensor) -> Result<(f64, Tensor)> {
     let pred = model.apply(std::slice::from_ref(x), true)?;
     let mut loss = c.loss.compute(y, &pred, None)?;
@@ -274,10 +322,7 @@ fn train_step<M: Model + ?Sized>(model: &M, c: &mut Compiled, x: &Tensor, y: &Te
     }
     let value = loss.to_scalar::<f32>()? as f64;
     if !value.is_finite() {
-        return Err(Error::Config(format!(
-            "{}: the loss became {value} (NaN or infinite); lower the learning rate or check the inputs",
-            model.name()
-        )));
+        return Ok((value, pred.detach()));
     }
     let grads = loss.backward()?;
     let pairs: Vec<(Tensor, fovea_core::Variable)> = model

@@ -1,0 +1,367 @@
+//! Callbacks with Keras's hooks and names: `EarlyStopping`, `ModelCheckpoint`, `CsvLogger`,
+//! `LearningRateScheduler`, `ReduceLrOnPlateau`, `TerminateOnNan` and `LambdaCallback`.
+
+use crate::layer::Layer;
+use crate::model::training::{Compiled, Logs};
+use crate::{Error, Result};
+use fovea_core::Tensor;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// What a callback can see and change during `fit`.
+pub struct CallbackContext<'a> {
+    /// The model being trained.
+    pub model: &'a dyn Layer,
+    pub(crate) compiled: &'a Mutex<Option<Compiled>>,
+    /// Set to stop training after the current epoch (or batch).
+    pub stop_training: bool,
+}
+
+impl CallbackContext<'_> {
+    /// The learning rate the next step will use.
+    pub fn learning_rate(&self) -> f64 {
+        self.compiled.lock().expect("compile lock").as_ref().map_or(0.0, |c| c.optimizer.current_learning_rate())
+    }
+
+    /// Replaces the learning rate (schedules are replaced by the constant).
+    pub fn set_learning_rate(&self, lr: f64) {
+        if let Some(c) = self.compiled.lock().expect("compile lock").as_mut() {
+            c.optimizer.learning_rate = lr.into();
+        }
+    }
+}
+
+/// A training callback; every hook defaults to doing nothing.
+#[allow(unused_variables)]
+pub trait Callback: Send {
+    /// Before the first epoch.
+    ///
+    /// # Errors
+    /// Stops `fit` with this error.
+    fn on_train_begin(&mut self, ctx: &mut CallbackContext<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// Before each epoch (0-based).
+    ///
+    /// # Errors
+    /// Stops `fit` with this error.
+    fn on_epoch_begin(&mut self, epoch: usize, ctx: &mut CallbackContext<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// After each batch, with the running logs of the epoch.
+    ///
+    /// # Errors
+    /// Stops `fit` with this error.
+    fn on_batch_end(&mut self, batch: usize, logs: &Logs, ctx: &mut CallbackContext<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// After each epoch, with its logs (validation included).
+    ///
+    /// # Errors
+    /// Stops `fit` with this error.
+    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, ctx: &mut CallbackContext<'_>) -> Result<()> {
+        Ok(())
+    }
+    /// After the last epoch.
+    ///
+    /// # Errors
+    /// Stops `fit` with this error.
+    fn on_train_end(&mut self, ctx: &mut CallbackContext<'_>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Whether a monitored quantity should go down (`min`) or up (`max`); `Auto` picks `max` for
+/// accuracy-like names, as Keras does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Lower is better.
+    Min,
+    /// Higher is better.
+    Max,
+    /// `Max` when the name contains "acc" (or "auc", "precision", "recall"), else `Min`.
+    Auto,
+}
+
+fn improved(mode: Mode, monitor: &str, current: f64, best: f64, min_delta: f64) -> bool {
+    let max = match mode {
+        Mode::Max => true,
+        Mode::Min => false,
+        Mode::Auto => ["acc", "auc", "precision", "recall"].iter().any(|k| monitor.contains(k)),
+    };
+    if max {
+        current > best + min_delta
+    } else {
+        current < best - min_delta
+    }
+}
+
+fn monitored(logs: &Logs, monitor: &str) -> Result<f64> {
+    logs.get(monitor).copied().ok_or_else(|| {
+        Error::Config(format!("callback monitors {monitor:?}, which is not in the logs (available: {:?})", logs.keys().collect::<Vec<_>>()))
+    })
+}
+
+/// Stops training when `monitor` stops improving for `patience` epochs.
+pub struct EarlyStopping {
+    /// The log to watch (default `val_loss`).
+    pub monitor: String,
+    /// Smallest change that counts as an improvement.
+    pub min_delta: f64,
+    /// Epochs without improvement before stopping.
+    pub patience: usize,
+    /// Direction of improvement.
+    pub mode: Mode,
+    /// Put back the weights of the best epoch when stopping.
+    pub restore_best_weights: bool,
+    best: Option<f64>,
+    wait: usize,
+    best_weights: Option<Vec<Tensor>>,
+    /// The epoch training stopped at (0 when it ran to the end).
+    pub stopped_epoch: usize,
+}
+
+impl EarlyStopping {
+    /// Watches `monitor` with the given patience (Keras defaults otherwise).
+    pub fn new(monitor: &str, patience: usize) -> Self {
+        EarlyStopping {
+            monitor: monitor.into(),
+            min_delta: 0.0,
+            patience,
+            mode: Mode::Auto,
+            restore_best_weights: false,
+            best: None,
+            wait: 0,
+            best_weights: None,
+            stopped_epoch: 0,
+        }
+    }
+}
+
+impl Callback for EarlyStopping {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, ctx: &mut CallbackContext<'_>) -> Result<()> {
+        let current = monitored(logs, &self.monitor)?;
+        if self.best.is_none_or(|b| improved(self.mode, &self.monitor, current, b, self.min_delta)) {
+            self.best = Some(current);
+            self.wait = 0;
+            if self.restore_best_weights {
+                self.best_weights = Some(ctx.model.weights().iter().map(|v| v.value().detach()).collect());
+            }
+            return Ok(());
+        }
+        self.wait += 1;
+        if self.wait >= self.patience {
+            self.stopped_epoch = epoch;
+            ctx.stop_training = true;
+            if let Some(best) = &self.best_weights {
+                for (v, t) in ctx.model.weights().iter().zip(best) {
+                    v.assign(t)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Saves the weights after each epoch (or only when `monitor` improves) to a path that may
+/// contain `{epoch}` / `{epoch:02d}` and `{<log>:.4f}`-style fields, like Keras.
+pub struct ModelCheckpoint {
+    /// The file path pattern.
+    pub filepath: String,
+    /// The log that decides "best".
+    pub monitor: String,
+    /// Only save when `monitor` improves.
+    pub save_best_only: bool,
+    /// Direction of improvement.
+    pub mode: Mode,
+    best: Option<f64>,
+    /// The files written, in order.
+    pub saved: Vec<PathBuf>,
+}
+
+impl ModelCheckpoint {
+    /// Checkpoints to `filepath`, monitoring `val_loss`.
+    pub fn new(filepath: &str) -> Self {
+        ModelCheckpoint {
+            filepath: filepath.into(),
+            monitor: "val_loss".into(),
+            save_best_only: false,
+            mode: Mode::Auto,
+            best: None,
+            saved: Vec::new(),
+        }
+    }
+
+    /// Only save improvements of `monitor`.
+    pub fn best_only(mut self, monitor: &str) -> Self {
+        self.monitor = monitor.into();
+        self.save_best_only = true;
+        self
+    }
+}
+
+/// Expands Keras's `{epoch:02d}` and `{val_loss:.4f}` placeholders (epochs are 1-based).
+pub fn format_path(pattern: &str, epoch: usize, logs: &Logs) -> String {
+    let mut out = String::new();
+    let mut rest = pattern;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find('}') else { break };
+        let field = &rest[start + 1..start + end];
+        let (name, spec) = field.split_once(':').unwrap_or((field, ""));
+        let value = if name == "epoch" { Some(epoch as f64 + 1.0) } else { logs.get(name).copied() };
+        match value {
+            Some(v) if name == "epoch" => {
+                let width: usize = spec.trim_end_matches('d').trim_start_matches('0').parse().unwrap_or(0);
+                out.push_str(&format!("{:0width$}", v as usize));
+            }
+            Some(v) => {
+                let prec: usize = spec.trim_start_matches('.').trim_end_matches('f').parse().unwrap_or(4);
+                out.push_str(&format!("{v:.prec$}"));
+            }
+            None => out.push_str(&rest[start..start + end + 1]),
+        }
+        rest = &rest[start + end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+impl Callback for ModelCheckpoint {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, ctx: &mut CallbackContext<'_>) -> Result<()> {
+        if self.save_best_only {
+            let current = monitored(logs, &self.monitor)?;
+            if !self.best.is_none_or(|b| improved(self.mode, &self.monitor, current, b, 0.0)) {
+                return Ok(());
+            }
+            self.best = Some(current);
+        }
+        let path = PathBuf::from(format_path(&self.filepath, epoch, logs));
+        crate::model::io::save_weights(ctx.model, &path, &[("fovea.epoch", (epoch + 1).to_string())])?;
+        self.saved.push(path);
+        Ok(())
+    }
+}
+
+/// Appends one CSV row per epoch (`epoch` then every log, sorted by name).
+pub struct CsvLogger {
+    path: PathBuf,
+    columns: Option<Vec<String>>,
+}
+
+impl CsvLogger {
+    /// Logs to `path` (overwritten at the start of training).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        CsvLogger { path: path.into(), columns: None }
+    }
+}
+
+impl Callback for CsvLogger {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, _ctx: &mut CallbackContext<'_>) -> Result<()> {
+        let io = |e: std::io::Error| Error::Config(format!("{}: {e}", self.path.display()));
+        let mut text = String::new();
+        if self.columns.is_none() {
+            let cols: Vec<String> = logs.keys().cloned().collect();
+            text.push_str(&format!("epoch,{}\n", cols.join(",")));
+            std::fs::write(&self.path, "").map_err(io)?;
+            self.columns = Some(cols);
+        }
+        let cols = self.columns.as_ref().expect("set above");
+        let values: Vec<String> = cols.iter().map(|c| logs.get(c).map_or(String::new(), |v| v.to_string())).collect();
+        text.push_str(&format!("{epoch},{}\n", values.join(",")));
+        std::fs::OpenOptions::new().append(true).open(&self.path).and_then(|mut f| f.write_all(text.as_bytes())).map_err(io)
+    }
+}
+
+/// Sets the learning rate at the start of each epoch from `schedule(epoch, current_lr)`.
+pub struct LearningRateScheduler<F: FnMut(usize, f64) -> f64 + Send>(pub F);
+
+impl<F: FnMut(usize, f64) -> f64 + Send> Callback for LearningRateScheduler<F> {
+    fn on_epoch_begin(&mut self, epoch: usize, ctx: &mut CallbackContext<'_>) -> Result<()> {
+        let lr = (self.0)(epoch, ctx.learning_rate());
+        ctx.set_learning_rate(lr);
+        Ok(())
+    }
+}
+
+/// Multiplies the learning rate by `factor` when `monitor` stalls for `patience` epochs.
+pub struct ReduceLrOnPlateau {
+    /// The log to watch (default `val_loss`).
+    pub monitor: String,
+    /// The multiplier (Keras default 0.1).
+    pub factor: f64,
+    /// Epochs without improvement before reducing (Keras default 10).
+    pub patience: usize,
+    /// The floor.
+    pub min_lr: f64,
+    best: Option<f64>,
+    wait: usize,
+}
+
+impl ReduceLrOnPlateau {
+    /// Watches `monitor` with `factor` and `patience`.
+    pub fn new(monitor: &str, factor: f64, patience: usize) -> Self {
+        ReduceLrOnPlateau { monitor: monitor.into(), factor, patience, min_lr: 0.0, best: None, wait: 0 }
+    }
+}
+
+impl Callback for ReduceLrOnPlateau {
+    fn on_epoch_end(&mut self, _epoch: usize, logs: &Logs, ctx: &mut CallbackContext<'_>) -> Result<()> {
+        let current = monitored(logs, &self.monitor)?;
+        if self.best.is_none_or(|b| improved(Mode::Auto, &self.monitor, current, b, 1e-4)) {
+            self.best = Some(current);
+            self.wait = 0;
+        } else {
+            self.wait += 1;
+            if self.wait >= self.patience {
+                ctx.set_learning_rate((ctx.learning_rate() * self.factor).max(self.min_lr));
+                self.wait = 0;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Stops training as soon as a batch loss is NaN or infinite.
+pub struct TerminateOnNan;
+
+impl Callback for TerminateOnNan {
+    fn on_batch_end(&mut self, _batch: usize, logs: &Logs, ctx: &mut CallbackContext<'_>) -> Result<()> {
+        if logs.get("loss").is_some_and(|l| !l.is_finite()) {
+            ctx.stop_training = true;
+        }
+        Ok(())
+    }
+}
+
+/// A callback from a closure run at the end of each epoch.
+pub struct LambdaCallback<F: FnMut(usize, &Logs) + Send>(pub F);
+
+impl<F: FnMut(usize, &Logs) + Send> Callback for LambdaCallback<F> {
+    fn on_epoch_end(&mut self, epoch: usize, logs: &Logs, _ctx: &mut CallbackContext<'_>) -> Result<()> {
+        (self.0)(epoch, logs);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_expand_like_keras() {
+        let mut logs = Logs::new();
+        logs.insert("val_loss".into(), 0.123456);
+        assert_eq!(format_path("ckpt-{epoch:02d}-{val_loss:.2f}.safetensors", 4, &logs), "ckpt-05-0.12.safetensors");
+        assert_eq!(format_path("m{epoch}.st", 0, &logs), "m1.st");
+        assert_eq!(format_path("x{unknown}.st", 0, &logs), "x{unknown}.st");
+    }
+
+    #[test]
+    fn auto_mode_follows_the_name() {
+        assert!(improved(Mode::Auto, "val_accuracy", 0.9, 0.8, 0.0));
+        assert!(improved(Mode::Auto, "val_loss", 0.1, 0.2, 0.0));
+        assert!(!improved(Mode::Auto, "val_loss", 0.19, 0.2, 0.05));
+    }
+}

@@ -1,0 +1,101 @@
+//! Callbacks inside `fit`: stopping, checkpoints, CSV logs, learning-rate control, NaN.
+
+use fovea_core::{set_seed, Device, Tensor};
+use fovea_nn::callbacks::*;
+use fovea_nn::layer::Layer;
+use fovea_nn::layers::Dense;
+use fovea_nn::losses::Loss;
+use fovea_nn::model::training::Logs;
+use fovea_nn::model::{FitOptions, Model, Sequential};
+use fovea_nn::optimizers::Optimizer;
+
+fn setup(lr: f64) -> (Sequential, Tensor, Tensor) {
+    set_seed(11);
+    let m = Sequential::with_input_shape(&[3]);
+    m.add(Dense::new(1)).unwrap();
+    m.compile(Optimizer::sgd(lr, 0.0, false), Loss::from_name("mse").unwrap(), &[]).unwrap();
+    let x = Tensor::random_uniform([32, 3], -1.0, 1.0, Some(1), Device::Cpu).unwrap();
+    let y = x.sum(&[1], true).unwrap();
+    (m, x, y)
+}
+
+fn opts(epochs: usize) -> FitOptions {
+    FitOptions { epochs, batch_size: 8, verbose: 0, seed: Some(0), ..Default::default() }
+}
+
+struct WeightLog(Vec<Vec<f32>>);
+impl Callback for WeightLog {
+    fn on_epoch_end(&mut self, _e: usize, _l: &Logs, ctx: &mut CallbackContext<'_>) -> fovea_nn::Result<()> {
+        self.0.push(ctx.model.weights()[0].value().to_vec::<f32>().unwrap());
+        Ok(())
+    }
+}
+
+#[test]
+fn early_stopping_stops_and_restores_the_best_weights() {
+    let (m, x, y) = setup(0.05);
+    // Nothing beats epoch 1 by 1e9, so patience 2 stops after epoch 3.
+    let mut es = EarlyStopping::new("loss", 2);
+    es.min_delta = 1e9;
+    es.restore_best_weights = true;
+    let mut log = WeightLog(vec![]);
+    let h = m.fit_with_callbacks(&x, &y, opts(10), &mut [&mut log, &mut es]).unwrap();
+    assert_eq!(h.history["loss"].len(), 3);
+    assert_eq!(es.stopped_epoch, 2);
+    assert_eq!(m.weights()[0].value().to_vec::<f32>().unwrap(), log.0[0], "weights of the best (first) epoch restored");
+    let mut bad = EarlyStopping::new("val_loss", 1);
+    let e = m.fit_with_callbacks(&x, &y, opts(1), &mut [&mut bad]).unwrap_err().to_string();
+    assert!(e.contains("monitors \"val_loss\", which is not in the logs"), "{e}");
+}
+
+#[test]
+fn checkpoints_and_csv_logs_are_written() {
+    let dir = std::env::temp_dir().join(format!("fovea-cb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (m, x, y) = setup(0.05);
+    let mut every = ModelCheckpoint::new(dir.join("w-{epoch:02d}-{loss:.3f}.safetensors").to_str().unwrap());
+    let mut best = ModelCheckpoint::new(dir.join("best.safetensors").to_str().unwrap()).best_only("loss");
+    let mut csv = CsvLogger::new(dir.join("log.csv"));
+    m.fit_with_callbacks(&x, &y, opts(3), &mut [&mut every, &mut best, &mut csv]).unwrap();
+    assert_eq!(every.saved.len(), 3);
+    assert!(every.saved[0].file_name().unwrap().to_str().unwrap().starts_with("w-01-"));
+    assert!(every.saved.iter().all(|p| p.is_file()));
+    // The loss falls every epoch here, so "best only" also saved three times, to one file.
+    assert_eq!(best.saved.len(), 3);
+    fovea_nn::model::io::load_weights(&m, &best.saved[2]).unwrap();
+    let text = std::fs::read_to_string(dir.join("log.csv")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "epoch,learning_rate,loss");
+    assert_eq!(lines.len(), 4);
+    assert!(lines[3].starts_with("2,0.05,"), "{text}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn learning_rate_callbacks_change_the_optimizer() {
+    let (m, x, y) = setup(0.1);
+    let mut sched = LearningRateScheduler(|epoch, lr| if epoch < 2 { lr } else { lr * 0.5 });
+    let h = m.fit_with_callbacks(&x, &y, opts(4), &mut [&mut sched]).unwrap();
+    assert_eq!(h.history["learning_rate"], vec![0.1, 0.1, 0.05, 0.025]);
+    // A learning rate too small to move the loss makes it plateau: the rate is cut each epoch.
+    let (m, x, y) = setup(1e-12);
+    let mut plateau = ReduceLrOnPlateau::new("loss", 0.5, 1);
+    let h = m.fit_with_callbacks(&x, &y, opts(3), &mut [&mut plateau]).unwrap();
+    let lr = &h.history["learning_rate"];
+    assert_eq!(lr[0], 1e-12);
+    assert!((lr[2] / lr[1] - 0.5).abs() < 1e-9, "{lr:?}");
+}
+
+#[test]
+fn nan_losses_stop_cleanly_or_fail_clearly() {
+    let (m, x, y) = setup(0.05);
+    let mut xs = x.to_vec::<f32>().unwrap();
+    xs[5] = f32::NAN;
+    let xn = Tensor::from_vec(xs, [32, 3], Device::Cpu).unwrap();
+    let e = m.fit(&xn, &y, FitOptions { shuffle: false, ..opts(2) }).unwrap_err().to_string();
+    assert!(e.contains("the loss became NaN at epoch 1, batch 0"), "{e}");
+    let before = m.weights()[0].value().to_vec::<f32>().unwrap();
+    let h = m.fit_with_callbacks(&xn, &y, FitOptions { shuffle: false, ..opts(2) }, &mut [&mut TerminateOnNan]).unwrap();
+    assert_eq!(h.history["loss"].len(), 1);
+    assert_eq!(m.weights()[0].value().to_vec::<f32>().unwrap(), before, "a NaN batch must not update the weights");
+}
