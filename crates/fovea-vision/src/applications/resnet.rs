@@ -1,0 +1,190 @@
+//! ResNet-34 as Géron writes it in Keras (*Hands-On ML*, ch. 14): a `Sequential` stem and
+//! sixteen `ResidualUnit` custom layers — the seeds' example of a layer defined through the
+//! [`Layer`] trait, holding its own sub-layers.
+
+use fovea_core::ops::padding::Padding;
+use fovea_core::{Tensor, Variable};
+use fovea_nn::activations::Activation as Act;
+use fovea_nn::layer::{single_input, single_shape, Layer, LayerBase, LayerRef, ShapeSpec};
+use fovea_nn::layers::{Activation, BatchNormalization, Conv2D, Dense, Flatten, GlobalAveragePooling2D, MaxPooling2D};
+use fovea_nn::model::Sequential;
+use fovea_nn::Result;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Two 3×3 convolutions with batch normalisation, plus a 1×1 projection on the skip path when
+/// the unit downsamples: `relu(main(x) + skip(x))`.
+pub struct ResidualUnit {
+    base: LayerBase,
+    filters: usize,
+    strides: usize,
+    main: Vec<LayerRef>,
+    skip: Vec<LayerRef>,
+}
+
+impl ResidualUnit {
+    /// A unit with `filters` channels; `strides` 2 halves the spatial size.
+    pub fn new(filters: usize, strides: usize) -> Self {
+        let conv = |k: usize, s: usize| -> LayerRef {
+            Arc::new(Conv2D::new(filters, (k, k)).strides((s, s)).padding(Padding::Same).use_bias(false))
+        };
+        let bn = || -> LayerRef { Arc::new(BatchNormalization::new()) };
+        let main = vec![conv(3, strides), bn(), Arc::new(Activation::new(Act::Relu)) as LayerRef, conv(3, 1), bn()];
+        let skip = if strides > 1 { vec![conv(1, strides), bn()] } else { vec![] };
+        ResidualUnit { base: LayerBase::new("ResidualUnit"), filters, strides, main, skip }
+    }
+
+    fn sublayers(&self) -> impl Iterator<Item = &LayerRef> {
+        self.main.iter().chain(&self.skip)
+    }
+}
+
+fn run(layers: &[LayerRef], x: &Tensor, training: bool) -> Result<Tensor> {
+    layers.iter().try_fold(x.clone(), |h, l| l.apply(&[h], training))
+}
+
+impl Layer for ResidualUnit {
+    fn base(&self) -> &LayerBase {
+        &self.base
+    }
+
+    fn class_name(&self) -> &'static str {
+        "ResidualUnit"
+    }
+
+    fn build(&self, input_shapes: &[ShapeSpec]) -> Result<()> {
+        let input = single_shape(&self.base, input_shapes)?.clone();
+        for path in [&self.main, &self.skip] {
+            let mut shape = input.clone();
+            for l in path {
+                l.build(&[shape.clone()])?;
+                l.base().mark_built();
+                shape = l.compute_output_shape(&[shape])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn compute_output_shape(&self, input_shapes: &[ShapeSpec]) -> Result<ShapeSpec> {
+        let mut shape = single_shape(&self.base, input_shapes)?.clone();
+        for l in &self.main {
+            shape = l.compute_output_shape(&[shape])?;
+        }
+        Ok(shape)
+    }
+
+    fn call(&self, inputs: &[Tensor], training: bool) -> Result<Tensor> {
+        let x = single_input(&self.base, inputs)?;
+        let main = run(&self.main, x, training)?;
+        let skip = run(&self.skip, x, training)?;
+        Ok(main.add(&skip)?.relu()?)
+    }
+
+    fn config(&self) -> serde_json::Value {
+        json!({"name": self.name(), "trainable": self.trainable(), "filters": self.filters, "strides": self.strides})
+    }
+
+    fn weights(&self) -> Vec<Variable> {
+        self.sublayers().flat_map(|l| l.weights()).collect()
+    }
+
+    fn set_trainable(&self, trainable: bool) -> Result<()> {
+        self.base.set_trainable(trainable)?;
+        self.sublayers().try_for_each(|l| l.set_trainable(trainable))
+    }
+
+    fn losses(&self) -> Result<Vec<Tensor>> {
+        let mut out = Vec::new();
+        for l in self.sublayers() {
+            out.extend(l.losses()?);
+        }
+        Ok(out)
+    }
+}
+
+/// Géron's ResNet-34 for `input_shape` images and `classes` outputs (21,306,826 parameters at
+/// 224×224×3 and 10 classes).
+///
+/// # Errors
+/// When the input is too small for the five halvings.
+pub fn resnet34_geron(input_shape: (usize, usize, usize), classes: usize) -> Result<Sequential> {
+    let (h, w, c) = input_shape;
+    let model = Sequential::with_input_shape(&[h, w, c]);
+    model.add(Conv2D::new(64, (7, 7)).strides((2, 2)).padding(Padding::Same).use_bias(false))?;
+    model.add(BatchNormalization::new())?;
+    model.add(Activation::new(Act::Relu))?;
+    model.add(MaxPooling2D::new((3, 3)).strides((2, 2)).padding(Padding::Same))?;
+    let mut prev = 64;
+    for filters in [64; 3].into_iter().chain([128; 4]).chain([256; 6]).chain([512; 3]) {
+        model.add(ResidualUnit::new(filters, if filters == prev { 1 } else { 2 }))?;
+        prev = filters;
+    }
+    model.add(GlobalAveragePooling2D::new())?;
+    model.add(Flatten::new())?;
+    model.add(Dense::new(classes).activation(Act::Softmax))?;
+    model.build_for(&[h, w, c])?;
+    Ok(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resnet34_summary_matches_the_notebook_exactly() {
+        fovea_nn::names::clear_session();
+        let m = resnet34_geron((224, 224, 3), 10).unwrap();
+        let table = m.summary().unwrap();
+        let rows: Vec<&str> = table.lines().filter(|l| l.starts_with('│')).collect();
+        let cells = |r: &str| -> (String, String, String) {
+            let c: Vec<&str> = r.split('│').map(str::trim).collect();
+            (c[1].to_string(), c[2].to_string(), c[3].to_string())
+        };
+        // SPEC §2.3, seed 003: conv1 9,408; BN 256; maxpool → 56×56×64; RU64 74,240 ×3; first RU128
+        // 230,912; RU128 295,936 ×3; first RU256 920,576; RU256 1,181,696 ×5; first RU512
+        // 3,676,160; RU512 4,722,688 ×2; GAP (None, 512); Dense 5,130.
+        let expected: Vec<(&str, &str, &str)> = [
+            vec![
+                ("conv2d (Conv2D)", "(None, 112, 112, 64)", "9,408"),
+                ("batch_normalization (BatchNormalization)", "(None, 112, 112, 64)", "256"),
+            ],
+            vec![("activation (Activation)", "(None, 112, 112, 64)", "0"), ("max_pooling2d (MaxPooling2D)", "(None, 56, 56, 64)", "0")],
+            vec![("", "(None, 56, 56, 64)", "74,240"); 3],
+            vec![("", "(None, 28, 28, 128)", "230,912")],
+            vec![("", "(None, 28, 28, 128)", "295,936"); 3],
+            vec![("", "(None, 14, 14, 256)", "920,576")],
+            vec![("", "(None, 14, 14, 256)", "1,181,696"); 5],
+            vec![("", "(None, 7, 7, 512)", "3,676,160")],
+            vec![("", "(None, 7, 7, 512)", "4,722,688"); 2],
+            vec![
+                ("global_average_pooling2d (GlobalAveragePooling2D)", "(None, 512)", "0"),
+                ("flatten (Flatten)", "(None, 512)", "0"),
+                ("dense (Dense)", "(None, 10)", "5,130"),
+            ],
+        ]
+        .concat();
+        assert_eq!(rows.len(), expected.len(), "{table}");
+        for (row, (name, shape, params)) in rows.iter().zip(expected) {
+            let (n, s, p) = cells(row);
+            if name.is_empty() {
+                assert!(n.ends_with("(ResidualUnit)"), "{n}");
+            } else {
+                assert_eq!(n, name);
+            }
+            assert_eq!((s.as_str(), p.as_str()), (shape, params), "row {n}");
+        }
+        assert!(table.contains("Total params: 21,306,826"), "{table}");
+        assert!(table.contains("Trainable params: 21,289,802"), "{table}");
+        assert!(table.contains("Non-trainable params: 17,024"), "{table}");
+    }
+
+    #[test]
+    fn residual_unit_trains_on_a_small_input() {
+        let m = resnet34_geron((32, 32, 3), 10).unwrap();
+        let x = fovea_core::testing::rand(&[2, 32, 32, 3], -1.0, 1.0, 1, fovea_core::Device::Cpu);
+        let y = m.apply(&[x], true).unwrap();
+        assert_eq!(y.dims(), &[2, 10]);
+        let sums = y.sum(&[1], false).unwrap().to_vec::<f32>().unwrap();
+        assert!(sums.iter().all(|s| (s - 1.0).abs() < 1e-5), "softmax rows sum to 1: {sums:?}");
+    }
+}
