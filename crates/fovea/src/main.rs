@@ -21,6 +21,8 @@ struct Cli {
 enum ZooModel {
     /// Keras-style LeNet-5 (61,706 parameters on 28×28×1).
     Lenet5,
+    /// Géron's ResNet-34 with ResidualUnit layers (21,306,826 parameters on 224×224×3, 10 classes).
+    Resnet34,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -109,6 +111,7 @@ type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 fn build(model: ZooModel) -> AnyResult<Sequential> {
     Ok(match model {
         ZooModel::Lenet5 => fovea::vision::applications::lenet5((28, 28, 1), 10)?,
+        ZooModel::Resnet34 => fovea::vision::applications::resnet34_geron((224, 224, 3), 10)?,
     })
 }
 
@@ -121,6 +124,7 @@ fn images(t: &Tensor) -> AnyResult<Tensor> {
 fn zoo_name(model: ZooModel) -> &'static str {
     match model {
         ZooModel::Lenet5 => "lenet5",
+        ZooModel::Resnet34 => "resnet34",
     }
 }
 
@@ -146,6 +150,13 @@ fn run(cli: Cli) -> AnyResult<()> {
                 let n = n.min(x.dims()[0]);
                 x = x.narrow(0, 0, n)?;
                 y = y.narrow(0, 0, n)?;
+            }
+            if !matches!(model, ZooModel::Lenet5) {
+                return Err(format!(
+                    "{} expects 224×224×3 inputs; MNIST training supports lenet5 (other datasets arrive with the data-pipeline issue)",
+                    zoo_name(model)
+                )
+                .into());
             }
             let net = build(model)?;
             let mut opt = Optimizer::from_name(&optimizer)?;
@@ -175,6 +186,7 @@ fn run(cli: Cli) -> AnyResult<()> {
             let zoo = meta.get("fovea.zoo").map(String::as_str).unwrap_or("");
             let model = match zoo {
                 "lenet5" => ZooModel::Lenet5,
+                "resnet34" => ZooModel::Resnet34,
                 other => {
                     return Err(
                         format!("{}: unknown zoo model {other:?} in the file's metadata (expected lenet5)", weights.display()).into()
