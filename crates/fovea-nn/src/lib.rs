@@ -7,6 +7,7 @@
 
 pub mod activations;
 pub mod callbacks;
+pub mod confusion;
 mod error;
 pub mod initializers;
 pub mod layer;

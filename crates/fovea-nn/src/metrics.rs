@@ -1,5 +1,6 @@
 //! Stateful metrics (`update_state` / `result` / `reset_state`) with Keras's names.
 
+use crate::confusion::{auc, auc_thresholds, BinaryCounts, ConfusionMatrix, Curve};
 use crate::losses::{Loss, LossKind};
 use crate::{Error, Result};
 use fovea_core::{DType, Tensor};
@@ -19,6 +20,16 @@ pub enum MetricKind {
     SparseTopKCategoricalAccuracy(usize),
     /// The mean of a loss over the samples seen.
     MeanLoss(Loss),
+    /// TP / (TP + FP) of 0/1 labels against probabilities thresholded at 0.5.
+    Precision,
+    /// TP / (TP + FN), thresholded at 0.5.
+    Recall,
+    /// The harmonic mean of precision and recall.
+    F1Score,
+    /// Area under the ROC or PR curve over Keras's 200 thresholds.
+    Auc(Curve),
+    /// Mean intersection-over-union of integer labels and the argmax of class scores.
+    MeanIou(usize),
 }
 
 /// A running metric.
@@ -28,6 +39,9 @@ pub struct Metric {
     name: String,
     total: f64,
     count: f64,
+    /// Per-threshold counts (one threshold, 0.5, except for AUC).
+    counts: Vec<BinaryCounts>,
+    confusion: Option<ConfusionMatrix>,
 }
 
 impl Metric {
@@ -42,6 +56,10 @@ impl Metric {
             "categorical_accuracy" => MetricKind::CategoricalAccuracy,
             "binary_accuracy" => MetricKind::BinaryAccuracy,
             "sparse_top_k_categorical_accuracy" => MetricKind::SparseTopKCategoricalAccuracy(5),
+            "precision" => MetricKind::Precision,
+            "recall" => MetricKind::Recall,
+            "f1_score" => MetricKind::F1Score,
+            "auc" => MetricKind::Auc(Curve::Roc),
             other => match Loss::from_name(other) {
                 Ok(loss) => MetricKind::MeanLoss(loss),
                 Err(_) => {
@@ -56,7 +74,9 @@ impl Metric {
 
     /// A metric of `kind` reported under `name`.
     pub fn new(kind: MetricKind, name: &str) -> Self {
-        Metric { kind, name: name.to_string(), total: 0.0, count: 0.0 }
+        let thresholds = if matches!(kind, MetricKind::Auc(_)) { AUC_THRESHOLDS } else { 1 };
+        let confusion = if let MetricKind::MeanIou(c) = kind { Some(ConfusionMatrix::new(c)) } else { None };
+        Metric { kind, name: name.to_string(), total: 0.0, count: 0.0, counts: vec![BinaryCounts::default(); thresholds], confusion }
     }
 
     /// Resolves `"accuracy"` to the variant that fits `loss`, keeping the name, as Keras does.
@@ -80,10 +100,22 @@ impl Metric {
     pub fn reset_state(&mut self) {
         self.total = 0.0;
         self.count = 0.0;
+        self.counts.iter_mut().for_each(|c| *c = BinaryCounts::default());
+        if let Some(m) = &mut self.confusion {
+            *m = ConfusionMatrix::new(m_classes(&self.kind));
+        }
     }
 
     /// The current value (0 before any update).
     pub fn result(&self) -> f64 {
+        match self.kind {
+            MetricKind::Precision => return self.counts[0].ppv(),
+            MetricKind::Recall => return self.counts[0].tpr(),
+            MetricKind::F1Score => return self.counts[0].f1(),
+            MetricKind::Auc(curve) => return auc(&self.counts, curve),
+            MetricKind::MeanIou(_) => return self.confusion.as_ref().map_or(0.0, ConfusionMatrix::mean_iou),
+            _ => {}
+        }
         if self.count == 0.0 {
             0.0
         } else {
@@ -97,6 +129,22 @@ impl Metric {
     /// `Config` for labels and predictions that do not fit the metric.
     pub fn update_state(&mut self, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
         let n = y_pred.dims().first().copied().unwrap_or(1) as f64;
+        match self.kind {
+            MetricKind::Precision | MetricKind::Recall | MetricKind::F1Score | MetricKind::Auc(_) => {
+                let t = y_true.cast(DType::F32)?.to_vec::<f32>()?;
+                let p = y_pred.to_vec::<f32>()?;
+                let thresholds = if self.counts.len() == 1 { vec![0.5] } else { auc_thresholds(self.counts.len()) };
+                for (c, th) in self.counts.iter_mut().zip(thresholds) {
+                    c.add(&BinaryCounts::from_scores(&t, &p, th).map_err(|e| Error::Config(format!("{}: {e}", self.name)))?);
+                }
+                return Ok(());
+            }
+            MetricKind::MeanIou(_) => {
+                let pred = y_pred.argmax(-1)?;
+                return self.confusion.as_mut().expect("mean IoU keeps a matrix").update(y_true, &pred);
+            }
+            _ => {}
+        }
         let (hits, count) = match self.kind {
             MetricKind::MeanLoss(loss) => {
                 let v = fovea_core::no_grad(|| loss.per_sample(y_true, y_pred))?;
@@ -120,6 +168,9 @@ impl Metric {
                 check_len(&self.name, t.len(), p.len())?;
                 (t.iter().zip(&p).filter(|(t, p)| (**p > 0.5) == (**t > 0.5)).count() as f64, t.len() as f64)
             }
+            MetricKind::Precision | MetricKind::Recall | MetricKind::F1Score | MetricKind::Auc(_) | MetricKind::MeanIou(_) => {
+                unreachable!("handled above")
+            }
             MetricKind::SparseTopKCategoricalAccuracy(k) => {
                 let labels = flatten_labels(y_true)?;
                 let c = *y_pred.dims().last().unwrap_or(&1);
@@ -140,6 +191,16 @@ impl Metric {
         self.total += hits;
         self.count += count;
         Ok(())
+    }
+}
+
+/// Keras's default number of AUC thresholds.
+const AUC_THRESHOLDS: usize = 200;
+
+fn m_classes(kind: &MetricKind) -> usize {
+    match kind {
+        MetricKind::MeanIou(c) => *c,
+        _ => 0,
     }
 }
 
@@ -181,5 +242,25 @@ mod tests {
             .unwrap();
         assert_eq!(top.result(), 1.0);
         assert!(Metric::from_name("f7").is_err());
+        // Precision/recall/F1 at 0.5 and AUC accumulate over batches.
+        let t = Tensor::from_vec(vec![1.0f32, 1.0, 0.0, 0.0], [4, 1], d).unwrap();
+        let p = Tensor::from_vec(vec![0.9f32, 0.4, 0.6, 0.1], [4, 1], d).unwrap();
+        for (name, want) in [("precision", 0.5), ("recall", 0.5), ("f1_score", 0.5)] {
+            let mut m = Metric::from_name(name).unwrap();
+            m.update_state(&t, &p).unwrap();
+            assert!((m.result() - want).abs() < 1e-12, "{name}");
+        }
+        let mut a = Metric::from_name("auc").unwrap();
+        a.update_state(&t, &p).unwrap();
+        assert!((a.result() - 0.75).abs() < 0.01, "auc {}", a.result());
+        let mut iou = Metric::new(MetricKind::MeanIou(2), "mean_iou");
+        iou.update_state(
+            &Tensor::from_vec(vec![0i64, 1], [2], d).unwrap(),
+            &Tensor::from_vec(vec![0.9f32, 0.1, 0.2, 0.8], [2, 2], d).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(iou.result(), 1.0);
+        iou.reset_state();
+        assert_eq!(iou.result(), 0.0);
     }
 }
