@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use fovea::core::{DType, Device, Tensor};
 use fovea::data::{fetch, mnist};
 use fovea::nn::losses::Loss;
-use fovea::nn::model::io::{load_weights, save_weights};
+use fovea::nn::model::io::{load_model, save_model};
 use fovea::nn::model::{FitOptions, Model, Sequential};
 use fovea::nn::optimizers::Optimizer;
 use std::path::PathBuf;
@@ -62,17 +62,17 @@ enum Command {
         /// Train on only the first N training samples (quick runs).
         #[arg(long)]
         limit: Option<usize>,
-        /// Where to save the trained weights (.safetensors).
+        /// Where to save the trained model (.safetensors: architecture, weights, optimizer).
         #[arg(short, long)]
         output: Option<PathBuf>,
         /// 0 silent, 1 progress bar (one line per epoch when not a terminal), 2 one line per epoch.
         #[arg(long, default_value_t = 1)]
         verbose: u8,
     },
-    /// Evaluate saved weights of a zoo model on a dataset's test split.
+    /// Evaluate a saved model on a dataset's test split.
     Evaluate {
-        /// The weights file written by `fovea train -o`.
-        weights: PathBuf,
+        /// The model file written by `fovea train -o`.
+        model: PathBuf,
         /// The dataset.
         #[arg(long, value_enum, default_value = "mnist")]
         dataset: DatasetName,
@@ -177,25 +177,15 @@ fn run(cli: Cli) -> AnyResult<()> {
             let test = net.evaluate(&images(&data.test_images)?, &data.test_labels, 256)?;
             println!("Test loss: {:.4} - Test accuracy: {:.4}", test["loss"], test["accuracy"]);
             if let Some(path) = output {
-                save_weights(&net, &path, &[("fovea.zoo", zoo_name(model).into()), ("fovea.dataset", "mnist".into())])?;
-                println!("Saved weights to {}", path.display());
+                save_model(&net, &path)?;
+                println!("Saved the model (architecture, weights, optimizer state) to {}", path.display());
             }
         }
-        Command::Evaluate { weights, dataset: DatasetName::Mnist } => {
-            let meta = fovea::nn::model::io::read_weights(&weights)?.metadata;
-            let zoo = meta.get("fovea.zoo").map(String::as_str).unwrap_or("");
-            let model = match zoo {
-                "lenet5" => ZooModel::Lenet5,
-                "resnet34" => ZooModel::Resnet34,
-                other => {
-                    return Err(
-                        format!("{}: unknown zoo model {other:?} in the file's metadata (expected lenet5)", weights.display()).into()
-                    )
-                }
-            };
-            let net = build(model)?;
-            load_weights(&net, &weights)?;
-            net.compile(Optimizer::adam(0.001), Loss::from_name("sparse_categorical_crossentropy")?, &["accuracy"])?;
+        Command::Evaluate { model: path, dataset: DatasetName::Mnist } => {
+            let net = load_model(&path)?;
+            if net.compiled().lock().map(|c| c.is_none()).unwrap_or(true) {
+                net.compile(Optimizer::adam(0.001), Loss::from_name("sparse_categorical_crossentropy")?, &["accuracy"])?;
+            }
             let data = mnist::load(Device::Cpu)?;
             let test = net.evaluate(&images(&data.test_images)?, &data.test_labels, 256)?;
             println!("Test loss: {:.4} - Test accuracy: {:.4}", test["loss"], test["accuracy"]);

@@ -3,6 +3,9 @@
 //! version. Writes are atomic.
 
 use crate::layer::Layer;
+use crate::losses::Loss;
+use crate::model::{Model, Sequential};
+use crate::optimizers::Optimizer;
 use crate::{Error, Result};
 use fovea_core::io::{read_safetensors, save_safetensors};
 use fovea_core::{Device, Tensor};
@@ -22,22 +25,7 @@ const KEY_CLASS: &str = "fovea.class_name";
 /// # Errors
 /// `Config` when the model has no weights yet (not built); I/O errors naming the path.
 pub fn save_weights(model: &dyn Layer, path: impl AsRef<Path>, extra: &[(&str, String)]) -> Result<()> {
-    let weights = model.weights();
-    if weights.is_empty() {
-        return Err(Error::Config(format!("{}: no weights to save (build the model or call it on data first)", model.name())));
-    }
-    let order: Vec<String> = weights.iter().map(|v| v.name().to_string()).collect();
-    let tensors: Vec<(String, Tensor)> = weights.iter().map(|v| (v.name().to_string(), v.value().detach())).collect();
-    let mut meta: HashMap<String, String> = HashMap::new();
-    meta.insert(KEY_VERSION.into(), FORMAT_VERSION.to_string());
-    meta.insert(KEY_ORDER.into(), serde_json::to_string(&order).expect("strings serialise"));
-    meta.insert(KEY_CONFIG.into(), model.config().to_string());
-    meta.insert(KEY_CLASS.into(), model.class_name().into());
-    for (k, v) in extra {
-        meta.insert((*k).to_string(), v.clone());
-    }
-    save_safetensors(path, &tensors, &meta)?;
-    Ok(())
+    WeightFileBuilder::from_model(model, extra)?.write(path.as_ref(), &[])
 }
 
 /// A weight file's tensors in model order and its metadata.
@@ -114,6 +102,109 @@ pub fn load_weights(model: &dyn Layer, path: impl AsRef<Path>) -> Result<HashMap
         v.assign(&t.to_device(v.value().device()))?;
     }
     Ok(file.metadata)
+}
+
+const KEY_ARCH: &str = "fovea.architecture";
+const KEY_COMPILE: &str = "fovea.compile";
+
+/// Saves a whole `Sequential` model: weights, architecture, and — when compiled — the
+/// optimizer (with its state), loss and metric names, so [`load_model`] resumes training
+/// exactly where it stopped.
+///
+/// # Errors
+/// As [`save_weights`]; `Config` when the model has no input shape.
+pub fn save_model(model: &Sequential, path: impl AsRef<Path>) -> Result<()> {
+    let input: Vec<usize> = model
+        .input_shape()
+        .ok_or_else(|| Error::Config(format!("{}: the model has no input shape yet; build it before saving", model.name())))?
+        .into_iter()
+        .skip(1)
+        .map(|d| d.ok_or_else(|| Error::Config("only the batch dimension may be unknown when saving".into())))
+        .collect::<Result<_>>()?;
+    let arch = serde_json::json!({"class_name": "Sequential", "config": model.config(), "input_shape": input});
+    let mut extra = vec![(KEY_ARCH, arch.to_string())];
+    let mut state = Vec::new();
+    if let Some(c) = model.compiled().lock().expect("compile lock").as_ref() {
+        let metrics: Vec<&str> = c.metrics.iter().map(|m| m.name()).collect();
+        let compile = serde_json::json!({"optimizer": c.optimizer, "loss": c.loss, "metrics": metrics});
+        extra.push((KEY_COMPILE, compile.to_string()));
+        state = c.optimizer.state()?;
+    }
+    let path = path.as_ref();
+    let file = WeightFileBuilder::from_model(model, &extra)?;
+    file.write(path, &state)
+}
+
+/// Loads a model written by [`save_model`]: architecture, weights, and the compile state.
+///
+/// # Errors
+/// As [`read_weights`]; `Config` when the file holds no architecture (a weights-only file) or
+/// an unknown layer type.
+pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
+    let path = path.as_ref();
+    let file = read_weights(path)?;
+    let arch: serde_json::Value = serde_json::from_str(file.metadata.get(KEY_ARCH).ok_or_else(|| {
+        Error::Config(format!("{}: holds weights only (no architecture); build the model in code and call load_weights", path.display()))
+    })?)
+    .map_err(|e| Error::Config(format!("{}: bad architecture JSON: {e}", path.display())))?;
+    let input: Vec<usize> = serde_json::from_value(arch["input_shape"].clone())
+        .map_err(|e| Error::Config(format!("{}: bad input shape: {e}", path.display())))?;
+    let model = crate::model::registry::sequential_from_config(&arch["config"], Some(&input))?;
+    load_weights(&model, path)?;
+    if let Some(compile) = file.metadata.get(KEY_COMPILE) {
+        let c: serde_json::Value =
+            serde_json::from_str(compile).map_err(|e| Error::Config(format!("{}: bad compile JSON: {e}", path.display())))?;
+        let mut optimizer: Optimizer =
+            serde_json::from_value(c["optimizer"].clone()).map_err(|e| Error::Config(format!("{}: bad optimizer: {e}", path.display())))?;
+        let loss: Loss =
+            serde_json::from_value(c["loss"].clone()).map_err(|e| Error::Config(format!("{}: bad loss: {e}", path.display())))?;
+        let metrics: Vec<String> = serde_json::from_value(c["metrics"].clone()).unwrap_or_default();
+        let bytes = std::fs::read(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        let (tensors, _) = read_safetensors(&bytes, Device::Cpu)?;
+        let state: Vec<(String, Tensor)> = tensors.into_iter().filter(|(k, _)| k.starts_with("optimizer/")).collect();
+        if !state.is_empty() {
+            optimizer.load_state(&state)?;
+        }
+        let names: Vec<&str> = metrics.iter().map(String::as_str).collect();
+        model.compile(optimizer, loss, &names)?;
+    }
+    Ok(model)
+}
+
+/// The tensors and metadata of a file about to be written.
+struct WeightFileBuilder {
+    tensors: Vec<(String, Tensor)>,
+    meta: HashMap<String, String>,
+}
+
+impl WeightFileBuilder {
+    fn from_model(model: &dyn Layer, extra: &[(&str, String)]) -> Result<Self> {
+        let weights = model.weights();
+        if weights.is_empty() {
+            return Err(Error::Config(format!("{}: no weights to save (build the model or call it on data first)", model.name())));
+        }
+        let order: Vec<String> = weights.iter().map(|v| v.name().to_string()).collect();
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = order.iter().find(|n| !seen.insert(*n)) {
+            return Err(Error::Config(format!("{}: two weights are both named {dup:?}; give the layers distinct names", model.name())));
+        }
+        let tensors = weights.iter().map(|v| (v.name().to_string(), v.value().detach())).collect();
+        let mut meta: HashMap<String, String> = HashMap::new();
+        meta.insert(KEY_VERSION.into(), FORMAT_VERSION.to_string());
+        meta.insert(KEY_ORDER.into(), serde_json::to_string(&order).expect("strings serialise"));
+        meta.insert(KEY_CONFIG.into(), model.config().to_string());
+        meta.insert(KEY_CLASS.into(), model.class_name().into());
+        for (k, v) in extra {
+            meta.insert((*k).to_string(), v.clone());
+        }
+        Ok(WeightFileBuilder { tensors, meta })
+    }
+
+    fn write(mut self, path: &Path, extra_tensors: &[(String, Tensor)]) -> Result<()> {
+        self.tensors.extend(extra_tensors.iter().cloned());
+        save_safetensors(path, &self.tensors, &self.meta)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

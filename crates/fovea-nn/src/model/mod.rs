@@ -3,6 +3,7 @@
 pub mod functional;
 pub mod io;
 mod progress;
+pub mod registry;
 mod sequential;
 pub mod summary;
 pub mod training;

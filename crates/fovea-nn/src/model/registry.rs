@@ -1,0 +1,218 @@
+//! Rebuilding layers and `Sequential` models from their Keras-style configs (`from_config`),
+//! so a model file holds its architecture, not only its weights.
+
+use crate::activations::Activation as Act;
+use crate::initializers::Initializer;
+use crate::layer::{Layer, LayerRef};
+use crate::layers::*;
+use crate::model::Sequential;
+use crate::regularizers::Regularizer;
+use crate::{Error, Result};
+use fovea_core::ops::padding::Padding;
+use serde_json::Value;
+use std::sync::Arc;
+
+fn field<'a>(class: &str, c: &'a Value, key: &str) -> Result<&'a Value> {
+    c.get(key).ok_or_else(|| Error::Config(format!("{class} config has no {key:?}")))
+}
+
+fn usize_of(class: &str, c: &Value, key: &str) -> Result<usize> {
+    field(class, c, key)?
+        .as_u64()
+        .map(|v| v as usize)
+        .ok_or_else(|| Error::Config(format!("{class} config: {key:?} must be a non-negative integer")))
+}
+
+fn f64_of(class: &str, c: &Value, key: &str) -> Result<f64> {
+    field(class, c, key)?.as_f64().ok_or_else(|| Error::Config(format!("{class} config: {key:?} must be a number")))
+}
+
+fn pair(class: &str, c: &Value, key: &str) -> Result<(usize, usize)> {
+    let v: Vec<usize> =
+        serde_json::from_value(field(class, c, key)?.clone()).map_err(|e| Error::Config(format!("{class} config: {key:?}: {e}")))?;
+    match v.as_slice() {
+        [a, b] => Ok((*a, *b)),
+        [a] => Ok((*a, *a)),
+        _ => Err(Error::Config(format!("{class} config: {key:?} must have 1 or 2 entries, got {v:?}"))),
+    }
+}
+
+fn pairs(class: &str, c: &Value, key: &str) -> Result<((usize, usize), (usize, usize))> {
+    let v: Vec<(usize, usize)> =
+        serde_json::from_value(field(class, c, key)?.clone()).map_err(|e| Error::Config(format!("{class} config: {key:?}: {e}")))?;
+    match v.as_slice() {
+        [a, b] => Ok((*a, *b)),
+        _ => Err(Error::Config(format!("{class} config: {key:?} must hold two (before, after) pairs"))),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(class: &str, c: &Value, key: &str) -> Result<T> {
+    serde_json::from_value(field(class, c, key)?.clone()).map_err(|e| Error::Config(format!("{class} config: {key:?}: {e}")))
+}
+
+fn padding(class: &str, c: &Value) -> Result<Padding> {
+    match field(class, c, "padding")? {
+        Value::String(s) if s == "same" => Ok(Padding::Same),
+        Value::String(s) if s == "valid" => Ok(Padding::Valid),
+        other => Ok(Padding::Explicit(
+            serde_json::from_value(other.clone()).map_err(|e| Error::Config(format!("{class} config: padding {other}: {e}")))?,
+        )),
+    }
+}
+
+fn kernel_args<L>(
+    class: &str,
+    c: &Value,
+    mut layer: L,
+    set: impl Fn(L, Act, bool, Initializer, Initializer, Option<Regularizer>, Option<Regularizer>) -> L,
+) -> Result<L> {
+    layer = set(
+        layer,
+        parse(class, c, "activation")?,
+        parse(class, c, "use_bias")?,
+        parse(class, c, "kernel_initializer")?,
+        parse(class, c, "bias_initializer")?,
+        parse(class, c, "kernel_regularizer")?,
+        parse(class, c, "bias_regularizer")?,
+    );
+    Ok(layer)
+}
+
+macro_rules! with_kernel_args {
+    ($class:expr, $c:expr, $layer:expr) => {
+        kernel_args($class, $c, $layer, |l, a, b, ki, bi, kr, br| {
+            let l = l.activation(a).use_bias(b).kernel_initializer(ki).bias_initializer(bi);
+            let l = match kr {
+                Some(r) => l.kernel_regularizer(r),
+                None => l,
+            };
+            match br {
+                Some(r) => l.bias_regularizer(r),
+                None => l,
+            }
+        })?
+    };
+}
+
+/// Rebuilds a layer from its class name and config (as written by [`Layer::config`]).
+///
+/// # Errors
+/// `Config` naming the class for an unknown class (a `Lambda` closure cannot be restored) or a
+/// missing or malformed entry.
+pub fn layer_from_config(class: &str, c: &Value) -> Result<LayerRef> {
+    let layer: LayerRef = match class {
+        "Dense" => Arc::new(with_kernel_args!(class, c, Dense::new(usize_of(class, c, "units")?))),
+        "Conv2D" | "Conv1D" | "Conv2DTranspose" | "DepthwiseConv2D" | "SeparableConv2D" => {
+            let k = pair(class, c, "kernel_size")?;
+            let base = match class {
+                "Conv2D" => Conv2D::new(usize_of(class, c, "filters")?, k),
+                "Conv1D" => Conv1D::new(usize_of(class, c, "filters")?, k.1),
+                "Conv2DTranspose" => Conv2DTranspose::new(usize_of(class, c, "filters")?, k),
+                "DepthwiseConv2D" => DepthwiseConv2D::new(k, usize_of(class, c, "depth_multiplier")?),
+                _ => SeparableConv2D::new(usize_of(class, c, "filters")?, k).depth_multiplier(usize_of(class, c, "depth_multiplier")?),
+            };
+            let mut l =
+                base.strides(pair(class, c, "strides")?).padding(padding(class, c)?).dilation_rate(pair(class, c, "dilation_rate")?);
+            if let Some(g) = c.get("groups").and_then(Value::as_u64) {
+                l = l.groups(g as usize);
+            }
+            if c.get("output_padding").is_some() {
+                l = l.output_padding(pair(class, c, "output_padding")?);
+            }
+            Arc::new(with_kernel_args!(class, c, l))
+        }
+        "MaxPooling2D" => {
+            Arc::new(MaxPooling2D::new(pair(class, c, "pool_size")?).strides(pair(class, c, "strides")?).padding(padding(class, c)?))
+        }
+        "AveragePooling2D" => {
+            Arc::new(AveragePooling2D::new(pair(class, c, "pool_size")?).strides(pair(class, c, "strides")?).padding(padding(class, c)?))
+        }
+        "GlobalAveragePooling2D" => Arc::new(GlobalAveragePooling2D::new().keepdims(parse(class, c, "keepdims")?)),
+        "GlobalMaxPooling2D" => Arc::new(GlobalMaxPooling2D::new().keepdims(parse(class, c, "keepdims")?)),
+        "Activation" => Arc::new(Activation::new(parse(class, c, "activation")?)),
+        "ReLU" => Arc::new(ReLU::new()),
+        "LeakyReLU" => Arc::new(LeakyReLU::new(f64_of(class, c, "negative_slope")? as f32)),
+        "ELU" => Arc::new(ELU::new(f64_of(class, c, "alpha")? as f32)),
+        "Softmax" => Arc::new(Softmax::new(parse(class, c, "axis")?)),
+        "Flatten" => Arc::new(Flatten::new()),
+        "Reshape" => Arc::new(Reshape::new(&parse::<Vec<isize>>(class, c, "target_shape")?)),
+        "Permute" => Arc::new(Permute::new(&parse::<Vec<usize>>(class, c, "dims")?)),
+        "Dropout" => Arc::new(match c.get("seed").and_then(Value::as_u64) {
+            Some(seed) => Dropout::with_seed(f64_of(class, c, "rate")?, seed),
+            None => Dropout::new(f64_of(class, c, "rate")?),
+        }),
+        "SpatialDropout2D" => Arc::new(SpatialDropout2D::new(f64_of(class, c, "rate")?)),
+        "ZeroPadding2D" => {
+            let (r, w) = pairs(class, c, "padding")?;
+            Arc::new(ZeroPadding2D::new(r, w))
+        }
+        "Cropping2D" => {
+            let (r, w) = pairs(class, c, "cropping")?;
+            Arc::new(Cropping2D::new(r, w))
+        }
+        "UpSampling2D" => Arc::new(UpSampling2D::new(pair(class, c, "size")?)),
+        "LocalResponseNormalization" => Arc::new(LocalResponseNormalization::new(
+            usize_of(class, c, "depth_radius")?,
+            f64_of(class, c, "bias")? as f32,
+            f64_of(class, c, "alpha")? as f32,
+            f64_of(class, c, "beta")? as f32,
+        )),
+        "BatchNormalization" => Arc::new(
+            BatchNormalization::new()
+                .momentum(f64_of(class, c, "momentum")? as f32)
+                .epsilon(f64_of(class, c, "epsilon")? as f32)
+                .center_scale(parse(class, c, "center")?, parse(class, c, "scale")?),
+        ),
+        "LayerNormalization" => Arc::new(LayerNormalization::new().epsilon(f64_of(class, c, "epsilon")? as f32)),
+        "PReLU" => Arc::new(PReLU::new().alpha_initializer(parse(class, c, "alpha_initializer")?)),
+        "Add" => Arc::new(Add::new()),
+        "Subtract" => Arc::new(Subtract::new()),
+        "Multiply" => Arc::new(Multiply::new()),
+        "Average" => Arc::new(Average::new()),
+        "Maximum" => Arc::new(Maximum::new()),
+        "Minimum" => Arc::new(Minimum::new()),
+        "Concatenate" => Arc::new(Concatenate::new(parse(class, c, "axis")?)),
+        "Sequential" => Arc::new(sequential_from_config(c, None)?),
+        "Lambda" => {
+            return Err(Error::Config(
+                "a Lambda layer holds a Rust closure, which a model file cannot restore; rebuild it in code and load the weights".into(),
+            ))
+        }
+        other => return Err(Error::Config(format!("unknown layer type {other:?} in the model config"))),
+    };
+    if let Some(name) = c.get("name").and_then(Value::as_str) {
+        layer.base().set_name(name)?;
+    }
+    if c.get("trainable") == Some(&Value::Bool(false)) {
+        layer.set_trainable(false)?;
+    }
+    Ok(layer)
+}
+
+/// Rebuilds a `Sequential` from its config (`{"name", "layers": [{"class_name", "config"}]}`)
+/// and, when known, builds it for `input_shape` (batch excluded).
+///
+/// # Errors
+/// As [`layer_from_config`].
+pub fn sequential_from_config(c: &Value, input_shape: Option<&[usize]>) -> Result<Sequential> {
+    let model = match input_shape {
+        Some(s) => Sequential::with_input_shape(s),
+        None => Sequential::new(),
+    };
+    if let Some(name) = c.get("name").and_then(Value::as_str) {
+        model.base().set_name(name)?;
+    }
+    let layers =
+        c.get("layers").and_then(Value::as_array).ok_or_else(|| Error::Config("Sequential config has no \"layers\" list".into()))?;
+    for (i, entry) in layers.iter().enumerate() {
+        let class = entry
+            .get("class_name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::Config(format!("layer {i} of the model config has no class_name")))?;
+        model.add_ref(layer_from_config(class, entry.get("config").unwrap_or(&Value::Null))?)?;
+    }
+    if let Some(s) = input_shape {
+        model.build_for(s)?;
+    }
+    Ok(model)
+}
