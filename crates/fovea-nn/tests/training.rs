@@ -85,3 +85,33 @@ fn fit_errors_are_clear() {
     let e = model.compile(Optimizer::adam(0.1), Loss::from_name("mse").unwrap(), &["f7"]).unwrap_err().to_string();
     assert!(e.contains("unknown metric"), "{e}");
 }
+
+#[test]
+fn class_and_sample_weights_scale_the_loss() {
+    // With SGD at learning rate 0, fit changes nothing and the epoch loss is the weighted loss.
+    let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [4, 1], Device::Cpu).unwrap();
+    let y = Tensor::from_vec(vec![0i64, 1, 1, 0], [4], Device::Cpu).unwrap();
+    let model = Sequential::with_input_shape(&[1]);
+    model.add(Dense::new(2).activation(Activation::Softmax)).unwrap();
+    model.build_for(&[1]).unwrap();
+    model.compile(Optimizer::sgd(0.0, 0.0, false), Loss::from_name("sparse_categorical_crossentropy").unwrap(), &[]).unwrap();
+    let per = Loss::from_name("sparse_categorical_crossentropy").unwrap();
+    let l = per.per_sample(&y, &model.predict(&x, 4).unwrap()).unwrap().to_vec::<f32>().unwrap();
+    let opts = |cw: Option<Vec<(i64, f64)>>, sw: Option<Vec<f32>>| FitOptions {
+        batch_size: 4,
+        shuffle: false,
+        verbose: 0,
+        class_weight: cw.map(|v| v.into_iter().collect()),
+        sample_weight: sw.map(|v| Tensor::from_vec(v, [4], Device::Cpu).unwrap()),
+        ..Default::default()
+    };
+    // SPEC §2.1 #49 style weights: class 0 weighs 1.0, class 1 weighs 0.3.
+    let h = model.fit(&x, &y, opts(Some(vec![(0, 1.0), (1, 0.3)]), None)).unwrap();
+    let want = (l[0] + 0.3 * l[1] + 0.3 * l[2] + l[3]) / 4.0;
+    assert!((h.history["loss"][0] - want as f64).abs() < 1e-5, "{} vs {want}", h.history["loss"][0]);
+    let h = model.fit(&x, &y, opts(Some(vec![(0, 2.0), (1, 1.0)]), Some(vec![1.0, 0.0, 0.5, 1.0]))).unwrap();
+    let want = (2.0 * l[0] + 0.5 * l[2] + 2.0 * l[3]) / 4.0;
+    assert!((h.history["loss"][0] - want as f64).abs() < 1e-5);
+    let e = model.fit(&x, &y, opts(Some(vec![(0, 1.0)]), None)).unwrap_err().to_string();
+    assert!(e.contains("class_weight has no entry for class 1"), "{e}");
+}

@@ -43,11 +43,26 @@ pub struct FitOptions {
     pub verbose: u8,
     /// Seed of the shuffling (`None`: from the global seed).
     pub seed: Option<u64>,
+    /// Per-sample loss weights `[N]` for the training samples.
+    pub sample_weight: Option<Tensor>,
+    /// Loss weight per class index (`{0: 1.0, 1: 0.3, ...}`), multiplied into the sample weights
+    /// by each sample's label (its argmax for one-hot labels).
+    pub class_weight: Option<BTreeMap<i64, f64>>,
 }
 
 impl Default for FitOptions {
     fn default() -> Self {
-        FitOptions { epochs: 1, batch_size: 32, validation_split: 0.0, validation_data: None, shuffle: true, verbose: 1, seed: None }
+        FitOptions {
+            epochs: 1,
+            batch_size: 32,
+            validation_split: 0.0,
+            validation_data: None,
+            shuffle: true,
+            verbose: 1,
+            seed: None,
+            sample_weight: None,
+            class_weight: None,
+        }
     }
 }
 
@@ -102,7 +117,7 @@ pub trait Model: Layer {
     fn train_on_batch(&self, x: &Tensor, y: &Tensor) -> Result<Logs> {
         let mut guard = self.compiled().lock().expect("compile lock");
         let c = guard.as_mut().ok_or_else(|| Error::Config(format!("{}: call compile() before training", self.name())))?;
-        let (loss, pred) = train_step(self, c, x, y)?;
+        let (loss, pred) = train_step(self, c, x, y, None)?;
         let mut logs = Logs::new();
         logs.insert("loss".into(), loss);
         for m in c.metrics.iter_mut() {
@@ -151,6 +166,7 @@ pub trait Model: Layer {
             )));
         }
         let (train_x, train_y) = (x.narrow(0, 0, n)?, y.narrow(0, 0, n)?);
+        let weights = sample_weights(&options, &train_y, n_all)?;
         let validation = match &options.validation_data {
             Some((vx, vy)) => Some((vx.clone(), vy.clone())),
             None if n_val > 0 => Some((x.narrow(0, n, n_val)?, y.narrow(0, n, n_val)?)),
@@ -181,7 +197,8 @@ pub trait Model: Layer {
                 let (xb, yb) = (take_rows(&train_x, idx)?, take_rows(&train_y, idx)?);
                 let mut guard = self.compiled().lock().expect("compile lock");
                 let c = guard.as_mut().ok_or_else(|| Error::Config(format!("{}: call compile() before fit()", self.name())))?;
-                let (loss, pred) = train_step(self, c, &xb, &yb)?;
+                let wb = weights.as_ref().map(|w| take_rows(w, idx)).transpose()?;
+                let (loss, pred) = train_step(self, c, &xb, &yb, wb.as_ref())?;
                 loss_sum += loss * idx.len() as f64;
                 seen += idx.len();
                 let mut logs = Logs::new();
@@ -312,11 +329,45 @@ pub trait Model: Layer {
     }
 }
 
+/// The per-sample weights of the first `n` samples from `sample_weight` and `class_weight`
+/// (`None` when neither is given).
+fn sample_weights(options: &FitOptions, labels: &Tensor, n_all: usize) -> Result<Option<Tensor>> {
+    let n = labels.dims()[0];
+    let mut w: Vec<f32> = match &options.sample_weight {
+        None if options.class_weight.is_none() => return Ok(None),
+        None => vec![1.0; n],
+        Some(sw) => {
+            if sw.numel() != n_all {
+                return Err(Error::Config(format!("sample_weight has {} values for {n_all} samples", sw.numel())));
+            }
+            sw.cast(DType::F32)?.reshape(&[-1])?.narrow(0, 0, n)?.to_vec::<f32>()?
+        }
+    };
+    if let Some(cw) = &options.class_weight {
+        // One-hot (or soft) labels pick their argmax, integer labels themselves.
+        let classes: Vec<i64> = if labels.rank() >= 2 && labels.dims()[labels.rank() - 1] > 1 {
+            labels.argmax(-1)?.to_vec::<i64>()?
+        } else {
+            labels.cast(DType::I64)?.reshape(&[-1])?.to_vec::<i64>()?
+        };
+        for (wi, c) in w.iter_mut().zip(classes) {
+            *wi *= *cw.get(&c).ok_or_else(|| Error::Config(format!("class_weight has no entry for class {c}")))? as f32;
+        }
+    }
+    Ok(Some(Tensor::from_vec(w, [n], labels.device())?))
+}
+
 /// Forward, loss (plus regularization), backward and one optimizer update. A non-finite loss
 /// skips the update (so the weights stay usable) and is reported to the caller.
-fn train_step<M: Model + ?Sized>(model: &M, c: &mut Compiled, x: &Tensor, y: &Tensor) -> Result<(f64, Tensor)> {
+fn train_step<M: Model + ?Sized>(
+    model: &M,
+    c: &mut Compiled,
+    x: &Tensor,
+    y: &Tensor,
+    sample_weight: Option<&Tensor>,
+) -> Result<(f64, Tensor)> {
     let pred = model.apply(std::slice::from_ref(x), true)?;
-    let mut loss = c.loss.compute(y, &pred, None)?;
+    let mut loss = c.loss.compute(y, &pred, sample_weight)?;
     for extra in model.losses()? {
         loss = loss.add(&extra)?;
     }
