@@ -73,6 +73,16 @@ impl Variable {
         Ok(())
     }
 
+    /// Moves the variable's value to `device` (later assignments keep it there).
+    ///
+    /// # Errors
+    /// Never for float values; kept fallible like the other setters.
+    pub fn set_device(&self, device: crate::Device) -> Result<()> {
+        let mut v = self.0.value.write().expect("variable lock poisoned");
+        *v = v.to_device(device).detach().with_requires_grad(self.trainable())?;
+        Ok(())
+    }
+
     /// `self -= delta`.
     ///
     /// # Errors
