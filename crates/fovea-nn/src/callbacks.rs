@@ -16,6 +16,8 @@ pub struct CallbackContext<'a> {
     pub(crate) compiled: &'a Mutex<Option<Compiled>>,
     /// Set to stop training after the current epoch (or batch).
     pub stop_training: bool,
+    /// Set in `on_train_begin` to resume at this epoch (see [`BackupAndRestore`]).
+    pub resume_epoch: Option<usize>,
 }
 
 impl CallbackContext<'_> {
@@ -319,6 +321,60 @@ impl Callback for ReduceLrOnPlateau {
                 self.wait = 0;
             }
         }
+        Ok(())
+    }
+}
+
+/// Saves weights, optimizer state and the epoch after every epoch to `backup_dir`; a later
+/// `fit` with the same callback resumes from there (Keras's `BackupAndRestore`). The backup
+/// is deleted when training completes.
+pub struct BackupAndRestore {
+    dir: PathBuf,
+}
+
+impl BackupAndRestore {
+    /// Backs up into `backup_dir` (created if needed).
+    pub fn new(backup_dir: impl Into<PathBuf>) -> Self {
+        BackupAndRestore { dir: backup_dir.into() }
+    }
+
+    fn file(&self) -> PathBuf {
+        self.dir.join("backup.safetensors")
+    }
+}
+
+impl Callback for BackupAndRestore {
+    fn on_train_begin(&mut self, ctx: &mut CallbackContext<'_>) -> Result<()> {
+        let path = self.file();
+        if !path.is_file() {
+            return Ok(());
+        }
+        let meta = crate::model::io::load_weights(ctx.model, &path)?;
+        let epoch: usize = meta
+            .get("fovea.epoch")
+            .and_then(|e| e.parse().ok())
+            .ok_or_else(|| Error::Config(format!("{}: backup without an epoch number", path.display())))?;
+        let bytes = std::fs::read(&path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+        let (tensors, _) = fovea_core::io::read_safetensors(&bytes, fovea_core::Device::Cpu)?;
+        let state: Vec<(String, Tensor)> = tensors.into_iter().filter(|(k, _)| k.starts_with("optimizer/")).collect();
+        if let Some(c) = ctx.compiled.lock().expect("compile lock").as_mut() {
+            if !state.is_empty() {
+                c.optimizer.load_state(&state)?;
+            }
+        }
+        ctx.resume_epoch = Some(epoch);
+        Ok(())
+    }
+
+    fn on_epoch_end(&mut self, epoch: usize, _logs: &Logs, ctx: &mut CallbackContext<'_>) -> Result<()> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::Config(format!("cannot create {}: {e}", self.dir.display())))?;
+        let state = ctx.compiled.lock().expect("compile lock").as_ref().map(|c| c.optimizer.state()).transpose()?.unwrap_or_default();
+        crate::model::io::save_checkpoint(ctx.model, &self.file(), &[("fovea.epoch", (epoch + 1).to_string())], &state)
+    }
+
+    fn on_train_end(&mut self, _ctx: &mut CallbackContext<'_>) -> Result<()> {
+        // An interrupted run never gets here, so its backup stays for the next fit.
+        let _ = std::fs::remove_file(self.file());
         Ok(())
     }
 }

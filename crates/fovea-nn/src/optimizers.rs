@@ -7,7 +7,6 @@ use crate::schedules::LearningRate;
 use crate::{Error, Result};
 use fovea_core::{Tensor, Variable};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// The update rule and its hyper-parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,8 +114,10 @@ pub struct Optimizer {
     /// Keras 2's legacy `decay`: the rate is divided by `1 + decay·iterations`.
     pub decay: f64,
     iterations: u64,
+    /// Slot buffers per trainable variable, by its position in the `apply_gradients` call
+    /// (as Keras 3 indexes optimizer variables), so state survives re-created layer names.
     #[serde(skip)]
-    slots: HashMap<String, Vec<Vec<f32>>>,
+    slots: Vec<Vec<Vec<f32>>>,
     nadam_u_product: f64,
 }
 
@@ -136,7 +137,7 @@ impl Optimizer {
             global_clipnorm: None,
             decay: 0.0,
             iterations: 0,
-            slots: HashMap::new(),
+            slots: Vec::new(),
             nadam_u_product: 1.0,
         }
     }
@@ -266,13 +267,21 @@ impl Optimizer {
         if let Algorithm::Nadam { beta_1, .. } = self.algorithm {
             self.nadam_u_product *= beta_1 * (1.0 - 0.5 * 0.96f64.powf((self.iterations + 1) as f64));
         }
-        for ((_, var), g) in grads_and_vars.iter().zip(&grads) {
-            if !var.trainable() {
-                continue;
-            }
+        let trainable = grads_and_vars.iter().zip(&grads).filter(|((_, v), _)| v.trainable());
+        for (pos, ((_, var), g)) in trainable.enumerate() {
             let n = g.len();
             let (count, init) = (self.algorithm.slot_count(), self.algorithm.slot_init());
-            let slots = self.slots.entry(var.name().to_string()).or_insert_with(|| vec![vec![init; n]; count]);
+            if pos == self.slots.len() {
+                self.slots.push(vec![vec![init; n]; count]);
+            }
+            let slots = &mut self.slots[pos];
+            if slots.first().is_some_and(|s| s.len() != n) {
+                return Err(Error::Config(format!(
+                    "the optimizer's state was built for {} values at position {pos}, but variable {} has {n}; compile again after changing the model or which layers are trainable",
+                    slots[0].len(),
+                    var.name()
+                )));
+            }
             let step = StepContext { lr, iterations: self.iterations, u_product: self.nadam_u_product, weight_decay: self.weight_decay };
             let algorithm = &self.algorithm;
             var.update_f32(|w| update(algorithm, &step, w, g, slots))?;
@@ -309,11 +318,9 @@ impl Optimizer {
             ("optimizer/iterations".to_string(), Tensor::from_vec(vec![self.iterations as i64], [1], dev)?),
             ("optimizer/nadam_u_product".to_string(), Tensor::from_vec(vec![self.nadam_u_product as f32], [1], dev)?),
         ];
-        let mut names: Vec<&String> = self.slots.keys().collect();
-        names.sort();
-        for name in names {
-            for (i, s) in self.slots[name].iter().enumerate() {
-                out.push((format!("optimizer/{name}/slot{i}"), Tensor::from_vec(s.clone(), [s.len()], dev)?));
+        for (pos, slots) in self.slots.iter().enumerate() {
+            for (i, s) in slots.iter().enumerate() {
+                out.push((format!("optimizer/var{pos}/slot{i}"), Tensor::from_vec(s.clone(), [s.len()], dev)?));
             }
         }
         Ok(out)
@@ -324,7 +331,7 @@ impl Optimizer {
     /// # Errors
     /// `Config` for a missing `iterations` entry or a malformed slot name.
     pub fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
-        let mut slots: HashMap<String, Vec<(usize, Vec<f32>)>> = HashMap::new();
+        let mut slots: std::collections::BTreeMap<usize, Vec<(usize, Vec<f32>)>> = std::collections::BTreeMap::new();
         let mut iterations = None;
         for (key, t) in state {
             match key.as_str() {
@@ -336,16 +343,23 @@ impl Optimizer {
                     let (var, slot) =
                         rest.rsplit_once("/slot").ok_or_else(|| Error::Config(format!("unexpected optimizer state entry {k:?}")))?;
                     let i: usize = slot.parse().map_err(|_| Error::Config(format!("bad slot index in {k:?}")))?;
-                    slots.entry(var.to_string()).or_default().push((i, t.to_vec::<f32>()?));
+                    let pos: usize = var
+                        .strip_prefix("var")
+                        .and_then(|p| p.parse().ok())
+                        .ok_or_else(|| Error::Config(format!("bad variable position in {k:?}")))?;
+                    slots.entry(pos).or_default().push((i, t.to_vec::<f32>()?));
                 }
             }
         }
         self.iterations = iterations.ok_or_else(|| Error::Config("optimizer state has no 'optimizer/iterations' entry".into()))?;
+        if slots.keys().enumerate().any(|(i, &p)| i != p) {
+            return Err(Error::Config("optimizer state has gaps in its variable positions".into()));
+        }
         self.slots = slots
-            .into_iter()
-            .map(|(k, mut v)| {
+            .into_values()
+            .map(|mut v| {
                 v.sort_by_key(|(i, _)| *i);
-                (k, v.into_iter().map(|(_, s)| s).collect())
+                v.into_iter().map(|(_, s)| s).collect()
             })
             .collect();
         Ok(())

@@ -99,3 +99,55 @@ fn nan_losses_stop_cleanly_or_fail_clearly() {
     assert_eq!(h.history["loss"].len(), 1);
     assert_eq!(m.weights()[0].value().to_vec::<f32>().unwrap(), before, "a NaN batch must not update the weights");
 }
+
+struct CrashAfter(usize);
+impl Callback for CrashAfter {
+    fn on_epoch_end(&mut self, epoch: usize, _l: &Logs, _ctx: &mut CallbackContext<'_>) -> fovea_nn::Result<()> {
+        if epoch + 1 == self.0 {
+            return Err(fovea_nn::Error::Config("simulated crash".into()));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn backup_and_restore_resumes_to_the_same_weights() {
+    let dir = std::env::temp_dir().join(format!("fovea-backup-{}", std::process::id()));
+    let run = |interrupt: bool| -> Vec<Vec<f32>> {
+        let (m, x, y) = setup(0.05);
+        m.compile(Optimizer::adam(0.05), Loss::from_name("mse").unwrap(), &[]).unwrap();
+        let init: Vec<Tensor> = m.weights().iter().map(|v| v.value().detach()).collect();
+        if interrupt {
+            let mut backup = BackupAndRestore::new(&dir);
+            let e = m.fit_with_callbacks(&x, &y, opts(4), &mut [&mut backup, &mut CrashAfter(2)]).unwrap_err();
+            assert!(e.to_string().contains("simulated crash"));
+            assert!(dir.join("backup.safetensors").is_file());
+            // A fresh process: new model with other initial weights, same compile.
+            let (m2, _, _) = setup(0.05);
+            m2.compile(Optimizer::adam(0.05), Loss::from_name("mse").unwrap(), &[]).unwrap();
+            let mut backup = BackupAndRestore::new(&dir);
+            let h = m2.fit_with_callbacks(&x, &y, opts(4), &mut [&mut backup]).unwrap();
+            assert_eq!(h.history["loss"].len(), 2, "resumed at epoch 3 of 4");
+            assert!(!dir.join("backup.safetensors").exists(), "a finished fit removes its backup");
+            return m2.weights().iter().map(|v| v.value().to_vec::<f32>().unwrap()).collect();
+        }
+        for (v, t) in m.weights().iter().zip(init) {
+            v.assign(&t).unwrap();
+        }
+        m.fit(&x, &y, opts(4)).unwrap();
+        m.weights().iter().map(|v| v.value().to_vec::<f32>().unwrap()).collect()
+    };
+    assert_eq!(run(true), run(false));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn initial_epoch_steps_per_epoch_and_test_on_batch() {
+    let (m, x, y) = setup(0.05);
+    let h = m.fit(&x, &y, FitOptions { initial_epoch: 2, steps_per_epoch: Some(7), ..opts(4) }).unwrap();
+    assert_eq!(h.history["loss"].len(), 2);
+    let logs = m.test_on_batch(&x, &y).unwrap();
+    assert!(logs["loss"] >= 0.0 && logs["loss"].is_finite());
+    let e = m.fit(&x, &y, FitOptions { steps_per_epoch: Some(0), ..opts(1) }).unwrap_err().to_string();
+    assert!(e.contains("steps_per_epoch must be >= 1"), "{e}");
+}

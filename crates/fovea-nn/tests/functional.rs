@@ -56,8 +56,12 @@ fn nested_models_train_and_freeze() {
     let after: Vec<Vec<f32>> = base.weights().iter().map(|v| v.value().to_vec::<f32>().unwrap()).collect();
     assert_eq!(before, after);
     assert!(h.history["loss"][19] < h.history["loss"][0]);
-    // Unfreezing gives the gradient back to the base.
+    // Unfreezing without compiling again is refused, as in Keras the optimizer is built for a
+    // fixed set of variables; after compile, the base trains again.
     base.set_trainable(true).unwrap();
+    let e = model.fit(&x, &y, FitOptions { epochs: 1, batch_size: 4, verbose: 0, ..Default::default() }).unwrap_err().to_string();
+    assert!(e.contains("compile again"), "{e}");
+    model.compile(Optimizer::adam(0.01), Loss::from_name("binary_crossentropy").unwrap(), &["accuracy"]).unwrap();
     model.fit(&x, &y, FitOptions { epochs: 2, batch_size: 4, verbose: 0, ..Default::default() }).unwrap();
     let moved: Vec<Vec<f32>> = base.weights().iter().map(|v| v.value().to_vec::<f32>().unwrap()).collect();
     assert_ne!(before, moved);

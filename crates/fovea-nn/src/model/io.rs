@@ -28,6 +28,14 @@ pub fn save_weights(model: &dyn Layer, path: impl AsRef<Path>, extra: &[(&str, S
     WeightFileBuilder::from_model(model, extra)?.write(path.as_ref(), &[])
 }
 
+/// Writes weights plus extra tensors (e.g. optimizer state) and metadata atomically.
+///
+/// # Errors
+/// As [`save_weights`].
+pub fn save_checkpoint(model: &dyn Layer, path: &Path, extra: &[(&str, String)], tensors: &[(String, Tensor)]) -> Result<()> {
+    WeightFileBuilder::from_model(model, extra)?.write(path, tensors)
+}
+
 /// A weight file's tensors in model order and its metadata.
 pub struct WeightFile {
     /// `(name, value)` in the order the model listed its weights.

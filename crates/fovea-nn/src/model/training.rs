@@ -48,6 +48,10 @@ pub struct FitOptions {
     /// Loss weight per class index (`{0: 1.0, 1: 0.3, ...}`), multiplied into the sample weights
     /// by each sample's label (its argmax for one-hot labels).
     pub class_weight: Option<BTreeMap<i64, f64>>,
+    /// The epoch to start from (Keras's `initial_epoch`, for resuming).
+    pub initial_epoch: usize,
+    /// Gradient steps per epoch (default: enough to see every sample once).
+    pub steps_per_epoch: Option<usize>,
 }
 
 impl Default for FitOptions {
@@ -62,6 +66,8 @@ impl Default for FitOptions {
             seed: None,
             sample_weight: None,
             class_weight: None,
+            initial_epoch: 0,
+            steps_per_epoch: None,
         }
     }
 }
@@ -172,28 +178,45 @@ pub trait Model: Layer {
             None if n_val > 0 => Some((x.narrow(0, n, n_val)?, y.narrow(0, n, n_val)?)),
             None => None,
         };
-        let mut rng = options.seed.map(Rng::new).unwrap_or_else(Rng::from_global);
-        let steps = n.div_ceil(options.batch_size);
+        // Each epoch's shuffle comes from (seed, epoch) alone, so a resumed fit shuffles
+        // exactly as an uninterrupted one would.
+        let base_seed = options.seed.unwrap_or_else(fovea_core::random::next_seed);
+        let per_epoch = n.div_ceil(options.batch_size);
+        let steps = options.steps_per_epoch.unwrap_or(per_epoch);
+        if steps == 0 {
+            return Err(Error::Config("steps_per_epoch must be >= 1".into()));
+        }
         let mut history = History::default();
-        let mut ctx = CallbackContext { model: self, compiled: self.compiled(), stop_training: false };
+        // Build before the callbacks run, so they see (and can restore) every weight.
+        if !self.base().is_built() {
+            let spec: crate::layer::ShapeSpec = std::iter::once(None).chain(x.dims()[1..].iter().map(|&d| Some(d))).collect();
+            self.build(&[spec])?;
+            self.base().mark_built();
+        }
+        let mut ctx = CallbackContext { model: self, compiled: self.compiled(), stop_training: false, resume_epoch: None };
         for cb in callbacks.iter_mut() {
             cb.on_train_begin(&mut ctx)?;
         }
-        for epoch in 0..options.epochs {
+        let first_epoch = ctx.resume_epoch.unwrap_or(0).max(options.initial_epoch);
+        for epoch in first_epoch..options.epochs {
             for cb in callbacks.iter_mut() {
                 cb.on_epoch_begin(epoch, &mut ctx)?;
             }
+            let mut rng = Rng::new(base_seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let mut order: Vec<i64> = (0..n as i64).collect();
             if options.shuffle {
                 rng.shuffle(&mut order);
             }
+            // With steps_per_epoch beyond one pass, keep cycling through the order.
+            let order: Vec<i64> = order.iter().copied().cycle().take(steps * options.batch_size).collect();
+            let total = if options.steps_per_epoch.is_some() { order.len() } else { n };
             let mut progress = Progress::new(options.verbose, epoch, options.epochs, steps);
             let (mut loss_sum, mut seen) = (0.0, 0usize);
             if let Some(c) = self.compiled().lock().expect("compile lock").as_mut() {
                 c.metrics.iter_mut().for_each(Metric::reset_state);
             }
             for step in 0..steps {
-                let idx = &order[step * options.batch_size..((step + 1) * options.batch_size).min(n)];
+                let idx = &order[step * options.batch_size..((step + 1) * options.batch_size).min(total)];
                 let (xb, yb) = (take_rows(&train_x, idx)?, take_rows(&train_y, idx)?);
                 let mut guard = self.compiled().lock().expect("compile lock");
                 let c = guard.as_mut().ok_or_else(|| Error::Config(format!("{}: call compile() before fit()", self.name())))?;
@@ -250,6 +273,15 @@ pub trait Model: Layer {
             cb.on_train_end(&mut ctx)?;
         }
         Ok(history)
+    }
+
+    /// The loss and metrics of one batch in inference mode (`test_on_batch`).
+    ///
+    /// # Errors
+    /// As [`Model::evaluate`].
+    fn test_on_batch(&self, x: &Tensor, y: &Tensor) -> Result<Logs> {
+        let n = check_pair(x, y)?;
+        self.evaluate(x, y, n.max(1))
     }
 
     /// The loss and metrics on data, in inference mode.
