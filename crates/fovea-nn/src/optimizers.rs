@@ -316,7 +316,8 @@ impl Optimizer {
         let dev = fovea_core::Device::Cpu;
         let mut out = vec![
             ("optimizer/iterations".to_string(), Tensor::from_vec(vec![self.iterations as i64], [1], dev)?),
-            ("optimizer/nadam_u_product".to_string(), Tensor::from_vec(vec![self.nadam_u_product as f32], [1], dev)?),
+            // The f64 bits, so a restored Nadam continues exactly.
+            ("optimizer/nadam_u_product".to_string(), Tensor::from_vec(vec![self.nadam_u_product.to_bits() as i64], [1], dev)?),
         ];
         for (pos, slots) in self.slots.iter().enumerate() {
             for (i, s) in slots.iter().enumerate() {
@@ -336,7 +337,7 @@ impl Optimizer {
         for (key, t) in state {
             match key.as_str() {
                 "optimizer/iterations" => iterations = Some(t.to_vec::<i64>()?[0] as u64),
-                "optimizer/nadam_u_product" => self.nadam_u_product = t.to_vec::<f32>()?[0] as f64,
+                "optimizer/nadam_u_product" => self.nadam_u_product = f64::from_bits(t.to_vec::<i64>()?[0] as u64),
                 k => {
                     let rest =
                         k.strip_prefix("optimizer/").ok_or_else(|| Error::Config(format!("unexpected optimizer state entry {k:?}")))?;
