@@ -77,3 +77,49 @@ fn disconnected_graphs_are_refused() {
     let e = Dense::new(2).on(&Input::named(&[], "scalar")).err().unwrap().to_string();
     assert!(e.contains("expected an input of rank >= 2"), "{e}");
 }
+
+#[test]
+fn two_output_model_reports_keras_log_names_and_weights_its_losses() {
+    set_seed(8);
+    let img = Input::new(&[6]);
+    let h = Dense::new(16).activation(Activation::Relu).on(&img).unwrap();
+    let class_out = Dense::new(3).activation(Activation::Softmax).named("class_output").unwrap().on(&h).unwrap();
+    let loc_out = Dense::new(4).named("loc_output").unwrap().on(&h).unwrap();
+    let model = Functional::new(&[&img], &[&class_out, &loc_out]).unwrap();
+    assert_eq!(model.output_names(), vec!["class_output", "loc_output"]);
+    let x = Tensor::random_uniform([40, 6], -1.0, 1.0, Some(2), Device::Cpu).unwrap();
+    let y_class = Tensor::from_vec((0..40).map(|i| (i % 3) as i64).collect::<Vec<_>>(), [40], Device::Cpu).unwrap();
+    let y_box = Tensor::random_uniform([40, 4], 0.0, 1.0, Some(3), Device::Cpu).unwrap();
+    let losses = [Loss::from_name("sparse_categorical_crossentropy").unwrap(), Loss::from_name("mse").unwrap()];
+    model.compile_outputs(Optimizer::adam(0.01), &losses, Some(&[0.8, 0.2]), &[&["accuracy"], &[]]).unwrap();
+    let h = model
+        .fit_multi(
+            &[x.clone()],
+            &[y_class.clone(), y_box.clone()],
+            FitOptions { epochs: 3, batch_size: 8, validation_split: 0.25, verbose: 0, ..Default::default() },
+            &mut [],
+        )
+        .unwrap();
+    for key in [
+        "loss",
+        "class_output_loss",
+        "loc_output_loss",
+        "class_output_accuracy",
+        "val_loss",
+        "val_class_output_loss",
+        "val_class_output_accuracy",
+    ] {
+        assert!(h.history.contains_key(key), "missing {key} in {:?}", h.history.keys());
+    }
+    assert!(!h.history.contains_key("loc_output_accuracy"), "metrics were given for the class output only");
+    // In evaluation the total is exactly the weighted sum of the per-output losses.
+    let logs = model.evaluate_multi(&[x.clone()], &[y_class.clone(), y_box.clone()], 16).unwrap();
+    let total = 0.8 * logs["class_output_loss"] + 0.2 * logs["loc_output_loss"];
+    assert!((logs["loss"] - total).abs() < 1e-6, "{logs:?}");
+    let preds = model.predict_multi(&[x], 16).unwrap();
+    assert_eq!((preds[0].dims(), preds[1].dims()), (&[40usize, 3][..], &[40usize, 4][..]));
+    let e = model.compile_outputs(Optimizer::adam(0.01), &losses, Some(&[1.0]), &[]).unwrap_err().to_string();
+    assert!(e.contains("loss_weights: expected 2"), "{e}");
+    let three = [losses[0], losses[1], losses[1]];
+    assert!(model.compile_outputs(Optimizer::adam(0.01), &three, None, &[]).unwrap_err().to_string().contains("expected 1 or 2"));
+}

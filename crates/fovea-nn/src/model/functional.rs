@@ -318,4 +318,18 @@ impl Model for Functional {
     fn compiled(&self) -> &Mutex<Option<Compiled>> {
         &self.compiled
     }
+
+    fn output_names(&self) -> Vec<String> {
+        self.outputs
+            .iter()
+            .map(|n| match &n.0.producer {
+                Some((layer, _)) => layer.name().to_string(),
+                None => n.0.input_name.clone().unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    fn forward(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        self.call_all(inputs, training)
+    }
 }

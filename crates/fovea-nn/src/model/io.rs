@@ -133,8 +133,8 @@ pub fn save_model(model: &Sequential, path: impl AsRef<Path>) -> Result<()> {
     let mut extra = vec![(KEY_ARCH, arch.to_string())];
     let mut state = Vec::new();
     if let Some(c) = model.compiled().lock().expect("compile lock").as_ref() {
-        let metrics: Vec<&str> = c.metrics.iter().map(|m| m.name()).collect();
-        let compile = serde_json::json!({"optimizer": c.optimizer, "loss": c.loss, "metrics": metrics});
+        let metrics: Vec<Vec<&str>> = c.metrics.iter().map(|ms| ms.iter().map(|m| m.name()).collect()).collect();
+        let compile = serde_json::json!({"optimizer": c.optimizer, "losses": c.losses, "loss_weights": c.loss_weights, "metrics": metrics});
         extra.push((KEY_COMPILE, compile.to_string()));
         state = c.optimizer.state()?;
     }
@@ -164,17 +164,19 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
             serde_json::from_str(compile).map_err(|e| Error::Config(format!("{}: bad compile JSON: {e}", path.display())))?;
         let mut optimizer: Optimizer =
             serde_json::from_value(c["optimizer"].clone()).map_err(|e| Error::Config(format!("{}: bad optimizer: {e}", path.display())))?;
-        let loss: Loss =
-            serde_json::from_value(c["loss"].clone()).map_err(|e| Error::Config(format!("{}: bad loss: {e}", path.display())))?;
-        let metrics: Vec<String> = serde_json::from_value(c["metrics"].clone()).unwrap_or_default();
+        let bad = |what: &str, e: serde_json::Error| Error::Config(format!("{}: bad {what}: {e}", path.display()));
+        let losses: Vec<Loss> = serde_json::from_value(c["losses"].clone()).map_err(|e| bad("losses", e))?;
+        let loss_weights: Vec<f64> = serde_json::from_value(c["loss_weights"].clone()).map_err(|e| bad("loss weights", e))?;
+        let metrics: Vec<Vec<String>> = serde_json::from_value(c["metrics"].clone()).map_err(|e| bad("metrics", e))?;
         let bytes = std::fs::read(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
         let (tensors, _) = read_safetensors(&bytes, Device::Cpu)?;
         let state: Vec<(String, Tensor)> = tensors.into_iter().filter(|(k, _)| k.starts_with("optimizer/")).collect();
         if !state.is_empty() {
             optimizer.load_state(&state)?;
         }
-        let names: Vec<&str> = metrics.iter().map(String::as_str).collect();
-        model.compile(optimizer, loss, &names)?;
+        let names: Vec<Vec<&str>> = metrics.iter().map(|ms| ms.iter().map(String::as_str).collect()).collect();
+        let names: Vec<&[&str]> = names.iter().map(Vec::as_slice).collect();
+        model.compile_outputs(optimizer, &losses, Some(&loss_weights), &names)?;
     }
     Ok(model)
 }

@@ -15,14 +15,50 @@ use std::sync::Mutex;
 /// Named numbers reported for a batch or an epoch (`loss`, `accuracy`, `val_loss`, ...).
 pub type Logs = BTreeMap<String, f64>;
 
-/// What `compile` fixed: the optimizer, the loss and the metrics.
+/// What `compile` fixed: the optimizer, one loss (and weight) per output and the metrics.
 pub struct Compiled {
     /// The optimizer and its state.
     pub optimizer: Optimizer,
-    /// The training loss.
-    pub loss: Loss,
-    /// The metrics, already resolved for the loss.
-    pub metrics: Vec<Metric>,
+    /// One loss per model output.
+    pub losses: Vec<Loss>,
+    /// The weight of each output's loss in the total (Keras's `loss_weights`).
+    pub loss_weights: Vec<f64>,
+    /// The metrics of each output, already resolved for its loss.
+    pub metrics: Vec<Vec<Metric>>,
+    /// The output names used to prefix logs (`class_output_loss`); empty for one output.
+    pub output_names: Vec<String>,
+}
+
+impl Compiled {
+    /// The log-name prefix of output `i`: none for a single-output model, else `name_`.
+    fn prefix(&self, i: usize) -> String {
+        if self.losses.len() == 1 {
+            String::new()
+        } else {
+            format!("{}_", self.output_names[i])
+        }
+    }
+
+    fn reset_metrics(&mut self) {
+        self.metrics.iter_mut().flatten().for_each(Metric::reset_state);
+    }
+
+    fn update_metrics(&mut self, y: &[Tensor], pred: &[Tensor]) -> Result<()> {
+        for (i, ms) in self.metrics.iter_mut().enumerate() {
+            for m in ms.iter_mut() {
+                m.update_state(&y[i], &pred[i])?;
+            }
+        }
+        Ok(())
+    }
+
+    fn metric_logs(&self, logs: &mut Logs) {
+        for (i, ms) in self.metrics.iter().enumerate() {
+            for m in ms {
+                logs.insert(format!("{}{}", self.prefix(i), m.name()), m.result());
+            }
+        }
+    }
 }
 
 /// Options of [`Model::fit`], with Keras's defaults.
@@ -36,6 +72,8 @@ pub struct FitOptions {
     pub validation_split: f64,
     /// Explicit validation inputs and targets (used instead of `validation_split`).
     pub validation_data: Option<(Tensor, Tensor)>,
+    /// Explicit validation inputs and targets of a model with several inputs or outputs.
+    pub validation_data_multi: Option<(Vec<Tensor>, Vec<Tensor>)>,
     /// Reshuffle the training samples before each epoch (default true).
     pub shuffle: bool,
     /// 0 silent, 1 a progress bar (one line per epoch when not on a terminal), 2 one line per
@@ -61,6 +99,7 @@ impl Default for FitOptions {
             batch_size: 32,
             validation_split: 0.0,
             validation_data: None,
+            validation_data_multi: None,
             shuffle: true,
             verbose: 1,
             seed: None,
@@ -93,12 +132,24 @@ fn take_rows(t: &Tensor, idx: &[i64]) -> Result<Tensor> {
     Ok(t.gather(&index, 0)?)
 }
 
-fn check_pair(x: &Tensor, y: &Tensor) -> Result<usize> {
-    let n = x.dims().first().copied().ok_or_else(|| Error::Config(format!("inputs need a batch axis, got shape {}", x.shape())))?;
-    if y.dims().first() != Some(&n) {
-        return Err(Error::Config(format!("inputs have {n} samples but targets have shape {} (the first axis must match)", y.shape())));
+/// The sample count shared by every input and target.
+fn check_pairs(x: &[Tensor], y: &[Tensor]) -> Result<usize> {
+    let first = x.first().ok_or_else(|| Error::Config("no input tensors".into()))?;
+    let n = first.dims().first().copied().ok_or_else(|| Error::Config(format!("inputs need a batch axis, got shape {}", first.shape())))?;
+    for t in x.iter().chain(y) {
+        if t.dims().first() != Some(&n) {
+            return Err(Error::Config(format!("inputs have {n} samples but targets have shape {} (the first axis must match)", t.shape())));
+        }
     }
     Ok(n)
+}
+
+fn rows_of(ts: &[Tensor], idx: &[i64]) -> Result<Vec<Tensor>> {
+    ts.iter().map(|t| take_rows(t, idx)).collect()
+}
+
+fn narrow_all(ts: &[Tensor], start: usize, len: usize) -> Result<Vec<Tensor>> {
+    ts.iter().map(|t| Ok(t.narrow(0, start, len)?)).collect()
 }
 
 /// A layer that can be trained: compile, fit, evaluate, predict.
@@ -106,13 +157,64 @@ pub trait Model: Layer {
     /// Where the compile state lives.
     fn compiled(&self) -> &Mutex<Option<Compiled>>;
 
+    /// The names of the outputs (the layers producing them); one name for a single output.
+    fn output_names(&self) -> Vec<String> {
+        vec![self.name().to_string()]
+    }
+
+    /// The forward pass to every output.
+    ///
+    /// # Errors
+    /// Errors from the layers.
+    fn forward(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        Ok(vec![self.apply(inputs, training)?])
+    }
+
     /// Configures training (`model.compile(optimizer, loss, metrics)`).
     ///
     /// # Errors
     /// `Config` for unknown metric names.
     fn compile(&self, optimizer: Optimizer, loss: Loss, metrics: &[&str]) -> Result<()> {
-        let metrics = metrics.iter().map(|m| Ok(Metric::from_name(m)?.resolved_for(&loss))).collect::<Result<Vec<_>>>()?;
-        *self.compiled().lock().expect("compile lock") = Some(Compiled { optimizer, loss, metrics });
+        self.compile_outputs(optimizer, &[loss], None, &[metrics])
+    }
+
+    /// Configures training of a model with several outputs: one loss for all outputs or one per
+    /// output, optional `loss_weights` (default 1 each), and metrics for all outputs or per
+    /// output. Logs are then named `loss`, `<output>_loss`, `<output>_<metric>`, as in Keras.
+    ///
+    /// # Errors
+    /// `Config` when the counts do not match the outputs, or for unknown metric names.
+    fn compile_outputs(&self, optimizer: Optimizer, losses: &[Loss], loss_weights: Option<&[f64]>, metrics: &[&[&str]]) -> Result<()> {
+        let names = self.output_names();
+        let n = names.len();
+        let per_output = |len: usize, what: &str| -> Result<()> {
+            if len == 1 || len == n {
+                Ok(())
+            } else {
+                Err(Error::Config(format!("{what}: expected 1 or {n} (one per output: {names:?}), got {len}")))
+            }
+        };
+        per_output(losses.len(), "losses")?;
+        let losses: Vec<Loss> = (0..n).map(|i| losses[if losses.len() == 1 { 0 } else { i }]).collect();
+        let loss_weights = match loss_weights {
+            None => vec![1.0; n],
+            Some(w) if w.len() == n => w.to_vec(),
+            Some(w) => return Err(Error::Config(format!("loss_weights: expected {n} (one per output), got {}", w.len()))),
+        };
+        if !metrics.is_empty() {
+            per_output(metrics.len(), "metrics")?;
+        }
+        let metrics = (0..n)
+            .map(|i| {
+                let names: &[&str] = match metrics.len() {
+                    0 => &[],
+                    1 => metrics[0],
+                    _ => metrics[i],
+                };
+                names.iter().map(|m| Ok(Metric::from_name(m)?.resolved_for(&losses[i]))).collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        *self.compiled().lock().expect("compile lock") = Some(Compiled { optimizer, losses, loss_weights, metrics, output_names: names });
         Ok(())
     }
 
@@ -121,16 +223,22 @@ pub trait Model: Layer {
     /// # Errors
     /// `Config` when the model is not compiled; errors from the layers and the loss.
     fn train_on_batch(&self, x: &Tensor, y: &Tensor) -> Result<Logs> {
+        self.train_on_batch_multi(std::slice::from_ref(x), std::slice::from_ref(y))
+    }
+
+    /// [`Model::train_on_batch`] for several inputs or outputs.
+    ///
+    /// # Errors
+    /// As [`Model::train_on_batch`].
+    fn train_on_batch_multi(&self, x: &[Tensor], y: &[Tensor]) -> Result<Logs> {
+        check_pairs(x, y)?;
         let mut guard = self.compiled().lock().expect("compile lock");
         let c = guard.as_mut().ok_or_else(|| Error::Config(format!("{}: call compile() before training", self.name())))?;
-        let (loss, pred) = train_step(self, c, x, y, None)?;
-        let mut logs = Logs::new();
-        logs.insert("loss".into(), loss);
-        for m in c.metrics.iter_mut() {
-            m.reset_state();
-            m.update_state(y, &pred)?;
-            logs.insert(m.name().to_string(), m.result());
-        }
+        let (losses, pred) = train_step(self, c, x, y, None)?;
+        c.reset_metrics();
+        c.update_metrics(y, &pred)?;
+        let mut logs = losses;
+        c.metric_logs(&mut logs);
         Ok(logs)
     }
 
@@ -155,15 +263,28 @@ pub trait Model: Layer {
     where
         Self: Sized,
     {
-        let n_all = check_pair(x, y)?;
+        self.fit_multi(std::slice::from_ref(x), std::slice::from_ref(y), options, callbacks)
+    }
+
+    /// [`Model::fit_with_callbacks`] for models with several inputs or outputs (one target per
+    /// output, in output order).
+    ///
+    /// # Errors
+    /// As [`Model::fit_with_callbacks`].
+    fn fit_multi(&self, x: &[Tensor], y: &[Tensor], options: FitOptions, callbacks: &mut [&mut dyn Callback]) -> Result<History>
+    where
+        Self: Sized,
+    {
+        let n_all = check_pairs(x, y)?;
         if options.batch_size == 0 {
             return Err(Error::Config("batch_size must be >= 1".into()));
         }
         if !(0.0..1.0).contains(&options.validation_split) {
             return Err(Error::Config(format!("validation_split must be in [0, 1), got {}", options.validation_split)));
         }
+        let explicit_validation = options.validation_data.is_some() || options.validation_data_multi.is_some();
         // Keras holds out the last fraction of the data, before any shuffling.
-        let n_val = if options.validation_data.is_none() { (n_all as f64 * options.validation_split).floor() as usize } else { 0 };
+        let n_val = if explicit_validation { 0 } else { (n_all as f64 * options.validation_split).floor() as usize };
         let n = n_all - n_val;
         if n == 0 {
             return Err(Error::Config(format!(
@@ -171,13 +292,14 @@ pub trait Model: Layer {
                 options.validation_split
             )));
         }
-        let (train_x, train_y) = (x.narrow(0, 0, n)?, y.narrow(0, 0, n)?);
-        let weights = sample_weights(&options, &train_y, n_all)?;
-        let validation = match &options.validation_data {
-            Some((vx, vy)) => Some((vx.clone(), vy.clone())),
-            None if n_val > 0 => Some((x.narrow(0, n, n_val)?, y.narrow(0, n, n_val)?)),
-            None => None,
+        let (train_x, train_y) = (narrow_all(x, 0, n)?, narrow_all(y, 0, n)?);
+        let validation: Option<(Vec<Tensor>, Vec<Tensor>)> = match (&options.validation_data, &options.validation_data_multi) {
+            (Some((vx, vy)), _) => Some((vec![vx.clone()], vec![vy.clone()])),
+            (None, Some(v)) => Some(v.clone()),
+            (None, None) if n_val > 0 => Some((narrow_all(x, n, n_val)?, narrow_all(y, n, n_val)?)),
+            _ => None,
         };
+        let weights = sample_weights(&options, &train_y[0], n_all)?;
         // Each epoch's shuffle comes from (seed, epoch) alone, so a resumed fit shuffles
         // exactly as an uninterrupted one would.
         let base_seed = options.seed.unwrap_or_else(fovea_core::random::next_seed);
@@ -189,8 +311,9 @@ pub trait Model: Layer {
         let mut history = History::default();
         // Build before the callbacks run, so they see (and can restore) every weight.
         if !self.base().is_built() {
-            let spec: crate::layer::ShapeSpec = std::iter::once(None).chain(x.dims()[1..].iter().map(|&d| Some(d))).collect();
-            self.build(&[spec])?;
+            let specs: Vec<crate::layer::ShapeSpec> =
+                x.iter().map(|t| std::iter::once(None).chain(t.dims()[1..].iter().map(|&d| Some(d))).collect()).collect();
+            self.build(&specs)?;
             self.base().mark_built();
         }
         let mut ctx = CallbackContext { model: self, compiled: self.compiled(), stop_training: false, resume_epoch: None };
@@ -211,25 +334,26 @@ pub trait Model: Layer {
             let order: Vec<i64> = order.iter().copied().cycle().take(steps * options.batch_size).collect();
             let total = if options.steps_per_epoch.is_some() { order.len() } else { n };
             let mut progress = Progress::new(options.verbose, epoch, options.epochs, steps);
-            let (mut loss_sum, mut seen) = (0.0, 0usize);
+            let mut sums: Logs = Logs::new();
+            let mut seen = 0usize;
             if let Some(c) = self.compiled().lock().expect("compile lock").as_mut() {
-                c.metrics.iter_mut().for_each(Metric::reset_state);
+                c.reset_metrics();
             }
             for step in 0..steps {
                 let idx = &order[step * options.batch_size..((step + 1) * options.batch_size).min(total)];
-                let (xb, yb) = (take_rows(&train_x, idx)?, take_rows(&train_y, idx)?);
+                let (xb, yb) = (rows_of(&train_x, idx)?, rows_of(&train_y, idx)?);
+                let wb = weights.as_ref().map(|w| take_rows(w, idx)).transpose()?;
                 let mut guard = self.compiled().lock().expect("compile lock");
                 let c = guard.as_mut().ok_or_else(|| Error::Config(format!("{}: call compile() before fit()", self.name())))?;
-                let wb = weights.as_ref().map(|w| take_rows(w, idx)).transpose()?;
-                let (loss, pred) = train_step(self, c, &xb, &yb, wb.as_ref())?;
-                loss_sum += loss * idx.len() as f64;
+                let (batch_losses, pred) = train_step(self, c, &xb, &yb, wb.as_ref())?;
                 seen += idx.len();
-                let mut logs = Logs::new();
-                logs.insert("loss".into(), loss_sum / seen as f64);
-                for m in c.metrics.iter_mut() {
-                    m.update_state(&yb, &pred)?;
-                    logs.insert(m.name().to_string(), m.result());
+                // Losses are averaged over samples, weighting each batch by its size.
+                for (k, v) in &batch_losses {
+                    *sums.entry(k.clone()).or_insert(0.0) += v * idx.len() as f64;
                 }
+                let mut logs: Logs = sums.iter().map(|(k, v)| (k.clone(), v / seen as f64)).collect();
+                c.update_metrics(&yb, &pred)?;
+                c.metric_logs(&mut logs);
                 drop(guard);
                 progress.step(step + 1, &logs);
                 for cb in callbacks.iter_mut() {
@@ -238,6 +362,7 @@ pub trait Model: Layer {
                 if ctx.stop_training {
                     break;
                 }
+                let loss = batch_losses["loss"];
                 if !loss.is_finite() {
                     // Without TerminateOnNan, a NaN loss is an error rather than silent garbage.
                     return Err(Error::Config(format!(
@@ -247,15 +372,12 @@ pub trait Model: Layer {
                     )));
                 }
             }
-            let mut logs = Logs::new();
-            logs.insert("loss".into(), loss_sum / seen as f64);
+            let mut logs: Logs = sums.iter().map(|(k, v)| (k.clone(), v / seen.max(1) as f64)).collect();
             if let Some(c) = self.compiled().lock().expect("compile lock").as_ref() {
-                for m in &c.metrics {
-                    logs.insert(m.name().to_string(), m.result());
-                }
+                c.metric_logs(&mut logs);
             }
             if let Some((vx, vy)) = &validation {
-                for (k, v) in self.evaluate(vx, vy, options.batch_size)? {
+                for (k, v) in self.evaluate_multi(vx, vy, options.batch_size)? {
                     logs.insert(format!("val_{k}"), v);
                 }
             }
@@ -280,7 +402,7 @@ pub trait Model: Layer {
     /// # Errors
     /// As [`Model::evaluate`].
     fn test_on_batch(&self, x: &Tensor, y: &Tensor) -> Result<Logs> {
-        let n = check_pair(x, y)?;
+        let n = check_pairs(std::slice::from_ref(x), std::slice::from_ref(y))?;
         self.evaluate(x, y, n.max(1))
     }
 
@@ -289,49 +411,85 @@ pub trait Model: Layer {
     /// # Errors
     /// As [`Model::fit`].
     fn evaluate(&self, x: &Tensor, y: &Tensor, batch_size: usize) -> Result<Logs> {
-        let n = check_pair(x, y)?;
+        self.evaluate_multi(std::slice::from_ref(x), std::slice::from_ref(y), batch_size)
+    }
+
+    /// [`Model::evaluate`] for several inputs or outputs.
+    ///
+    /// # Errors
+    /// As [`Model::evaluate`].
+    fn evaluate_multi(&self, x: &[Tensor], y: &[Tensor], batch_size: usize) -> Result<Logs> {
+        let n = check_pairs(x, y)?;
         if batch_size == 0 {
             return Err(Error::Config("batch_size must be >= 1".into()));
         }
-        let mut guard = self.compiled().lock().expect("compile lock");
-        let c = guard.as_mut().ok_or_else(|| Error::Config(format!("{}: call compile() before evaluate()", self.name())))?;
-        let mut metrics: Vec<Metric> = c.metrics.clone();
-        metrics.iter_mut().for_each(Metric::reset_state);
-        let mut loss_metric = Metric::new(MetricKind::MeanLoss(c.loss), "loss");
+        let guard = self.compiled().lock().expect("compile lock");
+        let c = guard.as_ref().ok_or_else(|| Error::Config(format!("{}: call compile() before evaluate()", self.name())))?;
+        let mut metrics: Vec<Vec<Metric>> = c.metrics.clone();
+        metrics.iter_mut().flatten().for_each(Metric::reset_state);
+        let mut loss_metrics: Vec<Metric> = c.losses.iter().map(|l| Metric::new(MetricKind::MeanLoss(*l), "loss")).collect();
+        let (weights, prefixes): (Vec<f64>, Vec<String>) = (c.loss_weights.clone(), (0..c.losses.len()).map(|i| c.prefix(i)).collect());
+        drop(guard);
         let _no_grad = fovea_core::NoGradGuard::new();
         for start in (0..n).step_by(batch_size) {
             let len = batch_size.min(n - start);
-            let (xb, yb) = (x.narrow(0, start, len)?, y.narrow(0, start, len)?);
-            let pred = self.apply(&[xb], false)?;
-            loss_metric.update_state(&yb, &pred)?;
-            for m in metrics.iter_mut() {
-                m.update_state(&yb, &pred)?;
+            let (xb, yb) = (narrow_all(x, start, len)?, narrow_all(y, start, len)?);
+            let pred = self.forward(&xb, false)?;
+            if pred.len() != yb.len() {
+                return Err(Error::Config(format!("{}: {} targets for {} outputs", self.name(), yb.len(), pred.len())));
+            }
+            for (i, p) in pred.iter().enumerate() {
+                loss_metrics[i].update_state(&yb[i], p)?;
+                for m in metrics[i].iter_mut() {
+                    m.update_state(&yb[i], p)?;
+                }
             }
         }
         let mut logs = Logs::new();
-        logs.insert("loss".into(), loss_metric.result());
-        for m in &metrics {
-            logs.insert(m.name().to_string(), m.result());
+        let total: f64 = loss_metrics.iter().zip(&weights).map(|(m, w)| m.result() * w).sum();
+        logs.insert("loss".into(), total);
+        if loss_metrics.len() > 1 {
+            for (m, p) in loss_metrics.iter().zip(&prefixes) {
+                logs.insert(format!("{p}loss"), m.result());
+            }
+        }
+        for (ms, p) in metrics.iter().zip(&prefixes) {
+            for m in ms {
+                logs.insert(format!("{p}{}", m.name()), m.result());
+            }
         }
         Ok(logs)
     }
 
-    /// The model's outputs for `x`, computed in batches in inference mode.
+    /// The model's (first) output for `x`, computed in batches in inference mode.
     ///
     /// # Errors
     /// Errors from the layers; `Config` for batch size 0.
     fn predict(&self, x: &Tensor, batch_size: usize) -> Result<Tensor> {
+        Ok(self.predict_multi(std::slice::from_ref(x), batch_size)?.remove(0))
+    }
+
+    /// Every output for `x`, computed in batches in inference mode.
+    ///
+    /// # Errors
+    /// As [`Model::predict`].
+    fn predict_multi(&self, x: &[Tensor], batch_size: usize) -> Result<Vec<Tensor>> {
         if batch_size == 0 {
             return Err(Error::Config("batch_size must be >= 1".into()));
         }
-        let n = x.dims().first().copied().ok_or_else(|| Error::Config(format!("inputs need a batch axis, got shape {}", x.shape())))?;
+        let n = check_pairs(x, &[])?;
         no_grad(|| {
-            let mut outs = Vec::new();
+            let mut outs: Vec<Vec<Tensor>> = Vec::new();
             for start in (0..n).step_by(batch_size) {
-                outs.push(self.apply(&[x.narrow(0, start, batch_size.min(n - start))?], false)?);
+                let pred = self.forward(&narrow_all(x, start, batch_size.min(n - start))?, false)?;
+                if outs.is_empty() {
+                    outs = vec![Vec::new(); pred.len()];
+                }
+                for (o, p) in outs.iter_mut().zip(pred) {
+                    o.push(p);
+                }
             }
-            let refs: Vec<&Tensor> = outs.iter().collect();
-            Ok(Tensor::concat(&refs, 0)?)
+            outs.iter().map(|parts| Ok(Tensor::concat(&parts.iter().collect::<Vec<_>>(), 0)?)).collect()
         })
     }
 
@@ -389,23 +547,48 @@ fn sample_weights(options: &FitOptions, labels: &Tensor, n_all: usize) -> Result
     Ok(Some(Tensor::from_vec(w, [n], labels.device())?))
 }
 
-/// Forward, loss (plus regularization), backward and one optimizer update. A non-finite loss
-/// skips the update (so the weights stay usable) and is reported to the caller.
+/// Forward, losses (weighted, plus regularization), backward and one optimizer update. A
+/// non-finite loss skips the update (so the weights stay usable) and is reported to the caller.
+/// Returns the batch's loss logs and the detached predictions.
 fn train_step<M: Model + ?Sized>(
     model: &M,
     c: &mut Compiled,
-    x: &Tensor,
-    y: &Tensor,
+    x: &[Tensor],
+    y: &[Tensor],
     sample_weight: Option<&Tensor>,
-) -> Result<(f64, Tensor)> {
-    let pred = model.apply(std::slice::from_ref(x), true)?;
-    let mut loss = c.loss.compute(y, &pred, sample_weight)?;
+) -> Result<(Logs, Vec<Tensor>)> {
+    let pred = model.forward(x, true)?;
+    if pred.len() != y.len() || pred.len() != c.losses.len() {
+        return Err(Error::Config(format!(
+            "{}: {} targets and {} losses for {} outputs",
+            model.name(),
+            y.len(),
+            c.losses.len(),
+            pred.len()
+        )));
+    }
+    let mut logs = Logs::new();
+    let mut loss: Option<Tensor> = None;
+    for (i, (p, t)) in pred.iter().zip(y).enumerate() {
+        let li = c.losses[i].compute(t, p, sample_weight)?;
+        if c.losses.len() > 1 {
+            logs.insert(format!("{}loss", c.prefix(i)), li.to_scalar::<f32>()? as f64);
+        }
+        let weighted = if c.loss_weights[i] == 1.0 { li } else { li.mul_scalar(c.loss_weights[i] as f32)? };
+        loss = Some(match loss {
+            None => weighted,
+            Some(acc) => acc.add(&weighted)?,
+        });
+    }
+    let mut loss = loss.expect("at least one output");
     for extra in model.losses()? {
         loss = loss.add(&extra)?;
     }
     let value = loss.to_scalar::<f32>()? as f64;
+    logs.insert("loss".into(), value);
+    let detached: Vec<Tensor> = pred.iter().map(|p| p.detach()).collect();
     if !value.is_finite() {
-        return Ok((value, pred.detach()));
+        return Ok((logs, detached));
     }
     let grads = loss.backward()?;
     let pairs: Vec<(Tensor, fovea_core::Variable)> = model
@@ -418,5 +601,5 @@ fn train_step<M: Model + ?Sized>(
         })
         .collect();
     c.optimizer.apply_gradients(&pairs)?;
-    Ok((value, pred.detach().cast(DType::F32)?))
+    Ok((logs, detached))
 }
