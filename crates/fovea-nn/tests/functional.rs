@@ -1,4 +1,5 @@
 //! The functional API: branches and merges, shared layers, nested models, freezing, errors.
+#![allow(clippy::cloned_ref_to_slice_refs)] // `&[x.clone()]` reads better in tests
 
 use fovea_core::{set_seed, Device, Tensor};
 use fovea_nn::activations::Activation;
