@@ -41,6 +41,21 @@ pub fn check_layer(layer: &dyn Layer, input_shapes: &[&[usize]], expect: LayerEx
     let text = serde_json::to_string(&config).expect("config serialises");
     assert_eq!(serde_json::from_str::<serde_json::Value>(&text).expect("config parses"), config, "{name}: config round trip");
 
+    // Rebuilt from its config (what a model file stores) with the same weights, the layer
+    // computes the same outputs.
+    if layer.class_name() != "Lambda" {
+        let twin =
+            crate::model::registry::layer_from_config(layer.class_name(), &config).unwrap_or_else(|e| panic!("{name}: from_config: {e}"));
+        twin.build(&specs).unwrap_or_else(|e| panic!("{name}: rebuilt layer does not build: {e}"));
+        twin.base().mark_built();
+        assert_eq!(twin.config(), config, "{name}: config of the rebuilt layer");
+        for (a, b) in twin.weights().iter().zip(layer.weights()) {
+            a.assign(&b.value()).unwrap();
+        }
+        let (y1, y2) = (layer.apply(&inputs, false).unwrap(), twin.apply(&inputs, false).unwrap());
+        assert_eq!(y1.to_vec::<f32>().unwrap(), y2.to_vec::<f32>().unwrap(), "{name}: the rebuilt layer computes differently");
+    }
+
     // The gradient with respect to the inputs, through the layer's own backward passes.
     let small: Vec<Tensor> = inputs.iter().map(|t| t.narrow_batch(1)).collect();
     gradcheck(|xs| layer.apply(xs, false).map_err(|e| fovea_core::Error::Autodiff(e.to_string())), &small, 1e-2, 2e-2)
