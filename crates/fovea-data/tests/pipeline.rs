@@ -477,3 +477,44 @@ fn a_full_pipeline_is_reproducible() {
     assert_eq!(a, b);
     assert_ne!(a[..6], a[6..]);
 }
+
+#[test]
+fn invalid_builder_arguments_are_err_items() {
+    for (ds, want) in [
+        (scalars(3).batch(0, false), "batch: batch_size must be at least 1, got 0"),
+        (scalars(3).padded_batch(0, None, 0.0, false), "padded_batch: batch_size must be at least 1, got 0"),
+        (scalars(3).shuffle(0, Some(1)), "shuffle: buffer_size must be at least 1, got 0"),
+        (
+            scalars(3).interleave(|e| Ok(Dataset::from_elements(vec![e])), 0, 1),
+            "cycle_length and block_length must be at least 1, got 0 and 1",
+        ),
+    ] {
+        let items: Vec<_> = ds.iter().collect();
+        assert_eq!(items.len(), 1);
+        let msg = err_text(items.into_iter().next().unwrap());
+        assert!(msg.contains(want), "{msg}");
+    }
+}
+
+#[test]
+fn parallel_map_results_do_not_depend_on_the_thread_count() {
+    let run = |threads| {
+        let ds = scalars(40).shuffle(10, Some(3)).map_parallel(
+            |e| Ok(Element::from(e.tensor()?.mul_scalar(0.5)?)),
+            Parallelism::Fixed(threads),
+            true,
+        );
+        values(&ds)
+    };
+    let one = run(1);
+    assert_eq!(run(3), one);
+    assert_eq!(run(8), one);
+}
+
+#[test]
+fn slices_of_a_tensor_that_requires_grad_are_plain_data() {
+    let x = t(&[1., 2., 3., 4.], &[2, 2]).with_requires_grad(true).unwrap();
+    let rows = Dataset::from_tensor_slices(x).unwrap().collect().unwrap();
+    assert!(!rows[0].tensor().unwrap().requires_grad());
+    assert_eq!(rows[1].tensor().unwrap().to_vec::<f32>().unwrap(), vec![3., 4.]);
+}

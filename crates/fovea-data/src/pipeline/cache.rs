@@ -14,6 +14,7 @@ use fovea_core::{Device, Storage, Tensor};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 const MAGIC: &[u8] = b"FOVEACACHE1";
@@ -73,7 +74,9 @@ impl Node for FileCache {
         }
         let mut input = self.input.iter();
         let path = self.path.clone();
-        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        // Unique per process and epoch, so two epochs running at once never share a file.
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let tmp = path.with_extension(format!("tmp-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
         let created = File::create(&tmp).map(BufWriter::new).and_then(|mut w| w.write_all(MAGIC).map(|_| w));
         let (mut writer, mut first_err) = match created {
             Ok(w) => (Some(w), None),

@@ -87,7 +87,7 @@ impl Dataset {
     /// # Errors
     /// `Format` when a tensor is a scalar or the tensors disagree on the size of axis 0.
     pub fn from_tensor_slices(source: impl Into<Element>) -> Result<Dataset> {
-        let source = source.into();
+        let source = detach(source.into());
         let rows = source.rows("from_tensor_slices")?;
         Ok(Dataset::from_node(Slices { source, rows }))
     }
@@ -145,5 +145,14 @@ impl Dataset {
 impl From<&Tensor> for Element {
     fn from(t: &Tensor) -> Self {
         Element::Tensor(t.clone())
+    }
+}
+
+/// Data does not take part in autodiff: slicing a tensor that requires a gradient would otherwise
+/// record one graph node per element.
+fn detach(e: Element) -> Element {
+    match e {
+        Element::Tensor(t) => Element::Tensor(t.detach()),
+        Element::Tuple(v) => Element::Tuple(v.into_iter().map(detach).collect()),
     }
 }

@@ -221,7 +221,28 @@ fn groups(
     }))
 }
 
+/// A stage whose every epoch is a single `Err` item: how builder methods (which return a
+/// `Dataset`, not a `Result`, so that pipelines chain) report an invalid argument.
+struct Failing {
+    op: &'static str,
+    msg: String,
+}
+
+impl Node for Failing {
+    fn iter(&self) -> ElementIter {
+        Box::new(std::iter::once(Err(Error::format(self.op, self.msg.clone()))))
+    }
+
+    fn cardinality(&self) -> Cardinality {
+        Cardinality::Unknown
+    }
+}
+
 impl Dataset {
+    pub(crate) fn failing(op: &'static str, msg: String) -> Dataset {
+        Dataset::from_node(Failing { op, msg })
+    }
+
     /// Shuffles with a buffer of `buffer_size` elements (`tf.data.Dataset.shuffle`): the buffer
     /// is filled, then each output is a uniformly drawn buffer element, replaced by the next
     /// input. A buffer at least as large as the dataset gives a uniform permutation. Each epoch
@@ -235,6 +256,9 @@ impl Dataset {
     /// [`Dataset::shuffle`] with the choice of reshuffling each epoch or repeating the first
     /// epoch's order.
     pub fn shuffle_with(&self, buffer_size: usize, seed: Option<u64>, reshuffle_each_iteration: bool) -> Dataset {
+        if buffer_size == 0 {
+            return Dataset::failing("shuffle", "buffer_size must be at least 1, got 0".into());
+        }
         let seed = seed.unwrap_or_else(fovea_core::random::next_seed);
         Dataset::from_node(Shuffle {
             input: self.clone(),
@@ -290,6 +314,9 @@ impl Dataset {
     /// shorter batch is kept unless `drop_remainder`. Elements of different shapes give an
     /// `Err` item naming both shapes (see [`Dataset::padded_batch`]).
     pub fn batch(&self, batch_size: usize, drop_remainder: bool) -> Dataset {
+        if batch_size == 0 {
+            return Dataset::failing("batch", "batch_size must be at least 1, got 0".into());
+        }
         Dataset::from_node(Adapt {
             input: self.clone(),
             make: move |it: ElementIter| groups(it, batch_size, drop_remainder, stack),
@@ -308,6 +335,9 @@ impl Dataset {
         padding_value: f64,
         drop_remainder: bool,
     ) -> Dataset {
+        if batch_size == 0 {
+            return Dataset::failing("padded_batch", "batch_size must be at least 1, got 0".into());
+        }
         let shapes = Arc::new(padded_shapes);
         Dataset::from_node(Adapt {
             input: self.clone(),
@@ -389,6 +419,12 @@ impl Dataset {
     where
         F: Fn(Element) -> Result<Dataset> + Send + Sync + 'static,
     {
+        if cycle_length == 0 || block_length == 0 {
+            return Dataset::failing(
+                "interleave",
+                format!("cycle_length and block_length must be at least 1, got {cycle_length} and {block_length}"),
+            );
+        }
         Dataset::from_node(Interleave { input: self.clone(), f: Arc::new(f), cycle_length, block_length })
     }
 }
