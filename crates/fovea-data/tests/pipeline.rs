@@ -518,3 +518,32 @@ fn slices_of_a_tensor_that_requires_grad_are_plain_data() {
     assert!(!rows[0].tensor().unwrap().requires_grad());
     assert_eq!(rows[1].tensor().unwrap().to_vec::<f32>().unwrap(), vec![3., 4.]);
 }
+
+#[test]
+fn named_fields_slice_batch_and_cache() {
+    let source = Element::dict([("image", t(&[0., 1., 2., 3., 4., 5.], &[3, 2]).into()), ("label", ti(&[4, 5, 6], &[3]).into())]);
+    let ds = Dataset::from_tensor_slices(source).unwrap();
+    let first = ds.iter().next().unwrap().unwrap();
+    assert_eq!(first.signature(), "{image: float32[2], label: int64[]}");
+    assert_eq!(first.field("label").unwrap().tensor().unwrap().to_scalar::<i64>().unwrap(), 4);
+    let msg = first.field("mask").unwrap_err().to_string();
+    assert!(msg.contains("\"mask\"") && msg.contains("[\"image\", \"label\"]"), "{msg}");
+    let msg = first.get(0).unwrap_err().to_string();
+    assert!(msg.contains("not a tuple"), "{msg}");
+
+    let b = ds.batch(2, false).collect().unwrap();
+    assert_eq!(b[0].field("image").unwrap().tensor().unwrap().to_vec::<f32>().unwrap(), vec![0., 1., 2., 3.]);
+    assert_eq!(b[1].field("label").unwrap().tensor().unwrap().to_vec::<i64>().unwrap(), vec![6]);
+
+    let path = temp_path("cache_dict.bin");
+    ds.cache_to_file(&path).collect().unwrap();
+    let back = Dataset::from_generator(std::iter::empty).cache_to_file(&path).collect().unwrap();
+    assert_eq!(back.len(), 3);
+    assert_eq!(back[2].signature(), "{image: float32[2], label: int64[]}");
+    assert_eq!(back[2].field("image").unwrap().tensor().unwrap().to_vec::<f32>().unwrap(), vec![4., 5.]);
+
+    // Dicts with different keys do not batch together.
+    let mixed = Dataset::from_elements(vec![Element::dict([("a", t(&[1.], &[1]).into())]), Element::dict([("b", t(&[1.], &[1]).into())])]);
+    let msg = err_text(mixed.batch(2, false).iter().next().unwrap());
+    assert!(msg.contains("{b: float32[1]}") && msg.contains("{a: float32[1]}"), "{msg}");
+}

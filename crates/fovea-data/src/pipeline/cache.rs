@@ -3,7 +3,7 @@
 //!
 //! The file format is Fovea's own, written for streaming: the magic `FOVEACACHE1`, then one
 //! record per element (a tree: tag 0 = tensor with dtype, rank, dims and little-endian data;
-//! tag 1 = tuple with its length), then a footer (tag 0xFF and the element count). A file
+//! tag 1 = tuple with its length; tag 2 = dict with its length and each key's UTF-8 bytes), then a footer (tag 0xFF and the element count). A file
 //! without its footer is reported as truncated. The file is written under a temporary name and
 //! renamed when the epoch completes, so an interrupted epoch never leaves a half cache behind.
 
@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 const MAGIC: &[u8] = b"FOVEACACHE1";
 const TAG_TENSOR: u8 = 0;
 const TAG_TUPLE: u8 = 1;
+const TAG_DICT: u8 = 2;
 const TAG_END: u8 = 0xFF;
 
 struct MemoryCache {
@@ -150,6 +151,15 @@ fn write_element(w: &mut impl Write, e: &Element) -> Result<()> {
             w.write_all(&[TAG_TUPLE]).map_err(io)?;
             w.write_all(&(v.len() as u32).to_le_bytes()).map_err(io)?;
             v.iter().try_for_each(|c| write_element(w, c))
+        }
+        Element::Dict(f) => {
+            w.write_all(&[TAG_DICT]).map_err(io)?;
+            w.write_all(&(f.len() as u32).to_le_bytes()).map_err(io)?;
+            f.iter().try_for_each(|(k, c)| {
+                w.write_all(&(k.len() as u32).to_le_bytes()).map_err(io)?;
+                w.write_all(k.as_bytes()).map_err(io)?;
+                write_element(w, c)
+            })
         }
     }
 }
@@ -287,6 +297,22 @@ impl Reader {
                     v.push(self.element(t, depth + 1)?);
                 }
                 Ok(Element::Tuple(v))
+            }
+            TAG_DICT => {
+                let len = self.u32()?;
+                let mut f = Vec::new();
+                for _ in 0..len {
+                    let klen = self.u32()? as usize;
+                    if klen > 1 << 16 {
+                        return Err(self.corrupt(format!("field name of {klen} bytes")));
+                    }
+                    let mut key = vec![0u8; klen];
+                    self.exact(&mut key)?;
+                    let key = String::from_utf8(key).map_err(|_| self.corrupt("a field name is not UTF-8".into()))?;
+                    let t = self.u8()?;
+                    f.push((key, self.element(t, depth + 1)?));
+                }
+                Ok(Element::Dict(f))
             }
             other => Err(self.corrupt(format!("unknown record tag {other}"))),
         }

@@ -4,14 +4,17 @@ use crate::{Error, Result};
 use fovea_core::backend::PadMode;
 use fovea_core::{DType, Device, Tensor};
 
-/// One element of a [`super::Dataset`]: a tensor, or a tuple of elements (`(image, label)`,
-/// `((image, mask), label)`), like the nested structures `tf.data` carries.
+/// One element of a [`super::Dataset`]: a tensor, a tuple of elements (`(image, label)`,
+/// `((image, mask), label)`) or named fields (`{"image": .., "label": ..}`), like the nested
+/// structures `tf.data` carries.
 #[derive(Clone, Debug)]
 pub enum Element {
     /// A single tensor.
     Tensor(Tensor),
     /// An ordered group of elements.
     Tuple(Vec<Element>),
+    /// Named fields, in the order given (like a Python dict).
+    Dict(Vec<(String, Element)>),
 }
 
 impl From<Tensor> for Element {
@@ -39,6 +42,27 @@ impl From<Vec<Element>> for Element {
 }
 
 impl Element {
+    /// Named fields: `Element::dict([("image", x.into()), ("label", y.into())])`.
+    pub fn dict<K: Into<String>>(fields: impl IntoIterator<Item = (K, Element)>) -> Element {
+        Element::Dict(fields.into_iter().map(|(k, v)| (k.into(), v)).collect())
+    }
+
+    /// The field `name` of a dict element.
+    ///
+    /// # Errors
+    /// `Format` when the element is not a dict or has no such field (the message lists the fields).
+    pub fn field(&self, name: &str) -> Result<&Element> {
+        match self {
+            Element::Dict(f) => f.iter().find(|(k, _)| k == name).map(|(_, v)| v).ok_or_else(|| {
+                Error::format(
+                    "element",
+                    format!("no field {name:?}; the fields are {:?}", f.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>()),
+                )
+            }),
+            other => Err(Error::format("element", format!("field {name:?} requested from {}, which is not a dict", other.signature()))),
+        }
+    }
+
     /// The tensor of a leaf element.
     ///
     /// # Errors
@@ -46,7 +70,7 @@ impl Element {
     pub fn tensor(&self) -> Result<&Tensor> {
         match self {
             Element::Tensor(t) => Ok(t),
-            Element::Tuple(v) => Err(Error::format("element", format!("expected a tensor, got a tuple of {} elements", v.len()))),
+            other => Err(Error::format("element", format!("expected a tensor, got {}", other.signature()))),
         }
     }
 
@@ -59,7 +83,7 @@ impl Element {
             Element::Tuple(v) => {
                 v.get(i).ok_or_else(|| Error::format("element", format!("component {i} requested from a tuple of {} elements", v.len())))
             }
-            Element::Tensor(t) => Err(Error::format("element", format!("component {i} requested from a tensor of shape {}", t.shape()))),
+            other => Err(Error::format("element", format!("component {i} requested from {}, which is not a tuple", other.signature()))),
         }
     }
 
@@ -74,6 +98,7 @@ impl Element {
         match self {
             Element::Tensor(t) => out.push(t),
             Element::Tuple(v) => v.iter().for_each(|e| e.collect_leaves(out)),
+            Element::Dict(f) => f.iter().for_each(|(_, e)| e.collect_leaves(out)),
         }
     }
 
@@ -82,6 +107,7 @@ impl Element {
         match self {
             Element::Tensor(t) => format!("{}{}", t.dtype(), t.shape()),
             Element::Tuple(v) => format!("({})", v.iter().map(Element::signature).collect::<Vec<_>>().join(", ")),
+            Element::Dict(f) => format!("{{{}}}", f.iter().map(|(k, e)| format!("{k}: {}", e.signature())).collect::<Vec<_>>().join(", ")),
         }
     }
 
@@ -91,6 +117,7 @@ impl Element {
             // The caller always supplies one leaf per leaf of `self`.
             Element::Tensor(t) => Element::Tensor(leaves.next().unwrap_or_else(|| t.clone())),
             Element::Tuple(v) => Element::Tuple(v.iter().map(|e| e.rebuild(leaves)).collect()),
+            Element::Dict(f) => Element::Dict(f.iter().map(|(k, e)| (k.clone(), e.rebuild(leaves))).collect()),
         }
     }
 
@@ -99,6 +126,9 @@ impl Element {
         match (self, other) {
             (Element::Tensor(_), Element::Tensor(_)) => true,
             (Element::Tuple(a), Element::Tuple(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_structure(y)),
+            (Element::Dict(a), Element::Dict(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|((ka, x), (kb, y))| ka == kb && x.same_structure(y))
+            }
             _ => false,
         }
     }

@@ -154,5 +154,6 @@ fn detach(e: Element) -> Element {
     match e {
         Element::Tensor(t) => Element::Tensor(t.detach()),
         Element::Tuple(v) => Element::Tuple(v.into_iter().map(detach).collect()),
+        Element::Dict(f) => Element::Dict(f.into_iter().map(|(k, e)| (k, detach(e))).collect()),
     }
 }
