@@ -322,6 +322,14 @@ fn repeat_take_skip_and_cardinality() {
     let r = values(&scalars(10).shuffle(10, Some(1)).repeat(Some(2)));
     assert_ne!(r[..10], r[10..]);
     assert_eq!(Dataset::range(2, 5).cardinality(), Cardinality::Finite(3));
+    // tf.data's rules for unknown inputs: repeat() is infinite, repeat(n) unknown, filter unknown.
+    let unknown = Dataset::from_generator(std::iter::empty);
+    assert_eq!(unknown.repeat(None).cardinality(), Cardinality::Infinite);
+    assert_eq!(unknown.repeat(Some(2)).cardinality(), Cardinality::Unknown);
+    assert_eq!(forever.filter(|_| Ok(true)).cardinality(), Cardinality::Unknown);
+    assert_eq!(unknown.repeat(None).take(3).cardinality(), Cardinality::Finite(3));
+    // ...and an empty generator repeated forever still ends.
+    assert_eq!(unknown.repeat(None).collect().unwrap().len(), 0);
 }
 
 #[test]

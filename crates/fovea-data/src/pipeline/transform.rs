@@ -117,8 +117,9 @@ impl Node for Repeat {
         match (self.input.cardinality(), self.count) {
             (Cardinality::Finite(0), _) | (_, Some(0)) => Cardinality::Finite(0),
             (Cardinality::Finite(n), Some(c)) => Cardinality::Finite(n.saturating_mul(c)),
-            (Cardinality::Finite(_), None) | (Cardinality::Infinite, _) => Cardinality::Infinite,
-            (Cardinality::Unknown, _) => Cardinality::Unknown,
+            // As tf.data: repeating forever is infinite unless the input is known to be empty.
+            (_, None) | (Cardinality::Infinite, _) => Cardinality::Infinite,
+            (Cardinality::Unknown, Some(_)) => Cardinality::Unknown,
         }
     }
 }
@@ -287,7 +288,8 @@ impl Dataset {
     }
 
     /// Keeps the elements for which `predicate` is true (`Dataset.filter`). An `Err` from the
-    /// predicate becomes an `Err` item. The cardinality becomes unknown.
+    /// predicate becomes an `Err` item. The cardinality becomes unknown (as in tf.data, even for
+    /// an infinite input).
     pub fn filter<F>(&self, predicate: F) -> Dataset
     where
         F: Fn(&Element) -> Result<bool> + Send + Sync + 'static,
@@ -306,7 +308,8 @@ impl Dataset {
                     Err(err) => Some(Err(err)),
                 })) as ElementIter
             },
-            card: |c| if c == Cardinality::Infinite { Cardinality::Infinite } else { Cardinality::Unknown },
+            // As tf.data: even an infinite input may be filtered down to nothing.
+            card: |_| Cardinality::Unknown,
         })
     }
 
