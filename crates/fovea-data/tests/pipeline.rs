@@ -431,6 +431,13 @@ fn interrupted_file_cache_epoch_leaves_no_file() {
     let first_two: Vec<_> = ds.iter().take(2).collect();
     assert_eq!(first_two.len(), 2);
     assert!(!path.exists());
+    // Nothing is left behind at all: the partial temporary file is gone.
+    let leftovers: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("cache_partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
     assert_eq!(values(&ds), vec![0., 1., 2., 3., 4.]);
     assert!(path.exists());
 }

@@ -78,6 +78,7 @@ impl Node for FileCache {
         // Unique per process and epoch, so two epochs running at once never share a file.
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let tmp = path.with_extension(format!("tmp-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+        let guard = TempFile(tmp.clone());
         let created = File::create(&tmp).map(BufWriter::new).and_then(|mut w| w.write_all(MAGIC).map(|_| w));
         let (mut writer, mut first_err) = match created {
             Ok(w) => (Some(w), None),
@@ -86,14 +87,15 @@ impl Node for FileCache {
         let mut count = 0u64;
         let mut clean = true;
         Box::new(std::iter::from_fn(move || {
+            // Owned by the closure, so an epoch dropped half-way removes its partial file.
+            let _ = &guard;
             if let Some(e) = first_err.take() {
                 writer = None;
-                let _ = std::fs::remove_file(&tmp);
                 return Some(Err(e));
             }
             let w = writer.as_mut()?;
             match input.next() {
-                Some(Ok(e)) => match write_element(w, &e) {
+                Some(Ok(e)) => match write_element(w, &e, &tmp) {
                     Ok(()) => {
                         count += 1;
                         Some(Ok(e))
@@ -118,7 +120,6 @@ impl Node for FileCache {
                         Ok(())
                     };
                     writer = None;
-                    let _ = std::fs::remove_file(&tmp);
                     finish.err().map(|e| Err(Error::io(&path, e)))
                 }
             }
@@ -130,8 +131,18 @@ impl Node for FileCache {
     }
 }
 
-fn write_element(w: &mut impl Write, e: &Element) -> Result<()> {
-    let io = |err| Error::io("cache", err);
+/// Removes a temporary file when dropped (after a successful rename there is nothing left to
+/// remove).
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn write_element(w: &mut impl Write, e: &Element, path: &Path) -> Result<()> {
+    let io = |err| Error::io(path, err);
     match e {
         Element::Tensor(t) => {
             w.write_all(&[TAG_TENSOR, dtype_tag(t.dtype())?]).map_err(io)?;
@@ -150,7 +161,7 @@ fn write_element(w: &mut impl Write, e: &Element) -> Result<()> {
         Element::Tuple(v) => {
             w.write_all(&[TAG_TUPLE]).map_err(io)?;
             w.write_all(&(v.len() as u32).to_le_bytes()).map_err(io)?;
-            v.iter().try_for_each(|c| write_element(w, c))
+            v.iter().try_for_each(|c| write_element(w, c, path))
         }
         Element::Dict(f) => {
             w.write_all(&[TAG_DICT]).map_err(io)?;
@@ -158,7 +169,7 @@ fn write_element(w: &mut impl Write, e: &Element) -> Result<()> {
             f.iter().try_for_each(|(k, c)| {
                 w.write_all(&(k.len() as u32).to_le_bytes()).map_err(io)?;
                 w.write_all(k.as_bytes()).map_err(io)?;
-                write_element(w, c)
+                write_element(w, c, path)
             })
         }
     }
