@@ -562,3 +562,35 @@ fn named_fields_slice_batch_and_cache() {
     let msg = err_text(mixed.batch(2, false).iter().next().unwrap());
     assert!(msg.contains("{b: float32[1]}") && msg.contains("{a: float32[1]}"), "{msg}");
 }
+
+#[test]
+fn dropping_threaded_epochs_half_way_stops_their_threads() {
+    let started = Arc::new(AtomicUsize::new(0));
+    let s = started.clone();
+    let ds = scalars(1000)
+        .repeat(None)
+        .map_parallel(
+            move |e| {
+                s.fetch_add(1, Ordering::SeqCst);
+                Ok(e)
+            },
+            Parallelism::Fixed(4),
+            true,
+        )
+        .prefetch(2);
+    let first: Vec<f32> = ds.iter().take(3).map(|e| e.unwrap().tensor().unwrap().to_scalar::<f32>().unwrap()).collect();
+    assert_eq!(first, vec![0., 1., 2.]);
+    // Once the prefetch thread notices the dropped consumer, the map stops: the count settles
+    // far below the infinite input (bounded by the prefetch buffer and 2 × 4 jobs in flight).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = usize::MAX;
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = started.load(Ordering::SeqCst);
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    assert!(last <= 3 + 2 + 1 + 8 + 4, "the map kept running: {last} calls");
+}
