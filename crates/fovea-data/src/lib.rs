@@ -9,5 +9,6 @@ mod error;
 pub mod fetch;
 pub mod idx;
 pub mod mnist;
+pub mod pipeline;
 
 pub use error::{Error, Result};
