@@ -1,7 +1,5 @@
-//! Fovea's datasets: the IDX format, fetching and caching, and MNIST.
-//!
-//! Work in progress: pipelines (`tf.data`), more datasets and record formats follow (see the
-//! data-pipeline issue).
+//! Fovea's datasets: the `tf.data`-style [`pipeline::Dataset`], the IDX format, fetching and
+//! caching, and MNIST. More datasets and record formats follow (see the data-pipeline issue).
 
 #![warn(missing_docs)]
 
