@@ -152,6 +152,84 @@ fn narrow_all(ts: &[Tensor], start: usize, len: usize) -> Result<Vec<Tensor>> {
     ts.iter().map(|t| Ok(t.narrow(0, start, len)?)).collect()
 }
 
+/// One training batch: inputs, targets (one per output) and optional per-sample weights.
+pub struct Batch {
+    /// The model inputs.
+    pub x: Vec<Tensor>,
+    /// The targets, one per output.
+    pub y: Vec<Tensor>,
+    /// Per-sample loss weights `[batch]`.
+    pub sample_weight: Option<Tensor>,
+}
+
+/// The batches of one epoch.
+pub type Batches<'a> = Box<dyn Iterator<Item = Result<Batch>> + 'a>;
+
+/// Anything `fit` and `evaluate` can draw batches from: tensors, or a `fovea_data` `Dataset`.
+pub trait BatchSource {
+    /// The batches of epoch `epoch` (0-based; sources that shuffle use it to reshuffle).
+    ///
+    /// # Errors
+    /// When the source cannot start an epoch.
+    fn batches(&self, epoch: usize) -> Result<Batches<'_>>;
+
+    /// Batches per epoch, when known (for the progress bar's total).
+    fn steps(&self) -> Option<usize> {
+        None
+    }
+
+    /// The input shapes (batch `None`), when known before the first batch, so `fit` can build
+    /// the model before its callbacks run.
+    fn input_specs(&self) -> Option<Vec<crate::layer::ShapeSpec>> {
+        None
+    }
+}
+
+/// In-memory tensors served in (shuffled) batches.
+struct TensorBatches {
+    x: Vec<Tensor>,
+    y: Vec<Tensor>,
+    weights: Option<Tensor>,
+    batch_size: usize,
+    shuffle: bool,
+    seed: u64,
+    /// Steps per epoch when cycling (`steps_per_epoch`); 0 means one pass.
+    steps: usize,
+    cycle: bool,
+}
+
+impl BatchSource for TensorBatches {
+    fn batches(&self, epoch: usize) -> Result<Batches<'_>> {
+        let n = self.x.first().map_or(0, |t| t.dims()[0]);
+        let mut order: Vec<i64> = (0..n as i64).collect();
+        if self.shuffle {
+            Rng::new(self.seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)).shuffle(&mut order);
+        }
+        if self.cycle {
+            // With steps_per_epoch beyond one pass, keep cycling through the order.
+            order = order.iter().copied().cycle().take(self.steps * self.batch_size).collect();
+        }
+        let bs = self.batch_size;
+        let chunks: Vec<Vec<i64>> = order.chunks(bs).map(<[i64]>::to_vec).collect();
+        let contiguous = !self.shuffle && !self.cycle;
+        Ok(Box::new(chunks.into_iter().enumerate().map(move |(i, idx)| {
+            // Unshuffled data is sliced, not gathered: no copy of the batch's rows.
+            let (x, y) = if contiguous { (narrow_all(&self.x, i * bs, idx.len())?, narrow_all(&self.y, i * bs, idx.len())?) } else { (rows_of(&self.x, &idx)?, rows_of(&self.y, &idx)?) };
+            let sample_weight = self.weights.as_ref().map(|w| take_rows(w, &idx)).transpose()?;
+            Ok(Batch { x, y, sample_weight })
+        })))
+    }
+
+    fn steps(&self) -> Option<usize> {
+        let n = self.x.first().map_or(0, |t| t.dims()[0]);
+        Some(if self.cycle { self.steps } else { n.div_ceil(self.batch_size) })
+    }
+
+    fn input_specs(&self) -> Option<Vec<crate::layer::ShapeSpec>> {
+        Some(self.x.iter().map(|t| std::iter::once(None).chain(t.dims()[1..].iter().map(|&d| Some(d))).collect()).collect())
+    }
+}
+
 /// A layer that can be trained: compile, fit, evaluate, predict.
 pub trait Model: Layer {
     /// Where the compile state lives.
@@ -287,10 +365,7 @@ pub trait Model: Layer {
         let n_val = if explicit_validation { 0 } else { (n_all as f64 * options.validation_split).floor() as usize };
         let n = n_all - n_val;
         if n == 0 {
-            return Err(Error::Config(format!(
-                "no training samples left: {n_all} samples with validation_split {}",
-                options.validation_split
-            )));
+            return Err(Error::Config(format!("no training samples left: {n_all} samples with validation_split {}", options.validation_split)));
         }
         let (train_x, train_y) = (narrow_all(x, 0, n)?, narrow_all(y, 0, n)?);
         let validation: Option<(Vec<Tensor>, Vec<Tensor>)> = match (&options.validation_data, &options.validation_data_multi) {
@@ -300,21 +375,44 @@ pub trait Model: Layer {
             _ => None,
         };
         let weights = sample_weights(&options, &train_y[0], n_all)?;
-        // Each epoch's shuffle comes from (seed, epoch) alone, so a resumed fit shuffles
-        // exactly as an uninterrupted one would.
-        let base_seed = options.seed.unwrap_or_else(fovea_core::random::next_seed);
         let per_epoch = n.div_ceil(options.batch_size);
         let steps = options.steps_per_epoch.unwrap_or(per_epoch);
         if steps == 0 {
             return Err(Error::Config("steps_per_epoch must be >= 1".into()));
         }
+        let source = TensorBatches {
+            x: train_x,
+            y: train_y,
+            weights,
+            batch_size: options.batch_size,
+            shuffle: options.shuffle,
+            // Each epoch's shuffle comes from (seed, epoch) alone, so a resumed fit shuffles
+            // exactly as an uninterrupted one would.
+            seed: options.seed.unwrap_or_else(fovea_core::random::next_seed),
+            steps,
+            cycle: options.steps_per_epoch.is_some(),
+        };
+        let validation = validation.map(|(vx, vy)| TensorBatches { x: vx, y: vy, weights: None, batch_size: options.batch_size, shuffle: false, seed: 0, steps: 0, cycle: false });
+        self.fit_source(&source, validation.as_ref().map(|v| v as &dyn BatchSource), &options, callbacks)
+    }
+
+    /// Trains on batches from any [`BatchSource`] (a `fovea_data` `Dataset` of `(x, y)` or
+    /// `(x, y, sample_weight)` batches, or tensors): `options` gives the epochs, verbosity and
+    /// initial epoch; its data-splitting fields do not apply.
+    ///
+    /// # Errors
+    /// As [`Model::fit_multi`], and any error the source yields.
+    fn fit_source(&self, source: &dyn BatchSource, validation: Option<&dyn BatchSource>, options: &FitOptions, callbacks: &mut [&mut dyn Callback]) -> Result<History>
+    where
+        Self: Sized,
+    {
         let mut history = History::default();
         // Build before the callbacks run, so they see (and can restore) every weight.
         if !self.base().is_built() {
-            let specs: Vec<crate::layer::ShapeSpec> =
-                x.iter().map(|t| std::iter::once(None).chain(t.dims()[1..].iter().map(|&d| Some(d))).collect()).collect();
-            self.build(&specs)?;
-            self.base().mark_built();
+            if let Some(specs) = source.input_specs() {
+                self.build(&specs)?;
+                self.base().mark_built();
+            }
         }
         let mut ctx = CallbackContext { model: self, compiled: self.compiled(), stop_training: false, resume_epoch: None };
         for cb in callbacks.iter_mut() {
@@ -325,34 +423,25 @@ pub trait Model: Layer {
             for cb in callbacks.iter_mut() {
                 cb.on_epoch_begin(epoch, &mut ctx)?;
             }
-            let mut rng = Rng::new(base_seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            let mut order: Vec<i64> = (0..n as i64).collect();
-            if options.shuffle {
-                rng.shuffle(&mut order);
-            }
-            // With steps_per_epoch beyond one pass, keep cycling through the order.
-            let order: Vec<i64> = order.iter().copied().cycle().take(steps * options.batch_size).collect();
-            let total = if options.steps_per_epoch.is_some() { order.len() } else { n };
-            let mut progress = Progress::new(options.verbose, epoch, options.epochs, steps);
+            let mut progress = Progress::new(options.verbose, epoch, options.epochs, source.steps().unwrap_or(0));
             let mut sums: Logs = Logs::new();
             let mut seen = 0usize;
             if let Some(c) = self.compiled().lock().expect("compile lock").as_mut() {
                 c.reset_metrics();
             }
-            for step in 0..steps {
-                let idx = &order[step * options.batch_size..((step + 1) * options.batch_size).min(total)];
-                let (xb, yb) = (rows_of(&train_x, idx)?, rows_of(&train_y, idx)?);
-                let wb = weights.as_ref().map(|w| take_rows(w, idx)).transpose()?;
+            for (step, batch) in source.batches(epoch)?.enumerate() {
+                let batch = batch?;
+                let count = batch.y.first().or(batch.x.first()).map_or(0, |t| t.dims().first().copied().unwrap_or(1));
                 let mut guard = self.compiled().lock().expect("compile lock");
                 let c = guard.as_mut().ok_or_else(|| Error::Config(format!("{}: call compile() before fit()", self.name())))?;
-                let (batch_losses, pred) = train_step(self, c, &xb, &yb, wb.as_ref())?;
-                seen += idx.len();
+                let (batch_losses, pred) = train_step(self, c, &batch.x, &batch.y, batch.sample_weight.as_ref())?;
+                seen += count;
                 // Losses are averaged over samples, weighting each batch by its size.
                 for (k, v) in &batch_losses {
-                    *sums.entry(k.clone()).or_insert(0.0) += v * idx.len() as f64;
+                    *sums.entry(k.clone()).or_insert(0.0) += v * count as f64;
                 }
-                let mut logs: Logs = sums.iter().map(|(k, v)| (k.clone(), v / seen as f64)).collect();
-                c.update_metrics(&yb, &pred)?;
+                let mut logs: Logs = sums.iter().map(|(k, v)| (k.clone(), v / seen.max(1) as f64)).collect();
+                c.update_metrics(&batch.y, &pred)?;
                 c.metric_logs(&mut logs);
                 drop(guard);
                 progress.step(step + 1, &logs);
@@ -376,9 +465,9 @@ pub trait Model: Layer {
             if let Some(c) = self.compiled().lock().expect("compile lock").as_ref() {
                 c.metric_logs(&mut logs);
             }
-            if let Some((vx, vy)) = &validation {
-                for (k, v) in self.evaluate_multi(vx, vy, options.batch_size)? {
-                    logs.insert(format!("val_{k}"), v);
+            if let Some(v) = validation {
+                for (k, val) in self.evaluate_source(v)? {
+                    logs.insert(format!("val_{k}"), val);
                 }
             }
             logs.insert("learning_rate".into(), ctx.learning_rate());
@@ -419,10 +508,19 @@ pub trait Model: Layer {
     /// # Errors
     /// As [`Model::evaluate`].
     fn evaluate_multi(&self, x: &[Tensor], y: &[Tensor], batch_size: usize) -> Result<Logs> {
-        let n = check_pairs(x, y)?;
+        check_pairs(x, y)?;
         if batch_size == 0 {
             return Err(Error::Config("batch_size must be >= 1".into()));
         }
+        let source = TensorBatches { x: x.to_vec(), y: y.to_vec(), weights: None, batch_size, shuffle: false, seed: 0, steps: 0, cycle: false };
+        self.evaluate_source(&source)
+    }
+
+    /// The loss and metrics over every batch of a [`BatchSource`], in inference mode.
+    ///
+    /// # Errors
+    /// `Config` when not compiled; errors from the source, the layers and the losses.
+    fn evaluate_source(&self, source: &dyn BatchSource) -> Result<Logs> {
         let guard = self.compiled().lock().expect("compile lock");
         let c = guard.as_ref().ok_or_else(|| Error::Config(format!("{}: call compile() before evaluate()", self.name())))?;
         let mut metrics: Vec<Vec<Metric>> = c.metrics.clone();
@@ -431,17 +529,16 @@ pub trait Model: Layer {
         let (weights, prefixes): (Vec<f64>, Vec<String>) = (c.loss_weights.clone(), (0..c.losses.len()).map(|i| c.prefix(i)).collect());
         drop(guard);
         let _no_grad = fovea_core::NoGradGuard::new();
-        for start in (0..n).step_by(batch_size) {
-            let len = batch_size.min(n - start);
-            let (xb, yb) = (narrow_all(x, start, len)?, narrow_all(y, start, len)?);
-            let pred = self.forward(&xb, false)?;
-            if pred.len() != yb.len() {
-                return Err(Error::Config(format!("{}: {} targets for {} outputs", self.name(), yb.len(), pred.len())));
+        for batch in source.batches(0)? {
+            let batch = batch?;
+            let pred = self.forward(&batch.x, false)?;
+            if pred.len() != batch.y.len() || pred.len() != loss_metrics.len() {
+                return Err(Error::Config(format!("{}: {} targets for {} outputs", self.name(), batch.y.len(), pred.len())));
             }
             for (i, p) in pred.iter().enumerate() {
-                loss_metrics[i].update_state(&yb[i], p)?;
+                loss_metrics[i].update_state(&batch.y[i], p)?;
                 for m in metrics[i].iter_mut() {
-                    m.update_state(&yb[i], p)?;
+                    m.update_state(&batch.y[i], p)?;
                 }
             }
         }
