@@ -51,6 +51,15 @@ pub(super) struct Strided {
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)] // the BLIS microkernel signature
 pub(super) unsafe fn kernel(kc: usize, a: *const f32, b: *const f32, c: *mut f32, c_rs: usize, mr: usize, nr: usize, overwrite: bool) {
+    // Start fetching the C tile now: it is read only after the k loop, and from L3 or memory
+    // its misses would stall the store phase.
+    rows!(I => {
+        if I < mr {
+            let cp = c.wrapping_add(I * c_rs);
+            _mm_prefetch::<_MM_HINT_T0>(cp as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(cp.wrapping_add(NR - 1) as *const i8);
+        }
+    });
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
     let (mut ap, mut bp) = (a, b);
     for _ in 0..kc {
