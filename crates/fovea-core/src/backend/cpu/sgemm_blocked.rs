@@ -21,7 +21,7 @@ use std::cell::RefCell;
 /// `B` (64 KiB) outgrowing L1; L2 feeds both panels fast enough.
 const KC: usize = 512;
 /// Most rows of `A` per packed block: `MC×KC` floats (≈ 1 MiB at most; two workers on 1024
-/// rows get 266-row blocks, ≈ 0.5 MiB).
+/// rows get 4 blocks of about 256 rows, ≈ 0.5 MiB).
 const MC_MAX: usize = 36 * MR;
 /// Columns of `B` per packed block: `KC×NC` floats (8 MiB) stay in L3.
 const NC: usize = 4096;
@@ -117,8 +117,12 @@ pub(super) fn gemm(m: usize, k: usize, n: usize, a: View, b: View, c: &mut [f32]
     if !blocks.is_multiple_of(workers) {
         blocks = (blocks.div_ceil(workers) * workers).min(m_panels);
     }
-    let mc = m.div_ceil(blocks).div_ceil(MR) * MR;
-    let blocks = m.div_ceil(mc);
+    // Blocks get whole MR panels, spread evenly (19, 19, 18, 18 panels for 1024 rows on two
+    // workers) so no worker waits on a longer last block.
+    let block_rows = |ib: usize| {
+        let (p0, p1) = (ib * m_panels / blocks, (ib + 1) * m_panels / blocks);
+        (p0 * MR, (p1 * MR).min(m))
+    };
     let cptr = SharedC(c.as_mut_ptr());
 
     for jc in (0..n).step_by(NC) {
@@ -150,7 +154,8 @@ pub(super) fn gemm(m: usize, k: usize, n: usize, a: View, b: View, c: &mut [f32]
                 let bpack = &*bpack;
                 let work = |item: usize| {
                     let (ib, g) = (item / groups, item % groups);
-                    let (i0, rows) = (ib * mc, mc.min(m - ib * mc));
+                    let (i0, i1) = block_rows(ib);
+                    let rows = i1 - i0;
                     let (q0, q1) = (g * per_group, ((g + 1) * per_group).min(panels));
                     let a_panels = rows.div_ceil(MR);
                     with_pack(&A_PACK, a_panels * kc * MR, |apack| {
