@@ -8,6 +8,8 @@ mod matmul;
 mod movement;
 mod pool;
 mod reduce;
+mod sgemm_avx512;
+mod sgemm_blocked;
 use super::{Backend, Conv2dSpec, MatmulSpec, Pool2dSpec, ReduceOp, SliceAxis};
 use crate::ops::binary::BinaryOp;
 use crate::ops::unary::UnaryOp;
