@@ -214,7 +214,11 @@ impl BatchSource for TensorBatches {
         let contiguous = !self.shuffle && !self.cycle;
         Ok(Box::new(chunks.into_iter().enumerate().map(move |(i, idx)| {
             // Unshuffled data is sliced, not gathered: no copy of the batch's rows.
-            let (x, y) = if contiguous { (narrow_all(&self.x, i * bs, idx.len())?, narrow_all(&self.y, i * bs, idx.len())?) } else { (rows_of(&self.x, &idx)?, rows_of(&self.y, &idx)?) };
+            let (x, y) = if contiguous {
+                (narrow_all(&self.x, i * bs, idx.len())?, narrow_all(&self.y, i * bs, idx.len())?)
+            } else {
+                (rows_of(&self.x, &idx)?, rows_of(&self.y, &idx)?)
+            };
             let sample_weight = self.weights.as_ref().map(|w| take_rows(w, &idx)).transpose()?;
             Ok(Batch { x, y, sample_weight })
         })))
@@ -365,7 +369,10 @@ pub trait Model: Layer {
         let n_val = if explicit_validation { 0 } else { (n_all as f64 * options.validation_split).floor() as usize };
         let n = n_all - n_val;
         if n == 0 {
-            return Err(Error::Config(format!("no training samples left: {n_all} samples with validation_split {}", options.validation_split)));
+            return Err(Error::Config(format!(
+                "no training samples left: {n_all} samples with validation_split {}",
+                options.validation_split
+            )));
         }
         let (train_x, train_y) = (narrow_all(x, 0, n)?, narrow_all(y, 0, n)?);
         let validation: Option<(Vec<Tensor>, Vec<Tensor>)> = match (&options.validation_data, &options.validation_data_multi) {
@@ -392,7 +399,16 @@ pub trait Model: Layer {
             steps,
             cycle: options.steps_per_epoch.is_some(),
         };
-        let validation = validation.map(|(vx, vy)| TensorBatches { x: vx, y: vy, weights: None, batch_size: options.batch_size, shuffle: false, seed: 0, steps: 0, cycle: false });
+        let validation = validation.map(|(vx, vy)| TensorBatches {
+            x: vx,
+            y: vy,
+            weights: None,
+            batch_size: options.batch_size,
+            shuffle: false,
+            seed: 0,
+            steps: 0,
+            cycle: false,
+        });
         self.fit_source(&source, validation.as_ref().map(|v| v as &dyn BatchSource), &options, callbacks)
     }
 
@@ -402,7 +418,13 @@ pub trait Model: Layer {
     ///
     /// # Errors
     /// As [`Model::fit_multi`], and any error the source yields.
-    fn fit_source(&self, source: &dyn BatchSource, validation: Option<&dyn BatchSource>, options: &FitOptions, callbacks: &mut [&mut dyn Callback]) -> Result<History>
+    fn fit_source(
+        &self,
+        source: &dyn BatchSource,
+        validation: Option<&dyn BatchSource>,
+        options: &FitOptions,
+        callbacks: &mut [&mut dyn Callback],
+    ) -> Result<History>
     where
         Self: Sized,
     {
@@ -512,7 +534,8 @@ pub trait Model: Layer {
         if batch_size == 0 {
             return Err(Error::Config("batch_size must be >= 1".into()));
         }
-        let source = TensorBatches { x: x.to_vec(), y: y.to_vec(), weights: None, batch_size, shuffle: false, seed: 0, steps: 0, cycle: false };
+        let source =
+            TensorBatches { x: x.to_vec(), y: y.to_vec(), weights: None, batch_size, shuffle: false, seed: 0, steps: 0, cycle: false };
         self.evaluate_source(&source)
     }
 
