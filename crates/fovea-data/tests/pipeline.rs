@@ -594,3 +594,37 @@ fn dropping_threaded_epochs_half_way_stops_their_threads() {
     }
     assert!(last <= 3 + 2 + 1 + 8 + 4, "the map kept running: {last} calls");
 }
+
+#[test]
+fn fit_and_evaluate_accept_a_dataset() {
+    use fovea_nn::activations::Activation;
+    use fovea_nn::layers::Dense;
+    use fovea_nn::losses::LossKind;
+    use fovea_nn::model::{FitOptions, Model, Sequential};
+    use fovea_nn::optimizers::Optimizer;
+    fovea_core::set_seed(4);
+    // Two separable blobs.
+    let n = 200;
+    let noise = Tensor::random_normal([n, 2], 0.0, 0.5, Some(1), Device::Cpu).unwrap().to_vec::<f32>().unwrap();
+    let xs: Vec<f32> = (0..n)
+        .flat_map(
+            |i| if i % 2 == 0 { [2.0 + noise[2 * i], 2.0 + noise[2 * i + 1]] } else { [-2.0 + noise[2 * i], -2.0 + noise[2 * i + 1]] },
+        )
+        .collect();
+    let ys: Vec<i64> = (0..n as i64).map(|i| i % 2).collect();
+    let x = Tensor::from_vec(xs, [n, 2], Device::Cpu).unwrap();
+    let y = Tensor::from_vec(ys, [n], Device::Cpu).unwrap();
+    let ds = Dataset::from_tensor_slices((x, y)).unwrap().shuffle(64, Some(1)).batch(16, false);
+    let model = Sequential::with_input_shape(&[2]);
+    model.add(Dense::new(2).activation(Activation::Linear)).unwrap();
+    model.compile(Optimizer::adam(0.05), LossKind::SparseCategoricalCrossentropy { from_logits: true }.into(), &["accuracy"]).unwrap();
+    let h = model.fit_source(&ds, Some(&ds), &FitOptions { epochs: 5, verbose: 0, ..Default::default() }, &mut []).unwrap();
+    assert_eq!(h.history["loss"].len(), 5);
+    assert!(h.history["val_accuracy"][4] > 0.95, "{:?}", h.history);
+    let logs = model.evaluate_source(&ds).unwrap();
+    assert!(logs["accuracy"] > 0.95);
+    // Elements that are not (x, y) pairs are refused with the structure named.
+    let bad = Dataset::from_tensor_slices(Tensor::zeros([4, 2], fovea_core::DType::F32, Device::Cpu).unwrap()).unwrap().batch(2, false);
+    let e = model.fit_source(&bad, None, &FitOptions { verbose: 0, ..Default::default() }, &mut []).unwrap_err().to_string();
+    assert!(e.contains("fit expects dataset elements (x, y)"), "{e}");
+}

@@ -19,6 +19,7 @@
 
 mod cache;
 mod element;
+mod fit;
 mod parallel;
 mod sources;
 mod split;
