@@ -165,6 +165,9 @@ impl LayerBase {
         if name.is_empty() || name.contains('/') {
             return Err(Error::Config(format!("a layer name must be non-empty and contain no '/', got {name:?}")));
         }
+        if self.name.get() == Some(&name) {
+            return Ok(());
+        }
         self.name.set(name).map_err(|n| Error::Config(format!("cannot rename layer {:?} to {n:?}: name it before using it", self.name())))
     }
 

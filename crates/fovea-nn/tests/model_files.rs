@@ -63,3 +63,52 @@ fn save_load_resume_is_exact() {
     assert!(e.contains("Lambda layer holds a Rust closure"), "{e}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn functional_models_with_shared_and_nested_layers_round_trip() {
+    use fovea_nn::layer::LayerRef;
+    use fovea_nn::layers::Concatenate;
+    use fovea_nn::model::functional::{Connect, Functional, Input};
+    use fovea_nn::model::io::load_functional;
+    use std::sync::Arc;
+    set_seed(9);
+    let a = Input::named(&[4], "left");
+    let b = Input::named(&[4], "right");
+    let shared: LayerRef = Arc::new(Dense::new(3).activation(Activation::Tanh).named("shared").unwrap());
+    let nested = Sequential::new();
+    nested.add(Dense::new(5).activation(Activation::Relu)).unwrap();
+    let nested: LayerRef = Arc::new(nested);
+    let ha = shared.clone().on(&a).unwrap();
+    let hb = shared.on(&b).unwrap();
+    let cat = Concatenate::new(-1).on_many(&[&ha, &hb]).unwrap();
+    let deep = nested.on(&cat).unwrap();
+    let out1 = Dense::new(2).activation(Activation::Softmax).named("cls").unwrap().on(&deep).unwrap();
+    let out2 = Dense::new(1).named("reg").unwrap().on(&deep).unwrap();
+    let m = Functional::new(&[&a, &b], &[&out1, &out2]).unwrap();
+    let losses = [Loss::from_name("sparse_categorical_crossentropy").unwrap(), Loss::from_name("mse").unwrap()];
+    m.compile_outputs(Optimizer::adam(0.01), &losses, Some(&[1.0, 0.5]), &[&["accuracy"], &[]]).unwrap();
+    let xa = Tensor::random_uniform([24, 4], -1.0, 1.0, Some(1), Device::Cpu).unwrap();
+    let xb = Tensor::random_uniform([24, 4], -1.0, 1.0, Some(2), Device::Cpu).unwrap();
+    let yc = Tensor::from_vec((0..24).map(|i| (i % 2) as i64).collect::<Vec<_>>(), [24], Device::Cpu).unwrap();
+    let yr = Tensor::random_uniform([24, 1], -1.0, 1.0, Some(3), Device::Cpu).unwrap();
+    let opts = || FitOptions { epochs: 1, batch_size: 8, verbose: 0, seed: Some(4), ..Default::default() };
+    let (xs, ys) = (vec![xa.clone(), xb.clone()], vec![yc.clone(), yr.clone()]);
+    m.fit_multi(&xs, &ys, opts(), &mut []).unwrap();
+    let dir = std::env::temp_dir().join(format!("fovea-functional-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("f.safetensors");
+    save_model(&m, &path).unwrap();
+    let back = load_functional(&path).unwrap();
+    assert_eq!(back.summary().unwrap().lines().skip(1).collect::<Vec<_>>(), m.summary().unwrap().lines().skip(1).collect::<Vec<_>>());
+    let (p1, p2) = (m.predict_multi(&xs, 8).unwrap(), back.predict_multi(&xs, 8).unwrap());
+    for (x, y) in p1.iter().zip(&p2) {
+        assert_eq!(x.to_vec::<f32>().unwrap(), y.to_vec::<f32>().unwrap());
+    }
+    m.fit_multi(&xs, &ys, opts(), &mut []).unwrap();
+    back.fit_multi(&xs, &ys, opts(), &mut []).unwrap();
+    let w = |f: &Functional| f.weights().iter().map(|v| v.value().to_vec::<f32>().unwrap()).collect::<Vec<_>>();
+    assert_eq!(w(&m), w(&back));
+    let e = load_model(&path).err().unwrap().to_string();
+    assert!(e.contains("holds a Functional model, not a Sequential; use load_functional"), "{e}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -290,7 +290,34 @@ impl Layer for Functional {
     fn config(&self) -> serde_json::Value {
         let layers: Vec<serde_json::Value> =
             self.layers.iter().map(|l| serde_json::json!({"class_name": l.class_name(), "config": l.config()})).collect();
-        serde_json::json!({"name": self.name(), "trainable": self.trainable(), "layers": layers})
+        // The graph: inputs by name and shape; each node as (layer index, input references);
+        // a reference is "i<k>" for input k or "n<j>" for node j of this list.
+        let node_ref = |n: &Node| -> String {
+            match self.inputs.iter().position(|i| i.id() == n.id()) {
+                Some(k) => format!("i{k}"),
+                None => {
+                    format!("n{}", self.order.iter().position(|o| o.id() == n.id()).expect("every parent is an input or an earlier node"))
+                }
+            }
+        };
+        let inputs: Vec<serde_json::Value> = self
+            .inputs
+            .iter()
+            .map(
+                |n| serde_json::json!({"name": n.0.input_name, "shape": n.shape()[1..].iter().map(|d| d.unwrap_or(0)).collect::<Vec<_>>()}),
+            )
+            .collect();
+        let nodes: Vec<serde_json::Value> = self
+            .order
+            .iter()
+            .map(|n| {
+                let (layer, parents) = n.0.producer.as_ref().expect("producer");
+                let index = self.layers.iter().position(|l| Arc::ptr_eq(l, layer)).expect("layer listed");
+                serde_json::json!({"layer": index, "inputs": parents.iter().map(node_ref).collect::<Vec<_>>()})
+            })
+            .collect();
+        let outputs: Vec<String> = self.outputs.iter().map(node_ref).collect();
+        serde_json::json!({"name": self.name(), "trainable": self.trainable(), "layers": layers, "inputs": inputs, "nodes": nodes, "outputs": outputs})
     }
 
     fn weights(&self) -> Vec<Variable> {
@@ -312,6 +339,62 @@ impl Layer for Functional {
         }
         Ok(out)
     }
+}
+
+/// Rebuilds a functional model from its config (layers, then the graph of nodes).
+///
+/// # Errors
+/// `Config` for malformed configs and as [`crate::model::registry::layer_from_config`].
+pub fn functional_from_config(c: &serde_json::Value) -> Result<Functional> {
+    let bad = |what: &str| Error::Config(format!("functional config: {what}"));
+    let layers: Vec<LayerRef> = c["layers"]
+        .as_array()
+        .ok_or_else(|| bad("no \"layers\" list"))?
+        .iter()
+        .map(|l| crate::model::registry::layer_from_config(l["class_name"].as_str().unwrap_or(""), &l["config"]))
+        .collect::<Result<_>>()?;
+    let inputs: Vec<Node> = c["inputs"]
+        .as_array()
+        .ok_or_else(|| bad("no \"inputs\" list"))?
+        .iter()
+        .map(|i| {
+            let shape: Vec<usize> = serde_json::from_value(i["shape"].clone()).map_err(|e| bad(&format!("input shape: {e}")))?;
+            Ok(Input::named(&shape, i["name"].as_str().unwrap_or("input_layer")))
+        })
+        .collect::<Result<_>>()?;
+    let mut nodes: Vec<Node> = Vec::new();
+    let resolve = |r: &str, nodes: &[Node]| -> Result<Node> {
+        let (kind, idx) = r.split_at(1);
+        let i: usize = idx.parse().map_err(|_| bad(&format!("bad node reference {r:?}")))?;
+        match kind {
+            "i" => inputs.get(i).cloned(),
+            "n" => nodes.get(i).cloned(),
+            _ => None,
+        }
+        .ok_or_else(|| bad(&format!("node reference {r:?} points nowhere")))
+    };
+    for n in c["nodes"].as_array().ok_or_else(|| bad("no \"nodes\" list"))? {
+        let layer = layers.get(n["layer"].as_u64().unwrap_or(u64::MAX) as usize).ok_or_else(|| bad("node names a missing layer"))?;
+        let parents: Vec<Node> = n["inputs"]
+            .as_array()
+            .ok_or_else(|| bad("node without inputs"))?
+            .iter()
+            .map(|r| resolve(r.as_str().unwrap_or(""), &nodes))
+            .collect::<Result<_>>()?;
+        let refs: Vec<&Node> = parents.iter().collect();
+        nodes.push(layer.clone().on_many(&refs)?);
+    }
+    let outputs: Vec<Node> = c["outputs"]
+        .as_array()
+        .ok_or_else(|| bad("no \"outputs\" list"))?
+        .iter()
+        .map(|r| resolve(r.as_str().unwrap_or(""), &nodes))
+        .collect::<Result<_>>()?;
+    let model = Functional::new(&inputs.iter().collect::<Vec<_>>(), &outputs.iter().collect::<Vec<_>>())?;
+    if let Some(name) = c["name"].as_str() {
+        model.base.set_name(name)?;
+    }
+    Ok(model)
 }
 
 impl Model for Functional {

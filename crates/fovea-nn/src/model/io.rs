@@ -4,6 +4,7 @@
 
 use crate::layer::Layer;
 use crate::losses::Loss;
+use crate::model::functional::Functional;
 use crate::model::{Model, Sequential};
 use crate::optimizers::Optimizer;
 use crate::{Error, Result};
@@ -40,6 +41,8 @@ pub fn save_checkpoint(model: &dyn Layer, path: &Path, extra: &[(&str, String)],
 pub struct WeightFile {
     /// `(name, value)` in the order the model listed its weights.
     pub weights: Vec<(String, Tensor)>,
+    /// Other tensors in the file (e.g. optimizer state).
+    pub extra: Vec<(String, Tensor)>,
     /// The `__metadata__` entries.
     pub metadata: HashMap<String, String>,
 }
@@ -74,7 +77,9 @@ pub fn read_weights(path: impl AsRef<Path>) -> Result<WeightFile> {
             .ok_or_else(|| Error::Config(format!("{}: the weight order lists {name:?} but the file has no such tensor", path.display())))?;
         weights.push((name, t));
     }
-    Ok(WeightFile { weights, metadata })
+    let mut extra: Vec<(String, Tensor)> = by_name.into_iter().collect();
+    extra.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(WeightFile { weights, extra, metadata })
 }
 
 /// Loads weights saved by [`save_weights`] into `model` (built, same architecture), matching
@@ -115,21 +120,23 @@ pub fn load_weights(model: &dyn Layer, path: impl AsRef<Path>) -> Result<HashMap
 const KEY_ARCH: &str = "fovea.architecture";
 const KEY_COMPILE: &str = "fovea.compile";
 
-/// Saves a whole `Sequential` model: weights, architecture, and — when compiled — the
-/// optimizer (with its state), loss and metric names, so [`load_model`] resumes training
-/// exactly where it stopped.
+/// Saves a whole model (`Sequential` or functional): weights, architecture, and — when
+/// compiled — the optimizer (with its state), losses and metric names, so [`load_model`] /
+/// [`load_functional`] resume training exactly where it stopped.
 ///
 /// # Errors
-/// As [`save_weights`]; `Config` when the model has no input shape.
-pub fn save_model(model: &Sequential, path: impl AsRef<Path>) -> Result<()> {
-    let input: Vec<usize> = model
-        .input_shape()
-        .ok_or_else(|| Error::Config(format!("{}: the model has no input shape yet; build it before saving", model.name())))?
-        .into_iter()
-        .skip(1)
-        .map(|d| d.ok_or_else(|| Error::Config("only the batch dimension may be unknown when saving".into())))
-        .collect::<Result<_>>()?;
-    let arch = serde_json::json!({"class_name": "Sequential", "config": model.config(), "input_shape": input});
+/// As [`save_weights`]; `Config` when a `Sequential` has no input shape yet.
+pub fn save_model<M: Model>(model: &M, path: impl AsRef<Path>) -> Result<()> {
+    let mut arch = serde_json::json!({"class_name": model.class_name(), "config": model.config()});
+    if let Some(seq) = model.sequential_input_shape() {
+        let input: Vec<usize> = seq
+            .ok_or_else(|| Error::Config(format!("{}: the model has no input shape yet; build it before saving", model.name())))?
+            .into_iter()
+            .skip(1)
+            .map(|d| d.ok_or_else(|| Error::Config("only the batch dimension may be unknown when saving".into())))
+            .collect::<Result<_>>()?;
+        arch["input_shape"] = serde_json::json!(input);
+    }
     let mut extra = vec![(KEY_ARCH, arch.to_string())];
     let mut state = Vec::new();
     if let Some(c) = model.compiled().lock().expect("compile lock").as_ref() {
@@ -138,47 +145,68 @@ pub fn save_model(model: &Sequential, path: impl AsRef<Path>) -> Result<()> {
         extra.push((KEY_COMPILE, compile.to_string()));
         state = c.optimizer.state()?;
     }
-    let path = path.as_ref();
-    let file = WeightFileBuilder::from_model(model, &extra)?;
-    file.write(path, &state)
+    WeightFileBuilder::from_model(model, &extra)?.write(path.as_ref(), &state)
 }
 
-/// Loads a model written by [`save_model`]: architecture, weights, and the compile state.
-///
-/// # Errors
-/// As [`read_weights`]; `Config` when the file holds no architecture (a weights-only file) or
-/// an unknown layer type.
-pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
-    let path = path.as_ref();
-    let file = read_weights(path)?;
+fn architecture(path: &Path, file: &WeightFile, want: &str) -> Result<serde_json::Value> {
     let arch: serde_json::Value = serde_json::from_str(file.metadata.get(KEY_ARCH).ok_or_else(|| {
         Error::Config(format!("{}: holds weights only (no architecture); build the model in code and call load_weights", path.display()))
     })?)
     .map_err(|e| Error::Config(format!("{}: bad architecture JSON: {e}", path.display())))?;
+    let class = arch["class_name"].as_str().unwrap_or("");
+    if class != want {
+        let hint = if class == "Functional" { "load_functional" } else { "load_model" };
+        return Err(Error::Config(format!("{}: holds a {class} model, not a {want}; use {hint}", path.display())));
+    }
+    Ok(arch)
+}
+
+/// Loads a `Sequential` written by [`save_model`]: architecture, weights, compile state.
+///
+/// # Errors
+/// As [`read_weights`]; `Config` for a weights-only file, a functional model (use
+/// [`load_functional`]) or an unknown layer type.
+pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
+    let path = path.as_ref();
+    let file = read_weights(path)?;
+    let arch = architecture(path, &file, "Sequential")?;
     let input: Vec<usize> = serde_json::from_value(arch["input_shape"].clone())
         .map_err(|e| Error::Config(format!("{}: bad input shape: {e}", path.display())))?;
     let model = crate::model::registry::sequential_from_config(&arch["config"], Some(&input))?;
     load_weights(&model, path)?;
-    if let Some(compile) = file.metadata.get(KEY_COMPILE) {
-        let c: serde_json::Value =
-            serde_json::from_str(compile).map_err(|e| Error::Config(format!("{}: bad compile JSON: {e}", path.display())))?;
-        let mut optimizer: Optimizer =
-            serde_json::from_value(c["optimizer"].clone()).map_err(|e| Error::Config(format!("{}: bad optimizer: {e}", path.display())))?;
-        let bad = |what: &str, e: serde_json::Error| Error::Config(format!("{}: bad {what}: {e}", path.display()));
-        let losses: Vec<Loss> = serde_json::from_value(c["losses"].clone()).map_err(|e| bad("losses", e))?;
-        let loss_weights: Vec<f64> = serde_json::from_value(c["loss_weights"].clone()).map_err(|e| bad("loss weights", e))?;
-        let metrics: Vec<Vec<String>> = serde_json::from_value(c["metrics"].clone()).map_err(|e| bad("metrics", e))?;
-        let bytes = std::fs::read(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-        let (tensors, _) = read_safetensors(&bytes, Device::Cpu)?;
-        let state: Vec<(String, Tensor)> = tensors.into_iter().filter(|(k, _)| k.starts_with("optimizer/")).collect();
-        if !state.is_empty() {
-            optimizer.load_state(&state)?;
-        }
-        let names: Vec<Vec<&str>> = metrics.iter().map(|ms| ms.iter().map(String::as_str).collect()).collect();
-        let names: Vec<&[&str]> = names.iter().map(Vec::as_slice).collect();
-        model.compile_outputs(optimizer, &losses, Some(&loss_weights), &names)?;
-    }
+    restore_compile(&model, &file, path)?;
     Ok(model)
+}
+
+/// Loads a functional model written by [`save_model`].
+///
+/// # Errors
+/// As [`load_model`].
+pub fn load_functional(path: impl AsRef<Path>) -> Result<Functional> {
+    let path = path.as_ref();
+    let file = read_weights(path)?;
+    let arch = architecture(path, &file, "Functional")?;
+    let model = crate::model::functional::functional_from_config(&arch["config"])?;
+    load_weights(&model, path)?;
+    restore_compile(&model, &file, path)?;
+    Ok(model)
+}
+
+fn restore_compile<M: Model>(model: &M, file: &WeightFile, path: &Path) -> Result<()> {
+    let Some(compile) = file.metadata.get(KEY_COMPILE) else { return Ok(()) };
+    let bad = |what: &str, e: serde_json::Error| Error::Config(format!("{}: bad {what}: {e}", path.display()));
+    let c: serde_json::Value = serde_json::from_str(compile).map_err(|e| bad("compile JSON", e))?;
+    let mut optimizer: Optimizer = serde_json::from_value(c["optimizer"].clone()).map_err(|e| bad("optimizer", e))?;
+    let losses: Vec<Loss> = serde_json::from_value(c["losses"].clone()).map_err(|e| bad("losses", e))?;
+    let loss_weights: Vec<f64> = serde_json::from_value(c["loss_weights"].clone()).map_err(|e| bad("loss weights", e))?;
+    let metrics: Vec<Vec<String>> = serde_json::from_value(c["metrics"].clone()).map_err(|e| bad("metrics", e))?;
+    let state: Vec<(String, Tensor)> = file.extra.iter().filter(|(k, _)| k.starts_with("optimizer/")).cloned().collect();
+    if !state.is_empty() {
+        optimizer.load_state(&state)?;
+    }
+    let names: Vec<Vec<&str>> = metrics.iter().map(|ms| ms.iter().map(String::as_str).collect()).collect();
+    let names: Vec<&[&str]> = names.iter().map(Vec::as_slice).collect();
+    model.compile_outputs(optimizer, &losses, Some(&loss_weights), &names)
 }
 
 /// The tensors and metadata of a file about to be written.

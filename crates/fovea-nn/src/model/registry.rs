@@ -173,6 +173,7 @@ pub fn layer_from_config(class: &str, c: &Value) -> Result<LayerRef> {
         "Minimum" => Arc::new(Minimum::new()),
         "Concatenate" => Arc::new(Concatenate::new(parse(class, c, "axis")?)),
         "Sequential" => Arc::new(sequential_from_config(c, None)?),
+        "Functional" => Arc::new(crate::model::functional::functional_from_config(c)?),
         "Lambda" => {
             return Err(Error::Config(
                 "a Lambda layer holds a Rust closure, which a model file cannot restore; rebuild it in code and load the weights".into(),

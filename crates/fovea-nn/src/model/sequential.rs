@@ -196,4 +196,8 @@ impl Model for Sequential {
     fn compiled(&self) -> &Mutex<Option<Compiled>> {
         &self.compiled
     }
+
+    fn sequential_input_shape(&self) -> Option<Option<ShapeSpec>> {
+        Some(self.input_shape())
+    }
 }

@@ -239,6 +239,12 @@ pub trait Model: Layer {
     /// Where the compile state lives.
     fn compiled(&self) -> &Mutex<Option<Compiled>>;
 
+    /// For a `Sequential`, its input shape if known (`Some(None)` when not yet known); `None`
+    /// for models whose config describes their inputs.
+    fn sequential_input_shape(&self) -> Option<Option<crate::layer::ShapeSpec>> {
+        None
+    }
+
     /// The names of the outputs (the layers producing them); one name for a single output.
     fn output_names(&self) -> Vec<String> {
         vec![self.name().to_string()]
