@@ -4,29 +4,33 @@
 //! Fovea owns its generator instead of depending on `rand` so that the stream for a given seed
 //! never changes under a dependency upgrade: same seed, same weights, in every release.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
 
-static GLOBAL_SEED: AtomicU64 = AtomicU64::new(0);
-static GLOBAL_COUNTER: AtomicU64 = AtomicU64::new(0);
-static SEEDED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Sets the global seed (like `tf.random.set_seed` / `torch.manual_seed`): every random op
-/// called without its own seed afterwards draws a deterministic sequence of seeds from it.
-pub fn set_seed(seed: u64) {
-    GLOBAL_SEED.store(seed, Ordering::SeqCst);
-    GLOBAL_COUNTER.store(0, Ordering::SeqCst);
-    SEEDED.store(true, Ordering::SeqCst);
+thread_local! {
+    /// The seed sequence of this thread: `(seed, draws so far)`, or `None` before the first use.
+    /// Per thread, so concurrent programs (and test threads) never perturb each other's streams;
+    /// models are built and fitted on the thread that seeded them.
+    static SEQUENCE: Cell<Option<(u64, u64)>> = const { Cell::new(None) };
 }
 
-/// The next seed from the global sequence: deterministic after [`set_seed`], otherwise derived
-/// from the clock the first time it is needed.
+/// Sets the seed (like `tf.random.set_seed` / `torch.manual_seed`) of the calling thread:
+/// every random op called there without its own seed afterwards draws a deterministic sequence
+/// of seeds from it.
+pub fn set_seed(seed: u64) {
+    SEQUENCE.with(|s| s.set(Some((seed, 0))));
+}
+
+/// The next seed from this thread's sequence: deterministic after [`set_seed`], otherwise
+/// derived from the clock the first time it is needed.
 pub fn next_seed() -> u64 {
-    if !SEEDED.swap(true, Ordering::SeqCst) {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0x5eed);
-        GLOBAL_SEED.store(t, Ordering::SeqCst);
-    }
-    let n = GLOBAL_COUNTER.fetch_add(1, Ordering::SeqCst);
-    splitmix64(&mut (GLOBAL_SEED.load(Ordering::SeqCst) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+    SEQUENCE.with(|s| {
+        let (seed, n) = s.get().unwrap_or_else(|| {
+            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0x5eed);
+            (t, 0)
+        });
+        s.set(Some((seed, n + 1)));
+        splitmix64(&mut (seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+    })
 }
 
 fn splitmix64(state: &mut u64) -> u64 {
