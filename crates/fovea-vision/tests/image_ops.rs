@@ -63,6 +63,9 @@ backend_test!(colour_ops_match_tf, |dev| {
     check("grayscale_to_rgb", &grayscale_to_rgb(&rgb_to_grayscale(x).unwrap()).unwrap(), &f["grayscale_to_rgb"], 1e-6);
     check("rgb_to_hsv", &rgb_to_hsv(x).unwrap(), &f["rgb_to_hsv"], 1e-6);
     check("hsv_to_rgb", &hsv_to_rgb(&f["hsv_in"]).unwrap(), &f["hsv_to_rgb"], 1e-6);
+    let xg = x.with_requires_grad(true).unwrap();
+    let g = rgb_to_hsv(&xg).unwrap().mul(&f["rgb_to_hsv/r"]).unwrap().sum_all().unwrap().backward().unwrap();
+    check("rgb_to_hsv/grad", g.get(&xg).unwrap(), &f["rgb_to_hsv/grad"], 1e-4);
     check("adjust_brightness", &adjust_brightness(x, 0.1).unwrap(), &f["adjust_brightness/0.1"], 1e-6);
     check("adjust_contrast/1.7", &adjust_contrast(x, 1.7).unwrap(), &f["adjust_contrast/1.7"], 1e-5);
     check("adjust_contrast/0.3", &adjust_contrast(x, 0.3).unwrap(), &f["adjust_contrast/0.3"], 1e-5);
@@ -117,6 +120,22 @@ fn differentiable_ops_pass_gradcheck() {
     ];
     for (name, op) in ops {
         gradcheck(|t| op(&one(t)), std::slice::from_ref(&x), 1e-2, 2e-2).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    // The HSV family is piecewise (which channel is max/min, hue sectors): channels kept well
+    // apart and a small step keep the finite differences on one piece.
+    let noise = fovea_core::testing::rand(&[2, 3, 4, 3], 0.0, 0.04, 9, dev).to_vec::<f32>().unwrap();
+    let perms = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
+    let levels = [0.2f32, 0.5, 0.85];
+    let sep: Vec<f32> = noise.iter().enumerate().map(|(i, n)| levels[perms[(i / 3) % 6][i % 3]] + n).collect();
+    let x = Tensor::from_vec(sep, vec![2, 3, 4, 3], dev).unwrap();
+    let hsv_ops: Vec<(&str, Box<ImageFn>)> = vec![
+        ("rgb_to_hsv", Box::new(rgb_to_hsv)),
+        ("hsv_to_rgb", Box::new(|t: &Tensor| hsv_to_rgb(&t.mul_scalar(0.9)?))),
+        ("adjust_saturation", Box::new(|t: &Tensor| adjust_saturation(t, 0.6))),
+        ("adjust_hue", Box::new(|t: &Tensor| adjust_hue(t, 0.13))),
+    ];
+    for (name, op) in hsv_ops {
+        gradcheck(|t| op(&one(t)), std::slice::from_ref(&x), 1e-3, 2e-2).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
 

@@ -68,59 +68,61 @@ pub fn grayscale_to_rgb(images: &Tensor) -> Result<Tensor> {
     images.tile(&reps)
 }
 
-fn rgb_to_hsv_px(r: f32, g: f32, b: f32) -> [f32; 3] {
-    let v = r.max(g).max(b);
-    let range = v - r.min(g).min(b);
-    let s = if v > 0.0 { range / v } else { 0.0 };
-    let norm = 1.0 / (6.0 * range);
-    let mut h = if r == v {
-        norm * (g - b)
-    } else if g == v {
-        norm * (b - r) + 2.0 / 6.0
-    } else {
-        norm * (r - g) + 4.0 / 6.0
-    };
-    if range <= 0.0 {
-        h = 0.0;
-    }
-    if h < 0.0 {
-        h += 1.0;
-    }
-    [h, s, v]
-}
-
-fn hsv_to_rgb_px(h: f32, s: f32, v: f32) -> [f32; 3] {
-    let dh = h * 6.0;
-    let dr = ((dh - 3.0).abs() - 1.0).clamp(0.0, 1.0);
-    let dg = (2.0 - (dh - 2.0).abs()).clamp(0.0, 1.0);
-    let db = (2.0 - (dh - 4.0).abs()).clamp(0.0, 1.0);
-    let one_minus_s = 1.0 - s;
-    [(one_minus_s + s * dr) * v, (one_minus_s + s * dg) * v, (one_minus_s + s * db) * v]
-}
-
-/// Applies `f` to every 3-channel pixel on the host; the result records no gradient.
-fn map_pixels(op: &'static str, images: &Tensor, f: impl Fn([f32; 3]) -> [f32; 3]) -> Result<Tensor> {
+/// Splits the last axis into its three channels, each keeping a size-1 axis.
+fn channels3(op: &'static str, images: &Tensor) -> Result<[Tensor; 3]> {
     require_channels(op, images, 3)?;
     require_f32(op, images)?;
-    let v = images.to_vec::<f32>()?;
-    let out: Vec<f32> = v.chunks_exact(3).flat_map(|p| f([p[0], p[1], p[2]])).collect();
-    Tensor::from_vec(out, images.shape().clone(), images.device())
+    Ok([images.narrow(-1, 0, 1)?, images.narrow(-1, 1, 1)?, images.narrow(-1, 2, 1)?])
 }
 
-/// RGB in `[0, 1]` to HSV with hue in `[0, 1)` (`tf.image.rgb_to_hsv`). No gradient.
+/// Composed from core ops so the gradient is automatic. Divisions use a denominator of 1 where
+/// the branch is masked out anyway: a masked 0/0 would still poison the gradient with NaN.
+fn hsv_from_channels(op: &'static str, images: &Tensor) -> Result<Tensor> {
+    let [r, g, b] = channels3(op, images)?;
+    let dev = images.device();
+    let (zero, one) = (Tensor::scalar(0.0, dev), Tensor::scalar(1.0, dev));
+    let v = images.max(&[-1], true)?;
+    let range = v.sub(&images.min(&[-1], true)?)?;
+    let has_range = range.gt(&zero)?;
+    let has_value = v.gt(&zero)?;
+    let s = has_value.select(&range.div(&has_value.select(&v, &one)?)?, &zero)?;
+    let six_range = has_range.select(&range, &one)?.mul_scalar(6.0)?;
+    let h_r = g.sub(&b)?.div(&six_range)?;
+    let h_g = b.sub(&r)?.div(&six_range)?.add_scalar(2.0 / 6.0)?;
+    let h_b = r.sub(&g)?.div(&six_range)?.add_scalar(4.0 / 6.0)?;
+    let h = r.eq(&v)?.select(&h_r, &g.eq(&v)?.select(&h_g, &h_b)?)?;
+    let h = has_range.select(&h, &zero)?;
+    let h = h.lt(&zero)?.select(&h.add_scalar(1.0)?, &h)?;
+    Tensor::concat(&[&h, &s, &v], -1)
+}
+
+/// The inverse of [`hsv_from_channels`], with TF's piecewise-linear hue ramps.
+fn rgb_from_hsv(h: &Tensor, s: &Tensor, v: &Tensor) -> Result<Tensor> {
+    let dh = h.mul_scalar(6.0)?;
+    let dr = dh.sub_scalar(3.0)?.abs()?.sub_scalar(1.0)?.clip(0.0, 1.0)?;
+    let dg = dh.sub_scalar(2.0)?.abs()?.neg()?.add_scalar(2.0)?.clip(0.0, 1.0)?;
+    let db = dh.sub_scalar(4.0)?.abs()?.neg()?.add_scalar(2.0)?.clip(0.0, 1.0)?;
+    let one_minus_s = s.neg()?.add_scalar(1.0)?;
+    let ch = |d: &Tensor| one_minus_s.add(&s.mul(d)?)?.mul(v);
+    Tensor::concat(&[&ch(&dr)?, &ch(&dg)?, &ch(&db)?], -1)
+}
+
+/// RGB in `[0, 1]` to HSV with hue in `[0, 1)` (`tf.image.rgb_to_hsv`). Differentiable (as TF's
+/// `RGBToHSV` gradient: piecewise, away from ties between channels).
 ///
 /// # Errors
 /// `ShapeMismatch` unless the last axis is 3; `DTypeMismatch` unless f32.
 pub fn rgb_to_hsv(images: &Tensor) -> Result<Tensor> {
-    map_pixels("rgb_to_hsv", images, |[r, g, b]| rgb_to_hsv_px(r, g, b))
+    hsv_from_channels("rgb_to_hsv", images)
 }
 
-/// HSV to RGB (`tf.image.hsv_to_rgb`). No gradient.
+/// HSV to RGB (`tf.image.hsv_to_rgb`). Differentiable (TF registers no gradient here).
 ///
 /// # Errors
 /// `ShapeMismatch` unless the last axis is 3; `DTypeMismatch` unless f32.
 pub fn hsv_to_rgb(images: &Tensor) -> Result<Tensor> {
-    map_pixels("hsv_to_rgb", images, |[h, s, v]| hsv_to_rgb_px(h, s, v))
+    let [h, s, v] = channels3("hsv_to_rgb", images)?;
+    rgb_from_hsv(&h, &s, &v)
 }
 
 /// Adds `delta` to every value (`tf.image.adjust_brightness`). Differentiable.
@@ -159,19 +161,17 @@ pub fn adjust_gamma(images: &Tensor, gamma: f32, gain: f32) -> Result<Tensor> {
 }
 
 /// Scales saturation by `factor` in HSV space, clamped to `[0, 1]` (`tf.image.adjust_saturation`).
-/// No gradient (TF's fused kernel has none).
+/// Differentiable here, though TF's fused kernel has no gradient.
 ///
 /// # Errors
 /// `ShapeMismatch` unless the last axis is 3; `DTypeMismatch` unless f32.
 pub fn adjust_saturation(images: &Tensor, factor: f32) -> Result<Tensor> {
-    map_pixels("adjust_saturation", images, |[r, g, b]| {
-        let [h, s, v] = rgb_to_hsv_px(r, g, b);
-        hsv_to_rgb_px(h, (s * factor).clamp(0.0, 1.0), v)
-    })
+    let [h, s, v] = channels3("adjust_saturation", &hsv_from_channels("adjust_saturation", images)?)?;
+    rgb_from_hsv(&h, &s.mul_scalar(factor)?.clip(0.0, 1.0)?, &v)
 }
 
 /// Rotates hue by `delta` (a fraction of a turn, in `[-1, 1]`) (`tf.image.adjust_hue`).
-/// No gradient (TF's fused kernel has none).
+/// Differentiable here, though TF's fused kernel has no gradient.
 ///
 /// # Errors
 /// `InvalidArgument` for `|delta| > 1`; `ShapeMismatch` unless the last axis is 3;
@@ -181,12 +181,9 @@ pub fn adjust_hue(images: &Tensor, delta: f32) -> Result<Tensor> {
     if !(-1.0..=1.0).contains(&delta) {
         return Err(Error::invalid(OP, format!("expected delta in [-1, 1], got {delta}")));
     }
-    map_pixels(OP, images, |[r, g, b]| {
-        let [h, s, v] = rgb_to_hsv_px(r, g, b);
-        let mut h = h + delta;
-        h -= h.floor();
-        hsv_to_rgb_px(h, s, v)
-    })
+    let [h, s, v] = channels3(OP, &hsv_from_channels(OP, images)?)?;
+    let shifted = h.add_scalar(delta)?;
+    rgb_from_hsv(&shifted.sub(&shifted.floor()?)?, &s, &v)
 }
 
 /// `(x − mean) / max(std, 1/√N)` per image over H, W and C (`tf.image.per_image_standardization`).

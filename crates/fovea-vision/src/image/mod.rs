@@ -5,8 +5,8 @@
 //! as two small dense weight matrices applied with `matmul` along H and then W: every TF
 //! method (bilinear, nearest, bicubic, area, Lanczos, antialiased kernels) is a separable linear
 //! map, so one code path serves them all and the gradient comes from `matmul`'s for free.
-//! Colour ops either compose core ops (differentiable) or, for the HSV family, run a host kernel
-//! without a gradient (TensorFlow's fused `AdjustHue`/`AdjustSaturation` have none either).
+//! Colour ops compose core ops too (HSV conversions included), so they are all differentiable;
+//! only the dtype conversion to uint8 and the codecs are not.
 
 mod codec;
 mod color;
