@@ -114,11 +114,14 @@ backend_test!(crop_and_resize_flipped_and_outside_boxes_match_tf, |dev| {
         for (h, w) in [(5, 6), (1, 1), (1, 4)] {
             let key = format!("car/{name}/{h}x{w}");
             let x = f["small"].with_requires_grad(true).unwrap();
-            let y = crop_and_resize(&x, &f["car/boxes"], &f["car/box_ind"], (h, w), m, 0.25).unwrap();
+            let boxes = f["car/boxes"].with_requires_grad(true).unwrap();
+            let y = crop_and_resize(&x, &boxes, &f["car/box_ind"], (h, w), m, 0.25).unwrap();
             check(&key, &y, &f[&key], 1e-4);
+            let g = y.mul(&f[&format!("{key}/r")]).unwrap().sum_all().unwrap().backward().unwrap();
+            // TF differentiates bilinear crops only, with respect to both images and boxes.
             if let Some(want) = f.get(&format!("{key}/grad")) {
-                let g = y.mul(&f[&format!("{key}/r")]).unwrap().sum_all().unwrap().backward().unwrap();
                 check(&format!("{key}/grad"), g.get(&x).unwrap(), want, 1e-4);
+                check(&format!("{key}/grad_boxes"), g.get(&boxes).unwrap(), &f[&format!("{key}/grad_boxes")], 1e-4);
             }
         }
     }
@@ -143,6 +146,13 @@ fn crop_and_resize_gradcheck() {
     let ind = Tensor::from_vec(vec![1i64, 0], vec![2], dev).unwrap();
     for m in [CropMethod::Bilinear, CropMethod::Nearest] {
         gradcheck(|t| crop_and_resize(&t[0], &boxes, &ind, (3, 4), m, 0.5), std::slice::from_ref(&x), 1e-2, 2e-2).unwrap();
+    }
+    // Box gradients (bilinear): coordinates kept away from pixel centres so the finite
+    // differences stay on one linear piece.
+    let boxes = Tensor::from_vec(vec![0.13f32, 0.21, 0.87, 0.69, 0.81, 0.93, 0.07, 0.32], vec![2, 4], dev).unwrap();
+    for crop in [(3, 4), (1, 2)] {
+        gradcheck(|t| crop_and_resize(&t[0], &t[1], &ind, crop, CropMethod::Bilinear, 0.5), &[x.clone(), boxes.clone()], 1e-3, 2e-2)
+            .unwrap();
     }
 }
 

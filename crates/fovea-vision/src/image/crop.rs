@@ -43,8 +43,8 @@ fn box_axis(method: CropMethod, lo: f32, hi: f32, size: usize, crop: usize) -> (
 /// `boxes` is `[B, 4]` of normalised `[y1, x1, y2, x2]`; a coordinate `y` maps to pixel
 /// `y·(H−1)`, so `y2 < y1` flips the crop and coordinates outside `[0, 1]` sample outside the
 /// image, where the result is `extrapolation_value`. `box_indices` (`[B]`, int64) picks the image
-/// of each box. Returns `[B, crop_h, crop_w, C]`. Differentiable with respect to `images`
-/// (boxes are treated as constants).
+/// of each box. Returns `[B, crop_h, crop_w, C]`. Differentiable with respect to `images`, and
+/// with `Bilinear` also with respect to `boxes` (as TF).
 ///
 /// # Errors
 /// `RankMismatch` unless `images` is 4-D, `boxes` 2-D and `box_indices` 1-D; `ShapeMismatch` when
@@ -87,6 +87,7 @@ pub fn crop_and_resize(
     }
     let bx = boxes.to_vec::<f32>()?;
     let (mut wy, mut wx) = (Vec::with_capacity(nb * ch * h), Vec::with_capacity(nb * cw * w));
+    let (mut y_valid, mut x_valid) = (Vec::with_capacity(nb * ch), Vec::with_capacity(nb * cw));
     let mut outside = Vec::with_capacity(nb * ch * cw);
     for b in 0..nb {
         let (y_w, y_ok) = box_axis(method, bx[b * 4], bx[b * 4 + 2], h, ch);
@@ -96,11 +97,20 @@ pub fn crop_and_resize(
         for &yv in &y_ok {
             outside.extend(x_ok.iter().map(|&xv| if yv && xv { 0.0 } else { extrapolation_value }));
         }
+        y_valid.extend(y_ok.iter().map(|&v| v as u8 as f32));
+        x_valid.extend(x_ok.iter().map(|&v| v as u8 as f32));
     }
     let dev = images.device();
     let (nb_i, h_i, w_i, c_i, ch_i, cw_i) = (nb as isize, h as isize, w as isize, c as isize, ch as isize, cw as isize);
-    let wy = Tensor::from_vec(wy, vec![nb, ch, h], dev)?;
-    let wx = Tensor::from_vec(wx, vec![nb, cw, w], dev)?;
+    let (wy, wx) = match method {
+        // Bilinear weights as tensor functions of the boxes, so the boxes get TF's gradient too;
+        // which samples fall inside is still decided by the exact f32 arithmetic above.
+        CropMethod::Bilinear => (
+            box_hat_weights(boxes, 0, h, ch, Tensor::from_vec(y_valid, vec![nb, ch, 1], dev)?)?,
+            box_hat_weights(boxes, 1, w, cw, Tensor::from_vec(x_valid, vec![nb, cw, 1], dev)?)?,
+        ),
+        CropMethod::Nearest => (Tensor::from_vec(wy, vec![nb, ch, h], dev)?, Tensor::from_vec(wx, vec![nb, cw, w], dev)?),
+    };
     let src = images.index_select(0, &Tensor::from_vec(idx, vec![nb], dev)?)?;
     // Rows first: [B, H, W·C] -> [B, ch, W·C]; then bring W forward for the column weights.
     let rows = wy.matmul(&src.reshape(&[nb_i, h_i, w_i * c_i])?)?;
@@ -108,6 +118,28 @@ pub fn crop_and_resize(
     let out = wx.matmul(&cols_in)?.reshape(&[nb_i, cw_i, ch_i, c_i])?.permute(&[0, 2, 1, 3])?;
     // Samples outside the image had all-zero weights, so adding the constant there is exact.
     out.add(&Tensor::from_vec(outside, vec![nb, ch, cw, 1], dev)?)
+}
+
+/// `[B, crop, size]` bilinear weights `max(0, 1 − |p − k|)` at the sample positions `p` of each
+/// box along one axis (`axis` 0 for y, 1 for x), masked by `valid` (`[B, crop, 1]`).
+///
+/// The hat function gives exactly the two lerp weights inside the image, and its derivative in
+/// `p` is `bottom − top`, which is what TF's `CropAndResizeGradBoxes` propagates.
+fn box_hat_weights(boxes: &Tensor, axis: usize, size: usize, crop: usize, valid: Tensor) -> Result<Tensor> {
+    let dev = boxes.device();
+    let last = (size - 1) as f32;
+    let lo = boxes.narrow(1, axis, 1)?;
+    let hi = boxes.narrow(1, axis + 2, 1)?;
+    let p = if crop > 1 {
+        let step = hi.sub(&lo)?.mul_scalar(last)?.div_scalar((crop - 1) as f32)?;
+        let t = Tensor::from_vec((0..crop).map(|i| i as f32).collect::<Vec<_>>(), vec![1, crop], dev)?;
+        lo.mul_scalar(last)?.add(&t.mul(&step)?)?
+    } else {
+        lo.add(&hi)?.mul_scalar(0.5 * last)?
+    };
+    let k = Tensor::from_vec((0..size).map(|i| i as f32).collect::<Vec<_>>(), vec![1, 1, size], dev)?;
+    let dist = p.expand_dims(2)?.sub(&k)?.abs()?;
+    dist.neg()?.add_scalar(1.0)?.relu()?.mul(&valid)
 }
 
 fn dims_hw(x: &Tensor) -> (usize, usize) {
