@@ -38,7 +38,7 @@ fn hash_image(h: usize, w: usize, c: usize, dev: Device) -> Tensor {
     Tensor::from_vec(v, vec![h, w, c], dev).unwrap()
 }
 
-const METHODS: [(&str, ResizeMethod, bool); 9] = [
+const METHODS: [(&str, ResizeMethod, bool); 12] = [
     ("bilinear", ResizeMethod::Bilinear, false),
     ("nearest", ResizeMethod::Nearest, false),
     ("bicubic", ResizeMethod::Bicubic, false),
@@ -48,6 +48,9 @@ const METHODS: [(&str, ResizeMethod, bool); 9] = [
     ("bicubic_aa", ResizeMethod::Bicubic, true),
     ("lanczos3_aa", ResizeMethod::Lanczos3, true),
     ("area_aa", ResizeMethod::Area, true),
+    ("lanczos5", ResizeMethod::Lanczos5, false),
+    ("lanczos5_aa", ResizeMethod::Lanczos5, true),
+    ("nearest_aa", ResizeMethod::Nearest, true),
 ];
 const SIZES: [(usize, usize); 5] = [(12, 17), (4, 5), (3, 11), (7, 9), (1, 1)];
 

@@ -7,6 +7,26 @@
 //! map, so one code path serves them all and the gradient comes from `matmul`'s for free.
 //! Colour ops compose core ops too (HSV conversions included), so they are all differentiable;
 //! only the dtype conversion to uint8 and the codecs are not.
+//!
+//! ```
+//! use fovea_core::{DType, Device, Tensor};
+//! use fovea_vision::image::{convert_image_dtype, crop_and_resize, resize, CropMethod, ResizeMethod};
+//!
+//! # fn main() -> fovea_core::Result<()> {
+//! // A 2×2 uint8 grey image: [[0, 255], [255, 0]].
+//! let img = Tensor::from_vec(vec![0u8, 255, 255, 0], vec![2, 2, 1], Device::Cpu)?;
+//! let x = convert_image_dtype(&img, DType::F32, false)?;
+//! // Half-pixel centres: a 1×1 bilinear resize samples the middle, the mean of all four.
+//! let y = resize(&x, (1, 1), ResizeMethod::Bilinear, false)?;
+//! assert_eq!(y.to_vec::<f32>()?, vec![0.5]);
+//! // crop_and_resize maps y to y·(H−1): the box [0, 0, 1, 1] at 2×2 gives the corners back.
+//! let boxes = Tensor::from_vec(vec![0.0f32, 0.0, 1.0, 1.0], vec![1, 4], Device::Cpu)?;
+//! let ind = Tensor::from_vec(vec![0i64], vec![1], Device::Cpu)?;
+//! let c = crop_and_resize(&x.expand_dims(0)?, &boxes, &ind, (2, 2), CropMethod::Bilinear, 0.0)?;
+//! assert_eq!(c.to_vec::<f32>()?, vec![0.0, 1.0, 1.0, 0.0]);
+//! # Ok(())
+//! # }
+//! ```
 
 mod codec;
 mod color;
