@@ -130,6 +130,20 @@ backend_test!(crop_and_resize_flipped_and_outside_boxes_match_tf, |dev| {
     }
 });
 
+backend_test!(crop_and_resize_edge_cases, |dev| {
+    let img = Tensor::from_vec((0..16).map(|v| v as f32).collect::<Vec<_>>(), vec![1, 4, 4, 1], dev).unwrap();
+    // No boxes: an empty batch of crops, as TF.
+    let none = Tensor::zeros(vec![0, 4], fovea_core::DType::F32, dev).unwrap();
+    let ind = Tensor::zeros(vec![0], fovea_core::DType::I64, dev).unwrap();
+    let y = crop_and_resize(&img, &none, &ind, (2, 3), CropMethod::Bilinear, 0.0).unwrap();
+    assert_eq!(y.dims(), &[0, 2, 3, 1]);
+    // A NaN coordinate (y1 here, so every row) samples outside: the extrapolation value.
+    let nan = Tensor::from_vec(vec![f32::NAN, 0.0, 1.0, 1.0], vec![1, 4], dev).unwrap();
+    let one = Tensor::from_vec(vec![0i64], vec![1], dev).unwrap();
+    let y = crop_and_resize(&img, &nan, &one, (2, 2), CropMethod::Bilinear, -1.0).unwrap();
+    assert_eq!(y.to_vec::<f32>().unwrap(), vec![-1.0; 4]);
+});
+
 #[test]
 fn resize_gradcheck_every_method() {
     let dev = Device::Reference;
@@ -190,6 +204,9 @@ fn crop_and_resize_rejects_bad_input() {
     assert!(e.contains("box index 2 is outside the batch of 2"), "{e}");
     let e = crop_and_resize(&img, &good, &ind, (2, 0), CropMethod::Nearest, 0.0).unwrap_err().to_string();
     assert!(e.contains("positive crop size") && e.contains("(2, 0)"), "{e}");
+    let fi = Tensor::from_vec(vec![0.0f32], vec![1], dev).unwrap();
+    let e = crop_and_resize(&img, &good, &fi, (2, 2), CropMethod::Nearest, 0.0).unwrap_err().to_string();
+    assert!(e.contains("int64 box_indices, got float32"), "{e}");
     let e = crop_and_resize(&img.squeeze(&[3]).unwrap(), &good, &ind, (2, 2), CropMethod::Nearest, 0.0).unwrap_err().to_string();
     assert!(e.contains("rank 4") && e.contains("[2, 4, 4]"), "{e}");
 }

@@ -21,7 +21,8 @@ fn box_axis(method: CropMethod, lo: f32, hi: f32, size: usize, crop: usize) -> (
     let step = if crop > 1 { (hi - lo) * last / (crop - 1) as f32 } else { 0.0 };
     for (i, ok) in valid.iter_mut().enumerate() {
         let p = if crop > 1 { lo * last + i as f32 * step } else { (0.5 * (lo as f64 + hi as f64) * last as f64) as f32 };
-        if p < 0.0 || p > last {
+        // Written so a NaN coordinate counts as outside rather than indexing pixel 0.
+        if !(p >= 0.0 && p <= last) {
             continue;
         }
         *ok = true;
@@ -49,7 +50,8 @@ fn box_axis(method: CropMethod, lo: f32, hi: f32, size: usize, crop: usize) -> (
 /// # Errors
 /// `RankMismatch` unless `images` is 4-D, `boxes` 2-D and `box_indices` 1-D; `ShapeMismatch` when
 /// `boxes` is not `[B, 4]` or `box_indices` is not `[B]`; `InvalidArgument` for a zero crop size,
-/// an empty image, or a box index outside `0..N`; `DTypeMismatch` for non-f32 images/boxes.
+/// an empty image, or a box index outside `0..N`; `DTypeMismatch` for non-f32 images/boxes or
+/// non-int64 box indices.
 pub fn crop_and_resize(
     images: &Tensor,
     boxes: &Tensor,
@@ -73,7 +75,10 @@ pub fn crop_and_resize(
     if box_indices.rank() != 1 || box_indices.dims()[0] != nb {
         return Err(Error::shape(OP, format!("box_indices of shape [{nb}] (one per box)"), box_indices.shape()));
     }
-    let idx: Vec<i64> = box_indices.cast(DType::I64)?.to_vec::<i64>()?;
+    if box_indices.dtype() != DType::I64 {
+        return Err(Error::dtype(OP, "int64 box_indices", box_indices.dtype()));
+    }
+    let idx: Vec<i64> = box_indices.to_vec::<i64>()?;
     let [n, h, w, c] = [images.dims()[0], images.dims()[1], images.dims()[2], images.dims()[3]];
     if let Some(bad) = idx.iter().find(|&&i| i < 0 || i as usize >= n) {
         return Err(Error::invalid(OP, format!("box index {bad} is outside the batch of {n} images (0..{n})")));
