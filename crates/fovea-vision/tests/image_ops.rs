@@ -153,6 +153,10 @@ fn png_and_jpeg_decode_like_tf_and_round_trip() {
     // Asking for 3 channels replicates the grey one.
     let rgb = decode_image(&fixture_bytes("gray24x32.png"), 3, dev).unwrap();
     assert_eq!(rgb.to_vec::<u8>().unwrap()[..3], [want_gray[0]; 3]);
+    // channels = 1 on an RGB PNG uses libpng's fixed-point luma, bit-exact with TF.
+    let g1 = decode_png(&fixture_bytes("hash24x32.png"), 1, dev).unwrap();
+    assert_eq!(g1.dims(), &[24, 32, 1]);
+    assert_eq!(g1.to_vec::<u8>().unwrap(), f["png/decoded_gray"].to_vec::<u8>().unwrap());
     // PNG is lossless: encode then decode is the identity.
     let again = decode_png(&encode_png(&png).unwrap(), 0, dev).unwrap();
     assert_eq!(again.to_vec::<u8>().unwrap(), png.to_vec::<u8>().unwrap());
@@ -165,6 +169,11 @@ fn png_and_jpeg_decode_like_tf_and_round_trip() {
     let worst = a.iter().zip(&b).map(|(x, y)| (*x as i32 - *y as i32).abs()).max().unwrap();
     let mean = a.iter().zip(&b).map(|(x, y)| (*x as f64 - *y as f64).abs()).sum::<f64>() / a.len() as f64;
     assert!(worst <= 6 && mean <= 2.0, "JPEG decode differs from TF by up to {worst} levels (mean {mean})");
+    // libjpeg returns its decoded luma plane; converting the decoded RGB comes within a few levels.
+    let g1 = decode_jpeg(&fixture_bytes("smooth24x32.jpg"), 1, dev).unwrap();
+    let (a, b) = (g1.to_vec::<u8>().unwrap(), f["jpeg/decoded_gray"].to_vec::<u8>().unwrap());
+    let worst = a.iter().zip(&b).map(|(x, y)| (*x as i32 - *y as i32).abs()).max().unwrap();
+    assert!(worst <= 6, "grey JPEG decode differs from TF by up to {worst} levels");
     let src = &f["jpeg/source"];
     let re = decode_jpeg(&encode_jpeg(src, 95).unwrap(), 0, dev).unwrap();
     let (a, b) = (re.to_vec::<u8>().unwrap(), src.to_vec::<u8>().unwrap());
@@ -185,7 +194,9 @@ fn codecs_reject_corrupt_data_and_bad_images() {
     jpg.truncate(100);
     assert!(decode_jpeg(&jpg, 0, dev).unwrap_err().to_string().contains("decode_jpeg"));
     let e = decode_png(&fixture_bytes("hash24x32.png"), 5, dev).unwrap_err().to_string();
-    assert!(e.contains("channels 0, 1, 2, 3 or 4, got 5"), "{e}");
+    assert!(e.contains("channels 0, 1, 3 or 4, got 5"), "{e}");
+    let e = decode_jpeg(&fixture_bytes("smooth24x32.jpg"), 2, dev).unwrap_err().to_string();
+    assert!(e.contains("decode_jpeg") && e.contains("got 2"), "{e}");
     let fl = Tensor::zeros(vec![2, 2, 3], DType::F32, dev).unwrap();
     let e = encode_png(&fl).unwrap_err().to_string();
     assert!(e.contains("encode_png") && e.contains("uint8"), "{e}");

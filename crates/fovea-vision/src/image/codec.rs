@@ -4,37 +4,44 @@ use fovea_core::{DType, Device, Error, Result, Tensor};
 use image::{DynamicImage, ImageFormat};
 
 /// Converts a decoded image to `channels` (0 keeps the file's own: 1, 2, 3 or 4).
-fn to_tensor(op: &'static str, img: DynamicImage, channels: usize, device: Device) -> Result<Tensor> {
+fn to_tensor(img: DynamicImage, channels: usize, device: Device) -> Result<Tensor> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let own = img.color().channel_count() as usize;
     let c = if channels == 0 { own } else { channels };
     let data = match c {
+        // libpng's fixed-point luma (png_set_rgb_to_gray with 0.299/0.587), which TF's decoder
+        // asks for; the image crate's own conversion uses Rec. 709 weights instead.
+        1 if own >= 3 => img
+            .into_rgb8()
+            .into_raw()
+            .chunks_exact(3)
+            .map(|p| ((9797 * p[0] as u32 + 19234 * p[1] as u32 + 3737 * p[2] as u32) >> 15) as u8)
+            .collect(),
         1 => img.into_luma8().into_raw(),
         2 => img.into_luma_alpha8().into_raw(),
         3 => img.into_rgb8().into_raw(),
-        4 => img.into_rgba8().into_raw(),
-        _ => return Err(Error::invalid(op, format!("expected channels 0, 1, 2, 3 or 4, got {channels}"))),
+        _ => img.into_rgba8().into_raw(),
     };
     Tensor::from_vec(data, vec![h, w, c], device)
 }
 
 fn decode(op: &'static str, bytes: &[u8], format: Option<ImageFormat>, channels: usize, device: Device) -> Result<Tensor> {
-    if channels > 4 {
-        return Err(Error::invalid(op, format!("expected channels 0, 1, 2, 3 or 4, got {channels}")));
+    if !matches!(channels, 0 | 1 | 3 | 4) {
+        return Err(Error::invalid(op, format!("expected channels 0, 1, 3 or 4, got {channels}")));
     }
     let img = match format {
         Some(f) => image::load_from_memory_with_format(bytes, f),
         None => image::load_from_memory(bytes),
     }
     .map_err(|e| Error::invalid(op, format!("cannot decode {} bytes as an image: {e}", bytes.len())))?;
-    to_tensor(op, img, channels, device)
+    to_tensor(img, channels, device)
 }
 
 /// Decodes a PNG into a uint8 `[H, W, C]` tensor (`tf.io.decode_png`); `channels` 0 keeps the
-/// file's channel count. 16-bit PNGs are reduced to 8 bits.
+/// file's channel count (a grey+alpha PNG gives 2). 16-bit PNGs are reduced to 8 bits.
 ///
 /// # Errors
-/// `InvalidArgument` for corrupt or non-PNG data or `channels > 4`.
+/// `InvalidArgument` for corrupt or non-PNG data or `channels` other than 0, 1, 3, 4.
 pub fn decode_png(bytes: &[u8], channels: usize, device: Device) -> Result<Tensor> {
     decode("decode_png", bytes, Some(ImageFormat::Png), channels, device)
 }
@@ -43,7 +50,7 @@ pub fn decode_png(bytes: &[u8], channels: usize, device: Device) -> Result<Tenso
 /// chroma upsampling and IDCT rounding, so values may differ from libjpeg's by a few levels.
 ///
 /// # Errors
-/// `InvalidArgument` for corrupt or non-JPEG data or `channels > 4`.
+/// `InvalidArgument` for corrupt or non-JPEG data or `channels` other than 0, 1, 3, 4.
 pub fn decode_jpeg(bytes: &[u8], channels: usize, device: Device) -> Result<Tensor> {
     decode("decode_jpeg", bytes, Some(ImageFormat::Jpeg), channels, device)
 }
@@ -51,7 +58,7 @@ pub fn decode_jpeg(bytes: &[u8], channels: usize, device: Device) -> Result<Tens
 /// Decodes a PNG or JPEG, detected from its signature (`tf.io.decode_image` for still images).
 ///
 /// # Errors
-/// `InvalidArgument` for unrecognised or corrupt data or `channels > 4`.
+/// `InvalidArgument` for unrecognised or corrupt data or `channels` other than 0, 1, 3, 4.
 pub fn decode_image(bytes: &[u8], channels: usize, device: Device) -> Result<Tensor> {
     decode("decode_image", bytes, None, channels, device)
 }

@@ -4,8 +4,8 @@
 //! kernel arithmetic in f32 (including the 1024-entry coefficient table of `ResizeBicubic`), and
 //! the image is multiplied by it along H and then W.
 
-use super::{apply_cols, apply_rows, as_batch, require_f32, unbatch};
-use fovea_core::{Error, Result, Tensor};
+use super::{apply_cols, apply_rows, as_batch, unbatch};
+use fovea_core::{DType, Error, Result, Tensor};
 
 /// Interpolation method of [`resize`] (`tf.image.ResizeMethod`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,12 +216,18 @@ pub(crate) fn resize_weights(method: ResizeMethod, antialias: bool, inp: usize, 
 /// respect to `images` for every method.
 ///
 /// # Errors
-/// `RankMismatch` unless `images` is `[H, W, C]` or `[N, H, W, C]`; `DTypeMismatch` unless f32;
+/// `RankMismatch` unless `images` is `[H, W, C]` or `[N, H, W, C]`; `DTypeMismatch` unless f32
+/// or uint8 (resized as float32 values in `[0, 255]`; `Nearest` returns uint8, as TF);
 /// `InvalidArgument` for a zero target size or an empty input image.
 pub fn resize(images: &Tensor, size: (usize, usize), method: ResizeMethod, antialias: bool) -> Result<Tensor> {
     const OP: &str = "resize";
     let (x, single) = as_batch(OP, images)?;
-    require_f32(OP, &x)?;
+    // As TF: uint8 images are resized as float32 values in [0, 255]; only nearest keeps uint8.
+    let from_u8 = x.dtype() == DType::U8;
+    if !matches!(x.dtype(), DType::F32 | DType::U8) {
+        return Err(Error::dtype(OP, "float32 or uint8", x.dtype()));
+    }
+    let x = if from_u8 { x.cast(DType::F32)? } else { x };
     let (h, w) = (x.dims()[1], x.dims()[2]);
     if size.0 == 0 || size.1 == 0 {
         return Err(Error::invalid(OP, format!("expected a positive target size, got {size:?}")));
@@ -232,7 +238,9 @@ pub fn resize(images: &Tensor, size: (usize, usize), method: ResizeMethod, antia
     let dev = x.device();
     let wy = Tensor::from_vec(resize_weights(method, antialias, h, size.0), vec![size.0, h], dev)?;
     let wx = Tensor::from_vec(resize_weights(method, antialias, w, size.1), vec![size.1, w], dev)?;
-    unbatch(apply_cols(&apply_rows(&x, &wy)?, &wx)?, single)
+    let out = apply_cols(&apply_rows(&x, &wy)?, &wx)?;
+    let out = if from_u8 && method == ResizeMethod::Nearest { out.cast(DType::U8)? } else { out };
+    unbatch(out, single)
 }
 
 /// Resizes keeping the aspect ratio, then zero-pads to `(target_height, target_width)`
