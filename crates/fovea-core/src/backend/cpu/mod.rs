@@ -3,6 +3,7 @@
 
 mod conv;
 mod conv_depthwise;
+mod conv_direct;
 mod elementwise;
 mod matmul;
 mod movement;
