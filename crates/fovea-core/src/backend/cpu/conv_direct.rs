@@ -19,6 +19,7 @@
 //! caller keeps its portable im2col + gemm path.
 
 use super::conv::sum_partials_in_order;
+use super::conv_planar;
 use crate::backend::Conv2dSpec;
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -48,13 +49,15 @@ pub(super) fn applies_grad_input(s: &Conv2dSpec) -> bool {
         && avx512()
 }
 
+/// Whether this CPU runs the AVX-512F kernels.
 #[cfg(target_arch = "x86_64")]
-fn avx512() -> bool {
+pub(super) fn avx512() -> bool {
     std::arch::is_x86_feature_detected!("avx512f")
 }
 
+/// Whether this CPU runs the AVX-512F kernels.
 #[cfg(not(target_arch = "x86_64"))]
-fn avx512() -> bool {
+pub(super) fn avx512() -> bool {
     false
 }
 
@@ -159,6 +162,9 @@ fn channel_passes(c: usize) -> impl Iterator<Item = (usize, usize, u16)> {
 
 /// Forward convolution (`groups == 1`); call only when [`applies`].
 pub(super) fn forward(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
+    if conv_planar::applies(s) {
+        return conv_planar::forward(x, w, s);
+    }
     let y_img = s.out_h * s.out_w * s.c_out;
     let mut y = vec![0f32; s.n * y_img];
     if y.is_empty() {
@@ -541,6 +547,7 @@ mod tests {
             ([2, 8, 8, 16], (3, 3), 16, (1, 1), (1, 1), Padding::Same, 1),
             ([2, 5, 5, 3], (3, 3), 80, (1, 1), (1, 1), Padding::Same, 1),
             ([2, 6, 6, 4], (3, 3), 6, (1, 1), (1, 1), Padding::Same, 2),
+            ([2, 11, 37, 3], (3, 3), 5, (2, 1), (1, 2), Padding::Same, 1),
         ]
     }
 
@@ -576,13 +583,15 @@ mod tests {
         let all = cases();
         let direct = all.iter().filter(|c| super::applies(&spec(c))).count();
         let direct_dx = all.iter().filter(|c| super::applies_grad_input(&spec(c))).count();
+        let planar = all.iter().filter(|c| super::conv_planar::applies(&spec(c))).count();
         if super::avx512() {
             // All but the 80-channel and the grouped case; the six ungrouped stride-1 cases
             // (80 output channels are the rotated conv's inputs, so allowed) run the input
-            // gradient directly too.
-            assert_eq!((direct, direct_dx), (8, 6));
+            // gradient directly too. Planar: LeNet C1, the 1- and 7-channel cases and the
+            // 5-channel row-strided one.
+            assert_eq!((direct, direct_dx, planar), (9, 6, 4));
         } else {
-            assert_eq!((direct, direct_dx), (0, 0));
+            assert_eq!((direct, direct_dx, planar), (0, 0, 0));
         }
     }
 

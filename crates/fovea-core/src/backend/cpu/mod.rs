@@ -4,6 +4,7 @@
 mod conv;
 mod conv_depthwise;
 mod conv_direct;
+mod conv_planar;
 mod elementwise;
 mod matmul;
 mod movement;
