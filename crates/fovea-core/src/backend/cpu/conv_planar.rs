@@ -73,20 +73,27 @@ impl Planes {
         Planes { strips, rows_per_block, blocks, rows, pitch }
     }
 
-    /// Copies image `img` (`[h, w, c_in]`) into `buf` as zero-bordered planes.
+    /// Copies image `img` (`[h, w, c_in]`) into `buf` as zero-bordered planes. Every
+    /// element is written (border zeros included), so a reused buffer needs no clearing.
     fn fill(&self, s: &Conv2dSpec, img: &[f32], buf: &mut Vec<f32>) {
         let plane = self.rows * self.pitch;
-        buf.clear();
         buf.resize(s.c_in * plane, 0.0);
-        // Plane column pc holds input column pc − pad_left; the rest stay zero.
-        let cols = s.w.min(self.pitch.saturating_sub(s.pad.2));
-        for pr in 0..self.rows {
-            let Some(ih) = pr.checked_sub(s.pad.0).filter(|&ih| ih < s.h) else { continue };
-            let src = &img[ih * s.w * s.c_in..][..cols * s.c_in];
-            let dst = pr * self.pitch + s.pad.2;
-            for (iw, px) in src.chunks_exact(s.c_in).enumerate() {
-                for (ci, &v) in px.iter().enumerate() {
-                    buf[ci * plane + dst + iw] = v;
+        // Plane column pc holds input column pc − pad_left; the rest are zero.
+        let left = s.pad.2.min(self.pitch);
+        let cols = s.w.min(self.pitch - left);
+        for (ci, planar) in buf.chunks_exact_mut(plane).enumerate() {
+            for (pr, row) in planar.chunks_exact_mut(self.pitch).enumerate() {
+                let Some(ih) = pr.checked_sub(s.pad.0).filter(|&ih| ih < s.h) else {
+                    row.fill(0.0);
+                    continue;
+                };
+                let (head, rest) = row.split_at_mut(left);
+                let (mid, tail) = rest.split_at_mut(cols);
+                head.fill(0.0);
+                tail.fill(0.0);
+                let src = &img[ih * s.w * s.c_in..][..cols * s.c_in];
+                for (d, px) in mid.iter_mut().zip(src.chunks_exact(s.c_in)) {
+                    *d = px[ci];
                 }
             }
         }
@@ -117,7 +124,10 @@ pub(super) fn forward(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
     let planes = Planes::new(s);
     let taps = planes.taps(s);
     let x_img = s.h * s.w * s.c_in;
-    y.par_chunks_mut(y_img).enumerate().for_each(|(n, y_n)| {
+    let interleave = Interleave::new(s.c_out);
+    // Whole images per task, enough work (about 2²¹ multiply-adds) to hide the task's cost.
+    let per_task = (1usize << 21).div_ceil((y_img * taps.len()).max(1)).clamp(1, s.n);
+    y.par_chunks_mut(y_img * per_task).enumerate().for_each(|(chunk, y_chunk)| {
         PLANES.with(|cell| {
             let mut fresh = Vec::new();
             let mut kept = cell.try_borrow_mut();
@@ -125,38 +135,70 @@ pub(super) fn forward(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
                 Ok(b) => &mut **b,
                 Err(_) => &mut fresh,
             };
-            planes.fill(s, &x[n * x_img..][..x_img], buf);
-            let max_tap = taps.last().copied().unwrap_or(0);
-            for rb in 0..planes.blocks.0 {
-                for cb in 0..planes.blocks.1 {
-                    let (oh, ow) = (rb * planes.rows_per_block, cb * 16 * planes.strips);
-                    let base = oh * s.stride.0 * planes.pitch + ow;
-                    // The block's last vector load ends inside the planes.
-                    let last_row = (planes.rows_per_block - 1) * s.stride.0 * planes.pitch;
-                    assert!(base + last_row + 16 * planes.strips - 1 + max_tap < buf.len());
-                    let block = Block { oh, ow, row_step: s.stride.0 * planes.pitch, pitch_out: s.out_w };
-                    // SAFETY: reads bounded above, writes checked against `y_n` in the kernel's
-                    // store; `applies` checked AVX-512F.
-                    unsafe { avx::block(s.c_out, planes.strips, buf[base..].as_ptr(), &taps, w, &block, (s.out_h, s.out_w), y_n) };
-                }
+            for (k, y_n) in y_chunk.chunks_mut(y_img).enumerate() {
+                let n = chunk * per_task + k;
+                planes.fill(s, &x[n * x_img..][..x_img], buf);
+                image(s, &planes, &taps, w, &interleave, buf, y_n);
             }
         })
     });
     y
 }
 
+/// Runs every register block of one image whose planes are in `buf`.
+fn image(s: &Conv2dSpec, planes: &Planes, taps: &[usize], w: &[f32], interleave: &Interleave, buf: &[f32], y_n: &mut [f32]) {
+    let max_tap = taps.last().copied().unwrap_or(0);
+    for rb in 0..planes.blocks.0 {
+        for cb in 0..planes.blocks.1 {
+            let (oh, ow) = (rb * planes.rows_per_block, cb * 16 * planes.strips);
+            let base = oh * s.stride.0 * planes.pitch + ow;
+            // The block's last vector load ends inside the planes.
+            let last_row = (planes.rows_per_block - 1) * s.stride.0 * planes.pitch;
+            assert!(base + last_row + 16 * planes.strips - 1 + max_tap < buf.len());
+            let block = Block { oh, ow, row_step: s.stride.0 * planes.pitch, out: (s.out_h, s.out_w) };
+            // SAFETY: reads bounded above, writes bounded by the output size in the kernel's
+            // store and `y_n` holds the whole output image; `applies` checked AVX-512F.
+            unsafe { avx::block(s.c_out, planes.strips, buf[base..].as_ptr(), taps, w, &block, interleave, y_n) };
+        }
+    }
+}
+
+/// Lane permutations that interleave `co` channel vectors of 16 columns into NHWC order:
+/// output vector `q` lane `l` is flat element `e = 16q + l` = column `e / co`, channel
+/// `e % co`; `idx[q·co + c]` picks those lanes from channel `c`'s vector, `mask` marks them.
+pub(super) struct Interleave {
+    idx: Vec<[i32; 16]>,
+    mask: Vec<u16>,
+}
+
+impl Interleave {
+    fn new(co: usize) -> Self {
+        let mut idx = vec![[0i32; 16]; co * co];
+        let mut mask = vec![0u16; co * co];
+        for e in 0..16 * co {
+            let (q, l) = (e / 16, e % 16);
+            {
+                idx[q * co + e % co][l] = (e / co) as i32;
+                mask[q * co + e % co] |= 1 << l;
+            }
+        }
+        Interleave { idx, mask }
+    }
+}
+
 /// Where a register block sits: its first output row and column, the plane distance between
-/// its rows, and the output row length.
+/// its rows, and the output size.
 struct Block {
     oh: usize,
     ow: usize,
     row_step: usize,
-    pitch_out: usize,
+    /// Output rows and columns.
+    out: (usize, usize),
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx {
-    use super::{block_rows, Block};
+    use super::{block_rows, Block, Interleave};
     use std::arch::x86_64::*;
 
     /// Runs the kernel for `co` output channels and `strips` 16-column strips.
@@ -172,14 +214,14 @@ mod avx {
         taps: &[usize],
         w: &[f32],
         b: &Block,
-        out: (usize, usize),
+        il: &Interleave,
         y: &mut [f32],
     ) {
         macro_rules! go {
             ($($co:literal)*) => {
                 match (co, strips) {
-                    $(($co, 1) => kernel::<$co, 1, { block_rows($co, 1) }>(x, taps, w, b, out, y),
-                      ($co, _) => kernel::<$co, 2, { block_rows($co, 2) }>(x, taps, w, b, out, y),)*
+                    $(($co, 1) => kernel::<$co, 1, { block_rows($co, 1) }>(x, taps, w, b, il, y),
+                      ($co, _) => kernel::<$co, 2, { block_rows($co, 2) }>(x, taps, w, b, il, y),)*
                     _ => unreachable!("at most eight output channels"),
                 }
             };
@@ -193,9 +235,10 @@ mod avx {
         taps: &[usize],
         w: &[f32],
         b: &Block,
-        (out_h, out_w): (usize, usize),
+        il: &Interleave,
         y: &mut [f32],
     ) {
+        let (out_h, out_w) = b.out;
         let mut acc = [[[_mm512_setzero_ps(); CO]; S]; RR];
         for (&tap, w_k) in taps.iter().zip(w.chunks_exact(CO)) {
             let mut wv = [_mm512_setzero_ps(); CO];
@@ -212,23 +255,30 @@ mod avx {
                 }
             }
         }
-        let mut lanes = [[0f32; 16]; CO];
         for (r, acc_r) in acc.iter().enumerate() {
             let oh = b.oh + r;
             if oh >= out_h {
                 break;
             }
             for (s, acc_rs) in acc_r.iter().enumerate() {
-                for (l, v) in lanes.iter_mut().zip(acc_rs) {
-                    // SAFETY: `l` holds 16 floats.
-                    unsafe { _mm512_storeu_ps(l.as_mut_ptr(), *v) };
-                }
                 let ow = b.ow + 16 * s;
-                for t in 0..16.min(out_w.saturating_sub(ow)) {
-                    let px = &mut y[((oh * b.pitch_out) + ow + t) * CO..][..CO];
-                    for (c, v) in px.iter_mut().enumerate() {
-                        *v = lanes[c][t];
+                let valid = 16.min(out_w.saturating_sub(ow)) * CO;
+                if valid == 0 {
+                    break;
+                }
+                let dst = &mut y[(oh * out_w + ow) * CO..][..valid];
+                for q in 0..valid.div_ceil(16) {
+                    let mut v = _mm512_setzero_ps();
+                    for (c, &acc_c) in acc_rs.iter().enumerate() {
+                        let k = q * CO + c;
+                        // SAFETY: `idx[k]` holds 16 lane indices.
+                        let idx = unsafe { _mm512_loadu_si512(il.idx[k].as_ptr().cast()) };
+                        v = _mm512_mask_permutexvar_ps(v, il.mask[k], idx, acc_c);
                     }
+                    let lanes = (valid - 16 * q).min(16);
+                    let m = if lanes == 16 { u16::MAX } else { (1u16 << lanes) - 1 };
+                    // SAFETY: the masked lanes lie inside `dst`.
+                    unsafe { _mm512_mask_storeu_ps(dst[16 * q..].as_mut_ptr(), m, v) };
                 }
             }
         }
@@ -240,7 +290,7 @@ mod avx {
     use super::Block;
 
     #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn block(_: usize, _: usize, _: *const f32, _: &[usize], _: &[f32], _: &Block, _: (usize, usize), _: &mut [f32]) {
+    pub(super) unsafe fn block(_: usize, _: usize, _: *const f32, _: &[usize], _: &[f32], _: &Block, _: &super::Interleave, _: &mut [f32]) {
         unreachable!("planar convolution needs AVX-512F")
     }
 }
