@@ -75,9 +75,9 @@ impl Planes {
 
     /// Copies image `img` (`[h, w, c_in]`) into `buf` as zero-bordered planes. Every
     /// element is written (border zeros included), so a reused buffer needs no clearing.
-    fn fill(&self, s: &Conv2dSpec, img: &[f32], buf: &mut Vec<f32>) {
+    fn fill(&self, s: &Conv2dSpec, img: &[f32], buf: &mut [f32]) {
         let plane = self.rows * self.pitch;
-        buf.resize(s.c_in * plane, 0.0);
+        assert_eq!(buf.len(), s.c_in * plane, "planes of the wrong size");
         // Plane column pc holds input column pc − pad_left; the rest are zero.
         let left = s.pad.2.min(self.pitch);
         let cols = s.w.min(self.pitch - left);
@@ -137,6 +137,7 @@ pub(super) fn forward(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
             };
             for (k, y_n) in y_chunk.chunks_mut(y_img).enumerate() {
                 let n = chunk * per_task + k;
+                buf.resize(s.c_in * planes.rows * planes.pitch, 0.0);
                 planes.fill(s, &x[n * x_img..][..x_img], buf);
                 image(s, &planes, &taps, w, &interleave, buf, y_n);
             }
@@ -177,10 +178,8 @@ impl Interleave {
         let mut mask = vec![0u16; co * co];
         for e in 0..16 * co {
             let (q, l) = (e / 16, e % 16);
-            {
-                idx[q * co + e % co][l] = (e / co) as i32;
-                mask[q * co + e % co] |= 1 << l;
-            }
+            idx[q * co + e % co][l] = (e / co) as i32;
+            mask[q * co + e % co] |= 1 << l;
         }
         Interleave { idx, mask }
     }
@@ -241,16 +240,20 @@ mod avx {
         let (out_h, out_w) = b.out;
         let mut acc = [[[_mm512_setzero_ps(); CO]; S]; RR];
         for (&tap, w_k) in taps.iter().zip(w.chunks_exact(CO)) {
-            let mut wv = [_mm512_setzero_ps(); CO];
-            for (v, &wk) in wv.iter_mut().zip(w_k) {
-                *v = _mm512_set1_ps(wk);
-            }
-            for (r, acc_r) in acc.iter_mut().enumerate() {
-                for (s, acc_rs) in acc_r.iter_mut().enumerate() {
+            // The block's inputs stay in registers while each channel's filter value is
+            // broadcast once: RR·S + 1 live vectors beside the accumulators.
+            let mut xs = [[_mm512_setzero_ps(); S]; RR];
+            for (r, xs_r) in xs.iter_mut().enumerate() {
+                for (s, v) in xs_r.iter_mut().enumerate() {
                     // SAFETY: the caller bounds every load of the block.
-                    let xv = unsafe { _mm512_loadu_ps(x.add(r * b.row_step + 16 * s + tap)) };
-                    for c in 0..CO {
-                        acc_rs[c] = _mm512_fmadd_ps(xv, wv[c], acc_rs[c]);
+                    *v = unsafe { _mm512_loadu_ps(x.add(r * b.row_step + 16 * s + tap)) };
+                }
+            }
+            for (c, &wk) in w_k.iter().enumerate() {
+                let wv = _mm512_set1_ps(wk);
+                for (acc_r, xs_r) in acc.iter_mut().zip(&xs) {
+                    for (acc_rs, &xv) in acc_r.iter_mut().zip(xs_r) {
+                        acc_rs[c] = _mm512_fmadd_ps(xv, wv, acc_rs[c]);
                     }
                 }
             }
