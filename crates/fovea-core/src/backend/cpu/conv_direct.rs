@@ -37,7 +37,8 @@ pub(super) fn applies(s: &Conv2dSpec) -> bool {
 /// padded by more than the dilated kernel reach (the rotated padding would be negative), and
 /// few enough input channels for the rotated convolution's outputs. When the rotated
 /// convolution would run column-vectorised over many (> 8) input channels, gemm + col2im
-/// measured faster (LeNet C3: 90 against 67 GFLOP/s), so it keeps that case.
+/// measured faster in an A/B timing (LeNet C3: about 90 against 67 GFLOP/s), so it keeps
+/// that case.
 pub(super) fn applies_grad_input(s: &Conv2dSpec) -> bool {
     let (reach_h, reach_w) = ((s.kh - 1) * s.dilation.0, (s.kw - 1) * s.dilation.1);
     let (pt, pb, pl, pr) = s.pad;
@@ -195,8 +196,8 @@ pub(super) fn forward(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
                     let (r, strips) = blocks(s.out_w, MAX_R[nb - 1]);
                     for oh in 0..s.out_h {
                         let x_row = oh * s.stride.0 * pad.wp * s.c_in;
-                        for k in 0..strips {
-                            let ow = k * r;
+                        for strip in 0..strips {
+                            let ow = strip * r;
                             let cols = r.min(s.out_w - ow);
                             let x_off = x_row + ow * s.stride.1 * s.c_in;
                             let y_off = (oh * s.out_w + ow) * s.c_out + cb;
