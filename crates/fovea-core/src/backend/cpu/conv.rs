@@ -17,7 +17,7 @@
 //! Chunk sizes depend only on the shapes, never on the thread count, and the filter-gradient
 //! partials are added in chunk order, so results are the same whatever the number of threads.
 
-use super::conv_depthwise;
+use super::{conv_depthwise, conv_direct};
 use crate::backend::Conv2dSpec;
 use crate::{Result, Storage};
 use gemm::Parallelism;
@@ -245,6 +245,9 @@ pub(super) fn conv2d(x: &Storage, w: &Storage, s: &Conv2dSpec) -> Result<Storage
     if s.groups > 1 && s.groups == s.c_in {
         return Ok(Storage::F32(conv_depthwise::forward(x, w, s)));
     }
+    if conv_direct::applies(s) {
+        return Ok(Storage::F32(conv_direct::forward(x, w, s)));
+    }
     Ok(Storage::F32(forward_gemm(x, w, s)))
 }
 
@@ -323,6 +326,9 @@ pub(super) fn conv2d_grad_input(dy: &Storage, w: &Storage, s: &Conv2dSpec) -> Re
     if s.groups > 1 && s.groups == s.c_in {
         return Ok(Storage::F32(conv_depthwise::grad_input(dy, w, s)));
     }
+    if conv_direct::applies_grad_input(s) {
+        return Ok(Storage::F32(conv_direct::grad_input(dy, w, s)));
+    }
     if let Some(dx) = grad_input_as_forward(dy, w, s) {
         return Ok(Storage::F32(dx));
     }
@@ -367,6 +373,9 @@ pub(super) fn conv2d_grad_filter(x: &Storage, dy: &Storage, s: &Conv2dSpec) -> R
     let (x, dy) = (x.as_f32("conv2d_grad_filter")?, dy.as_f32("conv2d_grad_filter")?);
     if s.groups > 1 && s.groups == s.c_in {
         return Ok(Storage::F32(conv_depthwise::grad_filter(x, dy, s)));
+    }
+    if conv_direct::applies(s) {
+        return Ok(Storage::F32(conv_direct::grad_filter(x, dy, s)));
     }
     let geo = Geometry::new(s);
     let len = geo.kg * s.c_out;

@@ -3,6 +3,8 @@
 
 mod conv;
 mod conv_depthwise;
+mod conv_direct;
+mod conv_planar;
 mod elementwise;
 mod matmul;
 mod movement;
