@@ -220,3 +220,15 @@ fn crop_and_resize_rejects_bad_input() {
     let e = crop_and_resize(&img.squeeze(&[3]).unwrap(), &good, &ind, (2, 2), CropMethod::Nearest, 0.0).unwrap_err().to_string();
     assert!(e.contains("rank 4") && e.contains("[2, 4, 4]"), "{e}");
 }
+
+#[test]
+fn keras_bilinear_upsampling_equals_tf_bilinear_resize() {
+    use fovea_nn::layer::Layer;
+    // UpSampling2D(interpolation="bilinear") is tf.image.resize(bilinear) at integer factors;
+    // resize is checked against TensorFlow above, so the layer is too.
+    let x = fovea_core::testing::rand(&[2, 5, 4, 3], 0.0, 1.0, 7, fovea_core::Device::Cpu);
+    let layer = fovea_nn::layers::UpSampling2D::bilinear((2, 3));
+    let y = layer.apply(std::slice::from_ref(&x), false).unwrap();
+    let r = fovea_vision::image::resize(&x, (10, 12), fovea_vision::image::ResizeMethod::Bilinear, false).unwrap();
+    fovea_core::testing::assert_tensor_close("upsampling vs resize", &y, &r, 1e-5, 1e-6);
+}

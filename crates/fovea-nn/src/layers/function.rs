@@ -365,6 +365,46 @@ impl UpSampling2D {
     }
 }
 
+/// TensorFlow's half-pixel bilinear interpolation weights `[out, in]` for one axis.
+fn bilinear_matrix(input: usize, output: usize, device: fovea_core::Device) -> fovea_core::Result<Tensor> {
+    let scale = input as f64 / output as f64;
+    let mut w = vec![0f32; output * input];
+    for o in 0..output {
+        let src = (o as f64 + 0.5) * scale - 0.5;
+        let floor = src.floor();
+        let lower = (floor.max(0.0) as usize).min(input - 1);
+        let upper = (src.ceil().max(0.0) as usize).min(input - 1);
+        let frac = (src - floor) as f32;
+        w[o * input + lower] += 1.0 - frac;
+        w[o * input + upper] += frac;
+    }
+    Tensor::from_vec(w, [output, input], device)
+}
+
+impl UpSampling2D {
+    /// Upsamples by `size` with TensorFlow's half-pixel bilinear interpolation
+    /// (`interpolation="bilinear"`), as two interpolation-matrix products (so the gradient is
+    /// exact).
+    pub fn bilinear(size: (usize, usize)) -> FnLayer {
+        FnLayer::new(
+            "UpSampling2D",
+            json!({"size": [size.0, size.1], "interpolation": "bilinear", "data_format": "channels_last"}),
+            Arc::new(move |base, s| {
+                rank4(base, s)?;
+                Ok(vec![s[0], s[1].map(|h| h * size.0), s[2].map(|w| w * size.1), s[3]])
+            }),
+            Arc::new(move |_, x, _| {
+                let (h, w) = (x.dims()[1], x.dims()[2]);
+                let wh = bilinear_matrix(h, h * size.0, x.device())?;
+                let ww = bilinear_matrix(w, w * size.1, x.device())?;
+                // [N,H,W,C] → [N,W,C,H]·Whᵀ → [N,oH,C,W]·Wwᵀ → [N,oH,oW,C]
+                let a = x.permute(&[0, 2, 3, 1])?.matmul_t(&wh, false, true)?;
+                Ok(a.permute(&[0, 3, 2, 1])?.matmul_t(&ww, false, true)?.permute(&[0, 1, 3, 2])?)
+            }),
+        )
+    }
+}
+
 #[allow(clippy::new_ret_no_self)]
 impl Lambda {
     /// Wraps a closure as a layer; `output_shape` maps the input shape to the output shape.

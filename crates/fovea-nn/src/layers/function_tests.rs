@@ -73,3 +73,13 @@ fn shape_errors_name_the_layer() {
     let u = UpSampling2D::new((2, 2));
     assert!(u.compute_output_shape(&[vec![None, Some(4), Some(4)]]).unwrap_err().to_string().contains("rank 4"));
 }
+
+#[test]
+fn bilinear_upsampling_follows_tensorflow_half_pixel_rule() {
+    // [1, 2] upsampled ×2 along the width: TF gives [1, 1.25, 1.75, 2].
+    let x = Tensor::from_vec(vec![1.0f32, 2.0], [1, 1, 2, 1], Device::Cpu).unwrap();
+    let y = UpSampling2D::bilinear((1, 2)).apply(&[x], false).unwrap();
+    assert_eq!(y.dims(), &[1, 1, 4, 1]);
+    assert_eq!(y.to_vec::<f32>().unwrap(), vec![1.0, 1.25, 1.75, 2.0]);
+    check_layer(&UpSampling2D::bilinear((2, 2)), &[&[2, 3, 2]], e(&[None, Some(4), Some(6), Some(2)]));
+}

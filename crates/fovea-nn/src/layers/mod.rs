@@ -2,6 +2,7 @@
 
 pub mod common;
 mod conv;
+mod conv3d;
 mod dense;
 pub mod function;
 #[cfg(test)]
@@ -13,6 +14,7 @@ mod pooling;
 pub(crate) mod testing;
 
 pub use conv::{Conv1D, Conv2D, Conv2DTranspose, ConvLayer, DepthwiseConv2D, SeparableConv2D};
+pub use conv3d::Conv3D;
 pub use dense::Dense;
 pub use function::{
     Activation, Cropping2D, Dropout, Flatten, FnLayer, Lambda, LeakyReLU, LocalResponseNormalization, Permute, ReLU, Reshape, Softmax,

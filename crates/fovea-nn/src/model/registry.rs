@@ -121,6 +121,22 @@ pub fn layer_from_config(class: &str, c: &Value) -> Result<LayerRef> {
             }
             Arc::new(with_kernel_args!(class, c, l))
         }
+        "Conv3D" => {
+            let k: Vec<usize> = parse(class, c, "kernel_size")?;
+            let s: Vec<usize> = parse(class, c, "strides")?;
+            let d: Vec<usize> = parse(class, c, "dilation_rate")?;
+            let triple = |v: &[usize], what: &str| -> Result<(usize, usize, usize)> {
+                match v {
+                    [a, b, c] => Ok((*a, *b, *c)),
+                    _ => Err(Error::Config(format!("Conv3D config: {what} must have 3 entries, got {v:?}"))),
+                }
+            };
+            let l = Conv3D::new(usize_of(class, c, "filters")?, triple(&k, "kernel_size")?)
+                .strides(triple(&s, "strides")?)
+                .dilation_rate(triple(&d, "dilation_rate")?)
+                .padding(padding(class, c)?);
+            Arc::new(with_kernel_args!(class, c, l))
+        }
         "MaxPooling2D" => {
             Arc::new(MaxPooling2D::new(pair(class, c, "pool_size")?).strides(pair(class, c, "strides")?).padding(padding(class, c)?))
         }
@@ -150,7 +166,10 @@ pub fn layer_from_config(class: &str, c: &Value) -> Result<LayerRef> {
             let (r, w) = pairs(class, c, "cropping")?;
             Arc::new(Cropping2D::new(r, w))
         }
-        "UpSampling2D" => Arc::new(UpSampling2D::new(pair(class, c, "size")?)),
+        "UpSampling2D" => Arc::new(match c.get("interpolation").and_then(Value::as_str) {
+            Some("bilinear") => UpSampling2D::bilinear(pair(class, c, "size")?),
+            _ => UpSampling2D::new(pair(class, c, "size")?),
+        }),
         "LocalResponseNormalization" => Arc::new(LocalResponseNormalization::new(
             usize_of(class, c, "depth_radius")?,
             f64_of(class, c, "bias")? as f32,
