@@ -20,6 +20,8 @@ pub enum MetricKind {
     SparseTopKCategoricalAccuracy(usize),
     /// The mean of a loss over the samples seen.
     MeanLoss(Loss),
+    /// The (weighted) mean of the values given to [`Metric::update_values`] (`keras.metrics.Mean`).
+    Mean,
     /// TP / (TP + FP) of 0/1 labels against probabilities thresholded at 0.5.
     Precision,
     /// TP / (TP + FN), thresholded at 0.5.
@@ -77,6 +79,32 @@ impl Metric {
         let thresholds = if matches!(kind, MetricKind::Auc(_)) { AUC_THRESHOLDS } else { 1 };
         let confusion = if let MetricKind::MeanIou(c) = kind { Some(ConfusionMatrix::new(c)) } else { None };
         Metric { kind, name: name.to_string(), total: 0.0, count: 0.0, counts: vec![BinaryCounts::default(); thresholds], confusion }
+    }
+
+    /// `keras.metrics.Mean`: a running (weighted) mean of values.
+    pub fn mean(name: &str) -> Self {
+        Self::new(MetricKind::Mean, name)
+    }
+
+    /// Folds values (and optional same-shaped weights) into a `Mean` metric.
+    ///
+    /// # Errors
+    /// `Config` for a metric that is not a `Mean`, or weights of another size.
+    pub fn update_values(&mut self, values: &Tensor, weights: Option<&Tensor>) -> Result<()> {
+        if self.kind != MetricKind::Mean {
+            return Err(Error::Config(format!("{}: update_values is for Mean metrics; use update_state", self.name)));
+        }
+        let v = values.cast(DType::F32)?.to_vec::<f32>()?;
+        let w = match weights {
+            Some(w) => w.cast(DType::F32)?.to_vec::<f32>()?,
+            None => vec![1.0; v.len()],
+        };
+        if w.len() != v.len() {
+            return Err(Error::Config(format!("{}: {} weights for {} values", self.name, w.len(), v.len())));
+        }
+        self.total += v.iter().zip(&w).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>();
+        self.count += w.iter().map(|&b| b as f64).sum::<f64>();
+        Ok(())
     }
 
     /// Resolves `"accuracy"` to the variant that fits `loss`, keeping the name, as Keras does.
@@ -143,6 +171,7 @@ impl Metric {
                 let pred = y_pred.argmax(-1)?;
                 return self.confusion.as_mut().expect("mean IoU keeps a matrix").update(y_true, &pred);
             }
+            MetricKind::Mean => return Err(Error::Config(format!("{}: a Mean metric takes values through update_values", self.name))),
             _ => {}
         }
         let (hits, count) = match self.kind {
@@ -168,7 +197,12 @@ impl Metric {
                 check_len(&self.name, t.len(), p.len())?;
                 (t.iter().zip(&p).filter(|(t, p)| (**p > 0.5) == (**t > 0.5)).count() as f64, t.len() as f64)
             }
-            MetricKind::Precision | MetricKind::Recall | MetricKind::F1Score | MetricKind::Auc(_) | MetricKind::MeanIou(_) => {
+            MetricKind::Precision
+            | MetricKind::Recall
+            | MetricKind::F1Score
+            | MetricKind::Auc(_)
+            | MetricKind::MeanIou(_)
+            | MetricKind::Mean => {
                 unreachable!("handled above")
             }
             MetricKind::SparseTopKCategoricalAccuracy(k) => {
@@ -262,5 +296,11 @@ mod tests {
         assert_eq!(iou.result(), 1.0);
         iou.reset_state();
         assert_eq!(iou.result(), 0.0);
+        let mut mean = Metric::mean("mean");
+        mean.update_values(&Tensor::from_vec(vec![1.0f32, 3.0], [2], d).unwrap(), None).unwrap();
+        mean.update_values(&Tensor::from_vec(vec![5.0f32], [1], d).unwrap(), Some(&Tensor::from_vec(vec![2.0f32], [1], d).unwrap()))
+            .unwrap();
+        assert_eq!(mean.result(), (1.0 + 3.0 + 10.0) / 4.0);
+        assert!(mean.update_state(&t, &p).is_err());
     }
 }
