@@ -49,6 +49,7 @@ fn nested_models_train_and_freeze() {
     // Freezing the nested model leaves only the head trainable, and fit leaves it unchanged.
     base.set_trainable(false).unwrap();
     assert_eq!(model.trainable_weights().len(), 2);
+    assert_eq!(model.non_trainable_variables().len(), 2, "the frozen base's kernel and bias");
     let before: Vec<Vec<f32>> = base.weights().iter().map(|v| v.value().to_vec::<f32>().unwrap()).collect();
     let x = Tensor::from_vec(vec![0.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0], [4, 2], Device::Cpu).unwrap();
     let y = Tensor::from_vec(vec![0.0f32, 1.0, 1.0, 0.0], [4, 1], Device::Cpu).unwrap();

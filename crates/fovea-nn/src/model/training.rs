@@ -624,6 +624,11 @@ pub trait Model: Layer {
         self.trainable_weights()
     }
 
+    /// The variables training leaves alone (frozen weights, moving statistics).
+    fn non_trainable_variables(&self) -> Vec<fovea_core::Variable> {
+        self.non_trainable_weights()
+    }
+
     /// The values of every weight, in order (`get_weights`).
     fn get_weights(&self) -> Vec<Tensor> {
         self.weights().iter().map(|v| v.value().detach()).collect()
