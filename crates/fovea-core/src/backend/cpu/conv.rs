@@ -20,7 +20,6 @@
 use super::{conv_depthwise, conv_direct};
 use crate::backend::Conv2dSpec;
 use crate::{Result, Storage};
-use gemm::Parallelism;
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -36,54 +35,13 @@ impl<'a> View<'a> {
     fn new(data: &'a [f32], rs: usize, cs: usize) -> Self {
         View { data, rs, cs }
     }
-
-    fn fits(&self, rows: usize, cols: usize) -> bool {
-        rows == 0 || cols == 0 || (rows - 1) * self.rs + (cols - 1) * self.cs < self.data.len()
-    }
 }
 
 /// `C (+)= A · B` with `A` an `m×k` view, `B` a `k×n` view and `C` row-major with row stride
-/// `c_rs` (unit column stride).
-///
-/// Panics when a view is too small for its matrix (a bug here, never user input).
+/// `c_rs` (unit column stride), through the backend's one strided SGEMM.
 #[allow(clippy::too_many_arguments)]
 fn gemm_views(m: usize, k: usize, n: usize, a: View, b: View, c: &mut [f32], c_rs: usize, accumulate: bool, threads: usize) {
-    assert!(a.fits(m, k) && b.fits(k, n) && View::new(c, c_rs, 1).fits(m, n), "conv gemm: operand too small");
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            c.chunks_mut(c_rs).take(m).for_each(|row| row[..n].fill(0.0));
-        }
-        return;
-    }
-    let par = if threads > 1 && m * n * k >= 1 << 18 { Parallelism::Rayon(threads) } else { Parallelism::None };
-    // SAFETY: `fits` guarantees every index the strides reach is in bounds, and `c` is a
-    // unique borrow distinct from `a` and `b`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            c_rs as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a.cs as isize,
-            a.rs as isize,
-            b.data.as_ptr(),
-            b.cs as isize,
-            b.rs as isize,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            par,
-        );
-    }
+    super::matmul::sgemm_strided(m, k, n, (a.data, a.rs, a.cs), (b.data, b.rs, b.cs), c, c_rs, accumulate, threads);
 }
 
 thread_local! {
