@@ -1,24 +1,29 @@
 //! Keras-style unique layer names: the first `Dense` is `dense`, the next `dense_1`, ...
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::Mutex;
 
-static COUNTERS: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
+thread_local! {
+    /// Name counters of this thread: models are built on one thread, and per-thread counters
+    /// keep concurrently built models (and test threads) from renumbering each other.
+    static COUNTERS: RefCell<HashMap<String, usize>> = RefCell::new(HashMap::new());
+}
 
-/// A fresh name from a base (`dense`, `conv2d`, ...), unique within this process until
+/// A fresh name from a base (`dense`, `conv2d`, ...), unique on this thread until
 /// [`clear_session`] (Keras's `backend.clear_session()`).
 pub fn unique_name(base: &str) -> String {
-    let mut guard = COUNTERS.lock().expect("name registry poisoned");
-    let counters = guard.get_or_insert_with(HashMap::new);
-    let n = counters.entry(base.to_string()).or_insert(0);
-    let name = if *n == 0 { base.to_string() } else { format!("{base}_{n}") };
-    *n += 1;
-    name
+    COUNTERS.with(|c| {
+        let mut counters = c.borrow_mut();
+        let n = counters.entry(base.to_string()).or_insert(0);
+        let name = if *n == 0 { base.to_string() } else { format!("{base}_{n}") };
+        *n += 1;
+        name
+    })
 }
 
 /// Resets the name counters, so the next `Dense` is called `dense` again.
 pub fn clear_session() {
-    *COUNTERS.lock().expect("name registry poisoned") = None;
+    COUNTERS.with(|c| c.borrow_mut().clear());
 }
 
 /// Keras's snake_case of a class name: `Conv2D` → `conv2d`, `BatchNormalization` →
