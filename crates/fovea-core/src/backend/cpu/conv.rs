@@ -50,14 +50,19 @@ thread_local! {
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs `f` with this thread's scratch buffer. A thread can re-enter while its buffer is in
-/// use (rayon runs stolen work inside a parallel gemm's join); it then gets a fresh buffer.
+/// Runs `f` with this thread's scratch buffer.
 fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+    with_thread_buffer(&SCRATCH, f)
+}
+
+/// Runs `f` with a per-thread buffer kept between calls (so repeated calls do not pay page
+/// faults again). A thread can re-enter while its buffer is in use (rayon runs stolen work
+/// inside a parallel gemm's join); it then gets a fresh buffer. An exceptionally large buffer
+/// is dropped afterwards rather than kept for the thread's lifetime.
+pub(super) fn with_thread_buffer<R>(key: &'static std::thread::LocalKey<RefCell<Vec<f32>>>, f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
+    key.with(|cell| match cell.try_borrow_mut() {
         Ok(mut buf) => {
             let out = f(&mut buf);
-            // Chunks bound the buffer at 2²⁰ elements except a whole image's col2im patches;
-            // don't keep an exceptional one alive for the thread's lifetime.
             if buf.capacity() > MAX_KEPT_SCRATCH {
                 *buf = Vec::new();
             }
@@ -67,7 +72,7 @@ fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
     })
 }
 
-/// The largest scratch buffer (elements) a thread keeps between calls.
+/// The largest buffer (elements) a thread keeps between calls.
 const MAX_KEPT_SCRATCH: usize = 1 << 22;
 
 /// Shape facts shared by the three passes.

@@ -72,21 +72,9 @@ thread_local! {
     static PADDED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The largest padded image (elements) a thread keeps between calls.
-const MAX_KEPT: usize = 1 << 22;
-
-/// Runs `f` with this thread's padded-image buffer (a fresh one if the thread re-entered).
+/// Runs `f` with this thread's padded-image buffer.
 fn with_padded<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
-    PADDED.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            let out = f(&mut buf);
-            if buf.capacity() > MAX_KEPT {
-                *buf = Vec::new();
-            }
-            out
-        }
-        Err(_) => f(&mut Vec::new()),
-    })
+    super::conv::with_thread_buffer(&PADDED, f)
 }
 
 /// The zero-bordered image the kernels read: exactly the rows and columns the windows reach.
