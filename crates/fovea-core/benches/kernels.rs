@@ -4,7 +4,8 @@
 //! Run with `cargo bench -p fovea-core --bench kernels` (2 threads unless `RAYON_NUM_THREADS`
 //! says otherwise). The table (median and best of the timed windows after a warm-up) goes to
 //! stderr; JSON lines in `bench/kernels/torch_kernels.py`'s format go to stdout, so
-//! `bench/kernels/run.sh` can set PyTorch's numbers beside these.
+//! `bench/kernels/run.sh` can set PyTorch's numbers beside these. `FOVEA_BENCH_ONLY=resnet`
+//! runs only the workloads whose name contains `resnet`.
 
 use fovea_core::ops::conv::Conv2dOptions;
 use fovea_core::ops::padding::Padding;
@@ -48,9 +49,10 @@ fn main() {
         rayon::ThreadPoolBuilder::new().num_threads(2).build_global().expect("thread pool");
     }
     let dev = Device::Cpu;
+    let only = std::env::var("FOVEA_BENCH_ONLY").unwrap_or_default();
     let mut results: Vec<(String, (f64, f64))> = Vec::new();
 
-    for n in [1024usize, 2048] {
+    for n in [1024usize, 2048].into_iter().filter(|n| format!("sgemm_{n}").contains(&only)) {
         let a = Tensor::random_uniform([n, n], -1.0, 1.0, Some(1), dev).expect("a");
         let b = Tensor::random_uniform([n, n], -1.0, 1.0, Some(2), dev).expect("b");
         let flops = 2.0 * (n * n * n) as f64;
@@ -67,7 +69,7 @@ fn main() {
         ConvCase { name: "resnet_16x16x32_32_k3_same", n: 128, hw: 16, c_in: 32, c_out: 32, k: 3, padding: Padding::Same },
         ConvCase { name: "resnet_8x8x64_64_k3_same", n: 128, hw: 8, c_in: 64, c_out: 64, k: 3, padding: Padding::Same },
     ];
-    for c in &cases {
+    for c in cases.iter().filter(|c| c.name.contains(&only)) {
         let x = Tensor::random_uniform([c.n, c.hw, c.hw, c.c_in], -1.0, 1.0, Some(3), dev).expect("x");
         let w = Tensor::random_uniform([c.k, c.k, c.c_in, c.c_out], -0.1, 0.1, Some(4), dev).expect("w");
         let opts = Conv2dOptions { padding: c.padding.clone(), ..Default::default() };

@@ -18,6 +18,15 @@ pub enum Storage {
     Bool(Vec<bool>),
 }
 
+/// Large float buffers go back to the [`crate::buffer_pool`] for the next tensor of that size.
+impl Drop for Storage {
+    fn drop(&mut self) {
+        if let Storage::F32(v) = self {
+            crate::buffer_pool::recycle(std::mem::take(v));
+        }
+    }
+}
+
 impl Storage {
     /// The dtype of the elements.
     pub fn dtype(&self) -> DType {

@@ -93,6 +93,8 @@ fn grad_cases() -> Vec<([usize; 4], [usize; 4], Conv2dOptions)> {
         ([2, 4, 4, 4], [3, 3, 2, 4], same().with_groups(2)),
         ([1, 5, 5, 3], [3, 3, 1, 6], same().with_groups(3).with_strides((2, 2))), // depthwise, multiplier 2
         ([2, 3, 3, 4], [1, 1, 4, 3], Conv2dOptions::default()),                   // 1×1 fast path
+        ([1, 4, 5, 16], [3, 3, 16, 16], same()),                                  // Winograd on the CPU backend
+        ([1, 5, 3, 16], [3, 3, 16, 16], Conv2dOptions::default()),                // Winograd, valid padding
     ]
 }
 

@@ -17,7 +17,7 @@
 //! Chunk sizes depend only on the shapes, never on the thread count, and the filter-gradient
 //! partials are added in chunk order, so results are the same whatever the number of threads.
 
-use super::{conv_depthwise, conv_direct};
+use super::{conv_depthwise, conv_direct, conv_winograd};
 use crate::backend::Conv2dSpec;
 use crate::{Result, Storage};
 use rayon::prelude::*;
@@ -208,6 +208,9 @@ pub(super) fn conv2d(x: &Storage, w: &Storage, s: &Conv2dSpec) -> Result<Storage
     if s.groups > 1 && s.groups == s.c_in {
         return Ok(Storage::F32(conv_depthwise::forward(x, w, s)));
     }
+    if conv_winograd::applies(s) {
+        return Ok(Storage::F32(conv_winograd::forward(x, w, s)));
+    }
     if conv_direct::applies(s) {
         return Ok(Storage::F32(conv_direct::forward(x, w, s)));
     }
@@ -217,7 +220,7 @@ pub(super) fn conv2d(x: &Storage, w: &Storage, s: &Conv2dSpec) -> Result<Storage
 /// The im2col + gemm forward pass.
 fn forward_gemm(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
     let geo = Geometry::new(s);
-    let mut y = vec![0f32; s.n * geo.p * s.c_out];
+    let mut y = crate::buffer_pool::zeroed(s.n * geo.p * s.c_out);
     if y.is_empty() {
         return y;
     }
@@ -289,6 +292,9 @@ pub(super) fn conv2d_grad_input(dy: &Storage, w: &Storage, s: &Conv2dSpec) -> Re
     if s.groups > 1 && s.groups == s.c_in {
         return Ok(Storage::F32(conv_depthwise::grad_input(dy, w, s)));
     }
+    if conv_winograd::applies_grad_input(s) {
+        return Ok(Storage::F32(conv_winograd::grad_input(dy, w, s)));
+    }
     if conv_direct::applies_grad_input(s) {
         return Ok(Storage::F32(conv_direct::grad_input(dy, w, s)));
     }
@@ -297,7 +303,7 @@ pub(super) fn conv2d_grad_input(dy: &Storage, w: &Storage, s: &Conv2dSpec) -> Re
     }
     let geo = Geometry::new(s);
     let img_len = s.h * s.w * s.c_in;
-    let mut dx = vec![0f32; s.n * img_len];
+    let mut dx = crate::buffer_pool::zeroed(s.n * img_len);
     if dx.is_empty() || geo.p == 0 {
         return Ok(Storage::F32(dx));
     }
@@ -336,6 +342,9 @@ pub(super) fn conv2d_grad_filter(x: &Storage, dy: &Storage, s: &Conv2dSpec) -> R
     let (x, dy) = (x.as_f32("conv2d_grad_filter")?, dy.as_f32("conv2d_grad_filter")?);
     if s.groups > 1 && s.groups == s.c_in {
         return Ok(Storage::F32(conv_depthwise::grad_filter(x, dy, s)));
+    }
+    if conv_winograd::applies(s) {
+        return Ok(Storage::F32(conv_winograd::grad_filter(x, dy, s)));
     }
     if conv_direct::applies(s) {
         return Ok(Storage::F32(conv_direct::grad_filter(x, dy, s)));

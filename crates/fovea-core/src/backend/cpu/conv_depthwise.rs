@@ -45,7 +45,7 @@ fn output_at(i: usize, k: usize, stride: usize, dilation: usize, pad: usize, siz
 pub(super) fn forward(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
     let mult = s.c_out / s.c_in;
     let row_len = s.out_w * s.c_out;
-    let mut y = vec![0f32; s.n * s.out_h * row_len];
+    let mut y = crate::buffer_pool::zeroed(s.n * s.out_h * row_len);
     if y.is_empty() {
         return y;
     }
@@ -70,7 +70,7 @@ pub(super) fn forward(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
 pub(super) fn grad_input(dy: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
     let mult = s.c_out / s.c_in;
     let row_len = s.w * s.c_in;
-    let mut dx = vec![0f32; s.n * s.h * row_len];
+    let mut dx = crate::buffer_pool::zeroed(s.n * s.h * row_len);
     if dx.is_empty() {
         return dx;
     }

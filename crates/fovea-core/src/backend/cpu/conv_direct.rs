@@ -160,7 +160,7 @@ pub(super) fn forward(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
         return conv_planar::forward(x, w, s);
     }
     let y_img = s.out_h * s.out_w * s.c_out;
-    let mut y = vec![0f32; s.n * y_img];
+    let mut y = crate::buffer_pool::zeroed(s.n * y_img);
     if y.is_empty() {
         return y;
     }

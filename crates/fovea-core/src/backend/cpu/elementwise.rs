@@ -11,7 +11,7 @@ const CHUNK: usize = 1 << 14;
 
 pub(super) fn unary(op: UnaryOp, x: &Storage) -> Result<Storage> {
     let x = x.as_f32("unary")?;
-    let mut y = vec![0f32; x.len()];
+    let mut y = crate::buffer_pool::for_overwrite(x.len());
     let kernel = |(yc, xc): (&mut [f32], &[f32])| {
         for (o, &v) in yc.iter_mut().zip(xc) {
             *o = op.value(v);
@@ -27,7 +27,7 @@ pub(super) fn unary(op: UnaryOp, x: &Storage) -> Result<Storage> {
 
 pub(super) fn unary_grad(op: UnaryOp, x: &Storage, y: &Storage, dy: &Storage) -> Result<Storage> {
     let (x, y, dy) = (x.as_f32("unary_grad")?, y.as_f32("unary_grad")?, dy.as_f32("unary_grad")?);
-    let mut dx = vec![0f32; x.len()];
+    let mut dx = crate::buffer_pool::for_overwrite(x.len());
     let kernel = |(start, out): (usize, &mut [f32])| {
         let s = start * CHUNK;
         for (i, o) in out.iter_mut().enumerate() {
@@ -50,7 +50,7 @@ pub(super) fn binary(op: BinaryOp, a: &Storage, a_shape: &Shape, b: &Storage, b_
         return reference::elementwise::binary(op, a, a_shape, b, b_shape, out_shape);
     }
     let n = out_shape.numel();
-    let mut out = vec![0f32; n];
+    let mut out = crate::buffer_pool::for_overwrite(n);
     // Fast paths: equal shapes, and a scalar on either side.
     if a_shape == b_shape || av.len() == 1 || bv.len() == 1 {
         let kernel = |(ci, oc): (usize, &mut [f32])| {

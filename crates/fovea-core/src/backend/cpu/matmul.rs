@@ -127,7 +127,7 @@ fn gemm_crate(
 pub(super) fn matmul(a: &Storage, b: &Storage, s: &MatmulSpec) -> Result<Storage> {
     let (a, b) = (a.as_f32("matmul")?, b.as_f32("matmul")?);
     let (m, k, n) = (s.m, s.k, s.n);
-    let mut c = vec![0f32; s.batch * m * n];
+    let mut c = crate::buffer_pool::zeroed(s.batch * m * n);
     if m * n == 0 {
         return Ok(Storage::F32(c));
     }

@@ -5,6 +5,7 @@ mod conv;
 mod conv_depthwise;
 mod conv_direct;
 mod conv_planar;
+mod conv_winograd;
 mod elementwise;
 mod matmul;
 mod movement;

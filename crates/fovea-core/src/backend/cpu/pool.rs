@@ -131,7 +131,7 @@ pub(super) fn pool2d(x: &Storage, s: &Pool2dSpec) -> Result<Storage> {
     let x = x.as_f32("pool2d")?;
     let in_per = s.h * s.w * s.c;
     let row = s.out_w * s.c;
-    let mut y = vec![0f32; s.n * s.out_h * row];
+    let mut y = crate::buffer_pool::zeroed(s.n * s.out_h * row);
     // Output rows are independent in the forward pass, so even one image spreads over threads.
     per_chunk(&mut y, row, x.len(), |r, yrow| {
         let (b, oy) = (r / s.out_h, r % s.out_h);
@@ -151,7 +151,7 @@ pub(super) fn pool2d_grad(x: &Storage, y: &Storage, dy: &Storage, s: &Pool2dSpec
     let (x, dy) = (x.as_f32("pool2d_grad")?, dy.as_f32("pool2d_grad")?);
     let c = s.c;
     let (in_per, out_per) = (s.h * s.w * c, s.out_h * s.out_w * c);
-    let mut dx = vec![0f32; x.len()];
+    let mut dx = crate::buffer_pool::zeroed(x.len());
     // Windows of neighbouring output rows overlap in the input, so the backward pass splits
     // by image only.
     per_chunk(&mut dx, in_per, x.len() + dy.len(), |b, dxb| {

@@ -149,7 +149,7 @@ fn fold_rows<F: Fold>(
 }
 
 fn fold<F: Fold>(x: &[f32], outer: usize, red: usize, inner: usize) -> Vec<f32> {
-    let mut out = vec![0f32; outer * inner];
+    let mut out = crate::buffer_pool::zeroed(outer * inner);
     let parallel = x.len() >= PARALLEL_THRESHOLD;
     let init: f64 = F::INIT.into();
     if inner == 1 {

@@ -1,0 +1,554 @@
+//! Winograd F(2×2, 3×3) convolutions: 3×3, stride-1, undilated kernels with many channels
+//! (the bulk of a ResNet), in 2.25× fewer multiplications than a direct convolution.
+//!
+//! The output is cut into 2×2 tiles, each read from a 4×4 input window `d`. With the
+//! transforms `V = Bᵀ d B` (input), `U = G g Gᵀ` (filter) and `Y = Aᵀ M A` (output), a tile
+//! is `Y = Aᵀ [U ⊙ V] A` per channel pair; summed over input channels, the 16 positions of
+//! the 4×4 transform domain become 16 independent matrix products
+//! `M[pos] = V[pos] · U[pos]` (`tiles × c_in` times `c_in × c_out`). Then
+//! - forward: transform a block of tiles, 16 register-blocked products, transform back;
+//! - filter gradient: `dU[pos] = V[pos]ᵀ · dM[pos]` with `dM = A dY Aᵀ`, summed over every
+//!   tile, then `dg = Gᵀ dU G` (the adjoint of each transform, in reverse order);
+//! - input gradient: a forward convolution of `dy` with the rotated filter.
+//!
+//! Work is split into blocks of whole tile rows (`T` tiles), sized so that a block's `V` and
+//! `M` stay in L2 cache; blocks cover contiguous output rows, so the forward pass writes
+//! disjoint slices. Filter-gradient partials are per chunk of blocks (the chunking depends
+//! only on the shape) and are added in chunk order: results do not depend on thread count.
+//!
+//! F(2×2, 3×3) is the variant with small, exact transform coefficients (0, ±½, ±1): its
+//! rounding error stays within a few ulps of the direct sum, unlike the larger tiles.
+//! Transforms and products use AVX-512F, detected at run time; without it [`applies`] is
+//! false and the caller keeps its other paths.
+
+use super::conv::{sum_partials_in_order, with_thread_buffer};
+use super::conv_direct::avx512;
+use crate::backend::Conv2dSpec;
+use rayon::prelude::*;
+use std::cell::RefCell;
+
+/// Positions of the 4×4 transform domain.
+const POS: usize = 16;
+
+/// Input and output channels below which the direct kernels win: the transforms cost about
+/// as much per channel as a 16-lane product, so the saving needs channels to amortise them.
+const MIN_CHANNELS: usize = 16;
+
+/// Floats of `V` and `M` per block, about 256 KiB: half of a Zen 4 / Skylake-SP L2.
+const BLOCK_FLOATS: usize = 1 << 16;
+
+/// `len` floats rounded up to an odd number of cache lines: the distance between tiles in
+/// `V`, `M` and `dM`. A power-of-two distance (16 positions × 64 channels = 4 KiB) would
+/// put the rows a product kernel reads at once into one L1 set, evicting each other.
+fn odd_lines(len: usize) -> usize {
+    (len.div_ceil(16) | 1) * 16
+}
+
+/// Whether the Winograd kernels run the forward pass and filter gradient of `s`.
+pub(super) fn applies(s: &Conv2dSpec) -> bool {
+    s.groups == 1
+        && (s.kh, s.kw) == (3, 3)
+        && s.stride == (1, 1)
+        && s.dilation == (1, 1)
+        && s.c_in >= MIN_CHANNELS
+        && s.c_out >= MIN_CHANNELS
+        && s.n * s.out_h * s.out_w > 0
+        && avx512()
+}
+
+/// Whether the input gradient of `s` runs as a Winograd forward convolution of `dy` with the
+/// rotated filter: as [`applies`], with no side padded by more than 2 (the rotated padding
+/// `2 − pad` would be negative).
+pub(super) fn applies_grad_input(s: &Conv2dSpec) -> bool {
+    let (pt, pb, pl, pr) = s.pad;
+    pt.max(pb).max(pl).max(pr) <= 2 && s.h * s.w > 0 && applies(&rotated(s))
+}
+
+/// The forward convolution whose output is the input gradient of `s` (stride 1, 3×3).
+fn rotated(s: &Conv2dSpec) -> Conv2dSpec {
+    let (pt, pb, pl, pr) = s.pad;
+    let back = |p: usize| 2usize.saturating_sub(p);
+    Conv2dSpec {
+        h: s.out_h,
+        w: s.out_w,
+        c_in: s.c_out,
+        c_out: s.c_in,
+        pad: (back(pt), back(pb), back(pl), back(pr)),
+        out_h: s.h,
+        out_w: s.w,
+        ..s.clone()
+    }
+}
+
+thread_local! {
+    /// Each thread's `V` / `M` buffer, kept between calls to avoid page faults per block.
+    static BLOCK: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// How the output is tiled and blocked.
+struct Tiling {
+    /// Tile rows and columns per image.
+    th: usize,
+    tw: usize,
+    /// Output channels rounded up to whole 16-lane blocks (`U`, `M` and `dU` rows).
+    cop: usize,
+    /// Tile rows per block (blocks never need to respect image boundaries).
+    rows_per_block: usize,
+}
+
+impl Tiling {
+    fn new(s: &Conv2dSpec) -> Self {
+        let (th, tw) = (s.out_h.div_ceil(2), s.out_w.div_ceil(2));
+        let cop = s.c_out.div_ceil(16) * 16;
+        let tiles = (BLOCK_FLOATS / (POS * (s.c_in + cop))).max(8);
+        Tiling { th, tw, cop, rows_per_block: (tiles / tw).max(1) }
+    }
+
+    fn total_rows(&self, s: &Conv2dSpec) -> usize {
+        s.n * self.th
+    }
+
+    fn blocks(&self, s: &Conv2dSpec) -> usize {
+        self.total_rows(s).div_ceil(self.rows_per_block)
+    }
+
+    /// Global tile rows `(image, tile row)` of block `b`.
+    fn rows(&self, s: &Conv2dSpec, b: usize) -> std::ops::Range<usize> {
+        b * self.rows_per_block..((b + 1) * self.rows_per_block).min(self.total_rows(s))
+    }
+
+    /// The first global output row (`image · out_h + row`) of global tile row `gr`.
+    fn out_row(&self, s: &Conv2dSpec, gr: usize) -> usize {
+        (gr / self.th) * s.out_h + 2 * (gr % self.th)
+    }
+
+    /// The tile strides of `V` and of `M` (or `dM`): 16 positions of `c_in` (`cop`) floats,
+    /// rounded to an odd number of cache lines.
+    fn strides(&self, s: &Conv2dSpec) -> (usize, usize) {
+        (odd_lines(POS * s.c_in), odd_lines(POS * self.cop))
+    }
+
+    /// Columns of a tile row's padded input strip: the windows of every tile in the row.
+    fn strip_width(&self) -> usize {
+        2 * self.tw + 2
+    }
+
+    /// Scratch floats for a block of `tiles` tiles: `V`, `M` (or `dM`) and the input strip.
+    fn scratch(&self, s: &Conv2dSpec, tiles: usize) -> usize {
+        let (vt, mt) = self.strides(s);
+        tiles * (vt + mt) + 4 * self.strip_width() * s.c_in
+    }
+}
+
+/// `U = G g Gᵀ` for every channel pair: `[16][c_in][cop]`, zero beyond `c_out`.
+fn transform_filter(w: &[f32], s: &Conv2dSpec, cop: usize) -> Vec<f32> {
+    const G: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
+    let (ci_n, co_n) = (s.c_in, s.c_out);
+    let mut u = vec![0f32; POS * ci_n * cop];
+    for ci in 0..ci_n {
+        for co in 0..co_n {
+            let g = |i: usize, j: usize| w[((i * 3 + j) * ci_n + ci) * co_n + co];
+            for a in 0..4 {
+                // (G g)[a][j], then times Gᵀ.
+                let gg: [f32; 3] = std::array::from_fn(|j| (0..3).map(|i| G[a][i] * g(i, j)).sum());
+                for b in 0..4 {
+                    u[((a * 4 + b) * ci_n + ci) * cop + co] = (0..3).map(|j| gg[j] * G[b][j]).sum();
+                }
+            }
+        }
+    }
+    u
+}
+
+/// `dg = Gᵀ dU G` for every channel pair: the HWIO filter gradient from `dU` `[16][c_in][cop]`.
+fn untransform_filter_grad(du: &[f32], s: &Conv2dSpec, cop: usize) -> Vec<f32> {
+    const G: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
+    let (ci_n, co_n) = (s.c_in, s.c_out);
+    let mut dw = vec![0f32; 9 * ci_n * co_n];
+    for ci in 0..ci_n {
+        for co in 0..co_n {
+            let d = |a: usize, b: usize| du[((a * 4 + b) * ci_n + ci) * cop + co];
+            for i in 0..3 {
+                // (Gᵀ dU)[i][b], then times G.
+                let gd: [f32; 4] = std::array::from_fn(|b| (0..4).map(|a| G[a][i] * d(a, b)).sum());
+                for j in 0..3 {
+                    dw[((i * 3 + j) * ci_n + ci) * co_n + co] = (0..4).map(|b| gd[b] * G[b][j]).sum();
+                }
+            }
+        }
+    }
+    dw
+}
+
+/// Where a block's tiles read and write: global tile row `gr`, column `tx` → image, the
+/// input window's top-left corner (possibly in the padding) and the output row in the image.
+struct TileAt {
+    image: usize,
+    in_row: isize,
+    out_row: usize,
+    out_col: usize,
+}
+
+fn tile_at(s: &Conv2dSpec, t: &Tiling, gr: usize, tx: usize) -> TileAt {
+    let (image, ty) = (gr / t.th, gr % t.th);
+    TileAt { image, in_row: (2 * ty) as isize - s.pad.0 as isize, out_row: 2 * ty, out_col: 2 * tx }
+}
+
+/// Fills `v` (tile-major: tile `i`, position `p`, channel `c` at `i·vt + p·c_in + c`) with
+/// the transformed input windows of the block's tiles. Each tile row's four input rows are
+/// first copied into `strip` with their zero padding: sequential copies the prefetcher
+/// follows, after which every window is an in-bounds read at fixed offsets.
+fn transform_block_input(x: &[f32], s: &Conv2dSpec, t: &Tiling, rows: &std::ops::Range<usize>, v: &mut [f32], strip: &mut [f32]) {
+    let (vt, _) = t.strides(s);
+    let (c, wp) = (s.c_in, t.strip_width());
+    let img_len = s.h * s.w * c;
+    assert!(v.len() >= rows.len() * t.tw * vt && x.len() >= s.n * img_len && strip.len() >= 4 * wp * c);
+    // Strip column `j` holds input column `j − pad_left`.
+    let (first, last) = (s.pad.2.min(wp), (s.pad.2 + s.w).min(wp));
+    for (k, gr) in rows.clone().enumerate() {
+        let at = tile_at(s, t, gr, 0);
+        let img = &x[at.image * img_len..][..img_len];
+        for (i, line) in strip[..4 * wp * c].chunks_exact_mut(wp * c).enumerate() {
+            let ih = at.in_row + i as isize;
+            if ih < 0 || ih as usize >= s.h || first >= last {
+                line.fill(0.0);
+                continue;
+            }
+            line[..first * c].fill(0.0);
+            line[first * c..last * c].copy_from_slice(&img[(ih as usize * s.w + first - s.pad.2) * c..][..(last - first) * c]);
+            line[last * c..].fill(0.0);
+        }
+        for tx in 0..t.tw {
+            // SAFETY: the window (4 rows of `wp·c`, columns 2·tx..2·tx + 4 ≤ wp) is inside
+            // `strip`; writes land in tile `k·tw + tx`'s `vt` floats (≥ 16·c_in) of `v`, as
+            // asserted above.
+            unsafe { avx::input_tile(strip.as_ptr().add(2 * tx * c), (wp * c, c), v.as_mut_ptr().add((k * t.tw + tx) * vt)) };
+        }
+    }
+}
+
+/// Forward convolution; call only when [`applies`].
+pub(super) fn forward(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
+    let t = Tiling::new(s);
+    let (vt, mt) = t.strides(s);
+    let u = transform_filter(w, s, t.cop);
+    let row_len = s.out_w * s.c_out;
+    // Every output is written by exactly one tile.
+    let mut y = crate::buffer_pool::for_overwrite(s.n * s.out_h * row_len);
+    // Each block owns the output rows of its tile rows: split `y` into those slices.
+    let mut parts = Vec::with_capacity(t.blocks(s));
+    let mut rest = y.as_mut_slice();
+    for b in 0..t.blocks(s) {
+        let rows = t.rows(s, b);
+        let (first, end) = (t.out_row(s, rows.start), t.out_row(s, rows.end));
+        let (mine, tail) = rest.split_at_mut((end - first) * row_len);
+        parts.push((rows, first, mine));
+        rest = tail;
+    }
+    parts.into_par_iter().for_each(|(rows, first_row, y_block)| {
+        with_thread_buffer(&BLOCK, |buf| {
+            let tiles = rows.len() * t.tw;
+            buf.resize(buf.len().max(t.scratch(s, tiles)), 0.0);
+            let (v, rest) = buf.split_at_mut(tiles * vt);
+            let (m, strip) = rest.split_at_mut(tiles * mt);
+            transform_block_input(x, s, &t, &rows, v, strip);
+            for pos in 0..POS {
+                // M[·][pos] = V[·][pos] · U[pos].
+                products(
+                    tiles,
+                    s.c_in,
+                    t.cop,
+                    (&v[pos * s.c_in..], vt, 1),
+                    (&u[pos * s.c_in * t.cop..], t.cop),
+                    (&mut m[pos * t.cop..], mt),
+                    false,
+                );
+            }
+            // Output row `r` of the block's slice is global output row `first_row + r`.
+            for (k, gr) in rows.clone().enumerate() {
+                for tx in 0..t.tw {
+                    let at = tile_at(s, &t, gr, tx);
+                    let live = ((s.out_h - at.out_row).min(2), (s.out_w - at.out_col).min(2));
+                    let row0 = at.image * s.out_h + at.out_row - first_row;
+                    let y_off = (row0 * s.out_w + at.out_col) * s.c_out;
+                    assert!(y_off + ((live.0 - 1) * s.out_w + live.1) * s.c_out <= y_block.len());
+                    // SAFETY: `M` reads stay inside tile `k·tw + tx`'s `mt` floats (≥ 16·cop)
+                    // of `m`; the live outputs end inside `y_block` as asserted; `applies`
+                    // checked AVX-512F.
+                    unsafe {
+                        avx::output_tile(
+                            m.as_ptr().add((k * t.tw + tx) * mt),
+                            t.cop,
+                            y_block.as_mut_ptr().add(y_off),
+                            (s.out_w * s.c_out, s.c_out),
+                            live,
+                        )
+                    };
+                }
+            }
+        })
+    });
+    y
+}
+
+/// Input gradient; call only when [`applies_grad_input`].
+pub(super) fn grad_input(dy: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
+    // w'[i', j', co, ci] = w[2 − i', 2 − j', ci, co].
+    let (ci_n, co_n) = (s.c_in, s.c_out);
+    let mut rot = vec![0f32; w.len()];
+    for i in 0..3 {
+        for j in 0..3 {
+            for ci in 0..ci_n {
+                for co in 0..co_n {
+                    rot[(((2 - i) * 3 + (2 - j)) * co_n + co) * ci_n + ci] = w[((i * 3 + j) * ci_n + ci) * co_n + co];
+                }
+            }
+        }
+    }
+    forward(dy, &rot, &rotated(s))
+}
+
+/// Filter gradient (HWIO); call only when [`applies`].
+pub(super) fn grad_filter(x: &[f32], dy: &[f32], s: &Conv2dSpec) -> Vec<f32> {
+    let t = Tiling::new(s);
+    let (vt, mt) = t.strides(s);
+    let blocks = t.blocks(s);
+    // A fixed number of chunks for the shape: enough to keep threads busy, few enough that
+    // the 16·c_in·cop partials stay cheap to add.
+    let per_chunk = blocks.div_ceil(16).max(1);
+    let chunks = blocks.div_ceil(per_chunk);
+    let du_len = POS * s.c_in * t.cop;
+    let partial = |c: usize, buf: &mut Vec<f32>| {
+        let mut du = vec![0f32; du_len];
+        for b in c * per_chunk..((c + 1) * per_chunk).min(blocks) {
+            let rows = t.rows(s, b);
+            let tiles = rows.len() * t.tw;
+            buf.resize(buf.len().max(t.scratch(s, tiles)), 0.0);
+            let (v, rest) = buf.split_at_mut(tiles * vt);
+            let (dm, strip) = rest.split_at_mut(tiles * mt);
+            transform_block_input(x, s, &t, &rows, v, strip);
+            for (k, gr) in rows.clone().enumerate() {
+                for tx in 0..t.tw {
+                    let at = tile_at(s, &t, gr, tx);
+                    let live = ((s.out_h - at.out_row).min(2), (s.out_w - at.out_col).min(2));
+                    let dy_off = ((at.image * s.out_h + at.out_row) * s.out_w + at.out_col) * s.c_out;
+                    assert!(dy_off + ((live.0 - 1) * s.out_w + live.1) * s.c_out <= dy.len());
+                    // SAFETY: reads of the live outputs end inside `dy` as asserted; writes
+                    // land in tile `k·tw + tx`'s `mt` floats (≥ 16·cop) of `dm`.
+                    unsafe {
+                        avx::output_grad_tile(
+                            dy.as_ptr().add(dy_off),
+                            (s.out_w * s.c_out, s.c_out),
+                            live,
+                            dm.as_mut_ptr().add((k * t.tw + tx) * mt),
+                            t.cop,
+                        )
+                    };
+                }
+            }
+            for pos in 0..POS {
+                // dU[pos] (c_in × cop) += V[·][pos]ᵀ · dM[·][pos]: V read transposed.
+                products(
+                    s.c_in,
+                    tiles,
+                    t.cop,
+                    (&v[pos * s.c_in..], 1, vt),
+                    (&dm[pos * t.cop..], mt),
+                    (&mut du[pos * s.c_in * t.cop..], t.cop),
+                    true,
+                );
+            }
+        }
+        du
+    };
+    untransform_filter_grad(&sum_partials_in_order(chunks, du_len, partial), s, t.cop)
+}
+
+/// Register blocks: the most rows per pass for `nb` 16-lane column blocks, keeping `R·nb`
+/// accumulators plus the `nb` row vectors of `B` within the 32 vector registers.
+const MAX_R: [usize; 4] = [24, 12, 8, 6];
+
+/// `C (+)= A · B` for `A` an `m × k` view `(data, row stride, column stride)`, `B` a `k × n`
+/// view `(data, row stride)` and `C` an `m × n` view `(data, row stride)`, `n` a multiple
+/// of 16 (unit column strides).
+fn products(m: usize, k: usize, n: usize, a: (&[f32], usize, usize), b: (&[f32], usize), c: (&mut [f32], usize), accumulate: bool) {
+    let ((a, a_rs, a_ks), (b, b_rs), (c, c_rs)) = (a, b, c);
+    if m == 0 || k == 0 || n == 0 {
+        return;
+    }
+    assert!(n.is_multiple_of(16) && (k - 1) * b_rs + n <= b.len() && (m - 1) * c_rs + n <= c.len());
+    assert!((m - 1) * a_rs + (k - 1) * a_ks < a.len());
+    for cb in (0..n).step_by(16 * MAX_R.len()) {
+        let nb = ((n - cb) / 16).min(MAX_R.len());
+        let max_r = MAX_R[nb - 1];
+        for r0 in (0..m).step_by(max_r) {
+            let r = max_r.min(m - r0);
+            // SAFETY: rows r0..r0+r of A, columns cb..cb+16·nb of B and C are in bounds by
+            // the asserts above; `applies` checked AVX-512F.
+            unsafe {
+                avx::product_block(
+                    r,
+                    nb,
+                    k,
+                    (a.as_ptr().add(r0 * a_rs), a_rs, a_ks),
+                    (b.as_ptr().add(cb), b_rs),
+                    (c.as_mut_ptr().add(r0 * c_rs + cb), c_rs),
+                    accumulate,
+                )
+            };
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[path = "conv_winograd_avx.rs"]
+mod avx;
+
+#[cfg(not(target_arch = "x86_64"))]
+mod avx {
+    pub(super) unsafe fn input_tile(_: *const f32, _: (usize, usize), _: *mut f32) {
+        unreachable!("Winograd convolution needs AVX-512F")
+    }
+    pub(super) unsafe fn output_tile(_: *const f32, _: usize, _: *mut f32, _: (usize, usize), _: (usize, usize)) {
+        unreachable!("Winograd convolution needs AVX-512F")
+    }
+    pub(super) unsafe fn output_grad_tile(_: *const f32, _: (usize, usize), _: (usize, usize), _: *mut f32, _: usize) {
+        unreachable!("Winograd convolution needs AVX-512F")
+    }
+    #[allow(clippy::too_many_arguments)]
+    pub(super) unsafe fn product_block(
+        _: usize,
+        _: usize,
+        _: usize,
+        _: (*const f32, usize, usize),
+        _: (*const f32, usize),
+        _: (*mut f32, usize),
+        _: bool,
+    ) {
+        unreachable!("Winograd convolution needs AVX-512F")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::conv;
+    use crate::backend::{reference, Conv2dSpec};
+    use crate::ops::padding::{resolve_axis, Padding};
+    use crate::testing::{assert_close, rand};
+    use crate::{Device, Storage};
+
+    /// `[n, h, w, c_in]`, `c_out`, padding (3×3 kernels, stride 1).
+    type Case = ([usize; 4], usize, Padding);
+
+    fn spec((dims, c_out, p): &Case) -> Conv2dSpec {
+        let ay = resolve_axis("t", p, 0, dims[1], 3, 1, 1).unwrap();
+        let ax = resolve_axis("t", p, 1, dims[2], 3, 1, 1).unwrap();
+        Conv2dSpec {
+            n: dims[0],
+            h: dims[1],
+            w: dims[2],
+            c_in: dims[3],
+            kh: 3,
+            kw: 3,
+            c_out: *c_out,
+            groups: 1,
+            stride: (1, 1),
+            dilation: (1, 1),
+            pad: (ay.pad_before, ay.pad_after, ax.pad_before, ax.pad_after),
+            out_h: ay.out,
+            out_w: ax.out,
+        }
+    }
+
+    /// Odd and even sizes (partial tiles), channel counts off the 16-lane grid, every padding
+    /// the rotated input gradient can meet, and blocks that span several images.
+    fn cases() -> Vec<Case> {
+        vec![
+            ([2, 8, 8, 16], 16, Padding::Same),
+            ([2, 7, 9, 17], 24, Padding::Same),
+            ([1, 6, 5, 16], 33, Padding::Valid),
+            ([2, 9, 6, 20], 16, Padding::Explicit(vec![(2, 0), (1, 2)])),
+            ([3, 4, 4, 64], 64, Padding::Same),
+            ([1, 3, 3, 16], 80, Padding::Valid),
+            ([2, 1, 1, 16], 16, Padding::Same),
+            ([40, 8, 8, 32], 32, Padding::Same),
+            ([2, 5, 11, 16], 16, Padding::Explicit(vec![(3, 1), (0, 0)])),
+        ]
+    }
+
+    fn f32s(s: Storage) -> Vec<f32> {
+        s.as_f32("test").unwrap().to_vec()
+    }
+
+    #[test]
+    fn winograd_matches_reference() {
+        if !super::avx512() {
+            eprintln!("skipping: no AVX-512F, the Winograd kernels never run here");
+            return;
+        }
+        for (seed, case) in cases().iter().enumerate() {
+            let s = spec(case);
+            assert!(super::applies(&s), "{case:?}");
+            // Only the last case pads a side by more than 2.
+            assert_eq!(super::applies_grad_input(&s), seed + 1 != cases().len(), "{case:?}");
+            let seed = 10 * seed as u64;
+            let x = rand(&[s.n, s.h, s.w, s.c_in], -1.0, 1.0, seed, Device::Cpu);
+            let w = rand(&[3, 3, s.c_in, s.c_out], -1.0, 1.0, seed + 1, Device::Cpu);
+            let dy = rand(&[s.n, s.out_h, s.out_w, s.c_out], -1.0, 1.0, seed + 2, Device::Cpu);
+            let (x, w, dy) = (x.storage(), w.storage(), dy.storage());
+            let what = |pass: &str| format!("{pass} {case:?}");
+            let want = f32s(reference::conv::conv2d(x, w, &s).unwrap());
+            assert_close(&what("forward"), &f32s(conv::conv2d(x, w, &s).unwrap()), &want, 1e-4, 1e-4);
+            let want = f32s(reference::conv::conv2d_grad_filter(x, dy, &s).unwrap());
+            assert_close(&what("grad_filter"), &f32s(conv::conv2d_grad_filter(x, dy, &s).unwrap()), &want, 1e-4, 1e-4);
+            let want = f32s(reference::conv::conv2d_grad_input(dy, w, &s).unwrap());
+            assert_close(&what("grad_input"), &f32s(conv::conv2d_grad_input(dy, w, &s).unwrap()), &want, 1e-4, 1e-4);
+        }
+    }
+
+    #[test]
+    fn winograd_leaves_other_convolutions_to_other_kernels() {
+        let base = spec(&([2, 8, 8, 16], 16, Padding::Same));
+        let others = [
+            Conv2dSpec { c_in: 8, ..base.clone() },
+            Conv2dSpec { c_out: 8, ..base.clone() },
+            Conv2dSpec { stride: (2, 2), out_h: 4, out_w: 4, ..base.clone() },
+            Conv2dSpec { dilation: (2, 1), ..base.clone() },
+            Conv2dSpec { kh: 5, kw: 5, ..base.clone() },
+            Conv2dSpec { groups: 2, ..base.clone() },
+        ];
+        for s in &others {
+            assert!(!super::applies(s), "{s:?}");
+        }
+        assert_eq!(super::applies(&base), super::avx512());
+    }
+
+    #[test]
+    fn winograd_is_independent_of_thread_count() {
+        if !super::avx512() {
+            return;
+        }
+        let run = |threads: usize, s: &Conv2dSpec, x: &Storage, w: &Storage, dy: &Storage| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| {
+                (
+                    f32s(conv::conv2d(x, w, s).unwrap()),
+                    f32s(conv::conv2d_grad_filter(x, dy, s).unwrap()),
+                    f32s(conv::conv2d_grad_input(dy, w, s).unwrap()),
+                )
+            })
+        };
+        for case in &cases() {
+            let s = spec(case);
+            let x = rand(&[s.n, s.h, s.w, s.c_in], -1.0, 1.0, 1, Device::Cpu);
+            let w = rand(&[3, 3, s.c_in, s.c_out], -1.0, 1.0, 2, Device::Cpu);
+            let dy = rand(&[s.n, s.out_h, s.out_w, s.c_out], -1.0, 1.0, 3, Device::Cpu);
+            let one = run(1, &s, x.storage(), w.storage(), dy.storage());
+            let three = run(3, &s, x.storage(), w.storage(), dy.storage());
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&one.0), bits(&three.0), "forward {case:?}");
+            assert_eq!(bits(&one.1), bits(&three.1), "grad_filter {case:?}");
+            assert_eq!(bits(&one.2), bits(&three.2), "grad_input {case:?}");
+        }
+    }
+}
