@@ -294,3 +294,56 @@ fn bad_depths_and_unknown_names_are_named() {
     assert_eq!(m.name(), "resnet44");
     assert_eq!(m.layers().last().unwrap().name(), "predictions");
 }
+
+#[test]
+fn option_a_shortcuts_lrn_and_se_blocks_save_and_reload() {
+    use fovea_nn::model::io::{load_functional, save_model};
+    let dir = std::env::temp_dir().join(format!("fovea_zoo_a_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let se_resnet20 = {
+        // A CIFAR ResNet's last unit output with an SE block on top: the SE layers' configs too.
+        let m = resnet20(&AppOptions { include_top: false, input_shape: Some((16, 16, 3)), ..AppOptions::default() }).unwrap();
+        let out = squeeze_excite(&m.outputs()[0], SE_RATIO, "top").unwrap();
+        Functional::new(&[&m.inputs()[0]], &[&out]).unwrap()
+    };
+    let alex = alexnet(&small((67, 67, 3), 3)).unwrap();
+    for (m, shape) in [(se_resnet20, [1, 16, 16, 3]), (alex, [1, 67, 67, 3])] {
+        let path = dir.join(format!("{}.safetensors", m.name()));
+        save_model(&m, &path).unwrap();
+        let back = load_functional(&path).unwrap();
+        let strip = |t: String| t.lines().skip(1).collect::<Vec<_>>().join("\n");
+        assert_eq!(strip(back.summary().unwrap()), strip(m.summary().unwrap()), "{}", m.name());
+        let x = rand(&shape, 0.0, 1.0, 9, Device::Cpu);
+        let (a, b) = (m.apply(&[x.clone()], false).unwrap(), back.apply(&[x], false).unwrap());
+        assert_eq!(a.to_vec::<f32>().unwrap(), b.to_vec::<f32>().unwrap(), "{}", m.name());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn resnet8_with_se_matches_keras_forward_with_keras_weights() {
+    use fovea_nn::layers::{Dense, GlobalAveragePooling2D};
+    use fovea_nn::model::functional::Connect;
+    let path = format!("{}/tests/fixtures/zoo/resnet8_se_forward.safetensors", env!("CARGO_MANIFEST_DIR"));
+    let f = fovea_core::io::load_safetensors(path, Device::Cpu).unwrap();
+    let body = resnet_cifar(8, &AppOptions { include_top: false, input_shape: Some((8, 8, 3)), ..AppOptions::default() }).unwrap();
+    let x = squeeze_excite(&body.outputs()[0], SE_RATIO, "top").unwrap();
+    let x = GlobalAveragePooling2D::new().named("avg_pool").unwrap().on(&x).unwrap();
+    let y = Dense::new(3).activation(fovea_nn::activations::Activation::Softmax).named("predictions").unwrap().on(&x).unwrap();
+    let m = Functional::new(&[&body.inputs()[0]], &[&y]).unwrap();
+    // Fovea's weight names are Keras's weight paths, so the weights map one to one.
+    let weights = m.weights();
+    assert_eq!(weights.len(), f.len() - 2);
+    for v in &weights {
+        let value = f.get(v.name()).unwrap_or_else(|| panic!("no Keras weight {}", v.name()));
+        v.assign(value).unwrap();
+    }
+    let got = m.apply(&[f["x"].clone()], false).unwrap();
+    assert_eq!(got.dims(), f["y"].dims());
+    let (g, w) = (got.to_vec::<f32>().unwrap(), f["y"].to_vec::<f32>().unwrap());
+    for (a, b) in g.iter().zip(&w) {
+        assert!((a - b).abs() < 1e-5, "{g:?} vs Keras {w:?}");
+    }
+    // Not a degenerate reference: the probabilities are far from uniform.
+    assert!(w.iter().any(|p| (p - 1.0 / 3.0).abs() > 0.05), "{w:?}");
+}
