@@ -314,7 +314,7 @@ fn option_a_shortcuts_lrn_and_se_blocks_save_and_reload() {
         let strip = |t: String| t.lines().skip(1).collect::<Vec<_>>().join("\n");
         assert_eq!(strip(back.summary().unwrap()), strip(m.summary().unwrap()), "{}", m.name());
         let x = rand(&shape, 0.0, 1.0, 9, Device::Cpu);
-        let (a, b) = (m.apply(&[x.clone()], false).unwrap(), back.apply(&[x], false).unwrap());
+        let (a, b) = (m.apply(std::slice::from_ref(&x), false).unwrap(), back.apply(&[x], false).unwrap());
         assert_eq!(a.to_vec::<f32>().unwrap(), b.to_vec::<f32>().unwrap(), "{}", m.name());
     }
     std::fs::remove_dir_all(&dir).unwrap();
