@@ -24,6 +24,13 @@ pub const MODEL_NAMES: &[&str] = &[
 
 /// The zoo model called `name` (one of [`MODEL_NAMES`]) built with `opts`.
 ///
+/// ```
+/// use fovea_vision::applications::{build_by_name, AppOptions};
+/// let m = build_by_name("resnet20", &AppOptions { classes: 10, ..AppOptions::default() })?;
+/// assert!(m.summary()?.contains("Total params: 271,098"));
+/// # Ok::<(), fovea_nn::Error>(())
+/// ```
+///
 /// # Errors
 /// `Config` listing the known names for an unknown one; the constructor's errors.
 pub fn build_by_name(name: &str, opts: &AppOptions) -> Result<Functional> {
