@@ -160,6 +160,7 @@ fn mobilenets_match_keras_layer_by_layer() {
     let m = check_against_keras("mobilenet_1.0_top", || mobilenet(&AppOptions::default(), 1.0, 1, 1e-3));
     assert_eq!(params(&m.weights()), 4_253_864);
     check_against_keras("mobilenet_0.5_avg_128", || mobilenet(&headless((128, 128, 3), Pooling::Avg), 0.5, 1, 1e-3));
+    check_against_keras("mobilenet_0.25_dm2_max_32", || mobilenet(&headless((32, 32, 3), Pooling::Max), 0.25, 2, 1e-3));
     let m = check_against_keras("mobilenet_v2_1.0_top", || mobilenet_v2(&AppOptions::default(), 1.0));
     assert_eq!(params(&m.weights()), 3_538_984);
     let small = AppOptions { classes: 10, ..opts((100, 100, 3)) };
@@ -291,4 +292,28 @@ fn errors_name_the_model_and_what_was_expected() {
             assert!(msg.contains(w), "{w:?} not in {msg:?}");
         }
     }
+}
+
+#[test]
+fn mobilenets_survive_a_save_and_load() {
+    use fovea_nn::model::io::{load_functional, save_model};
+    set_seed(13);
+    let o = AppOptions { classes: 3, ..opts((32, 32, 3)) };
+    let dir = std::env::temp_dir().join(format!("fovea_zoo_b_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (file, model) in [("v1.safetensors", mobilenet(&o, 0.25, 2, 1e-3).unwrap()), ("v2.safetensors", mobilenet_v2(&o, 0.35).unwrap())] {
+        let path = dir.join(file);
+        save_model(&model, &path).unwrap();
+        let back = load_functional(&path).unwrap();
+        // The architecture (ReLU6 caps, kept-dims pooling, reshape, shortcut adds) and every
+        // weight come back: same layer table, same predictions.
+        assert_eq!(keras_rows(&back), keras_rows(&model), "{file}");
+        assert_eq!(back.config(), model.config(), "{file}");
+        let x = image(2, 32, 4);
+        assert_eq!(
+            back.call(&[x.clone()], false).unwrap().to_vec::<f32>().unwrap(),
+            model.call(&[x], false).unwrap().to_vec::<f32>().unwrap()
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -99,8 +99,10 @@ fn main_top(opts: &AppOptions, x: &Node) -> Result<Node> {
 }
 
 /// GoogLeNet for inference, without the auxiliary classifiers: 6,998,552 parameters with the
-/// 1000-class top at 224×224×3 (5,973,552 headless), all trainable — the paper's "about 7M"
-/// (it has no batch normalisation; every convolution has a bias).
+/// 1000-class top at 224×224×3 (5,973,552 headless), all trainable: 6,990,272 weights and 8,280
+/// biases (no batch normalisation). The paper's Table 1 parameter column sums to 6,797.7K with
+/// K = 1024 and no biases, ≈6.96M weights — the 30K gap is mostly its conv1 entry (2.7K for a
+/// 7×7×3×64 = 9,408-weight kernel).
 ///
 /// Inputs are expected in Keras's `"caffe"` preprocess mode (BGR, ImageNet means subtracted),
 /// as for the BVLC reference weights; the smallest input is 32×32.
@@ -150,4 +152,33 @@ pub fn googlenet_inference(trained: &Functional) -> Result<Functional> {
         )));
     }
     Functional::new(&[&ins[0]], &[&outs[0]])?.named("googlenet")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fovea_nn::layer::Layer;
+
+    fn count(m: &Functional, prefix: &str) -> usize {
+        m.layers().iter().filter(|l| l.name().starts_with(prefix)).flat_map(|l| l.weights()).map(|v| v.value().numel()).sum()
+    }
+
+    #[test]
+    fn inception_and_head_counts_by_hand() {
+        let m = googlenet_with_aux(&AppOptions::default()).unwrap();
+        // inception_3a on 192 channels, (weights + biases) per branch:
+        // 1×1 192·64+64, 3×3 reduce 192·96+96, 3×3 9·96·128+128, 5×5 reduce 192·16+16,
+        // 5×5 25·16·32+32, pool proj 192·32+32.
+        let want_3a = 12_352 + 18_528 + 110_720 + 3_088 + 12_832 + 6_176;
+        assert_eq!(count(&m, "inception_3a_"), want_3a);
+        // loss1 on inception_4a's 512 channels: 512·128+128, then 4·4·128 → 1024, then 1000.
+        assert_eq!(count(&m, "loss1_"), 65_664 + (2_048 * 1_024 + 1_024) + 1_025_000);
+        // Biases of the inference network: conv1 64, conv2 64 + 192, each module's six widths,
+        // and the 1000 classes.
+        let modules = [368, 640, 624, 648, 664, 704, 1024, 1024, 1264];
+        let want = 64 + 64 + 192 + modules.iter().sum::<usize>() + 1000;
+        let inference = googlenet_inference(&m).unwrap();
+        let biases: usize = inference.weights().iter().filter(|v| v.name().ends_with("bias")).map(|v| v.value().numel()).sum();
+        assert_eq!((biases, want), (8_280, 8_280));
+    }
 }
