@@ -1,7 +1,7 @@
 //! Part B of the zoo (Inception v3, GoogLeNet, Xception, MobileNet v1/v2) against Keras:
 //! every layer's name, class, output shape and parameter count, and the model totals, from
-//! `tools/fixtures/gen_zoo_fixtures_b.py`; forward passes at reduced inputs; training steps;
-//! the error cases.
+//! `tools/fixtures/gen_zoo_fixtures_b.py`; logits equal to Keras's under the same (formula)
+//! weights; forward passes at reduced inputs; training steps; save/load; the error cases.
 #![allow(clippy::cloned_ref_to_slice_refs)] // `&[x.clone()]` reads better in tests
 
 use fovea_core::{set_seed, Device, Tensor};
@@ -176,6 +176,77 @@ fn googlenet_matches_its_keras_functional_twin() {
     assert_eq!(m.output_names(), ["loss3_classifier", "loss1_classifier", "loss2_classifier"]);
     // Dropping the heads keeps exactly the inference network's weights.
     assert_eq!(params(&googlenet_inference(&m).unwrap().weights()), 6_998_552);
+}
+
+/// The fixture script's hash noise in [0, 1): `frac(sin(12.9898·j + seed)·43758.5453)` with a
+/// seed from the bytes of `path`, so both sides derive the same weights from the names alone.
+fn uniform(n: usize, path: &str) -> Vec<f64> {
+    let seed = path.bytes().enumerate().map(|(i, b)| (i + 1) * b as usize).sum::<usize>() % 10007;
+    (0..n)
+        .map(|j| {
+            let v = (j as f64 * 12.9898 + seed as f64).sin() * 43758.5453;
+            v - v.floor()
+        })
+        .collect()
+}
+
+/// Sets every weight as `formula_value` of the fixture script does.
+fn set_formula_weights(model: &Functional) {
+    for layer in model.layers() {
+        for var in layer.weights() {
+            let short = var.name().rsplit('/').next().expect("name").to_string();
+            let dims = var.value().dims().to_vec();
+            let u = uniform(dims.iter().product(), &format!("{}/{short}", layer.name()));
+            let values: Vec<f32> = if short.ends_with("kernel") {
+                let depthwise = short == "depthwise_kernel" || layer.class_name() == "DepthwiseConv2D";
+                let fan_in: usize = if depthwise { dims[..2].iter().product() } else { dims[..dims.len() - 1].iter().product() };
+                let a = (6.0 / fan_in as f64).sqrt();
+                u.iter().map(|u| (a * (2.0 * u - 1.0)) as f32).collect()
+            } else {
+                match short.as_str() {
+                    "gamma" => u.iter().map(|u| (1.0 + 0.2 * (u - 0.5)) as f32).collect(),
+                    "moving_variance" => u.iter().map(|u| (1.0 + 0.5 * u) as f32).collect(),
+                    _ => u.iter().map(|u| (0.2 * (u - 0.5)) as f32).collect(),
+                }
+            };
+            var.assign(&Tensor::from_vec(values, dims, Device::Cpu).unwrap()).unwrap();
+        }
+    }
+}
+
+type Builder = fn(&AppOptions) -> fovea_nn::Result<Functional>;
+
+#[test]
+fn logits_equal_keras_with_the_same_weights() {
+    let fixture = fixture("forward_b");
+    let logits = AppOptions { classes: 10, classifier_activation: None, ..AppOptions::default() };
+    let at = |side: usize| AppOptions { input_shape: Some((side, side, 3)), ..logits.clone() };
+    let cases: [(&str, Builder, AppOptions); 5] = [
+        ("inception_v3", inception_v3, at(75)),
+        ("xception", xception, at(71)),
+        ("mobilenet_0.25_dm2", |o| mobilenet(o, 0.25, 2, 1e-3), at(35)),
+        ("mobilenet_v2_0.35", |o| mobilenet_v2(o, 0.35), at(35)),
+        ("googlenet_aux", googlenet_with_aux, at(65)),
+    ];
+    for (name, build, o) in cases {
+        fovea_nn::names::clear_session();
+        let model = build(&o).unwrap();
+        set_formula_weights(&model);
+        let case = &fixture[name];
+        let dims: Vec<usize> = serde_json::from_value(case["input"].clone()).unwrap();
+        let x: Vec<f32> = uniform(dims.iter().product(), "input").iter().map(|u| (2.0 * u - 1.0) as f32).collect();
+        let outs = model.call_all(&[Tensor::from_vec(x, dims, Device::Cpu).unwrap()], false).unwrap();
+        let want = case["outputs"].as_array().unwrap();
+        assert_eq!(outs.len(), want.len(), "{name}");
+        for (k, (y, w)) in outs.iter().zip(want).enumerate() {
+            let y: Vec<f32> = y.to_vec().unwrap();
+            let w: Vec<f32> = w.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+            let scale = w.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let err = y.iter().zip(&w).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            // float32 with other summation orders: measured ≤ 1.6e-6 of the largest logit.
+            assert!(err <= 1e-5 * scale, "{name} output {k}: max error {err} at scale {scale}\n{y:?}\n{w:?}");
+        }
+    }
 }
 
 fn assert_softmax_rows(y: &Tensor, classes: usize) {
