@@ -136,6 +136,16 @@ impl ReLU {
             Arc::new(|_, x, _| Ok(x.relu()?)),
         )
     }
+
+    /// `min(max(x, 0), max_value)`: Keras's `ReLU(max_value)`, e.g. MobileNet's `ReLU(6.0)`.
+    pub fn with_max_value(max_value: f32) -> FnLayer {
+        FnLayer::new(
+            "ReLU",
+            json!({"max_value": max_value, "negative_slope": 0.0, "threshold": 0.0}),
+            same_shape(),
+            Arc::new(move |_, x, _| Ok(x.clip(0.0, max_value)?)),
+        )
+    }
 }
 
 #[allow(clippy::new_ret_no_self)]

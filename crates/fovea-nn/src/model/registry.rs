@@ -146,7 +146,7 @@ pub fn layer_from_config(class: &str, c: &Value) -> Result<LayerRef> {
         "GlobalAveragePooling2D" => Arc::new(GlobalAveragePooling2D::new().keepdims(parse(class, c, "keepdims")?)),
         "GlobalMaxPooling2D" => Arc::new(GlobalMaxPooling2D::new().keepdims(parse(class, c, "keepdims")?)),
         "Activation" => Arc::new(Activation::new(parse(class, c, "activation")?)),
-        "ReLU" => Arc::new(ReLU::new()),
+        "ReLU" => Arc::new(c["max_value"].as_f64().map_or_else(ReLU::new, |m| ReLU::with_max_value(m as f32))),
         "LeakyReLU" => Arc::new(LeakyReLU::new(f64_of(class, c, "negative_slope")? as f32)),
         "ELU" => Arc::new(ELU::new(f64_of(class, c, "alpha")? as f32)),
         "Softmax" => Arc::new(Softmax::new(parse(class, c, "axis")?)),

@@ -2,7 +2,10 @@
 
 mod alexnet;
 mod fashion;
+mod googlenet;
+mod inception_v3;
 mod lenet;
+mod mobilenet;
 mod options;
 mod preprocess;
 pub mod registry;
@@ -10,11 +13,16 @@ mod resnet;
 mod resnet_cifar;
 mod resnet_keras;
 mod se;
+mod support_b;
 mod vgg;
+mod xception;
 
 pub use alexnet::alexnet;
 pub use fashion::fashion_mnist_cnn;
+pub use googlenet::{googlenet, googlenet_inference, googlenet_with_aux, GOOGLENET_AUX_LOSS_WEIGHT, GOOGLENET_LOSS_WEIGHTS};
+pub use inception_v3::inception_v3;
 pub use lenet::lenet5;
+pub use mobilenet::{mobilenet, mobilenet_v2};
 pub use options::{AppOptions, Pooling};
 pub use preprocess::{preprocess_input, PreprocessMode};
 pub use registry::{build_by_name, MODEL_NAMES};
@@ -23,3 +31,4 @@ pub use resnet_cifar::{resnet20, resnet32, resnet56, resnet_cifar};
 pub use resnet_keras::{resnet101, resnet152, resnet18, resnet34, resnet50};
 pub use se::{se_resnet50, squeeze_excite, SE_RATIO};
 pub use vgg::{vgg16, vgg19};
+pub use xception::xception;

@@ -2,7 +2,10 @@
 //! lower-case name to its constructor.
 
 use super::options::AppOptions;
-use super::{alexnet, resnet101, resnet152, resnet18, resnet20, resnet32, resnet34, resnet50, resnet56, se_resnet50, vgg16, vgg19};
+use super::{
+    alexnet, googlenet, googlenet_with_aux, inception_v3, mobilenet, mobilenet_v2, resnet101, resnet152, resnet18, resnet20, resnet32,
+    resnet34, resnet50, resnet56, se_resnet50, vgg16, vgg19, xception,
+};
 use fovea_nn::model::functional::Functional;
 use fovea_nn::{Error, Result};
 
@@ -20,6 +23,12 @@ pub const MODEL_NAMES: &[&str] = &[
     "resnet32",
     "resnet56",
     "se_resnet50",
+    "inception_v3",
+    "googlenet",
+    "googlenet_aux",
+    "xception",
+    "mobilenet",
+    "mobilenet_v2",
 ];
 
 /// The zoo model called `name` (one of [`MODEL_NAMES`]) built with `opts`.
@@ -47,6 +56,14 @@ pub fn build_by_name(name: &str, opts: &AppOptions) -> Result<Functional> {
         "resnet32" => resnet32(opts),
         "resnet56" => resnet56(opts),
         "se_resnet50" => se_resnet50(opts),
+        "inception_v3" => inception_v3(opts),
+        "googlenet" => googlenet(opts),
+        // GoogLeNet with its two auxiliary classifiers (three outputs), for training.
+        "googlenet_aux" => googlenet_with_aux(opts),
+        "xception" => xception(opts),
+        // The MobileNets at their default width (α = 1) and Keras's dropout of 1e-3.
+        "mobilenet" => mobilenet(opts, 1.0, 1, 1e-3),
+        "mobilenet_v2" => mobilenet_v2(opts, 1.0),
         _ => Err(Error::Config(format!("build_by_name: unknown model {name:?}, expected one of {}", MODEL_NAMES.join(", ")))),
     }
 }
