@@ -28,11 +28,13 @@
 //! # }
 //! ```
 
+mod affine;
 mod codec;
 mod color;
 mod crop;
 mod resize;
 
+pub use affine::{affine_matrix, affine_transform, translation_matrix, zoom_matrix, AffineParams, FillMode, Interpolation};
 pub use codec::{decode_image, decode_jpeg, decode_png, encode_jpeg, encode_png};
 pub use color::{
     adjust_brightness, adjust_contrast, adjust_gamma, adjust_hue, adjust_saturation, convert_image_dtype, grayscale_to_rgb, hsv_to_rgb,
