@@ -5,3 +5,4 @@
 
 pub mod applications;
 pub mod image;
+pub mod preprocessing;
