@@ -32,6 +32,7 @@ mod affine;
 mod codec;
 mod color;
 mod crop;
+mod random;
 mod resize;
 
 pub use affine::{affine_matrix, affine_transform, translation_matrix, zoom_matrix, AffineParams, FillMode, Interpolation};
@@ -43,6 +44,10 @@ pub use color::{
 pub use crop::{
     central_crop, crop_and_resize, crop_to_bounding_box, flip_left_right, flip_up_down, pad_to_bounding_box, resize_with_crop_or_pad,
     rot90, transpose, CropMethod,
+};
+pub use random::{
+    adjust_jpeg_quality, random_brightness, random_contrast, random_crop, random_flip_left_right, random_flip_up_down, random_hue,
+    random_jpeg_quality, random_saturation, Seed,
 };
 pub use resize::{resize, resize_with_pad, ResizeMethod};
 
