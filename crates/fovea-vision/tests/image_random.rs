@@ -133,7 +133,7 @@ fn crops_are_windows_and_cover_every_offset() {
 fn jpeg_quality_round_trips_through_the_codec() {
     // A smooth image survives quality 95 closely; quality 5 visibly degrades it.
     let (h, w) = (16usize, 16usize);
-    let data: Vec<f32> = (0..h * w * 3).map(|i| ((i / 3 % w) as f32 / w as f32 * 0.5 + (i / 3 / w) as f32 / h as f32 * 0.4)).collect();
+    let data: Vec<f32> = (0..h * w * 3).map(|i| (i / 3 % w) as f32 / w as f32 * 0.5 + (i / 3 / w) as f32 / h as f32 * 0.4).collect();
     let x = Tensor::from_vec(data, vec![h, w, 3], Device::Cpu).unwrap();
     let hi = adjust_jpeg_quality(&x, 95).unwrap();
     let lo = adjust_jpeg_quality(&x, 5).unwrap();

@@ -47,7 +47,10 @@ pub fn random_crop(images: &Tensor, size: (usize, usize), seed: Seed) -> Result<
     let (x, single) = as_batch(OP, images)?;
     let (h, w) = (x.dims()[1], x.dims()[2]);
     if size.0 == 0 || size.1 == 0 || size.0 > h || size.1 > w {
-        return Err(Error::invalid(OP, format!("expected a crop size within 1..={h} x 1..={w}, got {size:?} for shape {}", images.shape())));
+        return Err(Error::invalid(
+            OP,
+            format!("expected a crop size within 1..={h} x 1..={w}, got {size:?} for shape {}", images.shape()),
+        ));
     }
     let mut r = rng(seed, 1);
     let top = r.below((h - size.0 + 1) as u64) as usize;
