@@ -1,5 +1,5 @@
-//! `affine_transform` and the Keras layers' transform matrices against TensorFlow/Keras
-//! (fixtures from `tools/fixtures/gen_image_aug_fixtures.py`), plus error messages.
+//! `affine_transform`, the Keras layers' transform matrices and `extract_patches` against
+//! TensorFlow/Keras (fixtures from `tools/fixtures/gen_image_aug_fixtures.py`), plus error messages.
 
 use fovea_core::{io::load_safetensors, Device, Tensor};
 use fovea_vision::image::*;
@@ -104,4 +104,35 @@ fn affine_errors_name_the_op() {
     assert!(e.contains("op") && e.contains("\"mirror\"") && e.contains("reflect"), "{e}");
     let e = Interpolation::parse("op", "cubic").unwrap_err().to_string();
     assert!(e.contains("\"cubic\"") && e.contains("bilinear"), "{e}");
+}
+
+#[test]
+fn extract_patches_matches_tf() {
+    use fovea_core::ops::padding::Padding;
+    let f = fixtures();
+    let img = &f["img"];
+    for (name, sizes, strides, rates, pad) in [
+        ("a", (3, 2), (2, 3), (1, 2), Padding::Valid),
+        ("b", (3, 2), (2, 3), (1, 2), Padding::Same),
+        ("c", (2, 2), (1, 1), (2, 1), Padding::Same),
+        ("d", (4, 4), (3, 5), (1, 1), Padding::Valid),
+    ] {
+        check(&format!("patches/{name}"), &extract_patches(img, sizes, strides, rates, &pad).unwrap(), &f[&format!("patches/{name}")], 0.0);
+    }
+    // Hand-computed: 1×2 patches of a 2×3 grey image, stride 1.
+    let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], vec![2, 3, 1], Device::Cpu).unwrap();
+    let p = extract_patches(&x, (1, 2), (1, 1), (1, 1), &Padding::Valid).unwrap();
+    assert_eq!(p.dims(), &[2, 2, 2]);
+    assert_eq!(p.to_vec::<f32>().unwrap(), vec![1.0, 2.0, 2.0, 3.0, 4.0, 5.0, 5.0, 6.0]);
+    // Gradient: each pixel receives the sum of the upstream values of the patches holding it.
+    let xg = x.with_requires_grad(true).unwrap();
+    let g = extract_patches(&xg, (1, 2), (1, 1), (1, 1), &Padding::Valid).unwrap().sum_all().unwrap().backward().unwrap();
+    assert_eq!(g.get(&xg).unwrap().to_vec::<f32>().unwrap(), vec![1.0, 2.0, 1.0, 1.0, 2.0, 1.0]);
+    let e = |r: fovea_core::Result<Tensor>| r.unwrap_err().to_string();
+    let m = e(extract_patches(img, (8, 2), (1, 1), (1, 1), &Padding::Valid));
+    assert!(m.contains("extract_patches") && m.contains("window (8)") && m.contains("height (7)"), "{m}");
+    let m = e(extract_patches(img, (2, 2), (0, 1), (1, 1), &Padding::Same));
+    assert!(m.contains("positive strides") && m.contains("(0, 1)"), "{m}");
+    let m = e(extract_patches(img, (2, 2), (1, 1), (1, 1), &Padding::Explicit(vec![(1, 1), (1, 1)])));
+    assert!(m.contains("VALID or SAME"), "{m}");
 }
