@@ -32,6 +32,7 @@ mod affine;
 mod codec;
 mod color;
 mod crop;
+mod draw;
 mod patches;
 mod random;
 mod resize;
@@ -46,6 +47,7 @@ pub use crop::{
     central_crop, crop_and_resize, crop_to_bounding_box, flip_left_right, flip_up_down, pad_to_bounding_box, resize_with_crop_or_pad,
     rot90, transpose, CropMethod,
 };
+pub use draw::{draw_bounding_boxes, save_image_grid};
 pub use patches::extract_patches;
 pub use random::{
     adjust_jpeg_quality, random_brightness, random_contrast, random_crop, random_flip_left_right, random_flip_up_down, random_hue,
