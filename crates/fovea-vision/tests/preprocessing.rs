@@ -45,6 +45,12 @@ fn deterministic_layers_match_keras() {
     // Larger than the input along one axis: Keras falls back to crop-to-aspect + resize.
     check("center_crop 8x6", &run(&CenterCrop::new(8, 6).unwrap()), &f["layers/center_crop/8x6"], 1e-5);
     check("center_crop 4x12", &run(&CenterCrop::new(4, 12).unwrap()), &f["layers/center_crop/4x12"], 1e-5);
+    // uint8 in, uint8 out for Resizing (rounded and saturated): (37·i mod 251) on a 5×5 grid
+    // resized to 3×4, values from Keras 3 (chosen with no float result near a .5 tie).
+    let ramp = Tensor::from_vec((0..25).map(|i| (i * 37 % 251) as u8).collect::<Vec<_>>(), vec![1, 5, 5, 1], Device::Cpu).unwrap();
+    let r = Resizing::new(3, 4).unwrap().apply(&[ramp.clone()], false).unwrap();
+    assert_eq!(r.to_vec::<u8>().unwrap(), vec![66, 81, 75, 121, 124, 170, 216, 43, 160, 60, 106, 152]);
+    assert_eq!(CenterCrop::new(2, 2).unwrap().apply(&[ramp], false).unwrap().dtype(), DType::F32);
     // A single HWC image keeps its rank.
     let one = x.narrow(0, 1, 1).unwrap().squeeze(&[0]).unwrap();
     let got = CenterCrop::new(5, 6).unwrap().apply(&[one], false).unwrap();

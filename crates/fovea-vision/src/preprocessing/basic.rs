@@ -362,7 +362,10 @@ fn positive_size(layer: &str, h: usize, w: usize) -> Result<()> {
 
 /// `keras.layers.Resizing`: resizes images to `height × width` (TF2 half-pixel semantics,
 /// see [`resize`]), optionally cropping to the target aspect ratio first so nothing is
-/// distorted. Keras defaults: bilinear, no crop, no antialiasing.
+/// distorted. Keras defaults: bilinear, no crop, no antialiasing. Like Keras's, it returns
+/// uint8 for uint8 input (rounded half to even, saturated) and float32 otherwise; every other
+/// layer here returns float32. A float result within an ulp of a .5 tie may round one level
+/// away from Keras's.
 pub struct Resizing {
     base: LayerBase,
     height: usize,
@@ -422,12 +425,19 @@ impl Resizing {
         Ok(resized_shape(s, self.height, self.width))
     }
 
-    fn forward(&self, x: &Tensor, _training: bool) -> Result<Tensor> {
-        let (x, single) = image_input(&self.base, x)?;
+    fn forward(&self, input: &Tensor, _training: bool) -> Result<Tensor> {
+        let (x, single) = image_input(&self.base, input)?;
         let y = if self.crop_to_aspect_ratio {
             crop_to_aspect_and_resize(&x, self.height, self.width, self.method, self.antialias)?
         } else {
             resize(&x, (self.height, self.width), self.method, self.antialias)?
+        };
+        let y = if input.dtype() == DType::U8 {
+            // Keras gives uint8 back for uint8 input: rounded half to even, then saturated.
+            let bytes: Vec<u8> = y.to_vec::<f32>()?.into_iter().map(|v| v.round_ties_even().clamp(0.0, 255.0) as u8).collect();
+            Tensor::from_vec(bytes, y.shape().clone(), y.device())?
+        } else {
+            y
         };
         output(y, single)
     }
