@@ -48,7 +48,7 @@ fn deterministic_layers_match_keras() {
     // uint8 in, uint8 out for Resizing (rounded and saturated): (37·i mod 251) on a 5×5 grid
     // resized to 3×4, values from Keras 3 (chosen with no float result near a .5 tie).
     let ramp = Tensor::from_vec((0..25).map(|i| (i * 37 % 251) as u8).collect::<Vec<_>>(), vec![1, 5, 5, 1], Device::Cpu).unwrap();
-    let r = Resizing::new(3, 4).unwrap().apply(&[ramp.clone()], false).unwrap();
+    let r = Resizing::new(3, 4).unwrap().apply(std::slice::from_ref(&ramp), false).unwrap();
     assert_eq!(r.to_vec::<u8>().unwrap(), vec![66, 81, 75, 121, 124, 170, 216, 43, 160, 60, 106, 152]);
     assert_eq!(CenterCrop::new(2, 2).unwrap().apply(&[ramp], false).unwrap().dtype(), DType::F32);
     // A single HWC image keeps its rank.
