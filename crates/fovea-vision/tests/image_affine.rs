@@ -136,3 +136,16 @@ fn extract_patches_matches_tf() {
     let m = e(extract_patches(img, (2, 2), (1, 1), (1, 1), &Padding::Explicit(vec![(1, 1), (1, 1)])));
     assert!(m.contains("VALID or SAME"), "{m}");
 }
+
+#[test]
+fn positive_angles_turn_the_picture_counter_clockwise() {
+    // A 5×5 image with one bright pixel right of the centre: a quarter turn counter-clockwise
+    // moves it above the centre (rows grow downwards).
+    let mut v = vec![0.0f32; 25];
+    v[2 * 5 + 4] = 1.0;
+    let x = Tensor::from_vec(v, vec![5, 5, 1], Device::Cpu).unwrap();
+    let m = affine_matrix(&AffineParams { angle: 90.0, ..Default::default() }, 5, 5);
+    let y = affine_transform(&x, &[m], Interpolation::Nearest, FillMode::Constant, 0.0).unwrap().to_vec::<f32>().unwrap();
+    let lit: Vec<usize> = (0..25).filter(|&i| y[i] > 0.5).collect();
+    assert_eq!(lit, vec![2], "expected only row 0, column 2 lit");
+}

@@ -224,7 +224,8 @@ pub fn affine_transform(
 /// preprocessing layers), about the image centre. Angles are in degrees; translations in pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AffineParams {
-    /// Rotation in degrees (positive turns the picture clockwise on screen, as in Keras).
+    /// Rotation in degrees; positive turns the picture counter-clockwise on screen, as Keras
+    /// documents for `RandomRotation`.
     pub angle: f32,
     /// Shift of the sampling grid along x, in pixels.
     pub translate_x: f32,
