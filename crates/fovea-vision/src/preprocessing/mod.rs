@@ -1,7 +1,7 @@
 //! Keras preprocessing layers (`keras.layers.Rescaling`, `Normalization`, `Resizing`,
 //! `CenterCrop` and the random augmentation layers), usable inside models and on their own.
 //!
-//! They implement fovea-nn's [`Layer`] trait with Keras's argument names and defaults and
+//! They implement fovea-nn's [`Layer`](fovea_nn::layer::Layer) trait with Keras's argument names and defaults and
 //! write Keras-style configs; [`layer_from_config`] rebuilds them (and falls back to fovea-nn's
 //! registry for every other class). The random layers act only when called with
 //! `training = true`, as in Keras; otherwise they pass their input through (cast to float32) —
