@@ -100,6 +100,9 @@ fn affine_errors_name_the_op() {
     assert!(e.contains("affine_transform") && e.contains("finite"), "{e}");
     let e = affine_transform(&x.reshape(&[2, 12]).unwrap(), &[id], bl, FillMode::Constant, 0.0).unwrap_err().to_string();
     assert!(e.contains("affine_transform") && e.contains("[2, 12]"), "{e}");
+    let bytes = Tensor::zeros(vec![1, 2, 2, 1], fovea_core::DType::U8, Device::Cpu).unwrap();
+    let e = affine_transform(&bytes, &[id], bl, FillMode::Constant, 0.0).unwrap_err().to_string();
+    assert!(e.contains("affine_transform") && e.contains("float32") && e.contains("uint8"), "{e}");
     let e = FillMode::parse("op", "mirror").unwrap_err().to_string();
     assert!(e.contains("op") && e.contains("\"mirror\"") && e.contains("reflect"), "{e}");
     let e = Interpolation::parse("op", "cubic").unwrap_err().to_string();

@@ -33,6 +33,10 @@ fn draw_bounding_boxes_errors() {
     assert!(m.contains("NaN in box 0 of image 0"), "{m}");
     let m = e(Tensor::zeros(vec![1, 1, 4], DType::F32, Device::Cpu).unwrap(), Some(&[]));
     assert!(m.contains("at least one colour"), "{m}");
+    let m = e(Tensor::zeros(vec![1, 1, 4], DType::I64, Device::Cpu).unwrap(), None);
+    assert!(m.contains("float32 boxes") && m.contains("int64"), "{m}");
+    let m = draw_bounding_boxes(&img.squeeze(&[0]).unwrap(), &nan, None).unwrap_err().to_string();
+    assert!(m.contains("draw_bounding_boxes") && m.contains("rank 4") && m.contains("[4, 4, 3]"), "{m}");
     let two = Tensor::zeros(vec![1, 4, 4, 2], DType::F32, Device::Cpu).unwrap();
     let m = draw_bounding_boxes(&two, &Tensor::zeros(vec![1, 1, 4], DType::F32, Device::Cpu).unwrap(), None).unwrap_err().to_string();
     assert!(m.contains("1, 3 or 4 channels") && m.contains("[1, 4, 4, 2]"), "{m}");
@@ -69,6 +73,13 @@ fn image_grid_lays_out_titled_cells() {
     assert!((2..7).all(|x| px(27, x) == 255));
     // The unused fourth cell stays white.
     assert!((24..44).all(|y| (16..28).all(|x| px(y, x) == 255)));
+    let m = save_image_grid(&path, &imgs.reshape(&[3, 80]).unwrap(), &[], 2).unwrap_err().to_string();
+    assert!(m.contains("save_image_grid") && m.contains("[3, 80]"), "{m}");
+    let two = Tensor::zeros(vec![1, 2, 2, 2], DType::F32, Device::Cpu).unwrap();
+    let m = save_image_grid(&path, &two, &[], 1).unwrap_err().to_string();
+    assert!(m.contains("1 or 3 channels") && m.contains("[1, 2, 2, 2]"), "{m}");
+    let m = save_image_grid(&path, &Tensor::zeros(vec![1, 2, 2, 1], DType::I64, Device::Cpu).unwrap(), &[], 1).unwrap_err().to_string();
+    assert!(m.contains("float32 or uint8") && m.contains("int64"), "{m}");
     let m = save_image_grid(&path, &imgs, &["a"], 2).unwrap_err().to_string();
     assert!(m.contains("save_image_grid") && m.contains("one per image (3), got 1"), "{m}");
     let m = save_image_grid(&path, &imgs, &[], 0).unwrap_err().to_string();

@@ -292,6 +292,16 @@ fn bad_inputs_and_arguments_are_clear_errors() {
     let fixed = Normalization::new(&[-1]).with_stats(&[0.0], &[1.0]).unwrap();
     let msg = cfg(fixed.adapt(&Tensor::ones(vec![4, 3], DType::F32, Device::Cpu).unwrap()));
     assert!(msg.contains("given a mean and variance"), "{msg}");
+    // Axes and statistics that do not fit the input.
+    let x34 = Tensor::ones(vec![4, 3], DType::F32, Device::Cpu).unwrap();
+    let msg = e(Normalization::new(&[2]).apply(std::slice::from_ref(&x34), false));
+    assert!(msg.contains("normalization") && msg.contains("axis 2 is out of range for inputs of rank 2"), "{msg}");
+    let msg = e(Normalization::new(&[-1]).with_stats(&[0.0, 1.0], &[1.0, 1.0]).unwrap().apply(std::slice::from_ref(&x34), false));
+    assert!(msg.contains("expected 1 or 3 mean/variance values") && msg.contains("got 2"), "{msg}");
+    let built = Normalization::new(&[-1]);
+    built.adapt(&x34).unwrap();
+    let msg = e(built.apply(&[Tensor::ones(vec![4, 5], DType::F32, Device::Cpu).unwrap()], false));
+    assert!(msg.contains("broadcastable") && msg.contains("[1, 3]") && msg.contains("[4, 5]"), "{msg}");
     let msg = layer_from_config("RandomZoom", &serde_json::json!({"height_factor": "big"})).map(|_| ()).unwrap_err().to_string();
     assert!(msg.contains("RandomZoom config") && msg.contains("height_factor"), "{msg}");
 }
