@@ -1,7 +1,8 @@
-//! Fovea's vision layer: the model zoo now; image ops and augmentation follow (see the
-//! image-ops and model-zoo issues).
+//! Fovea's vision layer: `tf.image` ops and augmentation ([`image`]), Keras preprocessing
+//! layers ([`preprocessing`]) and the model zoo ([`applications`]).
 
 #![warn(missing_docs)]
 
 pub mod applications;
 pub mod image;
+pub mod preprocessing;

@@ -28,11 +28,16 @@
 //! # }
 //! ```
 
+mod affine;
 mod codec;
 mod color;
 mod crop;
+mod draw;
+mod patches;
+mod random;
 mod resize;
 
+pub use affine::{affine_matrix, affine_transform, translation_matrix, zoom_matrix, AffineParams, FillMode, Interpolation};
 pub use codec::{decode_image, decode_jpeg, decode_png, encode_jpeg, encode_png};
 pub use color::{
     adjust_brightness, adjust_contrast, adjust_gamma, adjust_hue, adjust_saturation, convert_image_dtype, grayscale_to_rgb, hsv_to_rgb,
@@ -41,6 +46,12 @@ pub use color::{
 pub use crop::{
     central_crop, crop_and_resize, crop_to_bounding_box, flip_left_right, flip_up_down, pad_to_bounding_box, resize_with_crop_or_pad,
     rot90, transpose, CropMethod,
+};
+pub use draw::{draw_bounding_boxes, save_image_grid};
+pub use patches::extract_patches;
+pub use random::{
+    adjust_jpeg_quality, random_brightness, random_contrast, random_crop, random_flip_left_right, random_flip_up_down, random_hue,
+    random_jpeg_quality, random_saturation, Seed,
 };
 pub use resize::{resize, resize_with_pad, ResizeMethod};
 
