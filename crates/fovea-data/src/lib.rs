@@ -3,7 +3,9 @@
 
 #![warn(missing_docs)]
 
+pub mod checksum;
 mod error;
+pub mod fashion_mnist;
 pub mod fetch;
 pub mod idx;
 pub mod mnist;
