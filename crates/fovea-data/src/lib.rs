@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod checksum;
+pub mod cifar;
 mod error;
 pub mod fashion_mnist;
 pub mod fetch;
