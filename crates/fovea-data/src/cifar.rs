@@ -75,7 +75,7 @@ pub struct Records {
 /// truncated file) or a label is out of range (a corrupt one, or the wrong variant).
 pub fn parse_records(bytes: &[u8], variant: Variant, what: &str, device: Device) -> Result<Records> {
     let rec = variant.record_bytes();
-    if bytes.is_empty() || bytes.len() % rec != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(rec) {
         return Err(Error::format(
             what,
             format!(
