@@ -10,6 +10,8 @@ pub mod fashion_mnist;
 pub mod fetch;
 pub mod idx;
 pub mod mnist;
+pub mod model_selection;
 pub mod pipeline;
 
 pub use error::{Error, Result};
+pub use model_selection::{train_test_split, TestSize};
