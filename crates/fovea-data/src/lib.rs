@@ -11,6 +11,7 @@ pub mod fetch;
 pub mod idx;
 pub mod mnist;
 pub mod model_selection;
+pub mod npy;
 pub mod pipeline;
 
 pub use error::{Error, Result};
