@@ -166,7 +166,7 @@ pub fn npy_bytes(tensor: &Tensor) -> Result<Vec<u8>> {
     };
     let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     // NumPy pads with spaces so that the data starts on a 64-byte boundary, then a newline.
-    while (MAGIC.len() + 4 + header.len() + 1) % 64 != 0 {
+    while !(MAGIC.len() + 4 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');
