@@ -4,4 +4,5 @@
 #![warn(missing_docs)]
 
 pub mod applications;
+pub mod datasets;
 pub mod image;
