@@ -263,6 +263,18 @@ fn load_image(path: &std::path::Path, (h, w, c): (usize, usize, usize)) -> AnyRe
     Ok(img.div_scalar(255.0)?)
 }
 
+/// Zoo models end in a softmax; a model that outputs logits gets one here, so that what
+/// `predict` prints is always a probability.
+fn as_probabilities(row: &mut [f32]) {
+    let is_distribution = row.iter().all(|p| (0.0..=1.0).contains(p)) && (row.iter().sum::<f32>() - 1.0).abs() < 1e-3;
+    if !is_distribution {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        row.iter_mut().for_each(|v| *v = (*v - max).exp());
+        let sum: f32 = row.iter().sum();
+        row.iter_mut().for_each(|v| *v /= sum);
+    }
+}
+
 /// The `k` most probable classes of one row of probabilities, best first.
 fn top_k(probs: &[f32], k: usize) -> Vec<(usize, f32)> {
     let mut order: Vec<usize> = (0..probs.len()).collect();
@@ -303,7 +315,8 @@ fn predict(model: PathBuf, files: Vec<PathBuf>, dataset: Option<DatasetName>, li
         Some(n) => format!("{c} {}", n[c]),
         None => c.to_string(),
     };
-    let rows = probs.to_vec::<f32>()?;
+    let mut rows = probs.to_vec::<f32>()?;
+    rows.chunks_mut(classes.max(1)).for_each(as_probabilities);
     let mut correct = 0;
     for (i, row) in rows.chunks(classes.max(1)).enumerate() {
         let best = top_k(row, k.min(classes));
@@ -435,5 +448,24 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{as_probabilities, top_k};
+
+    #[test]
+    fn logits_become_probabilities_and_top_k_sorts_them() {
+        let mut p = [0.1, 0.7, 0.2];
+        as_probabilities(&mut p);
+        assert_eq!(p, [0.1, 0.7, 0.2], "a distribution is kept as it is");
+        // softmax([ln 1, ln 3]) = [1/4, 3/4].
+        let mut l = [0.0, 3f32.ln()];
+        as_probabilities(&mut l);
+        assert!((l[0] - 0.25).abs() < 1e-6 && (l[1] - 0.75).abs() < 1e-6, "{l:?}");
+        // Ties keep the lower class first.
+        assert_eq!(top_k(&[0.2, 0.4, 0.4], 2), vec![(1, 0.4), (2, 0.4)]);
+        assert_eq!(top_k(&[0.2, 0.8], 5).len(), 2);
     }
 }
