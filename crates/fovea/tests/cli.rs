@@ -48,3 +48,146 @@ fn bad_input_fails_with_one_clear_line() {
     let (ok, _, err) = fovea(&["summary", "resnet999"]);
     assert!(!ok && err.contains("invalid value 'resnet999'"), "{err}");
 }
+
+/// Runs `fovea` with `FOVEA_DATA_DIR` pointing at `data`, so nothing is fetched from the network.
+fn fovea_in(data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fovea")).env("FOVEA_DATA_DIR", data).args(args).output().expect("run fovea");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("fovea-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn idx(dims: &[usize], data: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, dims.len() as u8];
+    for &d in dims {
+        v.extend((d as u32).to_be_bytes());
+    }
+    v.extend(data);
+    v
+}
+
+/// A tiny Fashion-MNIST in the MNIST layout: image i has label i % 10 and a bright 6×6 square
+/// whose position depends on the label.
+fn fake_fashion_mnist(root: &std::path::Path, train: usize, test: usize) -> Vec<u8> {
+    let dir = root.join("fashion-mnist");
+    std::fs::create_dir_all(&dir).unwrap();
+    let image = |label: usize| -> Vec<u8> {
+        let mut px = vec![0u8; 784];
+        let (r0, c0) = (2 + 8 * (label / 4), 2 + 7 * (label % 4));
+        for r in r0..r0 + 6 {
+            for c in c0..c0 + 6 {
+                px[r * 28 + c] = 255;
+            }
+        }
+        px
+    };
+    for (n, images, labels) in
+        [(train, "train-images-idx3-ubyte", "train-labels-idx1-ubyte"), (test, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]
+    {
+        let ls: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+        let px: Vec<u8> = ls.iter().flat_map(|&l| image(l as usize)).collect();
+        std::fs::write(dir.join(images), idx(&[n, 28, 28], &px)).unwrap();
+        std::fs::write(dir.join(labels), idx(&[n], &ls)).unwrap();
+    }
+    image(0)
+}
+
+#[test]
+fn fashion_mnist_in_the_data_dir_trains_evaluates_and_predicts() {
+    let root = temp_dir("fashion");
+    let first_test_image = fake_fashion_mnist(&root, 40, 10);
+    let (ok, out, err) = fovea_in(&root, &["data", "info", "fashion-mnist"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("train: images [40, 28, 28] uint8, labels [40] int64, per class [4, 4, 4, 4, 4, 4, 4, 4, 4, 4]"), "{out}");
+    assert!(out.contains("test: images [10, 28, 28] uint8") && out.contains("t10k-labels-idx1-ubyte (18 bytes)"), "{out}");
+
+    let model = root.join("m.safetensors");
+    let m = model.to_str().unwrap();
+    let (ok, out, err) = fovea_in(&root, &["train", "lenet5", "--dataset", "fashion-mnist", "--epochs", "1", "--verbose", "0", "-o", m]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("Test accuracy: ") && out.contains("Saved the model"), "{out}");
+    let (ok, eval, err) = fovea_in(&root, &["evaluate", m, "--dataset", "fashion-mnist"]);
+    assert!(ok, "{err}");
+    let line = |text: &str, prefix: &str| {
+        text.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} in {text}")).to_string()
+    };
+    assert_eq!(line(&eval, "Test loss"), line(&out, "Test loss"), "evaluate reproduces the test metrics of the saved model");
+
+    let (ok, pred, err) = fovea_in(&root, &["predict", m, "--dataset", "fashion-mnist", "--limit", "3", "--top-k", "2"]);
+    assert!(ok, "{err}");
+    let first = line(&pred, "fashion-mnist test image 0 [label 0 T-shirt/top]: ");
+    assert!(
+        pred.contains("fashion-mnist test image 2 [label 2 Pullover]: ") && pred.contains("Top-1 accuracy on these 3 images: "),
+        "{pred}"
+    );
+    let probs: Vec<f32> = first.split('(').skip(1).map(|p| p.split(')').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(probs.len(), 2);
+    assert!(probs[0] >= probs[1] && probs[0] + probs[1] <= 1.0001, "{first}");
+
+    // The same image as a PNG file gives the same classes and probabilities.
+    let png = root.join("item.png");
+    let img = fovea::core::Tensor::from_vec(first_test_image, vec![28, 28, 1], fovea::core::Device::Cpu).unwrap();
+    std::fs::write(&png, fovea::vision::image::encode_png(&img).unwrap()).unwrap();
+    let (ok, from_png, err) = fovea_in(&root, &["predict", m, png.to_str().unwrap(), "--dataset", "fashion-mnist", "--top-k", "2"]);
+    assert!(ok, "{err}");
+    let tail = |l: &str| l.split("]: ").nth(1).or_else(|| l.split(".png: ").nth(1)).unwrap().to_string();
+    assert_eq!(tail(from_png.trim()), tail(&first), "{from_png}");
+
+    let (ok, _, err) = fovea_in(&root, &["predict", m]);
+    assert!(!ok && err.trim() == "error: give image files to classify, or --dataset NAME for its test images", "{err}");
+    let (ok, _, err) = fovea_in(&root, &["predict", m, "--dataset", "fashion-mnist", "--top-k", "0"]);
+    assert!(!ok && err.contains("--top-k must be at least 1"), "{err}");
+    let (ok, _, err) = fovea_in(&root, &["predict", m, "/nonexistent/cat.png"]);
+    assert!(!ok && err.starts_with("error: /nonexistent/cat.png: "), "{err}");
+    let (ok, _, err) = fovea_in(&root, &["predict", m, "--dataset", "cifar10"]);
+    assert!(!ok && err.contains("takes (28, 28, 1) inputs but cifar10 images are (32, 32, 3)"), "{err}");
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+fn cifar_record(label: u8) -> Vec<u8> {
+    let mut r = vec![label];
+    r.extend((0..3072).map(|i| (i % 251) as u8));
+    r
+}
+
+#[test]
+fn cifar_info_and_data_errors_name_the_file() {
+    let root = temp_dir("cifar");
+    let dir = root.join("cifar10");
+    std::fs::create_dir_all(&dir).unwrap();
+    for b in 1..=5 {
+        std::fs::write(dir.join(format!("data_batch_{b}.bin")), [cifar_record(b), cifar_record(0)].concat()).unwrap();
+    }
+    std::fs::write(dir.join("test_batch.bin"), cifar_record(9)).unwrap();
+    let (ok, out, err) = fovea_in(&root, &["data", "info", "cifar10"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("train: images [10, 32, 32, 3] uint8, labels [10] int64, per class [5, 1, 1, 1, 1, 1, 0, 0, 0, 0]"), "{out}");
+    assert!(out.contains("test_batch.bin (3073 bytes)"), "{out}");
+
+    std::fs::write(dir.join("test_batch.bin"), &cifar_record(9)[..3000]).unwrap();
+    let (ok, _, err) = fovea_in(&root, &["data", "info", "cifar10"]);
+    assert!(!ok && err.contains("test_batch.bin: 3000 bytes is not a whole number of 3073-byte CIFAR-10 records"), "{err}");
+    let (ok, _, err) = fovea_in(&root, &["train", "resnet34", "--dataset", "cifar10"]);
+    assert!(!ok && err.contains("training on cifar10 supports lenet5"), "{err}");
+
+    // Nothing for CIFAR-100: info says how to get it; fetch with a corrupt archive in place says
+    // what went wrong and what to put where (and never touches the network).
+    let (ok, _, err) = fovea_in(&root, &["data", "info", "cifar100"]);
+    assert!(!ok && err.contains("train.bin not found") && err.contains("run `fovea data fetch cifar100` first"), "{err}");
+    std::fs::create_dir_all(root.join("cifar100")).unwrap();
+    std::fs::write(root.join("cifar100/cifar-100-binary.tar.gz"), b"not an archive").unwrap();
+    let (ok, _, err) = fovea_in(&root, &["data", "fetch", "cifar100"]);
+    assert!(
+        !ok && err.contains("cifar-100-binary.tar.gz: checksum mismatch") && err.contains("Put the archive cifar-100-binary.tar.gz"),
+        "{err}"
+    );
+    assert!(!root.join("cifar100/train.bin").exists());
+    let (ok, _, err) = fovea_in(&root, &["data", "info", "svhn"]);
+    assert!(!ok && err.contains("invalid value 'svhn'") && err.contains("fashion-mnist"), "{err}");
+    std::fs::remove_dir_all(root).unwrap();
+}

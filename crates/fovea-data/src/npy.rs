@@ -1,0 +1,283 @@
+//! NumPy's `.npy` arrays and `.npz` archives (`np.save`, `np.savez`, `np.savez_compressed`).
+//!
+//! A `.npy` file is a magic string, a version, a Python-dict header (`descr`, `fortran_order`,
+//! `shape`) and the raw elements. Element types map onto Fovea's dtypes: `f4` → float32,
+//! `u1` → uint8, `i8` → int64, `b1` → bool; `f8` and `i4` are converted on reading (float64 to
+//! float32, since Fovea has no float64 tensors; int32 to int64). Either byte order is read.
+//! Only C order is supported: a Fortran-ordered array is an error, not a silent transposition.
+//! An `.npz` is a zip of `.npy` files, stored or deflated; its entries' CRC-32s are checked.
+
+use crate::{Error, Result};
+use fovea_core::{DType, Device, Tensor};
+use std::io::Read;
+use std::path::Path;
+
+const MAGIC: &[u8] = b"\x93NUMPY";
+
+/// The element types a `.npy` file may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    F4,
+    F8,
+    U1,
+    I4,
+    I8,
+    B1,
+}
+
+impl Kind {
+    fn size(self) -> usize {
+        match self {
+            Kind::F4 | Kind::I4 => 4,
+            Kind::F8 | Kind::I8 => 8,
+            Kind::U1 | Kind::B1 => 1,
+        }
+    }
+}
+
+/// The value of `key` in a header dict literal (up to the next top-level comma or brace).
+fn header_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
+    let at = header.find(&format!("'{key}'"))? + key.len() + 2;
+    let rest = header[at..].trim_start().strip_prefix(':')?.trim_start();
+    let end = if rest.starts_with('(') { rest.find(')')? + 1 } else { rest.find([',', '}'])? };
+    Some(rest[..end].trim())
+}
+
+/// Parses the bytes of a `.npy` file; `what` names it in errors.
+///
+/// # Errors
+/// `Format` naming `what` for a missing magic string, an unknown version, a malformed header,
+/// an unsupported element type, Fortran order, or a data length that disagrees with the shape
+/// (a truncated file).
+pub fn parse_npy(bytes: &[u8], what: &str, device: Device) -> Result<Tensor> {
+    let bad = |detail: String| Error::format(what, detail);
+    if !bytes.starts_with(MAGIC) || bytes.len() < 10 {
+        return Err(bad(format!("not a .npy file: expected the magic string \\x93NUMPY, got {:02x?}", &bytes[..bytes.len().min(6)])));
+    }
+    let (header_len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        v => return Err(bad(format!(".npy format version {v}.{} is not supported (expected 1.0, 2.0 or 3.0)", bytes[7]))),
+    };
+    let header = bytes
+        .get(start..start + header_len)
+        .ok_or_else(|| bad(format!("truncated header: {header_len} bytes announced, {} present", bytes.len() - start)))?;
+    let header = std::str::from_utf8(header).map_err(|_| bad("the header is not text".into()))?;
+    let field = |key: &str| header_value(header, key).ok_or_else(|| bad(format!("the header has no '{key}': {header:?}")));
+    let descr = field("descr")?.trim_matches(['\'', '"']);
+    if field("fortran_order")? != "False" {
+        return Err(bad("the array is in Fortran order; only C order is supported (save np.ascontiguousarray(a) instead)".into()));
+    }
+    let shape_text = field("shape")?;
+    let dims: Vec<usize> = shape_text
+        .trim_matches(['(', ')'])
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>())
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| bad(format!("the shape {shape_text} is not a tuple of sizes")))?;
+    let (big_endian, code) = match descr.split_at(descr.len().min(1)) {
+        ("<" | "|" | "=", c) => (false, c),
+        (">", c) => (true, c),
+        _ => (false, descr),
+    };
+    let kind = match code {
+        "f4" => Kind::F4,
+        "f8" => Kind::F8,
+        "u1" => Kind::U1,
+        "i4" => Kind::I4,
+        "i8" => Kind::I8,
+        "b1" => Kind::B1,
+        _ => {
+            return Err(bad(format!(
+                "element type '{descr}' is not supported (expected float32 '<f4', float64 '<f8', uint8 '|u1', int32 '<i4', int64 '<i8' or bool '|b1')"
+            )))
+        }
+    };
+    let count: usize = dims.iter().product();
+    let data = &bytes[start + header_len..];
+    if data.len() != count * kind.size() {
+        return Err(bad(format!(
+            "the shape {dims:?} of '{descr}' needs {} bytes of data, the file holds {} (truncated or corrupt)",
+            count * kind.size(),
+            data.len()
+        )));
+    }
+    let word = |c: &[u8]| -> [u8; 8] {
+        let mut w = [0u8; 8];
+        w[..c.len()].copy_from_slice(c);
+        if big_endian {
+            w[..c.len()].reverse();
+        }
+        w
+    };
+    let chunks = data.chunks_exact(kind.size().max(1));
+    Ok(match kind {
+        Kind::F4 => Tensor::from_vec(
+            chunks.map(|c| f32::from_le_bytes(word(c)[..4].try_into().expect("4 bytes"))).collect::<Vec<_>>(),
+            dims,
+            device,
+        )?,
+        Kind::F8 => Tensor::from_vec(chunks.map(|c| f64::from_le_bytes(word(c)) as f32).collect::<Vec<_>>(), dims, device)?,
+        Kind::I4 => Tensor::from_vec(
+            chunks.map(|c| i32::from_le_bytes(word(c)[..4].try_into().expect("4 bytes")) as i64).collect::<Vec<_>>(),
+            dims,
+            device,
+        )?,
+        Kind::I8 => Tensor::from_vec(chunks.map(|c| i64::from_le_bytes(word(c))).collect::<Vec<_>>(), dims, device)?,
+        Kind::U1 => Tensor::from_vec(data.to_vec(), dims, device)?,
+        Kind::B1 => {
+            if let Some(v) = data.iter().find(|&&b| b > 1) {
+                return Err(bad(format!("bool element {v} is neither 0 nor 1 (corrupt file)")));
+            }
+            Tensor::from_vec(data.iter().map(|&b| b == 1).collect::<Vec<_>>(), dims, device)?
+        }
+    })
+}
+
+/// Reads a `.npy` file.
+///
+/// # Errors
+/// `Io` naming the file; `Format` as [`parse_npy`].
+pub fn read_npy(path: impl AsRef<Path>, device: Device) -> Result<Tensor> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_npy(&bytes, &path.display().to_string(), device)
+}
+
+/// The `.npy` bytes of a tensor (format 1.0, little-endian, C order, header padded to 64 bytes
+/// as NumPy pads it).
+///
+/// # Errors
+/// `Format` for float16/bfloat16 tensors, which `.npy` writing does not support here.
+pub fn npy_bytes(tensor: &Tensor) -> Result<Vec<u8>> {
+    let t = tensor.detach();
+    let (descr, data): (&str, Vec<u8>) = match t.dtype() {
+        DType::F32 => ("<f4", t.to_vec::<f32>()?.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        DType::U8 => ("|u1", t.to_vec::<u8>()?),
+        DType::I64 => ("<i8", t.to_vec::<i64>()?.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        DType::Bool => ("|b1", t.to_vec::<bool>()?.into_iter().map(u8::from).collect()),
+        other => return Err(Error::format("write_npy", format!("expected a float32, uint8, int64 or bool tensor, got {other:?}"))),
+    };
+    let shape = match t.dims() {
+        [d] => format!("({d},)"),
+        dims => format!("({})", dims.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")),
+    };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    // NumPy pads with spaces so that the data starts on a 64-byte boundary, then a newline.
+    while !(MAGIC.len() + 4 + header.len() + 1).is_multiple_of(64) {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = MAGIC.to_vec();
+    out.extend([1, 0]);
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out.extend(data);
+    Ok(out)
+}
+
+/// Writes a tensor as a `.npy` file (atomically: a failed write leaves no partial file).
+///
+/// # Errors
+/// As [`npy_bytes`]; `Core` when the file cannot be written.
+pub fn write_npy(path: impl AsRef<Path>, tensor: &Tensor) -> Result<()> {
+    fovea_core::io::write_atomic(path, &npy_bytes(tensor)?)?;
+    Ok(())
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Parses the bytes of an `.npz` archive into its arrays, in archive order, named without the
+/// `.npy` suffix (as `np.load(...).files` names them).
+///
+/// # Errors
+/// `Format` naming `what` (and the entry) for a file that is not a zip, a truncated archive, a
+/// compression other than stored/deflate, a CRC mismatch, or a bad `.npy` inside.
+pub fn parse_npz(bytes: &[u8], what: &str, device: Device) -> Result<Vec<(String, Tensor)>> {
+    let bad = |detail: String| Error::format(what, detail);
+    // The end-of-central-directory record sits in the last 22 + 65,535 (comment) bytes.
+    let lo = bytes.len().saturating_sub(22 + 65_535);
+    let eocd = (lo..bytes.len().saturating_sub(21))
+        .rev()
+        .find(|&i| bytes[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])
+        .ok_or_else(|| bad("not an .npz (zip) archive, or a truncated one: no end-of-central-directory record".into()))?;
+    let entries = u16_at(bytes, eocd + 10) as usize;
+    let mut at = u32_at(bytes, eocd + 16) as usize;
+    let mut arrays = Vec::with_capacity(entries);
+    for _ in 0..entries {
+        if bytes.get(at..at + 46).is_none_or(|h| h[..4] != [0x50, 0x4b, 0x01, 0x02]) {
+            return Err(bad(format!("corrupt central directory at byte {at}")));
+        }
+        let method = u16_at(bytes, at + 10);
+        let crc = u32_at(bytes, at + 16);
+        let (mut csize, mut usize_, mut offset) =
+            (u32_at(bytes, at + 20) as u64, u32_at(bytes, at + 24) as u64, u32_at(bytes, at + 42) as u64);
+        let (nlen, xlen, clen) = (u16_at(bytes, at + 28) as usize, u16_at(bytes, at + 30) as usize, u16_at(bytes, at + 32) as usize);
+        let name_bytes = bytes.get(at + 46..at + 46 + nlen).ok_or_else(|| bad("truncated central directory".into()))?;
+        let name = String::from_utf8_lossy(name_bytes).into_owned();
+        // Zip64: sizes and offsets of 0xFFFFFFFF live in the extra field (id 1), in this order.
+        let mut extra = bytes.get(at + 46 + nlen..at + 46 + nlen + xlen).ok_or_else(|| bad("truncated central directory".into()))?;
+        while extra.len() >= 4 {
+            let (id, len) = (u16_at(extra, 0), u16_at(extra, 2) as usize);
+            let body = extra.get(4..4 + len).unwrap_or(&[]);
+            if id == 1 {
+                let mut vals = body.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")));
+                for v in [&mut usize_, &mut csize, &mut offset] {
+                    if *v == 0xFFFF_FFFF {
+                        *v = vals.next().ok_or_else(|| bad(format!("{name}: incomplete zip64 sizes")))?;
+                    }
+                }
+            }
+            extra = extra.get(4 + len..).unwrap_or(&[]);
+        }
+        at += 46 + nlen + xlen + clen;
+        let entry = format!("{what}:{name}");
+        let local = offset as usize;
+        if bytes.get(local..local + 30).is_none_or(|h| h[..4] != [0x50, 0x4b, 0x03, 0x04]) {
+            return Err(Error::format(&entry, format!("no local header at byte {local} (corrupt archive)")));
+        }
+        let data_at = local + 30 + u16_at(bytes, local + 26) as usize + u16_at(bytes, local + 28) as usize;
+        let raw = bytes
+            .get(data_at..data_at + csize as usize)
+            .ok_or_else(|| Error::format(&entry, format!("{csize} bytes of data announced, the archive ends first (truncated)")))?;
+        let data = match method {
+            0 => raw.to_vec(),
+            8 => {
+                let mut out = Vec::with_capacity(usize_ as usize);
+                flate2::read::DeflateDecoder::new(raw)
+                    .read_to_end(&mut out)
+                    .map_err(|e| Error::format(&entry, format!("corrupt deflate stream: {e}")))?;
+                out
+            }
+            m => return Err(Error::format(&entry, format!("compression method {m} is not supported (expected 0, stored, or 8, deflate)"))),
+        };
+        let got = crc32fast::hash(&data);
+        if data.len() as u64 != usize_ || got != crc {
+            return Err(Error::format(
+                &entry,
+                format!("CRC-32 {got:08x} / {} bytes, expected {crc:08x} / {usize_} bytes (corrupt archive)", data.len()),
+            ));
+        }
+        let key = name.strip_suffix(".npy").unwrap_or(&name).to_string();
+        arrays.push((key, parse_npy(&data, &entry, device)?));
+    }
+    Ok(arrays)
+}
+
+/// Reads an `.npz` archive (see [`parse_npz`]).
+///
+/// # Errors
+/// `Io` naming the file; `Format` as [`parse_npz`].
+pub fn read_npz(path: impl AsRef<Path>, device: Device) -> Result<Vec<(String, Tensor)>> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_npz(&bytes, &path.display().to_string(), device)
+}
