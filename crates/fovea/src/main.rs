@@ -104,9 +104,18 @@ enum Command {
     },
     /// Print a zoo model's Keras summary table.
     Summary {
-        /// The model.
-        #[arg(value_enum)]
-        model: ZooModel,
+        /// The model: `lenet5`, `resnet34_geron`, or a `keras.applications`-style name
+        /// (`resnet50`, `vgg16`, `mobilenet_v2`, `xception`, …; an unknown name lists them all).
+        model: String,
+        /// Output classes of the top.
+        #[arg(long, default_value_t = 1000)]
+        classes: usize,
+        /// Input as HxWxC (default: the model's canonical size, e.g. 224x224x3).
+        #[arg(long, value_parser = parse_input_shape)]
+        input_shape: Option<(usize, usize, usize)>,
+        /// Leave out the classifier (Keras's include_top=False).
+        #[arg(long)]
+        no_top: bool,
     },
     /// Fetch datasets or show what is cached.
     Data {
@@ -221,6 +230,33 @@ fn images(t: &Tensor, dataset: DatasetName) -> AnyResult<Tensor> {
     let n = t.dims()[0] as isize;
     let ((h, w, c), _) = dataset.geometry();
     Ok(t.cast(DType::F32)?.div_scalar(255.0)?.reshape(&[n, h as isize, w as isize, c as isize])?)
+}
+
+/// `HxWxC` (or `H,W,C`) as a shape.
+fn parse_input_shape(text: &str) -> Result<(usize, usize, usize), String> {
+    let dims: Vec<usize> = text
+        .split(['x', 'X', ','])
+        .map(|d| d.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("expected HxWxC like 224x224x3, received {text:?}"))?;
+    match dims[..] {
+        [h, w, c] if h > 0 && w > 0 && c > 0 => Ok((h, w, c)),
+        _ => Err(format!("expected three positive sizes HxWxC like 224x224x3, received {text:?}")),
+    }
+}
+
+/// The summary table of the zoo model `name`.
+fn zoo_summary(name: &str, classes: usize, input_shape: Option<(usize, usize, usize)>, no_top: bool) -> AnyResult<String> {
+    use fovea::vision::applications::{build_by_name, AppOptions};
+    match name {
+        "lenet5" => Ok(build(ZooModel::Lenet5, input_shape.unwrap_or((28, 28, 1)), classes.min(10))?.summary()?),
+        "resnet34_geron" => Ok(build(ZooModel::Resnet34, input_shape.unwrap_or((224, 224, 3)), classes.min(10))?.summary()?),
+        _ => {
+            let opts = AppOptions { include_top: !no_top, input_shape, classes, ..AppOptions::default() };
+            let model = build_by_name(name, &opts).map_err(|e| format!("{e} (or lenet5, resnet34_geron)"))?;
+            Ok(model.summary()?)
+        }
+    }
 }
 
 fn zoo_name(model: ZooModel) -> &'static str {
@@ -428,7 +464,7 @@ fn run(cli: Cli) -> AnyResult<()> {
             println!("Test loss: {:.4} - Test accuracy: {:.4}", test["loss"], test["accuracy"]);
         }
         Command::Predict { model, images, dataset, limit, top_k } => predict(model, images, dataset, limit, top_k)?,
-        Command::Summary { model } => print!("{}", build(model, (28, 28, 1), 10)?.summary()?),
+        Command::Summary { model, classes, input_shape, no_top } => print!("{}", zoo_summary(&model, classes, input_shape, no_top)?),
         Command::Data { action: DataAction::Fetch { dataset } } => {
             let dir = dataset.fetch()?;
             println!("{} is ready in {}", dataset.name(), dir.display());

@@ -13,6 +13,10 @@ fn summary_prints_the_keras_table() {
     let (ok, out, _) = fovea(&["summary", "lenet5"]);
     assert!(ok);
     assert!(out.contains("│ conv2d (Conv2D)") && out.contains("Total params: 61,706 (241.04 KB)"), "{out}");
+    let (ok, out, err) = fovea(&["summary", "resnet50"]);
+    assert!(ok && out.contains("Total params: 25,636,712"), "{out}{err}");
+    let (ok, out, err) = fovea(&["summary", "mobilenet_v2", "--no-top", "--input-shape", "96x96x3"]);
+    assert!(ok && out.contains("Total params: 2,257,984"), "{out}{err}");
 }
 
 #[test]
@@ -46,7 +50,9 @@ fn bad_input_fails_with_one_clear_line() {
     let (ok, _, err) = fovea(&["evaluate", "/nonexistent/w.safetensors"]);
     assert!(!ok && err.starts_with("error: ") && err.contains("/nonexistent/w.safetensors"), "{err}");
     let (ok, _, err) = fovea(&["summary", "resnet999"]);
-    assert!(!ok && err.contains("invalid value 'resnet999'"), "{err}");
+    assert!(!ok && err.contains("unknown model \"resnet999\"") && err.contains("mobilenet_v2"), "{err}");
+    let (ok, _, err) = fovea(&["summary", "resnet50", "--input-shape", "224x224"]);
+    assert!(!ok && err.contains("expected three positive sizes HxWxC") && err.contains("\"224x224\""), "{err}");
 }
 
 /// Runs `fovea` with `FOVEA_DATA_DIR` pointing at `data`, so nothing is fetched from the network.

@@ -102,8 +102,10 @@ backend_test!(gradcheck_conv2d, |dev| {
     for (i, (xd, wd, opts)) in grad_cases().into_iter().enumerate() {
         let x = rand(&xd, -1.0, 1.0, 10 + i as u64, dev);
         let w = rand(&wd, -1.0, 1.0, 20 + i as u64, dev);
-        // Convolution is linear in each argument, so a large step is exact up to f32 rounding.
-        gradcheck(|v| v[0].conv2d(&v[1], &opts), &[x, w], 1e-2, 2e-3).unwrap_or_else(|e| panic!("case {i}: {e}"));
+        // Convolution is linear in each argument, so a large step is exact up to f32 rounding;
+        // a step of 0.1 keeps that rounding (larger through Winograd's F(4×4) transforms, about
+        // 1e-6 of the output) well below the tolerance once divided by the step.
+        gradcheck(|v| v[0].conv2d(&v[1], &opts), &[x, w], 1e-1, 2e-3).unwrap_or_else(|e| panic!("case {i}: {e}"));
     }
 });
 

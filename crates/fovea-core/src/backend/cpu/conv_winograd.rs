@@ -1,25 +1,30 @@
-//! Winograd F(2×2, 3×3) convolutions: 3×3, stride-1, undilated kernels with many channels
-//! (the bulk of a ResNet), in 2.25× fewer multiplications than a direct convolution.
+//! Winograd convolutions for 3×3, stride-1, undilated kernels with many channels (the bulk
+//! of a ResNet): F(4×4, 3×3) for the forward pass and the input gradient up to 32 × 32
+//! channels (4× fewer multiplications than a direct convolution), F(2×2, 3×3) beyond that
+//! and for the filter gradient (2.25×).
 //!
-//! The output is cut into 2×2 tiles, each read from a 4×4 input window `d`. With the
-//! transforms `V = Bᵀ d B` (input), `U = G g Gᵀ` (filter) and `Y = Aᵀ M A` (output), a tile
-//! is `Y = Aᵀ [U ⊙ V] A` per channel pair; summed over input channels, the 16 positions of
-//! the 4×4 transform domain become 16 independent matrix products
+//! The output is cut into m×m tiles, each read from an α×α input window `d` (α = m + 2).
+//! With the transforms `V = Bᵀ d B` (input), `U = G g Gᵀ` (filter) and `Y = Aᵀ M A`
+//! (output), a tile is `Y = Aᵀ [U ⊙ V] A` per channel pair; summed over input channels, the
+//! α² positions of the transform domain become α² independent matrix products
 //! `M[pos] = V[pos] · U[pos]` (`tiles × c_in` times `c_in × c_out`). Then
-//! - forward: transform a block of tiles, 16 register-blocked products, transform back;
+//! - forward: transform a block of tiles, α² register-blocked products, transform back;
 //! - filter gradient: `dU[pos] = V[pos]ᵀ · dM[pos]` with `dM = A dY Aᵀ`, summed over every
 //!   tile, then `dg = Gᵀ dU G` (the adjoint of each transform, in reverse order);
 //! - input gradient: a forward convolution of `dy` with the rotated filter.
 //!
-//! Work is split into blocks of whole tile rows (`T` tiles), sized so that a block's `V` and
-//! `M` stay in L2 cache; blocks cover contiguous output rows, so the forward pass writes
-//! disjoint slices. Filter-gradient partials are per chunk of blocks (the chunking depends
-//! only on the shape) and are added in chunk order: results do not depend on thread count.
+//! Work is split into blocks of whole tile rows, sized so that a block's `V` and `M` stay in
+//! L2 cache; blocks cover contiguous output rows, so the forward pass writes disjoint slices.
+//! `V` and `M` are tile-major (a tile's positions adjacent), so each transform reads and
+//! writes one contiguous run. Filter-gradient partials are per chunk of blocks (the chunking
+//! depends only on the shape) and are added in chunk order: results do not depend on the
+//! thread count.
 //!
-//! F(2×2, 3×3) is the variant with small, exact transform coefficients (0, ±½, ±1): its
-//! rounding error stays within a few ulps of the direct sum, unlike the larger tiles.
-//! Transforms and products use AVX-512F, detected at run time; without it [`applies`] is
-//! false and the caller keeps its other paths.
+//! Rounding: F(2×2)'s coefficients are 0, ±½, ±1 and its error stays within a few ulps of
+//! the direct sum; F(4×4)'s (up to 8 and 1/24) cost about one more decimal digit, still
+//! within 1e-4 relative of the reference on every tested shape for the forward pass and the
+//! input gradient. Transforms and products use AVX-512F, detected at run time; without it
+//! [`applies`] is false and the caller keeps its other paths.
 
 use super::conv::{sum_partials_in_order, with_thread_buffer};
 use super::conv_direct::avx512;
@@ -27,12 +32,67 @@ use crate::backend::Conv2dSpec;
 use rayon::prelude::*;
 use std::cell::RefCell;
 
-/// Positions of the 4×4 transform domain.
-const POS: usize = 16;
+/// `G` of F(2×2, 3×3): the filter transform, points 0, ±1, ∞.
+const G2: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
+
+/// `G` of F(4×4, 3×3): points 0, ±1, ±2, ∞ (Lavin and Gray, 2016).
+const G4: [[f32; 3]; 6] = [
+    [0.25, 0.0, 0.0],
+    [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+    [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+    [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+    [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+    [0.0, 0.0, 1.0],
+];
+
+/// The output tile: F(m×m, 3×3) reads `(m + 2)²` windows and has `(m + 2)²` positions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Tile {
+    /// 2×2 outputs, 16 positions: 2.25× fewer multiplications than direct.
+    F2,
+    /// 4×4 outputs, 36 positions: 4× fewer multiplications, larger transforms.
+    F4,
+}
+
+impl Tile {
+    fn m(self) -> usize {
+        match self {
+            Tile::F2 => 2,
+            Tile::F4 => 4,
+        }
+    }
+
+    /// Window side `m + 2`.
+    fn alpha(self) -> usize {
+        self.m() + 2
+    }
+
+    fn positions(self) -> usize {
+        self.alpha() * self.alpha()
+    }
+
+    /// The filter transform's rows.
+    fn g(self) -> &'static [[f32; 3]] {
+        match self {
+            Tile::F2 => &G2,
+            Tile::F4 => &G4,
+        }
+    }
+}
 
 /// Input and output channels below which the direct kernels win: the transforms cost about
 /// as much per channel as a 16-lane product, so the saving needs channels to amortise them.
 const MIN_CHANNELS: usize = 16;
+
+/// Largest `c_in · c_out` handled here. Each block of tiles streams the whole transformed
+/// filter `U` (`α² · c_in · c_out` floats) through the cache, which the blocks' tiles must
+/// amortise; past 64 × 64 channels the im2col + gemm path, blocked for big operands, wins.
+const MAX_CHANNEL_PAIRS: usize = 64 * 64;
+
+/// Largest `c_in · c_out` that uses F(4×4, 3×3) for the forward pass: its `U` is 2.25 times
+/// F(2×2)'s, and at 64 × 64 channels (590 KB) measured slower than F(2×2) (280 against 370
+/// GFLOP/s on 8×8×64 images), at 16 × 16 much faster (260 against 200).
+const MAX_F4_CHANNEL_PAIRS: usize = 32 * 32;
 
 /// Floats of `V` and `M` per block, about 256 KiB: half of a Zen 4 / Skylake-SP L2.
 const BLOCK_FLOATS: usize = 1 << 16;
@@ -52,6 +112,7 @@ pub(super) fn applies(s: &Conv2dSpec) -> bool {
         && s.dilation == (1, 1)
         && s.c_in >= MIN_CHANNELS
         && s.c_out >= MIN_CHANNELS
+        && s.c_in * s.c_out <= MAX_CHANNEL_PAIRS
         && s.n * s.out_h * s.out_w > 0
         && avx512()
 }
@@ -87,6 +148,11 @@ thread_local! {
 
 /// How the output is tiled and blocked.
 struct Tiling {
+    tile: Tile,
+    /// Outputs per tile side, window side, and transform positions.
+    m: usize,
+    alpha: usize,
+    pos: usize,
     /// Tile rows and columns per image.
     th: usize,
     tw: usize,
@@ -97,11 +163,12 @@ struct Tiling {
 }
 
 impl Tiling {
-    fn new(s: &Conv2dSpec) -> Self {
-        let (th, tw) = (s.out_h.div_ceil(2), s.out_w.div_ceil(2));
+    fn new(s: &Conv2dSpec, tile: Tile) -> Self {
+        let (m, alpha, pos) = (tile.m(), tile.alpha(), tile.positions());
+        let (th, tw) = (s.out_h.div_ceil(m), s.out_w.div_ceil(m));
         let cop = s.c_out.div_ceil(16) * 16;
-        let tiles = (BLOCK_FLOATS / (POS * (s.c_in + cop))).max(8);
-        Tiling { th, tw, cop, rows_per_block: (tiles / tw).max(1) }
+        let tiles = (BLOCK_FLOATS / (pos * (s.c_in + cop))).max(8);
+        Tiling { tile, m, alpha, pos, th, tw, cop, rows_per_block: (tiles / tw).max(1) }
     }
 
     fn total_rows(&self, s: &Conv2dSpec) -> usize {
@@ -119,62 +186,76 @@ impl Tiling {
 
     /// The first global output row (`image · out_h + row`) of global tile row `gr`.
     fn out_row(&self, s: &Conv2dSpec, gr: usize) -> usize {
-        (gr / self.th) * s.out_h + 2 * (gr % self.th)
+        (gr / self.th) * s.out_h + self.m * (gr % self.th)
     }
 
-    /// The tile strides of `V` and of `M` (or `dM`): 16 positions of `c_in` (`cop`) floats,
+    /// The tile strides of `V` and of `M` (or `dM`): every position's `c_in` (`cop`) floats,
     /// rounded to an odd number of cache lines.
     fn strides(&self, s: &Conv2dSpec) -> (usize, usize) {
-        (odd_lines(POS * s.c_in), odd_lines(POS * self.cop))
+        (odd_lines(self.pos * s.c_in), odd_lines(self.pos * self.cop))
     }
 
     /// Columns of a tile row's padded input strip: the windows of every tile in the row.
     fn strip_width(&self) -> usize {
-        2 * self.tw + 2
+        self.m * self.tw + 2
     }
 
     /// Scratch floats for a block of `tiles` tiles: `V`, `M` (or `dM`) and the input strip.
     fn scratch(&self, s: &Conv2dSpec, tiles: usize) -> usize {
         let (vt, mt) = self.strides(s);
-        tiles * (vt + mt) + 4 * self.strip_width() * s.c_in
+        tiles * (vt + mt) + self.alpha * self.strip_width() * s.c_in
+    }
+
+    /// The live outputs `(rows, columns)` of a tile whose first output is `(row, col)`.
+    fn live(&self, s: &Conv2dSpec, row: usize, col: usize) -> (usize, usize) {
+        ((s.out_h - row).min(self.m), (s.out_w - col).min(self.m))
     }
 }
 
-/// `U = G g Gᵀ` for every channel pair: `[16][c_in][cop]`, zero beyond `c_out`.
-fn transform_filter(w: &[f32], s: &Conv2dSpec, cop: usize) -> Vec<f32> {
-    const G: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
-    let (ci_n, co_n) = (s.c_in, s.c_out);
-    let mut u = vec![0f32; POS * ci_n * cop];
-    for ci in 0..ci_n {
-        for co in 0..co_n {
-            let g = |i: usize, j: usize| w[((i * 3 + j) * ci_n + ci) * co_n + co];
-            for a in 0..4 {
-                // (G g)[a][j], then times Gᵀ.
-                let gg: [f32; 3] = std::array::from_fn(|j| (0..3).map(|i| G[a][i] * g(i, j)).sum());
-                for b in 0..4 {
-                    u[((a * 4 + b) * ci_n + ci) * cop + co] = (0..3).map(|j| gg[j] * G[b][j]).sum();
+/// The coefficients `G[p][i] · G[q][j]` of tap `(i, j)` at position `(p, q)`, nonzero ones
+/// only: `U[p, q] = Σ G[p][i] g[i][j] G[q][j]` as a list of scaled row additions.
+fn filter_terms(t: &Tiling) -> Vec<(usize, usize, f32)> {
+    let g = t.tile.g();
+    let mut terms = Vec::new();
+    for (p, gp) in g.iter().enumerate() {
+        for (q, gq) in g.iter().enumerate() {
+            for (i, gpi) in gp.iter().enumerate() {
+                for (j, gqj) in gq.iter().enumerate() {
+                    if gpi * gqj != 0.0 {
+                        terms.push((p * t.alpha + q, i * 3 + j, gpi * gqj));
+                    }
                 }
             }
+        }
+    }
+    terms
+}
+
+/// `U = G g Gᵀ` for every channel pair: `[pos][c_in][cop]`, zero beyond `c_out`. Rows of
+/// `c_out` channels at a time, so the sums vectorise.
+fn transform_filter(w: &[f32], s: &Conv2dSpec, t: &Tiling) -> Vec<f32> {
+    let (ci_n, co_n, cop) = (s.c_in, s.c_out, t.cop);
+    let mut u = vec![0f32; t.pos * ci_n * cop];
+    for (pos, tap, k) in filter_terms(t) {
+        for ci in 0..ci_n {
+            let src = &w[(tap * ci_n + ci) * co_n..][..co_n];
+            let dst = &mut u[(pos * ci_n + ci) * cop..][..co_n];
+            dst.iter_mut().zip(src).for_each(|(d, g)| *d += k * g);
         }
     }
     u
 }
 
-/// `dg = Gᵀ dU G` for every channel pair: the HWIO filter gradient from `dU` `[16][c_in][cop]`.
-fn untransform_filter_grad(du: &[f32], s: &Conv2dSpec, cop: usize) -> Vec<f32> {
-    const G: [[f32; 3]; 4] = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]];
-    let (ci_n, co_n) = (s.c_in, s.c_out);
+/// `dg = Gᵀ dU G` for every channel pair: the HWIO filter gradient from `dU`
+/// `[pos][c_in][cop]` (the transpose of [`transform_filter`]'s sums).
+fn untransform_filter_grad(du: &[f32], s: &Conv2dSpec, t: &Tiling) -> Vec<f32> {
+    let (ci_n, co_n, cop) = (s.c_in, s.c_out, t.cop);
     let mut dw = vec![0f32; 9 * ci_n * co_n];
-    for ci in 0..ci_n {
-        for co in 0..co_n {
-            let d = |a: usize, b: usize| du[((a * 4 + b) * ci_n + ci) * cop + co];
-            for i in 0..3 {
-                // (Gᵀ dU)[i][b], then times G.
-                let gd: [f32; 4] = std::array::from_fn(|b| (0..4).map(|a| G[a][i] * d(a, b)).sum());
-                for j in 0..3 {
-                    dw[((i * 3 + j) * ci_n + ci) * co_n + co] = (0..4).map(|b| gd[b] * G[b][j]).sum();
-                }
-            }
+    for (pos, tap, k) in filter_terms(t) {
+        for ci in 0..ci_n {
+            let src = &du[(pos * ci_n + ci) * cop..][..co_n];
+            let dst = &mut dw[(tap * ci_n + ci) * co_n..][..co_n];
+            dst.iter_mut().zip(src).for_each(|(d, g)| *d += k * g);
         }
     }
     dw
@@ -191,7 +272,7 @@ struct TileAt {
 
 fn tile_at(s: &Conv2dSpec, t: &Tiling, gr: usize, tx: usize) -> TileAt {
     let (image, ty) = (gr / t.th, gr % t.th);
-    TileAt { image, in_row: (2 * ty) as isize - s.pad.0 as isize, out_row: 2 * ty, out_col: 2 * tx }
+    TileAt { image, in_row: (t.m * ty) as isize - s.pad.0 as isize, out_row: t.m * ty, out_col: t.m * tx }
 }
 
 /// Fills `v` (tile-major: tile `i`, position `p`, channel `c` at `i·vt + p·c_in + c`) with
@@ -202,13 +283,13 @@ fn transform_block_input(x: &[f32], s: &Conv2dSpec, t: &Tiling, rows: &std::ops:
     let (vt, _) = t.strides(s);
     let (c, wp) = (s.c_in, t.strip_width());
     let img_len = s.h * s.w * c;
-    assert!(v.len() >= rows.len() * t.tw * vt && x.len() >= s.n * img_len && strip.len() >= 4 * wp * c);
+    assert!(v.len() >= rows.len() * t.tw * vt && x.len() >= s.n * img_len && strip.len() >= t.alpha * wp * c);
     // Strip column `j` holds input column `j − pad_left`.
     let (first, last) = (s.pad.2.min(wp), (s.pad.2 + s.w).min(wp));
     for (k, gr) in rows.clone().enumerate() {
         let at = tile_at(s, t, gr, 0);
         let img = &x[at.image * img_len..][..img_len];
-        for (i, line) in strip[..4 * wp * c].chunks_exact_mut(wp * c).enumerate() {
+        for (i, line) in strip[..t.alpha * wp * c].chunks_exact_mut(wp * c).enumerate() {
             let ih = at.in_row + i as isize;
             if ih < 0 || ih as usize >= s.h || first >= last {
                 line.fill(0.0);
@@ -219,19 +300,20 @@ fn transform_block_input(x: &[f32], s: &Conv2dSpec, t: &Tiling, rows: &std::ops:
             line[last * c..].fill(0.0);
         }
         for tx in 0..t.tw {
-            // SAFETY: the window (4 rows of `wp·c`, columns 2·tx..2·tx + 4 ≤ wp) is inside
-            // `strip`; writes land in tile `k·tw + tx`'s `vt` floats (≥ 16·c_in) of `v`, as
+            // SAFETY: the window (α rows of `wp·c`, columns m·tx..m·tx + α ≤ wp) is inside
+            // `strip`; writes land in tile `k·tw + tx`'s `vt` floats (≥ α²·c_in) of `v`, as
             // asserted above.
-            unsafe { avx::input_tile(strip.as_ptr().add(2 * tx * c), (wp * c, c), v.as_mut_ptr().add((k * t.tw + tx) * vt)) };
+            unsafe { avx::input_tile(t.tile, strip.as_ptr().add(t.m * tx * c), (wp * c, c), v.as_mut_ptr().add((k * t.tw + tx) * vt)) };
         }
     }
 }
 
 /// Forward convolution; call only when [`applies`].
 pub(super) fn forward(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
-    let t = Tiling::new(s);
+    let tile = if s.c_in * s.c_out <= MAX_F4_CHANNEL_PAIRS { Tile::F4 } else { Tile::F2 };
+    let t = Tiling::new(s, tile);
     let (vt, mt) = t.strides(s);
-    let u = transform_filter(w, s, t.cop);
+    let u = transform_filter(w, s, &t);
     let row_len = s.out_w * s.c_out;
     // Every output is written by exactly one tile.
     let mut y = crate::buffer_pool::for_overwrite(s.n * s.out_h * row_len);
@@ -252,7 +334,7 @@ pub(super) fn forward(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
             let (v, rest) = buf.split_at_mut(tiles * vt);
             let (m, strip) = rest.split_at_mut(tiles * mt);
             transform_block_input(x, s, &t, &rows, v, strip);
-            for pos in 0..POS {
+            for pos in 0..t.pos {
                 // M[·][pos] = V[·][pos] · U[pos].
                 products(
                     tiles,
@@ -268,15 +350,16 @@ pub(super) fn forward(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
             for (k, gr) in rows.clone().enumerate() {
                 for tx in 0..t.tw {
                     let at = tile_at(s, &t, gr, tx);
-                    let live = ((s.out_h - at.out_row).min(2), (s.out_w - at.out_col).min(2));
+                    let live = t.live(s, at.out_row, at.out_col);
                     let row0 = at.image * s.out_h + at.out_row - first_row;
                     let y_off = (row0 * s.out_w + at.out_col) * s.c_out;
                     assert!(y_off + ((live.0 - 1) * s.out_w + live.1) * s.c_out <= y_block.len());
-                    // SAFETY: `M` reads stay inside tile `k·tw + tx`'s `mt` floats (≥ 16·cop)
+                    // SAFETY: `M` reads stay inside tile `k·tw + tx`'s `mt` floats (≥ α²·cop)
                     // of `m`; the live outputs end inside `y_block` as asserted; `applies`
                     // checked AVX-512F.
                     unsafe {
                         avx::output_tile(
+                            t.tile,
                             m.as_ptr().add((k * t.tw + tx) * mt),
                             t.cop,
                             y_block.as_mut_ptr().add(y_off),
@@ -310,14 +393,17 @@ pub(super) fn grad_input(dy: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
 
 /// Filter gradient (HWIO); call only when [`applies`].
 pub(super) fn grad_filter(x: &[f32], dy: &[f32], s: &Conv2dSpec) -> Vec<f32> {
-    let t = Tiling::new(s);
+    // F(2×2, 3×3): the filter gradient sums every tile's product, and F(4×4)'s larger
+    // transform coefficients (up to 8 in `A`, 1/24 in `G`) amplify the rounding of that long
+    // sum past 1e-4 relative where the small tile stays within a few ulps of the direct sum.
+    let t = Tiling::new(s, Tile::F2);
     let (vt, mt) = t.strides(s);
     let blocks = t.blocks(s);
     // A fixed number of chunks for the shape: enough to keep threads busy, few enough that
-    // the 16·c_in·cop partials stay cheap to add.
+    // the α²·c_in·cop partials stay cheap to add.
     let per_chunk = blocks.div_ceil(16).max(1);
     let chunks = blocks.div_ceil(per_chunk);
-    let du_len = POS * s.c_in * t.cop;
+    let du_len = t.pos * s.c_in * t.cop;
     let partial = |c: usize, buf: &mut Vec<f32>| {
         let mut du = vec![0f32; du_len];
         for b in c * per_chunk..((c + 1) * per_chunk).min(blocks) {
@@ -330,13 +416,14 @@ pub(super) fn grad_filter(x: &[f32], dy: &[f32], s: &Conv2dSpec) -> Vec<f32> {
             for (k, gr) in rows.clone().enumerate() {
                 for tx in 0..t.tw {
                     let at = tile_at(s, &t, gr, tx);
-                    let live = ((s.out_h - at.out_row).min(2), (s.out_w - at.out_col).min(2));
+                    let live = t.live(s, at.out_row, at.out_col);
                     let dy_off = ((at.image * s.out_h + at.out_row) * s.out_w + at.out_col) * s.c_out;
                     assert!(dy_off + ((live.0 - 1) * s.out_w + live.1) * s.c_out <= dy.len());
                     // SAFETY: reads of the live outputs end inside `dy` as asserted; writes
-                    // land in tile `k·tw + tx`'s `mt` floats (≥ 16·cop) of `dm`.
+                    // land in tile `k·tw + tx`'s `mt` floats (≥ α²·cop) of `dm`.
                     unsafe {
                         avx::output_grad_tile(
+                            t.tile,
                             dy.as_ptr().add(dy_off),
                             (s.out_w * s.c_out, s.c_out),
                             live,
@@ -346,7 +433,7 @@ pub(super) fn grad_filter(x: &[f32], dy: &[f32], s: &Conv2dSpec) -> Vec<f32> {
                     };
                 }
             }
-            for pos in 0..POS {
+            for pos in 0..t.pos {
                 // dU[pos] (c_in × cop) += V[·][pos]ᵀ · dM[·][pos]: V read transposed.
                 products(
                     s.c_in,
@@ -361,7 +448,7 @@ pub(super) fn grad_filter(x: &[f32], dy: &[f32], s: &Conv2dSpec) -> Vec<f32> {
         }
         du
     };
-    untransform_filter_grad(&sum_partials_in_order(chunks, du_len, partial), s, t.cop)
+    untransform_filter_grad(&sum_partials_in_order(chunks, du_len, partial), s, &t)
 }
 
 /// Register blocks: the most rows per pass for `nb` 16-lane column blocks, keeping `R·nb`
@@ -380,7 +467,9 @@ fn products(m: usize, k: usize, n: usize, a: (&[f32], usize, usize), b: (&[f32],
     assert!((m - 1) * a_rs + (k - 1) * a_ks < a.len());
     for cb in (0..n).step_by(16 * MAX_R.len()) {
         let nb = ((n - cb) / 16).min(MAX_R.len());
-        let max_r = MAX_R[nb - 1];
+        // Near-equal register blocks: 32 rows as 6,6,5,5,5,5 rather than 6,6,6,6,6,2.
+        let count = m.div_ceil(MAX_R[nb - 1]);
+        let max_r = m.div_ceil(count);
         for r0 in (0..m).step_by(max_r) {
             let r = max_r.min(m - r0);
             // SAFETY: rows r0..r0+r of A, columns cb..cb+16·nb of B and C are in bounds by
@@ -406,13 +495,14 @@ mod avx;
 
 #[cfg(not(target_arch = "x86_64"))]
 mod avx {
-    pub(super) unsafe fn input_tile(_: *const f32, _: (usize, usize), _: *mut f32) {
+    use super::Tile;
+    pub(super) unsafe fn input_tile(_: Tile, _: *const f32, _: (usize, usize), _: *mut f32) {
         unreachable!("Winograd convolution needs AVX-512F")
     }
-    pub(super) unsafe fn output_tile(_: *const f32, _: usize, _: *mut f32, _: (usize, usize), _: (usize, usize)) {
+    pub(super) unsafe fn output_tile(_: Tile, _: *const f32, _: usize, _: *mut f32, _: (usize, usize), _: (usize, usize)) {
         unreachable!("Winograd convolution needs AVX-512F")
     }
-    pub(super) unsafe fn output_grad_tile(_: *const f32, _: (usize, usize), _: (usize, usize), _: *mut f32, _: usize) {
+    pub(super) unsafe fn output_grad_tile(_: Tile, _: *const f32, _: (usize, usize), _: (usize, usize), _: *mut f32, _: usize) {
         unreachable!("Winograd convolution needs AVX-512F")
     }
     #[allow(clippy::too_many_arguments)]

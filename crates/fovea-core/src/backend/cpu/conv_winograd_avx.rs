@@ -1,6 +1,7 @@
 //! The AVX-512F kernels of [`super`]: the three tile transforms, vectorised over 16
 //! channels at a time, and the register-blocked products of the transform domain.
 
+use super::Tile;
 use std::arch::x86_64::*;
 
 /// The lane mask of a 16-lane block with `lanes` (≥ 1) live lanes.
@@ -18,7 +19,7 @@ fn lane_mask(lanes: usize) -> u16 {
 /// # Safety
 /// AVX-512F must be available; every tap named above readable and `v[..16·c]` writable.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn input_tile(x: *const f32, (row_stride, c): (usize, usize), v: *mut f32) {
+unsafe fn input_tile2(x: *const f32, (row_stride, c): (usize, usize), v: *mut f32) {
     let zero = _mm512_setzero_ps();
     for cb in (0..c).step_by(16) {
         let mask = lane_mask(c - cb);
@@ -60,7 +61,7 @@ pub(super) unsafe fn input_tile(x: *const f32, (row_stride, c): (usize, usize), 
 /// AVX-512F must be available; `m` readable at `p·pos_stride + ch` for `p < 16` and `ch` up
 /// to `c_out` rounded up to 16; `y` writable at every live output.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn output_tile(m: *const f32, pos_stride: usize, y: *mut f32, (row_stride, c_out): (usize, usize), live: (usize, usize)) {
+unsafe fn output_tile2(m: *const f32, pos_stride: usize, y: *mut f32, (row_stride, c_out): (usize, usize), live: (usize, usize)) {
     let zero = _mm512_setzero_ps();
     for cb in (0..c_out).step_by(16) {
         let mask = lane_mask(c_out - cb);
@@ -100,13 +101,7 @@ pub(super) unsafe fn output_tile(m: *const f32, pos_stride: usize, y: *mut f32, 
 /// AVX-512F must be available; `dy` readable at every live output; `dm` writable at
 /// `p·pos_stride + ch` for `p < 16` and `ch` up to `c_out` rounded up to 16.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn output_grad_tile(
-    dy: *const f32,
-    (row_stride, c_out): (usize, usize),
-    live: (usize, usize),
-    dm: *mut f32,
-    pos_stride: usize,
-) {
+unsafe fn output_grad_tile2(dy: *const f32, (row_stride, c_out): (usize, usize), live: (usize, usize), dm: *mut f32, pos_stride: usize) {
     let zero = _mm512_setzero_ps();
     for cb in (0..c_out).step_by(16) {
         let mask = lane_mask(c_out - cb);
@@ -131,6 +126,190 @@ pub(super) unsafe fn output_grad_tile(
             for (j, o) in out.into_iter().enumerate() {
                 // SAFETY: inside the caller's rounded-up `dM` rows.
                 unsafe { _mm512_storeu_ps(dm.add((4 * i + j) * pos_stride + cb), o) };
+            }
+        }
+    }
+}
+
+/// Writes the transformed window at `x` (tap `(i, j)`, channel `ch` at
+/// `x[i·row_stride + j·c + ch]`) to `v[p·c + ch]`, position `p = α·i + j`.
+///
+/// # Safety
+/// AVX-512F must be available; every tap of the α×α window readable; `v[..α²·c]` writable.
+pub(super) unsafe fn input_tile(tile: Tile, x: *const f32, strides: (usize, usize), v: *mut f32) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match tile {
+            Tile::F2 => input_tile2(x, strides, v),
+            Tile::F4 => input_tile4(x, strides, v),
+        }
+    }
+}
+
+/// Writes the live part (`live` = rows, columns, each at most `m`) of the output tile
+/// `Aᵀ M A`, where position `p` of `M` is `m[p·pos_stride ..]` (`c_out` rounded up to 16
+/// floats), to `y[a·row_stride + b·c_out + ch]`.
+///
+/// # Safety
+/// AVX-512F must be available; `m` readable at `p·pos_stride + ch` for `p < α²` and `ch` up
+/// to `c_out` rounded up to 16; `y` writable at every live output.
+pub(super) unsafe fn output_tile(tile: Tile, m: *const f32, pos_stride: usize, y: *mut f32, strides: (usize, usize), live: (usize, usize)) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match tile {
+            Tile::F2 => output_tile2(m, pos_stride, y, strides, live),
+            Tile::F4 => output_tile4(m, pos_stride, y, strides, live),
+        }
+    }
+}
+
+/// Writes `A dY Aᵀ` of the output-gradient tile at `dy` (`dy[a·row_stride + b·c_out + ch]`;
+/// outputs outside `live` count as zero) to position `p` at `dm[p·pos_stride ..]`, `c_out`
+/// rounded up to 16 floats, zeros past `c_out`.
+///
+/// # Safety
+/// AVX-512F must be available; `dy` readable at every live output; `dm` writable at
+/// `p·pos_stride + ch` for `p < α²` and `ch` up to `c_out` rounded up to 16.
+pub(super) unsafe fn output_grad_tile(
+    tile: Tile,
+    dy: *const f32,
+    strides: (usize, usize),
+    live: (usize, usize),
+    dm: *mut f32,
+    pos_stride: usize,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match tile {
+            Tile::F2 => output_grad_tile2(dy, strides, live, dm, pos_stride),
+            Tile::F4 => output_grad_tile4(dy, strides, live, dm, pos_stride),
+        }
+    }
+}
+
+/// `Bᵀ d` of one 6-point line of F(4×4, 3×3).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn bt6(d: [__m512; 6]) -> [__m512; 6] {
+    let (two, four, five) = (_mm512_set1_ps(2.0), _mm512_set1_ps(4.0), _mm512_set1_ps(5.0));
+    let a = _mm512_fnmadd_ps(four, d[2], d[4]); // d4 − 4·d2
+    let b = _mm512_fnmadd_ps(four, d[1], d[3]); // d3 − 4·d1
+    let c = _mm512_sub_ps(d[4], d[2]);
+    let e = _mm512_mul_ps(two, _mm512_sub_ps(d[3], d[1]));
+    [
+        _mm512_fnmadd_ps(five, d[2], _mm512_fmadd_ps(four, d[0], d[4])),
+        _mm512_add_ps(a, b),
+        _mm512_sub_ps(a, b),
+        _mm512_add_ps(c, e),
+        _mm512_sub_ps(c, e),
+        _mm512_fnmadd_ps(five, d[3], _mm512_fmadd_ps(four, d[1], d[5])),
+    ]
+}
+
+/// `Aᵀ m` of one 6-point line of F(4×4, 3×3).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn at6(m: [__m512; 6]) -> [__m512; 4] {
+    let (two, four, eight) = (_mm512_set1_ps(2.0), _mm512_set1_ps(4.0), _mm512_set1_ps(8.0));
+    let (p, q) = (_mm512_add_ps(m[1], m[2]), _mm512_sub_ps(m[1], m[2]));
+    let (r, u) = (_mm512_add_ps(m[3], m[4]), _mm512_sub_ps(m[3], m[4]));
+    [
+        _mm512_add_ps(_mm512_add_ps(m[0], p), r),
+        _mm512_fmadd_ps(two, u, q),
+        _mm512_fmadd_ps(four, r, p),
+        _mm512_add_ps(_mm512_fmadd_ps(eight, u, q), m[5]),
+    ]
+}
+
+/// `A g` of one 4-point line (the adjoint of [`at6`]).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn a6(g: [__m512; 4]) -> [__m512; 6] {
+    let (two, four, eight) = (_mm512_set1_ps(2.0), _mm512_set1_ps(4.0), _mm512_set1_ps(8.0));
+    let (s02, s13) = (_mm512_add_ps(g[0], g[2]), _mm512_add_ps(g[1], g[3]));
+    let t = _mm512_fmadd_ps(four, g[2], g[0]); // g0 + 4·g2
+    let w = _mm512_fmadd_ps(eight, g[3], _mm512_mul_ps(two, g[1])); // 2·g1 + 8·g3
+    [g[0], _mm512_add_ps(s02, s13), _mm512_sub_ps(s02, s13), _mm512_add_ps(t, w), _mm512_sub_ps(t, w), g[3]]
+}
+
+/// [`input_tile`] for F(4×4, 3×3).
+#[target_feature(enable = "avx512f")]
+unsafe fn input_tile4(x: *const f32, (row_stride, c): (usize, usize), v: *mut f32) {
+    let zero = _mm512_setzero_ps();
+    for cb in (0..c).step_by(16) {
+        let mask = lane_mask(c - cb);
+        // Columns first: t[i][j] = (Bᵀ d)[i][j].
+        let mut t = [[zero; 6]; 6];
+        for j in 0..6 {
+            let mut col = [zero; 6];
+            for (i, ci) in col.iter_mut().enumerate() {
+                // SAFETY: a tap of the window; lanes past `c` are masked off.
+                *ci = unsafe { _mm512_maskz_loadu_ps(mask, x.add(i * row_stride + j * c + cb)) };
+            }
+            for (row, ti) in t.iter_mut().zip(bt6(col)) {
+                row[j] = ti;
+            }
+        }
+        for (i, row) in t.into_iter().enumerate() {
+            for (j, o) in bt6(row).into_iter().enumerate() {
+                // SAFETY: position 6i + j of the caller's `v`.
+                unsafe { _mm512_mask_storeu_ps(v.add((6 * i + j) * c + cb), mask, o) };
+            }
+        }
+    }
+}
+
+/// [`output_tile`] for F(4×4, 3×3).
+#[target_feature(enable = "avx512f")]
+unsafe fn output_tile4(m: *const f32, pos_stride: usize, y: *mut f32, (row_stride, c_out): (usize, usize), live: (usize, usize)) {
+    let zero = _mm512_setzero_ps();
+    for cb in (0..c_out).step_by(16) {
+        let mask = lane_mask(c_out - cb);
+        // Columns first: z[a][j] = (Aᵀ M)[a][j].
+        let mut z = [[zero; 6]; 4];
+        for j in 0..6 {
+            let mut col = [zero; 6];
+            for (i, ci) in col.iter_mut().enumerate() {
+                // SAFETY: inside the caller's rounded-up `M` rows.
+                *ci = unsafe { _mm512_loadu_ps(m.add((6 * i + j) * pos_stride + cb)) };
+            }
+            for (row, za) in z.iter_mut().zip(at6(col)) {
+                row[j] = za;
+            }
+        }
+        for (a, row) in z.into_iter().enumerate().take(live.0) {
+            for (b, o) in at6(row).into_iter().enumerate().take(live.1) {
+                // SAFETY: a live output, writable per the caller.
+                unsafe { _mm512_mask_storeu_ps(y.add(a * row_stride + b * c_out + cb), mask, o) };
+            }
+        }
+    }
+}
+
+/// [`output_grad_tile`] for F(4×4, 3×3).
+#[target_feature(enable = "avx512f")]
+unsafe fn output_grad_tile4(dy: *const f32, (row_stride, c_out): (usize, usize), live: (usize, usize), dm: *mut f32, pos_stride: usize) {
+    let zero = _mm512_setzero_ps();
+    for cb in (0..c_out).step_by(16) {
+        let mask = lane_mask(c_out - cb);
+        // Columns first: z[i][b] = (A dY)[i][b].
+        let mut z = [[zero; 4]; 6];
+        for b in 0..4 {
+            let mut col = [zero; 4];
+            for (a, ca) in col.iter_mut().enumerate().take(live.0) {
+                if b < live.1 {
+                    // SAFETY: a live output; lanes past `c_out` are masked off (zero).
+                    *ca = unsafe { _mm512_maskz_loadu_ps(mask, dy.add(a * row_stride + b * c_out + cb)) };
+                }
+            }
+            for (row, zi) in z.iter_mut().zip(a6(col)) {
+                row[b] = zi;
+            }
+        }
+        for (i, row) in z.into_iter().enumerate() {
+            for (j, o) in a6(row).into_iter().enumerate() {
+                // SAFETY: inside the caller's rounded-up `dM` rows.
+                unsafe { _mm512_storeu_ps(dm.add((6 * i + j) * pos_stride + cb), o) };
             }
         }
     }
