@@ -26,7 +26,7 @@
 //! input gradient. Transforms and products use AVX-512F, detected at run time; without it
 //! [`applies`] is false and the caller keeps its other paths.
 
-use super::conv::{sum_partials_in_order, with_thread_buffer};
+use super::conv::with_thread_buffer;
 use super::conv_direct::avx512;
 use crate::backend::Conv2dSpec;
 use rayon::prelude::*;
@@ -465,7 +465,14 @@ pub(super) fn grad_filter(x: &[f32], dy: &[f32], s: &Conv2dSpec) -> Vec<f32> {
         }
         du
     };
-    untransform_filter_grad(&sum_partials_in_order(chunks, du_len, partial), s, &t)
+    // All chunks at once, scheduled by work stealing (waves of one chunk per thread stall on
+    // the slowest chunk of each wave when a core is busy elsewhere), then added in order.
+    let parts: Vec<Vec<f32>> = (0..chunks).into_par_iter().map(|c| with_thread_buffer(&BLOCK, |buf| partial(c, buf))).collect();
+    let mut du = parts[0].clone();
+    for p in &parts[1..] {
+        du.iter_mut().zip(p).for_each(|(d, v)| *d += v);
+    }
+    untransform_filter_grad(&du, s, &t)
 }
 
 /// Starts loading `data` into the cache: a whole tile row ahead, so the transforms' first
