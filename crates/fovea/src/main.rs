@@ -9,6 +9,8 @@ use fovea::nn::model::io::{load_model, save_model};
 use fovea::nn::model::{FitOptions, Model, Sequential};
 use fovea::nn::optimizers::Optimizer;
 use std::path::PathBuf;
+
+mod bench;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -22,6 +24,10 @@ struct Cli {
 enum ZooModel {
     /// Keras-style LeNet-5 (61,706 parameters on 28×28×1).
     Lenet5,
+    /// The wider LeNet-like network of the seeds: 32/48 filters, dense 256/84 (369,174 parameters on 28×28×1).
+    LenetLike,
+    /// Géron's Fashion-MNIST CNN (1,413,834 parameters on 28×28×1); train it with --optimizer nadam.
+    FashionCnn,
     /// Géron's ResNet-34 with ResidualUnit layers (21,306,826 parameters on 224×224×3, 10 classes).
     Resnet34,
 }
@@ -45,6 +51,14 @@ enum Command {
         /// The model to train.
         #[arg(value_enum, default_value = "lenet5")]
         model: ZooModel,
+        /// Train this model instead: a Sequential model's JSON config (as `fovea summary NAME
+        /// --config` prints it); the input shape comes from the dataset.
+        #[arg(long, conflicts_with = "resume")]
+        spec: Option<PathBuf>,
+        /// Continue training a model saved by `fovea train -o` (architecture, weights and
+        /// optimizer state) for --epochs more epochs.
+        #[arg(long)]
+        resume: Option<PathBuf>,
         /// The dataset.
         #[arg(long, value_enum, default_value = "mnist")]
         dataset: DatasetName,
@@ -102,6 +116,17 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         top_k: usize,
     },
+    /// Measure training and inference speed (images/s, median of 5 windows) and peak memory
+    /// on random data: Fovea's side of `bench/run.sh`. One JSON line per workload on stdout.
+    Bench {
+        /// Run only this workload, in this process (default: every workload, each in its own
+        /// process so that its peak memory is its own).
+        #[arg(long)]
+        only: Option<String>,
+        /// Worker threads.
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+    },
     /// Print a zoo model's Keras summary table.
     Summary {
         /// The model: `lenet5`, `resnet34_geron`, or a `keras.applications`-style name
@@ -116,6 +141,9 @@ enum Command {
         /// Leave out the classifier (Keras's include_top=False).
         #[arg(long)]
         no_top: bool,
+        /// Print the model's JSON config instead of the table (for `fovea train --spec`).
+        #[arg(long)]
+        config: bool,
     },
     /// Fetch datasets or show what is cached.
     Data {
@@ -146,6 +174,8 @@ type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 fn build(model: ZooModel, input: (usize, usize, usize), classes: usize) -> AnyResult<Sequential> {
     Ok(match model {
         ZooModel::Lenet5 => fovea::vision::applications::lenet5(input, classes)?,
+        ZooModel::LenetLike => fovea::vision::applications::lenet_like(input, classes)?,
+        ZooModel::FashionCnn => fovea::vision::applications::fashion_mnist_cnn(input, classes)?,
         ZooModel::Resnet34 => fovea::vision::applications::resnet34_geron((224, 224, 3), classes)?,
     })
 }
@@ -246,22 +276,64 @@ fn parse_input_shape(text: &str) -> Result<(usize, usize, usize), String> {
 }
 
 /// The summary table of the zoo model `name`.
-fn zoo_summary(name: &str, classes: usize, input_shape: Option<(usize, usize, usize)>, no_top: bool) -> AnyResult<String> {
+fn zoo_summary(name: &str, classes: usize, input_shape: Option<(usize, usize, usize)>, no_top: bool, config: bool) -> AnyResult<String> {
+    use fovea::nn::layer::Layer;
     use fovea::vision::applications::{build_by_name, AppOptions};
-    match name {
-        "lenet5" => Ok(build(ZooModel::Lenet5, input_shape.unwrap_or((28, 28, 1)), classes.min(10))?.summary()?),
-        "resnet34_geron" => Ok(build(ZooModel::Resnet34, input_shape.unwrap_or((224, 224, 3)), classes.min(10))?.summary()?),
-        _ => {
-            let opts = AppOptions { include_top: !no_top, input_shape, classes, ..AppOptions::default() };
-            let model = build_by_name(name, &opts).map_err(|e| format!("{e} (or lenet5, resnet34_geron)"))?;
-            Ok(model.summary()?)
-        }
+    let small = |model: ZooModel, default| build(model, input_shape.unwrap_or(default), classes.min(10));
+    let sequential = match name {
+        "lenet5" => Some(small(ZooModel::Lenet5, (28, 28, 1))?),
+        "lenet_like" | "lenet-like" => Some(small(ZooModel::LenetLike, (28, 28, 1))?),
+        "fashion_cnn" | "fashion-cnn" => Some(small(ZooModel::FashionCnn, (28, 28, 1))?),
+        "resnet34_geron" => Some(small(ZooModel::Resnet34, (224, 224, 3))?),
+        _ => None,
+    };
+    if let Some(net) = sequential {
+        return Ok(if config { format!("{:#}\n", net.config()) } else { net.summary()? });
     }
+    let opts = AppOptions { include_top: !no_top, input_shape, classes, ..AppOptions::default() };
+    let model = build_by_name(name, &opts).map_err(|e| format!("{e} (or lenet5, lenet_like, fashion_cnn, resnet34_geron)"))?;
+    Ok(if config { format!("{:#}\n", model.config()) } else { model.summary()? })
+}
+
+/// `fovea bench`: one workload here, or each in a child process.
+fn run_bench(only: Option<String>, threads: usize) -> AnyResult<()> {
+    if threads == 0 {
+        return Err("--threads must be at least 1".into());
+    }
+    if let Some(name) = only {
+        let w = bench::workload(&name)?;
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().map_err(|e| e.to_string())?;
+        println!("{}", bench::run(w)?);
+        return Ok(());
+    }
+    let exe = std::env::current_exe()?;
+    println!("{{\"kind\": \"meta\", \"bench\": \"fovea\", \"threads\": {threads}, \"windows\": {}}}", bench::WINDOWS);
+    for w in bench::WORKLOADS {
+        let out = std::process::Command::new(&exe).args(["bench", "--only", w.name, "--threads", &threads.to_string()]).output()?;
+        if !out.status.success() {
+            return Err(format!("workload {}: {}", w.name, String::from_utf8_lossy(&out.stderr).trim()).into());
+        }
+        let line = String::from_utf8_lossy(&out.stdout);
+        print!("{line}");
+        eprintln!("{:<26} {}", w.name, line.trim());
+    }
+    Ok(())
+}
+
+/// A Sequential model built from its JSON config file for `input` images.
+fn model_from_spec(path: &std::path::Path, (h, w, c): (usize, usize, usize)) -> AnyResult<Sequential> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;
+    let net =
+        fovea::nn::model::registry::sequential_from_config(&json, Some(&[h, w, c])).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(net)
 }
 
 fn zoo_name(model: ZooModel) -> &'static str {
     match model {
         ZooModel::Lenet5 => "lenet5",
+        ZooModel::LenetLike => "lenet-like",
+        ZooModel::FashionCnn => "fashion-cnn",
         ZooModel::Resnet34 => "resnet34",
     }
 }
@@ -401,11 +473,25 @@ fn data_info(ds: DatasetName) -> AnyResult<()> {
 
 fn run(cli: Cli) -> AnyResult<()> {
     match cli.command {
-        Command::Train { model, dataset, epochs, batch_size, optimizer, lr, validation_split, seed, limit, output, verbose } => {
+        Command::Train {
+            model,
+            spec,
+            resume,
+            dataset,
+            epochs,
+            batch_size,
+            optimizer,
+            lr,
+            validation_split,
+            seed,
+            limit,
+            output,
+            verbose,
+        } => {
             fovea::core::set_seed(seed);
-            if !matches!(model, ZooModel::Lenet5) {
+            if matches!(model, ZooModel::Resnet34) && spec.is_none() && resume.is_none() {
                 return Err(format!(
-                    "{} expects 224×224×3 inputs; training on {} supports lenet5 (its inputs are {:?})",
+                    "{} expects 224×224×3 inputs; training on {} supports lenet5, lenet-like and fashion-cnn (its inputs are {:?})",
                     zoo_name(model),
                     dataset.name(),
                     dataset.geometry().0
@@ -423,17 +509,30 @@ fn run(cli: Cli) -> AnyResult<()> {
                 y = y.narrow(0, 0, n)?;
             }
             let (input, classes) = dataset.geometry();
-            let net = build(model, input, classes)?;
-            let mut opt = Optimizer::from_name(&optimizer)?;
-            if let Some(lr) = lr {
-                opt = opt.with_schedule(lr.into());
+            let (net, what) = match (&spec, &resume) {
+                (_, Some(path)) => (load_compiled(path)?, path.display().to_string()),
+                (Some(path), None) => (model_from_spec(path, input)?, path.display().to_string()),
+                (None, None) => (build(model, input, classes)?, zoo_name(model).to_string()),
+            };
+            if resume.is_none() {
+                let mut opt = Optimizer::from_name(&optimizer)?;
+                if let Some(lr) = lr {
+                    opt = opt.with_schedule(lr.into());
+                }
+                net.compile(opt, Loss::from_name("sparse_categorical_crossentropy")?, &["accuracy"])?;
+            } else if model_input(&net, std::path::Path::new(&what))? != input {
+                return Err(format!(
+                    "{what} takes {:?} inputs but {} images are {input:?}",
+                    model_input(&net, std::path::Path::new(&what))?,
+                    dataset.name()
+                )
+                .into());
             }
-            net.compile(opt, Loss::from_name("sparse_categorical_crossentropy")?, &["accuracy"])?;
             if verbose > 0 {
                 println!("{}", net.summary()?);
                 println!(
                     "Training {} on {} {} images ({:.0}% held out for validation)",
-                    zoo_name(model),
+                    what,
                     x.dims()[0],
                     dataset.name(),
                     validation_split * 100.0
@@ -464,7 +563,10 @@ fn run(cli: Cli) -> AnyResult<()> {
             println!("Test loss: {:.4} - Test accuracy: {:.4}", test["loss"], test["accuracy"]);
         }
         Command::Predict { model, images, dataset, limit, top_k } => predict(model, images, dataset, limit, top_k)?,
-        Command::Summary { model, classes, input_shape, no_top } => print!("{}", zoo_summary(&model, classes, input_shape, no_top)?),
+        Command::Bench { only, threads } => run_bench(only, threads)?,
+        Command::Summary { model, classes, input_shape, no_top, config } => {
+            print!("{}", zoo_summary(&model, classes, input_shape, no_top, config)?)
+        }
         Command::Data { action: DataAction::Fetch { dataset } } => {
             let dir = dataset.fetch()?;
             println!("{} is ready in {}", dataset.name(), dir.display());

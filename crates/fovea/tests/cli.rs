@@ -197,3 +197,49 @@ fn cifar_info_and_data_errors_name_the_file() {
     assert!(!ok && err.contains("invalid value 'svhn'") && err.contains("fashion-mnist"), "{err}");
     std::fs::remove_dir_all(root).unwrap();
 }
+
+#[test]
+fn train_from_a_json_spec_then_resume_the_saved_model() {
+    let root = temp_dir("spec");
+    fake_fashion_mnist(&root, 40, 10);
+    // The spec is what `summary --config` prints: the wider LeNet-like model's Sequential config.
+    let (ok, config, err) = fovea(&["summary", "lenet_like", "--config"]);
+    assert!(ok, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&config).expect("summary --config prints JSON");
+    assert_eq!(json["layers"].as_array().map(Vec::len), Some(8), "{config}");
+    let spec = root.join("lenet_like.json");
+    std::fs::write(&spec, &config).unwrap();
+    let model = root.join("m.safetensors");
+    let (s, m) = (spec.to_str().unwrap(), model.to_str().unwrap());
+    let (ok, out, err) = fovea_in(&root, &["train", "--spec", s, "--dataset", "fashion-mnist", "--epochs", "1", "--verbose", "1", "-o", m]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("Total params: 369,174") && out.contains(&format!("Training {s} on 40")), "{out}");
+    let (ok, out, err) = fovea_in(&root, &["train", "--resume", m, "--dataset", "fashion-mnist", "--epochs", "1", "--verbose", "1"]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("Total params: 369,174") && out.contains(&format!("Training {m} on 40")), "{out}");
+    // Bad specs and resumes fail with one line naming the file.
+    std::fs::write(&spec, "{\"layers\": [{\"class_name\": \"Conv9D\"}]}").unwrap();
+    let (ok, _, err) = fovea_in(&root, &["train", "--spec", s, "--dataset", "fashion-mnist"]);
+    assert!(!ok && err.contains(s) && err.contains("Conv9D"), "{err}");
+    let (ok, _, err) = fovea_in(&root, &["train", "--resume", "/nonexistent/m.safetensors", "--dataset", "fashion-mnist"]);
+    assert!(!ok && err.contains("/nonexistent/m.safetensors"), "{err}");
+    let (ok, _, err) = fovea_in(&root, &["train", "--resume", m, "--spec", s]);
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
+}
+
+#[test]
+fn bench_runs_one_workload_and_names_unknown_ones() {
+    let (ok, out, err) = fovea(&["bench", "--only", "lenet5_infer_b1", "--threads", "1"]);
+    assert!(ok, "{err}");
+    let line: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON line");
+    assert_eq!(line["name"], "lenet5_infer_b1");
+    assert_eq!((line["batch"].as_u64(), line["params"].as_u64(), line["threads"].as_u64()), (Some(1), Some(61_706), Some(1)));
+    assert!(line["images_per_s"].as_f64().is_some_and(|r| r > 0.0), "{out}");
+    if cfg!(target_os = "linux") {
+        assert!(line["peak_rss_mib"].as_f64().is_some_and(|m| m > 1.0), "{out}");
+    }
+    let (ok, _, err) = fovea(&["bench", "--only", "resnet99_train"]);
+    assert!(!ok && err.contains("unknown workload \"resnet99_train\"") && err.contains("lenet5_train_b32"), "{err}");
+    let (ok, _, err) = fovea(&["bench", "--threads", "0"]);
+    assert!(!ok && err.contains("--threads must be at least 1"), "{err}");
+}

@@ -14,15 +14,28 @@ use fovea_nn::Result;
 /// # Errors
 /// When the input is too small for the two 5×5 convolutions and poolings (under 12×12).
 pub fn lenet5(input_shape: (usize, usize, usize), classes: usize) -> Result<Sequential> {
+    lenet(input_shape, classes, (6, 16), (120, 84))
+}
+
+/// The wider LeNet-like network of the seeds (notebook 004): 32 and 48 filters, dense layers
+/// of 256 and 84 units — 369,174 parameters for 28×28×1 inputs and 10 classes.
+///
+/// # Errors
+/// As [`lenet5`].
+pub fn lenet_like(input_shape: (usize, usize, usize), classes: usize) -> Result<Sequential> {
+    lenet(input_shape, classes, (32, 48), (256, 84))
+}
+
+fn lenet(input_shape: (usize, usize, usize), classes: usize, filters: (usize, usize), dense: (usize, usize)) -> Result<Sequential> {
     let (h, w, c) = input_shape;
     let model = Sequential::with_input_shape(&[h, w, c]);
-    model.add(Conv2D::new(6, (5, 5)).padding(Padding::Same).activation(Activation::Relu))?;
+    model.add(Conv2D::new(filters.0, (5, 5)).padding(Padding::Same).activation(Activation::Relu))?;
     model.add(MaxPooling2D::new((2, 2)))?;
-    model.add(Conv2D::new(16, (5, 5)).activation(Activation::Relu))?;
+    model.add(Conv2D::new(filters.1, (5, 5)).activation(Activation::Relu))?;
     model.add(MaxPooling2D::new((2, 2)))?;
     model.add(Flatten::new())?;
-    model.add(Dense::new(120).activation(Activation::Relu))?;
-    model.add(Dense::new(84).activation(Activation::Relu))?;
+    model.add(Dense::new(dense.0).activation(Activation::Relu))?;
+    model.add(Dense::new(dense.1).activation(Activation::Relu))?;
     model.add(Dense::new(classes).activation(Activation::Softmax))?;
     model.build_for(&[h, w, c])?;
     Ok(model)
@@ -58,5 +71,26 @@ mod tests {
         }
         assert_eq!(m.weights().iter().map(|v| v.value().numel()).sum::<usize>(), 61_706);
         assert!(lenet5((8, 8, 1), 10).is_err());
+    }
+
+    #[test]
+    fn lenet_like_has_369174_parameters() {
+        fovea_nn::names::clear_session();
+        let m = lenet_like((28, 28, 1), 10).unwrap();
+        let table = m.summary().unwrap();
+        // SPEC §2.2: 832; 38,448; 307,456; 21,588; 850 — total 369,174.
+        for row in [
+            "(None, 28, 28, 32)",
+            "832",
+            "(None, 10, 10, 48)",
+            "38,448",
+            "(None, 1200)",
+            "307,456",
+            "21,588",
+            "850",
+            "Total params: 369,174",
+        ] {
+            assert!(table.contains(row), "missing {row:?} in\n{table}");
+        }
     }
 }

@@ -21,7 +21,7 @@ pub use alexnet::alexnet;
 pub use fashion::fashion_mnist_cnn;
 pub use googlenet::{googlenet, googlenet_inference, googlenet_with_aux, GOOGLENET_AUX_LOSS_WEIGHT, GOOGLENET_LOSS_WEIGHTS};
 pub use inception_v3::inception_v3;
-pub use lenet::lenet5;
+pub use lenet::{lenet5, lenet_like};
 pub use mobilenet::{mobilenet, mobilenet_v2};
 pub use options::{AppOptions, Pooling};
 pub use preprocess::{preprocess_input, PreprocessMode};

@@ -1,0 +1,123 @@
+//! `fovea bench`: Fovea's side of the end-to-end benchmark (training and inference images/s
+//! and peak memory on random data), one JSON line per workload so that `bench/` scripts can
+//! set PyTorch's and TensorFlow's numbers beside it.
+//!
+//! Each workload runs in its own child process (`fovea bench --only NAME`), so its peak
+//! resident memory (`VmHWM`) is its own. Within a workload: one warm-up window, then
+//! [`WINDOWS`] timed windows of at least [`WINDOW`] each; the median window is the result.
+
+use fovea::core::{Device, Tensor};
+use fovea::nn::losses::Loss;
+use fovea::nn::model::Model;
+use fovea::nn::optimizers::Optimizer;
+use fovea::vision::applications::{fashion_mnist_cnn, lenet5, resnet20, AppOptions};
+use std::time::{Duration, Instant};
+
+/// Timed windows per workload.
+pub const WINDOWS: usize = 5;
+
+/// The shortest window.
+const WINDOW: Duration = Duration::from_millis(1000);
+
+/// One workload: a model, training or inference, and a batch size.
+pub struct Workload {
+    /// The key of its JSON line, e.g. `lenet5_train_b32`.
+    pub name: &'static str,
+    model: ModelKind,
+    train: bool,
+    batch: usize,
+}
+
+#[derive(Clone, Copy)]
+enum ModelKind {
+    Lenet5,
+    FashionCnn,
+    Resnet20,
+}
+
+/// The workloads of the end-to-end benchmark issue, in its table's order.
+pub const WORKLOADS: &[Workload] = &[
+    Workload { name: "lenet5_train_b32", model: ModelKind::Lenet5, train: true, batch: 32 },
+    Workload { name: "lenet5_train_b128", model: ModelKind::Lenet5, train: true, batch: 128 },
+    Workload { name: "fashion_cnn_train_b128", model: ModelKind::FashionCnn, train: true, batch: 128 },
+    Workload { name: "resnet20_train_b128", model: ModelKind::Resnet20, train: true, batch: 128 },
+    Workload { name: "lenet5_infer_b1", model: ModelKind::Lenet5, train: false, batch: 1 },
+    Workload { name: "lenet5_infer_b256", model: ModelKind::Lenet5, train: false, batch: 256 },
+    Workload { name: "resnet20_infer_b1", model: ModelKind::Resnet20, train: false, batch: 1 },
+    Workload { name: "resnet20_infer_b128", model: ModelKind::Resnet20, train: false, batch: 128 },
+];
+
+/// The workload called `name`.
+///
+/// # Errors
+/// An unknown name, listing the known ones.
+pub fn workload(name: &str) -> Result<&'static Workload, String> {
+    WORKLOADS.iter().find(|w| w.name == name).ok_or_else(|| {
+        format!("unknown workload {name:?}, expected one of {}", WORKLOADS.iter().map(|w| w.name).collect::<Vec<_>>().join(", "))
+    })
+}
+
+/// Runs `step` (which processes `batch` images) in windows and returns the median images/s.
+fn images_per_second(batch: usize, mut step: impl FnMut() -> Result<(), String>) -> Result<f64, String> {
+    let mut window = || -> Result<f64, String> {
+        let (start, mut steps) = (Instant::now(), 0usize);
+        while start.elapsed() < WINDOW || steps == 0 {
+            step()?;
+            steps += 1;
+        }
+        Ok((steps * batch) as f64 / start.elapsed().as_secs_f64())
+    };
+    window()?; // warm-up: buffers, thread pool, first-call allocations
+    let mut rates = (0..WINDOWS).map(|_| window()).collect::<Result<Vec<_>, _>>()?;
+    rates.sort_by(f64::total_cmp);
+    Ok(rates[WINDOWS / 2])
+}
+
+/// The process's peak resident memory in MiB, from `/proc/self/status` (Linux).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Runs one workload in this process and returns its JSON line.
+///
+/// # Errors
+/// Model construction or a failing step, as text.
+pub fn run(w: &Workload) -> Result<String, String> {
+    let err = |e: fovea::nn::Error| e.to_string();
+    fovea::core::set_seed(0);
+    let (input, classes): ([usize; 3], usize) = match w.model {
+        ModelKind::Lenet5 | ModelKind::FashionCnn => ([28, 28, 1], 10),
+        ModelKind::Resnet20 => ([32, 32, 3], 10),
+    };
+    let model: Box<dyn Model> = match w.model {
+        ModelKind::Lenet5 => Box::new(lenet5((input[0], input[1], input[2]), classes).map_err(err)?),
+        ModelKind::FashionCnn => Box::new(fashion_mnist_cnn((input[0], input[1], input[2]), classes).map_err(err)?),
+        ModelKind::Resnet20 => Box::new(resnet20(&AppOptions { classes, ..AppOptions::default() }).map_err(err)?),
+    };
+    let optimizer = match w.model {
+        ModelKind::FashionCnn => Optimizer::from_name("nadam"),
+        _ => Optimizer::from_name("adam"),
+    }
+    .map_err(err)?;
+    model.compile(optimizer, Loss::from_name("sparse_categorical_crossentropy").map_err(err)?, &["accuracy"]).map_err(err)?;
+    let dims = [w.batch, input[0], input[1], input[2]];
+    let x = Tensor::random_uniform(dims, 0.0, 1.0, Some(1), Device::Cpu).map_err(|e| e.to_string())?;
+    let labels: Vec<i64> = (0..w.batch as i64).map(|i| i % classes as i64).collect();
+    let y = Tensor::from_vec(labels, [w.batch], Device::Cpu).map_err(|e| e.to_string())?;
+    let rate = if w.train {
+        images_per_second(w.batch, || model.train_on_batch(&x, &y).map(drop).map_err(err))?
+    } else {
+        images_per_second(w.batch, || fovea::core::no_grad(|| model.call(std::slice::from_ref(&x), false)).map(drop).map_err(err))?
+    };
+    let params: usize = model.weights().iter().map(|v| v.value().numel()).sum();
+    let rss = peak_rss_mib().map_or("null".to_string(), |m| format!("{m:.1}"));
+    Ok(format!(
+        "{{\"kind\": \"result\", \"bench\": \"fovea\", \"name\": \"{}\", \"images_per_s\": {rate:.1}, \"peak_rss_mib\": {rss}, \"batch\": {}, \"params\": {params}, \"threads\": {}}}",
+        w.name,
+        w.batch,
+        rayon::current_num_threads()
+    ))
+}
