@@ -243,3 +243,38 @@ fn bench_runs_one_workload_and_names_unknown_ones() {
     let (ok, _, err) = fovea(&["bench", "--threads", "0"]);
     assert!(!ok && err.contains("--threads must be at least 1"), "{err}");
 }
+
+#[test]
+fn lenet5_learns_real_mnist_digits_and_predicts_a_png() {
+    // The committed subset of the real MNIST (2,000 training, 500 test images), as the data
+    // directory's `mnist` folder.
+    let root = temp_dir("mnist-subset");
+    let dir = root.join("mnist");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mnist_subset");
+    for entry in std::fs::read_dir(&fixtures).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "gz") {
+            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let model = root.join("lenet5.safetensors");
+    let m = model.to_str().unwrap();
+    let (ok, out, err) = fovea_in(&root, &["train", "lenet5", "--dataset", "mnist", "--epochs", "4", "--verbose", "0", "-o", m]);
+    assert!(ok, "{out}\n{err}");
+    let accuracy: f64 =
+        out.split("Test accuracy: ").nth(1).and_then(|t| t.split_whitespace().next()).and_then(|a| a.parse().ok()).expect("accuracy");
+    assert!(accuracy > 0.90, "LeNet-5 on 1,800 real digits should beat 90% on 500 test digits: {out}");
+
+    // The first test digit (a 7) as a PNG file is classified as a 7.
+    let images = fovea::data::idx::read_idx(&fixtures.join("t10k-images-idx3-ubyte.gz")).unwrap();
+    let labels = fovea::data::idx::read_idx(&fixtures.join("t10k-labels-idx1-ubyte.gz")).unwrap();
+    let digit = images.data[..784].to_vec();
+    assert_eq!(labels.data[0], 7);
+    let png = root.join("digit.png");
+    let img = fovea::core::Tensor::from_vec(digit, vec![28, 28, 1], fovea::core::Device::Cpu).unwrap();
+    std::fs::write(&png, fovea::vision::image::encode_png(&img).unwrap()).unwrap();
+    let (ok, pred, err) = fovea_in(&root, &["predict", m, png.to_str().unwrap(), "--top-k", "1"]);
+    assert!(ok, "{err}");
+    assert!(pred.contains("digit.png: 7 ("), "{pred}");
+}
