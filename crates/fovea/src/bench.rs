@@ -10,7 +10,7 @@ use fovea::core::{Device, Tensor};
 use fovea::nn::losses::Loss;
 use fovea::nn::model::Model;
 use fovea::nn::optimizers::Optimizer;
-use fovea::vision::applications::{fashion_mnist_cnn, lenet5, resnet20, AppOptions};
+use fovea::vision::applications::{fashion_mnist_cnn, lenet5, resnet20, resnet50, AppOptions};
 use std::time::{Duration, Instant};
 
 /// Timed windows per workload.
@@ -33,9 +33,11 @@ enum ModelKind {
     Lenet5,
     FashionCnn,
     Resnet20,
+    Resnet50,
 }
 
-/// The workloads of the end-to-end benchmark issue, in its table's order.
+/// The workloads of the end-to-end benchmark issue, in its table's order, then the model zoo's
+/// ResNet-50 inference at 224×224.
 pub const WORKLOADS: &[Workload] = &[
     Workload { name: "lenet5_train_b32", model: ModelKind::Lenet5, train: true, batch: 32 },
     Workload { name: "lenet5_train_b128", model: ModelKind::Lenet5, train: true, batch: 128 },
@@ -45,6 +47,8 @@ pub const WORKLOADS: &[Workload] = &[
     Workload { name: "lenet5_infer_b256", model: ModelKind::Lenet5, train: false, batch: 256 },
     Workload { name: "resnet20_infer_b1", model: ModelKind::Resnet20, train: false, batch: 1 },
     Workload { name: "resnet20_infer_b128", model: ModelKind::Resnet20, train: false, batch: 128 },
+    Workload { name: "resnet50_infer_b1", model: ModelKind::Resnet50, train: false, batch: 1 },
+    Workload { name: "resnet50_infer_b8", model: ModelKind::Resnet50, train: false, batch: 8 },
 ];
 
 /// The workload called `name`.
@@ -91,11 +95,13 @@ pub fn run(w: &Workload) -> Result<String, String> {
     let (input, classes): ([usize; 3], usize) = match w.model {
         ModelKind::Lenet5 | ModelKind::FashionCnn => ([28, 28, 1], 10),
         ModelKind::Resnet20 => ([32, 32, 3], 10),
+        ModelKind::Resnet50 => ([224, 224, 3], 1000),
     };
     let model: Box<dyn Model> = match w.model {
         ModelKind::Lenet5 => Box::new(lenet5((input[0], input[1], input[2]), classes).map_err(err)?),
         ModelKind::FashionCnn => Box::new(fashion_mnist_cnn((input[0], input[1], input[2]), classes).map_err(err)?),
         ModelKind::Resnet20 => Box::new(resnet20(&AppOptions { classes, ..AppOptions::default() }).map_err(err)?),
+        ModelKind::Resnet50 => Box::new(resnet50(&AppOptions::default()).map_err(err)?),
     };
     let optimizer = match w.model {
         ModelKind::FashionCnn => Optimizer::from_name("nadam"),

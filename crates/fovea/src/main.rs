@@ -8,6 +8,7 @@ use fovea::nn::losses::Loss;
 use fovea::nn::model::io::{load_model, save_model};
 use fovea::nn::model::{FitOptions, Model, Sequential};
 use fovea::nn::optimizers::Optimizer;
+use fovea::nn::schedules::LearningRate;
 use std::path::PathBuf;
 
 mod bench;
@@ -30,6 +31,12 @@ enum ZooModel {
     FashionCnn,
     /// Géron's ResNet-34 with ResidualUnit layers (21,306,826 parameters on 224×224×3, 10 classes).
     Resnet34,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ScheduleName {
+    Constant,
+    Cosine,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -63,7 +70,7 @@ enum Command {
         #[arg(long, value_enum, default_value = "mnist")]
         dataset: DatasetName,
         /// Passes over the training data.
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 10)]
         epochs: usize,
         /// Samples per gradient step.
         #[arg(long, default_value_t = 32)]
@@ -74,6 +81,10 @@ enum Command {
         /// Learning rate (default: the optimizer's Keras default).
         #[arg(long)]
         lr: Option<f64>,
+        /// Learning-rate schedule: `cosine` decays it to 0 over the run (Keras's CosineDecay),
+        /// `constant` keeps it.
+        #[arg(long, value_enum, default_value = "cosine")]
+        schedule: ScheduleName,
         /// Fraction of the training data held out for validation.
         #[arg(long, default_value_t = 0.1)]
         validation_split: f64,
@@ -482,6 +493,7 @@ fn run(cli: Cli) -> AnyResult<()> {
             batch_size,
             optimizer,
             lr,
+            schedule,
             validation_split,
             seed,
             limit,
@@ -516,9 +528,21 @@ fn run(cli: Cli) -> AnyResult<()> {
             };
             if resume.is_none() {
                 let mut opt = Optimizer::from_name(&optimizer)?;
-                if let Some(lr) = lr {
-                    opt = opt.with_schedule(lr.into());
-                }
+                let lr0 = lr.unwrap_or_else(|| opt.learning_rate.at(0));
+                opt = match schedule {
+                    ScheduleName::Constant => opt.with_schedule(lr0.into()),
+                    ScheduleName::Cosine => {
+                        let train = x.dims()[0] - (x.dims()[0] as f64 * validation_split) as usize;
+                        let steps = (epochs * train.div_ceil(batch_size.max(1))) as f64;
+                        opt.with_schedule(LearningRate::CosineDecay {
+                            initial_learning_rate: lr0,
+                            decay_steps: steps.max(1.0),
+                            alpha: 0.0,
+                            warmup_target: None,
+                            warmup_steps: 0.0,
+                        })
+                    }
+                };
                 net.compile(opt, Loss::from_name("sparse_categorical_crossentropy")?, &["accuracy"])?;
             } else if model_input(&net, std::path::Path::new(&what))? != input {
                 return Err(format!(
