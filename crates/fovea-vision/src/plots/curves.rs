@@ -195,7 +195,7 @@ impl Curves {
             .label_style(font(12.0))
             .x_labels(n_epochs)
             .x_label_formatter(&|x| if (x - x.round()).abs() < 1e-9 { format!("{}", x.round()) } else { String::new() })
-            .y_label_formatter(&|y| if scientific { format!("{y:.1e}") } else { format!("{y:.decimals$}") })
+            .y_label_formatter(&|y| if scientific { format!("{y:.2e}") } else { format!("{y:.decimals$}") })
             .y_labels(6)
             .light_line_style(TRANSPARENT)
             .bold_line_style(RGBColor(225, 225, 225))
