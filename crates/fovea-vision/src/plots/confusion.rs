@@ -19,8 +19,6 @@ pub struct ConfusionOptions {
     pub title: Option<String>,
 }
 
-/// Pixels of the bundled font's average advance at the class-name size, to lay out before drawing.
-const CHAR_W: f64 = 8.5;
 const LABEL_FONT: f64 = 14.0;
 const TITLE_H: i32 = 50;
 const AXIS_TITLE: i32 = 34;
@@ -65,8 +63,10 @@ pub fn plot_confusion_matrix(
     let values = cell_values(matrix, options.normalize);
     // Cells shrink with more classes so the figure stays about 560 pixels square.
     let cell = (560 / c as i32).clamp(12, 80);
-    let longest = names.iter().map(|n| n.chars().count()).max().unwrap_or(1);
-    let label_w = (longest as f64 * CHAR_W) as i32 + 10;
+    // The layout needs the widest class name before anything is drawn, so measure it now.
+    super::ensure_font(OP)?;
+    let widths = names.iter().map(|n| font(LABEL_FONT).font.box_size(n).map(|(w, _)| w as i32));
+    let label_w = widths.collect::<std::result::Result<Vec<i32>, _>>().map_err(draw_err(OP))?.into_iter().max().unwrap_or(0) + 10;
     let default_title = if options.normalize { "Confusion matrix (normalized)" } else { "Confusion matrix" };
     let fig = Heatmap {
         values,

@@ -176,16 +176,16 @@ impl Curves {
         let (train, val) = (points(&panel.train), points(&panel.val));
         let (y0, y1) = y_range(train.iter().chain(&val).map(|p| p.1));
         let (x0, x1) = self.x_range();
+        let decimals = label_decimals(y1 - y0);
+        // Tiny values (learning rates) read better in scientific notation than as 0.0000x.
+        let scientific = y0.abs().max(y1.abs()) < 1e-2;
         let mut chart = ChartBuilder::on(area)
             .caption(&panel.name, font(17.0))
             .margin(12)
             .x_label_area_size(48)
-            .y_label_area_size(70)
+            .y_label_area_size(if scientific || decimals > 3 { 84 } else { 70 })
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(draw_err(op))?;
-        let decimals = label_decimals(y1 - y0);
-        // Tiny values (learning rates) read better in scientific notation than as 0.0000x.
-        let scientific = y0.abs().max(y1.abs()) < 1e-2;
         let n_epochs = self.epochs.len().clamp(2, 10);
         chart
             .configure_mesh()

@@ -51,7 +51,7 @@ pub(crate) const WRONG_COLOR: RGBColor = RGBColor(214, 39, 40);
 pub(crate) const RIGHT_COLOR: RGBColor = RGBColor(44, 140, 44);
 
 /// Registers the bundled font with plotters (once per process).
-fn ensure_font(op: &'static str) -> Result<()> {
+pub(crate) fn ensure_font(op: &'static str) -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
     if ok {
