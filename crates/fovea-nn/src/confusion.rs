@@ -148,6 +148,11 @@ impl ConfusionMatrix {
         Ok(())
     }
 
+    /// The number of classes.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
     /// The count of true class `t` predicted as `p`.
     pub fn get(&self, t: usize, p: usize) -> u64 {
         self.counts[t * self.classes + p]

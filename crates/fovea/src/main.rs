@@ -9,6 +9,7 @@ use fovea::nn::model::io::{load_model, save_model};
 use fovea::nn::model::{FitOptions, Model, Sequential};
 use fovea::nn::optimizers::Optimizer;
 use fovea::nn::schedules::LearningRate;
+use fovea::vision::plots::{plot_history, CurveOptions};
 use std::path::PathBuf;
 
 mod bench;
@@ -97,6 +98,9 @@ enum Command {
         /// Where to save the trained model (.safetensors: architecture, weights, optimizer).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Where to draw the learning curves after training (.png or .svg).
+        #[arg(long, value_name = "FILE")]
+        plot: Option<PathBuf>,
         /// 0 silent, 1 progress bar (one line per epoch when not a terminal), 2 one line per epoch.
         #[arg(long, default_value_t = 1)]
         verbose: u8,
@@ -498,6 +502,7 @@ fn run(cli: Cli) -> AnyResult<()> {
             seed,
             limit,
             output,
+            plot,
             verbose,
         } => {
             fovea::core::set_seed(seed);
@@ -512,6 +517,12 @@ fn run(cli: Cli) -> AnyResult<()> {
             }
             if limit == Some(0) {
                 return Err("--limit must be at least 1".into());
+            }
+            // A misspelt plot path should fail now, not after the training it would have drawn.
+            if let Some(p) = &plot {
+                if !matches!(p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(), Some("png" | "svg")) {
+                    return Err(format!("--plot expects a .png or .svg file, got {}", p.display()).into());
+                }
             }
             let data = dataset.load()?;
             let (mut x, mut y) = (images(&data.train_images, dataset)?, data.train_labels.clone());
@@ -562,12 +573,18 @@ fn run(cli: Cli) -> AnyResult<()> {
                     validation_split * 100.0
                 );
             }
-            net.fit(&x, &y, FitOptions { epochs, batch_size, validation_split, verbose, seed: Some(seed), ..Default::default() })?;
+            let history =
+                net.fit(&x, &y, FitOptions { epochs, batch_size, validation_split, verbose, seed: Some(seed), ..Default::default() })?;
             let test = net.evaluate(&images(&data.test_images, dataset)?, &data.test_labels, 256)?;
             println!("Test loss: {:.4} - Test accuracy: {:.4}", test["loss"], test["accuracy"]);
             if let Some(path) = output {
                 save_model(&net, &path)?;
                 println!("Saved the model (architecture, weights, optimizer state) to {}", path.display());
+            }
+            if let Some(path) = plot {
+                let title = format!("{} on {}", zoo_name(model), dataset.name());
+                plot_history(&history, &path, &CurveOptions { title: Some(title), ..Default::default() })?;
+                println!("Saved the learning curves to {}", path.display());
             }
         }
         Command::Evaluate { model: path, dataset } => {

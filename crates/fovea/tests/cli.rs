@@ -260,7 +260,7 @@ fn lenet5_learns_real_mnist_digits_and_predicts_a_png() {
     }
     let model = root.join("lenet5.safetensors");
     let m = model.to_str().unwrap();
-    let (ok, out, err) = fovea_in(&root, &["train", "lenet5", "--dataset", "mnist", "--epochs", "4", "--verbose", "0", "-o", m]);
+    let (ok, out, err) = fovea_in(&root, &["train", "lenet5", "--dataset", "mnist", "--epochs", "8", "--verbose", "0", "-o", m]);
     assert!(ok, "{out}\n{err}");
     let accuracy: f64 =
         out.split("Test accuracy: ").nth(1).and_then(|t| t.split_whitespace().next()).and_then(|a| a.parse().ok()).expect("accuracy");
@@ -277,4 +277,32 @@ fn lenet5_learns_real_mnist_digits_and_predicts_a_png() {
     let (ok, pred, err) = fovea_in(&root, &["predict", m, png.to_str().unwrap(), "--top-k", "1"]);
     assert!(ok, "{err}");
     assert!(pred.contains("digit.png: 7 ("), "{pred}");
+}
+
+#[test]
+fn train_plot_writes_learning_curves() {
+    let root = temp_dir("plot");
+    fake_fashion_mnist(&root, 40, 10);
+    let png = root.join("curves.png");
+    let args = ["train", "lenet5", "--dataset", "fashion-mnist", "--epochs", "2", "--verbose", "0", "--plot", png.to_str().unwrap()];
+    let (ok, out, err) = fovea_in(&root, &args);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains(&format!("Saved the learning curves to {}", png.display())), "{out}");
+    let img = fovea::vision::image::decode_png(&std::fs::read(&png).unwrap(), 3, fovea::core::Device::Cpu).unwrap();
+    // Panels for loss, accuracy and learning_rate, 480×360 each, under a 40-pixel title band.
+    assert_eq!(img.dims(), [400, 1440, 3]);
+    let px = img.to_vec::<u8>().unwrap();
+    let rgb: Vec<&[u8]> = px.chunks(3).collect();
+    // The training (matplotlib blue) and validation (orange) lines are drawn.
+    assert!(rgb.iter().filter(|p| **p == [31, 119, 180]).count() > 100);
+    assert!(rgb.iter().filter(|p| **p == [255, 127, 14]).count() > 100);
+
+    // A path that cannot hold a plot is refused before any training.
+    let (ok, out, err) = fovea_in(&root, &["train", "--dataset", "fashion-mnist", "--plot", "curves.jpg"]);
+    assert!(!ok && out.is_empty() && err.trim() == "error: --plot expects a .png or .svg file, got curves.jpg", "{out}{err}");
+    let svg = root.join("missing-dir/curves.svg");
+    let args = ["train", "lenet5", "--dataset", "fashion-mnist", "--epochs", "1", "--verbose", "0", "--plot", svg.to_str().unwrap()];
+    let (ok, _, err) = fovea_in(&root, &args);
+    assert!(!ok && err.contains("cannot write") && err.contains("missing-dir/curves.svg"), "{err}");
+    std::fs::remove_dir_all(root).unwrap();
 }
