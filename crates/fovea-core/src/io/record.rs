@@ -60,7 +60,7 @@ pub fn encode_record(data: &[u8], out: &mut Vec<u8>) {
 ///
 /// # Errors
 /// The writer's I/O error.
-pub fn write_record(w: &mut impl Write, data: &[u8]) -> std::io::Result<()> {
+pub fn write_record(w: &mut (impl Write + ?Sized), data: &[u8]) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(data.len() + 16);
     encode_record(data, &mut buf);
     w.write_all(&buf)
