@@ -116,8 +116,8 @@ impl SummaryWriter {
         self.values(step, vec![Value { tag: tag.into(), metadata: None, value: Some(Kind::Histo(histo)) }])
     }
 
-    /// Writes an image (`[H, W, C]`) or the first [`MAX_IMAGES`] of a batch (`[N, H, W, C]`,
-    /// tagged `tag/0`, `tag/1`, ...) as PNGs (`tf.summary.image`). `C` is 1, 3 or 4. uint8 pixels
+    /// Writes an image (`[H, W, C]` or `[1, H, W, C]`, tagged `tag`) or the first [`MAX_IMAGES`]
+    /// of a batch (`[N, H, W, C]`, tagged `tag/0`, `tag/1`, ...) as PNGs (`tf.summary.image`). `C` is 1, 3 or 4. uint8 pixels
     /// are written as they are; float pixels are taken in [0, 1], clipped, and scaled like TF's
     /// `convert_image_dtype` (`x * 255.5`, truncated).
     ///
@@ -150,7 +150,7 @@ impl SummaryWriter {
                     colorspace: c as i32,
                     encoded_image_string: encode_png(&pixels[i * size..(i + 1) * size], h, w, c),
                 };
-                let tag = if dims.len() == 3 { tag.to_string() } else { format!("{tag}/{i}") };
+                let tag = if n == 1 { tag.to_string() } else { format!("{tag}/{i}") };
                 Value { tag, metadata: None, value: Some(Kind::Image(image)) }
             })
             .collect();
