@@ -249,3 +249,69 @@ fn missing_files_and_bad_protobufs_are_named_errors() {
     let err = parse_example(Element::Tensor(Tensor::from_vec(vec![1.0f32], vec![1], fovea_core::Device::Cpu).unwrap())).unwrap_err();
     assert_eq!(err.to_string(), "parse_example: expected a uint8 record tensor, got dtype float32");
 }
+
+#[test]
+fn parse_single_example_follows_the_spec_like_tensorflow() {
+    use fovea_data::tfrecord::{parse_single_example, FixedLenFeature};
+    let spec = vec![
+        ("label".to_string(), FixedLenFeature::int64(&[])),
+        ("ids".to_string(), FixedLenFeature::int64(&[3])),
+        ("score".to_string(), FixedLenFeature::float(&[2, 1])),
+        ("name".to_string(), FixedLenFeature::bytes()),
+        ("weight".to_string(), FixedLenFeature::float(&[]).with_default(Feature::floats([0.5]))),
+    ];
+    let record = Dataset::from_tfrecord_files([fixture("tf_examples.tfrecord")], ReadOptions::default(), 1).collect().unwrap().remove(3);
+    let e = parse_single_example(record.clone(), &spec).unwrap();
+    let t = |k: &str| e.field(k).unwrap().tensor().unwrap().clone();
+    assert_eq!((t("label").dims(), t("label").to_vec::<i64>().unwrap()), (&[][..], vec![3_000_000_019]));
+    assert_eq!(t("ids").to_vec::<i64>().unwrap(), [3, -3, (1 << 40) + 3]);
+    assert_eq!((t("score").dims(), t("score").to_vec::<f32>().unwrap()), (&[2, 1][..], vec![0.25, 0.1f32 * 3.0]));
+    assert_eq!(t("name").to_vec::<u8>().unwrap(), b"example-3");
+    assert_eq!(t("weight").to_vec::<f32>().unwrap(), [0.5]);
+    let cases = [
+        (("missing", FixedLenFeature::int64(&[])), "parse_single_example: feature \"missing\" is missing and has no default"),
+        (("label", FixedLenFeature::float(&[])), "parse_single_example: feature \"label\": expected a float_list, got int64_list"),
+        (("ids", FixedLenFeature::int64(&[2, 2])), "parse_single_example: feature \"ids\": expected 4 value(s) for shape [2, 2], got 3"),
+    ];
+    for ((name, f), msg) in cases {
+        let err = parse_single_example(record.clone(), &vec![(name.to_string(), f)]).unwrap_err();
+        assert_eq!(err.to_string(), msg);
+    }
+}
+
+#[test]
+fn decode_raw_reads_little_endian_values() {
+    use fovea_core::{DType, Device};
+    use fovea_data::tfrecord::decode_raw;
+    let bytes: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let t = Tensor::from_vec(bytes, vec![8], Device::Cpu).unwrap();
+    assert_eq!(decode_raw(&t, DType::F32).unwrap().to_vec::<f32>().unwrap(), [1.5, -2.0]);
+    assert_eq!(decode_raw(&t, DType::I64).unwrap().to_vec::<i64>().unwrap(), [i64::from_le_bytes([0, 0, 0xC0, 0x3F, 0, 0, 0, 0xC0])]);
+    assert_eq!(decode_raw(&t, DType::U8).unwrap().dims(), &[8]);
+    let odd = Tensor::from_vec(vec![0u8; 6], vec![6], Device::Cpu).unwrap();
+    assert_eq!(
+        decode_raw(&odd, DType::F32).unwrap_err().to_string(),
+        "decode_raw: 6 bytes are not a whole number of float32 values (4 bytes each)"
+    );
+    let f = Tensor::from_vec(vec![0f32; 2], vec![2], Device::Cpu).unwrap();
+    assert_eq!(decode_raw(&f, DType::F32).unwrap_err().to_string(), "decode_raw: expected uint8 bytes, got dtype float32");
+}
+
+#[test]
+fn shuffled_file_order_changes_per_epoch_and_replays_with_the_seed() {
+    let mut w = ShardedWriter::create(tmp("shuffled"), 6, Compression::None).unwrap();
+    for n in 0..6 {
+        w.write(&numbered(n)).unwrap();
+    }
+    let paths = w.finish().unwrap();
+    let make = || Dataset::from_tfrecord_files(paths.clone(), ReadOptions::default().shuffle_files(9), 1);
+    let (a, b) = (make(), make());
+    let epochs: Vec<Vec<i64>> = (0..4).map(|_| numbers(&a)).collect();
+    for e in &epochs {
+        let mut sorted = e.clone();
+        sorted.sort();
+        assert_eq!(sorted, [0, 1, 2, 3, 4, 5], "each epoch reads every file once");
+    }
+    assert!(epochs.windows(2).any(|w| w[0] != w[1]), "the order changes between epochs: {epochs:?}");
+    assert_eq!((0..4).map(|_| numbers(&b)).collect::<Vec<_>>(), epochs, "the same seed replays the same epochs");
+}

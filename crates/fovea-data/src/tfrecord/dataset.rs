@@ -6,6 +6,7 @@ use crate::pipeline::{Cardinality, Dataset, Element, ElementIter, Node};
 use crate::Result;
 use fovea_core::{Device, Storage, Tensor};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ struct Records {
     files: Arc<Vec<PathBuf>>,
     options: ReadOptions,
     parallel: usize,
+    epoch: AtomicU64,
 }
 
 /// Reads one file on its own thread into a bounded channel; the thread ends when the file does
@@ -46,7 +48,16 @@ fn spawn_reader(path: PathBuf, options: ReadOptions) -> Receiver<Result<Vec<u8>>
 
 impl Node for Records {
     fn iter(&self) -> ElementIter {
-        let files = self.files.clone();
+        let epoch = self.epoch.fetch_add(1, Ordering::Relaxed);
+        let files = match self.options.shuffle_files {
+            // A pure function of (seed, epoch), like `Dataset::shuffle`'s epochs.
+            Some(seed) => {
+                let mut order: Vec<PathBuf> = self.files.to_vec();
+                fovea_core::random::Rng::new(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15)).shuffle(&mut order);
+                Arc::new(order)
+            }
+            None => self.files.clone(),
+        };
         let options = self.options.clone();
         if self.parallel <= 1 {
             let mut readers = (0..files.len()).map(move |i| TfRecordReader::open(&files[i], &options));
@@ -122,7 +133,7 @@ impl Dataset {
         if files.is_empty() {
             return Dataset::failing("from_tfrecord_files", "expected at least one file, got none".into());
         }
-        Dataset::from_node(Records { files: Arc::new(files), options, parallel: num_parallel_reads })
+        Dataset::from_node(Records { files: Arc::new(files), options, parallel: num_parallel_reads, epoch: AtomicU64::new(0) })
     }
 
     /// [`Dataset::from_tfrecord_files`] with every record parsed as a `tf.train.Example` into a

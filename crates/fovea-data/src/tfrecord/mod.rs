@@ -17,8 +17,10 @@
 
 mod dataset;
 mod example;
+mod parse;
 
 pub use example::{parse_example, BytesList, Example, Feature, Features, FloatList, Int64List, Kind};
+pub use parse::{decode_raw, parse_single_example, FeatureSpec, FeatureType, FixedLenFeature};
 
 use crate::{Error, Result};
 use flate2::read::MultiGzDecoder;
@@ -203,12 +205,21 @@ pub struct ReadOptions {
     pub skip_bad_records: bool,
     /// The count of skipped records, shared with every reader made from these options.
     pub bad_records: BadRecords,
+    /// Shuffle the order of the files each epoch with this seed (the first step of TF's
+    /// `list_files(shuffle=True)` + `interleave` recipe for sharded data); `None` keeps the order.
+    pub shuffle_files: Option<u64>,
 }
 
 impl ReadOptions {
     /// Reads GZIP-compressed files.
     pub fn gzip(mut self) -> Self {
         self.compression = Compression::Gzip;
+        self
+    }
+
+    /// Reads the files in a new seeded order each epoch.
+    pub fn shuffle_files(mut self, seed: u64) -> Self {
+        self.shuffle_files = Some(seed);
         self
     }
 
