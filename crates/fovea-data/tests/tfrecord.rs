@@ -54,7 +54,10 @@ fn reads_tensorflow_records_plain_and_gzip_with_identical_features() {
     assert_eq!(plain.len(), 4);
     assert_eq!(plain, gz);
     for (i, r) in plain.iter().enumerate() {
-        check_tf_example(i as i64, &Example::from_bytes(r).unwrap());
+        let ex = Example::from_bytes(r).unwrap();
+        check_tf_example(i as i64, &ex);
+        // TF serialised with deterministic=True (map keys sorted); Fovea's encoding matches it.
+        assert_eq!(&ex.to_bytes(), r, "example {i} re-encodes to TF's bytes");
     }
 }
 
