@@ -86,4 +86,16 @@ assert last.step == 2 and last.histogram_value.num == kernel.size, last
 assert close(last.histogram_value.sum, float(kernel.astype(np.float64).sum())), (last.histogram_value.sum, kernel.sum())
 assert "model_config" in train.Tags()["tensors"]
 print(f"fit/train: histograms {sorted(hists)} (the last one matches the final kernel), model_config text")
+
+# --- what the TensorBoard UI itself loads: the plugin accumulator, legacy summaries migrated ------
+from tensorboard.backend.event_processing import plugin_event_accumulator
+from tensorboard.util import tensor_util
+
+ui = plugin_event_accumulator.EventAccumulator(os.path.join(ROOT, "custom"), size_guidance={"tensors": 0})
+ui.Reload()
+plugins = {p: sorted(ui.PluginTagToContent(p)) for p in ["scalars", "histograms", "images", "text"]}
+assert plugins == {"scalars": ["loss"], "histograms": ["weights"], "images": ["gray", "sample/0", "sample/1"], "text": ["notes"]}, plugins
+ui_loss = [(e.step, float(tensor_util.make_ndarray(e.tensor_proto))) for e in ui.Tensors("loss")]
+assert ui_loss == [(s, float(v)) for s, v in loss], ui_loss
+print(f"TensorBoard UI loader: plugins {plugins}")
 print("ok")
