@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
+pub mod record;
+
 fn format_err(detail: impl std::fmt::Display) -> Error {
     Error::invalid("safetensors", detail.to_string())
 }

@@ -16,6 +16,7 @@ pub mod mnist;
 pub mod model_selection;
 pub mod npy;
 pub mod pipeline;
+pub mod tfrecord;
 
 pub use error::{Error, Result};
 pub use model_selection::{train_test_split, TestSize};

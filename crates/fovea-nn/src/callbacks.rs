@@ -1,5 +1,6 @@
 //! Callbacks with Keras's hooks and names: `EarlyStopping`, `ModelCheckpoint`, `CsvLogger`,
-//! `LearningRateScheduler`, `ReduceLrOnPlateau`, `TerminateOnNan` and `LambdaCallback`.
+//! `LearningRateScheduler`, `ReduceLrOnPlateau`, `TerminateOnNan`, `LambdaCallback`, and
+//! `TensorBoard` with its [`SummaryWriter`].
 
 use crate::layer::Layer;
 use crate::model::training::{Compiled, Logs};
@@ -8,6 +9,13 @@ use fovea_core::Tensor;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
+
+pub mod proto;
+pub mod summary;
+pub mod tensorboard;
+
+pub use summary::SummaryWriter;
+pub use tensorboard::{TensorBoard, UpdateFreq};
 
 /// What a callback can see and change during `fit`.
 pub struct CallbackContext<'a> {
