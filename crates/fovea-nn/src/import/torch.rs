@@ -31,7 +31,9 @@ pub fn state_dict_from_bytes(bytes: &[u8], what: &str) -> Result<Vec<(String, Te
     if bytes.starts_with(b"PK\x03\x04") {
         return from_zip(bytes, what);
     }
-    if bytes.first() == Some(&0x80) {
+    // The legacy format opens with a pickled magic number, 0x1950a86a20f9469cfc6c (a LONG1 of
+    // 10 bytes); a safetensors header length may also start with 0x80, so test all of it.
+    if bytes.starts_with(b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19") {
         return Err(Error::Config(format!(
             "{what}: a legacy (pre-1.6) torch.save file; re-save it with torch.save(sd, path) from PyTorch 1.6 or later"
         )));
@@ -239,7 +241,13 @@ pub fn apply_rules(state: &[(String, Tensor)], rules: &[Rule], arch: &str) -> Re
     rules
         .iter()
         .map(|r| {
-            let t = transform(by_key[r.torch.as_str()], r.transform).map_err(|e| Error::Config(format!("{arch}: {}: {e}", r.torch)))?;
+            let t = transform(by_key[r.torch.as_str()], r.transform).map_err(|e| {
+                let msg = match e {
+                    Error::Config(m) => m,
+                    other => other.to_string(),
+                };
+                Error::Config(format!("{arch}: {}: {msg}", r.torch))
+            })?;
             Ok((r.fovea.clone(), t))
         })
         .collect()

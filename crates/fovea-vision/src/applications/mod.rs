@@ -14,6 +14,7 @@ mod resnet_cifar;
 mod resnet_keras;
 mod se;
 mod support_b;
+mod torchvision;
 mod vgg;
 mod xception;
 
@@ -30,5 +31,8 @@ pub use resnet::{resnet34_geron, ResidualUnit};
 pub use resnet_cifar::{resnet20, resnet32, resnet56, resnet_cifar};
 pub use resnet_keras::{resnet101, resnet152, resnet18, resnet34, resnet50};
 pub use se::{se_resnet50, squeeze_excite, SE_RATIO};
+pub use torchvision::{
+    convert_torchvision, load_torchvision, torchvision_classes, torchvision_model, torchvision_rules, TORCHVISION_ARCHS,
+};
 pub use vgg::{vgg16, vgg19};
 pub use xception::xception;
