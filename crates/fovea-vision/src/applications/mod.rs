@@ -3,6 +3,7 @@
 mod alexnet;
 mod fashion;
 mod googlenet;
+mod imagenet;
 mod inception_v3;
 mod lenet;
 mod mobilenet;
@@ -21,6 +22,7 @@ mod xception;
 pub use alexnet::alexnet;
 pub use fashion::fashion_mnist_cnn;
 pub use googlenet::{googlenet, googlenet_inference, googlenet_with_aux, GOOGLENET_AUX_LOSS_WEIGHT, GOOGLENET_LOSS_WEIGHTS};
+pub use imagenet::{decode_predictions, imagenet_classes, Prediction, IMAGENET_CLASSES};
 pub use inception_v3::inception_v3;
 pub use lenet::lenet5;
 pub use mobilenet::{mobilenet, mobilenet_v2};
