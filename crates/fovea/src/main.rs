@@ -11,6 +11,8 @@ use fovea::nn::optimizers::Optimizer;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod convert;
+
 #[derive(Parser)]
 #[command(name = "fovea", version, about = "Fovea: deep learning for computer vision — train, evaluate and inspect models")]
 struct Cli {
@@ -98,9 +100,21 @@ enum Command {
         /// How many test images of the dataset to classify.
         #[arg(long, default_value_t = 10)]
         limit: usize,
-        /// How many classes to print per image.
-        #[arg(long, default_value_t = 3)]
-        top_k: usize,
+        /// How many classes to print per image (default 3; 5 for ImageNet classifiers).
+        #[arg(long)]
+        top_k: Option<usize>,
+    },
+    /// Convert a torchvision checkpoint (`state_dict` as .pt, .pth or .safetensors) into a Fovea
+    /// model file (architecture + weights) for `fovea predict` and `load_functional`.
+    Convert {
+        /// The PyTorch file.
+        input: PathBuf,
+        /// Its architecture: resnet18, resnet34, resnet50 or vgg16.
+        #[arg(long)]
+        arch: String,
+        /// Where to write the Fovea model (.safetensors).
+        #[arg(short, long)]
+        output: PathBuf,
     },
     /// Print a zoo model's Keras summary table.
     Summary {
@@ -463,7 +477,14 @@ fn run(cli: Cli) -> AnyResult<()> {
             let test = net.evaluate(&images(&data.test_images, dataset)?, &data.test_labels, 256)?;
             println!("Test loss: {:.4} - Test accuracy: {:.4}", test["loss"], test["accuracy"]);
         }
-        Command::Predict { model, images, dataset, limit, top_k } => predict(model, images, dataset, limit, top_k)?,
+        Command::Predict { model, images, dataset, limit, top_k } => {
+            if convert::is_functional(&model)? {
+                convert::predict_functional(&model, &images, top_k.unwrap_or(5), load_image)?;
+            } else {
+                predict(model, images, dataset, limit, top_k.unwrap_or(3))?;
+            }
+        }
+        Command::Convert { input, arch, output } => println!("{}", convert::convert(&input, &arch, &output)?),
         Command::Summary { model, classes, input_shape, no_top } => print!("{}", zoo_summary(&model, classes, input_shape, no_top)?),
         Command::Data { action: DataAction::Fetch { dataset } } => {
             let dir = dataset.fetch()?;
