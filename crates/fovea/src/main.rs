@@ -89,11 +89,13 @@ enum Command {
     /// Classify images (PNG/JPEG files) or a dataset's test images with a saved model: top-k
     /// classes with probabilities.
     Predict {
-        /// The model file written by `fovea train -o`.
-        model: PathBuf,
-        /// PNG or JPEG files; they are converted to the model's channels and resized (bilinear)
-        /// to its input size.
-        images: Vec<PathBuf>,
+        /// The model file (written by `fovea train -o` or `fovea convert`), then PNG or JPEG
+        /// files; these are converted to the model's channels and resized (bilinear) to its
+        /// input size. With `--model`, every path is an image.
+        paths: Vec<PathBuf>,
+        /// The model file, as an alternative to the first path.
+        #[arg(long = "model")]
+        model_flag: Option<PathBuf>,
         /// Without image files: classify this dataset's test images. With them: name the classes.
         #[arg(long, value_enum)]
         dataset: Option<DatasetName>,
@@ -477,7 +479,13 @@ fn run(cli: Cli) -> AnyResult<()> {
             let test = net.evaluate(&images(&data.test_images, dataset)?, &data.test_labels, 256)?;
             println!("Test loss: {:.4} - Test accuracy: {:.4}", test["loss"], test["accuracy"]);
         }
-        Command::Predict { model, images, dataset, limit, top_k } => {
+        Command::Predict { mut paths, model_flag, dataset, limit, top_k } => {
+            let model = match model_flag {
+                Some(m) => m,
+                None if !paths.is_empty() => paths.remove(0),
+                None => return Err("predict: give the model file (first path, or --model FILE)".into()),
+            };
+            let images = paths;
             if convert::is_functional(&model)? {
                 convert::predict_functional(&model, &images, top_k.unwrap_or(5), load_image)?;
             } else {

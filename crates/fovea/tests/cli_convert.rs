@@ -57,7 +57,7 @@ fn convert_round_trips_a_torchvision_resnet18_and_predict_prints_top5() {
     assert_eq!(a, b, "the round trip is exact");
 
     let img = format!("{}/../fovea-vision/tests/fixtures/smooth24x32.jpg", env!("CARGO_MANIFEST_DIR"));
-    let (ok, out, err) = fovea(&["predict", out_path.to_str().unwrap(), &img]);
+    let (ok, out, err) = fovea(&["predict", "--model", out_path.to_str().unwrap(), &img]);
     assert!(ok, "{err}");
     let lines: Vec<&str> = out.lines().skip(1).collect();
     assert_eq!(lines.len(), 5, "{out}");
@@ -78,5 +78,7 @@ fn convert_round_trips_a_torchvision_resnet18_and_predict_prints_top5() {
     assert!(!ok && err.contains("not a torchvision vgg16 state_dict: missing keys [features.0.weight"), "{err}");
     let (ok, _, err) = fovea(&["predict", out_path.to_str().unwrap(), &img, "--top-k", "0"]);
     assert!(!ok && err.contains("--top-k must be at least 1"), "{err}");
+    let (ok, _, err) = fovea(&["predict"]);
+    assert!(!ok && err.contains("give the model file (first path, or --model FILE)"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }

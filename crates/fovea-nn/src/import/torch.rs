@@ -252,3 +252,48 @@ pub fn apply_rules(state: &[(String, Tensor)], rules: &[Rule], arch: &str) -> Re
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(v: Vec<f32>, shape: Vec<usize>) -> Tensor {
+        Tensor::from_vec(v, shape, Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn layouts_change_as_keras_expects() {
+        // OIHW [2, 1, 1, 2] → HWIO [1, 2, 1, 2]: kernel[0][w][0][o] = torch[o][0][0][w].
+        let conv = transform(&t(vec![1., 2., 3., 4.], vec![2, 1, 1, 2]), Transform::Conv).unwrap();
+        assert_eq!(conv.dims(), &[1, 2, 1, 2]);
+        assert_eq!(conv.to_vec::<f32>().unwrap(), [1., 3., 2., 4.]);
+        let dense = transform(&t(vec![1., 2., 3., 4., 5., 6.], vec![2, 3]), Transform::Linear).unwrap();
+        assert_eq!(dense.to_vec::<f32>().unwrap(), [1., 4., 2., 5., 3., 6.]);
+        // One output reading a (c=2, h=1, w=2) map: torch's input order c0w0, c0w1, c1w0, c1w1
+        // becomes NHWC's w0c0, w0c1, w1c0, w1c1.
+        let chw = transform(&t(vec![10., 11., 20., 21.], vec![1, 4]), Transform::LinearFromChw(2, 1, 2)).unwrap();
+        assert_eq!(chw.dims(), &[4, 1]);
+        assert_eq!(chw.to_vec::<f32>().unwrap(), [10., 20., 11., 21.]);
+        let e = transform(&t(vec![1.; 6], vec![1, 6]), Transform::LinearFromChw(2, 1, 2)).unwrap_err().to_string();
+        assert!(e.contains("expected a PyTorch weight of shape [out, 4], received [1, 6]"), "{e}");
+    }
+
+    #[test]
+    fn half_precision_decodes_exactly() {
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x7bff), 65504.0);
+        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+        assert!(f16_to_f32(0x7c00).is_infinite() && f16_to_f32(0x7e00).is_nan());
+    }
+
+    #[test]
+    fn rules_rename_and_drop_batch_counters() {
+        let counter = Tensor::from_vec(vec![5i64], Vec::<usize>::new(), Device::Cpu).unwrap();
+        let state = vec![("fc.weight".to_string(), t(vec![1., 2.], vec![1, 2])), ("bn.num_batches_tracked".to_string(), counter)];
+        let rules = [Rule { torch: "fc.weight".into(), fovea: "head/kernel".into(), transform: Transform::Linear }];
+        let out = apply_rules(&state, &rules, "toy").unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].0.as_str(), out[0].1.dims()), ("head/kernel", &[2usize, 1][..]));
+    }
+}
