@@ -137,6 +137,12 @@ fn truncated_corrupt_and_foreign_files_are_clear_errors() {
     assert!(e.contains("junk.bin: neither a torch.save zip archive nor a readable safetensors file"), "{e}");
     let e = state_dict_from_bytes(b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.", "old.pt").unwrap_err().to_string();
     assert!(e.contains("legacy (pre-1.6)"), "{e}");
+    let e = read_state_dict(format!("{}/not_tensors.pt", dir())).unwrap_err().to_string();
+    assert!(e.contains("not_tensors.pt: note holds a string, expected a tensor"), "{e}");
+    // A training checkpoint is unwrapped to its state_dict.
+    let wrapped = read_state_dict(format!("{}/checkpoint.pt", dir())).unwrap();
+    let plain = read_state_dict(format!("{}/tiny.pt", dir())).unwrap();
+    assert_eq!(wrapped.iter().map(|(k, _)| k).collect::<Vec<_>>(), plain.iter().map(|(k, _)| k).collect::<Vec<_>>());
     let e = read_state_dict(format!("{}/missing.pt", dir())).unwrap_err().to_string();
     assert!(e.contains("cannot read") && e.contains("missing.pt"), "{e}");
     // The tiny file is not a ResNet-18: every missing and unexpected key family is named.

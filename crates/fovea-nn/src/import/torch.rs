@@ -55,9 +55,16 @@ fn from_zip(bytes: &[u8], what: &str) -> Result<Vec<(String, Tensor)>> {
         }
     }
     let root = unpickle(zip.read(pkl)?).map_err(|e| Error::Config(format!("{what}: {e}")))?;
-    let Value::Dict(items) = root else {
+    let Value::Dict(mut items) = root else {
         return Err(Error::Config(format!("{what}: expected a state_dict (a dict of tensors), the pickle holds {}", kind(&root))));
     };
+    // Training checkpoints often wrap the weights: {"state_dict": {...}, "epoch": 3, ...}.
+    let nested = items.iter().position(|(k, v)| matches!((k, v), (Value::Str(k), Value::Dict(_)) if k == "state_dict" || k == "model"));
+    if let Some(i) = nested {
+        if let (_, Value::Dict(inner)) = items.swap_remove(i) {
+            items = inner;
+        }
+    }
     let mut out = Vec::with_capacity(items.len());
     for (k, v) in items {
         let Value::Str(name) = k else {
