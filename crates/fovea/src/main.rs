@@ -15,6 +15,8 @@ use std::path::PathBuf;
 mod bench;
 use std::process::ExitCode;
 
+mod convert;
+
 #[derive(Parser)]
 #[command(name = "fovea", version, about = "Fovea: deep learning for computer vision — train, evaluate and inspect models")]
 struct Cli {
@@ -116,20 +118,34 @@ enum Command {
     /// Classify images (PNG/JPEG files) or a dataset's test images with a saved model: top-k
     /// classes with probabilities.
     Predict {
-        /// The model file written by `fovea train -o`.
-        model: PathBuf,
-        /// PNG or JPEG files; they are converted to the model's channels and resized (bilinear)
-        /// to its input size.
-        images: Vec<PathBuf>,
+        /// The model file (written by `fovea train -o` or `fovea convert`), then PNG or JPEG
+        /// files; these are converted to the model's channels and resized (bilinear) to its
+        /// input size. With `--model`, every path is an image.
+        paths: Vec<PathBuf>,
+        /// The model file, as an alternative to the first path.
+        #[arg(long = "model")]
+        model_flag: Option<PathBuf>,
         /// Without image files: classify this dataset's test images. With them: name the classes.
         #[arg(long, value_enum)]
         dataset: Option<DatasetName>,
         /// How many test images of the dataset to classify.
         #[arg(long, default_value_t = 10)]
         limit: usize,
-        /// How many classes to print per image.
-        #[arg(long, default_value_t = 3)]
-        top_k: usize,
+        /// How many classes to print per image (default 3; 5 for ImageNet classifiers).
+        #[arg(long)]
+        top_k: Option<usize>,
+    },
+    /// Convert a torchvision checkpoint (`state_dict` as .pt, .pth or .safetensors) into a Fovea
+    /// model file (architecture + weights) for `fovea predict` and `load_functional`.
+    Convert {
+        /// The PyTorch file.
+        input: PathBuf,
+        /// Its architecture: resnet18, resnet34, resnet50 or vgg16.
+        #[arg(long)]
+        arch: String,
+        /// Where to write the Fovea model (.safetensors).
+        #[arg(short, long)]
+        output: PathBuf,
     },
     /// Measure training and inference speed (images/s, median of 5 windows) and peak memory
     /// on random data: Fovea's side of `bench/run.sh`. One JSON line per workload on stdout.
@@ -603,7 +619,20 @@ fn run(cli: Cli) -> AnyResult<()> {
             let test = net.evaluate(&images(&data.test_images, dataset)?, &data.test_labels, 256)?;
             println!("Test loss: {:.4} - Test accuracy: {:.4}", test["loss"], test["accuracy"]);
         }
-        Command::Predict { model, images, dataset, limit, top_k } => predict(model, images, dataset, limit, top_k)?,
+        Command::Predict { mut paths, model_flag, dataset, limit, top_k } => {
+            let model = match model_flag {
+                Some(m) => m,
+                None if !paths.is_empty() => paths.remove(0),
+                None => return Err("predict: give the model file (first path, or --model FILE)".into()),
+            };
+            let images = paths;
+            if convert::is_functional(&model)? {
+                convert::predict_functional(&model, &images, top_k.unwrap_or(5), load_image)?;
+            } else {
+                predict(model, images, dataset, limit, top_k.unwrap_or(3))?;
+            }
+        }
+        Command::Convert { input, arch, output } => println!("{}", convert::convert(&input, &arch, &output)?),
         Command::Bench { only, threads } => run_bench(only, threads)?,
         Command::Summary { model, classes, input_shape, no_top, config } => {
             print!("{}", zoo_summary(&model, classes, input_shape, no_top, config)?)

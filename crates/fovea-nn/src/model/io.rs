@@ -117,6 +117,104 @@ pub fn load_weights(model: &dyn Layer, path: impl AsRef<Path>) -> Result<HashMap
     Ok(file.metadata)
 }
 
+/// Keras's `load_weights(..., by_name=..., skip_mismatch=...)` switches for partial loads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Match weights by name (`layer/weight`) instead of by position; model weights the file
+    /// does not name keep their values.
+    pub by_name: bool,
+    /// Skip weights whose shapes differ (reported) instead of failing.
+    pub skip_mismatch: bool,
+}
+
+/// What a partial load did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Model weights assigned from the file.
+    pub loaded: Vec<String>,
+    /// Model weights skipped for a shape mismatch, with the reason.
+    pub skipped: Vec<String>,
+    /// Model weights the file does not name (by-name loads only); they keep their values.
+    pub unmatched: Vec<String>,
+}
+
+/// Loads a Fovea weight file into `model` with Keras's `by_name` / `skip_mismatch` semantics;
+/// with both off this is [`load_weights`].
+///
+/// # Errors
+/// As [`load_weights`]; by name, `Config` when no weight of the file matches the model.
+pub fn load_weights_with(model: &dyn Layer, path: impl AsRef<Path>, opts: LoadOptions) -> Result<LoadReport> {
+    let path = path.as_ref();
+    if !opts.by_name && !opts.skip_mismatch {
+        load_weights(model, path)?;
+        return Ok(LoadReport { loaded: model.weights().iter().map(|v| v.name().to_string()).collect(), ..LoadReport::default() });
+    }
+    let file = read_weights(path)?;
+    let what = path.display().to_string();
+    if opts.by_name {
+        return assign_by_name(model, &file.weights, opts.skip_mismatch, &what);
+    }
+    let weights = model.weights();
+    if weights.len() != file.weights.len() {
+        return Err(Error::Config(format!(
+            "{what}: the file holds {} weights but model {} has {}",
+            file.weights.len(),
+            model.name(),
+            weights.len()
+        )));
+    }
+    let mut report = LoadReport::default();
+    for (v, (name, t)) in weights.iter().zip(&file.weights) {
+        if v.value().shape() != t.shape() {
+            report.skipped.push(format!("{}: file {name} has shape {} but the model's is {}", v.name(), t.shape(), v.value().shape()));
+        } else {
+            v.assign(&t.to_device(v.value().device()))?;
+            report.loaded.push(v.name().to_string());
+        }
+    }
+    Ok(report)
+}
+
+/// Assigns `tensors` to the weights of `model` with the same names (`layer/weight`). Shapes
+/// are all checked before anything is assigned, so a failed load leaves the model untouched.
+/// `what` names the source in errors.
+///
+/// # Errors
+/// `Config` naming the weight for a shape mismatch (unless `skip_mismatch`), or when no tensor
+/// matches any weight of the model (a file for another architecture).
+pub fn assign_by_name(model: &dyn Layer, tensors: &[(String, Tensor)], skip_mismatch: bool, what: &str) -> Result<LoadReport> {
+    let by_name: HashMap<&str, &Tensor> = tensors.iter().map(|(k, t)| (k.as_str(), t)).collect();
+    let mut report = LoadReport::default();
+    let mut todo = Vec::new();
+    for v in model.weights() {
+        let Some(t) = by_name.get(v.name()) else {
+            report.unmatched.push(v.name().to_string());
+            continue;
+        };
+        if v.value().shape() != t.shape() {
+            let msg = format!("weight {} has shape {} in {what} but {} in model {}", v.name(), t.shape(), v.value().shape(), model.name());
+            if !skip_mismatch {
+                return Err(Error::Config(msg));
+            }
+            report.skipped.push(msg);
+            continue;
+        }
+        todo.push((v, *t));
+    }
+    if todo.is_empty() && report.skipped.is_empty() {
+        return Err(Error::Config(format!(
+            "{what}: none of its {} tensors names a weight of model {} (a file for another model?)",
+            tensors.len(),
+            model.name()
+        )));
+    }
+    for (v, t) in todo {
+        v.assign(&t.to_device(v.value().device()))?;
+        report.loaded.push(v.name().to_string());
+    }
+    Ok(report)
+}
+
 const KEY_ARCH: &str = "fovea.architecture";
 const KEY_COMPILE: &str = "fovea.compile";
 
@@ -292,6 +390,49 @@ mod tests {
         assert!(e.contains("newer Fovea (format version 99"), "{e}");
         let e = load_weights(&b, dir.join("nope.safetensors")).unwrap_err().to_string();
         assert!(e.contains("cannot read") && e.contains("nope.safetensors"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn by_name_and_skip_mismatch_load_partially() {
+        let dir = std::env::temp_dir().join(format!("fovea-nn-io-partial-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("w.safetensors");
+        let named = |units: usize, extra: bool| {
+            let m = Sequential::with_input_shape(&[3]);
+            m.add(Dense::new(4).named("base").unwrap()).unwrap();
+            m.add(Dense::new(units).named("head").unwrap()).unwrap();
+            if extra {
+                m.add(Dense::new(1).named("more").unwrap()).unwrap();
+            }
+            m.build_for(&[3]).unwrap();
+            m
+        };
+        let a = named(2, false);
+        save_weights(&a, &path, &[]).unwrap();
+        let value = |m: &Sequential, i: usize| m.weights()[i].value().to_vec::<f32>().unwrap();
+        // A new 5-unit head: by name, the mismatched head is skipped and the base loaded.
+        let b = named(5, true);
+        let before = value(&b, 2);
+        let e = load_weights_with(&b, &path, LoadOptions { by_name: true, skip_mismatch: false }).unwrap_err().to_string();
+        assert!(e.contains("weight head/kernel has shape [4, 2]") && e.contains("but [4, 5]"), "{e}");
+        assert_ne!(value(&b, 0), value(&a, 0), "a failed load assigns nothing");
+        let r = load_weights_with(&b, &path, LoadOptions { by_name: true, skip_mismatch: true }).unwrap();
+        assert_eq!(r.loaded, ["base/kernel", "base/bias"]);
+        assert_eq!(r.skipped.len(), 2);
+        assert_eq!(r.unmatched, ["more/kernel", "more/bias"]);
+        assert_eq!(value(&b, 0), value(&a, 0));
+        assert_eq!(value(&b, 2), before);
+        // Positional with skip_mismatch: same count required, mismatches skipped.
+        let c = named(5, false);
+        let r = load_weights_with(&c, &path, LoadOptions { by_name: false, skip_mismatch: true }).unwrap();
+        assert_eq!((r.loaded.len(), r.skipped.len()), (2, 2));
+        // Nothing in common is an error.
+        let d = Sequential::with_input_shape(&[3]);
+        d.add(Dense::new(2).named("other").unwrap()).unwrap();
+        d.build_for(&[3]).unwrap();
+        let e = load_weights_with(&d, &path, LoadOptions { by_name: true, skip_mismatch: true }).unwrap_err().to_string();
+        assert!(e.contains("none of its 4 tensors names a weight"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

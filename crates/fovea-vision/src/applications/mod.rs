@@ -3,6 +3,7 @@
 mod alexnet;
 mod fashion;
 mod googlenet;
+mod imagenet;
 mod inception_v3;
 mod lenet;
 mod mobilenet;
@@ -14,12 +15,14 @@ mod resnet_cifar;
 mod resnet_keras;
 mod se;
 mod support_b;
+mod torchvision;
 mod vgg;
 mod xception;
 
 pub use alexnet::alexnet;
 pub use fashion::fashion_mnist_cnn;
 pub use googlenet::{googlenet, googlenet_inference, googlenet_with_aux, GOOGLENET_AUX_LOSS_WEIGHT, GOOGLENET_LOSS_WEIGHTS};
+pub use imagenet::{decode_predictions, imagenet_classes, Prediction, IMAGENET_CLASSES};
 pub use inception_v3::inception_v3;
 pub use lenet::{lenet5, lenet_like};
 pub use mobilenet::{mobilenet, mobilenet_v2};
@@ -30,5 +33,8 @@ pub use resnet::{resnet34_geron, ResidualUnit};
 pub use resnet_cifar::{resnet20, resnet32, resnet56, resnet_cifar};
 pub use resnet_keras::{resnet101, resnet152, resnet18, resnet34, resnet50};
 pub use se::{se_resnet50, squeeze_excite, SE_RATIO};
+pub use torchvision::{
+    convert_torchvision, load_torchvision, torchvision_classes, torchvision_model, torchvision_rules, TORCHVISION_ARCHS,
+};
 pub use vgg::{vgg16, vgg19};
 pub use xception::xception;
