@@ -1,0 +1,214 @@
+//! Keras weight files (`.weights.h5`, legacy `.h5` in both layouts, `.keras`) written by
+//! tools/fixtures/gen_keras_h5_fixtures.py load into the same models built with Fovea and give
+//! Keras's outputs; partial loads, mismatches and damaged files give clear errors.
+
+use fovea_core::io::read_safetensors;
+use fovea_core::ops::padding::Padding;
+use fovea_core::{Device, Tensor};
+use fovea_nn::activations::Activation;
+use fovea_nn::import::keras_h5::{load_keras_weights, parse_keras_weights, read_keras_weights, KerasFormat, LoadOptions, LoadReport};
+use fovea_nn::layer::{Layer, LayerRef};
+use fovea_nn::layers::{Add, BatchNormalization, Conv2D, Dense, Flatten, GlobalAveragePooling2D, MaxPooling2D, ReLU};
+use fovea_nn::model::functional::{Connect, Functional, Input};
+use fovea_nn::model::Sequential;
+use std::sync::Arc;
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/keras/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn io(model: &str) -> (Tensor, Vec<f32>) {
+    let bytes = std::fs::read(fixture(&format!("{model}.io.safetensors"))).expect("fixture");
+    let (tensors, _) = read_safetensors(&bytes, Device::Cpu).expect("safetensors");
+    let get = |k: &str| tensors.iter().find(|(n, _)| n == k).expect("tensor").1.clone();
+    (get("x"), get("y").to_vec::<f32>().expect("f32"))
+}
+
+fn seq_cnn() -> Sequential {
+    let m = Sequential::with_input_shape(&[8, 8, 3]);
+    m.add(Conv2D::new(4, (3, 3)).activation(Activation::Relu).named("conv_a").unwrap()).unwrap();
+    m.add(MaxPooling2D::new((2, 2)).named("pool").unwrap()).unwrap();
+    m.add(Conv2D::new(6, (3, 3)).padding(Padding::Same).named("conv_b").unwrap()).unwrap();
+    m.add(Flatten::new().named("flatten").unwrap()).unwrap();
+    m.add(Dense::new(5).activation(Activation::Softmax).named("dense_out").unwrap()).unwrap();
+    m.build_for(&[8, 8, 3]).unwrap();
+    m
+}
+
+fn func_bn() -> Functional {
+    let inp = Input::named(&[6, 6, 2], "image");
+    let x = Conv2D::new(4, (3, 3)).padding(Padding::Same).named("stem").unwrap().on(&inp).unwrap();
+    let x = BatchNormalization::new().named("bn").unwrap().on(&x).unwrap();
+    let x = ReLU::new().named("relu").unwrap().on(&x).unwrap();
+    let shared: LayerRef = Arc::new(Conv2D::new(4, (1, 1)).named("shared").unwrap());
+    let a = shared.clone().on(&x).unwrap();
+    let b = shared.on(&a).unwrap();
+    let x = Add::new().named("add").unwrap().on_many(&[&a, &b]).unwrap();
+    let x = GlobalAveragePooling2D::new().named("gap").unwrap().on(&x).unwrap();
+    let out = Dense::new(3).named("head").unwrap().on(&x).unwrap();
+    Functional::new(&[&inp], &[&out]).unwrap().named("func_bn").unwrap()
+}
+
+fn assert_close(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= 1e-4 * w.abs().max(1e-2), "{what}[{i}]: {g} vs Keras {w}");
+    }
+}
+
+fn full() -> LoadOptions {
+    LoadOptions::default()
+}
+
+#[test]
+fn every_layout_of_a_sequential_cnn_gives_keras_outputs() {
+    let (x, want) = io("seq_cnn");
+    for (file, format) in [
+        ("seq_cnn.weights.h5", KerasFormat::WeightsH5),
+        ("seq_cnn.h5", KerasFormat::LegacyModelH5),
+        ("seq_cnn.legacy.h5", KerasFormat::LegacyWeightsH5),
+        ("seq_cnn.keras", KerasFormat::KerasZip),
+    ] {
+        let w = read_keras_weights(fixture(file)).unwrap();
+        assert_eq!(w.format, format, "{file}");
+        let names: Vec<&str> = w.layers.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["conv_a", "conv_b", "dense_out"], "{file}");
+        let model = seq_cnn();
+        let report = load_keras_weights(&model, fixture(file), full()).unwrap();
+        assert_eq!(report.loaded, ["conv_a", "conv_b", "dense_out"], "{file}");
+        let y = model.apply(std::slice::from_ref(&x), false).unwrap();
+        assert_eq!(y.dims(), &[2, 5]);
+        assert_close(&y.to_vec::<f32>().unwrap(), &want, file);
+    }
+}
+
+#[test]
+fn functional_model_with_batch_norm_and_a_shared_layer_gives_keras_outputs() {
+    let (x, want) = io("func_bn");
+    for file in ["func_bn.weights.h5", "func_bn.h5", "func_bn.legacy.h5", "func_bn.keras"] {
+        let model = func_bn();
+        let report = load_keras_weights(&model, fixture(file), full()).unwrap();
+        assert_eq!(report.loaded, ["stem", "bn", "shared", "head"], "{file}");
+        // The moving statistics come from the file: inference uses them.
+        let bn = model.get_layer("bn").unwrap().weights();
+        assert!(bn[3].value().to_vec::<f32>().unwrap().iter().all(|&v| (0.5..=1.5).contains(&v)), "{file}");
+        let y = model.call_all(std::slice::from_ref(&x), false).unwrap();
+        assert_close(&y[0].to_vec::<f32>().unwrap(), &want, file);
+    }
+}
+
+#[test]
+fn architecture_and_version_come_with_the_weights() {
+    let k = read_keras_weights(fixture("func_bn.keras")).unwrap();
+    let config = k.config.expect("config.json");
+    assert_eq!(config["class_name"], "Functional");
+    assert_eq!(config["config"]["name"], "func_bn");
+    assert!(k.keras_version.as_deref().is_some_and(|v| v.starts_with('3')), "{:?}", k.keras_version);
+    let h = read_keras_weights(fixture("func_bn.h5")).unwrap();
+    assert_eq!(h.config.expect("model_config")["config"]["layers"].as_array().unwrap().len(), 8);
+    // Legacy files name the weights; Keras 3 files number them.
+    let bn = &h.layers.iter().find(|l| l.name == "bn").unwrap().weights;
+    let names: Vec<&str> = bn.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["gamma", "beta", "moving_mean", "moving_variance"]);
+    let w = read_keras_weights(fixture("func_bn.weights.h5")).unwrap();
+    assert!(w.config.is_none());
+    assert_eq!(w.layers[0].weights[0].0, "vars/0");
+    // Same values whatever the layout.
+    let by3: Vec<f32> = w.layers.iter().find(|l| l.name == "bn").unwrap().weights[2].1.to_vec().unwrap();
+    assert_eq!(by3, bn[2].1.to_vec::<f32>().unwrap());
+}
+
+#[test]
+fn partial_loads_by_name_and_skip_mismatch() {
+    // A model sharing only `stem` and `head` (head with another width) with func_bn.
+    let inp = Input::named(&[6, 6, 2], "image");
+    let x = Conv2D::new(4, (3, 3)).padding(Padding::Same).named("stem").unwrap().on(&inp).unwrap();
+    let x = Conv2D::new(4, (1, 1)).named("other").unwrap().on(&x).unwrap();
+    let x = GlobalAveragePooling2D::new().named("gap").unwrap().on(&x).unwrap();
+    let out = Dense::new(7).named("head").unwrap().on(&x).unwrap();
+    let model = Functional::new(&[&inp], &[&out]).unwrap();
+    let other_before = model.get_layer("other").unwrap().weights()[0].value().to_vec::<f32>().unwrap();
+    let path = fixture("func_bn.weights.h5");
+
+    let e = load_keras_weights(&model, &path, full()).unwrap_err().to_string();
+    assert!(e.contains("has layer \"other\" with weights, but the file holds no weights for it") && e.contains("by_name"), "{e}");
+    let by_name = LoadOptions { by_name: true, skip_mismatch: false };
+    let e = load_keras_weights(&model, &path, by_name).unwrap_err().to_string();
+    assert!(
+        e.contains("layer \"head\": the file holds 2 weights of shapes [[4, 3], [3]] but the model's layer has 2 of shapes [[4, 7], [7]]"),
+        "{e}"
+    );
+    let e = load_keras_weights(&model, &path, LoadOptions { by_name: false, skip_mismatch: true }).unwrap_err().to_string();
+    assert!(e.contains("skip_mismatch requires by_name"), "{e}");
+
+    let report = load_keras_weights(&model, &path, LoadOptions { by_name: true, skip_mismatch: true }).unwrap();
+    assert_eq!(
+        report,
+        LoadReport {
+            loaded: vec!["stem".into()],
+            skipped: vec![(
+                "head".into(),
+                "the file holds 2 weights of shapes [[4, 3], [3]] but the model's layer has 2 of shapes [[4, 7], [7]]".into()
+            )],
+            missing_in_file: vec!["other".into()],
+            unused_in_file: vec!["bn".into(), "shared".into()],
+        }
+    );
+    let file = read_keras_weights(&path).unwrap();
+    let stem_file: Vec<f32> = file.layers.iter().find(|l| l.name == "stem").unwrap().weights[0].1.to_vec().unwrap();
+    assert_eq!(model.get_layer("stem").unwrap().weights()[0].value().to_vec::<f32>().unwrap(), stem_file);
+    assert_eq!(model.get_layer("other").unwrap().weights()[0].value().to_vec::<f32>().unwrap(), other_before);
+}
+
+#[test]
+fn mismatched_models_are_refused_without_changing_anything() {
+    // The Sequential CNN's file into the functional model: no layer in common.
+    let model = func_bn();
+    let before: Vec<Vec<f32>> = model.weights().iter().map(|v| v.value().to_vec::<f32>().unwrap()).collect();
+    let e = load_keras_weights(&model, fixture("seq_cnn.h5"), full()).unwrap_err().to_string();
+    assert!(e.contains("seq_cnn.h5") && e.contains("layer \"stem\"") && e.contains("[\"conv_a\", \"conv_b\", \"dense_out\"]"), "{e}");
+    let after: Vec<Vec<f32>> = model.weights().iter().map(|v| v.value().to_vec::<f32>().unwrap()).collect();
+    assert_eq!(before, after);
+    // Extra layers in the file are an error unless loading by name.
+    let small = Sequential::with_input_shape(&[8, 8, 3]);
+    small.add(Conv2D::new(4, (3, 3)).named("conv_a").unwrap()).unwrap();
+    small.build_for(&[8, 8, 3]).unwrap();
+    let e = load_keras_weights(&small, fixture("seq_cnn.keras"), full()).unwrap_err().to_string();
+    assert!(e.contains("the file holds weights for layers model") && e.contains("[\"conv_b\", \"dense_out\"]"), "{e}");
+    let r = load_keras_weights(&small, fixture("seq_cnn.keras"), LoadOptions { by_name: true, ..full() }).unwrap();
+    assert_eq!((r.loaded, r.unused_in_file), (vec!["conv_a".to_string()], vec!["conv_b".to_string(), "dense_out".to_string()]));
+}
+
+#[test]
+fn damaged_and_foreign_files_give_clear_errors() {
+    let e = read_keras_weights(fixture("nope.h5")).unwrap_err().to_string();
+    assert!(e.contains("cannot read") && e.contains("nope.h5"), "{e}");
+    let e = parse_keras_weights(b"hello world".to_vec(), "x.h5").unwrap_err().to_string();
+    assert!(e.contains("x.h5: not a Keras weight file: expected HDF5"), "{e}");
+    for file in ["seq_cnn.h5", "seq_cnn.weights.h5"] {
+        let bytes = std::fs::read(fixture(file)).unwrap();
+        // Cut inside the data: the superblock promises more than the file holds.
+        for cut in [bytes.len() / 2, 100, 9] {
+            let e = parse_keras_weights(bytes[..cut].to_vec(), file).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("invalid configuration: {file}:")) && (e.contains("corrupt") || e.contains("truncated")),
+                "{file} cut at {cut}: {e}"
+            );
+        }
+        // Garbage over the weights' object headers.
+        let mut bad = bytes.clone();
+        for b in &mut bad[1000..bytes.len() / 2] {
+            *b = 0xAB;
+        }
+        let e = parse_keras_weights(bad, file).unwrap_err().to_string();
+        assert!(e.contains(file) && e.contains("corrupt"), "{file}: {e}");
+    }
+    let zip = std::fs::read(fixture("seq_cnn.keras")).unwrap();
+    let e = parse_keras_weights(zip[..zip.len() - 30].to_vec(), "m.keras").unwrap_err().to_string();
+    assert!(e.contains("m.keras: not a .keras (zip) archive, or a truncated one"), "{e}");
+    // A flipped byte inside the stored weights file fails its CRC.
+    let mut flipped = zip.clone();
+    flipped[zip.len() / 2] ^= 0xFF;
+    let e = parse_keras_weights(flipped, "m.keras").unwrap_err().to_string();
+    assert!(e.contains("entry \"model.weights.h5\": CRC-32") && e.contains("corrupt archive"), "{e}");
+}
