@@ -7,6 +7,7 @@ use fovea_core::ops::padding::Padding;
 use fovea_core::{Device, Tensor};
 use fovea_nn::activations::Activation;
 use fovea_nn::import::keras_h5::{load_keras_weights, parse_keras_weights, read_keras_weights, KerasFormat, LoadOptions, LoadReport};
+use fovea_nn::import::load::load_weights_by_name;
 use fovea_nn::layer::{Layer, LayerRef};
 use fovea_nn::layers::{Add, BatchNormalization, Conv2D, Dense, Flatten, GlobalAveragePooling2D, MaxPooling2D, ReLU};
 use fovea_nn::model::functional::{Connect, Functional, Input};
@@ -211,4 +212,28 @@ fn damaged_and_foreign_files_give_clear_errors() {
     flipped[zip.len() / 2] ^= 0xFF;
     let e = parse_keras_weights(flipped, "m.keras").unwrap_err().to_string();
     assert!(e.contains("entry \"model.weights.h5\": CRC-32") && e.contains("corrupt archive"), "{e}");
+}
+
+#[test]
+fn fovea_weight_files_load_by_name_too() {
+    let source = func_bn();
+    load_keras_weights(&source, fixture("func_bn.keras"), full()).unwrap();
+    let dir = std::env::temp_dir().join(format!("fovea-keras-h5-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("func_bn.safetensors");
+    fovea_nn::model::io::save_weights(&source, &path, &[]).unwrap();
+    // Only the head: a strict load fails naming the extra layers; by name it takes the head.
+    let inp = Input::named(&[4], "features");
+    let out = Dense::new(3).named("head").unwrap().on(&inp).unwrap();
+    let head = Functional::new(&[&inp], &[&out]).unwrap();
+    let e = load_weights_by_name(&head, &path, full()).unwrap_err().to_string();
+    assert!(e.contains("does not have: [\"stem\", \"bn\", \"shared\"]"), "{e}");
+    let r = load_weights_by_name(&head, &path, LoadOptions { by_name: true, ..full() }).unwrap();
+    assert_eq!(r.loaded, ["head"]);
+    let want = source.get_layer("head").unwrap().weights()[0].value().to_vec::<f32>().unwrap();
+    assert_eq!(head.weights()[0].value().to_vec::<f32>().unwrap(), want);
+    // The same entry point reads Keras files.
+    let r = load_weights_by_name(&head, fixture("func_bn.weights.h5"), LoadOptions { by_name: true, ..full() }).unwrap();
+    assert_eq!(r.loaded, ["head"]);
+    std::fs::remove_dir_all(dir).unwrap();
 }

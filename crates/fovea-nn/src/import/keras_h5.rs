@@ -34,6 +34,8 @@ pub enum KerasFormat {
     LegacyWeightsH5,
     /// A Keras 3 `.keras` zip.
     KerasZip,
+    /// Not Keras: a Fovea weight file read by [`super::load::load_weights_by_name`].
+    FoveaSafetensors,
 }
 
 /// One layer's weights as the file stores them, in the layer's Keras order.
