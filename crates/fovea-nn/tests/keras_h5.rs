@@ -184,6 +184,10 @@ fn mismatched_models_are_refused_without_changing_anything() {
 fn damaged_and_foreign_files_give_clear_errors() {
     let e = read_keras_weights(fixture("nope.h5")).unwrap_err().to_string();
     assert!(e.contains("cannot read") && e.contains("nope.h5"), "{e}");
+    let e = read_keras_weights(fixture("not_keras.h5")).unwrap_err().to_string();
+    assert!(e.contains("an HDF5 file but not a Keras weight file") && e.contains("datasets [\"data\"]"), "{e}");
+    let e = read_keras_weights(fixture("int_weight.weights.h5")).unwrap_err().to_string();
+    assert!(e.contains("weight \"layers/dense/vars/0\" holds") && e.contains("only float32/float64 weights are supported"), "{e}");
     let e = parse_keras_weights(b"hello world".to_vec(), "x.h5").unwrap_err().to_string();
     assert!(e.contains("x.h5: not a Keras weight file: expected HDF5"), "{e}");
     for file in ["seq_cnn.h5", "seq_cnn.weights.h5"] {
