@@ -6,6 +6,7 @@ use fovea_core::io::read_safetensors;
 use fovea_core::ops::padding::Padding;
 use fovea_core::{Device, Tensor};
 use fovea_nn::activations::Activation;
+use fovea_nn::import::keras_config::{load_keras_model, model_from_keras_config, KerasModel};
 use fovea_nn::import::keras_h5::{load_keras_weights, parse_keras_weights, read_keras_weights, KerasFormat, LoadOptions, LoadReport};
 use fovea_nn::import::load::load_weights_by_name;
 use fovea_nn::layer::{Layer, LayerRef};
@@ -240,4 +241,21 @@ fn fovea_weight_files_load_by_name_too() {
     let r = load_weights_by_name(&head, fixture("func_bn.weights.h5"), LoadOptions { by_name: true, ..full() }).unwrap();
     assert_eq!(r.loaded, ["head"]);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn whole_models_rebuild_from_their_keras_config() {
+    let cases = [("seq_cnn", "seq_cnn.keras"), ("seq_cnn", "seq_cnn.h5"), ("func_bn", "func_bn.keras"), ("func_bn", "func_bn.h5")];
+    for (model, file) in cases {
+        let (x, want) = io(model);
+        let m = load_keras_model(fixture(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let is_seq = matches!(m, KerasModel::Sequential(_));
+        assert_eq!(is_seq, model == "seq_cnn", "{file}");
+        let y = m.as_layer().apply(std::slice::from_ref(&x), false).unwrap();
+        assert_close(&y.to_vec::<f32>().unwrap(), &want, file);
+    }
+    let e = load_keras_model(fixture("func_bn.weights.h5")).err().unwrap().to_string();
+    assert!(e.contains("func_bn.weights.h5: holds weights only (no model config)"), "{e}");
+    let e = model_from_keras_config(&serde_json::json!({"class_name": "Dense", "config": {}})).err().unwrap().to_string();
+    assert!(e.contains("class \"Dense\" is not a Keras model class"), "{e}");
 }

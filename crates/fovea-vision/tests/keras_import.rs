@@ -7,6 +7,7 @@
 
 use fovea_core::io::read_safetensors;
 use fovea_core::{Device, Tensor};
+use fovea_nn::import::keras_config::{load_keras_model, KerasModel};
 use fovea_nn::import::keras_h5::{load_keras_weights, read_keras_weights, KerasFormat, LoadOptions};
 use fovea_nn::model::functional::Functional;
 use fovea_vision::applications::{mobilenet_v2, resnet50, vgg16, xception, AppOptions};
@@ -53,6 +54,25 @@ fn mobilenet_v2_from_a_keras_file_gives_keras_outputs() {
 }
 
 #[test]
+fn mobilenet_v2_rebuilds_from_the_keras_config_alone() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/keras");
+    let KerasModel::Functional(model) = load_keras_model(dir.join("mobilenet_v2_0.35.keras")).unwrap() else {
+        panic!("MobileNetV2 is a functional model")
+    };
+    // The same graph as the zoo's constructor: layer for layer, by class and name.
+    let zoo = mobilenet_v2(&at(32), 0.35).unwrap();
+    let names = |m: &Functional| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = m.layers().iter().map(|l| (l.name().to_string(), l.class_name().to_string())).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&model), names(&zoo));
+    let (x, want) = io(&dir.join("mobilenet_v2_0.35.io.safetensors"));
+    let y = model.call_all(&[x], false).unwrap();
+    assert_close(&y[0].to_vec::<f32>().unwrap(), &want, "mobilenet_v2_0.35.keras (from its config)");
+}
+
+#[test]
 fn big_keras_applications_when_enabled() {
     if std::env::var("FOVEA_KERAS_BIG").is_err() {
         eprintln!("skipped: set FOVEA_KERAS_BIG=1 to regenerate and check ResNet50, VGG16 and Xception");
@@ -74,6 +94,10 @@ fn big_keras_applications_when_enabled() {
         for ext in ["weights.h5", "h5"] {
             check(model, &dir.join(format!("{name}.{ext}")), &dir.join(format!("{name}.io.safetensors")));
         }
+        // The legacy full-model file also rebuilds from its own `model_config`.
+        let KerasModel::Functional(rebuilt) = load_keras_model(dir.join(format!("{name}.h5"))).unwrap() else { panic!("{name}") };
+        let (x, want) = io(&dir.join(format!("{name}.io.safetensors")));
+        assert_close(&rebuilt.call_all(&[x], false).unwrap()[0].to_vec::<f32>().unwrap(), &want, &format!("{name}.h5 (from its config)"));
     }
     // A VGG file into a ResNet: no layer in common, named in the error.
     let e = load_keras_weights(&models[0].1, dir.join("vgg16.h5"), LoadOptions::default()).unwrap_err().to_string();
