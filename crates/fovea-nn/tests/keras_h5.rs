@@ -259,3 +259,46 @@ fn whole_models_rebuild_from_their_keras_config() {
     let e = model_from_keras_config(&serde_json::json!({"class_name": "Dense", "config": {}})).err().unwrap().to_string();
     assert!(e.contains("class \"Dense\" is not a Keras model class"), "{e}");
 }
+
+/// The fixture's transfer-learning model: a Sequential base inside a functional model.
+fn nested() -> (Functional, Arc<Sequential>) {
+    let base = Sequential::with_input_shape(&[5, 5, 2]);
+    base.base().set_name("base").unwrap();
+    base.add(Conv2D::new(3, (3, 3)).activation(Activation::Relu).named("base_conv").unwrap()).unwrap();
+    base.add(BatchNormalization::new().named("base_bn").unwrap()).unwrap();
+    base.add(GlobalAveragePooling2D::new().named("base_gap").unwrap()).unwrap();
+    let base = Arc::new(base);
+    let inp = Input::named(&[5, 5, 2], "pixels");
+    let feat = (base.clone() as LayerRef).on(&inp).unwrap();
+    let out = Dense::new(2).activation(Activation::Softmax).named("new_head").unwrap().on(&feat).unwrap();
+    (Functional::new(&[&inp], &[&out]).unwrap(), base)
+}
+
+#[test]
+fn nested_models_load_layer_by_layer_and_from_config() {
+    let (x, want) = io("nested");
+    for file in ["nested.weights.h5", "nested.h5", "nested.legacy.h5", "nested.keras"] {
+        // Keras 3 files keep the nesting as groups, legacy ones in the weight names
+        // (`base/base_conv/kernel`); both come out as the inner layers.
+        let w = read_keras_weights(fixture(file)).unwrap();
+        let mut names: Vec<&str> = w.layers.iter().map(|l| l.name.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["base_bn", "base_conv", "new_head"], "{file}");
+        let (model, base) = nested();
+        load_keras_weights(&model, fixture(file), full()).unwrap();
+        let y = model.call_all(std::slice::from_ref(&x), false).unwrap();
+        assert_close(&y[0].to_vec::<f32>().unwrap(), &want, file);
+        // Only the base's weights, by name, into a model whose head differs: the transfer step.
+        let (fresh, _) = nested();
+        let head_before = fresh.get_layer("new_head").unwrap().weights()[0].value().to_vec::<f32>().unwrap();
+        let r = load_keras_weights(base.as_ref(), fixture(file), LoadOptions { by_name: true, ..full() }).unwrap();
+        assert_eq!((r.loaded, r.unused_in_file), (vec!["base_conv".to_string(), "base_bn".to_string()], vec!["new_head".to_string()]));
+        assert_eq!(fresh.get_layer("new_head").unwrap().weights()[0].value().to_vec::<f32>().unwrap(), head_before);
+    }
+    for file in ["nested.keras", "nested.h5"] {
+        let KerasModel::Functional(m) = load_keras_model(fixture(file)).unwrap() else { panic!("{file}: a functional model") };
+        assert_eq!(m.get_layer("base").unwrap().class_name(), "Sequential");
+        let y = m.call_all(std::slice::from_ref(&x), false).unwrap();
+        assert_close(&y[0].to_vec::<f32>().unwrap(), &want, &format!("{file} (from its config)"));
+    }
+}

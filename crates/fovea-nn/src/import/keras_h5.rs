@@ -53,7 +53,8 @@ pub struct KerasLayerWeights {
 pub struct KerasWeights {
     /// The file's kind.
     pub format: KerasFormat,
-    /// Every layer that holds weights, in file order.
+    /// Every layer that holds weights, in file order (for Keras 3 files the order of the group
+    /// names, which h5py keeps sorted; for legacy files the `layer_names` order).
     pub layers: Vec<KerasLayerWeights>,
     /// The Keras model config (`config.json`, or a legacy file's `model_config`), if any.
     pub config: Option<serde_json::Value>,
