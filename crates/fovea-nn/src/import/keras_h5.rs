@@ -151,7 +151,7 @@ fn read_keras3(file: &H5File, format: KerasFormat) -> Result<KerasWeights> {
     let mut layers = Vec::new();
     for g in groups {
         match g.as_str() {
-            "layers" => walk_keras3(file, "layers", &mut layers)?,
+            "layers" => walk_keras3(file, "layers", 0, &mut layers)?,
             // The model's own variables; Keras models have none, so any are unsupported content.
             "vars" => {
                 let (_, ds) = file.members("vars")?;
@@ -174,9 +174,18 @@ fn read_keras3(file: &H5File, format: KerasFormat) -> Result<KerasWeights> {
     Ok(KerasWeights { format, layers, config: None, keras_version: None })
 }
 
+const MAX_DEPTH: usize = 64;
+
 /// Collects every `vars` group under `path`: a layer's weights, or (deeper) those of the
 /// layers of a nested model or of a layer's sub-layers.
-fn walk_keras3(file: &H5File, path: &str, out: &mut Vec<KerasLayerWeights>) -> Result<()> {
+fn walk_keras3(file: &H5File, path: &str, depth: usize, out: &mut Vec<KerasLayerWeights>) -> Result<()> {
+    // A damaged file can make a group its own descendant; real models nest a few levels.
+    if depth > MAX_DEPTH {
+        return Err(Error::Config(format!(
+            "{}: groups nested more than {MAX_DEPTH} levels deep at {path:?} (a cycle in a corrupt file?)",
+            file.what()
+        )));
+    }
     let (groups, datasets) = file.members(path)?;
     if let Some(d) = datasets.first() {
         return Err(Error::Config(format!("{}: unexpected dataset {:?} outside a `vars` group", file.what(), join(path, d))));
@@ -184,7 +193,7 @@ fn walk_keras3(file: &H5File, path: &str, out: &mut Vec<KerasLayerWeights>) -> R
     for g in groups {
         let sub = join(path, &g);
         if g != "vars" {
-            walk_keras3(file, &sub, out)?;
+            walk_keras3(file, &sub, depth + 1, out)?;
             continue;
         }
         let (inner, ds) = file.members(&sub)?;

@@ -59,7 +59,7 @@ pub fn read_zip(bytes: &[u8], what: &str) -> Result<Vec<(String, Vec<u8>)>> {
         at += 46 + nlen + xlen + clen;
         let entry = |detail: String| Error::Config(format!("{what}: entry {name:?}: {detail}"));
         let local = offset as usize;
-        if bytes.get(local..local + 30).is_none_or(|h| h[..4] != [0x50, 0x4b, 0x03, 0x04]) {
+        if bytes.get(local..local.saturating_add(30)).is_none_or(|h| h[..4] != [0x50, 0x4b, 0x03, 0x04]) {
             return Err(entry(format!("no local header at byte {local} (corrupt archive)")));
         }
         let data_at = local + 30 + u16_at(bytes, local + 26) as usize + u16_at(bytes, local + 28) as usize;
