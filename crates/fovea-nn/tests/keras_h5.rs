@@ -69,6 +69,7 @@ fn every_layout_of_a_sequential_cnn_gives_keras_outputs() {
         ("seq_cnn.weights.h5", KerasFormat::WeightsH5),
         ("seq_cnn.h5", KerasFormat::LegacyModelH5),
         ("seq_cnn.legacy.h5", KerasFormat::LegacyWeightsH5),
+        ("seq_cnn.keras2.h5", KerasFormat::LegacyWeightsH5),
         ("seq_cnn.keras", KerasFormat::KerasZip),
     ] {
         let w = read_keras_weights(fixture(file)).unwrap();

@@ -8,8 +8,10 @@
 //! - Legacy (h5py, Keras 2 and Keras 3's `legacy_h5_format`): the `layer_names` attribute lists
 //!   the layers, each layer group's `weight_names` attribute its weights (`conv/kernel:0`,
 //!   `inner/conv/kernel` for a layer of a nested model), each a dataset at
-//!   `<layer>/<weight name>`. The root's `model_config` attribute, when present, is the
-//!   architecture. `optimizer_weights/` is ignored.
+//!   `<layer>/<weight name>`. Name lists may be fixed- or variable-length strings, and
+//!   chunked (`layer_names0`, `layer_names1`, ... as Keras splits lists over 64 KB). The root's
+//!   `model_config` attribute, when present, is the architecture. `optimizer_weights/` is
+//!   ignored.
 //! - `.keras`: `config.json` (the architecture) and `model.weights.h5` (Keras 3 layout).
 //!
 //! Weights are matched to Fovea layers by Keras layer name (Fovea's layers carry Keras names,
@@ -90,10 +92,10 @@ pub fn parse_keras_weights(bytes: Vec<u8>, what: &str) -> Result<KerasWeights> {
         )));
     }
     let file = H5File::from_bytes(bytes, what)?;
-    if file.strings_attr("/", "layer_names")?.is_some() {
+    if names_attr(&file, "/", "layer_names")?.is_some() {
         return read_legacy(&file, "", KerasFormat::LegacyWeightsH5);
     }
-    if file.has_group("model_weights") && file.strings_attr("model_weights", "layer_names")?.is_some() {
+    if file.has_group("model_weights") && names_attr(&file, "model_weights", "layer_names")?.is_some() {
         return read_legacy(&file, "model_weights", KerasFormat::LegacyModelH5);
     }
     if file.has_group("layers") || file.has_group("vars") {
@@ -234,12 +236,28 @@ fn float_dataset(file: &H5File, path: &str) -> Result<Tensor> {
     }
 }
 
+/// A legacy name-list attribute, whole or — as Keras writes lists over the 64 KB object-header
+/// limit — in chunks `name0`, `name1`, ...
+fn names_attr(file: &H5File, path: &str, name: &str) -> Result<Option<Vec<String>>> {
+    if let Some(list) = file.strings_attr(path, name)? {
+        return Ok(Some(list));
+    }
+    let mut out: Option<Vec<String>> = None;
+    for i in 0.. {
+        match file.strings_attr(path, &format!("{name}{i}"))? {
+            Some(chunk) => out.get_or_insert_with(Vec::new).extend(chunk),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
 fn read_legacy(file: &H5File, root: &str, format: KerasFormat) -> Result<KerasWeights> {
-    let names = file.strings_attr(root, "layer_names")?.unwrap_or_default();
+    let names = names_attr(file, root, "layer_names")?.unwrap_or_default();
     let mut layers: Vec<KerasLayerWeights> = Vec::new();
     for layer in names {
         let group = join(root, &layer);
-        let weight_names = file.strings_attr(&group, "weight_names")?.ok_or_else(|| {
+        let weight_names = names_attr(file, &group, "weight_names")?.ok_or_else(|| {
             Error::Config(format!("{}: layer group {group:?} has no `weight_names` attribute (corrupt legacy file?)", file.what()))
         })?;
         for wn in weight_names {
