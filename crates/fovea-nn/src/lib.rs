@@ -9,6 +9,7 @@ pub mod activations;
 pub mod callbacks;
 pub mod confusion;
 mod error;
+pub mod hdf5;
 pub mod import;
 pub mod initializers;
 pub mod layer;

@@ -1,0 +1,357 @@
+//! Rebuilding a model from a Keras model config (a `.keras` file's `config.json`, a legacy
+//! `.h5` file's `model_config`), so such files load without building the model in code.
+//!
+//! Keras configs name layer arguments as Fovea's do; what differs is translated here: the
+//! serialized initializers and regularizers (`{"class_name": "GlorotUniform", "config": ..}`),
+//! `DepthwiseConv2D`'s `depthwise_*` arguments, input layers, and the functional graph
+//! (Keras's `inbound_nodes` with `keras_history` references, Keras 3 and Keras 2 forms).
+//! Layers Fovea lacks, multi-output layers and tensors passed as keyword arguments are errors
+//! naming the layer.
+
+use super::keras_h5::{assign_keras_weights, read_keras_weights, LoadOptions};
+use crate::layer::Layer;
+use crate::model::functional::{functional_from_config, Functional};
+use crate::model::registry::sequential_from_config;
+use crate::model::Sequential;
+use crate::{Error, Result};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// A model rebuilt from a Keras config: Keras's two model classes.
+pub enum KerasModel {
+    /// From a `Sequential` config.
+    Sequential(Sequential),
+    /// From a `Functional` (or `Model`) config.
+    Functional(Functional),
+}
+
+impl KerasModel {
+    /// The model as a layer (for calling, weights, `load_keras_weights`).
+    pub fn as_layer(&self) -> &dyn Layer {
+        match self {
+            KerasModel::Sequential(m) => m,
+            KerasModel::Functional(m) => m,
+        }
+    }
+}
+
+fn bad(what: &str) -> Error {
+    Error::Config(format!("Keras model config: {what}"))
+}
+
+/// `GlorotUniform` → `glorot_uniform`, `L1L2` → `l1l2`.
+fn snake(s: &str) -> String {
+    let mut out = String::new();
+    let mut prev: Option<char> = None;
+    for ch in s.chars() {
+        if ch.is_ascii_uppercase() && prev.is_some_and(|p| !p.is_ascii_uppercase() && !p.is_ascii_digit()) {
+            out.push('_');
+        }
+        out.push(ch.to_ascii_lowercase());
+        prev = Some(ch);
+    }
+    out
+}
+
+fn initializer(layer: &str, key: &str, v: &Value) -> Result<Value> {
+    match v {
+        Value::String(s) => Ok(json!({"class_name": snake(s)})),
+        Value::Object(o) => {
+            let class =
+                o.get("class_name").and_then(Value::as_str).ok_or_else(|| bad(&format!("layer {layer:?}: {key} has no class_name")))?;
+            let mut out = Map::new();
+            out.insert("class_name".into(), json!(snake(class)));
+            if let Some(Value::Object(c)) = o.get("config") {
+                for (k, v) in c {
+                    // Seeds and axis hints do not change the distribution Fovea samples from.
+                    if !matches!(k.as_str(), "seed" | "input_axes" | "output_axes") {
+                        out.insert(k.clone(), if k == "distribution" && v == "normal" { json!("truncated_normal") } else { v.clone() });
+                    }
+                }
+            }
+            Ok(Value::Object(out))
+        }
+        other => Err(bad(&format!("layer {layer:?}: {key} {other} is not an initializer"))),
+    }
+}
+
+fn regularizer(layer: &str, key: &str, v: &Value) -> Result<Value> {
+    match v {
+        Value::Null => Ok(Value::Null),
+        Value::Object(o) => {
+            let c = o.get("config").cloned().unwrap_or(json!({}));
+            Ok(json!({"l1": c["l1"].as_f64().unwrap_or(0.0), "l2": c["l2"].as_f64().unwrap_or(0.0)}))
+        }
+        other => Err(bad(&format!("layer {layer:?}: {key} {other} is not a regularizer"))),
+    }
+}
+
+/// A Keras layer config in Fovea's form.
+fn layer_config(class: &str, c: &Value) -> Result<Value> {
+    let name = c["name"].as_str().unwrap_or("?").to_string();
+    let Value::Object(map) = c else { return Err(bad(&format!("layer {name:?} has no config object"))) };
+    let mut out = Map::new();
+    for (k, v) in map {
+        // Fovea configures a depthwise (or separable) convolution's kernels through the
+        // `kernel_*` arguments; Keras names them `depthwise_*` (and `pointwise_*`, whose
+        // initializer matters little once the file's weights are loaded).
+        let key = match (class, k.as_str()) {
+            ("DepthwiseConv2D" | "SeparableConv2D", "depthwise_initializer") => "kernel_initializer",
+            ("DepthwiseConv2D" | "SeparableConv2D", "depthwise_regularizer") => "kernel_regularizer",
+            _ => k.as_str(),
+        };
+        let v = if key.ends_with("_initializer") {
+            initializer(&name, key, v)?
+        } else if key.ends_with("_regularizer") {
+            regularizer(&name, key, v)?
+        } else if key == "activation" && !v.is_string() {
+            return Err(bad(&format!("layer {name:?}: activation {v} is not a built-in activation name")));
+        } else {
+            v.clone()
+        };
+        out.insert(key.to_string(), v);
+    }
+    if matches!(class, "DepthwiseConv2D" | "SeparableConv2D") && !out.contains_key("kernel_regularizer") {
+        out.insert("kernel_regularizer".into(), Value::Null);
+    }
+    Ok(Value::Object(out))
+}
+
+/// The input shape (batch excluded) of a Keras `InputLayer` config, or of a Keras 2 first
+/// layer's `batch_input_shape`.
+fn input_shape(c: &Value) -> Option<Vec<usize>> {
+    let s = c.get("batch_shape").or_else(|| c.get("batch_input_shape"))?.as_array()?;
+    s.iter().skip(1).map(|d| d.as_u64().map(|d| d as usize)).collect()
+}
+
+fn entry_config(class: &str, entry: &Value) -> Result<Value> {
+    match class {
+        "Functional" | "Model" => Ok(json!({"class_name": "Functional", "config": functional_config(&entry["config"])?})),
+        "Sequential" => Ok(json!({"class_name": "Sequential", "config": sequential_config(&entry["config"])?.0})),
+        _ => Ok(json!({"class_name": class, "config": layer_config(class, &entry["config"])?})),
+    }
+}
+
+/// A Keras `Sequential` config in Fovea's form, and its input shape when it records one.
+fn sequential_config(c: &Value) -> Result<(Value, Option<Vec<usize>>)> {
+    let mut shape = None;
+    let mut layers = Vec::new();
+    for entry in c["layers"].as_array().ok_or_else(|| bad("a Sequential config without a \"layers\" list"))? {
+        let class = entry["class_name"].as_str().ok_or_else(|| bad("a layer without class_name"))?;
+        if shape.is_none() {
+            shape = input_shape(&entry["config"]);
+        }
+        if class != "InputLayer" {
+            layers.push(entry_config(class, entry)?);
+        }
+    }
+    Ok((json!({"name": c["name"], "layers": layers}), shape))
+}
+
+/// `(layer, node index)` of every Keras tensor in a node's arguments (Keras 3 form).
+fn history(v: &Value, out: &mut Vec<(String, u64, u64)>) {
+    match v {
+        Value::Array(items) => items.iter().for_each(|i| history(i, out)),
+        Value::Object(o) if o.get("class_name") == Some(&json!("__keras_tensor__")) => {
+            if let Some(h) = o["config"]["keras_history"].as_array() {
+                out.push((h[0].as_str().unwrap_or("").to_string(), h[1].as_u64().unwrap_or(0), h[2].as_u64().unwrap_or(0)));
+            }
+        }
+        // Tensors inside a dict argument (`{"x": tensor}`) count too.
+        Value::Object(o) => o.values().for_each(|i| history(i, out)),
+        _ => {}
+    }
+}
+
+/// The tensors a layer call (one inbound node) reads, Keras 3 (`{"args", "kwargs"}`) or
+/// Keras 2 (`[[layer, node, tensor, kwargs], ...]`) form.
+fn node_inputs(layer: &str, node: &Value) -> Result<Vec<(String, u64, u64)>> {
+    let mut refs = Vec::new();
+    match node {
+        Value::Object(o) => {
+            history(&o["args"], &mut refs);
+            let mut in_kwargs = Vec::new();
+            history(&o["kwargs"], &mut in_kwargs);
+            if !in_kwargs.is_empty() {
+                return Err(bad(&format!("layer {layer:?} receives tensors as keyword arguments, which Fovea does not support")));
+            }
+        }
+        Value::Array(items) => {
+            for i in items {
+                let a = i.as_array().ok_or_else(|| bad(&format!("layer {layer:?}: unreadable inbound node {i}")))?;
+                refs.push((a[0].as_str().unwrap_or("").to_string(), a[1].as_u64().unwrap_or(0), a[2].as_u64().unwrap_or(0)));
+            }
+        }
+        other => return Err(bad(&format!("layer {layer:?}: unreadable inbound node {other}"))),
+    }
+    Ok(refs)
+}
+
+/// `input_layers` / `output_layers`: one `[name, node, tensor]` or a list of them.
+fn endpoints(v: &Value, what: &str) -> Result<Vec<(String, u64)>> {
+    let list = v.as_array().ok_or_else(|| bad(&format!("no {what} list")))?;
+    let items: Vec<&Value> = if list.first().is_some_and(Value::is_string) { vec![v] } else { list.iter().collect() };
+    items
+        .iter()
+        .map(|i| Ok((i[0].as_str().ok_or_else(|| bad(&format!("bad {what} entry {i}")))?.to_string(), i[1].as_u64().unwrap_or(0))))
+        .collect()
+}
+
+/// A Keras functional config in Fovea's form (layers, inputs, nodes, outputs).
+fn functional_config(c: &Value) -> Result<Value> {
+    let entries = c["layers"].as_array().ok_or_else(|| bad("a functional config without a \"layers\" list"))?;
+    let mut refs: HashMap<(String, u64), String> = HashMap::new();
+    let mut inputs = Vec::new();
+    for (k, (name, node)) in endpoints(&c["input_layers"], "input_layers")?.into_iter().enumerate() {
+        let entry = entries.iter().find(|e| e["name"] == name.as_str() || e["config"]["name"] == name.as_str());
+        let shape = entry.and_then(|e| input_shape(&e["config"])).ok_or_else(|| bad(&format!("input {name:?} has no known shape")))?;
+        inputs.push(json!({"name": name, "shape": shape}));
+        refs.insert((name, node), format!("i{k}"));
+    }
+    let mut layers = Vec::new();
+    // Every call of every layer: (Fovea layer index, Keras layer name, node index, inputs).
+    let mut pending = Vec::new();
+    for entry in entries {
+        let class = entry["class_name"].as_str().ok_or_else(|| bad("a layer without class_name"))?;
+        if class == "InputLayer" {
+            continue;
+        }
+        let name = entry["name"].as_str().or_else(|| entry["config"]["name"].as_str()).unwrap_or("").to_string();
+        for (n, node) in entry["inbound_nodes"].as_array().into_iter().flatten().enumerate() {
+            let ins = node_inputs(&name, node)?;
+            if let Some((_, _, t)) = ins.iter().find(|(_, _, t)| *t != 0) {
+                return Err(bad(&format!("layer {name:?} reads output {t} of a multi-output layer, which Fovea does not support")));
+            }
+            pending.push((layers.len(), name.clone(), n as u64, ins));
+        }
+        layers.push(entry_config(class, entry)?);
+    }
+    let mut nodes = Vec::new();
+    while !pending.is_empty() {
+        let before = pending.len();
+        pending.retain(|(index, name, n, ins)| {
+            let resolved: Option<Vec<String>> = ins.iter().map(|(l, k, _)| refs.get(&(l.clone(), *k)).cloned()).collect();
+            let Some(resolved) = resolved else { return true };
+            refs.insert((name.clone(), *n), format!("n{}", nodes.len()));
+            nodes.push(json!({"layer": index, "inputs": resolved}));
+            false
+        });
+        if pending.len() == before {
+            let (_, name, _, ins) = &pending[0];
+            return Err(bad(&format!("layer {name:?} reads {ins:?}, which no layer of the graph produces")));
+        }
+    }
+    let outputs: Vec<String> = endpoints(&c["output_layers"], "output_layers")?
+        .into_iter()
+        .map(|(l, n)| refs.get(&(l.clone(), n)).cloned().ok_or_else(|| bad(&format!("output {l:?} is not produced by the graph"))))
+        .collect::<Result<_>>()?;
+    Ok(json!({"name": c["name"], "layers": layers, "inputs": inputs, "nodes": nodes, "outputs": outputs}))
+}
+
+/// Builds the model a Keras model config (`{"class_name", "config"}`) describes.
+///
+/// # Errors
+/// `Config` naming the layer for unsupported layers or arguments, a broken graph, or a
+/// `Sequential` without a recorded input shape.
+pub fn model_from_keras_config(config: &Value) -> Result<KerasModel> {
+    match config["class_name"].as_str() {
+        Some("Sequential") => {
+            let (c, shape) = sequential_config(&config["config"])?;
+            let shape = shape.ok_or_else(|| bad("the Sequential model records no input shape, so it cannot be built"))?;
+            Ok(KerasModel::Sequential(sequential_from_config(&c, Some(&shape))?))
+        }
+        Some("Functional" | "Model") => Ok(KerasModel::Functional(functional_from_config(&functional_config(&config["config"])?)?)),
+        Some(other) => Err(bad(&format!("class {other:?} is not a Keras model class (expected Sequential or Functional)"))),
+        None => Err(bad("no class_name at the top")),
+    }
+}
+
+/// Loads a whole Keras model — architecture and weights — from a `.keras` file or a legacy
+/// full-model `.h5`.
+///
+/// # Errors
+/// As [`read_keras_weights`]; `Config` for a weights-only file (no architecture), as
+/// [`model_from_keras_config`], and when the weights do not fit the rebuilt model.
+pub fn load_keras_model(path: impl AsRef<Path>) -> Result<KerasModel> {
+    let path = path.as_ref();
+    let file = read_keras_weights(path)?;
+    let config = file.config.as_ref().ok_or_else(|| {
+        Error::Config(format!(
+            "{}: holds weights only (no model config); build the model in code and load the weights into it",
+            path.display()
+        ))
+    })?;
+    let model = model_from_keras_config(config).map_err(|e| match e {
+        Error::Config(m) => Error::Config(format!("{}: {m}", path.display())),
+        other => other,
+    })?;
+    assign_keras_weights(model.as_layer(), &file, &path.display().to_string(), LoadOptions::default())?;
+    Ok(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keras_class_names_become_fovea_snake_case() {
+        for (keras, fovea) in [
+            ("GlorotUniform", "glorot_uniform"),
+            ("HeNormal", "he_normal"),
+            ("VarianceScaling", "variance_scaling"),
+            ("L1L2", "l1l2"),
+            ("Zeros", "zeros"),
+        ] {
+            assert_eq!(snake(keras), fovea);
+        }
+        let init = initializer(
+            "d",
+            "kernel_initializer",
+            &json!({"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.5, "seed": 3}}),
+        );
+        assert_eq!(init.unwrap(), json!({"class_name": "random_normal", "mean": 0.0, "stddev": 0.5}));
+        assert_eq!(regularizer("d", "r", &json!({"class_name": "L2", "config": {"l2": 0.25}})).unwrap(), json!({"l1": 0.0, "l2": 0.25}));
+        let e = initializer("d", "kernel_initializer", &json!(3)).unwrap_err().to_string();
+        assert!(e.contains("layer \"d\": kernel_initializer 3 is not an initializer"), "{e}");
+    }
+
+    fn graph(layer: Value) -> Value {
+        json!({"class_name": "Functional", "config": {
+            "name": "g",
+            "layers": [{"class_name": "InputLayer", "name": "in", "config": {"batch_shape": [null, 3], "name": "in"}, "inbound_nodes": []}, layer],
+            "input_layers": [["in", 0, 0]],
+            "output_layers": [["out", 0, 0]]
+        }})
+    }
+
+    fn call(from: &str, tensor: u64) -> Value {
+        json!([{"args": [{"class_name": "__keras_tensor__", "config": {"keras_history": [from, 0, tensor]}}], "kwargs": {}}])
+    }
+
+    #[test]
+    fn unsupported_configs_are_named() {
+        let err = |c: Value| model_from_keras_config(&c).err().expect("an error").to_string();
+        let e = err(graph(
+            json!({"class_name": "MultiHeadAttention", "name": "out", "config": {"name": "out"}, "inbound_nodes": call("in", 0)}),
+        ));
+        assert!(e.contains("unknown layer type \"MultiHeadAttention\""), "{e}");
+        let dense =
+            |nodes: Value| json!({"class_name": "Dense", "name": "out", "config": {"name": "out", "units": 2}, "inbound_nodes": nodes});
+        let e = err(graph(dense(call("ghost", 0))));
+        assert!(e.contains("layer \"out\" reads [(\"ghost\", 0, 0)], which no layer of the graph produces"), "{e}");
+        let e = err(graph(dense(call("in", 1))));
+        assert!(e.contains("layer \"out\" reads output 1 of a multi-output layer"), "{e}");
+        let kw = json!([{"args": [], "kwargs": {"x": {"class_name": "__keras_tensor__", "config": {"keras_history": ["in", 0, 0]}}}}]);
+        let e = err(graph(dense(kw)));
+        assert!(e.contains("layer \"out\" receives tensors as keyword arguments"), "{e}");
+        let e = err(
+            json!({"class_name": "Sequential", "config": {"name": "s", "layers": [{"class_name": "Flatten", "config": {"name": "f"}}]}}),
+        );
+        assert!(e.contains("the Sequential model records no input shape"), "{e}");
+        let e = err(
+            json!({"class_name": "Sequential", "config": {"name": "s", "layers": [{"class_name": "Dense", "config": {"name": "d", "batch_shape": [null, 2], "activation": {"class_name": "custom"}}}]}}),
+        );
+        assert!(e.contains("layer \"d\": activation {\"class_name\":\"custom\"} is not a built-in activation name"), "{e}");
+    }
+}
