@@ -571,13 +571,11 @@ fn run(cli: Cli) -> AnyResult<()> {
                     }
                 };
                 net.compile(opt, Loss::from_name("sparse_categorical_crossentropy")?, &["accuracy"])?;
-            } else if model_input(&net, std::path::Path::new(&what))? != input {
-                return Err(format!(
-                    "{what} takes {:?} inputs but {} images are {input:?}",
-                    model_input(&net, std::path::Path::new(&what))?,
-                    dataset.name()
-                )
-                .into());
+            } else {
+                let saved = model_input(&net, std::path::Path::new(&what))?;
+                if saved != input {
+                    return Err(format!("{what} takes {saved:?} inputs but {} images are {input:?}", dataset.name()).into());
+                }
             }
             if verbose > 0 {
                 println!("{}", net.summary()?);

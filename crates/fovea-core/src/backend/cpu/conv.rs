@@ -258,8 +258,15 @@ fn grad_input_as_forward(dy: &[f32], w: &[f32], s: &Conv2dSpec) -> Option<Vec<f3
     if narrow || s.stride != (1, 1) || pt.max(pb) > reach_h || pl.max(pr) > reach_w || Geometry::new(s).direct {
         return None;
     }
+    let (flipped, spec) = (rotated_filter(w, s), input_grad_spec(s));
+    Some(forward_gemm(dy, &flipped, &spec))
+}
+
+/// The filter of the forward convolution whose output is `s`'s input gradient: rotated by
+/// 180° with its channel axes swapped within each group,
+/// `w'[i', j', co, g·cin_g + ci] = w[kh−1−i', kw−1−j', ci, g·cout_g + co]`.
+pub(super) fn rotated_filter(w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
     let (cin_g, cout_g) = (s.c_in / s.groups, s.c_out / s.groups);
-    // w'[i', j', co, g·cin_g + ci] = w[kh−1−i', kw−1−j', ci, g·cout_g + co].
     let mut flipped = vec![0f32; w.len()];
     for i in 0..s.kh {
         for j in 0..s.kw {
@@ -273,7 +280,16 @@ fn grad_input_as_forward(dy: &[f32], w: &[f32], s: &Conv2dSpec) -> Option<Vec<f3
             }
         }
     }
-    let spec = Conv2dSpec {
+    flipped
+}
+
+/// The stride-1 forward convolution of `dy` with [`rotated_filter`] that gives `s`'s input
+/// gradient: padded by `(k−1)·d − pad` on each side. Callers check that no side has more
+/// padding than `(k−1)·d`.
+pub(super) fn input_grad_spec(s: &Conv2dSpec) -> Conv2dSpec {
+    let (reach_h, reach_w) = ((s.kh - 1) * s.dilation.0, (s.kw - 1) * s.dilation.1);
+    let (pt, pb, pl, pr) = s.pad;
+    Conv2dSpec {
         h: s.out_h,
         w: s.out_w,
         c_in: s.c_out,
@@ -282,8 +298,7 @@ fn grad_input_as_forward(dy: &[f32], w: &[f32], s: &Conv2dSpec) -> Option<Vec<f3
         out_h: s.h,
         out_w: s.w,
         ..s.clone()
-    };
-    Some(forward_gemm(dy, &flipped, &spec))
+    }
 }
 
 /// Gradient with respect to the input.

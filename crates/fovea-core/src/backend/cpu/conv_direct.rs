@@ -276,35 +276,10 @@ pub(super) fn grad_filter(x: &[f32], dy: &[f32], s: &Conv2dSpec) -> Vec<f32> {
 /// 180° and its channel axes swapped, padded by `(k − 1)·d − pad`; call only when
 /// [`applies_grad_input`].
 pub(super) fn grad_input(dy: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
-    let (reach_h, reach_w) = ((s.kh - 1) * s.dilation.0, (s.kw - 1) * s.dilation.1);
-    let (pt, pb, pl, pr) = s.pad;
     if s.out_h == 0 || s.out_w == 0 {
         return vec![0.0; s.n * s.h * s.w * s.c_in];
     }
-    // w'[i', j', co, ci] = w[kh−1−i', kw−1−j', ci, co].
-    let mut rotated = vec![0f32; w.len()];
-    for i in 0..s.kh {
-        for j in 0..s.kw {
-            let src = &w[(i * s.kw + j) * s.c_in * s.c_out..][..s.c_in * s.c_out];
-            let dst = &mut rotated[((s.kh - 1 - i) * s.kw + (s.kw - 1 - j)) * s.c_out * s.c_in..][..s.c_out * s.c_in];
-            for ci in 0..s.c_in {
-                for co in 0..s.c_out {
-                    dst[co * s.c_in + ci] = src[ci * s.c_out + co];
-                }
-            }
-        }
-    }
-    let spec = Conv2dSpec {
-        h: s.out_h,
-        w: s.out_w,
-        c_in: s.c_out,
-        c_out: s.c_in,
-        pad: (reach_h - pt, reach_h - pb, reach_w - pl, reach_w - pr),
-        out_h: s.h,
-        out_w: s.w,
-        ..s.clone()
-    };
-    forward(dy, &rotated, &spec)
+    forward(dy, &super::conv::rotated_filter(w, s), &super::conv::input_grad_spec(s))
 }
 
 /// The AVX-512 register-block kernels. `R` (columns or filter rows) and `NB` (16-lane

@@ -26,7 +26,7 @@
 //! input gradient. Transforms and products use AVX-512F, detected at run time; without it
 //! [`applies`] is false and the caller keeps its other paths.
 
-use super::conv::with_thread_buffer;
+use super::conv::{input_grad_spec, rotated_filter, with_thread_buffer};
 use super::conv_direct::avx512;
 use crate::backend::Conv2dSpec;
 use rayon::prelude::*;
@@ -122,23 +122,7 @@ pub(super) fn applies(s: &Conv2dSpec) -> bool {
 /// `2 − pad` would be negative).
 pub(super) fn applies_grad_input(s: &Conv2dSpec) -> bool {
     let (pt, pb, pl, pr) = s.pad;
-    pt.max(pb).max(pl).max(pr) <= 2 && s.h * s.w > 0 && applies(&rotated(s))
-}
-
-/// The forward convolution whose output is the input gradient of `s` (stride 1, 3×3).
-fn rotated(s: &Conv2dSpec) -> Conv2dSpec {
-    let (pt, pb, pl, pr) = s.pad;
-    let back = |p: usize| 2usize.saturating_sub(p);
-    Conv2dSpec {
-        h: s.out_h,
-        w: s.out_w,
-        c_in: s.c_out,
-        c_out: s.c_in,
-        pad: (back(pt), back(pb), back(pl), back(pr)),
-        out_h: s.h,
-        out_w: s.w,
-        ..s.clone()
-    }
+    (s.kh, s.kw) == (3, 3) && s.dilation == (1, 1) && pt.max(pb).max(pl).max(pr) <= 2 && s.h * s.w > 0 && applies(&input_grad_spec(s))
 }
 
 thread_local! {
@@ -387,19 +371,7 @@ pub(super) fn forward(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
 
 /// Input gradient; call only when [`applies_grad_input`].
 pub(super) fn grad_input(dy: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
-    // w'[i', j', co, ci] = w[2 − i', 2 − j', ci, co].
-    let (ci_n, co_n) = (s.c_in, s.c_out);
-    let mut rot = vec![0f32; w.len()];
-    for i in 0..3 {
-        for j in 0..3 {
-            for ci in 0..ci_n {
-                for co in 0..co_n {
-                    rot[(((2 - i) * 3 + (2 - j)) * co_n + co) * ci_n + ci] = w[((i * 3 + j) * ci_n + ci) * co_n + co];
-                }
-            }
-        }
-    }
-    forward(dy, &rot, &rotated(s))
+    forward(dy, &rotated_filter(w, s), &input_grad_spec(s))
 }
 
 /// Filter gradient (HWIO); call only when [`applies`].
@@ -468,9 +440,10 @@ pub(super) fn grad_filter(x: &[f32], dy: &[f32], s: &Conv2dSpec) -> Vec<f32> {
     // All chunks at once, scheduled by work stealing (waves of one chunk per thread stall on
     // the slowest chunk of each wave when a core is busy elsewhere), then added in order.
     let parts: Vec<Vec<f32>> = (0..chunks).into_par_iter().map(|c| with_thread_buffer(&BLOCK, |buf| partial(c, buf))).collect();
-    let mut du = parts[0].clone();
-    for p in &parts[1..] {
-        du.iter_mut().zip(p).for_each(|(d, v)| *d += v);
+    let mut parts = parts.into_iter();
+    let mut du = parts.next().unwrap_or_else(|| vec![0.0; du_len]);
+    for p in parts {
+        du.iter_mut().zip(&p).for_each(|(d, v)| *d += v);
     }
     untransform_filter_grad(&du, s, &t)
 }
