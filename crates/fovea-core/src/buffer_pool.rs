@@ -19,7 +19,7 @@ use std::sync::Mutex;
 pub const MIN_BYTES: usize = 1 << 20;
 
 /// At most this many buffers are kept.
-pub const MAX_BUFFERS: usize = 32;
+pub const MAX_BUFFERS: usize = 1024;
 
 /// At most this many bytes are kept in all.
 pub const MAX_BYTES: usize = 1 << 29;

@@ -152,6 +152,16 @@ fn fashion_mnist_in_the_data_dir_trains_evaluates_and_predicts() {
     assert!(!ok && err.starts_with("error: /nonexistent/cat.png: "), "{err}");
     let (ok, _, err) = fovea_in(&root, &["predict", m, "--dataset", "cifar10"]);
     assert!(!ok && err.contains("takes (28, 28, 1) inputs but cifar10 images are (32, 32, 3)"), "{err}");
+    // Resuming a Fashion-MNIST model on CIFAR-10 images is refused before any training step.
+    let cifar = root.join("cifar10");
+    std::fs::create_dir_all(&cifar).unwrap();
+    for b in 1..=5 {
+        std::fs::write(cifar.join(format!("data_batch_{b}.bin")), cifar_record(b)).unwrap();
+    }
+    std::fs::write(cifar.join("test_batch.bin"), cifar_record(9)).unwrap();
+    let (ok, out, err) = fovea_in(&root, &["train", "--resume", m, "--dataset", "cifar10", "--epochs", "1"]);
+    assert!(!ok && err.contains(&format!("{m} takes (28, 28, 1) inputs but cifar10 images are (32, 32, 3)")), "{out}\n{err}");
+    assert!(!out.contains("Epoch"), "{out}");
     std::fs::remove_dir_all(root).unwrap();
 }
 
