@@ -101,16 +101,11 @@ pub fn parse_csv(text: &str, label_column: Option<&str>, what: &str, device: Dev
     let mut rows = 0;
     for (line, fields) in lines {
         if fields.len() != names.len() {
-            return Err(Error::format(
-                what,
-                format!("line {line}: expected {} fields like the header, got {}", names.len(), fields.len()),
-            ));
+            return Err(Error::format(what, format!("line {line}: expected {} fields like the header, got {}", names.len(), fields.len())));
         }
         for (c, f) in fields.iter().enumerate() {
-            let v: f64 = f
-                .trim()
-                .parse()
-                .map_err(|_| Error::format(what, format!("line {line}, column {:?}: {f:?} is not a number", names[c])))?;
+            let v: f64 =
+                f.trim().parse().map_err(|_| Error::format(what, format!("line {line}, column {:?}: {f:?} is not a number", names[c])))?;
             if Some(c) == label_at {
                 labels.push(v);
             } else {

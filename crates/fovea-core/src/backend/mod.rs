@@ -216,6 +216,23 @@ pub trait Backend: Send + Sync {
     fn scatter_add(&self, src: &Storage, src_shape: &Shape, axis: usize, indices: &[i64], out_dim: usize) -> Result<Storage> {
         reference::movement::scatter_add(src, src_shape, axis, indices, out_dim)
     }
+    fn batch_norm_stats(&self, x: &Storage, channels: usize) -> Result<(Storage, Storage)> {
+        reference::batch_norm::batch_norm_stats(x, channels)
+    }
+    fn channel_affine(&self, x: &Storage, scale: &Storage, shift: &Storage, channels: usize) -> Result<Storage> {
+        reference::batch_norm::channel_affine(x, scale, shift, channels)
+    }
+    fn batch_norm_grad(
+        &self,
+        x: &Storage,
+        dy: &Storage,
+        mean: &Storage,
+        invstd: &Storage,
+        gamma: &Storage,
+        channels: usize,
+    ) -> Result<(Storage, Storage, Storage)> {
+        reference::batch_norm::batch_norm_grad(x, dy, mean, invstd, gamma, channels)
+    }
 }
 
 /// The backend that computes for `device`.

@@ -1,6 +1,7 @@
 //! Tensor operations, one module per op family, each holding the op's forward pass, its
 //! backward pass and its tests side by side. Ops are methods on [`crate::Tensor`].
 
+pub mod batch_norm;
 pub mod binary;
 pub mod concat;
 pub mod conv;

@@ -80,10 +80,6 @@ fn channels(base: &LayerBase, s: &ShapeSpec) -> Result<usize> {
     }
 }
 
-fn reduce_axes(rank: usize) -> Vec<isize> {
-    (0..rank as isize - 1).collect()
-}
-
 impl Layer for BatchNormalization {
     fn base(&self) -> &LayerBase {
         &self.base
@@ -119,31 +115,29 @@ impl Layer for BatchNormalization {
             return Err(self.base.error(format!("expected {c} channels on the last axis, got shape {}", x.shape())));
         }
         // Keras: a frozen BatchNormalization runs in inference mode even inside fit.
-        let use_batch = training && self.trainable();
-        let (mean, var) = if use_batch {
-            let axes = reduce_axes(x.rank());
-            let mean = x.mean(&axes, false)?;
-            let var = x.variance(&axes, false)?;
+        if training && self.trainable() {
+            let (gamma, beta) = (p.gamma.as_ref().map(Variable::value), p.beta.as_ref().map(Variable::value));
+            let (y, mean, var) = x.batch_norm_train(gamma.as_ref(), beta.as_ref(), self.epsilon)?;
             let m = self.momentum;
             no_grad(|| -> Result<()> {
                 // moving = moving·momentum + batch·(1 − momentum)
-                p.moving_mean.assign(&p.moving_mean.value().mul_scalar(m)?.add(&mean.detach().mul_scalar(1.0 - m)?)?)?;
-                p.moving_variance.assign(&p.moving_variance.value().mul_scalar(m)?.add(&var.detach().mul_scalar(1.0 - m)?)?)?;
+                p.moving_mean.assign(&p.moving_mean.value().mul_scalar(m)?.add(&mean.mul_scalar(1.0 - m)?)?)?;
+                p.moving_variance.assign(&p.moving_variance.value().mul_scalar(m)?.add(&var.mul_scalar(1.0 - m)?)?)?;
                 Ok(())
             })?;
-            (mean, var)
-        } else {
-            (p.moving_mean.value(), p.moving_variance.value())
-        };
-        let mut inv = var.add_scalar(self.epsilon)?.rsqrt()?;
+            return Ok(y);
+        }
+        // Inference: γ/√(var + ε) and β − mean·that fold into one per-channel affine map
+        // (differentiable in γ and β, which fine-tuning a frozen-statistics model still trains).
+        let mut scale = p.moving_variance.value().add_scalar(self.epsilon)?.rsqrt()?;
         if let Some(g) = &p.gamma {
-            inv = inv.mul(&g.value())?;
+            scale = scale.mul(&g.value())?;
         }
-        let mut y = x.sub(&mean)?.mul(&inv)?;
+        let mut shift = p.moving_mean.value().mul(&scale)?.neg()?;
         if let Some(b) = &p.beta {
-            y = y.add(&b.value())?;
+            shift = shift.add(&b.value())?;
         }
-        Ok(y)
+        Ok(x.channel_affine(&scale, &shift)?)
     }
 
     fn config(&self) -> serde_json::Value {

@@ -1,6 +1,7 @@
 //! The fast CPU backend: f32 throughout, gemm for matrix products, rayon across large
 //! element-wise maps. Primitives it does not override run the reference code.
 
+mod batch_norm;
 mod conv;
 mod conv_depthwise;
 mod conv_direct;
@@ -81,5 +82,25 @@ impl Backend for CpuBackend {
 
     fn strided_slice(&self, x: &Storage, shape: &Shape, axes: &[SliceAxis]) -> Result<Storage> {
         movement::strided_slice(x, shape, axes)
+    }
+
+    fn batch_norm_stats(&self, x: &Storage, channels: usize) -> Result<(Storage, Storage)> {
+        batch_norm::batch_norm_stats(x, channels)
+    }
+
+    fn channel_affine(&self, x: &Storage, scale: &Storage, shift: &Storage, channels: usize) -> Result<Storage> {
+        batch_norm::channel_affine(x, scale, shift, channels)
+    }
+
+    fn batch_norm_grad(
+        &self,
+        x: &Storage,
+        dy: &Storage,
+        mean: &Storage,
+        invstd: &Storage,
+        gamma: &Storage,
+        channels: usize,
+    ) -> Result<(Storage, Storage, Storage)> {
+        batch_norm::batch_norm_grad(x, dy, mean, invstd, gamma, channels)
     }
 }

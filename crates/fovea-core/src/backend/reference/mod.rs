@@ -1,6 +1,7 @@
 //! The reference backend: plain loops with f64 accumulation. It is the specification every
 //! other backend is tested against, so clarity wins over speed here.
 
+pub mod batch_norm;
 pub mod conv;
 pub mod elementwise;
 pub mod matmul;

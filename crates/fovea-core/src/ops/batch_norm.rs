@@ -1,0 +1,228 @@
+//! Batch normalization over every axis but the last (channels last, as Keras's
+//! `BatchNormalization(axis=-1)` on NHWC data), and the per-channel affine map it reduces to
+//! at inference.
+//!
+//! Fused for speed: composed from reductions and broadcast element-wise ops, training-mode
+//! batch normalization costs about a dozen full passes over the activation forward and
+//! backward and keeps the centred input alive for the backward pass; here it is two passes
+//! forward (statistics, then normalization) and two backward, and only the input and two
+//! per-channel vectors are kept. The tests check both against the composed formula.
+
+use crate::backend::backend;
+use crate::{no_grad, DType, Error, Result, Storage, Tensor};
+
+impl Tensor {
+    fn check_channel_vector(&self, op: &'static str, what: &str, v: &Tensor, channels: usize) -> Result<()> {
+        if v.dtype() != DType::F32 {
+            return Err(Error::dtype(op, "float32", v.dtype()));
+        }
+        if v.dims() != [channels] {
+            return Err(Error::invalid(op, format!("{what} must have shape [{channels}] (the input's last axis), got {}", v.shape())));
+        }
+        if v.device() != self.device() {
+            return Err(Error::invalid(op, format!("{what} is on {:?} but the input is on {:?}", v.device(), self.device())));
+        }
+        Ok(())
+    }
+
+    fn check_channels_last(&self, op: &'static str) -> Result<usize> {
+        if self.dtype() != DType::F32 {
+            return Err(Error::dtype(op, "float32", self.dtype()));
+        }
+        if self.rank() == 0 {
+            return Err(Error::rank(op, "at least 1 (channels last)", self.shape()));
+        }
+        Ok(self.dims()[self.rank() - 1])
+    }
+
+    /// Training-mode batch normalization (`tf.nn.batch_normalization` with the batch's own
+    /// `tf.nn.moments` over every axis but the last):
+    ///
+    /// ```text
+    /// μ, σ² = mean and biased variance over all rows (every axis but the channel axis)
+    /// y     = γ · (x − μ) / √(σ² + ε) + β
+    /// ```
+    ///
+    /// `gamma` and `beta` (shape `[C]`) are optional (Keras's `scale=False` / `center=False`).
+    /// Returns `(y, μ, σ²)`. The gradient of `y` accounts for μ and σ² depending on `x`; the
+    /// returned statistics themselves carry no gradient (they feed the moving averages).
+    ///
+    /// # Errors
+    /// `DTypeMismatch` unless everything is f32; `RankMismatch` for a scalar; `InvalidArgument`
+    /// for a `gamma`/`beta` not of shape `[C]`, an input with no rows, or a negative or
+    /// non-finite `epsilon`.
+    pub fn batch_norm_train(&self, gamma: Option<&Tensor>, beta: Option<&Tensor>, epsilon: f32) -> Result<(Tensor, Tensor, Tensor)> {
+        const OP: &str = "batch_norm_train";
+        let c = self.check_channels_last(OP)?;
+        for (what, v) in [("gamma", gamma), ("beta", beta)] {
+            if let Some(v) = v {
+                self.check_channel_vector(OP, what, v, c)?;
+            }
+        }
+        if !(epsilon.is_finite() && epsilon >= 0.0) {
+            return Err(Error::invalid(OP, format!("epsilon must be finite and non-negative, got {epsilon}")));
+        }
+        if c == 0 || self.numel() == 0 {
+            return Err(Error::invalid(OP, format!("cannot take batch statistics of an empty input {}", self.shape())));
+        }
+        let (dev, be) = (self.device(), backend(self.device()));
+        let (mean_s, var_s) = be.batch_norm_stats(self.storage(), c)?;
+        let (mean, var) = (Tensor::from_storage(mean_s, [c], dev)?, Tensor::from_storage(var_s, [c], dev)?);
+        let gamma_value = match gamma {
+            Some(g) => g.detach(),
+            None => Tensor::ones([c], DType::F32, dev)?,
+        };
+        // The per-channel constants are tiny; the full-size work is the one affine pass.
+        let (invstd, scale, shift) = no_grad(|| -> Result<(Tensor, Tensor, Tensor)> {
+            let invstd = var.add_scalar(epsilon)?.rsqrt()?;
+            let scale = invstd.mul(&gamma_value)?;
+            let mut shift = mean.mul(&scale)?.neg()?;
+            if let Some(b) = beta {
+                shift = shift.add(&b.detach())?;
+            }
+            Ok((invstd, scale, shift))
+        })?;
+        let y = be.channel_affine(self.storage(), scale.storage(), shift.storage(), c)?;
+        let mut inputs = vec![self];
+        inputs.extend(gamma);
+        inputs.extend(beta);
+        let (has_gamma, saved_mean) = (gamma.is_some(), mean.clone());
+        let y = Tensor::from_op(y, self.shape().clone(), dev, OP, &inputs, move |inputs, _, g| {
+            let x = &inputs[0];
+            let be = backend(x.device());
+            let (dx, sum_dy, sum_dy_xmu) =
+                be.batch_norm_grad(x.storage(), g.storage(), saved_mean.storage(), invstd.storage(), gamma_value.storage(), c)?;
+            let mut grads = vec![Some(Tensor::from_storage(dx, x.shape().clone(), x.device())?)];
+            if has_gamma {
+                // dγ = Σ dy·x̂ = Σ dy·(x − μ) · σ⁻¹
+                grads.push(Some(Tensor::from_storage(sum_dy_xmu, [c], x.device())?.mul(&invstd)?));
+            }
+            if inputs.len() > grads.len() {
+                grads.push(Some(Tensor::from_storage(sum_dy, [c], x.device())?));
+                // dβ = Σ dy
+            }
+            Ok(grads)
+        });
+        Ok((y, mean, var))
+    }
+
+    /// `y = x · scale + shift` with per-channel `scale` and `shift` of shape `[C]` broadcast
+    /// over every leading axis: inference-mode batch normalization once its moving statistics,
+    /// γ and β are folded into two vectors. Differentiable in all three inputs.
+    ///
+    /// # Errors
+    /// `DTypeMismatch` unless everything is f32; `RankMismatch` for a scalar;
+    /// `InvalidArgument` for a `scale` or `shift` not of shape `[C]`.
+    pub fn channel_affine(&self, scale: &Tensor, shift: &Tensor) -> Result<Tensor> {
+        const OP: &str = "channel_affine";
+        let c = self.check_channels_last(OP)?;
+        self.check_channel_vector(OP, "scale", scale, c)?;
+        self.check_channel_vector(OP, "shift", shift, c)?;
+        let y = if c == 0 {
+            Storage::F32(Vec::new())
+        } else {
+            backend(self.device()).channel_affine(self.storage(), scale.storage(), shift.storage(), c)?
+        };
+        Ok(Tensor::from_op(y, self.shape().clone(), self.device(), OP, &[self, scale, shift], move |inputs, _, g| {
+            let (x, scale) = (&inputs[0], &inputs[1]);
+            // dx = dy · scale;  dscale = Σ_rows dy · x;  dshift = Σ_rows dy
+            let zeros = scale.zeros_like();
+            let dx = backend(x.device()).channel_affine(g.storage(), scale.storage(), zeros.storage(), c)?;
+            let rows = [-1, c as isize];
+            let dscale = match scale.requires_grad() {
+                true => Some(g.mul(x)?.reshape(&rows)?.sum(&[0], false)?),
+                false => None,
+            };
+            let dshift = match inputs[2].requires_grad() {
+                true => Some(g.reshape(&rows)?.sum(&[0], false)?),
+                false => None,
+            };
+            Ok(vec![Some(Tensor::from_storage(dx, x.shape().clone(), x.device())?), dscale, dshift])
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{assert_tensor_close, gradcheck, rand};
+    use crate::{backend_test, DType, Tensor};
+
+    /// The composed formula the fused op replaces (what `BatchNormalization` computed before).
+    fn composed(x: &Tensor, gamma: Option<&Tensor>, beta: Option<&Tensor>, eps: f32) -> Tensor {
+        let axes: Vec<isize> = (0..x.rank() as isize - 1).collect();
+        let mean = x.mean(&axes, false).unwrap();
+        let var = x.variance(&axes, false).unwrap();
+        let mut inv = var.add_scalar(eps).unwrap().rsqrt().unwrap();
+        if let Some(g) = gamma {
+            inv = inv.mul(g).unwrap();
+        }
+        let y = x.sub(&mean).unwrap().mul(&inv).unwrap();
+        beta.map_or(y.clone(), |b| y.add(b).unwrap())
+    }
+
+    backend_test!(batch_norm_matches_the_composed_formula_forward_and_backward, |dev| {
+        // An offset mean (50) checks the shifted sums; 3·7·5 = 105 rows spans blocks unevenly.
+        let x = rand(&[3, 7, 5, 6], 49.0, 51.0, 31, dev).with_requires_grad(true).unwrap();
+        let gamma = rand(&[6], 0.5, 1.5, 32, dev).with_requires_grad(true).unwrap();
+        let beta = rand(&[6], -1.0, 1.0, 33, dev).with_requires_grad(true).unwrap();
+        let r = rand(&[3, 7, 5, 6], -1.0, 1.0, 34, dev);
+        let grads = |y: &Tensor| {
+            let loss = y.mul(&r).unwrap().sum_all().unwrap();
+            crate::grad(&loss, &[&x, &gamma, &beta]).unwrap()
+        };
+        let (y, mean, var) = x.batch_norm_train(Some(&gamma), Some(&beta), 1e-3).unwrap();
+        let want = composed(&x, Some(&gamma), Some(&beta), 1e-3);
+        assert_tensor_close("y", &y, &want, 1e-4, 1e-4);
+        assert_tensor_close("mean", &mean, &x.mean(&[0, 1, 2], false).unwrap(), 1e-5, 1e-6);
+        assert_tensor_close("variance", &var, &x.variance(&[0, 1, 2], false).unwrap(), 1e-3, 1e-5);
+        assert!(!mean.requires_grad() && !var.requires_grad());
+        for ((name, got), want) in ["dx", "dgamma", "dbeta"].iter().zip(grads(&y)).zip(grads(&want)) {
+            assert_tensor_close(name, &got.unwrap(), &want.unwrap(), 1e-3, 1e-4);
+        }
+    });
+
+    backend_test!(batch_norm_large_inputs_split_across_threads_agree, |dev| {
+        // 41 · 31 · 32 = 40,672 elements: above the CPU backend's parallel threshold, with a
+        // last task of a different size.
+        let x = rand(&[41, 31, 32], -3.0, 5.0, 35, dev).with_requires_grad(true).unwrap();
+        let (y, _, _) = x.batch_norm_train(None, None, 1e-5).unwrap();
+        assert_tensor_close("y", &y, &composed(&x, None, None, 1e-5), 1e-4, 1e-4);
+        let r = rand(&[41, 31, 32], -1.0, 1.0, 36, dev);
+        let dx = |y: &Tensor| crate::grad(&y.mul(&r).unwrap().sum_all().unwrap(), &[&x]).unwrap().remove(0).unwrap();
+        assert_tensor_close("dx", &dx(&y), &dx(&composed(&x, None, None, 1e-5)), 1e-3, 1e-4);
+    });
+
+    backend_test!(batch_norm_gradcheck, |dev| {
+        let x = rand(&[4, 3, 5], -2.0, 2.0, 41, dev);
+        let (g, b) = (rand(&[5], 0.5, 1.5, 42, dev), rand(&[5], -1.0, 1.0, 43, dev));
+        gradcheck(|t| Ok(t[0].batch_norm_train(Some(&t[1]), Some(&t[2]), 1e-3)?.0), &[x.clone(), g.clone(), b], 1e-3, 3e-3).unwrap();
+        // Without γ and β (Keras's scale=False, center=False), and on a [N, C] input (after Dense).
+        gradcheck(|t| Ok(t[0].batch_norm_train(None, None, 1e-3)?.0), std::slice::from_ref(&x), 1e-3, 3e-3).unwrap();
+        gradcheck(|t| Ok(t[0].batch_norm_train(Some(&t[1]), None, 1e-3)?.0), &[rand(&[6, 5], -2.0, 2.0, 44, dev), g], 1e-3, 3e-3).unwrap();
+    });
+
+    backend_test!(channel_affine_values_and_gradients, |dev| {
+        let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2], dev).unwrap();
+        let (s, t) = (Tensor::from_vec(vec![2.0f32, -1.0], [2], dev).unwrap(), Tensor::from_vec(vec![0.5f32, 1.0], [2], dev).unwrap());
+        assert_eq!(x.channel_affine(&s, &t).unwrap().to_vec::<f32>().unwrap(), vec![2.5, -1.0, 6.5, -3.0]);
+        let x = rand(&[2, 3, 4], -2.0, 2.0, 51, dev);
+        let (s, t) = (rand(&[4], -1.0, 1.0, 52, dev), rand(&[4], -1.0, 1.0, 53, dev));
+        gradcheck(|v| v[0].channel_affine(&v[1], &v[2]), &[x, s, t], 1e-3, 2e-3).unwrap();
+    });
+
+    backend_test!(batch_norm_bad_input_is_an_error, |dev| {
+        let x = Tensor::zeros([2, 3], DType::F32, dev).unwrap();
+        let e = x.batch_norm_train(Some(&Tensor::zeros([4], DType::F32, dev).unwrap()), None, 1e-3).unwrap_err().to_string();
+        assert!(e.contains("gamma must have shape [3]") && e.contains("[4]"), "{e}");
+        let e = x.batch_norm_train(None, None, f32::NAN).unwrap_err().to_string();
+        assert!(e.contains("epsilon must be finite"), "{e}");
+        let e = Tensor::zeros([0, 3], DType::F32, dev).unwrap().batch_norm_train(None, None, 1e-3).unwrap_err().to_string();
+        assert!(e.contains("empty input"), "{e}");
+        let e = Tensor::scalar(1.0, dev).channel_affine(&x, &x).unwrap_err().to_string();
+        assert!(e.contains("rank at least 1"), "{e}");
+        let i = Tensor::from_vec(vec![1i64, 2, 3], [1, 3], dev).unwrap();
+        assert!(i.batch_norm_train(None, None, 1e-3).unwrap_err().to_string().contains("expected dtype float32"));
+        let e = x.channel_affine(&Tensor::zeros([3], DType::F32, dev).unwrap(), &Tensor::zeros([2], DType::F32, dev).unwrap());
+        assert!(e.unwrap_err().to_string().contains("shift must have shape [3]"));
+    });
+}
