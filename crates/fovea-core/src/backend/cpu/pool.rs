@@ -144,11 +144,22 @@ pub(super) fn pool2d(x: &Storage, s: &Pool2dSpec) -> Result<Storage> {
     Ok(Storage::F32(y))
 }
 
-pub(super) fn pool2d_grad(x: &Storage, y: &Storage, dy: &Storage, s: &Pool2dSpec) -> Result<Storage> {
-    if s.kind == PoolKind::Max && !fits_lanes(s) {
-        return reference::pool::pool2d_grad(x, y, dy, s);
+/// One window pixel's share of max pooling's backward pass: where the pixel holds the window's
+/// maximum `y` (or both are NaN) and no earlier pixel of the window did (`pending` is 1), it
+/// receives the gradient and clears `pending` — so the first maximum in row-major order wins,
+/// as in the forward pass. `pending` is an f32 mask so the channel loop vectorises.
+#[inline(never)]
+fn route_to_first_max(dx: &mut [f32], x: &[f32], y: &[f32], g: &[f32], pending: &mut [f32]) {
+    for ((((d, &v), &m), &gv), p) in dx.iter_mut().zip(x).zip(y).zip(g).zip(pending.iter_mut()) {
+        let hit = if (v == m) | (v.is_nan() & m.is_nan()) { *p } else { 0.0 };
+        // A select, not `hit · g`: an infinite gradient must not reach the losers as NaN.
+        *d += if hit != 0.0 { gv } else { 0.0 };
+        *p -= hit;
     }
-    let (x, dy) = (x.as_f32("pool2d_grad")?, dy.as_f32("pool2d_grad")?);
+}
+
+pub(super) fn pool2d_grad(x: &Storage, y: &Storage, dy: &Storage, s: &Pool2dSpec) -> Result<Storage> {
+    let (x, y, dy) = (x.as_f32("pool2d_grad")?, y.as_f32("pool2d_grad")?, dy.as_f32("pool2d_grad")?);
     let c = s.c;
     let (in_per, out_per) = (s.h * s.w * c, s.out_h * s.out_w * c);
     let mut dx = crate::buffer_pool::zeroed(x.len());
@@ -158,15 +169,21 @@ pub(super) fn pool2d_grad(x: &Storage, y: &Storage, dy: &Storage, s: &Pool2dSpec
         let dyb = &dy[b * out_per..(b + 1) * out_per];
         match s.kind {
             PoolKind::Max => {
+                let (xb, yb) = (&x[b * in_per..(b + 1) * in_per], &y[b * out_per..(b + 1) * out_per]);
+                let mut pending = vec![0f32; c];
                 for oy in 0..s.out_h {
-                    max_scan(&x[b * in_per..(b + 1) * in_per], s, oy, |ox, _, idx| {
-                        let o = oy * s.out_w + ox;
-                        for (ch, (&p, &g)) in idx.iter().zip(&dyb[o * c..(o + 1) * c]).enumerate() {
-                            if p >= 0.0 {
-                                dxb[p as usize * c + ch] += g;
+                    for ox in 0..s.out_w {
+                        let o = (oy * s.out_w + ox) * c;
+                        let (yo, go) = (&yb[o..o + c], &dyb[o..o + c]);
+                        let (rows, cols) = window(s, oy, ox);
+                        pending.fill(1.0);
+                        for iy in rows {
+                            for ix in cols.clone() {
+                                let p = (iy * s.w + ix) * c;
+                                route_to_first_max(&mut dxb[p..p + c], &xb[p..p + c], yo, go, &mut pending);
                             }
                         }
-                    });
+                    }
                 }
             }
             PoolKind::Avg => {
@@ -298,5 +315,11 @@ mod tests {
         assert!(y[1].is_nan() && ry[1].is_nan());
         let fwd = super::pool2d(&x, &s).unwrap();
         assert!(fwd.as_f32("t").unwrap()[1].is_nan());
+        // The gradient goes to the first maximum and the first NaN only, and an infinite
+        // gradient does not turn the other pixels into NaN.
+        let dy = Storage::F32(vec![2.0, f32::INFINITY]);
+        let dx = super::pool2d_grad(&x, &fwd, &dy, &s).unwrap();
+        assert_eq!(dx, Storage::F32(vec![2.0, 0.0, 0.0, 0.0, 0.0, f32::INFINITY, 0.0, 0.0]));
+        assert_eq!(dx, reference::pool::pool2d_grad(&x, &fwd, &dy, &s).unwrap());
     }
 }
