@@ -68,6 +68,13 @@ fn main() {
         ConvCase { name: "resnet_32x32x16_16_k3_same", n: 128, hw: 32, c_in: 16, c_out: 16, k: 3, padding: Padding::Same },
         ConvCase { name: "resnet_16x16x32_32_k3_same", n: 128, hw: 16, c_in: 32, c_out: 32, k: 3, padding: Padding::Same },
         ConvCase { name: "resnet_8x8x64_64_k3_same", n: 128, hw: 8, c_in: 64, c_out: 64, k: 3, padding: Padding::Same },
+        // The Fashion-MNIST CNN's wide convolutions, and ResNet-50's 3×3 stages at batch 8.
+        ConvCase { name: "fashion_14x14x128_128_k3_same", n: 128, hw: 14, c_in: 128, c_out: 128, k: 3, padding: Padding::Same },
+        ConvCase { name: "fashion_7x7x256_256_k3_same", n: 128, hw: 7, c_in: 256, c_out: 256, k: 3, padding: Padding::Same },
+        ConvCase { name: "resnet50_56x56x64_64_k3_same", n: 8, hw: 56, c_in: 64, c_out: 64, k: 3, padding: Padding::Same },
+        ConvCase { name: "resnet50_28x28x128_128_k3_same", n: 8, hw: 28, c_in: 128, c_out: 128, k: 3, padding: Padding::Same },
+        ConvCase { name: "resnet50_14x14x256_256_k3_same", n: 8, hw: 14, c_in: 256, c_out: 256, k: 3, padding: Padding::Same },
+        ConvCase { name: "resnet50_7x7x512_512_k3_same", n: 8, hw: 7, c_in: 512, c_out: 512, k: 3, padding: Padding::Same },
     ];
     for c in cases.iter().filter(|c| c.name.contains(&only)) {
         let x = Tensor::random_uniform([c.n, c.hw, c.hw, c.c_in], -1.0, 1.0, Some(3), dev).expect("x");

@@ -358,7 +358,7 @@ pub(super) fn conv2d_grad_filter(x: &Storage, dy: &Storage, s: &Conv2dSpec) -> R
     if s.groups > 1 && s.groups == s.c_in {
         return Ok(Storage::F32(conv_depthwise::grad_filter(x, dy, s)));
     }
-    if conv_winograd::applies(s) {
+    if conv_winograd::applies_grad_filter(s) {
         return Ok(Storage::F32(conv_winograd::grad_filter(x, dy, s)));
     }
     if conv_direct::applies(s) {

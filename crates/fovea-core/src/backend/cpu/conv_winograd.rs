@@ -86,8 +86,19 @@ const MIN_CHANNELS: usize = 16;
 
 /// Largest `c_in · c_out` handled here. Each block of tiles streams the whole transformed
 /// filter `U` (`α² · c_in · c_out` floats) through the cache, which the blocks' tiles must
-/// amortise; past 64 × 64 channels the im2col + gemm path, blocked for big operands, wins.
-const MAX_CHANNEL_PAIRS: usize = 64 * 64;
+/// amortise: up to 256 × 256 channels the forward pass still ran 2.3–2.5× faster than the
+/// im2col + gemm path (Fashion-MNIST CNN and ResNet-50 shapes), at 512 × 512 (16 MB of `U`)
+/// twice slower.
+const MAX_CHANNEL_PAIRS: usize = 256 * 256;
+
+/// Output pixels (batch × height × width) a layer wider than 64 × 64 channels needs to run
+/// here: with fewer (ResNet-50 at batch 1: 14 × 14 × 256 channels) the few blocks
+/// measured slower than im2col + gemm.
+const MIN_WIDE_OUTPUTS: usize = 1024;
+
+/// Largest `c_in · c_out` whose filter gradient runs here: each chunk of blocks sums its own
+/// `dU` partial (`α² · c_in · c_out` floats), which past this size costs more than it saves.
+const MAX_FILTER_GRAD_CHANNEL_PAIRS: usize = 128 * 128;
 
 /// Largest `c_in · c_out` that uses F(4×4, 3×3) for the forward pass: its `U` is 2.25 times
 /// F(2×2)'s, and at 64 × 64 channels (590 KB) measured slower than F(2×2) (280 against 370
@@ -113,8 +124,14 @@ pub(super) fn applies(s: &Conv2dSpec) -> bool {
         && s.c_in >= MIN_CHANNELS
         && s.c_out >= MIN_CHANNELS
         && s.c_in * s.c_out <= MAX_CHANNEL_PAIRS
+        && (s.c_in * s.c_out <= 64 * 64 || s.n * s.out_h * s.out_w >= MIN_WIDE_OUTPUTS)
         && s.n * s.out_h * s.out_w > 0
         && avx512()
+}
+
+/// Whether the filter gradient of `s` runs here: as [`applies`], for fewer channel pairs.
+pub(super) fn applies_grad_filter(s: &Conv2dSpec) -> bool {
+    applies(s) && s.c_in * s.c_out <= MAX_FILTER_GRAD_CHANNEL_PAIRS
 }
 
 /// Whether the input gradient of `s` runs as a Winograd forward convolution of `dy` with the
@@ -374,7 +391,7 @@ pub(super) fn grad_input(dy: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
     forward(dy, &rotated_filter(w, s), &input_grad_spec(s))
 }
 
-/// Filter gradient (HWIO); call only when [`applies`].
+/// Filter gradient (HWIO); call only when [`applies_grad_filter`].
 pub(super) fn grad_filter(x: &[f32], dy: &[f32], s: &Conv2dSpec) -> Vec<f32> {
     // F(2×2, 3×3): the filter gradient sums every tile's product, and F(4×4)'s larger
     // transform coefficients (up to 8 in `A`, 1/24 in `G`) amplify the rounding of that long
@@ -575,6 +592,10 @@ mod tests {
             ([1, 3, 3, 16], 80, Padding::Valid),
             ([2, 1, 1, 16], 16, Padding::Same),
             ([40, 8, 8, 32], 32, Padding::Same),
+            // Wide layers (with the 1,024 output pixels they need): 128 × 128 runs all three
+            // passes here, 160 × 112 not the filter gradient.
+            ([4, 16, 16, 128], 128, Padding::Same),
+            ([1, 32, 32, 160], 112, Padding::Same),
             ([2, 5, 11, 16], 16, Padding::Explicit(vec![(3, 1), (0, 0)])),
         ]
     }
@@ -624,6 +645,11 @@ mod tests {
             assert!(!super::applies(s), "{s:?}");
         }
         assert_eq!(super::applies(&base), super::avx512());
+        let wide = |c_in, c_out, n| Conv2dSpec { c_in, c_out, n, ..base.clone() };
+        assert!(!super::applies(&wide(512, 512, 64)));
+        // 2 × 8 × 8 output pixels are too few for a wide layer, 16 × 8 × 8 enough.
+        assert!(!super::applies(&wide(256, 256, 2)));
+        assert_eq!((super::applies(&wide(256, 256, 16)), super::applies_grad_filter(&wide(256, 256, 16))), (super::avx512(), false));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::{Result, Shape, Storage};
 
 /// Element counts below this run on the calling thread: spawning rayon work costs more than
 /// the map itself on small tensors.
-pub(crate) const PARALLEL_THRESHOLD: usize = 1 << 15;
+pub(crate) const PARALLEL_THRESHOLD: usize = 1 << 17;
 
 /// The fast CPU backend.
 #[derive(Debug, Clone, Copy, Default)]
