@@ -1,4 +1,10 @@
 //! Element-wise kernels in f32, split across threads for large tensors.
+//!
+//! The op is matched once per call, not once per element: each cheap op gets a kernel
+//! monomorphised for its closure, and the operand layout (same size, a scalar on either side, a
+//! trailing block such as a per-channel bias) is also chosen once, so every inner loop is a
+//! branch-free zip over slices that the compiler vectorises. Ops without a dedicated arm still
+//! get the hoisted layout, with `UnaryOp::value` / `BinaryOp::value_f32` inside the loop.
 
 use super::PARALLEL_THRESHOLD;
 use crate::backend::{broadcast_rows, broadcast_strides, reference};
@@ -9,18 +15,29 @@ use rayon::prelude::*;
 
 const CHUNK: usize = 1 << 14;
 
+/// `1/6` rounded from f64, as `UnaryOp::derivative` writes it for hard sigmoid (an f32 division
+/// could round differently).
+const ONE_SIXTH: f32 = (1.0f64 / 6.0) as f32;
+
 pub(super) fn unary(op: UnaryOp, x: &Storage) -> Result<Storage> {
     let x = x.as_f32("unary")?;
     let mut y = crate::buffer_pool::for_overwrite(x.len());
-    let kernel = |(yc, xc): (&mut [f32], &[f32])| {
-        for (o, &v) in yc.iter_mut().zip(xc) {
-            *o = op.value(v);
-        }
-    };
-    if x.len() >= PARALLEL_THRESHOLD {
-        y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(kernel);
-    } else {
-        kernel((&mut y, x));
+    let out = &mut y[..];
+    // Each arm is `UnaryOp::value` for f32 with the op fixed; the tests check them bit for bit.
+    match op {
+        UnaryOp::Neg => map1(x, out, |v| -v),
+        UnaryOp::Abs => map1(x, out, f32::abs),
+        UnaryOp::Exp => map1(x, out, f32::exp),
+        UnaryOp::Sqrt => map1(x, out, f32::sqrt),
+        UnaryOp::Rsqrt => map1(x, out, |v| 1.0 / v.sqrt()),
+        UnaryOp::Square => map1(x, out, |v| v * v),
+        UnaryOp::Reciprocal => map1(x, out, |v| 1.0 / v),
+        UnaryOp::Relu => map1(x, out, |v| if v > 0.0 { v } else { 0.0 }),
+        UnaryOp::Relu6 => map1(x, out, relu6),
+        UnaryOp::LeakyRelu(a) => map1(x, out, |v| if v > 0.0 { v } else { a * v }),
+        UnaryOp::HardSigmoid => map1(x, out, |v| clip(v / 6.0 + 0.5, 0.0, 1.0)),
+        UnaryOp::Clip(lo, hi) => map1(x, out, |v| clip(v, lo, hi)),
+        _ => map1(x, out, |v| op.value(v)),
     }
     Ok(Storage::F32(y))
 }
@@ -28,16 +45,27 @@ pub(super) fn unary(op: UnaryOp, x: &Storage) -> Result<Storage> {
 pub(super) fn unary_grad(op: UnaryOp, x: &Storage, y: &Storage, dy: &Storage) -> Result<Storage> {
     let (x, y, dy) = (x.as_f32("unary_grad")?, y.as_f32("unary_grad")?, dy.as_f32("unary_grad")?);
     let mut dx = crate::buffer_pool::for_overwrite(x.len());
-    let kernel = |(start, out): (usize, &mut [f32])| {
-        let s = start * CHUNK;
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = dy[s + i] * op.derivative(x[s + i], y[s + i]);
-        }
-    };
-    if x.len() >= PARALLEL_THRESHOLD {
-        dx.par_chunks_mut(CHUNK).enumerate().for_each(kernel);
-    } else {
-        dx.chunks_mut(CHUNK).enumerate().for_each(kernel);
+    let out = &mut dx[..];
+    // Each arm is `dy * UnaryOp::derivative(x, y)` for f32 with the op fixed; the multiply stays
+    // even where the factor is 0 or 1 so that NaN and infinite `dy` behave as before.
+    match op {
+        UnaryOp::Neg => map3(x, y, dy, out, |_, _, g| -g), // = g · -1 up to a NaN's sign
+        UnaryOp::Abs => map3(x, y, dy, out, |x, _, g| g * sign(x)),
+        UnaryOp::Sign | UnaryOp::Floor | UnaryOp::Round => map3(x, y, dy, out, |_, _, g| g * 0.0),
+        UnaryOp::Exp => map3(x, y, dy, out, |_, y, g| g * y),
+        UnaryOp::Sqrt => map3(x, y, dy, out, |_, y, g| g * (0.5 / y)),
+        UnaryOp::Rsqrt => map3(x, y, dy, out, |_, y, g| g * (-0.5 * y * y * y)),
+        UnaryOp::Square => map3(x, y, dy, out, |x, _, g| g * (2.0 * x)),
+        UnaryOp::Reciprocal => map3(x, y, dy, out, |_, y, g| g * -(y * y)),
+        UnaryOp::Tanh => map3(x, y, dy, out, |_, y, g| g * (1.0 - y * y)),
+        UnaryOp::Sigmoid => map3(x, y, dy, out, |_, y, g| g * (y * (1.0 - y))),
+        UnaryOp::Relu => map3(x, y, dy, out, |x, _, g| g * if x > 0.0 { 1.0 } else { 0.0 }),
+        UnaryOp::Relu6 => map3(x, y, dy, out, |x, _, g| g * if x > 0.0 && x < 6.0 { 1.0 } else { 0.0 }),
+        UnaryOp::LeakyRelu(a) => map3(x, y, dy, out, |x, _, g| g * if x > 0.0 { 1.0 } else { a }),
+        UnaryOp::Elu(a) => map3(x, y, dy, out, |x, y, g| g * if x > 0.0 { 1.0 } else { y + a }),
+        UnaryOp::HardSigmoid => map3(x, y, dy, out, |x, _, g| g * if x > -3.0 && x < 3.0 { ONE_SIXTH } else { 0.0 }),
+        UnaryOp::Clip(lo, hi) => map3(x, y, dy, out, |x, _, g| g * if x >= lo && x <= hi { 1.0 } else { 0.0 }),
+        _ => map3(x, y, dy, out, |x, y, g| g * op.derivative(x, y)),
     }
     Ok(Storage::F32(dx))
 }
@@ -49,38 +77,166 @@ pub(super) fn binary(op: BinaryOp, a: &Storage, a_shape: &Shape, b: &Storage, b_
     if op.is_predicate() || out_shape.numel() == 0 {
         return reference::elementwise::binary(op, a, a_shape, b, b_shape, out_shape);
     }
-    let n = out_shape.numel();
-    let mut out = crate::buffer_pool::for_overwrite(n);
-    // Fast paths: equal shapes, and a scalar on either side.
-    if a_shape == b_shape || av.len() == 1 || bv.len() == 1 {
-        let kernel = |(ci, oc): (usize, &mut [f32])| {
-            let s = ci * CHUNK;
-            for (i, o) in oc.iter_mut().enumerate() {
-                let x = if av.len() == 1 { av[0] } else { av[s + i] };
-                let y = if bv.len() == 1 { bv[0] } else { bv[s + i] };
-                *o = op.value_f32(x, y);
-            }
-        };
-        if n >= PARALLEL_THRESHOLD {
-            out.par_chunks_mut(CHUNK).enumerate().for_each(kernel);
-        } else {
-            out.chunks_mut(CHUNK).enumerate().for_each(kernel);
-        }
-        return Ok(Storage::F32(out));
-    }
-    let (sa, sb) = (broadcast_strides(a_shape, out_shape), broadcast_strides(b_shape, out_shape));
-    let row = out_shape.dims()[out_shape.rank() - 1].max(1);
-    let rows = n / row;
-    let rows_per_chunk = (CHUNK / row).max(1);
-    let kernel = |(ci, oc): (usize, &mut [f32])| {
-        let r0 = ci * rows_per_chunk;
-        let r1 = (r0 + rows_per_chunk).min(rows);
-        broadcast_rows(av, &sa, bv, &sb, out_shape, r0..r1, oc, |x, y| op.value_f32(x, y));
-    };
-    if n >= PARALLEL_THRESHOLD {
-        out.par_chunks_mut(rows_per_chunk * row).enumerate().for_each(kernel);
-    } else {
-        out.chunks_mut(rows_per_chunk * row).enumerate().for_each(kernel);
+    let mut out = crate::buffer_pool::for_overwrite(out_shape.numel());
+    let o = &mut out[..];
+    let (a, b) = (Operand { data: av, shape: a_shape }, Operand { data: bv, shape: b_shape });
+    // Each arm is `BinaryOp::value_f32` with the op fixed, NaN rules included: maximum and
+    // minimum return `a` when it is NaN and `b` when only `b` is.
+    match op {
+        BinaryOp::Add => map2(a, b, out_shape, o, |x, y| x + y),
+        BinaryOp::Sub => map2(a, b, out_shape, o, |x, y| x - y),
+        BinaryOp::Mul => map2(a, b, out_shape, o, |x, y| x * y),
+        BinaryOp::Div => map2(a, b, out_shape, o, |x, y| x / y),
+        BinaryOp::Maximum => map2(a, b, out_shape, o, |x, y| if x.is_nan() || x >= y { x } else { y }),
+        BinaryOp::Minimum => map2(a, b, out_shape, o, |x, y| if x.is_nan() || x <= y { x } else { y }),
+        _ => map2(a, b, out_shape, o, |x, y| op.value_f32(x, y)),
     }
     Ok(Storage::F32(out))
 }
+
+/// One side of a binary op.
+#[derive(Clone, Copy)]
+struct Operand<'a> {
+    data: &'a [f32],
+    shape: &'a Shape,
+}
+
+/// `out = f(a, b)` with NumPy broadcasting to `out_shape` (which has `out.len() > 0` elements).
+fn map2(a: Operand, b: Operand, out_shape: &Shape, out: &mut [f32], f: impl Fn(f32, f32) -> f32 + Sync) {
+    let (av, bv, n) = (a.data, b.data, out.len());
+    // A side with n elements is laid out exactly like the output (broadcasting can only have
+    // prepended unit axes to it), so it is indexed directly.
+    if av.len() == n && bv.len() == n {
+        chunked(out, CHUNK, |s, o| zip2(&av[s..s + o.len()], &bv[s..s + o.len()], o, &f));
+    } else if av.len() == 1 && bv.len() == n {
+        let x = av[0];
+        chunked(out, CHUNK, |s, o| {
+            let e = s + o.len();
+            for (o, &y) in o.iter_mut().zip(&bv[s..e]) {
+                *o = f(x, y);
+            }
+        });
+    } else if bv.len() == 1 && av.len() == n {
+        let y = bv[0];
+        chunked(out, CHUNK, |s, o| {
+            let e = s + o.len();
+            for (o, &x) in o.iter_mut().zip(&av[s..e]) {
+                *o = f(x, y);
+            }
+        });
+    } else if av.len() == n && is_trailing_block(b.shape, out_shape) {
+        // E.g. [N, H, W, C] + [C]: the output is a run of blocks, each zipped with all of b.
+        let k = bv.len();
+        chunked(out, block_chunk(k), |s, o| {
+            let e = s + o.len();
+            for (oc, ac) in o.chunks_mut(k).zip(av[s..e].chunks(k)) {
+                zip2(ac, bv, oc, &f);
+            }
+        });
+    } else if bv.len() == n && is_trailing_block(a.shape, out_shape) {
+        let k = av.len();
+        chunked(out, block_chunk(k), |s, o| {
+            let e = s + o.len();
+            for (oc, bc) in o.chunks_mut(k).zip(bv[s..e].chunks(k)) {
+                zip2(av, bc, oc, &f);
+            }
+        });
+    } else {
+        let (sa, sb) = (broadcast_strides(a.shape, out_shape), broadcast_strides(b.shape, out_shape));
+        let row = out_shape.dims()[out_shape.rank() - 1].max(1);
+        let rows_per_chunk = (CHUNK / row).max(1);
+        chunked(out, rows_per_chunk * row, |s, o| {
+            let r0 = s / row;
+            broadcast_rows(av, &sa, bv, &sb, out_shape, r0..r0 + o.len() / row, o, &f);
+        });
+    }
+}
+
+/// Whether `shape`, broadcast to `out`, is a block that repeats along the output's leading axes:
+/// without its leading unit axes it equals the trailing axes of `out` (`[C]` or `[1, 1, 1, C]`
+/// against `[N, H, W, C]`; `[D]` against `[N, D]`).
+fn is_trailing_block(shape: &Shape, out: &Shape) -> bool {
+    let dims = shape.dims();
+    let first = dims.iter().position(|&d| d != 1).unwrap_or(dims.len());
+    out.dims().ends_with(&dims[first..])
+}
+
+/// The largest multiple of the block length `k` that fits in `CHUNK` (at least one block), so
+/// that no parallel chunk splits a block.
+fn block_chunk(k: usize) -> usize {
+    k * (CHUNK / k).max(1)
+}
+
+/// Runs `kernel(start, piece)` over consecutive pieces of `out` of `chunk` elements (the last
+/// may be shorter), `start` being the piece's offset; across rayon when `out` is large, else as
+/// one piece on the calling thread.
+fn chunked(out: &mut [f32], chunk: usize, kernel: impl Fn(usize, &mut [f32]) + Sync) {
+    if out.len() >= PARALLEL_THRESHOLD {
+        out.par_chunks_mut(chunk).enumerate().for_each(|(i, o)| kernel(i * chunk, o));
+    } else {
+        kernel(0, out);
+    }
+}
+
+#[inline(always)]
+fn zip2(a: &[f32], b: &[f32], out: &mut [f32], f: &impl Fn(f32, f32) -> f32) {
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        *o = f(x, y);
+    }
+}
+
+fn map1(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
+    chunked(out, CHUNK, |s, o| {
+        let e = s + o.len();
+        for (o, &v) in o.iter_mut().zip(&x[s..e]) {
+            *o = f(v);
+        }
+    });
+}
+
+fn map3(x: &[f32], y: &[f32], dy: &[f32], out: &mut [f32], f: impl Fn(f32, f32, f32) -> f32 + Sync) {
+    chunked(out, CHUNK, |s, o| {
+        let e = s + o.len();
+        for (o, ((&x, &y), &g)) in o.iter_mut().zip(x[s..e].iter().zip(&y[s..e]).zip(&dy[s..e])) {
+            *o = f(x, y, g);
+        }
+    });
+}
+
+// The helpers below restate the f32 cases of the private ones in `ops::unary`.
+
+// Not `f32::clamp`: that keeps -0 as -0, where `UnaryOp::value` returns +0.
+#[allow(clippy::manual_clamp)]
+fn relu6(v: f32) -> f32 {
+    if v <= 0.0 {
+        0.0
+    } else if v >= 6.0 {
+        6.0
+    } else {
+        v
+    }
+}
+
+fn clip(x: f32, lo: f32, hi: f32) -> f32 {
+    if x < lo {
+        lo
+    } else if x > hi {
+        hi
+    } else {
+        x
+    }
+}
+
+fn sign(x: f32) -> f32 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        x
+    }
+}
+
+#[cfg(test)]
+#[path = "elementwise_tests.rs"]
+mod tests;
