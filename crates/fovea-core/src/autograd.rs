@@ -24,6 +24,11 @@ pub fn is_recording() -> bool {
     RECORDING.with(|r| r.get())
 }
 
+/// Sets whether ops on this thread record the graph, returning the previous setting.
+pub(crate) fn set_recording(recording: bool) -> bool {
+    RECORDING.with(|r| r.replace(recording))
+}
+
 /// Switches recording off until dropped (restoring the previous state), like `torch.no_grad()`.
 /// Nothing is recorded, so each activation is freed as soon as the next op has used it.
 #[must_use = "recording resumes as soon as the guard is dropped"]

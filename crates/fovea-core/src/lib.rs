@@ -36,6 +36,7 @@ mod storage;
 mod tensor;
 #[doc(hidden)]
 pub mod testing;
+pub mod threads;
 mod variable;
 
 pub use autograd::{grad, no_grad, GradientTape, Gradients, NoGradGuard};
@@ -46,4 +47,5 @@ pub use random::set_seed;
 pub use shape::{broadcast_shapes, normalize_axis, Shape};
 pub use storage::{Element, Storage};
 pub use tensor::{Tensor, TensorId};
+pub use threads::on_pool;
 pub use variable::Variable;

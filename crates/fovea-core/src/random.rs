@@ -20,6 +20,16 @@ pub fn set_seed(seed: u64) {
     SEQUENCE.with(|s| s.set(Some((seed, 0))));
 }
 
+/// This thread's seed sequence, to carry it to another thread ([`crate::threads::on_pool`]).
+pub(crate) fn sequence() -> Option<(u64, u64)> {
+    SEQUENCE.with(Cell::get)
+}
+
+/// Replaces this thread's seed sequence, returning the previous one.
+pub(crate) fn replace_sequence(sequence: Option<(u64, u64)>) -> Option<(u64, u64)> {
+    SEQUENCE.with(|s| s.replace(sequence))
+}
+
 /// The next seed from this thread's sequence: deterministic after [`set_seed`], otherwise
 /// derived from the clock the first time it is needed.
 pub fn next_seed() -> u64 {

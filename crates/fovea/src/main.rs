@@ -334,7 +334,7 @@ fn run_bench(only: Option<String>, threads: usize) -> AnyResult<()> {
     if let Some(name) = only {
         let w = bench::workload(&name)?;
         rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().map_err(|e| e.to_string())?;
-        println!("{}", bench::run(w)?);
+        println!("{}", fovea::core::on_pool(|| bench::run(w))?);
         return Ok(());
     }
     let exe = std::env::current_exe()?;
@@ -648,7 +648,15 @@ fn run(cli: Cli) -> AnyResult<()> {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    // Bench builds its own pool first; every other command runs on the default pool, whole,
+    // so that no op hands its work over from this thread (see `fovea_core::threads`).
+    let result = if matches!(cli.command, Command::Bench { .. }) {
+        run(cli)
+    } else {
+        fovea::core::on_pool(|| run(cli).map_err(|e| e.to_string())).map_err(Into::into)
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

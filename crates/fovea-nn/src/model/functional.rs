@@ -209,6 +209,11 @@ impl Functional {
     /// # Errors
     /// `Layer` for a wrong number of inputs; errors from the layers.
     pub fn call_all(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+        // The whole graph on the pool: its ops then fork-join there (see `fovea_core::threads`).
+        fovea_core::on_pool(|| self.call_all_here(inputs, training))
+    }
+
+    fn call_all_here(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
         if inputs.len() != self.inputs.len() {
             return Err(self.base.error(format!("expected {} input tensors, got {}", self.inputs.len(), inputs.len())));
         }

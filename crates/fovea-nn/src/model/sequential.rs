@@ -159,10 +159,13 @@ impl Layer for Sequential {
         if layers.is_empty() {
             return Err(self.base.error("the model has no layers"));
         }
-        for layer in layers {
-            x = layer.apply(&[x], training)?;
-        }
-        Ok(x)
+        // The whole stack on the pool: its ops then fork-join there (see `fovea_core::threads`).
+        fovea_core::on_pool(|| {
+            for layer in layers {
+                x = layer.apply(&[x], training)?;
+            }
+            Ok(x)
+        })
     }
 
     fn config(&self) -> serde_json::Value {

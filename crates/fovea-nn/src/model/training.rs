@@ -688,6 +688,18 @@ fn train_step<M: Model + ?Sized>(
     y: &[Tensor],
     sample_weight: Option<&Tensor>,
 ) -> Result<(Logs, Vec<Tensor>)> {
+    // Forward, backward and update on the pool: their ops then fork-join there instead of
+    // waking the pool from this thread for each one (see `fovea_core::threads`).
+    fovea_core::on_pool(|| train_step_here(model, c, x, y, sample_weight))
+}
+
+fn train_step_here<M: Model + ?Sized>(
+    model: &M,
+    c: &mut Compiled,
+    x: &[Tensor],
+    y: &[Tensor],
+    sample_weight: Option<&Tensor>,
+) -> Result<(Logs, Vec<Tensor>)> {
     let pred = model.forward(x, true)?;
     if pred.len() != y.len() || pred.len() != c.losses.len() {
         return Err(Error::Config(format!(
