@@ -127,11 +127,74 @@ fn avg_row(xb: &[f32], s: &Pool2dSpec, oy: usize, yrow: &mut [f32]) {
     }
 }
 
+/// Whether `s` is 2×2 max pooling with stride 2 and no padding over few channels, the case of
+/// [`max2x2_row`] and [`max2x2_grad_image`]: with fewer channels than a vector has lanes, the
+/// channel-row kernels above spend their time on loop overhead (LeNet-5's 6 and 16 channels).
+fn is_small_max2x2(s: &Pool2dSpec) -> bool {
+    s.kind == PoolKind::Max && (s.kh, s.kw, s.stride, s.pad) == (2, 2, (2, 2), (0, 0, 0, 0)) && s.c < 16
+}
+
+/// The maximum of `a` and `v` by the forward pass's rule: NaN wins and stays, ties keep `a`.
+#[inline(always)]
+fn max_keep_first(a: f32, v: f32) -> f32 {
+    if (a >= v) | a.is_nan() {
+        a
+    } else {
+        v
+    }
+}
+
+/// Output row `oy` of 2×2, stride-2 max pooling: each output reads its four inputs directly.
+fn max2x2_row(xb: &[f32], s: &Pool2dSpec, oy: usize, yrow: &mut [f32]) {
+    let (c, line) = (s.c, s.w * s.c);
+    let (r0, r1) = (&xb[2 * oy * line..][..line], &xb[(2 * oy + 1) * line..][..line]);
+    for (ox, out) in yrow.chunks_exact_mut(c).enumerate() {
+        let i = 2 * ox * c;
+        for (ch, o) in out.iter_mut().enumerate() {
+            let j = i + ch;
+            *o = max_keep_first(max_keep_first(max_keep_first(r0[j], r0[j + c]), r1[j]), r1[j + c]);
+        }
+    }
+}
+
+/// Max pooling's backward pass over one image for [`is_small_max2x2`] specs: every input of a
+/// window is written (the gradient to the first input equal to the window's maximum, or the
+/// first NaN, zero to the others), so only rows and columns no window covers need zeroing.
+fn max2x2_grad_image(xb: &[f32], yb: &[f32], dyb: &[f32], s: &Pool2dSpec, dxb: &mut [f32]) {
+    let (c, line) = (s.c, s.w * s.c);
+    for oy in 0..s.out_h {
+        let top = 2 * oy * line;
+        for ox in 0..s.out_w {
+            let o = (oy * s.out_w + ox) * c;
+            for ch in 0..c {
+                let (m, g) = (yb[o + ch], dyb[o + ch]);
+                let at = [top + 2 * ox * c + ch, top + 2 * ox * c + c + ch, top + line + 2 * ox * c + ch, top + line + 2 * ox * c + c + ch];
+                let mut pending = true;
+                for i in at {
+                    let v = xb[i];
+                    let hit = pending & ((v == m) | (v.is_nan() & m.is_nan()));
+                    dxb[i] = if hit { g } else { 0.0 };
+                    pending &= !hit;
+                }
+            }
+        }
+        if s.w % 2 == 1 {
+            dxb[top + (s.w - 1) * c..][..c].fill(0.0);
+            dxb[top + line + (s.w - 1) * c..][..c].fill(0.0);
+        }
+    }
+    dxb[2 * s.out_h * line..].fill(0.0);
+}
+
 pub(super) fn pool2d(x: &Storage, s: &Pool2dSpec) -> Result<Storage> {
     let x = x.as_f32("pool2d")?;
     let in_per = s.h * s.w * s.c;
     let row = s.out_w * s.c;
     let mut y = crate::buffer_pool::zeroed(s.n * s.out_h * row);
+    if is_small_max2x2(s) {
+        per_chunk(&mut y, row, x.len(), |r, yrow| max2x2_row(&x[(r / s.out_h) * in_per..][..in_per], s, r % s.out_h, yrow));
+        return Ok(Storage::F32(y));
+    }
     // Output rows are independent in the forward pass, so even one image spreads over threads.
     per_chunk(&mut y, row, x.len(), |r, yrow| {
         let (b, oy) = (r / s.out_h, r % s.out_h);
@@ -162,6 +225,14 @@ pub(super) fn pool2d_grad(x: &Storage, y: &Storage, dy: &Storage, s: &Pool2dSpec
     let (x, y, dy) = (x.as_f32("pool2d_grad")?, y.as_f32("pool2d_grad")?, dy.as_f32("pool2d_grad")?);
     let c = s.c;
     let (in_per, out_per) = (s.h * s.w * c, s.out_h * s.out_w * c);
+    if is_small_max2x2(s) {
+        let mut dx = crate::buffer_pool::for_overwrite(x.len());
+        per_chunk(&mut dx, in_per, x.len() + dy.len(), |b, dxb| {
+            let (xb, yb, dyb) = (&x[b * in_per..][..in_per], &y[b * out_per..][..out_per], &dy[b * out_per..][..out_per]);
+            max2x2_grad_image(xb, yb, dyb, s, dxb);
+        });
+        return Ok(Storage::F32(dx));
+    }
     let mut dx = crate::buffer_pool::zeroed(x.len());
     // Windows of neighbouring output rows overlap in the input, so the backward pass splits
     // by image only.
@@ -258,7 +329,11 @@ mod tests {
     fn cpu_pooling_matches_reference() {
         // The large case crosses the parallel threshold; the odd sizes exercise clipped windows.
         type Case = ([usize; 4], (usize, usize), (usize, usize), Padding);
-        let cases: [Case; 5] = [
+        let cases: [Case; 8] = [
+            // 2×2 / stride 2 over few channels (the direct path): even, odd and large sizes.
+            ([3, 8, 6, 6], (2, 2), (2, 2), Padding::Valid),
+            ([2, 7, 5, 3], (2, 2), (2, 2), Padding::Valid),
+            ([64, 28, 28, 6], (2, 2), (2, 2), Padding::Same),
             ([2, 7, 6, 3], (3, 3), (2, 2), Padding::Same),
             ([1, 5, 5, 4], (2, 3), (1, 2), Padding::Valid),
             ([3, 6, 7, 5], (3, 2), (2, 3), Padding::Explicit(vec![(1, 2), (1, 0)])),
@@ -266,7 +341,21 @@ mod tests {
             ([2, 4, 4, 1], (4, 4), (1, 1), Padding::Valid),
         ];
         for (seed, (dims, k, st, p)) in cases.into_iter().enumerate() {
-            let x = rand(&dims, -2.0, 2.0, seed as u64, Device::Cpu);
+            let mut x = rand(&dims, -2.0, 2.0, seed as u64, Device::Cpu);
+            if seed < 2 {
+                // Ties, NaN and -0 next to +0: the first maximum (or NaN) must win, as in the reference.
+                let mut v = x.to_vec::<f32>().unwrap();
+                for (i, e) in v.iter_mut().enumerate() {
+                    *e = match i % 11 {
+                        0 => f32::NAN,
+                        3 | 4 | 5 => 1.0,
+                        7 => -0.0,
+                        8 => 0.0,
+                        _ => (*e * 2.0).round(),
+                    };
+                }
+                x = crate::Tensor::from_vec(v, dims, Device::Cpu).unwrap();
+            }
             for kind in [PoolKind::Max, PoolKind::Avg] {
                 let s = spec(kind, dims, k, st, &p);
                 let want = reference::pool::pool2d(x.storage(), &s).unwrap();
@@ -280,7 +369,10 @@ mod tests {
                 assert_close(&what, got.as_f32("t").unwrap(), want.as_f32("t").unwrap(), 1e-5, 1e-6);
             }
             let s = spec(PoolKind::Max, dims, k, st, &p);
-            assert_eq!(super::max_pool2d_argmax(x.storage(), &s).unwrap(), reference::pool::max_pool2d_argmax(x.storage(), &s).unwrap());
+            let ((y, i), (ry, ri)) =
+                (super::max_pool2d_argmax(x.storage(), &s).unwrap(), reference::pool::max_pool2d_argmax(x.storage(), &s).unwrap());
+            assert_eq!(i, ri, "{dims:?} argmax");
+            assert_close("argmax values", y.as_f32("t").unwrap(), ry.as_f32("t").unwrap(), 0.0, 0.0);
         }
     }
 
