@@ -348,7 +348,7 @@ mod tests {
                 for (i, e) in v.iter_mut().enumerate() {
                     *e = match i % 11 {
                         0 => f32::NAN,
-                        3 | 4 | 5 => 1.0,
+                        3..=5 => 1.0,
                         7 => -0.0,
                         8 => 0.0,
                         _ => (*e * 2.0).round(),
