@@ -394,7 +394,19 @@ fn update(algorithm: &Algorithm, c: &StepContext, w: &mut [f32], g: &[f32], slot
                 }
             }
         }
-        Algorithm::Adam { beta_1, beta_2, epsilon, amsgrad } => {
+        Algorithm::Adam { beta_1, beta_2, epsilon, amsgrad: false } => {
+            // Keras's f32 arithmetic, in its order; zipped slices so the loop vectorises (the
+            // f64 loop below took 7% of a LeNet-5 training step).
+            let alpha = (lr * (1.0 - beta_2.powf(t)).sqrt() / (1.0 - beta_1.powf(t))) as f32;
+            let (one_b1, one_b2, eps) = ((1.0 - beta_1) as f32, (1.0 - beta_2) as f32, epsilon as f32);
+            let (m, v) = slots.split_at_mut(1);
+            for (((x, &gi), mi), vi) in w.iter_mut().zip(g).zip(m[0].iter_mut()).zip(v[0].iter_mut()) {
+                *mi += (gi - *mi) * one_b1;
+                *vi += (gi * gi - *vi) * one_b2;
+                *x -= *mi * alpha / (vi.sqrt() + eps);
+            }
+        }
+        Algorithm::Adam { beta_1, beta_2, epsilon, amsgrad: true } => {
             let alpha = lr * (1.0 - beta_2.powf(t)).sqrt() / (1.0 - beta_1.powf(t));
             let (m, rest) = slots.split_at_mut(1);
             let (v, vhat) = rest.split_at_mut(1);
@@ -404,10 +416,8 @@ fn update(algorithm: &Algorithm, c: &StepContext, w: &mut [f32], g: &[f32], slot
                 let mut vi = v[0][i] as f64 + (gi * gi - v[0][i] as f64) * (1.0 - beta_2);
                 m[0][i] = mi as f32;
                 v[0][i] = vi as f32;
-                if amsgrad {
-                    vi = vi.max(vhat[0][i] as f64);
-                    vhat[0][i] = vi as f32;
-                }
+                vi = vi.max(vhat[0][i] as f64);
+                vhat[0][i] = vi as f32;
                 w[i] -= (mi * alpha / (vi.sqrt() + epsilon)) as f32;
             }
         }
@@ -416,16 +426,16 @@ fn update(algorithm: &Algorithm, c: &StepContext, w: &mut [f32], g: &[f32], slot
             let u_t1 = beta_1 * (1.0 - 0.5 * 0.96f64.powf(t + 1.0));
             let (up_t, up_t1) = (c.u_product, c.u_product * u_t1);
             let b2p = beta_2.powf(t);
+            // f32 and zipped, as Adam above; the per-step constants stay f64 until here.
+            let (cm, cg) = ((u_t1 / (1.0 - up_t1)) as f32, ((1.0 - u_t) / (1.0 - up_t)) as f32);
+            let (inv_b2p, lr32, eps) = ((1.0 / (1.0 - b2p)) as f32, lr as f32, epsilon as f32);
+            let (one_b1, one_b2) = ((1.0 - beta_1) as f32, (1.0 - beta_2) as f32);
             let (m, v) = slots.split_at_mut(1);
-            for i in 0..w.len() {
-                let gi = g[i] as f64;
-                let mi = m[0][i] as f64 + (gi - m[0][i] as f64) * (1.0 - beta_1);
-                let vi = v[0][i] as f64 + (gi * gi - v[0][i] as f64) * (1.0 - beta_2);
-                m[0][i] = mi as f32;
-                v[0][i] = vi as f32;
-                let m_hat = u_t1 * mi / (1.0 - up_t1) + (1.0 - u_t) * gi / (1.0 - up_t);
-                let v_hat = vi / (1.0 - b2p);
-                w[i] -= (m_hat * lr / (v_hat.sqrt() + epsilon)) as f32;
+            for (((x, &gi), mi), vi) in w.iter_mut().zip(g).zip(m[0].iter_mut()).zip(v[0].iter_mut()) {
+                *mi += (gi - *mi) * one_b1;
+                *vi += (gi * gi - *vi) * one_b2;
+                let m_hat = cm * *mi + cg * gi;
+                *x -= m_hat * lr32 / ((*vi * inv_b2p).sqrt() + eps);
             }
         }
         Algorithm::RmsProp { rho, momentum, epsilon, centered } => {
