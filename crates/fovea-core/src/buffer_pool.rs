@@ -16,7 +16,7 @@
 use std::sync::Mutex;
 
 /// Buffers smaller than this go back to the allocator, which serves them from its own bins.
-pub const MIN_BYTES: usize = 1 << 20;
+pub const MIN_BYTES: usize = 1 << 16;
 
 /// At most this many buffers are kept.
 pub const MAX_BUFFERS: usize = 1024;
@@ -90,7 +90,7 @@ mod tests {
     /// One test owns the global pool's observable behaviour, so parallel tests cannot race it.
     #[test]
     fn recycled_buffers_come_back_zeroed_or_sized_and_small_ones_do_not() {
-        let len = MIN_BYTES; // 4 MiB of floats
+        let len = MIN_BYTES; // MIN_BYTES floats: four times the threshold
         let mut v = vec![7.0f32; len];
         let ptr = v.as_mut_ptr();
         recycle(v);
