@@ -22,7 +22,7 @@ pub const MIN_BYTES: usize = 1 << 16;
 pub const MAX_BUFFERS: usize = 1024;
 
 /// At most this many bytes are kept in all.
-pub const MAX_BYTES: usize = 1 << 29;
+pub const MAX_BYTES: usize = 1 << 28;
 
 static POOL: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
 

@@ -218,9 +218,26 @@ impl Functional {
             return Err(self.base.error(format!("expected {} input tensors, got {}", self.inputs.len(), inputs.len())));
         }
         let mut values: HashMap<usize, Tensor> = self.inputs.iter().zip(inputs).map(|(n, t)| (n.id(), t.clone())).collect();
-        for node in &self.order {
+        // Each intermediate value is dropped after its last consumer: in inference nothing else
+        // holds it, so its memory goes back at once (ResNet-50 at batch 8 otherwise kept every
+        // activation of the pass alive, 1.5 GB). While training, the graph keeps what backward needs.
+        let mut last_use: HashMap<usize, usize> = HashMap::new();
+        for (i, node) in self.order.iter().enumerate() {
+            for p in &node.0.producer.as_ref().expect("non-input nodes have producers").1 {
+                last_use.insert(p.id(), i);
+            }
+        }
+        for n in &self.outputs {
+            last_use.insert(n.id(), usize::MAX);
+        }
+        for (i, node) in self.order.iter().enumerate() {
             let (layer, parents) = node.0.producer.as_ref().expect("non-input nodes have producers");
             let args: Vec<Tensor> = parents.iter().map(|p| values[&p.id()].clone()).collect();
+            for p in parents {
+                if last_use.get(&p.id()) == Some(&i) {
+                    values.remove(&p.id());
+                }
+            }
             let y = layer.apply(&args, training)?;
             values.insert(node.id(), y);
         }
