@@ -58,16 +58,21 @@ pub fn zeroed(len: usize) -> Vec<f32> {
 }
 
 /// A buffer of `len` floats with unspecified (but initialised) values, for a kernel that
-/// writes every element.
+/// writes every element. Debug builds (the tests) fill it with NaN, so a kernel that misses an
+/// element fails its comparison with the reference instead of passing on a lucky zero.
 pub fn for_overwrite(len: usize) -> Vec<f32> {
-    match take(len) {
+    let mut v = match take(len) {
         Some(mut v) => {
             v.truncate(len);
             v.resize(len, 0.0);
             v
         }
         None => vec![0.0; len],
+    };
+    if cfg!(debug_assertions) {
+        v.fill(f32::NAN);
     }
+    v
 }
 
 /// Keeps `v` for a later request when it is large enough and there is room.

@@ -160,7 +160,8 @@ pub(super) fn forward(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
         return conv_planar::forward(x, w, s);
     }
     let y_img = s.out_h * s.out_w * s.c_out;
-    let mut y = crate::buffer_pool::zeroed(s.n * y_img);
+    // The strips cover every output row, column and channel block, and store (not add).
+    let mut y = crate::buffer_pool::for_overwrite(s.n * y_img);
     if y.is_empty() {
         return y;
     }

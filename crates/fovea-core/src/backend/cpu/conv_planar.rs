@@ -117,7 +117,8 @@ impl Planes {
 /// Forward convolution; call only when [`applies`].
 pub(super) fn forward(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
     let y_img = s.out_h * s.out_w * s.c_out;
-    let mut y = crate::buffer_pool::zeroed(s.n * y_img);
+    // The kernel stores every output (it never adds to `y`).
+    let mut y = crate::buffer_pool::for_overwrite(s.n * y_img);
     if y.is_empty() {
         return y;
     }

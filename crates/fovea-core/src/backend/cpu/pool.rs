@@ -190,7 +190,9 @@ pub(super) fn pool2d(x: &Storage, s: &Pool2dSpec) -> Result<Storage> {
     let x = x.as_f32("pool2d")?;
     let in_per = s.h * s.w * s.c;
     let row = s.out_w * s.c;
-    let mut y = crate::buffer_pool::zeroed(s.n * s.out_h * row);
+    // Every output is written: by the direct 2×2 path, or from a window's first input (or as
+    // -inf for a padding-only window) in `max_row`, or by `avg_row`'s fill.
+    let mut y = crate::buffer_pool::for_overwrite(s.n * s.out_h * row);
     if is_small_max2x2(s) {
         per_chunk(&mut y, row, x.len(), |r, yrow| max2x2_row(&x[(r / s.out_h) * in_per..][..in_per], s, r % s.out_h, yrow));
         return Ok(Storage::F32(y));
