@@ -219,8 +219,8 @@ pub trait Backend: Send + Sync {
     fn batch_norm_stats(&self, x: &Storage, channels: usize) -> Result<(Storage, Storage)> {
         reference::batch_norm::batch_norm_stats(x, channels)
     }
-    fn channel_affine(&self, x: &Storage, scale: &Storage, shift: &Storage, channels: usize) -> Result<Storage> {
-        reference::batch_norm::channel_affine(x, scale, shift, channels)
+    fn channel_affine(&self, x: &Storage, scale: &Storage, shift: &Storage, channels: usize, relu: bool) -> Result<Storage> {
+        reference::batch_norm::channel_affine(x, scale, shift, channels, relu)
     }
     fn batch_norm_grad(
         &self,

@@ -54,6 +54,19 @@ impl KernelArgs {
         Ok((kernel, bias))
     }
 
+    /// The layer's epilogue on its pre-activation `y`: `activation(y + bias)`. Bias and ReLU
+    /// run as one fused pass (`Tensor::bias_add_relu`), the commonest case in CNNs.
+    ///
+    /// # Errors
+    /// Errors from the ops.
+    pub fn bias_and_activation(&self, y: fovea_core::Tensor, bias: Option<&Variable>) -> Result<fovea_core::Tensor> {
+        match (bias, self.activation) {
+            (Some(b), Activation::Relu) => Ok(y.bias_add_relu(&b.value())?),
+            (Some(b), _) => self.activation.apply(&y.add(&b.value())?),
+            (None, _) => self.activation.apply(&y),
+        }
+    }
+
     /// These arguments as Keras config entries.
     pub fn config(&self) -> serde_json::Value {
         json!({

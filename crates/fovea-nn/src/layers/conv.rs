@@ -319,11 +319,7 @@ impl Layer for ConvLayer {
                 x.separable_conv2d(&k, &pw, &Conv2dOptions { groups: 1, ..self.conv_options() }).map_err(err)?
             }
         };
-        let y = match &p.bias {
-            Some(b) => y.add(&b.value())?,
-            None => y,
-        };
-        self.args.activation.apply(&y)
+        self.args.bias_and_activation(y, p.bias.as_ref())
     }
 
     fn config(&self) -> serde_json::Value {

@@ -73,11 +73,7 @@ impl Layer for Dense {
         if x.rank() < 2 || x.dims()[x.rank() - 1] != expected {
             return Err(self.base.error(format!("expected an input with last dimension {expected} (rank >= 2), got shape {}", x.shape())));
         }
-        let mut y = x.matmul(&k)?;
-        if let Some(b) = bias {
-            y = y.add(&b.value())?;
-        }
-        self.args.activation.apply(&y)
+        self.args.bias_and_activation(x.matmul(&k)?, bias.as_ref())
     }
 
     fn config(&self) -> serde_json::Value {

@@ -88,8 +88,8 @@ impl Backend for CpuBackend {
         batch_norm::batch_norm_stats(x, channels)
     }
 
-    fn channel_affine(&self, x: &Storage, scale: &Storage, shift: &Storage, channels: usize) -> Result<Storage> {
-        batch_norm::channel_affine(x, scale, shift, channels)
+    fn channel_affine(&self, x: &Storage, scale: &Storage, shift: &Storage, channels: usize, relu: bool) -> Result<Storage> {
+        batch_norm::channel_affine(x, scale, shift, channels, relu)
     }
 
     fn batch_norm_grad(

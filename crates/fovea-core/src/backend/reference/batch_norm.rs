@@ -29,13 +29,22 @@ pub fn batch_norm_stats(x: &Storage, channels: usize) -> Result<(Storage, Storag
     Ok((to_f32(mean), to_f32(var.into_iter().map(|s| s / n).collect())))
 }
 
-/// `y[r, c] = x[r, c]·scale[c] + shift[c]`.
-pub fn channel_affine(x: &Storage, scale: &Storage, shift: &Storage, channels: usize) -> Result<Storage> {
+/// `y[r, c] = x[r, c]·scale[c] + shift[c]`, then ReLU when `relu` (`UnaryOp::Relu`'s rule:
+/// only positive values pass).
+pub fn channel_affine(x: &Storage, scale: &Storage, shift: &Storage, channels: usize, relu: bool) -> Result<Storage> {
     const OP: &str = "channel_affine";
     let (x, scale, shift) = (x.as_f32(OP)?, scale.as_f32(OP)?, shift.as_f32(OP)?);
     let mut y = Vec::with_capacity(x.len());
     for row in rows(x, channels) {
-        y.extend(row.iter().zip(scale).zip(shift).map(|((&v, &s), &t)| (f64::from(v) * f64::from(s) + f64::from(t)) as f32));
+        y.extend(row.iter().zip(scale).zip(shift).map(|((&v, &s), &t)| {
+            let a = (f64::from(v) * f64::from(s) + f64::from(t)) as f32;
+            // `UnaryOp::Relu`'s rule: only positive values pass.
+            if !relu || a > 0.0 {
+                a
+            } else {
+                0.0
+            }
+        }));
     }
     Ok(Storage::F32(y))
 }
