@@ -542,7 +542,7 @@ impl Tensor {
 
 /// Every op the tests differentiate (Sign, Floor and Round have zero derivative everywhere).
 #[cfg(test)]
-const TEST_OPS: &[UnaryOp] = &[
+pub(crate) const TEST_OPS: &[UnaryOp] = &[
     UnaryOp::Neg,
     UnaryOp::Abs,
     UnaryOp::Sign,

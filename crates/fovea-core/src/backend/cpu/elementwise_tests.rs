@@ -116,44 +116,17 @@ backend_test!(maximum_and_minimum_propagate_nan_from_either_side, |dev| {
     assert_eq!(bits(c.minimum(&m).unwrap()), want(&[nan, 1.0, nan, nan]));
 });
 
-const UNARY_OPS: &[UnaryOp] = &[
-    UnaryOp::Neg,
-    UnaryOp::Abs,
-    UnaryOp::Sign,
-    UnaryOp::Exp,
-    UnaryOp::Log,
-    UnaryOp::Log1p,
-    UnaryOp::Sqrt,
-    UnaryOp::Rsqrt,
-    UnaryOp::Square,
-    UnaryOp::Reciprocal,
-    UnaryOp::Powf(2.5),
-    UnaryOp::Sin,
-    UnaryOp::Cos,
-    UnaryOp::Tanh,
-    UnaryOp::Sigmoid,
-    UnaryOp::Relu,
-    UnaryOp::Relu6,
-    UnaryOp::LeakyRelu(0.2),
-    UnaryOp::Elu(1.3),
-    UnaryOp::Selu,
-    UnaryOp::Softplus,
-    UnaryOp::Softsign,
-    UnaryOp::Gelu { approximate: false },
-    UnaryOp::Gelu { approximate: true },
-    UnaryOp::HardSigmoid,
-    UnaryOp::Swish,
-    UnaryOp::Clip(-1.5, 2.0),
-    UnaryOp::Floor,
-    UnaryOp::Round,
-];
+/// Every op the gradient tests use, plus Round and a clip range that straddles zero.
+fn unary_ops() -> impl Iterator<Item = UnaryOp> {
+    crate::ops::unary::TEST_OPS.iter().copied().chain([UnaryOp::Round, UnaryOp::Clip(-1.5, 2.0)])
+}
 
 #[test]
 fn unary_kernels_equal_the_f32_formulas_bit_for_bit() {
     // The specialised arms restate `UnaryOp::value` / `derivative`; any drift shows here.
     for n in [37, 40_000] {
         let (x, dy) = (values(n, 3), values(n, 4));
-        for &op in UNARY_OPS {
+        for op in unary_ops() {
             let y = unary(op, &Storage::F32(x.clone())).unwrap().as_f32("test").unwrap().to_vec();
             let want: Vec<f32> = x.iter().map(|&v| op.value(v)).collect();
             assert_same(&format!("{op:?} of {n}"), &y, &want);
@@ -170,7 +143,7 @@ fn unary_kernels_match_the_reference() {
     // out because there f32 and f64 round to different overflows (inf · 0 against inf · ε).
     let finite = |seed| Storage::F32(values(40_000, seed).into_iter().map(|v| if v.is_infinite() { 4.5 } else { v }).collect());
     let (x, dy) = (finite(5), finite(6));
-    for &op in UNARY_OPS {
+    for op in unary_ops() {
         let (got, want) = (unary(op, &x).unwrap(), reference::elementwise::unary(op, &x).unwrap());
         assert_close(&format!("{op:?}"), got.as_f32("test").unwrap(), want.as_f32("test").unwrap(), 1e-5, 1e-5);
         let (got, want) = (unary_grad(op, &x, &want, &dy).unwrap(), reference::elementwise::unary_grad(op, &x, &want, &dy).unwrap());
