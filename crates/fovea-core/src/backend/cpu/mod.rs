@@ -14,7 +14,7 @@ mod pool;
 mod reduce;
 mod sgemm_avx512;
 mod sgemm_blocked;
-use super::{Backend, Conv2dSpec, MatmulSpec, Pool2dSpec, ReduceOp, SliceAxis};
+use super::{Backend, Conv2dSpec, MatmulSpec, PadMode, Pool2dSpec, ReduceOp, SliceAxis};
 use crate::ops::binary::BinaryOp;
 use crate::ops::unary::UnaryOp;
 use crate::{Result, Shape, Storage};
@@ -82,6 +82,10 @@ impl Backend for CpuBackend {
 
     fn strided_slice(&self, x: &Storage, shape: &Shape, axes: &[SliceAxis]) -> Result<Storage> {
         movement::strided_slice(x, shape, axes)
+    }
+
+    fn pad(&self, x: &Storage, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -> Result<Storage> {
+        movement::pad(x, shape, pads, mode)
     }
 
     fn batch_norm_stats(&self, x: &Storage, channels: usize) -> Result<(Storage, Storage)> {

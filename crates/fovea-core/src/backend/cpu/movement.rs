@@ -11,7 +11,7 @@
 
 use super::PARALLEL_THRESHOLD;
 use crate::backend::reference::movement::{self as reference, check_perm, check_slice, Walk};
-use crate::backend::SliceAxis;
+use crate::backend::{PadMode, SliceAxis};
 use crate::{Result, Shape, Storage};
 use rayon::prelude::*;
 
@@ -170,9 +170,60 @@ pub(super) fn strided_slice(x: &Storage, shape: &Shape, axes: &[SliceAxis]) -> R
     Ok(each_dtype!(x, v => par_walk(v, &walk)))
 }
 
+/// Constant padding of f32 data: the output is filled with the constant, then every run of the
+/// input that stays contiguous in the output (the trailing unpadded axes together with the last
+/// padded one, e.g. a whole `W × C` row for `ZeroPadding2D` on NHWC) is copied in at once.
+/// Other modes and dtypes run the reference.
+pub(super) fn pad(x: &Storage, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -> Result<Storage> {
+    let (Storage::F32(v), PadMode::Constant(fill)) = (x, mode) else {
+        return reference::pad(x, shape, pads, mode);
+    };
+    let dims = shape.dims();
+    if pads.len() != dims.len() || dims.is_empty() || v.is_empty() || pads.iter().all(|&p| p == (0, 0)) {
+        return reference::pad(x, shape, pads, mode);
+    }
+    let out_dims: Vec<usize> = dims.iter().zip(pads).map(|(&d, &(b, a))| d + b + a).collect();
+    let out_strides = Shape::new(out_dims.clone()).strides();
+    // The last padded axis `k`: axes after it are copied whole with it.
+    let k = pads.iter().rposition(|&p| p != (0, 0)).unwrap_or(0);
+    let run = dims[k..].iter().product::<usize>();
+    let mut out = crate::buffer_pool::for_overwrite(out_dims.iter().product());
+    out.fill(fill as f32);
+    for (r, src) in v.chunks_exact(run).enumerate() {
+        // Coordinates of run `r` over axes 0..k, shifted by their leading padding.
+        let (mut rem, mut off) = (r, pads[k].0 * out_strides[k]);
+        for ax in (0..k).rev() {
+            off += (rem % dims[ax] + pads[ax].0) * out_strides[ax];
+            rem /= dims[ax];
+        }
+        out[off..off + run].copy_from_slice(src);
+    }
+    Ok(Storage::F32(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn constant_pad_matches_reference() {
+        use crate::backend::PadMode;
+        let cases: [(&[usize], &[(usize, usize)]); 5] = [
+            (&[2, 5, 4, 3], &[(0, 0), (3, 2), (1, 3), (0, 0)]),
+            (&[2, 5, 4, 3], &[(1, 0), (0, 0), (0, 0), (2, 1)]),
+            (&[3, 7], &[(0, 2), (0, 0)]),
+            (&[6], &[(4, 1)]),
+            (&[1, 2, 3], &[(0, 0), (0, 0), (0, 0)]),
+        ];
+        for (dims, pads) in cases {
+            let x = crate::testing::rand(dims, -1.0, 1.0, 7, crate::Device::Cpu);
+            let shape = Shape::new(dims.to_vec());
+            for mode in [PadMode::Constant(0.0), PadMode::Constant(-2.5)] {
+                let got = pad(x.storage(), &shape, pads, mode).unwrap();
+                assert_eq!(got, reference::pad(x.storage(), &shape, pads, mode).unwrap(), "{dims:?} {pads:?} {mode:?}");
+            }
+        }
+    }
 
     #[test]
     fn axes_merge_into_a_batched_transpose() {
