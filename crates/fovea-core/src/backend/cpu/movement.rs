@@ -208,7 +208,8 @@ mod tests {
     #[test]
     fn constant_pad_matches_reference() {
         use crate::backend::PadMode;
-        let cases: [(&[usize], &[(usize, usize)]); 5] = [
+        type Case<'a> = (&'a [usize], &'a [(usize, usize)]);
+        let cases: [Case; 5] = [
             (&[2, 5, 4, 3], &[(0, 0), (3, 2), (1, 3), (0, 0)]),
             (&[2, 5, 4, 3], &[(1, 0), (0, 0), (0, 0), (2, 1)]),
             (&[3, 7], &[(0, 2), (0, 0)]),
