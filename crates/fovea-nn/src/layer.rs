@@ -97,6 +97,32 @@ pub trait Layer: Send + Sync {
         self.base().losses()
     }
 
+    /// For fusing at inference: a layer whose output is `linear(x) + bias` per channel (a
+    /// convolution or dense layer with a linear activation) returns `linear(x)` and the bias,
+    /// so a following per-channel map can absorb the bias. `None` when the layer is not of that
+    /// form (the default). Called only on built layers.
+    ///
+    /// # Errors
+    /// As [`Layer::call`].
+    fn call_without_bias(&self, _inputs: &[Tensor]) -> Option<Result<(Tensor, Option<Tensor>)>> {
+        None
+    }
+
+    /// For fusing at inference: the per-channel `(scale, shift)` this layer applies in inference
+    /// mode (`y = x·scale + shift` on the last axis), as a `BatchNormalization` does with its
+    /// moving statistics; `None` otherwise (the default). Called only on built layers.
+    ///
+    /// # Errors
+    /// Core errors while folding the statistics.
+    fn inference_affine(&self) -> Option<Result<(Tensor, Tensor)>> {
+        None
+    }
+
+    /// Whether this layer is exactly `relu` (`Activation("relu")`), for fusing at inference.
+    fn is_plain_relu(&self) -> bool {
+        self.class_name() == "Activation" && self.config()["activation"] == "relu"
+    }
+
     /// Builds on first use, checks the inputs, and calls.
     ///
     /// # Errors

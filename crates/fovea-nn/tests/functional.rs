@@ -125,3 +125,34 @@ fn two_output_model_reports_keras_log_names_and_weights_its_losses() {
     let three = [losses[0], losses[1], losses[1]];
     assert!(model.compile_outputs(Optimizer::adam(0.01), &three, None, &[]).unwrap_err().to_string().contains("expected 1 or 2"));
 }
+
+#[test]
+fn inference_fuses_conv_batch_norm_relu_without_changing_outputs() {
+    use fovea_core::ops::padding::Padding;
+    use fovea_nn::layers::{Activation as ActivationLayer, BatchNormalization, Conv2D};
+    set_seed(11);
+    let x_in = Input::new(&[6, 6, 3]);
+    let conv1 = Conv2D::new(4, (3, 3)).padding(Padding::Same).on(&x_in).unwrap();
+    let bn1 = BatchNormalization::new().on(&conv1).unwrap();
+    let relu1 = ActivationLayer::new(Activation::Relu).on(&bn1).unwrap();
+    let conv2 = Conv2D::new(4, (1, 1)).use_bias(false).on(&relu1).unwrap();
+    let bn2 = BatchNormalization::new().on(&conv2).unwrap();
+    let sum = Add::new().on_many(&[&bn2, &relu1]).unwrap();
+    let out = ActivationLayer::new(Activation::Relu).on(&sum).unwrap();
+    // Two outputs: `bn1` being an output cuts its chain before the ReLU.
+    let model = Functional::new(&[&x_in], &[&out, &bn1]).unwrap();
+    let x = Tensor::random_uniform([2, 6, 6, 3], -1.0, 1.0, Some(5), Device::Cpu).unwrap();
+    model.call_all(&[x.clone()], false).unwrap(); // builds the layers
+                                                  // Non-trivial moving statistics, γ, β and biases (all positive, so the variances are valid).
+    for (k, v) in model.weights().iter().enumerate() {
+        let dims = v.value().dims().to_vec();
+        v.assign(&Tensor::random_uniform(dims, 0.2, 1.5, Some(100 + k as u64), Device::Cpu).unwrap()).unwrap();
+    }
+    // Recording (the trainable weights require gradients): every layer runs on its own.
+    let composed = model.call_all(&[x.clone()], false).unwrap();
+    let fused = fovea_core::no_grad(|| model.call_all(&[x.clone()], false)).unwrap();
+    for (f, c) in fused.iter().zip(&composed) {
+        fovea_core::testing::assert_tensor_close("fused inference", f, c, 1e-5, 1e-6);
+    }
+    assert!(composed[0].to_vec::<f32>().unwrap().contains(&0.0), "the ReLU clipped something");
+}

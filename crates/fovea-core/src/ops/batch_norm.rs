@@ -141,6 +141,28 @@ impl Tensor {
         }))
     }
 
+    /// `relu(x · scale + shift)` per channel in one pass: inference-mode batch normalization
+    /// (with a preceding bias folded into `shift`) followed by ReLU. Equal to
+    /// `x.channel_affine(scale, shift)?.relu()`, which it runs instead while a gradient is
+    /// being recorded for any of the three.
+    ///
+    /// # Errors
+    /// As [`Tensor::channel_affine`].
+    pub fn channel_affine_relu(&self, scale: &Tensor, shift: &Tensor) -> Result<Tensor> {
+        const OP: &str = "channel_affine_relu";
+        if crate::autograd::is_recording() && [self, scale, shift].iter().any(|t| t.requires_grad()) {
+            return self.channel_affine(scale, shift)?.relu();
+        }
+        let c = self.check_channels_last(OP)?;
+        self.check_channel_vector(OP, "scale", scale, c)?;
+        self.check_channel_vector(OP, "shift", shift, c)?;
+        if c == 0 {
+            return Ok(self.clone());
+        }
+        let y = backend(self.device()).channel_affine(self.storage(), scale.storage(), shift.storage(), c, true)?;
+        Tensor::from_storage(y, self.shape().clone(), self.device())
+    }
+
     /// `relu(x + bias)` with `bias` of shape `[C]` broadcast over every leading axis: a
     /// convolution's or dense layer's bias and ReLU in one pass over the activation instead of
     /// two (and one output kept for the backward pass instead of two). Equal to
@@ -258,6 +280,18 @@ mod tests {
         gradcheck(|t| t[0].bias_add_relu(&t[1]), &[xs, rand(&[4], -0.5, 0.5, 64, dev)], 1e-3, 2e-3).unwrap();
         let e = x.bias_add_relu(&Tensor::zeros([3], DType::F32, dev).unwrap()).unwrap_err().to_string();
         assert!(e.contains("bias must have shape [7]"), "{e}");
+    });
+
+    backend_test!(channel_affine_relu_equals_affine_then_relu, |dev| {
+        let x = rand(&[4, 3, 5], -2.0, 2.0, 71, dev);
+        let (s, t) = (rand(&[5], -1.0, 1.0, 72, dev), rand(&[5], -1.0, 1.0, 73, dev));
+        let want = x.channel_affine(&s, &t).unwrap().relu().unwrap().to_vec::<f32>().unwrap();
+        assert_eq!(x.channel_affine_relu(&s, &t).unwrap().to_vec::<f32>().unwrap(), want);
+        // While recording, the composed (differentiable) path runs.
+        let xg = x.with_requires_grad(true).unwrap();
+        let y = xg.channel_affine_relu(&s, &t).unwrap();
+        assert!(y.requires_grad());
+        assert_eq!(y.to_vec::<f32>().unwrap(), want);
     });
 
     backend_test!(batch_norm_bad_input_is_an_error, |dev| {

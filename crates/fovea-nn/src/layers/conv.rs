@@ -99,6 +99,31 @@ impl SeparableConv2D {
 }
 
 impl ConvLayer {
+    /// The convolution alone: the layer's output before bias and activation.
+    fn without_bias(&self, inputs: &[Tensor]) -> Result<Tensor> {
+        let x = single_input(&self.base, inputs)?;
+        let p = self.params.get().ok_or_else(|| self.base.error("called before build"))?;
+        let err = |e: fovea_core::Error| self.base.error(e.to_string());
+        let k = p.kernel.value();
+        Ok(match self.kind {
+            Kind::Conv1D => x.conv1d(&k, self.strides.1, self.padding.clone(), self.dilation.1, self.groups).map_err(err)?,
+            Kind::Conv2D => x.conv2d(&k, &self.conv_options()).map_err(err)?,
+            Kind::Conv2DTranspose => {
+                let opts = Conv2dTransposeOptions {
+                    strides: self.strides,
+                    padding: self.padding.clone(),
+                    output_padding: self.output_padding,
+                    dilation: self.dilation,
+                };
+                x.conv2d_transpose(&k, &opts).map_err(err)?
+            }
+            Kind::Depthwise { .. } => x.depthwise_conv2d(&k, &Conv2dOptions { groups: 1, ..self.conv_options() }).map_err(err)?,
+            Kind::Separable { .. } => {
+                let pw = p.pointwise.as_ref().expect("separable has a pointwise kernel").value();
+                x.separable_conv2d(&k, &pw, &Conv2dOptions { groups: 1, ..self.conv_options() }).map_err(err)?
+            }
+        })
+    }
     fn make(kind: Kind, class_name: &'static str, filters: usize, kernel_size: (usize, usize)) -> Self {
         ConvLayer {
             base: LayerBase::new(class_name),
@@ -297,29 +322,16 @@ impl Layer for ConvLayer {
     }
 
     fn call(&self, inputs: &[Tensor], _training: bool) -> Result<Tensor> {
-        let x = single_input(&self.base, inputs)?;
         let p = self.params.get().ok_or_else(|| self.base.error("called before build"))?;
-        let err = |e: fovea_core::Error| self.base.error(e.to_string());
-        let k = p.kernel.value();
-        let y = match self.kind {
-            Kind::Conv1D => x.conv1d(&k, self.strides.1, self.padding.clone(), self.dilation.1, self.groups).map_err(err)?,
-            Kind::Conv2D => x.conv2d(&k, &self.conv_options()).map_err(err)?,
-            Kind::Conv2DTranspose => {
-                let opts = Conv2dTransposeOptions {
-                    strides: self.strides,
-                    padding: self.padding.clone(),
-                    output_padding: self.output_padding,
-                    dilation: self.dilation,
-                };
-                x.conv2d_transpose(&k, &opts).map_err(err)?
-            }
-            Kind::Depthwise { .. } => x.depthwise_conv2d(&k, &Conv2dOptions { groups: 1, ..self.conv_options() }).map_err(err)?,
-            Kind::Separable { .. } => {
-                let pw = p.pointwise.as_ref().expect("separable has a pointwise kernel").value();
-                x.separable_conv2d(&k, &pw, &Conv2dOptions { groups: 1, ..self.conv_options() }).map_err(err)?
-            }
-        };
-        self.args.bias_and_activation(y, p.bias.as_ref())
+        self.args.bias_and_activation(self.without_bias(inputs)?, p.bias.as_ref())
+    }
+
+    fn call_without_bias(&self, inputs: &[Tensor]) -> Option<Result<(Tensor, Option<Tensor>)>> {
+        if !matches!(self.args.activation, crate::activations::Activation::Linear) {
+            return None;
+        }
+        let bias = self.params.get()?.bias.as_ref().map(Variable::value);
+        Some(self.without_bias(inputs).map(|y| (y, bias)))
     }
 
     fn config(&self) -> serde_json::Value {

@@ -80,6 +80,22 @@ fn channels(base: &LayerBase, s: &ShapeSpec) -> Result<usize> {
     }
 }
 
+impl BatchNormalization {
+    /// Inference: γ/√(var + ε) and β − mean·that fold into one per-channel affine map
+    /// (differentiable in γ and β, which fine-tuning a frozen-statistics model still trains).
+    fn scale_and_shift(&self, p: &BnParams) -> Result<(Tensor, Tensor)> {
+        let mut scale = p.moving_variance.value().add_scalar(self.epsilon)?.rsqrt()?;
+        if let Some(g) = &p.gamma {
+            scale = scale.mul(&g.value())?;
+        }
+        let mut shift = p.moving_mean.value().mul(&scale)?.neg()?;
+        if let Some(b) = &p.beta {
+            shift = shift.add(&b.value())?;
+        }
+        Ok((scale, shift))
+    }
+}
+
 impl Layer for BatchNormalization {
     fn base(&self) -> &LayerBase {
         &self.base
@@ -127,17 +143,12 @@ impl Layer for BatchNormalization {
             })?;
             return Ok(y);
         }
-        // Inference: γ/√(var + ε) and β − mean·that fold into one per-channel affine map
-        // (differentiable in γ and β, which fine-tuning a frozen-statistics model still trains).
-        let mut scale = p.moving_variance.value().add_scalar(self.epsilon)?.rsqrt()?;
-        if let Some(g) = &p.gamma {
-            scale = scale.mul(&g.value())?;
-        }
-        let mut shift = p.moving_mean.value().mul(&scale)?.neg()?;
-        if let Some(b) = &p.beta {
-            shift = shift.add(&b.value())?;
-        }
+        let (scale, shift) = self.scale_and_shift(p)?;
         Ok(x.channel_affine(&scale, &shift)?)
+    }
+
+    fn inference_affine(&self) -> Option<Result<(Tensor, Tensor)>> {
+        self.params.get().map(|p| self.scale_and_shift(p))
     }
 
     fn config(&self) -> serde_json::Value {
