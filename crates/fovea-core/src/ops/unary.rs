@@ -187,7 +187,7 @@ fn sigmoid<T: Real>(x: T) -> T {
     }
 }
 
-fn sign<T: Real>(x: T) -> T {
+pub(crate) fn sign<T: Real>(x: T) -> T {
     if x > T::c(0.0) {
         T::c(1.0)
     } else if x < T::c(0.0) {
@@ -401,7 +401,7 @@ impl UnaryOp {
     }
 }
 
-fn clip<T: Real>(x: T, lo: T, hi: T) -> T {
+pub(crate) fn clip<T: Real>(x: T, lo: T, hi: T) -> T {
     if x < lo {
         lo
     } else if x > hi {

@@ -6,7 +6,7 @@
 //! carried across blocks in f64, which keeps them as accurate as the reference's f64 sums at
 //! ResNet batch sizes (10⁵ rows and more).
 
-use super::PARALLEL_THRESHOLD;
+use super::{chunked, PARALLEL_THRESHOLD};
 use crate::{Result, Storage};
 use rayon::prelude::*;
 
@@ -53,15 +53,10 @@ fn channel_sums2(len: usize, channels: usize, f: impl Fn(usize, &mut [f32], &mut
         .reduce(|| (vec![0f64; channels], vec![0f64; channels]), add)
 }
 
-/// Runs `f(row_index_of_first_row, out_rows)` over blocks of output rows, in parallel for large
-/// outputs.
+/// Runs `f(first_row, rows)` over whole-row pieces of `out` (see [`chunked`]).
 fn map_rows(out: &mut [f32], channels: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    let per = rows_per_task(channels) * channels.max(1);
-    if out.len() < PARALLEL_THRESHOLD {
-        f(0, out);
-    } else {
-        out.par_chunks_mut(per).enumerate().for_each(|(t, chunk)| f(t * per / channels.max(1), chunk));
-    }
+    let c = channels.max(1);
+    chunked(out, rows_per_task(channels) * c, |start, piece| f(start / c, piece));
 }
 
 /// Per-channel mean and biased variance. The sums are taken around the first row's values, a

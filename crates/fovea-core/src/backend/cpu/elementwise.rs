@@ -6,12 +6,11 @@
 //! branch-free zip over slices that the compiler vectorises. Ops without a dedicated arm still
 //! get the hoisted layout, with `UnaryOp::value` / `BinaryOp::value_f32` inside the loop.
 
-use super::PARALLEL_THRESHOLD;
+use super::chunked;
 use crate::backend::{broadcast_rows, broadcast_strides, reference};
 use crate::ops::binary::BinaryOp;
-use crate::ops::unary::UnaryOp;
+use crate::ops::unary::{clip, sign, UnaryOp};
 use crate::{Result, Shape, Storage};
-use rayon::prelude::*;
 
 const CHUNK: usize = 1 << 14;
 
@@ -167,17 +166,6 @@ fn block_chunk(k: usize) -> usize {
     k * (CHUNK / k).max(1)
 }
 
-/// Runs `kernel(start, piece)` over consecutive pieces of `out` of `chunk` elements (the last
-/// may be shorter), `start` being the piece's offset; across rayon when `out` is large, else as
-/// one piece on the calling thread.
-fn chunked(out: &mut [f32], chunk: usize, kernel: impl Fn(usize, &mut [f32]) + Sync) {
-    if out.len() >= PARALLEL_THRESHOLD {
-        out.par_chunks_mut(chunk).enumerate().for_each(|(i, o)| kernel(i * chunk, o));
-    } else {
-        kernel(0, out);
-    }
-}
-
 #[inline(always)]
 fn zip2(a: &[f32], b: &[f32], out: &mut [f32], f: &impl Fn(f32, f32) -> f32) {
     for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
@@ -203,8 +191,6 @@ fn map3(x: &[f32], y: &[f32], dy: &[f32], out: &mut [f32], f: impl Fn(f32, f32, 
     });
 }
 
-// The helpers below restate the f32 cases of the private ones in `ops::unary`.
-
 // Not `f32::clamp`: that keeps -0 as -0, where `UnaryOp::value` returns +0.
 #[allow(clippy::manual_clamp)]
 fn relu6(v: f32) -> f32 {
@@ -214,26 +200,6 @@ fn relu6(v: f32) -> f32 {
         6.0
     } else {
         v
-    }
-}
-
-fn clip(x: f32, lo: f32, hi: f32) -> f32 {
-    if x < lo {
-        lo
-    } else if x > hi {
-        hi
-    } else {
-        x
-    }
-}
-
-fn sign(x: f32) -> f32 {
-    if x > 0.0 {
-        1.0
-    } else if x < 0.0 {
-        -1.0
-    } else {
-        x
     }
 }
 

@@ -18,10 +18,22 @@ use super::{Backend, Conv2dSpec, MatmulSpec, PadMode, Pool2dSpec, ReduceOp, Slic
 use crate::ops::binary::BinaryOp;
 use crate::ops::unary::UnaryOp;
 use crate::{Result, Shape, Storage};
+use rayon::prelude::*;
 
 /// Element counts below this run on the calling thread: spawning rayon work costs more than
 /// the map itself on small tensors.
 pub(crate) const PARALLEL_THRESHOLD: usize = 1 << 17;
+
+/// Runs `kernel(start, piece)` over consecutive pieces of `out` of `chunk` elements (the last
+/// may be shorter), `start` being the piece's offset; across rayon when `out` is large, else as
+/// one piece on the calling thread.
+pub(super) fn chunked(out: &mut [f32], chunk: usize, kernel: impl Fn(usize, &mut [f32]) + Sync) {
+    if out.len() >= PARALLEL_THRESHOLD {
+        out.par_chunks_mut(chunk).enumerate().for_each(|(i, o)| kernel(i * chunk, o));
+    } else {
+        kernel(0, out);
+    }
+}
 
 /// The fast CPU backend.
 #[derive(Debug, Clone, Copy, Default)]
