@@ -23,7 +23,7 @@ pub mod autograd;
 #[cfg(test)]
 mod autograd_tests;
 pub mod backend;
-mod buffer_pool;
+pub mod buffer_pool;
 mod device;
 mod display;
 mod dtype;

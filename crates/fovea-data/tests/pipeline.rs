@@ -235,6 +235,33 @@ fn parallel_map_keeps_order_with_four_slow_workers() {
     assert_eq!(ds.cardinality(), Cardinality::Finite(24));
 }
 
+/// The map's workers are the threads of its own rayon pool: parallel kernels inside the map
+/// function split across them instead of queueing on the global pool (which a pipeline's
+/// workers would all share), and a half-read epoch still shuts its workers down.
+#[test]
+fn parallel_map_kernels_run_on_the_map_workers() {
+    let pools = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let seen = pools.clone();
+    let ds = scalars(16).map_parallel(
+        move |e| {
+            // Inside a pool, rayon reports the pool's size; the global pool here has another.
+            seen.lock().unwrap().insert((rayon::current_thread_index().is_some(), rayon::current_num_threads()));
+            // A kernel large enough to split across threads.
+            let big = Tensor::from_vec(vec![1.0f32; 1 << 18], [1 << 18], Device::Cpu)?;
+            let s = big.mul_scalar(e.tensor()?.to_scalar::<f32>()?)?.sum_all()?;
+            Ok(Element::from(s))
+        },
+        Parallelism::Fixed(3),
+        true,
+    );
+    let want: Vec<f32> = (0..16).map(|i| (i as f32) * (1 << 18) as f32).collect();
+    assert_eq!(values(&ds), want);
+    assert_eq!(*pools.lock().unwrap(), [(true, 3)].into_iter().collect(), "the map ran outside its 3-thread pool");
+    let mut it = ds.iter();
+    assert!(it.next().unwrap().is_ok());
+    drop(it); // must return: the workers see the closed job channel and end
+}
+
 #[test]
 fn parallel_map_nondeterministic_yields_every_result() {
     let ds = scalars(30).map_parallel(|e| Ok(Element::from(e.tensor()?.add_scalar(1.0)?)), AUTOTUNE, false);

@@ -5,7 +5,7 @@
 //!
 //! Run: `cargo run --release -p fovea-vision --example jpeg_pipeline -- DIR_OF_JPEGS`
 
-use fovea_core::{DType, Device, Tensor};
+use fovea_core::{Device, Tensor};
 use fovea_data::pipeline::{Dataset, Element, Parallelism};
 use fovea_vision::image::{decode_image, random_crop, random_flip_left_right, resize, ResizeMethod};
 use std::time::Instant;
@@ -34,7 +34,8 @@ fn main() -> AnyResult<()> {
         let Element::Tuple(parts) = e else { unreachable!("enumerate yields pairs") };
         let index = parts[0].tensor()?.to_scalar::<i64>()? as u64;
         let bytes = parts[1].tensor()?.to_vec::<u8>()?;
-        let image = decode_image(&bytes, 3, Device::Cpu)?.cast(DType::F32)?;
+        // As tf.data: crop and flip the uint8 image; resize returns float32.
+        let image = decode_image(&bytes, 3, Device::Cpu)?;
         let crop = random_crop(&image, (192, 192), (index, 0))?;
         let flipped = random_flip_left_right(&crop, (index, 1))?;
         Ok(Element::Tensor(resize(&flipped, (224, 224), ResizeMethod::Bilinear, false)?))

@@ -32,7 +32,17 @@ struct ParallelIter {
     input_done: bool,
     deterministic: bool,
     pending: BTreeMap<u64, Result<Element>>,
-    workers: Vec<thread::JoinHandle<()>>,
+    workers: Workers,
+}
+
+/// The threads running a parallel map's workers, and how to wait for them to finish.
+enum Workers {
+    /// Broadcast loops on a private rayon pool; `done` disconnects when the last one ends.
+    Pool {
+        _pool: rayon::ThreadPool,
+        done: Receiver<()>,
+    },
+    Threads(Vec<thread::JoinHandle<()>>),
 }
 
 fn apply(f: &MapFn, item: Result<Element>) -> Result<Element> {
@@ -54,22 +64,45 @@ impl ParallelIter {
         let (job_tx, job_rx) = channel::<Job>();
         let (res_tx, res_rx) = channel::<Job>();
         let job_rx = Arc::new(Mutex::new(job_rx));
-        let workers = (0..threads)
-            .map(|_| {
+        let worker = move |job_rx: Arc<Mutex<Receiver<Job>>>, res_tx: Sender<Job>, f: MapFn| loop {
+            // The lock is held only while taking a job, never while running `f`.
+            let job = match job_rx.lock() {
+                Ok(rx) => rx.recv(),
+                Err(_) => return,
+            };
+            let Ok((i, item)) = job else { return };
+            if res_tx.send((i, apply(&f, item))).is_err() {
+                return;
+            }
+        };
+        // The workers are the threads of their own rayon pool, so the parallel kernels that `f`
+        // calls (resize, crop, casts) split across the workers instead of queueing on the global
+        // pool behind every other worker's. One loop per thread, pinned there by the broadcast:
+        // a loop queued as an ordinary job could be stolen by a thread waiting inside a kernel
+        // and block it until the epoch ends.
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).thread_name(|i| format!("fovea-map-{i}")).build();
+        let (done_tx, done_rx) = channel::<()>();
+        let workers = match pool {
+            Ok(pool) => {
                 let (job_rx, res_tx, f) = (job_rx.clone(), res_tx.clone(), f.clone());
-                thread::spawn(move || loop {
-                    // The lock is held only while taking a job, never while running `f`.
-                    let job = match job_rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
-                    let Ok((i, item)) = job else { return };
-                    if res_tx.send((i, apply(&f, item))).is_err() {
-                        return;
-                    }
-                })
-            })
-            .collect();
+                pool.spawn_broadcast(move |_| {
+                    // Held while this loop runs; the broadcast closure's own copy goes when the
+                    // last loop has ended.
+                    let _running = done_tx.clone();
+                    worker(job_rx.clone(), res_tx.clone(), f.clone());
+                });
+                Workers::Pool { _pool: pool, done: done_rx }
+            }
+            // Without a pool (threads could not be created), plain threads still do the work.
+            Err(_) => Workers::Threads(
+                (0..threads)
+                    .map(|_| {
+                        let (job_rx, res_tx, f) = (job_rx.clone(), res_tx.clone(), f.clone());
+                        thread::spawn(move || worker(job_rx, res_tx, f))
+                    })
+                    .collect(),
+            ),
+        };
         ParallelIter {
             input,
             jobs: Some(job_tx),
@@ -134,8 +167,13 @@ impl Drop for ParallelIter {
         // Closing the job channel lets idle workers exit; busy ones exit after their current
         // element, when sending the result fails or the next recv sees the closed channel.
         self.jobs = None;
-        for w in self.workers.drain(..) {
-            let _ = w.join();
+        match &mut self.workers {
+            Workers::Pool { done, .. } => while done.recv().is_ok() {},
+            Workers::Threads(handles) => {
+                for w in handles.drain(..) {
+                    let _ = w.join();
+                }
+            }
         }
     }
 }

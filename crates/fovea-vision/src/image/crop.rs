@@ -175,7 +175,8 @@ pub fn crop_to_bounding_box(images: &Tensor, offset_h: usize, offset_w: usize, t
             ),
         ));
     }
-    let out = x.narrow(1, offset_h, target_h)?.narrow(2, offset_w, target_w)?;
+    // One slice, not two narrows: each would copy the image.
+    let out = x.slice(&[0, offset_h, offset_w, 0], &[-1, target_h as isize, target_w as isize, -1])?;
     unbatch(out, single)
 }
 

@@ -85,10 +85,8 @@ pub(crate) fn require_f32(op: &'static str, t: &Tensor) -> Result<()> {
 }
 
 /// Applies `w` (`[out, H]`) along the height axis of `x` (`[N, H, W, C]`).
-pub(crate) fn apply_rows(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    if let Some(fast) = separable::rows(x, w) {
-        return fast;
-    }
+pub(crate) fn apply_rows(x: &Tensor, weights: &separable::AxisWeights) -> Result<Tensor> {
+    let w = &weights.dense;
     let d = x.dims().to_vec();
     let out = w.dims()[0];
     let flat = x.reshape(&[d[0] as isize, d[1] as isize, (d[2] * d[3]) as isize])?;
@@ -96,10 +94,8 @@ pub(crate) fn apply_rows(x: &Tensor, w: &Tensor) -> Result<Tensor> {
 }
 
 /// Applies `w` (`[out, W]`) along the width axis of `x` (`[N, H, W, C]`).
-pub(crate) fn apply_cols(x: &Tensor, w: &Tensor) -> Result<Tensor> {
-    if let Some(fast) = separable::cols(x, w) {
-        return fast;
-    }
+pub(crate) fn apply_cols(x: &Tensor, weights: &separable::AxisWeights) -> Result<Tensor> {
+    let w = &weights.dense;
     let d = x.dims().to_vec();
     let out = w.dims()[0];
     let flat = x.reshape(&[(d[0] * d[1]) as isize, d[2] as isize, d[3] as isize])?;

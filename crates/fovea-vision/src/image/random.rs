@@ -62,6 +62,11 @@ pub fn random_crop(images: &Tensor, size: (usize, usize), seed: Seed) -> Result<
 fn random_flip(op: &'static str, images: &Tensor, seed: Seed, axis: isize, salt: u64) -> Result<Tensor> {
     let (x, single) = as_batch(op, images)?;
     let mut r = rng(seed, salt);
+    if x.dims()[0] == 1 {
+        // A single image (the usual case inside a pipeline's map): no split and concat copies.
+        let out = if r.uniform() < 0.5 { x.flip(&[axis])? } else { x };
+        return unbatch(out, single);
+    }
     let parts = (0..x.dims()[0])
         .map(|i| {
             let img = x.narrow(0, i, 1)?;

@@ -4,11 +4,14 @@
 //! kernel arithmetic in f32 (including the 1024-entry coefficient table of `ResizeBicubic`), and
 //! the image is multiplied by it along H and then W.
 
+use super::separable::AxisWeights;
 use super::{apply_cols, apply_rows, as_batch, unbatch};
-use fovea_core::{DType, Error, Result, Tensor};
+use fovea_core::{DType, Device, Error, Result, Tensor};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 /// Interpolation method of [`resize`] (`tf.image.ResizeMethod`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ResizeMethod {
     /// Linear interpolation between the two nearest pixels (`ResizeBilinear`).
     Bilinear,
@@ -209,6 +212,30 @@ pub(crate) fn resize_weights(method: ResizeMethod, antialias: bool, inp: usize, 
     }
 }
 
+/// The weights of one axis, built once per (method, antialias, input, output) on the CPU: a
+/// pipeline resizes every image with the same few sizes, and building and scanning the dense
+/// matrices cost as much as the resampling itself. The cache is cleared when it fills up.
+fn axis_weights(method: ResizeMethod, antialias: bool, inp: usize, out: usize, device: Device) -> Result<Arc<AxisWeights>> {
+    type Key = (ResizeMethod, bool, usize, usize);
+    const CAPACITY: usize = 64;
+    static CACHE: LazyLock<Mutex<HashMap<Key, Arc<AxisWeights>>>> = LazyLock::new(Default::default);
+    let build = || AxisWeights::new(resize_weights(method, antialias, inp, out), out, inp, device);
+    if device != Device::Cpu {
+        return build().map(Arc::new);
+    }
+    let key = (method, antialias, inp, out);
+    if let Some(w) = CACHE.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+        return Ok(w.clone());
+    }
+    let w = Arc::new(build()?);
+    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    if cache.len() >= CAPACITY {
+        cache.clear();
+    }
+    cache.insert(key, w.clone());
+    Ok(w)
+}
+
 /// Resizes images to `size = (height, width)` (`tf.image.resize`, TF2 half-pixel centres).
 ///
 /// `antialias` widens the kernel when downscaling (bilinear, bicubic, Lanczos), as TF does by
@@ -227,7 +254,8 @@ pub fn resize(images: &Tensor, size: (usize, usize), method: ResizeMethod, antia
     if !matches!(x.dtype(), DType::F32 | DType::U8) {
         return Err(Error::dtype(OP, "float32 or uint8", x.dtype()));
     }
-    let x = if from_u8 { x.cast(DType::F32)? } else { x };
+    // The fast path reads uint8 pixels directly; the differentiable one needs f32.
+    let x = if from_u8 && !super::separable::reads_u8(&x) { x.cast(DType::F32)? } else { x };
     let (h, w) = (x.dims()[1], x.dims()[2]);
     if size.0 == 0 || size.1 == 0 {
         return Err(Error::invalid(OP, format!("expected a positive target size, got {size:?}")));
@@ -236,9 +264,11 @@ pub fn resize(images: &Tensor, size: (usize, usize), method: ResizeMethod, antia
         return Err(Error::invalid(OP, format!("expected a non-empty image, got shape {}", images.shape())));
     }
     let dev = x.device();
-    let wy = Tensor::from_vec(resize_weights(method, antialias, h, size.0), vec![size.0, h], dev)?;
-    let wx = Tensor::from_vec(resize_weights(method, antialias, w, size.1), vec![size.1, w], dev)?;
-    let out = apply_cols(&apply_rows(&x, &wy)?, &wx)?;
+    let (wy, wx) = (axis_weights(method, antialias, h, size.0, dev)?, axis_weights(method, antialias, w, size.1, dev)?);
+    let out = match super::separable::resample(&x, &wy, &wx) {
+        Some(fast) => fast?,
+        None => apply_cols(&apply_rows(&x, &wy)?, &wx)?,
+    };
     let out = if from_u8 && method == ResizeMethod::Nearest { out.cast(DType::U8)? } else { out };
     unbatch(out, single)
 }

@@ -14,6 +14,7 @@ mod pool;
 mod reduce;
 mod sgemm_avx512;
 mod sgemm_blocked;
+mod walk;
 use super::{Backend, Conv2dSpec, MatmulSpec, PadMode, Pool2dSpec, ReduceOp, SliceAxis};
 use crate::ops::binary::BinaryOp;
 use crate::ops::unary::UnaryOp;
@@ -94,6 +95,9 @@ impl Backend for CpuBackend {
 
     fn strided_slice(&self, x: &Storage, shape: &Shape, axes: &[SliceAxis]) -> Result<Storage> {
         movement::strided_slice(x, shape, axes)
+    }
+    fn concat(&self, xs: &[(&Storage, &Shape)], axis: usize) -> Result<Storage> {
+        movement::concat(xs, axis)
     }
 
     fn pad(&self, x: &Storage, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -> Result<Storage> {

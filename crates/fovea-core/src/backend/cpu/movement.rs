@@ -9,8 +9,9 @@
 //! 3.7 → 0.5 ms. With 64 or fewer input rows (NCHW → NHWC with 64 channels) the walk was faster
 //! (7.6 vs 10.5 ms at 56×56), so it is kept there.
 
+use super::walk::FastWalk;
 use super::PARALLEL_THRESHOLD;
-use crate::backend::reference::movement::{self as reference, check_perm, check_slice, Walk};
+use crate::backend::reference::movement::{self as reference, check_concat, check_perm, check_slice, Walk};
 use crate::backend::{PadMode, SliceAxis};
 use crate::{Result, Shape, Storage};
 use rayon::prelude::*;
@@ -75,7 +76,9 @@ fn par_walk<T: Copy + Send + Sync>(x: &[T], walk: &Walk) -> Vec<T> {
     if n == 0 {
         return Vec::new();
     }
-    let mut out = vec![x[walk.base]; n];
+    let walk = FastWalk::new(walk);
+    // Any element serves as the initial value: every one is overwritten.
+    let mut out = vec![x[0]; n];
     let row = walk.row_len();
     if n >= PARALLEL_THRESHOLD && rayon::current_num_threads() > 1 {
         let rows_per_task = (CHUNK / row).max(1);
@@ -170,6 +173,34 @@ pub(super) fn strided_slice(x: &Storage, shape: &Shape, axes: &[SliceAxis]) -> R
     Ok(each_dtype!(x, v => par_walk(v, &walk)))
 }
 
+/// Concatenation (see [`reference::concat`]); f32 outputs come from the buffer pool, since a
+/// pipeline's batches are large and made again every step: fresh memory is faulted in page by
+/// page each time.
+pub(super) fn concat(xs: &[(&Storage, &Shape)], axis: usize) -> Result<Storage> {
+    check_concat(xs, axis)?;
+    let parts: Option<Vec<(&[f32], usize)>> = xs
+        .iter()
+        .map(|(s, sh)| match s {
+            Storage::F32(v) if v.len() == sh.numel() => Some((v.as_slice(), sh.dims()[axis..].iter().product())),
+            _ => None,
+        })
+        .collect();
+    let Some(parts) = parts else {
+        return reference::concat(xs, axis);
+    };
+    let outer: usize = xs[0].1.dims()[..axis].iter().product();
+    let total: usize = parts.iter().map(|(v, _)| v.len()).sum();
+    let mut out = crate::buffer_pool::for_overwrite(total);
+    let mut at = 0;
+    for o in 0..outer {
+        for (v, chunk) in &parts {
+            out[at..at + chunk].copy_from_slice(&v[o * chunk..(o + 1) * chunk]);
+            at += chunk;
+        }
+    }
+    Ok(Storage::F32(out))
+}
+
 /// Constant padding of f32 data: the output is filled with the constant, then every run of the
 /// input that stays contiguous in the output (the trailing unpadded axes together with the last
 /// padded one, e.g. a whole `W × C` row for `ZeroPadding2D` on NHWC) is copied in at once.
@@ -262,6 +293,24 @@ mod tests {
             assert_eq!(permute(&u, &shape, perm).unwrap(), reference::permute(&u, &shape, perm).unwrap(), "{dims:?} {perm:?}");
         }
         assert!(permute(&Storage::F32(vec![0.0; 6]), &Shape::new([2, 3]), &[1, 1]).is_err());
+    }
+
+    #[test]
+    fn concat_matches_the_reference() {
+        let f = |dims: &[usize], start: usize| {
+            let shape = Shape::new(dims.to_vec());
+            (Storage::F32((start..start + shape.numel()).map(|i| i as f32).collect()), shape)
+        };
+        let (a, b, c) = (f(&[2, 3, 4], 0), f(&[2, 1, 4], 100), f(&[2, 5, 4], 200));
+        for (parts, axis) in [(vec![&a, &b, &c], 1), (vec![&a, &a], 0), (vec![&a, &a], 2), (vec![&b], 1)] {
+            let xs: Vec<_> = parts.iter().map(|(s, sh)| (s, sh)).collect();
+            assert_eq!(concat(&xs, axis).unwrap(), reference::concat(&xs, axis).unwrap(), "axis {axis}");
+        }
+        // Shape and dtype mismatches are reported, as by the reference.
+        assert!(concat(&[(&a.0, &a.1), (&b.0, &b.1)], 0).is_err());
+        let u = Storage::U8(vec![0; 24]);
+        assert!(concat(&[(&a.0, &a.1), (&u, &a.1)], 0).is_err());
+        assert!(concat(&[], 0).is_err());
     }
 
     #[test]

@@ -90,11 +90,6 @@ impl Walk {
         Walk { dims, base, strides: axes.iter().zip(&strides).map(|(a, &s)| a.step * s as isize).collect() }
     }
 
-    /// Length of the innermost axis: the unit the walk hands out (1 for a scalar).
-    pub(crate) fn row_len(&self) -> usize {
-        self.dims.last().copied().unwrap_or(1)
-    }
-
     /// Fills `out` with the output elements starting at row `first_row` (whole rows).
     ///
     /// An odometer over the outer axes keeps the read offset incrementally, so nothing is
@@ -223,7 +218,13 @@ pub fn concat(xs: &[(&Storage, &Shape)], axis: usize) -> Result<Storage> {
         }
         Ok(T::into_storage(out))
     }
-    let Some(&(first, first_shape)) = xs.first() else {
+    check_concat(xs, axis)?;
+    by_dtype!("concat", xs[0].0.dtype(), run(xs, axis))
+}
+
+/// Checks concat's inputs: at least one, a valid axis, and shapes that agree off `axis`.
+pub(crate) fn check_concat(xs: &[(&Storage, &Shape)], axis: usize) -> Result<()> {
+    let Some(&(_, first_shape)) = xs.first() else {
         return Err(Error::invalid("concat", "need at least one tensor"));
     };
     check_axis("concat", axis, first_shape)?;
@@ -234,7 +235,7 @@ pub fn concat(xs: &[(&Storage, &Shape)], axis: usize) -> Result<Storage> {
             return Err(Error::shape("concat", format!("a shape matching {first_shape} except on axis {axis}"), sh));
         }
     }
-    by_dtype!("concat", first.dtype(), run(xs, axis))
+    Ok(())
 }
 
 /// Where output position `i` of a padded axis reads from: `None` for the constant border.
