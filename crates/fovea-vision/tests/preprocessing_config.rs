@@ -239,11 +239,16 @@ fn resizing_to_the_aspect_ratio_matches_keras() {
     let pad = || Resizing::new(6, 4).unwrap().pad_to_aspect_ratio(true);
     assert!(max_err(&run(pad().fill_value(0.5), &f["wide"]), &f["resizing/pad/wide/6x4_fill"]) <= 1e-3);
     assert_eq!(max_err(&run(pad().interpolation("nearest").unwrap(), &f["wide"]), &f["resizing/pad/wide/6x4_nearest"]), 0.0);
-    // uint8 in, uint8 out (Keras rounds and saturates); one level where a value sits on a tie.
-    let u8_in = f["wide_u8"].narrow(2, 0, 5).unwrap();
-    let y = run(Resizing::new(6, 6).unwrap().pad_to_aspect_ratio(true), &u8_in);
+    // uint8 in, uint8 out, rounded half to even and saturated (the reference is Keras's float
+    // result rounded so: Keras 3.15 itself raises on uint8 input that needs padding). One level
+    // off at most, where the float result sits within rounding of a .5 tie.
+    let y = run(Resizing::new(6, 6).unwrap().pad_to_aspect_ratio(true), &f["wide_u8"]);
     assert_eq!(y.dtype(), DType::U8);
-    assert!(max_err(&y, &f["resizing/pad/tall/6x6_u8"]) <= 1.0);
+    let want = &f["resizing/pad/wide/6x6_u8"];
+    assert!(max_err(&y, want) <= 1.0);
+    let (g, w) = (y.to_vec::<u8>().unwrap(), want.to_vec::<u8>().unwrap());
+    let off = g.iter().zip(&w).filter(|(a, b)| a != b).count();
+    assert!(off * 50 <= g.len(), "{off} of {} uint8 values differ from Keras's", g.len());
     // A single image (rank 3).
     let one = f["wide"].narrow(0, 0, 1).unwrap().squeeze(&[0]).unwrap();
     let y = run(Resizing::new(4, 4).unwrap().pad_to_aspect_ratio(true).fill_value(-1.0), &one);

@@ -181,7 +181,8 @@ fn positive_size(layer: &str, h: usize, w: usize) -> Result<()> {
 /// Keras defaults: bilinear, no crop, no padding, no antialiasing. Like Keras's, it returns
 /// uint8 for uint8 input (rounded half to even, saturated) and float32 otherwise; every other
 /// layer here returns float32. A float result within an ulp of a .5 tie may round one level
-/// away from Keras's.
+/// away from Keras's. uint8 input that `pad_to_aspect_ratio` must pad works here; Keras 3.15
+/// raises a TypeError on it.
 pub struct Resizing {
     base: LayerBase,
     height: usize,
