@@ -649,6 +649,8 @@ fn run(cli: Cli) -> AnyResult<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Model files and JSON specs may hold Keras preprocessing layers, which live in fovea-vision.
+    fovea::vision::preprocessing::register_layers();
     // Bench builds its own pool first; every other command runs on the default pool, whole,
     // so that no op hands its work over from this thread (see `fovea_core::threads`).
     let result = if matches!(cli.command, Command::Bench { .. }) {

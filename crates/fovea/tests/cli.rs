@@ -238,6 +238,38 @@ fn train_from_a_json_spec_then_resume_the_saved_model() {
 }
 
 #[test]
+fn a_spec_with_keras_preprocessing_layers_trains_and_resumes() {
+    let root = temp_dir("prep-spec");
+    fake_fashion_mnist(&root, 40, 10);
+    // The LeNet-like spec with a Keras augmentation and rescaling front end (fovea-vision's
+    // layers, which the CLI registers with fovea-nn's registry at start-up).
+    let (ok, config, err) = fovea(&["summary", "lenet_like", "--config"]);
+    assert!(ok, "{err}");
+    let mut json: serde_json::Value = serde_json::from_str(&config).unwrap();
+    let front = serde_json::json!([
+        {"class_name": "RandomFlip", "config": {"mode": "horizontal", "seed": 3, "name": "flip"}},
+        {"class_name": "Rescaling", "config": {"scale": [2.0], "offset": -1.0, "name": "to_pm1"}},
+    ]);
+    let layers = json["layers"].as_array_mut().unwrap();
+    layers.splice(0..0, front.as_array().unwrap().iter().cloned());
+    let spec = root.join("augmented.json");
+    std::fs::write(&spec, json.to_string()).unwrap();
+    let model = root.join("m.safetensors");
+    let (s, m) = (spec.to_str().unwrap(), model.to_str().unwrap());
+    let (ok, out, err) = fovea_in(&root, &["train", "--spec", s, "--dataset", "fashion-mnist", "--epochs", "1", "--verbose", "1", "-o", m]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("flip (RandomFlip)") && out.contains("to_pm1 (Rescaling)") && out.contains("Total params: 369,174"), "{out}");
+    // Resuming loads the model file, preprocessing layers included.
+    let (ok, out, err) = fovea_in(&root, &["train", "--resume", m, "--dataset", "fashion-mnist", "--epochs", "1", "--verbose", "1"]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("flip (RandomFlip)") && out.contains("to_pm1 (Rescaling)"), "{out}");
+    // A bad preprocessing entry fails with one line naming the file, the class and the key.
+    std::fs::write(&spec, "{\"layers\": [{\"class_name\": \"RandomFlip\", \"config\": {\"mode\": \"sideways\"}}]}").unwrap();
+    let (ok, _, err) = fovea_in(&root, &["train", "--spec", s, "--dataset", "fashion-mnist"]);
+    assert!(!ok && err.contains(s) && err.contains("RandomFlip") && err.contains("\"sideways\""), "{err}");
+}
+
+#[test]
 fn bench_runs_one_workload_and_names_unknown_ones() {
     let (ok, out, err) = fovea(&["bench", "--only", "lenet5_infer_b1", "--threads", "1"]);
     assert!(ok, "{err}");

@@ -1,5 +1,10 @@
 //! Rebuilding layers and `Sequential` models from their Keras-style configs (`from_config`),
 //! so a model file holds its architecture, not only its weights.
+//!
+//! fovea-nn knows its own layer classes. Crates above it (fovea-vision's preprocessing layers)
+//! add theirs with [`register_layer_class`]: the dependency runs from them to fovea-nn, so the
+//! registry is filled at run time rather than matched here (Keras's
+//! `register_keras_serializable` plays the same role).
 
 use crate::activations::Activation as Act;
 use crate::initializers::Initializer;
@@ -10,7 +15,83 @@ use crate::regularizers::Regularizer;
 use crate::{Error, Result};
 use fovea_core::ops::padding::Padding;
 use serde_json::Value;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
+/// Rebuilds one registered layer class from its config. The registry applies the `name` and
+/// `trainable` entries afterwards, as for built-in classes.
+pub type LayerFactory = fn(&Value) -> Result<LayerRef>;
+
+/// The classes [`layer_from_config`] rebuilds itself; they cannot be registered over.
+pub const BUILTIN_CLASSES: &[&str] = &[
+    "Dense",
+    "Conv2D",
+    "Conv1D",
+    "Conv2DTranspose",
+    "DepthwiseConv2D",
+    "SeparableConv2D",
+    "Conv3D",
+    "MaxPooling2D",
+    "AveragePooling2D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "ELU",
+    "Softmax",
+    "Flatten",
+    "Reshape",
+    "Permute",
+    "Dropout",
+    "SpatialDropout2D",
+    "ZeroPadding2D",
+    "Cropping2D",
+    "UpSampling2D",
+    "LocalResponseNormalization",
+    "BatchNormalization",
+    "LayerNormalization",
+    "PReLU",
+    "Add",
+    "Subtract",
+    "Multiply",
+    "Average",
+    "Maximum",
+    "Minimum",
+    "Concatenate",
+    "Sequential",
+    "Functional",
+    "Lambda",
+];
+
+fn extensions() -> &'static RwLock<HashMap<String, LayerFactory>> {
+    static EXTENSIONS: OnceLock<RwLock<HashMap<String, LayerFactory>>> = OnceLock::new();
+    EXTENSIONS.get_or_init(|| RwLock::new(HashMap::new()))
+}
+
+/// Makes [`layer_from_config`] (and so [`sequential_from_config`], functional models, model
+/// files and Keras imports) rebuild layers of `class_name` with `factory`, process-wide.
+///
+/// Registering a class again replaces its factory, so a crate's registration function may run
+/// any number of times.
+///
+/// # Errors
+/// `Config` for an empty class name or one of [`BUILTIN_CLASSES`] (overriding those would
+/// silently change how existing model files load).
+pub fn register_layer_class(class_name: &str, factory: LayerFactory) -> Result<()> {
+    if class_name.is_empty() || BUILTIN_CLASSES.contains(&class_name) {
+        return Err(Error::Config(format!(
+            "cannot register layer class {class_name:?}: expected a non-empty name that is not one of fovea-nn's built-in classes"
+        )));
+    }
+    extensions().write().expect("layer registry lock").insert(class_name.to_string(), factory);
+    Ok(())
+}
+
+/// Whether `class_name` has been registered with [`register_layer_class`].
+pub fn is_registered_layer_class(class_name: &str) -> bool {
+    extensions().read().expect("layer registry lock").contains_key(class_name)
+}
 
 fn field<'a>(class: &str, c: &'a Value, key: &str) -> Result<&'a Value> {
     c.get(key).ok_or_else(|| Error::Config(format!("{class} config has no {key:?}")))
@@ -94,7 +175,8 @@ macro_rules! with_kernel_args {
     };
 }
 
-/// Rebuilds a layer from its class name and config (as written by [`Layer::config`]).
+/// Rebuilds a layer from its class name and config (as written by [`Layer::config`]): one of
+/// [`BUILTIN_CLASSES`], or else a class added with [`register_layer_class`].
 ///
 /// # Errors
 /// `Config` naming the class for an unknown class (a `Lambda` closure cannot be restored) or a
@@ -198,7 +280,19 @@ pub fn layer_from_config(class: &str, c: &Value) -> Result<LayerRef> {
                 "a Lambda layer holds a Rust closure, which a model file cannot restore; rebuild it in code and load the weights".into(),
             ))
         }
-        other => return Err(Error::Config(format!("unknown layer type {other:?} in the model config"))),
+        other => {
+            // Copy the factory out so the lock is not held while it runs (it may recurse).
+            let factory = extensions().read().expect("layer registry lock").get(other).copied();
+            match factory {
+                Some(f) => f(c)?,
+                None => {
+                    return Err(Error::Config(format!(
+                        "unknown layer type {other:?} in the model config (expected a fovea-nn layer class or one registered \
+                         with register_layer_class; fovea-vision's preprocessing layers need fovea_vision::register_layers())"
+                    )))
+                }
+            }
+        }
     };
     if let Some(name) = c.get("name").and_then(Value::as_str) {
         layer.base().set_name(name)?;

@@ -1,22 +1,89 @@
-//! The deterministic preprocessing layers: `Rescaling`, `Normalization`, `Resizing`,
-//! `CenterCrop`.
+//! The deterministic preprocessing layers `Rescaling`, `Resizing` and `CenterCrop`
+//! (`Normalization` has its own module).
 
-use super::{crop_to_aspect_and_resize, image_input, image_shape, output, preprocessing_layer, resized_shape};
+use super::{crop_to_aspect_and_resize, image_input, image_shape, output, pad_to_aspect, preprocessing_layer, resized_shape};
 use crate::image::{crop_to_bounding_box, resize, ResizeMethod};
-use fovea_core::{DType, Device, Tensor, Variable};
-use fovea_nn::initializers::Initializer;
-use fovea_nn::layer::{format_shape, Layer, LayerBase, ShapeSpec};
+use fovea_core::{DType, Tensor};
+use fovea_nn::layer::{format_shape, LayerBase, ShapeSpec};
 use fovea_nn::{Error, Result};
 use serde_json::{json, Value};
-use std::sync::RwLock;
+
+/// A `Rescaling` coefficient: one number for every value, or one per index of the input's
+/// last axis (Keras accepts lists and arrays there and broadcasts them, numpy-style).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Coefficient {
+    /// The same factor (or offset) everywhere.
+    Scalar(f32),
+    /// One entry per channel; a single entry broadcasts like a scalar.
+    PerChannel(Vec<f32>),
+}
+
+impl From<f32> for Coefficient {
+    fn from(v: f32) -> Self {
+        Coefficient::Scalar(v)
+    }
+}
+
+impl From<Vec<f32>> for Coefficient {
+    fn from(v: Vec<f32>) -> Self {
+        Coefficient::PerChannel(v)
+    }
+}
+
+impl From<&[f32]> for Coefficient {
+    fn from(v: &[f32]) -> Self {
+        Coefficient::PerChannel(v.to_vec())
+    }
+}
+
+impl Coefficient {
+    pub(super) fn values(&self) -> &[f32] {
+        match self {
+            Coefficient::Scalar(v) => std::slice::from_ref(v),
+            Coefficient::PerChannel(v) => v,
+        }
+    }
+
+    /// The number of channels it asks for (`None`: broadcasts against any).
+    fn channels(&self) -> Option<usize> {
+        match self {
+            Coefficient::PerChannel(v) if v.len() != 1 => Some(v.len()),
+            _ => None,
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        match self {
+            Coefficient::Scalar(v) => json!(v),
+            Coefficient::PerChannel(v) => json!(v),
+        }
+    }
+
+    /// `x · self` or `x + self`, broadcasting a list against the last axis.
+    fn apply(&self, x: &Tensor, mul: bool) -> Result<Tensor> {
+        Ok(match self {
+            Coefficient::Scalar(v) if mul => x.mul_scalar(*v)?,
+            Coefficient::Scalar(v) => x.add_scalar(*v)?,
+            Coefficient::PerChannel(v) => {
+                let t = Tensor::from_vec(v.clone(), vec![v.len()], x.device())?;
+                if mul {
+                    x.mul(&t)?
+                } else {
+                    x.add(&t)?
+                }
+            }
+        })
+    }
+}
 
 /// `keras.layers.Rescaling`: `x · scale + offset` on inputs of any rank (uint8 is cast to
 /// float32 first). `Rescaling::new(1.0 / 255.0, 0.0)` maps `[0, 255]` to `[0, 1]`;
-/// `Rescaling::new(1.0 / 127.5, -1.0)` maps it to `[-1, 1]`.
+/// `Rescaling::new(1.0 / 127.5, -1.0)` maps it to `[-1, 1]`; [`Rescaling::per_channel`] takes
+/// one scale and offset per channel, as Keras does with lists.
 pub struct Rescaling {
     base: LayerBase,
-    scale: f32,
-    offset: f32,
+    scale: Coefficient,
+    offset: Coefficient,
 }
 
 impl Rescaling {
@@ -25,316 +92,64 @@ impl Rescaling {
     /// # Errors
     /// `Config` for a non-finite scale or offset.
     pub fn new(scale: f32, offset: f32) -> Result<Self> {
-        if !scale.is_finite() || !offset.is_finite() {
-            return Err(Error::Config(format!("Rescaling: expected finite scale and offset, got scale={scale}, offset={offset}")));
+        Self::per_channel(scale, offset)
+    }
+
+    /// `x · scale + offset` where either may be a list, broadcast against the input's last
+    /// axis (Keras's `Rescaling(scale=[...], offset=[...])`).
+    ///
+    /// # Errors
+    /// `Config` for an empty list, a non-finite value, or two lists of different lengths
+    /// (neither of length 1).
+    pub fn per_channel(scale: impl Into<Coefficient>, offset: impl Into<Coefficient>) -> Result<Self> {
+        let (scale, offset) = (scale.into(), offset.into());
+        for (what, c) in [("scale", &scale), ("offset", &offset)] {
+            if c.values().is_empty() || c.values().iter().any(|v| !v.is_finite()) {
+                return Err(Error::Config(format!("Rescaling: expected a finite {what} (a number or a non-empty list), got {c:?}")));
+            }
+        }
+        if let (Some(a), Some(b)) = (scale.channels(), offset.channels()) {
+            if a != b {
+                return Err(Error::Config(format!(
+                    "Rescaling: scale and offset lists must have the same length to broadcast, got {a} and {b}"
+                )));
+            }
         }
         Ok(Rescaling { base: LayerBase::new("Rescaling"), scale, offset })
     }
 
+    /// The channels a per-channel coefficient asks for, if any.
+    fn channels(&self) -> Option<usize> {
+        self.scale.channels().or(self.offset.channels())
+    }
+
+    /// A per-channel coefficient needs a last axis of its length (`last` is `None` when that
+    /// size is not known yet).
+    fn check_channels(&self, rank: usize, last: Option<usize>, shape: &dyn Fn() -> String) -> Result<()> {
+        match self.channels() {
+            Some(n) if rank == 0 || last.is_some_and(|d| d != n) => Err(self
+                .base
+                .error(format!("expected inputs whose last axis has {n} entries (one per scale/offset value), got shape {}", shape()))),
+            _ => Ok(()),
+        }
+    }
+
     fn output_shape(&self, s: &ShapeSpec) -> Result<ShapeSpec> {
+        self.check_channels(s.len(), s.last().copied().flatten(), &|| format_shape(s))?;
         Ok(s.clone())
     }
 
     fn forward(&self, x: &Tensor, _training: bool) -> Result<Tensor> {
+        self.check_channels(x.rank(), x.dims().last().copied(), &|| x.shape().to_string())?;
         let x = if x.dtype() == DType::F32 { x.clone() } else { x.cast(DType::F32)? };
-        Ok(x.mul_scalar(self.scale)?.add_scalar(self.offset)?)
+        self.offset.apply(&self.scale.apply(&x, true)?, false)
     }
 
     fn keras_config(&self) -> Value {
-        json!({"scale": self.scale, "offset": self.offset})
+        json!({"scale": self.scale.to_json(), "offset": self.offset.to_json()})
     }
 }
 preprocessing_layer!(Rescaling, "Rescaling");
-
-/// The statistics a [`Normalization`] layer divides by: fixed at construction, or adapted.
-enum Stats {
-    Given { mean: Vec<f32>, variance: Vec<f32> },
-    Adapted { mean: Variable, variance: Variable, count: Variable },
-}
-
-/// What `build` fixes: the statistics, the kept axes (non-negative) and the broadcast shape.
-type Built = (Stats, Vec<usize>, Vec<usize>);
-
-/// `keras.layers.Normalization`: `(x − mean) / max(√variance, 1e-7)` (or its inverse with
-/// `invert`), with one mean and variance per index of the kept `axis` (default: the last).
-///
-/// The statistics are either given ([`Normalization::with_stats`]) or computed from data with
-/// [`Normalization::adapt`] / [`Normalization::adapt_batches`]; an adapted layer has Keras's
-/// three non-trainable weights `mean`, `variance` and `count`, so it saves and loads like any
-/// other layer.
-pub struct Normalization {
-    base: LayerBase,
-    axis: Vec<isize>,
-    invert: bool,
-    given: Option<(Vec<f32>, Vec<f32>)>,
-    state: RwLock<Option<Built>>,
-}
-
-impl Normalization {
-    /// Normalizes along `axis` (Keras default `[-1]`: per channel); an empty list means one
-    /// mean and variance for everything.
-    pub fn new(axis: &[isize]) -> Self {
-        Normalization { base: LayerBase::new("Normalization"), axis: axis.to_vec(), invert: false, given: None, state: RwLock::new(None) }
-    }
-
-    /// Fixed statistics instead of adapted ones: one value per kept index, or a single value
-    /// for all.
-    ///
-    /// # Errors
-    /// `Config` when the lengths differ, a variance is negative, or a value is NaN.
-    pub fn with_stats(mut self, mean: &[f32], variance: &[f32]) -> Result<Self> {
-        if mean.len() != variance.len() {
-            return Err(Error::Config(format!(
-                "Normalization: mean and variance must have the same length, got {} and {}",
-                mean.len(),
-                variance.len()
-            )));
-        }
-        if mean.iter().chain(variance).any(|v| v.is_nan()) || variance.iter().any(|&v| v < 0.0) {
-            return Err(Error::Config(format!(
-                "Normalization: expected non-NaN statistics and non-negative variances, got mean={mean:?}, variance={variance:?}"
-            )));
-        }
-        self.given = Some((mean.to_vec(), variance.to_vec()));
-        Ok(self)
-    }
-
-    /// Denormalizes instead: `mean + x · max(√variance, 1e-7)` (Keras's `invert=True`).
-    pub fn invert(mut self, invert: bool) -> Self {
-        self.invert = invert;
-        self
-    }
-
-    pub(super) fn from_config(c: &Value) -> Result<Self> {
-        let axis: Vec<isize> = match c.get("axis") {
-            Some(Value::Number(n)) => vec![n.as_i64().unwrap_or(-1) as isize],
-            Some(v @ Value::Array(_)) => {
-                serde_json::from_value(v.clone()).map_err(|e| Error::Config(format!("Normalization config: axis: {e}")))?
-            }
-            None | Some(Value::Null) => vec![],
-            Some(other) => return Err(Error::Config(format!("Normalization config: axis must be an integer or a list, got {other}"))),
-        };
-        let layer = Normalization::new(&axis).invert(c.get("invert").and_then(Value::as_bool).unwrap_or(false));
-        let list = |k: &str| -> Option<Vec<f32>> {
-            match c.get(k)? {
-                Value::Number(n) => Some(vec![n.as_f64()? as f32]),
-                v => serde_json::from_value(v.clone()).ok(),
-            }
-        };
-        match (list("mean"), list("variance")) {
-            (Some(m), Some(v)) => layer.with_stats(&m, &v),
-            _ => Ok(layer),
-        }
-    }
-
-    /// The kept axes (non-negative, sorted) for inputs of rank `ndim`.
-    fn keep_axes(&self, ndim: usize) -> Result<Vec<usize>> {
-        let mut keep = Vec::new();
-        for &a in &self.axis {
-            let r = if a < 0 { a + ndim as isize } else { a };
-            if r < 0 || r as usize >= ndim {
-                return Err(self.base.error(format!("axis {a} is out of range for inputs of rank {ndim}")));
-            }
-            keep.push(r as usize);
-        }
-        keep.sort_unstable();
-        keep.dedup();
-        Ok(keep)
-    }
-
-    fn build_for(&self, s: &ShapeSpec) -> Result<()> {
-        // A model that rebuilds its layers must not add a second set of weights.
-        if self.state.read().expect("normalization state").is_some() {
-            return Ok(());
-        }
-        let keep = self.keep_axes(s.len())?;
-        let mut bshape = vec![1usize; s.len()];
-        for &k in &keep {
-            bshape[k] =
-                s[k].ok_or_else(|| self.base.error(format!("axis {k} must have a known size, got input shape {}", format_shape(s))))?;
-        }
-        let stat_shape: Vec<usize> = keep.iter().map(|&k| bshape[k]).collect();
-        let n: usize = stat_shape.iter().product();
-        let stats = match &self.given {
-            Some((m, v)) => {
-                let widen = |x: &[f32]| if x.len() == 1 { vec![x[0]; n] } else { x.to_vec() };
-                if m.len() != 1 && m.len() != n {
-                    return Err(self.base.error(format!(
-                        "expected 1 or {n} mean/variance values for the kept axes of shape {stat_shape:?}, got {}",
-                        m.len()
-                    )));
-                }
-                Stats::Given { mean: widen(m), variance: widen(v) }
-            }
-            None => Stats::Adapted {
-                mean: self.base.add_weight("mean", &stat_shape, &Initializer::Zeros, false, None)?,
-                variance: self.base.add_weight("variance", &stat_shape, &Initializer::Ones, false, None)?,
-                count: self.base.add_weight("count", &[], &Initializer::Zeros, false, None)?,
-            },
-        };
-        *self.state.write().expect("normalization state") = Some((stats, keep, bshape));
-        Ok(())
-    }
-
-    /// Computes the mean and variance of `data` over every axis but the kept ones (Keras's
-    /// `adapt` on an array). Builds the layer for `data`'s shape if it is not built yet.
-    ///
-    /// # Errors
-    /// `Layer` when the layer has fixed statistics, `data` is empty, not float32/uint8, or its
-    /// kept axes differ from the built shape.
-    pub fn adapt(&self, data: &Tensor) -> Result<()> {
-        self.adapt_batches(std::iter::once(data.clone()))
-    }
-
-    /// [`Normalization::adapt`] over batches (Keras's `adapt` on a dataset), combining each
-    /// batch's mean and variance with the running ones exactly as Keras does.
-    ///
-    /// # Errors
-    /// As [`Normalization::adapt`]; also for an empty iterator.
-    pub fn adapt_batches(&self, batches: impl IntoIterator<Item = Tensor>) -> Result<()> {
-        if self.given.is_some() {
-            return Err(self.base.error("adapt() cannot be used on a Normalization layer given a mean and variance"));
-        }
-        let mut totals: Option<(Vec<f64>, Vec<f64>, f64)> = None;
-        for batch in batches {
-            let batch = match batch.dtype() {
-                DType::F32 => batch,
-                DType::U8 => batch.cast(DType::F32)?,
-                other => return Err(self.base.error(format!("adapt() expected float32 or uint8 data, got {other}"))),
-            };
-            if batch.numel() == 0 {
-                return Err(self.base.error(format!("adapt() expected non-empty data, got shape {}", batch.shape())));
-            }
-            if !self.base.is_built() {
-                let spec: ShapeSpec = batch.dims().iter().map(|&d| Some(d)).collect();
-                self.build_for(&spec)?;
-                self.base.mark_built();
-            }
-            let (keep, bshape) = {
-                let st = self.state.read().expect("normalization state");
-                let (_, keep, bshape) = st.as_ref().expect("built above");
-                (keep.clone(), bshape.clone())
-            };
-            if batch.rank() != bshape.len() || keep.iter().any(|&k| batch.dims()[k] != bshape[k]) {
-                return Err(self.base.error(format!(
-                    "adapt() data of shape {} does not match the layer's kept axes {keep:?} of sizes {:?}",
-                    batch.shape(),
-                    keep.iter().map(|&k| bshape[k]).collect::<Vec<_>>()
-                )));
-            }
-            let reduce: Vec<isize> = (0..batch.rank()).filter(|d| !keep.contains(d)).map(|d| d as isize).collect();
-            let (bm, bv, count) = if reduce.is_empty() {
-                (batch.clone(), batch.zeros_like(), 1.0)
-            } else {
-                let m = batch.mean(&reduce, true)?;
-                let v = batch.sub(&m)?.square()?.mean(&reduce, true)?;
-                let count: usize = reduce.iter().map(|&d| batch.dims()[d as usize]).product();
-                (m, v, count as f64)
-            };
-            let bm: Vec<f64> = bm.to_vec::<f32>()?.into_iter().map(f64::from).collect();
-            let bv: Vec<f64> = bv.to_vec::<f32>()?.into_iter().map(f64::from).collect();
-            totals = Some(match totals {
-                None => (bm, bv, count),
-                Some((tm, tv, tc)) => {
-                    let total = tc + count;
-                    let (wb, we) = (count / total, tc / total);
-                    let nm: Vec<f64> = tm.iter().zip(&bm).map(|(a, b)| a * we + b * wb).collect();
-                    let nv =
-                        (0..tm.len()).map(|i| (tv[i] + (tm[i] - nm[i]).powi(2)) * we + (bv[i] + (bm[i] - nm[i]).powi(2)) * wb).collect();
-                    (nm, nv, total)
-                }
-            });
-        }
-        let (m, v, n) = totals.ok_or_else(|| self.base.error("adapt() received no batches; expected at least one"))?;
-        let st = self.state.read().expect("normalization state");
-        if let Some((Stats::Adapted { mean, variance, count }, _, _)) = st.as_ref() {
-            let shape = mean.value().shape().clone();
-            mean.assign(&Tensor::from_vec(m.iter().map(|&x| x as f32).collect::<Vec<_>>(), shape.clone(), Device::Cpu)?)?;
-            variance.assign(&Tensor::from_vec(v.iter().map(|&x| x as f32).collect::<Vec<_>>(), shape, Device::Cpu)?)?;
-            count.assign(&Tensor::scalar(n as f32, Device::Cpu))?;
-        }
-        Ok(())
-    }
-
-    /// The current mean and variance, flattened over the kept axes (`None` before build).
-    ///
-    /// # Errors
-    /// Core errors reading the weights.
-    pub fn stats(&self) -> Result<Option<(Vec<f32>, Vec<f32>)>> {
-        let st = self.state.read().expect("normalization state");
-        Ok(match st.as_ref() {
-            None => None,
-            Some((Stats::Given { mean, variance }, _, _)) => Some((mean.clone(), variance.clone())),
-            Some((Stats::Adapted { mean, variance, .. }, _, _)) => Some((mean.value().to_vec()?, variance.value().to_vec()?)),
-        })
-    }
-
-    fn output_shape(&self, s: &ShapeSpec) -> Result<ShapeSpec> {
-        Ok(s.clone())
-    }
-
-    fn forward(&self, x: &Tensor, _training: bool) -> Result<Tensor> {
-        let x = if x.dtype() == DType::F32 { x.clone() } else { x.cast(DType::F32)? };
-        let st = self.state.read().expect("normalization state");
-        let (stats, _, bshape) = st.as_ref().ok_or_else(|| self.base.error("the layer must be built (or adapted) before use"))?;
-        if x.rank() != bshape.len() || bshape.iter().zip(x.dims()).any(|(&b, &d)| b != 1 && b != d) {
-            return Err(self
-                .base
-                .error(format!("expected inputs broadcastable with the statistics' shape {bshape:?}, got shape {}", x.shape())));
-        }
-        let dev = x.device();
-        let (mean, var) = match stats {
-            Stats::Given { mean, variance } => {
-                (Tensor::from_vec(mean.clone(), bshape.clone(), dev)?, Tensor::from_vec(variance.clone(), bshape.clone(), dev)?)
-            }
-            Stats::Adapted { mean, variance, .. } => {
-                (mean.value().reshape_to(bshape.clone())?, variance.value().reshape_to(bshape.clone())?)
-            }
-        };
-        let std = var.sqrt()?.maximum(&Tensor::scalar(1e-7, dev))?;
-        Ok(if self.invert { x.mul(&std)?.add(&mean)? } else { x.sub(&mean)?.div(&std)? })
-    }
-
-    fn keras_config(&self) -> Value {
-        let (m, v) = match &self.given {
-            Some((m, v)) => (json!(m), json!(v)),
-            None => (Value::Null, Value::Null),
-        };
-        json!({"axis": self.axis, "invert": self.invert, "mean": m, "variance": v})
-    }
-}
-
-impl Layer for Normalization {
-    fn base(&self) -> &LayerBase {
-        &self.base
-    }
-
-    fn class_name(&self) -> &'static str {
-        "Normalization"
-    }
-
-    fn build(&self, shapes: &[ShapeSpec]) -> Result<()> {
-        self.build_for(fovea_nn::layer::single_shape(&self.base, shapes)?)
-    }
-
-    fn compute_output_shape(&self, shapes: &[ShapeSpec]) -> Result<ShapeSpec> {
-        self.output_shape(fovea_nn::layer::single_shape(&self.base, shapes)?)
-    }
-
-    fn call(&self, inputs: &[Tensor], training: bool) -> Result<Tensor> {
-        self.forward(fovea_nn::layer::single_input(&self.base, inputs)?, training).map_err(|e| match e {
-            Error::Core(c) => self.base.error(c.to_string()),
-            other => other,
-        })
-    }
-
-    fn config(&self) -> Value {
-        let mut c = self.keras_config();
-        c["name"] = json!(self.name());
-        c["trainable"] = json!(self.trainable());
-        c
-    }
-}
 
 /// The Keras interpolation names `Resizing` accepts.
 fn resize_method(layer: &str, name: &str) -> Result<ResizeMethod> {
@@ -362,10 +177,12 @@ fn positive_size(layer: &str, h: usize, w: usize) -> Result<()> {
 
 /// `keras.layers.Resizing`: resizes images to `height × width` (TF2 half-pixel semantics,
 /// see [`resize`]), optionally cropping to the target aspect ratio first so nothing is
-/// distorted. Keras defaults: bilinear, no crop, no antialiasing. Like Keras's, it returns
+/// distorted, or padding it to that ratio (`pad_to_aspect_ratio`, filled with `fill_value`).
+/// Keras defaults: bilinear, no crop, no padding, no antialiasing. Like Keras's, it returns
 /// uint8 for uint8 input (rounded half to even, saturated) and float32 otherwise; every other
 /// layer here returns float32. A float result within an ulp of a .5 tie may round one level
-/// away from Keras's.
+/// away from Keras's. uint8 input that `pad_to_aspect_ratio` must pad works here; Keras 3.15
+/// raises a TypeError on it.
 pub struct Resizing {
     base: LayerBase,
     height: usize,
@@ -373,6 +190,8 @@ pub struct Resizing {
     interpolation: &'static str,
     method: ResizeMethod,
     crop_to_aspect_ratio: bool,
+    pad_to_aspect_ratio: bool,
+    fill_value: f32,
     antialias: bool,
 }
 
@@ -390,6 +209,8 @@ impl Resizing {
             interpolation: "bilinear",
             method: ResizeMethod::Bilinear,
             crop_to_aspect_ratio: false,
+            pad_to_aspect_ratio: false,
+            fill_value: 0.0,
             antialias: false,
         })
     }
@@ -414,21 +235,61 @@ impl Resizing {
         self
     }
 
+    /// Pads the shorter side evenly (with `fill_value`) to the target aspect ratio before
+    /// resizing, so nothing is distorted or cut off. Exclusive with `crop_to_aspect_ratio`.
+    pub fn pad_to_aspect_ratio(mut self, on: bool) -> Self {
+        self.pad_to_aspect_ratio = on;
+        self
+    }
+
+    /// How `pad_to_aspect_ratio` fills the padding; Keras 3 supports only `constant`.
+    ///
+    /// # Errors
+    /// `Config` for any other mode.
+    pub fn fill_mode(self, mode: &str) -> Result<Self> {
+        if mode != "constant" {
+            return Err(Error::Config(format!("Resizing: expected fill_mode \"constant\" (the only one Keras supports), got {mode:?}")));
+        }
+        Ok(self)
+    }
+
+    /// The value of the padding added by `pad_to_aspect_ratio` (default 0).
+    pub fn fill_value(mut self, value: f32) -> Self {
+        self.fill_value = value;
+        self
+    }
+
     /// Antialiasing when downscaling (see [`resize`]).
     pub fn antialias(mut self, on: bool) -> Self {
         self.antialias = on;
         self
     }
 
+    /// Keras allows one of the two aspect-ratio options at a time.
+    fn check_options(&self) -> Result<()> {
+        if self.crop_to_aspect_ratio && self.pad_to_aspect_ratio {
+            return Err(self.base.error("only one of crop_to_aspect_ratio and pad_to_aspect_ratio can be true, got both"));
+        }
+        if !self.fill_value.is_finite() {
+            return Err(self.base.error(format!("expected a finite fill_value, got {}", self.fill_value)));
+        }
+        Ok(())
+    }
+
     fn output_shape(&self, s: &ShapeSpec) -> Result<ShapeSpec> {
+        self.check_options()?;
         image_shape(&self.base, s)?;
         Ok(resized_shape(s, self.height, self.width))
     }
 
     fn forward(&self, input: &Tensor, _training: bool) -> Result<Tensor> {
+        self.check_options()?;
         let (x, single) = image_input(&self.base, input)?;
         let y = if self.crop_to_aspect_ratio {
             crop_to_aspect_and_resize(&x, self.height, self.width, self.method, self.antialias)?
+        } else if self.pad_to_aspect_ratio {
+            let padded = pad_to_aspect(&x, self.height, self.width, self.fill_value)?;
+            resize(&padded, (self.height, self.width), self.method, self.antialias)?
         } else {
             resize(&x, (self.height, self.width), self.method, self.antialias)?
         };
@@ -445,8 +306,8 @@ impl Resizing {
     fn keras_config(&self) -> Value {
         json!({
             "height": self.height, "width": self.width, "interpolation": self.interpolation,
-            "crop_to_aspect_ratio": self.crop_to_aspect_ratio, "pad_to_aspect_ratio": false,
-            "fill_mode": "constant", "fill_value": 0.0, "antialias": self.antialias, "data_format": "channels_last",
+            "crop_to_aspect_ratio": self.crop_to_aspect_ratio, "pad_to_aspect_ratio": self.pad_to_aspect_ratio,
+            "fill_mode": "constant", "fill_value": self.fill_value, "antialias": self.antialias, "data_format": "channels_last",
         })
     }
 }

@@ -1,9 +1,15 @@
 //! Keras preprocessing layers (`keras.layers.Rescaling`, `Normalization`, `Resizing`,
 //! `CenterCrop` and the random augmentation layers), usable inside models and on their own.
 //!
-//! They implement fovea-nn's [`Layer`](fovea_nn::layer::Layer) trait with Keras's argument names and defaults and
-//! write Keras-style configs; [`layer_from_config`] rebuilds them (and falls back to fovea-nn's
-//! registry for every other class). The random layers act only when called with
+//! They implement fovea-nn's [`Layer`](fovea_nn::layer::Layer) trait with Keras's argument
+//! names and defaults and write Keras 3 configs (the keys and defaults of `get_config`).
+//! [`register_layers`] adds the eleven classes to fovea-nn's layer registry, after which
+//! `from_config`, model files (`fovea_nn::model::io::load_model`) and Keras imports rebuild them
+//! like built-in layers; [`layer_from_config`] registers and rebuilds in one call. Rust runs no
+//! code when a crate is merely linked, so a program that loads models calls [`register_layers`]
+//! once (the `fovea` CLI does), and fovea-nn's "unknown layer type" error says so.
+//!
+//! The random layers act only when called with
 //! `training = true`, as in Keras; otherwise they pass their input through (cast to float32) —
 //! `RandomCrop` included, which like Keras 3's crops only while training. Each random
 //! layer owns a generator seeded from its `seed` (or the global seed sequence), so a seeded layer
@@ -21,25 +27,38 @@
 //! // In inference a random layer is the identity.
 //! let flip = RandomFlip::new("horizontal")?.seed(1);
 //! assert_eq!(flip.apply(&[x.clone()], false)?.to_vec::<f32>()?, vec![0.0, 255.0]);
+//! // Once registered, configs rebuild through fovea-nn's registry (as model files do).
+//! fovea_vision::preprocessing::register_layers();
+//! let back = fovea_nn::model::registry::layer_from_config("RandomFlip", &flip.config())?;
+//! assert_eq!(back.config(), flip.config());
 //! # Ok(())
 //! # }
 //! ```
 
 mod basic;
+mod config;
+mod normalization;
 mod random_layers;
 
-pub use basic::{CenterCrop, Normalization, Rescaling, Resizing};
+pub use basic::{CenterCrop, Coefficient, Rescaling, Resizing};
+pub use config::{layer_from_config, register_layers, CLASS_NAMES};
+pub use normalization::Normalization;
 pub use random_layers::{RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom};
 
 use crate::image::{crop_to_bounding_box, resize, ResizeMethod};
 use fovea_core::{DType, Tensor};
-use fovea_nn::layer::{format_shape, LayerBase, LayerRef, ShapeSpec};
+use fovea_nn::layer::{format_shape, LayerBase, ShapeSpec};
 use fovea_nn::{Error, Result};
 use serde_json::Value;
-use std::sync::Arc;
+
+/// Keras 3's float32 dtype policy, which every Keras layer config carries under `"dtype"`.
+pub(crate) fn dtype_policy() -> Value {
+    serde_json::json!({"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": null})
+}
 
 /// Implements [`Layer`] for a preprocessing layer from its inherent `output_shape`, `forward`
-/// and `keras_config`, adding the name and trainable flag every Keras config carries.
+/// and `keras_config`, adding the name, trainable flag and dtype policy every Keras config
+/// carries.
 macro_rules! preprocessing_layer {
     ($ty:ident, $class:literal) => {
         impl fovea_nn::layer::Layer for $ty {
@@ -67,6 +86,7 @@ macro_rules! preprocessing_layer {
                 let mut c = self.keras_config();
                 c["name"] = serde_json::json!(fovea_nn::layer::Layer::name(self));
                 c["trainable"] = serde_json::json!(fovea_nn::layer::Layer::trainable(self));
+                c["dtype"] = $crate::preprocessing::dtype_policy();
                 c
             }
         }
@@ -128,6 +148,28 @@ fn crop_to_aspect_and_resize(x: &Tensor, h: usize, w: usize, method: ResizeMetho
     Ok(resize(&cropped, (h, w), method, antialias)?)
 }
 
+/// Keras's `pad_to_aspect_ratio`: pads the height or the width by the same amount on both
+/// sides, with `fill`, towards the target's aspect ratio (the total is even, so an odd
+/// shortfall leaves the ratio one pixel short, as in Keras). `x` is a batch.
+fn pad_to_aspect(x: &Tensor, h: usize, w: usize, fill: f32) -> Result<Tensor> {
+    let (n, ih, iw, c) = (x.dims()[0], x.dims()[1], x.dims()[2], x.dims()[3]);
+    // f32 arithmetic and truncation as Keras's `tf.cast(tf.cast(.., "float32") / .., "int32")`.
+    let pad_h = (((iw * h) as f32 / w as f32) as usize).max(ih);
+    let pad_w = (((ih * w) as f32 / h as f32) as usize).max(iw);
+    let (top, left) = ((pad_h - ih) / 2, (pad_w - iw) / 2);
+    let band = |shape: Vec<usize>| Tensor::full(shape, f64::from(fill), DType::F32, x.device());
+    let mut y = x.clone();
+    if top > 0 {
+        let b = band(vec![n, top, iw, c])?;
+        y = Tensor::concat(&[&b, &y, &b], 1)?;
+    }
+    if left > 0 {
+        let b = band(vec![n, y.dims()[1], left, c])?;
+        y = Tensor::concat(&[&b, &y, &b], 2)?;
+    }
+    Ok(y)
+}
+
 /// Checks a factor for NaN and the range `[lo, hi]`; `what` names the argument.
 fn check_factor(base_name: &str, what: &str, v: f32, lo: f32, hi: f32) -> Result<()> {
     if v.is_nan() || v < lo || v > hi {
@@ -173,6 +215,7 @@ impl Factor {
         }
     }
 
+    /// As the user gave it (`RandomZoom` and `RandomTranslation` keep the form in their config).
     fn to_json(self) -> Value {
         match self {
             Factor::Symmetric(f) => serde_json::json!(f),
@@ -180,110 +223,14 @@ impl Factor {
         }
     }
 
-    fn from_json(class: &str, c: &Value, key: &str) -> Result<Self> {
-        match c.get(key) {
-            Some(Value::Number(n)) => Ok(Factor::Symmetric(n.as_f64().unwrap_or(f64::NAN) as f32)),
-            Some(Value::Array(v)) if v.len() == 2 => {
-                let f = |i: usize| v[i].as_f64().map(|x| x as f32);
-                match (f(0), f(1)) {
-                    (Some(a), Some(b)) => Ok(Factor::Range(a, b)),
-                    _ => Err(Error::Config(format!("{class} config: {key:?} must hold numbers, got {}", c[key]))),
-                }
+    /// Reads a number or a two-number list.
+    fn from_json(class: &str, key: &str, v: &Value) -> Result<Self> {
+        match v {
+            Value::Number(n) => Ok(Factor::Symmetric(n.as_f64().unwrap_or(f64::NAN) as f32)),
+            Value::Array(a) if a.len() == 2 && a.iter().all(Value::is_number) => {
+                Ok(Factor::Range(a[0].as_f64().unwrap_or(f64::NAN) as f32, a[1].as_f64().unwrap_or(f64::NAN) as f32))
             }
-            other => Err(Error::Config(format!("{class} config: {key:?} must be a number or a pair of numbers, got {other:?}"))),
+            other => Err(Error::Config(format!("{class} config: expected {key:?} to be a number or a pair of numbers, got {other}"))),
         }
     }
-}
-
-fn cfg_f32(class: &str, c: &Value, key: &str) -> Result<f32> {
-    c.get(key).and_then(Value::as_f64).map(|v| v as f32).ok_or_else(|| Error::Config(format!("{class} config: {key:?} must be a number")))
-}
-
-fn cfg_usize(class: &str, c: &Value, key: &str) -> Result<usize> {
-    c.get(key)
-        .and_then(Value::as_u64)
-        .map(|v| v as usize)
-        .ok_or_else(|| Error::Config(format!("{class} config: {key:?} must be a non-negative integer")))
-}
-
-fn cfg_str<'a>(class: &str, c: &'a Value, key: &str, default: &'a str) -> Result<&'a str> {
-    match c.get(key) {
-        None | Some(Value::Null) => Ok(default),
-        Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(Error::Config(format!("{class} config: {key:?} must be a string, got {other}"))),
-    }
-}
-
-fn cfg_pair(class: &str, c: &Value, key: &str, default: (f32, f32)) -> Result<(f32, f32)> {
-    match c.get(key) {
-        None | Some(Value::Null) => Ok(default),
-        Some(Value::Array(v)) if v.len() == 2 && v.iter().all(Value::is_number) => {
-            Ok((v[0].as_f64().unwrap_or(0.0) as f32, v[1].as_f64().unwrap_or(0.0) as f32))
-        }
-        Some(other) => Err(Error::Config(format!("{class} config: {key:?} must be a pair of numbers, got {other}"))),
-    }
-}
-
-/// Rebuilds a layer from its Keras class name and config: the preprocessing layers of this
-/// module, and every class fovea-nn's registry knows otherwise.
-///
-/// # Errors
-/// `Config` naming the class for a malformed entry or an unknown class.
-pub fn layer_from_config(class: &str, c: &Value) -> Result<LayerRef> {
-    let seed = c.get("seed").and_then(Value::as_u64);
-    let layer: LayerRef = match class {
-        "Rescaling" => Arc::new(Rescaling::new(cfg_f32(class, c, "scale")?, cfg_f32(class, c, "offset").unwrap_or(0.0))?),
-        "Normalization" => Arc::new(Normalization::from_config(c)?),
-        "Resizing" => Arc::new(
-            Resizing::new(cfg_usize(class, c, "height")?, cfg_usize(class, c, "width")?)?
-                .interpolation(cfg_str(class, c, "interpolation", "bilinear")?)?
-                .crop_to_aspect_ratio(c.get("crop_to_aspect_ratio").and_then(Value::as_bool).unwrap_or(false))
-                .antialias(c.get("antialias").and_then(Value::as_bool).unwrap_or(false)),
-        ),
-        "CenterCrop" => Arc::new(CenterCrop::new(cfg_usize(class, c, "height")?, cfg_usize(class, c, "width")?)?),
-        "RandomCrop" => Arc::new(RandomCrop::new(cfg_usize(class, c, "height")?, cfg_usize(class, c, "width")?)?.maybe_seed(seed)),
-        "RandomFlip" => Arc::new(RandomFlip::new(cfg_str(class, c, "mode", "horizontal_and_vertical")?)?.maybe_seed(seed)),
-        "RandomRotation" => Arc::new(
-            RandomRotation::new(Factor::from_json(class, c, "factor")?)?
-                .fill_mode(cfg_str(class, c, "fill_mode", "reflect")?)?
-                .interpolation(cfg_str(class, c, "interpolation", "bilinear")?)?
-                .fill_value(cfg_f32(class, c, "fill_value").unwrap_or(0.0))
-                .maybe_seed(seed),
-        ),
-        "RandomZoom" => {
-            let width = match c.get("width_factor") {
-                None | Some(Value::Null) => None,
-                Some(_) => Some(Factor::from_json(class, c, "width_factor")?),
-            };
-            Arc::new(
-                RandomZoom::new(Factor::from_json(class, c, "height_factor")?, width)?
-                    .fill_mode(cfg_str(class, c, "fill_mode", "reflect")?)?
-                    .interpolation(cfg_str(class, c, "interpolation", "bilinear")?)?
-                    .fill_value(cfg_f32(class, c, "fill_value").unwrap_or(0.0))
-                    .maybe_seed(seed),
-            )
-        }
-        "RandomTranslation" => Arc::new(
-            RandomTranslation::new(Factor::from_json(class, c, "height_factor")?, Factor::from_json(class, c, "width_factor")?)?
-                .fill_mode(cfg_str(class, c, "fill_mode", "reflect")?)?
-                .interpolation(cfg_str(class, c, "interpolation", "bilinear")?)?
-                .fill_value(cfg_f32(class, c, "fill_value").unwrap_or(0.0))
-                .maybe_seed(seed),
-        ),
-        "RandomContrast" => Arc::new(
-            RandomContrast::new(Factor::from_json(class, c, "factor")?)?
-                .value_range(cfg_pair(class, c, "value_range", (0.0, 255.0))?)?
-                .maybe_seed(seed),
-        ),
-        "RandomBrightness" => Arc::new(
-            RandomBrightness::new(Factor::from_json(class, c, "factor")?)?
-                .value_range(cfg_pair(class, c, "value_range", (0.0, 255.0))?)?
-                .maybe_seed(seed),
-        ),
-        _ => return fovea_nn::model::registry::layer_from_config(class, c),
-    };
-    if let Some(name) = c.get("name").and_then(Value::as_str) {
-        layer.base().set_name(name)?;
-    }
-    Ok(layer)
 }

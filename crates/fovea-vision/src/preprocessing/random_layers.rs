@@ -22,6 +22,13 @@ impl Seeded {
         Seeded { seed, rng: Mutex::new(seed.map(Rng::new).unwrap_or_else(Rng::from_global)) }
     }
 
+    /// Like Keras's `RandomCrop`, which draws a seed when given none and writes it to its
+    /// config, so a model file reproduces the layer's crops. Kept to 30 bits, as Keras's
+    /// default seeds are small (TensorFlow takes them as int32/int64).
+    fn recorded(seed: Option<u64>) -> Self {
+        Seeded::new(Some(seed.unwrap_or_else(|| fovea_core::random::next_seed() >> 34)))
+    }
+
     /// `n` uniform draws in `[lo, hi)`.
     fn uniform(&self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
         let mut rng = self.rng.lock().expect("layer rng");
@@ -122,7 +129,8 @@ macro_rules! resample_builders {
 /// for the whole batch, as Keras draws it). An input not larger than the target along both axes
 /// gets Keras's deterministic window at the aspect-ratio crop's offset instead, resized to the
 /// target if it came out smaller. In inference the input passes through unchanged, as in Keras 3
-/// (whose reported output shape is nonetheless the target's, as here).
+/// (whose reported output shape is nonetheless the target's, as here). Without a seed it draws
+/// one and records it in its config, as Keras does.
 pub struct RandomCrop {
     base: LayerBase,
     height: usize,
@@ -139,7 +147,19 @@ impl RandomCrop {
         if height == 0 || width == 0 {
             return Err(Error::Config(format!("RandomCrop: expected a positive height and width, got ({height}, {width})")));
         }
-        Ok(RandomCrop { base: LayerBase::new("RandomCrop"), height, width, seeded: Seeded::new(None) })
+        Ok(RandomCrop { base: LayerBase::new("RandomCrop"), height, width, seeded: Seeded::recorded(None) })
+    }
+
+    /// Seeds the layer's generator: the same seed gives the same crops.
+    pub fn seed(self, seed: u64) -> Self {
+        self.maybe_seed(Some(seed))
+    }
+
+    /// [`Self::seed`] when `Some`; `None` draws a seed from the global sequence and records it
+    /// in the config, as Keras does for this layer.
+    pub fn maybe_seed(mut self, seed: Option<u64>) -> Self {
+        self.seeded = Seeded::recorded(seed);
+        self
     }
 
     fn output_shape(&self, s: &ShapeSpec) -> Result<ShapeSpec> {
@@ -173,7 +193,6 @@ impl RandomCrop {
         json!({"height": self.height, "width": self.width, "seed": self.seeded.seed, "data_format": "channels_last"})
     }
 }
-seed_builders!(RandomCrop);
 preprocessing_layer!(RandomCrop, "RandomCrop");
 
 /// `keras.layers.RandomFlip`: while training, flips each image with probability ½.
@@ -242,7 +261,6 @@ preprocessing_layer!(RandomFlip, "RandomFlip");
 /// image centre, filling with `fill_mode`.
 pub struct RandomRotation {
     base: LayerBase,
-    factor: Factor,
     bounds: (f32, f32),
     resample: Resample,
     seeded: Seeded,
@@ -257,13 +275,7 @@ impl RandomRotation {
     pub fn new(factor: impl Into<Factor>) -> Result<Self> {
         let factor = factor.into();
         let bounds = factor.bounds("RandomRotation", "factor", -1.0, 1.0)?;
-        Ok(RandomRotation {
-            base: LayerBase::new("RandomRotation"),
-            factor,
-            bounds,
-            resample: Resample::default(),
-            seeded: Seeded::new(None),
-        })
+        Ok(RandomRotation { base: LayerBase::new("RandomRotation"), bounds, resample: Resample::default(), seeded: Seeded::new(None) })
     }
 
     fn matrices(&self, n: usize, h: usize, w: usize) -> Vec<[f32; 8]> {
@@ -273,7 +285,8 @@ impl RandomRotation {
 
     fn keras_config(&self) -> Value {
         let mut c = self.resample_config();
-        c["factor"] = self.factor.to_json();
+        // Keras stores the sorted range, `0.1` as `[-0.1, 0.1]`.
+        c["factor"] = json!([self.bounds.0, self.bounds.1]);
         c
     }
 }
@@ -468,7 +481,12 @@ impl RandomContrast {
     }
 
     fn keras_config(&self) -> Value {
-        json!({"factor": self.factor.to_json(), "value_range": [self.value_range.0, self.value_range.1], "seed": self.seeded.seed})
+        // A single factor stays a number: Keras 3.15 writes `f` as `[0, f]` (its clamped lower
+        // end, see above), which would read back as a narrower range here.
+        json!({
+            "factor": self.factor.to_json(), "value_range": [self.value_range.0, self.value_range.1],
+            "seed": self.seeded.seed, "data_format": "channels_last",
+        })
     }
 }
 seed_builders!(RandomContrast);
@@ -479,7 +497,6 @@ preprocessing_layer!(RandomContrast, "RandomContrast");
 /// `value_range` (Keras default `(0, 255)`).
 pub struct RandomBrightness {
     base: LayerBase,
-    factor: Factor,
     bounds: (f32, f32),
     value_range: (f32, f32),
     seeded: Seeded,
@@ -493,13 +510,7 @@ impl RandomBrightness {
     pub fn new(factor: impl Into<Factor>) -> Result<Self> {
         let factor = factor.into();
         let bounds = factor.bounds("RandomBrightness", "factor", -1.0, 1.0)?;
-        Ok(RandomBrightness {
-            base: LayerBase::new("RandomBrightness"),
-            factor,
-            bounds,
-            value_range: (0.0, 255.0),
-            seeded: Seeded::new(None),
-        })
+        Ok(RandomBrightness { base: LayerBase::new("RandomBrightness"), bounds, value_range: (0.0, 255.0), seeded: Seeded::new(None) })
     }
 
     /// The range the shift is scaled by and outputs are clipped to (default `(0, 255)`).
@@ -528,7 +539,10 @@ impl RandomBrightness {
     }
 
     fn keras_config(&self) -> Value {
-        json!({"factor": self.factor.to_json(), "value_range": [self.value_range.0, self.value_range.1], "seed": self.seeded.seed})
+        json!({
+            "factor": [self.bounds.0, self.bounds.1], "value_range": [self.value_range.0, self.value_range.1],
+            "seed": self.seeded.seed, "data_format": "channels_last",
+        })
     }
 }
 seed_builders!(RandomBrightness);
