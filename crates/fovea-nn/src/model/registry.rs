@@ -84,13 +84,13 @@ pub fn register_layer_class(class_name: &str, factory: LayerFactory) -> Result<(
             "cannot register layer class {class_name:?}: expected a non-empty name that is not one of fovea-nn's built-in classes"
         )));
     }
-    extensions().write().expect("layer registry lock").insert(class_name.to_string(), factory);
+    extensions().write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(class_name.to_string(), factory);
     Ok(())
 }
 
 /// Whether `class_name` has been registered with [`register_layer_class`].
 pub fn is_registered_layer_class(class_name: &str) -> bool {
-    extensions().read().expect("layer registry lock").contains_key(class_name)
+    extensions().read().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(class_name)
 }
 
 fn field<'a>(class: &str, c: &'a Value, key: &str) -> Result<&'a Value> {
@@ -282,7 +282,7 @@ pub fn layer_from_config(class: &str, c: &Value) -> Result<LayerRef> {
         }
         other => {
             // Copy the factory out so the lock is not held while it runs (it may recurse).
-            let factory = extensions().read().expect("layer registry lock").get(other).copied();
+            let factory = extensions().read().unwrap_or_else(std::sync::PoisonError::into_inner).get(other).copied();
             match factory {
                 Some(f) => f(c)?,
                 None => {
