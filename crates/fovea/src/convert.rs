@@ -1,15 +1,16 @@
-//! `fovea convert` (PyTorch checkpoints → Fovea model files) and `fovea predict` on ImageNet
-//! classifiers (functional models from the zoo or from `convert`).
+//! `fovea convert` (PyTorch and Keras weight files → Fovea model files) and `fovea predict` on
+//! ImageNet classifiers (functional models from the zoo or from `convert`).
 
 use fovea::core::{Device, Tensor};
+use fovea::nn::import::keras_h5::{assign_keras_weights, read_keras_weights, KerasWeights, LoadOptions};
 use fovea::nn::import::torch::read_state_dict;
 use fovea::nn::layer::Layer;
 use fovea::nn::model::functional::Functional;
 use fovea::nn::model::io::{load_functional, read_weights, save_weights};
 use fovea::nn::model::Model;
 use fovea::vision::applications::{
-    convert_torchvision, decode_predictions, preprocess_input, torchvision_classes, torchvision_model, AppOptions, PreprocessMode,
-    IMAGENET_CLASSES, TORCHVISION_ARCHS,
+    build_by_name, convert_torchvision, decode_predictions, mobilenet, mobilenet_v2, preprocess_input, torchvision_classes,
+    torchvision_model, AppOptions, PreprocessMode, IMAGENET_CLASSES, TORCHVISION_ARCHS,
 };
 use std::path::Path;
 
@@ -18,10 +19,60 @@ type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 /// The metadata key naming the input convention of a converted model.
 const KEY_PREPROCESS: &str = "fovea.preprocess";
 
-/// Reads a torchvision `state_dict` (`.pt`, `.pth`, `.safetensors`) for `arch`, builds the
-/// matching Fovea model (its class count read from the file) and writes architecture and
-/// weights to `output`, loadable with `load_functional` and `fovea predict --model`.
-pub fn convert(input: &Path, arch: &str, output: &Path) -> AnyResult<String> {
+/// The `keras.applications` models `convert` takes Keras files for (the zoo builds them with
+/// Keras's layer names), with the `preprocess_input` mode each was trained with.
+pub const KERAS_ARCHS: &[(&str, &str)] = &[
+    ("resnet50", "caffe"),
+    ("resnet101", "caffe"),
+    ("resnet152", "caffe"),
+    ("vgg16", "caffe"),
+    ("vgg19", "caffe"),
+    ("xception", "tf"),
+    ("inception_v3", "tf"),
+    ("mobilenet", "tf"),
+    ("mobilenet_v2", "tf"),
+];
+
+/// What `convert` may be told besides the file and the architecture.
+#[derive(Default)]
+pub struct ConvertOptions {
+    /// The MobileNets' width multiplier (Keras's `alpha`); Keras files only.
+    pub alpha: Option<f64>,
+    /// The input size to build at; Keras files only (default: the file's own config if it has
+    /// one, else the architecture's default).
+    pub input_shape: Option<(usize, usize, usize)>,
+}
+
+/// Converts a weight file for `arch` into a Fovea model file (architecture and weights),
+/// loadable with `load_functional` and `fovea predict --model`: a Keras file (`.weights.h5`,
+/// legacy `.h5`, `.keras`) for the `keras.applications` architectures in [`KERAS_ARCHS`], or a
+/// torchvision `state_dict` (`.pt`, `.pth`, `.safetensors`) for [`TORCHVISION_ARCHS`].
+///
+/// # Errors
+/// An unknown architecture (listing the known ones), an unreadable file, or one whose weights
+/// do not fit the architecture (naming the layer or key).
+pub fn convert(input: &Path, arch: &str, opts: &ConvertOptions, output: &Path) -> AnyResult<String> {
+    if is_keras(input)? {
+        return convert_keras(input, arch, opts, output);
+    }
+    if opts.alpha.is_some() || opts.input_shape.is_some() {
+        return Err(format!("convert: --alpha and --input-shape apply to Keras files; {} is a PyTorch file", input.display()).into());
+    }
+    convert_torch(input, arch, output)
+}
+
+/// Keras files are HDF5 (told by content) or `.keras` zips; `torch.save` files are zips too,
+/// so for zips the name decides. A `.h5` name also counts, so that a damaged one gets the HDF5
+/// reader's error rather than the pickle reader's.
+fn is_keras(input: &Path) -> AnyResult<bool> {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    let n = std::fs::File::open(input).and_then(|mut f| f.read(&mut head)).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
+    let ext = input.extension().and_then(|e| e.to_str()).unwrap_or("");
+    Ok(head[..n] == fovea::nn::hdf5::SIGNATURE[..] || ext.eq_ignore_ascii_case("keras") || ext.eq_ignore_ascii_case("h5"))
+}
+
+fn convert_torch(input: &Path, arch: &str, output: &Path) -> AnyResult<String> {
     if !TORCHVISION_ARCHS.contains(&arch) {
         return Err(format!("convert: unknown --arch {arch:?}, expected one of {}", TORCHVISION_ARCHS.join(", ")).into());
     }
@@ -37,6 +88,56 @@ pub fn convert(input: &Path, arch: &str, output: &Path) -> AnyResult<String> {
     let source = format!("torchvision {arch} from {}", input.display());
     save_weights(&model, output, &[("fovea.architecture", arch_json), (KEY_PREPROCESS, "torch".into()), ("fovea.source", source)])?;
     Ok(format!("{}: torchvision {arch}, {classes} classes, {} weights → {}", input.display(), report.loaded.len(), output.display()))
+}
+
+/// Builds the zoo's `arch` to the file's shape — its class count from the classifier's kernel
+/// (no classifier: `include_top = false`), its input size from `--input-shape` or the file's
+/// config — and loads the file strictly, so that any layer the two do not share is an error.
+fn convert_keras(input: &Path, arch: &str, opts: &ConvertOptions, output: &Path) -> AnyResult<String> {
+    let Some(&(_, mode)) = KERAS_ARCHS.iter().find(|(a, _)| *a == arch) else {
+        let known: Vec<&str> = KERAS_ARCHS.iter().map(|(a, _)| *a).collect();
+        return Err(format!("convert: unknown --arch {arch:?} for a Keras file, expected one of {}", known.join(", ")).into());
+    };
+    let what = input.display().to_string();
+    let file = read_keras_weights(input)?;
+    let classes = keras_classes(&file);
+    let app = AppOptions {
+        include_top: classes.is_some(),
+        classes: classes.unwrap_or(1000),
+        input_shape: opts.input_shape.or_else(|| file.config.as_ref().and_then(config_input_shape)),
+        ..AppOptions::default()
+    };
+    let model = match (arch, opts.alpha) {
+        ("mobilenet", alpha) => mobilenet(&app, alpha.unwrap_or(1.0), 1, 1e-3)?,
+        ("mobilenet_v2", alpha) => mobilenet_v2(&app, alpha.unwrap_or(1.0))?,
+        (_, Some(_)) => return Err(format!("convert: --alpha applies to mobilenet and mobilenet_v2, not {arch}").into()),
+        _ => build_by_name(arch, &app)?,
+    };
+    let report = assign_keras_weights(&model, &file, &what, LoadOptions::default())?;
+    let arch_json = format!("{{\"class_name\":\"{}\",\"config\":{}}}", model.class_name(), model.config());
+    let source = format!("Keras {arch} from {what}");
+    save_weights(&model, output, &[("fovea.architecture", arch_json), (KEY_PREPROCESS, mode.into()), ("fovea.source", source)])?;
+    let top = classes.map_or("no classifier".to_string(), |c| format!("{c} classes"));
+    Ok(format!("{what}: Keras {arch}, {top}, {} layers with weights → {}", report.loaded.len(), output.display()))
+}
+
+/// The class count of a `keras.applications` file: the output width of its classifier
+/// (`predictions`, a Dense layer; MobileNet's `conv_preds`, a 1×1 convolution).
+fn keras_classes(file: &KerasWeights) -> Option<usize> {
+    let head = file.layers.iter().find(|l| l.name == "predictions" || l.name == "conv_preds")?;
+    head.weights.first().and_then(|(_, kernel)| kernel.dims().last().copied())
+}
+
+/// The input size recorded in a Keras model config (its first `InputLayer`), when it is an
+/// image size.
+fn config_input_shape(config: &serde_json::Value) -> Option<(usize, usize, usize)> {
+    let layers = config["config"]["layers"].as_array()?;
+    let input = layers.iter().find(|l| l["class_name"] == "InputLayer")?;
+    let shape = input["config"].get("batch_shape").or_else(|| input["config"].get("batch_input_shape"))?.as_array()?;
+    match shape.iter().skip(1).map(|d| d.as_u64().map(|d| d as usize)).collect::<Option<Vec<usize>>>()?[..] {
+        [h, w, c] => Some((h, w, c)),
+        _ => None,
+    }
 }
 
 /// Whether `path` holds a functional model (zoo / converted) rather than a `Sequential`.

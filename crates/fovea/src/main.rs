@@ -135,14 +135,24 @@ enum Command {
         #[arg(long)]
         top_k: Option<usize>,
     },
-    /// Convert a torchvision checkpoint (`state_dict` as .pt, .pth or .safetensors) into a Fovea
-    /// model file (architecture + weights) for `fovea predict` and `load_functional`.
+    /// Convert a torchvision checkpoint (`state_dict` as .pt, .pth or .safetensors) or a Keras
+    /// weight file (.weights.h5, legacy .h5, .keras) into a Fovea model file (architecture +
+    /// weights) for `fovea predict` and `load_functional`.
     Convert {
-        /// The PyTorch file.
+        /// The PyTorch or Keras file.
         input: PathBuf,
-        /// Its architecture: resnet18, resnet34, resnet50 or vgg16.
+        /// Its architecture. PyTorch: resnet18, resnet34, resnet50 or vgg16 (torchvision's).
+        /// Keras: resnet50, resnet101, resnet152, vgg16, vgg19, xception, inception_v3,
+        /// mobilenet or mobilenet_v2 (`keras.applications`').
         #[arg(long)]
         arch: String,
+        /// Keras MobileNets: the width multiplier the file was made with (default 1.0).
+        #[arg(long)]
+        alpha: Option<f64>,
+        /// Keras files: the input size HxWxC to build at (default: the file's config if it
+        /// has one, else the architecture's default). VGG's classifier depends on it.
+        #[arg(long, value_parser = parse_input_shape)]
+        input_shape: Option<(usize, usize, usize)>,
         /// Where to write the Fovea model (.safetensors).
         #[arg(short, long)]
         output: PathBuf,
@@ -630,7 +640,9 @@ fn run(cli: Cli) -> AnyResult<()> {
                 predict(model, images, dataset, limit, top_k.unwrap_or(3))?;
             }
         }
-        Command::Convert { input, arch, output } => println!("{}", convert::convert(&input, &arch, &output)?),
+        Command::Convert { input, arch, alpha, input_shape, output } => {
+            println!("{}", convert::convert(&input, &arch, &convert::ConvertOptions { alpha, input_shape }, &output)?)
+        }
         Command::Bench { only, threads } => run_bench(only, threads)?,
         Command::Summary { model, classes, input_shape, no_top, config } => {
             print!("{}", zoo_summary(&model, classes, input_shape, no_top, config)?)
