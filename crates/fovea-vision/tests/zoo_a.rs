@@ -87,6 +87,9 @@ fn check_against_keras(model: &str, fixture_name: &str) -> usize {
     let (order, rows, table) = summary_rows(&m);
     let keras = f["layers"].as_array().unwrap();
     assert_eq!(order.len(), keras.len(), "{fixture_name}: layer count");
+    // The summary lists the layers in Keras's order (by depth, then by first visit).
+    let keras_order: Vec<&str> = keras.iter().map(|l| l[0].as_str().unwrap()).collect();
+    assert_eq!(order, keras_order, "{fixture_name}: summary order");
     for l in keras {
         let name = l[0].as_str().unwrap();
         let (class, shape, params) = rows.get(name).unwrap_or_else(|| panic!("{fixture_name}: no layer {name:?}"));

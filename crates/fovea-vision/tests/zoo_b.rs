@@ -111,6 +111,14 @@ fn check_against_keras(file: &str, build: impl FnOnce() -> fovea_nn::Result<Func
         .collect();
     let got = keras_rows(&model);
     assert_eq!(got.len(), want.len(), "{file}: layer count");
+    // summary() itself lists the layers in Keras's order.
+    let table = model.summary().unwrap();
+    let listed: Vec<&str> = table
+        .lines()
+        .filter(|l| l.starts_with('│'))
+        .filter_map(|l| l.split('│').nth(1)?.trim().split_once(" (").filter(|(_, class)| *class != "InputLayer)").map(|(name, _)| name))
+        .collect();
+    assert_eq!(listed, want.iter().map(|w| w.0.as_str()).collect::<Vec<_>>(), "{file}: summary order");
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         assert_eq!(g, w, "{file}: layer {i} (fovea, Keras)");
     }

@@ -17,6 +17,7 @@
 //! of the iterator, never as panics. Given seeds, every pipeline is reproducible: shuffles without
 //! a seed draw one from [`fovea_core::set_seed`]'s global sequence when they are built.
 
+mod batcher;
 mod cache;
 mod element;
 mod fit;

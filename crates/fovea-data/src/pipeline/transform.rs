@@ -1,7 +1,7 @@
 //! Sequential transformations: shuffle, map, filter, batching, repeat/take/skip, enumerate and
 //! interleave.
 
-use super::element::{padded_stack, scalar_i64, stack};
+use super::element::{padded_stack, scalar_i64};
 use super::{Cardinality, Dataset, Element, ElementIter, MapFn, Node};
 use crate::{Error, Result};
 use fovea_core::random::Rng;
@@ -322,7 +322,7 @@ impl Dataset {
         }
         Dataset::from_node(Adapt {
             input: self.clone(),
-            make: move |it: ElementIter| groups(it, batch_size, drop_remainder, stack),
+            make: move |it: ElementIter| super::batcher::batches(it, batch_size, drop_remainder),
             card: move |c| batch_cardinality(c, batch_size, drop_remainder),
         })
     }

@@ -110,7 +110,44 @@ pub struct Functional {
     order: Vec<Node>,
     /// Distinct layers in first-use order.
     layers: Vec<LayerRef>,
+    /// Indices into `layers` in the order Keras lists them (see [`keras_layer_order`]).
+    summary_order: Vec<usize>,
     compiled: Mutex<Option<Compiled>>,
+}
+
+/// A layer's identity, for maps keyed by layer.
+fn layer_key(layer: &LayerRef) -> *const () {
+    Arc::as_ptr(layer) as *const ()
+}
+
+/// The order in which Keras lists a functional model's layers (`model.layers`, `summary()`):
+/// by depth — the longest path from the layer to an output, counted in calls, inputs deepest —
+/// from the deepest, and among layers of one depth by their first visit in a walk from the
+/// outputs (`keras.src.ops.function.map_graph`). A residual block's shortcut conv therefore comes
+/// right after the main branch's first conv of the same depth, not after the whole branch.
+/// `order` is the post-order walk from the outputs, `layers` the distinct layers; returns
+/// indices into `layers`.
+fn keras_layer_order(order: &[Node], layers: &[LayerRef], first_visit: &HashMap<*const (), usize>) -> Vec<usize> {
+    let mut node_depth: HashMap<usize, usize> = HashMap::new();
+    let mut layer_depth: HashMap<*const (), usize> = HashMap::new();
+    // Outputs first: every node's consumers are settled before the node itself.
+    for node in order.iter().rev() {
+        let (layer, parents) = node.0.producer.as_ref().expect("non-input nodes have producers");
+        // A shared layer takes the depth of its deepest call so far, as in Keras.
+        let depth = node_depth.get(&node.id()).copied().unwrap_or(0).max(layer_depth.get(&layer_key(layer)).copied().unwrap_or(0));
+        layer_depth.insert(layer_key(layer), depth);
+        node_depth.insert(node.id(), depth);
+        for p in parents {
+            let d = node_depth.entry(p.id()).or_insert(0);
+            *d = (*d).max(depth + 1);
+        }
+    }
+    let mut idx: Vec<usize> = (0..layers.len()).collect();
+    idx.sort_by_key(|&i| {
+        let key = layer_key(&layers[i]);
+        (std::cmp::Reverse(layer_depth.get(&key).copied().unwrap_or(0)), first_visit.get(&key).copied().unwrap_or(usize::MAX))
+    });
+    idx
 }
 
 impl Functional {
@@ -126,6 +163,8 @@ impl Functional {
         let input_ids: HashSet<usize> = inputs.iter().map(|n| n.id()).collect();
         let mut order = Vec::new();
         let mut seen: HashSet<usize> = HashSet::new();
+        // Each layer's position in a pre-order walk from the outputs: Keras's tie-break.
+        let mut first_visit: HashMap<*const (), usize> = HashMap::new();
         // Iterative post-order walk from the outputs back to the inputs.
         let mut stack: Vec<(Node, bool)> = outputs.iter().rev().map(|n| ((*n).clone(), false)).collect();
         while let Some((node, expanded)) = stack.pop() {
@@ -144,7 +183,9 @@ impl Functional {
                         format_shape(node.shape())
                     )))
                 }
-                Some((_, parents)) => {
+                Some((layer, parents)) => {
+                    let next = first_visit.len();
+                    first_visit.entry(layer_key(layer)).or_insert(next);
                     stack.push((node.clone(), true));
                     for p in parents.iter().rev() {
                         stack.push((p.clone(), false));
@@ -159,12 +200,14 @@ impl Functional {
                 layers.push(layer.clone());
             }
         }
+        let summary_order = keras_layer_order(&order, &layers, &first_visit);
         Ok(Functional {
             base: LayerBase::new("Functional"),
             inputs: inputs.iter().map(|n| (*n).clone()).collect(),
             outputs: outputs.iter().map(|n| (*n).clone()).collect(),
             order,
             layers,
+            summary_order,
             compiled: Mutex::new(None),
         })
     }
@@ -318,13 +361,14 @@ impl Functional {
                 Some((l, _)) => l.name().to_string(),
             }
         };
-        let mut listed: Vec<&LayerRef> = Vec::new();
-        for node in &self.order {
-            let (layer, parents) = node.0.producer.as_ref().expect("producer");
-            if listed.iter().any(|l| Arc::ptr_eq(l, layer)) {
-                continue;
-            }
-            listed.push(layer);
+        for layer in self.summary_order.iter().map(|&i| &self.layers[i]) {
+            // The layer's first call gives the shape and the connections shown.
+            let node = self
+                .order
+                .iter()
+                .find(|n| n.0.producer.as_ref().is_some_and(|(l, _)| Arc::ptr_eq(l, layer)))
+                .expect("every layer has a call");
+            let (_, parents) = node.0.producer.as_ref().expect("producer");
             let connected: Vec<String> = parents.iter().map(|p| format!("{}[0][0]", node_name(p))).collect();
             rows.push(SummaryRow {
                 layer: format!("{} ({})", layer.name(), layer.class_name()),

@@ -81,7 +81,7 @@ pub(crate) fn resample(x: &Tensor, wy: &AxisWeights, wx: &AxisWeights) -> Option
     if out_h * out_line > 0 {
         // Groups of output rows per task, so that small images do not pay a task per row.
         let group = (1usize << 14).div_ceil(out_line).max(1);
-        let pairs = TapPairs::new(&rx, c);
+        let pairs = TapPairs::new(&rx, c, line);
         let task = Task { pixels: &pixels, ry: &ry, rx: &rx, pairs: pairs.as_ref(), h, c, line, out_h, out_line };
         y.par_chunks_mut(group * out_line).enumerate().for_each(|(g, rows)| task.run(g * group, rows));
     }
@@ -98,12 +98,17 @@ struct TapPairs {
     w_second: Vec<f32>,
     /// The largest index in `first` and `second`.
     max_index: usize,
+    /// The input line length the tables were made for.
+    in_line: usize,
+    /// For 3 channels: how many leading pixels can use 4-float loads and stores within lines
+    /// of `in_line` inputs and `first.len()` outputs.
+    rgb_vector: usize,
 }
 
 impl TapPairs {
     /// `None` when some output pixel has more than two taps or the line is too long for i32
     /// indices.
-    fn new(runs: &[(usize, &[f32])], c: usize) -> Option<TapPairs> {
+    fn new(runs: &[(usize, &[f32])], c: usize, in_line: usize) -> Option<TapPairs> {
         if runs.iter().any(|(_, ws)| ws.len() > 2) || (runs.len() + 2) * c >= i32::MAX as usize {
             return None;
         }
@@ -114,6 +119,8 @@ impl TapPairs {
             w_first: Vec::with_capacity(n),
             w_second: Vec::with_capacity(n),
             max_index: 0,
+            in_line,
+            rgb_vector: 0,
         };
         for &(first, ws) in runs {
             // A one-tap (or empty) run adds 0 × its own pixel: the sum is unchanged for finite
@@ -127,6 +134,16 @@ impl TapPairs {
                 p.w_first.push(w0);
                 p.w_second.push(w1);
             }
+        }
+        if c == 3 {
+            // Leading pixels only: a pixel that does not fit ends the vector part.
+            let out_len = p.first.len();
+            p.rgb_vector = (0..runs.len())
+                .take_while(|&px| {
+                    let e = px * 3;
+                    p.first[e] as usize + 4 <= in_line && p.second[e] as usize + 4 <= in_line && e + 4 <= out_len
+                })
+                .count();
         }
         Some(p)
     }
@@ -168,26 +185,24 @@ impl TapPairs {
     #[inline(always)]
     fn apply_rgb(&self, src: &[f32], dst: &mut [f32]) {
         use std::arch::x86_64::*;
-        let pixels = self.first.len().min(dst.len()) / 3;
-        for p in 0..pixels {
+        // The pixels counted by `rgb_vector` fit lines of these lengths (and any longer).
+        let vector = if src.len() >= self.in_line && dst.len() >= self.first.len() { self.rgb_vector } else { 0 };
+        let (sp, dp) = (src.as_ptr(), dst.as_mut_ptr());
+        for p in 0..vector {
             let e = p * 3;
-            let (i, j) = (self.first[e] as usize, self.second[e] as usize);
-            if i + 4 <= src.len() && j + 4 <= src.len() && e + 4 <= dst.len() {
-                // SAFETY: the three 4-float accesses were bounds-checked just above; SSE is part
-                // of x86-64's baseline.
-                unsafe {
-                    let a = _mm_loadu_ps(src.as_ptr().add(i));
-                    let b = _mm_loadu_ps(src.as_ptr().add(j));
-                    let (w0, w1) = (_mm_set1_ps(self.w_first[e]), _mm_set1_ps(self.w_second[e]));
-                    let v = _mm_add_ps(_mm_add_ps(_mm_setzero_ps(), _mm_mul_ps(w0, a)), _mm_mul_ps(w1, b));
-                    _mm_storeu_ps(dst.as_mut_ptr().add(e), v);
-                }
-            } else {
-                for k in e..e + 3 {
-                    dst[k] = 0.0 + self.w_first[k] * src[self.first[k] as usize] + self.w_second[k] * src[self.second[k] as usize];
-                }
+            // SAFETY: for p < rgb_vector the two 4-float loads end within `in_line <=
+            // src.len()` and the store within `first.len() <= dst.len()` (see `TapPairs::new`);
+            // SSE is part of x86-64's baseline.
+            unsafe {
+                let (i, j) = (*self.first.get_unchecked(e) as usize, *self.second.get_unchecked(e) as usize);
+                let w0 = _mm_set1_ps(*self.w_first.get_unchecked(e));
+                let w1 = _mm_set1_ps(*self.w_second.get_unchecked(e));
+                let (a, b) = (_mm_loadu_ps(sp.add(i)), _mm_loadu_ps(sp.add(j)));
+                let v = _mm_add_ps(_mm_add_ps(_mm_setzero_ps(), _mm_mul_ps(w0, a)), _mm_mul_ps(w1, b));
+                _mm_storeu_ps(dp.add(e), v);
             }
         }
+        self.apply_from(vector * 3, src, dst);
     }
 
     /// One output line from the input line `src`.
