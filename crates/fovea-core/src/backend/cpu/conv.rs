@@ -17,7 +17,7 @@
 //! Chunk sizes depend only on the shapes, never on the thread count, and the filter-gradient
 //! partials are added in chunk order, so results are the same whatever the number of threads.
 
-use super::{conv_depthwise, conv_direct, conv_winograd};
+use super::{conv_depthwise, conv_direct, conv_products, conv_winograd};
 use crate::backend::Conv2dSpec;
 use crate::{Result, Storage};
 use rayon::prelude::*;
@@ -25,10 +25,10 @@ use std::cell::RefCell;
 
 /// A strided read-only matrix: element `(r, c)` is `data[r·rs + c·cs]`.
 #[derive(Clone, Copy)]
-struct View<'a> {
-    data: &'a [f32],
-    rs: usize,
-    cs: usize,
+pub(super) struct View<'a> {
+    pub(super) data: &'a [f32],
+    pub(super) rs: usize,
+    pub(super) cs: usize,
 }
 
 impl<'a> View<'a> {
@@ -51,7 +51,7 @@ thread_local! {
 }
 
 /// Runs `f` with this thread's scratch buffer.
-fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
+pub(super) fn with_scratch<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
     with_thread_buffer(&SCRATCH, f)
 }
 
@@ -76,25 +76,25 @@ pub(super) fn with_thread_buffer<R>(key: &'static std::thread::LocalKey<RefCell<
 const MAX_KEPT_SCRATCH: usize = 1 << 22;
 
 /// Shape facts shared by the three passes.
-struct Geometry {
+pub(super) struct Geometry {
     /// Output pixels per image.
     p: usize,
     cin_g: usize,
     cout_g: usize,
     /// Patch length `kh·kw·cin_g`.
-    kg: usize,
+    pub(super) kg: usize,
     /// The input is its own patch matrix (1×1 kernel, stride 1, no padding).
     direct: bool,
     /// Output lines `(n, oh)` per forward / filter-gradient chunk: enough rows to keep the
     /// gemm busy, few enough to bound `cols` even for large images.
-    lines: usize,
+    pub(super) lines: usize,
     /// Images per input-gradient chunk (col2im scatters over whole images, so chunks of the
     /// gemm + col2im path never split one).
     chunk: usize,
 }
 
 impl Geometry {
-    fn new(s: &Conv2dSpec) -> Self {
+    pub(super) fn new(s: &Conv2dSpec) -> Self {
         let (cin_g, cout_g) = (s.c_in / s.groups, s.c_out / s.groups);
         let p = s.out_h * s.out_w;
         let kg = s.kh * s.kw * cin_g;
@@ -181,7 +181,7 @@ fn col2im(dcols: &[f32], s: &Conv2dSpec, geo: &Geometry, g: usize, dx_img: &mut 
 
 /// The patch matrix of group `g` for output lines `lines`: borrowed from `x` when the
 /// convolution is direct, else built in `scratch`.
-fn patches<'a>(
+pub(super) fn patches<'a>(
     x: &'a [f32],
     s: &Conv2dSpec,
     geo: &Geometry,
@@ -213,6 +213,9 @@ pub(super) fn conv2d(x: &Storage, w: &Storage, s: &Conv2dSpec) -> Result<Storage
     }
     if conv_direct::applies(s) {
         return Ok(Storage::F32(conv_direct::forward(x, w, s)));
+    }
+    if conv_products::applies(s) {
+        return Ok(Storage::F32(conv_products::forward(x, w, s)));
     }
     Ok(Storage::F32(forward_gemm(x, w, s)))
 }

@@ -26,6 +26,8 @@
 //! input gradient. Transforms and products use AVX-512F, detected at run time; without it
 //! [`applies`] is false and the caller keeps its other paths.
 
+mod by_position;
+
 use super::conv::{input_grad_spec, rotated_filter, with_thread_buffer};
 use super::conv_direct::avx512;
 use crate::backend::Conv2dSpec;
@@ -117,6 +119,11 @@ fn odd_lines(len: usize) -> usize {
 
 /// Whether the Winograd kernels run the forward pass and filter gradient of `s`.
 pub(super) fn applies(s: &Conv2dSpec) -> bool {
+    applies_blocked(s) || (shape_fits(s) && by_position::preferred(s, &Tiling::new(s, forward_tile(s))))
+}
+
+/// The kernel shape, channel and AVX-512 conditions every Winograd pass needs.
+fn shape_fits(s: &Conv2dSpec) -> bool {
     s.groups == 1
         && (s.kh, s.kw) == (3, 3)
         && s.stride == (1, 1)
@@ -124,14 +131,28 @@ pub(super) fn applies(s: &Conv2dSpec) -> bool {
         && s.c_in >= MIN_CHANNELS
         && s.c_out >= MIN_CHANNELS
         && s.c_in * s.c_out <= MAX_CHANNEL_PAIRS
-        && (s.c_in * s.c_out <= 64 * 64 || s.n * s.out_h * s.out_w >= MIN_WIDE_OUTPUTS)
         && s.n * s.out_h * s.out_w > 0
         && avx512()
 }
 
-/// Whether the filter gradient of `s` runs here: as [`applies`], for fewer channel pairs.
+/// Whether the blocked passes run `s`: wide layers need enough output pixels to amortise
+/// streaming `U` once per block.
+fn applies_blocked(s: &Conv2dSpec) -> bool {
+    shape_fits(s) && (s.c_in * s.c_out <= 64 * 64 || s.n * s.out_h * s.out_w >= MIN_WIDE_OUTPUTS)
+}
+
+/// The forward pass's tile: F(4×4) for narrow layers, F(2×2) for the rest.
+fn forward_tile(s: &Conv2dSpec) -> Tile {
+    if s.c_in * s.c_out <= MAX_F4_CHANNEL_PAIRS {
+        Tile::F4
+    } else {
+        Tile::F2
+    }
+}
+
+/// Whether the filter gradient of `s` runs here: the blocked passes, for fewer channel pairs.
 pub(super) fn applies_grad_filter(s: &Conv2dSpec) -> bool {
-    applies(s) && s.c_in * s.c_out <= MAX_FILTER_GRAD_CHANNEL_PAIRS
+    applies_blocked(s) && s.c_in * s.c_out <= MAX_FILTER_GRAD_CHANNEL_PAIRS
 }
 
 /// Whether the input gradient of `s` runs as a Winograd forward convolution of `dy` with the
@@ -232,19 +253,49 @@ fn filter_terms(t: &Tiling) -> Vec<(usize, usize, f32)> {
     terms
 }
 
-/// `U = G g Gᵀ` for every channel pair: `[pos][c_in][cop]`, zero beyond `c_out`. Rows of
-/// `c_out` channels at a time, so the sums vectorise.
+/// `U = G g Gᵀ` for every channel pair: `[pos][c_in][cop]`, zero beyond `c_out`.
+///
+/// Input channels are split across threads; a channel's α² rows are made one after another
+/// from its 9 tap rows, which stay in L1, so the filter is read once and `U` written once (a
+/// pass over `U` per term measured as costly as the whole convolution at batch 1).
 fn transform_filter(w: &[f32], s: &Conv2dSpec, t: &Tiling) -> Vec<f32> {
     let (ci_n, co_n, cop) = (s.c_in, s.c_out, t.cop);
-    let mut u = vec![0f32; t.pos * ci_n * cop];
+    let mut taps_of: Vec<Vec<(usize, f32)>> = vec![Vec::new(); t.pos];
     for (pos, tap, k) in filter_terms(t) {
-        for ci in 0..ci_n {
-            let src = &w[(tap * ci_n + ci) * co_n..][..co_n];
-            let dst = &mut u[(pos * ci_n + ci) * cop..][..co_n];
-            dst.iter_mut().zip(src).for_each(|(d, g)| *d += k * g);
-        }
+        taps_of[pos].push((tap, k));
     }
+    assert!(w.len() >= 9 * ci_n * co_n);
+    let mut u = crate::buffer_pool::for_overwrite(t.pos * ci_n * cop);
+    let rows = RowWriter(u.as_mut_ptr());
+    (0..ci_n).into_par_iter().for_each(|ci| {
+        for (pos, taps) in taps_of.iter().enumerate() {
+            // SAFETY: row (pos, ci) of `u` (`cop` floats inside its `pos·ci_n·cop`) is written
+            // by this task only; no other reference to `u` exists until the loop ends.
+            let row = unsafe { rows.row((pos * ci_n + ci) * cop, cop) };
+            let (dst, pad) = row.split_at_mut(co_n);
+            pad.fill(0.0);
+            let tap_rows: Vec<(&[f32], f32)> = taps.iter().map(|&(tap, k)| (&w[(tap * ci_n + ci) * co_n..][..co_n], k)).collect();
+            // SAFETY: Winograd runs only where `applies` checked AVX-512F.
+            unsafe { avx::weighted_sum(dst, &tap_rows) };
+        }
+    });
     u
+}
+
+/// A buffer whose disjoint rows tasks write through a raw pointer (each task its own rows).
+struct RowWriter(*mut f32);
+
+// SAFETY: the pointer is only used to make slices of rows that no two tasks share.
+unsafe impl Sync for RowWriter {}
+
+impl RowWriter {
+    /// # Safety
+    /// `start..start + len` is inside the buffer, and no other live slice overlaps it.
+    #[allow(clippy::mut_from_ref)] // disjoint rows per task, as the caller promises
+    unsafe fn row(&self, start: usize, len: usize) -> &mut [f32] {
+        // SAFETY: forwarded from the caller.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
+    }
 }
 
 /// `dg = Gᵀ dU G` for every channel pair: the HWIO filter gradient from `dU`
@@ -318,8 +369,10 @@ fn transform_block_input(x: &[f32], s: &Conv2dSpec, t: &Tiling, rows: &std::ops:
 
 /// Forward convolution; call only when [`applies`].
 pub(super) fn forward(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
-    let tile = if s.c_in * s.c_out <= MAX_F4_CHANNEL_PAIRS { Tile::F4 } else { Tile::F2 };
-    let t = Tiling::new(s, tile);
+    let t = Tiling::new(s, forward_tile(s));
+    if by_position::preferred(s, &t) {
+        return by_position::forward(x, w, s, &t);
+    }
     let (vt, mt) = t.strides(s);
     let u = transform_filter(w, s, &t);
     let row_len = s.out_w * s.c_out;
@@ -383,6 +436,7 @@ pub(super) fn forward(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
             }
         })
     });
+    crate::buffer_pool::recycle(u);
     y
 }
 
@@ -484,6 +538,51 @@ fn prefetch(data: &[f32]) {
 /// Register blocks: the most rows per pass for `nb` 16-lane column blocks, keeping `R·nb`
 /// accumulators plus the `nb` row vectors of `B` within the 32 vector registers.
 const MAX_R: [usize; 4] = [24, 12, 8, 6];
+
+/// [`products`] writing through a raw `C`, for callers whose tasks own disjoint column
+/// ranges of shared rows (which no `&mut` slice can describe): the convolutions' own gemm.
+///
+/// # Safety
+/// AVX-512F must be available; `a` and `b` must hold the named elements (as [`products`]
+/// asserts); `c[i·c_rs + q]` for `i < m`, `q < n` must be valid for writes and written by no
+/// one else during the call.
+#[allow(clippy::too_many_arguments)] // the BLAS-like view triple
+pub(super) unsafe fn products_raw(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: (&[f32], usize, usize),
+    b: (&[f32], usize),
+    c: *mut f32,
+    c_rs: usize,
+    accumulate: bool,
+) {
+    let ((a, a_rs, a_ks), (b, b_rs)) = (a, b);
+    if m == 0 || k == 0 || n == 0 {
+        return;
+    }
+    assert!(n.is_multiple_of(16) && (k - 1) * b_rs + n <= b.len() && (m - 1) * a_rs + (k - 1) * a_ks < a.len());
+    for cb in (0..n).step_by(16 * MAX_R.len()) {
+        let nb = ((n - cb) / 16).min(MAX_R.len());
+        let count = m.div_ceil(MAX_R[nb - 1]);
+        let max_r = m.div_ceil(count);
+        for r0 in (0..m).step_by(max_r) {
+            let r = max_r.min(m - r0);
+            // SAFETY: A and B in bounds by the assert; C by the caller's promise.
+            unsafe {
+                avx::product_block(
+                    r,
+                    nb,
+                    k,
+                    (a.as_ptr().add(r0 * a_rs), a_rs, a_ks),
+                    (b.as_ptr().add(cb), b_rs),
+                    (c.add(r0 * c_rs + cb), c_rs),
+                    accumulate,
+                )
+            };
+        }
+    }
+}
 
 /// `C (+)= A · B` for `A` an `m × k` view `(data, row stride, column stride)`, `B` a `k × n`
 /// view `(data, row stride)` and `C` an `m × n` view `(data, row stride)`, `n` a multiple
@@ -592,10 +691,14 @@ mod tests {
             ([1, 3, 3, 16], 80, Padding::Valid),
             ([2, 1, 1, 16], 16, Padding::Same),
             ([40, 8, 8, 32], 32, Padding::Same),
-            // Wide layers (with the 1,024 output pixels they need): 128 × 128 runs all three
-            // passes here, 160 × 112 not the filter gradient.
+            // Wide layers: 80 × 64 with many tiles runs the blocked passes; the others have
+            // few tiles for their `U` and run the forward pass (and the input gradient) by
+            // position, 128 × 128 the blocked filter gradient, the wider ones none.
+            ([1, 48, 48, 80], 64, Padding::Same),
             ([4, 16, 16, 128], 128, Padding::Same),
             ([1, 32, 32, 160], 112, Padding::Same),
+            ([1, 12, 12, 192], 160, Padding::Same),
+            ([2, 6, 7, 256], 144, Padding::Same),
             ([2, 5, 11, 16], 16, Padding::Explicit(vec![(3, 1), (0, 0)])),
         ]
     }
@@ -613,6 +716,9 @@ mod tests {
         for (seed, case) in cases().iter().enumerate() {
             let s = spec(case);
             assert!(super::applies(&s), "{case:?}");
+            // Wide layers with few tiles run by position; the other wide one is blocked.
+            let t = super::Tiling::new(&s, super::forward_tile(&s));
+            assert_eq!(super::by_position::preferred(&s, &t), case.0[3] >= 128, "{case:?}");
             // Only the last case pads a side by more than 2.
             assert_eq!(super::applies_grad_input(&s), seed + 1 != cases().len(), "{case:?}");
             let seed = 10 * seed as u64;
@@ -647,9 +753,16 @@ mod tests {
         assert_eq!(super::applies(&base), super::avx512());
         let wide = |c_in, c_out, n| Conv2dSpec { c_in, c_out, n, ..base.clone() };
         assert!(!super::applies(&wide(512, 512, 64)));
-        // 2 × 8 × 8 output pixels are too few for a wide layer, 16 × 8 × 8 enough.
-        assert!(!super::applies(&wide(256, 256, 2)));
+        // 2 × 8 × 8 output pixels are too few for the blocked passes of a wide layer, 16 × 8 × 8
+        // enough; the few tiles run the forward pass by position instead.
+        let few = wide(256, 256, 2);
+        assert!(!super::applies_blocked(&few) && !super::applies_grad_filter(&few));
+        assert_eq!(super::applies(&few), super::avx512());
+        assert!(super::by_position::preferred(&few, &super::Tiling::new(&few, super::Tile::F2)));
         assert_eq!((super::applies(&wide(256, 256, 16)), super::applies_grad_filter(&wide(256, 256, 16))), (super::avx512(), false));
+        // Many tiles keep the blocked pass even where it streams `U` often.
+        let many = wide(128, 128, 64);
+        assert!(!super::by_position::preferred(&many, &super::Tiling::new(&many, super::Tile::F2)));
     }
 
     #[test]

@@ -402,3 +402,21 @@ unsafe fn product_kernel<const R: usize, const NB: usize>(
         }
     }
 }
+
+/// `dst = Σ k · row` over `(row, k)` pairs, in the given order (`dst` zero for none): a row of
+/// the transformed filter `U` from the filter's tap rows.
+///
+/// # Safety
+/// AVX-512F must be available.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn weighted_sum(dst: &mut [f32], rows: &[(&[f32], f32)]) {
+    match rows.split_first() {
+        None => dst.fill(0.0),
+        Some((&(first, k), rest)) => {
+            dst.iter_mut().zip(first).for_each(|(d, g)| *d = k * g);
+            for &(row, k) in rest {
+                dst.iter_mut().zip(row).for_each(|(d, g)| *d += k * g);
+            }
+        }
+    }
+}

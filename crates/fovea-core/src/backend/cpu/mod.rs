@@ -6,6 +6,7 @@ mod conv;
 mod conv_depthwise;
 mod conv_direct;
 mod conv_planar;
+mod conv_products;
 mod conv_winograd;
 mod elementwise;
 mod matmul;
