@@ -116,12 +116,37 @@ fn append(buf: &mut Storage, src: &Storage) {
     }
 }
 
-/// The epoch iterator of `batch`: groups of `size` elements, the last shorter one kept unless
-/// `drop_remainder`. An `Err` input item is passed on at once, and the group goes on filling
-/// (as `groups` does for the other batching stages).
-pub(crate) fn batches(mut input: ElementIter, size: usize, drop_remainder: bool) -> ElementIter {
+/// A group of elements being made into one batch.
+pub(crate) trait Group: Send {
+    fn push(&mut self, e: Element);
+    fn len(&self) -> usize;
+    /// The batch of the elements pushed so far; the group is empty again afterwards.
+    fn finish(&mut self) -> Result<Element>;
+}
+
+impl Group for Batcher {
+    fn push(&mut self, e: Element) {
+        Batcher::push(self, e)
+    }
+
+    fn len(&self) -> usize {
+        Batcher::len(self)
+    }
+
+    fn finish(&mut self) -> Result<Element> {
+        Batcher::finish(self)
+    }
+}
+
+/// The epoch iterator of `batch`: see [`grouped`].
+pub(crate) fn batches(input: ElementIter, size: usize, drop_remainder: bool) -> ElementIter {
+    grouped(input, size, drop_remainder, Batcher::new(size.max(1)))
+}
+
+/// Groups of `size` elements made by `group`, the last shorter one kept unless
+/// `drop_remainder`. An `Err` input item is passed on at once, and the group goes on filling.
+pub(crate) fn grouped(mut input: ElementIter, size: usize, drop_remainder: bool, mut group: impl Group + 'static) -> ElementIter {
     let size = size.max(1);
-    let mut group = Batcher::new(size);
     let mut done = false;
     Box::new(std::iter::from_fn(move || {
         while !done && group.len() < size {

@@ -197,29 +197,34 @@ fn batch_cardinality(c: Cardinality, size: usize, drop_remainder: bool) -> Cardi
 /// Groups up to `size` items of `input`; an input error is passed on at once (the group being
 /// gathered continues after it).
 fn groups(
-    mut input: ElementIter,
+    input: ElementIter,
     size: usize,
     drop_remainder: bool,
     combine: impl Fn(&[Element]) -> Result<Element> + Send + 'static,
 ) -> ElementIter {
-    let size = size.max(1);
-    let mut group = Vec::with_capacity(size);
-    let mut done = false;
-    Box::new(std::iter::from_fn(move || {
-        while !done && group.len() < size {
-            match input.next() {
-                Some(Ok(e)) => group.push(e),
-                Some(Err(e)) => return Some(Err(e)),
-                None => done = true,
-            }
-        }
-        if group.is_empty() || (group.len() < size && drop_remainder) {
-            return None;
-        }
-        let out = combine(&group);
-        group.clear();
-        Some(out)
-    }))
+    super::batcher::grouped(input, size, drop_remainder, Collect { elems: Vec::new(), combine })
+}
+
+/// A group that keeps its elements and combines them at the end (`padded_batch`).
+struct Collect<F> {
+    elems: Vec<Element>,
+    combine: F,
+}
+
+impl<F: Fn(&[Element]) -> Result<Element> + Send> super::batcher::Group for Collect<F> {
+    fn push(&mut self, e: Element) {
+        self.elems.push(e);
+    }
+
+    fn len(&self) -> usize {
+        self.elems.len()
+    }
+
+    fn finish(&mut self) -> Result<Element> {
+        let out = (self.combine)(&self.elems);
+        self.elems.clear();
+        out
+    }
 }
 
 /// A stage whose every epoch is a single `Err` item: how builder methods (which return a

@@ -609,34 +609,14 @@ pub(super) unsafe fn products_raw(
 /// view `(data, row stride)` and `C` an `m × n` view `(data, row stride)`, `n` a multiple
 /// of 16 (unit column strides).
 fn products(m: usize, k: usize, n: usize, a: (&[f32], usize, usize), b: (&[f32], usize), c: (&mut [f32], usize), accumulate: bool) {
-    let ((a, a_rs, a_ks), (b, b_rs), (c, c_rs)) = (a, b, c);
+    let (c, c_rs) = c;
     if m == 0 || k == 0 || n == 0 {
         return;
     }
-    assert!(n.is_multiple_of(16) && (k - 1) * b_rs + n <= b.len() && (m - 1) * c_rs + n <= c.len());
-    assert!((m - 1) * a_rs + (k - 1) * a_ks < a.len());
-    for cb in (0..n).step_by(16 * MAX_R.len()) {
-        let nb = ((n - cb) / 16).min(MAX_R.len());
-        // Near-equal register blocks: 32 rows as 6,6,5,5,5,5 rather than 6,6,6,6,6,2.
-        let count = m.div_ceil(MAX_R[nb - 1]);
-        let max_r = m.div_ceil(count);
-        for r0 in (0..m).step_by(max_r) {
-            let r = max_r.min(m - r0);
-            // SAFETY: rows r0..r0+r of A, columns cb..cb+16·nb of B and C are in bounds by
-            // the asserts above; `applies` checked AVX-512F.
-            unsafe {
-                avx::product_block(
-                    r,
-                    nb,
-                    k,
-                    (a.as_ptr().add(r0 * a_rs), a_rs, a_ks),
-                    (b.as_ptr().add(cb), b_rs),
-                    (c.as_mut_ptr().add(r0 * c_rs + cb), c_rs),
-                    accumulate,
-                )
-            };
-        }
-    }
+    assert!((m - 1) * c_rs + n <= c.len());
+    // SAFETY: every written element of C is inside the exclusive borrow `c` (asserted above);
+    // `products_raw` checks A and B; Winograd runs only where `applies` checked AVX-512F.
+    unsafe { products_raw(m, k, n, a, b, c.as_mut_ptr(), c_rs, accumulate) }
 }
 
 #[cfg(target_arch = "x86_64")]
