@@ -262,6 +262,29 @@ fn parallel_map_kernels_run_on_the_map_workers() {
     drop(it); // must return: the workers see the closed job channel and end
 }
 
+/// A slow element does not let the others run ahead: finished results waiting for it count
+/// against the 2 × threads elements a parallel map may hold.
+#[test]
+fn parallel_map_reorder_buffer_is_bounded_by_a_slow_element() {
+    let started = Arc::new(AtomicUsize::new(0));
+    let s = started.clone();
+    let ds = scalars(500).map_parallel(
+        move |e| {
+            s.fetch_add(1, Ordering::SeqCst);
+            if e.tensor()?.to_scalar::<f32>()? == 0.0 {
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            Ok(e)
+        },
+        Parallelism::Fixed(2),
+        true,
+    );
+    let mut it = ds.iter();
+    assert_eq!(it.next().unwrap().unwrap().tensor().unwrap().to_scalar::<f32>().unwrap(), 0.0);
+    let calls = started.load(Ordering::SeqCst);
+    assert!(calls <= 2 * 2 + 1, "{calls} elements started while the first was slow");
+}
+
 #[test]
 fn parallel_map_nondeterministic_yields_every_result() {
     let ds = scalars(30).map_parallel(|e| Ok(Element::from(e.tensor()?.add_scalar(1.0)?)), AUTOTUNE, false);

@@ -108,6 +108,17 @@ pub trait Layer: Send + Sync {
         None
     }
 
+    /// For fusing at inference: `linear(x)·scale + shift` per output channel (then ReLU when
+    /// `relu`) as one op, with the layer's own bias folded into `shift`, where the layer can
+    /// (a 2-D convolution with a linear activation); `None` otherwise (the default), and the
+    /// caller then uses [`Layer::call_without_bias`]. Called only on built layers.
+    ///
+    /// # Errors
+    /// As [`Layer::call`].
+    fn call_with_affine(&self, _inputs: &[Tensor], _scale: &Tensor, _shift: &Tensor, _relu: bool) -> Option<Result<Tensor>> {
+        None
+    }
+
     /// For fusing at inference: the per-channel `(scale, shift)` this layer applies in inference
     /// mode (`y = x·scale + shift` on the last axis), as a `BatchNormalization` does with its
     /// moving statistics; `None` otherwise (the default). Called only on built layers.

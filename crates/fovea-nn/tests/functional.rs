@@ -128,14 +128,22 @@ fn two_output_model_reports_keras_log_names_and_weights_its_losses() {
 
 #[test]
 fn inference_fuses_conv_batch_norm_relu_without_changing_outputs() {
+    // 4 channels: the per-channel map runs as its own pass after the convolution; 16 and 32:
+    // the CPU's product kernel applies it to each output block (strided and 1×1 convolutions).
+    for (width, stride) in [(4, 1), (16, 2), (32, 1)] {
+        fused_inference_matches_composed(width, stride);
+    }
+}
+
+fn fused_inference_matches_composed(width: usize, stride: usize) {
     use fovea_core::ops::padding::Padding;
     use fovea_nn::layers::{Activation as ActivationLayer, BatchNormalization, Conv2D};
     set_seed(11);
     let x_in = Input::new(&[6, 6, 3]);
-    let conv1 = Conv2D::new(4, (3, 3)).padding(Padding::Same).on(&x_in).unwrap();
+    let conv1 = Conv2D::new(width, (3, 3)).strides((stride, stride)).padding(Padding::Same).on(&x_in).unwrap();
     let bn1 = BatchNormalization::new().on(&conv1).unwrap();
     let relu1 = ActivationLayer::new(Activation::Relu).on(&bn1).unwrap();
-    let conv2 = Conv2D::new(4, (1, 1)).use_bias(false).on(&relu1).unwrap();
+    let conv2 = Conv2D::new(width, (1, 1)).use_bias(false).on(&relu1).unwrap();
     let bn2 = BatchNormalization::new().on(&conv2).unwrap();
     let sum = Add::new().on_many(&[&bn2, &relu1]).unwrap();
     let out = ActivationLayer::new(Activation::Relu).on(&sum).unwrap();
@@ -152,7 +160,7 @@ fn inference_fuses_conv_batch_norm_relu_without_changing_outputs() {
     let composed = model.call_all(&[x.clone()], false).unwrap();
     let fused = fovea_core::no_grad(|| model.call_all(&[x.clone()], false)).unwrap();
     for (f, c) in fused.iter().zip(&composed) {
-        fovea_core::testing::assert_tensor_close("fused inference", f, c, 1e-5, 1e-6);
+        fovea_core::testing::assert_tensor_close(&format!("fused inference, width {width}"), f, c, 1e-5, 1e-6);
     }
     assert!(composed[0].to_vec::<f32>().unwrap().contains(&0.0), "the ReLU clipped something");
 }

@@ -222,6 +222,13 @@ pub trait Backend: Send + Sync {
     fn channel_affine(&self, x: &Storage, scale: &Storage, shift: &Storage, channels: usize, relu: bool) -> Result<Storage> {
         reference::batch_norm::channel_affine(x, scale, shift, channels, relu)
     }
+    /// A 2-D convolution followed by [`Backend::channel_affine`] on its output channels, for
+    /// backends that can apply the per-channel map while the output is still in cache (an
+    /// inference-time conv → batch norm [→ ReLU] chain). The default runs the two in turn.
+    fn conv2d_affine(&self, x: &Storage, w: &Storage, spec: &Conv2dSpec, scale: &Storage, shift: &Storage, relu: bool) -> Result<Storage> {
+        let y = self.conv2d(x, w, spec)?;
+        self.channel_affine(&y, scale, shift, spec.c_out, relu)
+    }
     fn batch_norm_grad(
         &self,
         x: &Storage,

@@ -163,6 +163,39 @@ impl Tensor {
         Tensor::from_storage(y, self.shape().clone(), self.device())
     }
 
+    /// `conv2d(x, filter) · scale + shift` per output channel, then ReLU when `relu`: an
+    /// inference-time convolution → batch normalization [→ ReLU] chain (a bias folded into
+    /// `shift`) as one op, so that backends can apply the map while each output block is in
+    /// cache instead of in a pass of its own. Equal to `x.conv2d(filter, opts)` followed by
+    /// [`Tensor::channel_affine`] (and [`Tensor::relu`]), which it runs instead while a
+    /// gradient is recorded.
+    ///
+    /// # Errors
+    /// As [`Tensor::conv2d`], and as [`Tensor::channel_affine`] for `scale` and `shift`.
+    pub fn conv2d_affine(
+        &self,
+        filter: &Tensor,
+        opts: &crate::ops::conv::Conv2dOptions,
+        scale: &Tensor,
+        shift: &Tensor,
+        relu: bool,
+    ) -> Result<Tensor> {
+        const OP: &str = "conv2d_affine";
+        if crate::autograd::is_recording() && [self, filter, scale, shift].iter().any(|t| t.requires_grad()) {
+            let y = self.conv2d(filter, opts)?.channel_affine(scale, shift)?;
+            return if relu { y.relu() } else { Ok(y) };
+        }
+        let spec = crate::ops::conv::conv2d_spec(OP, self, filter, opts)?;
+        self.check_channel_vector(OP, "scale", scale, spec.c_out)?;
+        self.check_channel_vector(OP, "shift", shift, spec.c_out)?;
+        let shape = crate::Shape::new(vec![spec.n, spec.out_h, spec.out_w, spec.c_out]);
+        if shape.numel() == 0 {
+            return Tensor::from_storage(Storage::F32(Vec::new()), shape, self.device());
+        }
+        let y = backend(self.device()).conv2d_affine(self.storage(), filter.storage(), &spec, scale.storage(), shift.storage(), relu)?;
+        Tensor::from_storage(y, shape, self.device())
+    }
+
     /// `relu(x + bias)` with `bias` of shape `[C]` broadcast over every leading axis: a
     /// convolution's or dense layer's bias and ReLU in one pass over the activation instead of
     /// two (and one output kept for the backward pass instead of two). Equal to
@@ -292,6 +325,40 @@ mod tests {
         let y = xg.channel_affine_relu(&s, &t).unwrap();
         assert!(y.requires_grad());
         assert_eq!(y.to_vec::<f32>().unwrap(), want);
+    });
+
+    backend_test!(conv2d_affine_equals_conv_then_affine, |dev| {
+        use crate::ops::conv::Conv2dOptions;
+        use crate::ops::padding::Padding;
+        // Shapes for every CPU kernel: the product kernel (whole 16-channel blocks, 1×1 and
+        // strided 3×3, fused), Winograd and a channel count off the 16-lane grid (two passes).
+        let cases = [
+            ([1, 7, 7, 64], [1, 1, 64, 128], (1, 1), Padding::Valid),
+            ([2, 9, 9, 24], [3, 3, 24, 32], (2, 2), Padding::Same),
+            ([1, 8, 8, 16], [3, 3, 16, 16], (1, 1), Padding::Same),
+            ([2, 5, 6, 8], [3, 3, 8, 24], (1, 1), Padding::Valid),
+        ];
+        for (seed, (xd, wd, strides, padding)) in cases.into_iter().enumerate() {
+            let seed = 80 + 10 * seed as u64;
+            let (x, w) = (rand(&xd, -1.0, 1.0, seed, dev), rand(&wd, -1.0, 1.0, seed + 1, dev));
+            let (s, t) = (rand(&[wd[3]], -1.0, 1.0, seed + 2, dev), rand(&[wd[3]], -0.5, 0.5, seed + 3, dev));
+            let opts = Conv2dOptions::default().with_strides(strides).with_padding(padding);
+            let affine = x.conv2d(&w, &opts).unwrap().channel_affine(&s, &t).unwrap();
+            for relu in [false, true] {
+                let want = if relu { affine.relu().unwrap() } else { affine.clone() }.to_vec::<f32>().unwrap();
+                let got = x.conv2d_affine(&w, &opts, &s, &t, relu).unwrap();
+                assert_eq!(got.dims(), affine.dims());
+                assert_eq!(got.to_vec::<f32>().unwrap(), want, "case {seed} relu={relu}");
+                // While recording, the composed (differentiable) path runs.
+                let tracked = x.with_requires_grad(true).unwrap().conv2d_affine(&w, &opts, &s, &t, relu).unwrap();
+                assert!(tracked.requires_grad());
+                assert_eq!(tracked.to_vec::<f32>().unwrap(), want);
+            }
+        }
+        let (x, w) = (rand(&[1, 4, 4, 3], -1.0, 1.0, 1, dev), rand(&[3, 3, 3, 16], -1.0, 1.0, 2, dev));
+        let bad = rand(&[8], -1.0, 1.0, 3, dev);
+        let e = x.conv2d_affine(&w, &Conv2dOptions::default(), &bad, &bad, false).unwrap_err().to_string();
+        assert!(e.contains("scale must have shape [16]") && e.contains("[8]"), "{e}");
     });
 
     backend_test!(batch_norm_bad_input_is_an_error, |dev| {

@@ -119,7 +119,9 @@ impl ParallelIter {
     }
 
     fn refill(&mut self) {
-        while !self.input_done && self.in_flight < self.max_in_flight {
+        // Results waiting in the reorder buffer count too: otherwise a slow element lets the
+        // others run ahead without bound.
+        while !self.input_done && self.in_flight + self.pending.len() < self.max_in_flight {
             match self.input.next() {
                 Some(item) => {
                     let sent = self.jobs.as_ref().is_some_and(|tx| tx.send((self.next_in, item)).is_ok());

@@ -326,6 +326,24 @@ impl Layer for ConvLayer {
         self.args.bias_and_activation(self.without_bias(inputs)?, p.bias.as_ref())
     }
 
+    fn call_with_affine(&self, inputs: &[Tensor], scale: &Tensor, shift: &Tensor, relu: bool) -> Option<Result<Tensor>> {
+        if !matches!(self.args.activation, crate::activations::Activation::Linear) || !matches!(self.kind, Kind::Conv2D) {
+            return None;
+        }
+        let p = self.params.get()?;
+        let run = || -> Result<Tensor> {
+            let x = single_input(&self.base, inputs)?;
+            let err = |e: fovea_core::Error| self.base.error(e.to_string());
+            // (z + b)·s + t = z·s + (t + b·s)
+            let shift = match &p.bias {
+                Some(b) => shift.add(&b.value().mul(scale).map_err(err)?).map_err(err)?,
+                None => shift.clone(),
+            };
+            x.conv2d_affine(&p.kernel.value(), &self.conv_options(), scale, &shift, relu).map_err(err)
+        };
+        Some(run())
+    }
+
     fn call_without_bias(&self, inputs: &[Tensor]) -> Option<Result<(Tensor, Option<Tensor>)>> {
         if !matches!(self.args.activation, crate::activations::Activation::Linear) {
             return None;

@@ -283,15 +283,22 @@ impl Functional {
             return Ok(None);
         }
         let Some(affine) = producer(j).inference_affine() else { return Ok(None) };
+        let (scale, shift) = affine?;
+        let relu = self.sole_consumer(j, consumers, last_use).filter(|&k| producer(k).is_plain_relu());
+        let ids = std::iter::once(j).chain(relu).map(|k| self.order[k].id()).collect();
+        // A convolution applies the map itself, while its output is in cache.
+        if let Some(y) = producer(i).call_with_affine(args, &scale, &shift, relu.is_some()) {
+            return Ok(Some((ids, y?)));
+        }
         let Some(linear) = producer(i).call_without_bias(args) else { return Ok(None) };
-        let ((z, bias), (scale, mut shift)) = (linear?, affine?);
-        if let Some(b) = bias {
-            shift = shift.add(&b.mul(&scale)?)?; // (z + b)·s + t = z·s + (t + b·s)
-        }
-        if let Some(k) = self.sole_consumer(j, consumers, last_use).filter(|&k| producer(k).is_plain_relu()) {
-            return Ok(Some((vec![self.order[j].id(), self.order[k].id()], z.channel_affine_relu(&scale, &shift)?)));
-        }
-        Ok(Some((vec![self.order[j].id()], z.channel_affine(&scale, &shift)?)))
+        let (z, bias) = linear?;
+        // (z + b)·s + t = z·s + (t + b·s)
+        let shift = match bias {
+            Some(b) => shift.add(&b.mul(&scale)?)?,
+            None => shift,
+        };
+        let y = if relu.is_some() { z.channel_affine_relu(&scale, &shift)? } else { z.channel_affine(&scale, &shift)? };
+        Ok(Some((ids, y)))
     }
 
     fn call_all_here(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {

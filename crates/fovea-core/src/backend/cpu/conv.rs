@@ -220,6 +220,33 @@ pub(super) fn conv2d(x: &Storage, w: &Storage, s: &Conv2dSpec) -> Result<Storage
     Ok(Storage::F32(forward_gemm(x, w, s)))
 }
 
+/// [`conv2d`] with the per-channel map `y·scale + shift` (then ReLU when `relu`) applied by
+/// the product kernel's tasks while their output block is in cache; `None` where another
+/// kernel runs the convolution (the caller then applies the map as its own pass).
+pub(super) fn conv2d_affine(
+    x: &Storage,
+    w: &Storage,
+    s: &Conv2dSpec,
+    scale: &Storage,
+    shift: &Storage,
+    relu: bool,
+) -> Result<Option<Storage>> {
+    let other_kernel = (s.groups > 1 && s.groups == s.c_in) || conv_winograd::applies(s) || conv_direct::applies(s);
+    if other_kernel || !conv_products::applies(s) {
+        return Ok(None);
+    }
+    const OP: &str = "conv2d_affine";
+    let (x, w, scale, shift) = (x.as_f32(OP)?, w.as_f32(OP)?, scale.as_f32(OP)?, shift.as_f32(OP)?);
+    if scale.len() != s.c_out || shift.len() != s.c_out {
+        return Err(crate::Error::invalid(
+            OP,
+            format!("scale and shift need {} entries, got {} and {}", s.c_out, scale.len(), shift.len()),
+        ));
+    }
+    let epilogue = conv_products::Epilogue { scale, shift, relu };
+    Ok(Some(Storage::F32(conv_products::forward_with(x, w, s, Some(&epilogue)))))
+}
+
 /// The im2col + gemm forward pass.
 fn forward_gemm(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
     let geo = Geometry::new(s);

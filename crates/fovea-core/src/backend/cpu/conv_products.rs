@@ -37,8 +37,34 @@ impl SharedOut {
     }
 }
 
+/// A per-channel map applied to each task's output block once its sums are complete:
+/// `y·scale + shift` per output channel, then ReLU when `relu` — the arithmetic of the
+/// backend's `channel_affine`, so the fused result equals the two passes bit for bit.
+pub(super) struct Epilogue<'a> {
+    pub(super) scale: &'a [f32],
+    pub(super) shift: &'a [f32],
+    pub(super) relu: bool,
+}
+
+impl Epilogue<'_> {
+    /// Maps `row` (output channels `c0..c0 + row.len()`).
+    fn apply(&self, row: &mut [f32], c0: usize) {
+        let (scale, shift) = (&self.scale[c0..][..row.len()], &self.shift[c0..][..row.len()]);
+        for ((y, &s), &t) in row.iter_mut().zip(scale).zip(shift) {
+            let a = *y * s + t;
+            // `UnaryOp::Relu`'s rule: only positive values pass.
+            *y = if !self.relu || a > 0.0 { a } else { 0.0 };
+        }
+    }
+}
+
 /// Forward convolution; call only when [`applies`].
 pub(super) fn forward(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
+    forward_with(x, w, s, None)
+}
+
+/// [`forward`], then `epilogue` on every output.
+pub(super) fn forward_with(x: &[f32], w: &[f32], s: &Conv2dSpec, epilogue: Option<&Epilogue>) -> Vec<f32> {
     let geo = Geometry::new(s);
     let (k, n) = (geo.kg, s.c_out);
     let total_lines = s.n * s.out_h;
@@ -77,7 +103,14 @@ pub(super) fn forward(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
                     products_raw(rows, kk, cols, (&a.data[k0 * a.cs..], a.rs, a.cs), (&w[k0 * n + c0..], n), out.at(r0 * n + c0), n, k0 > 0)
                 };
             }
-        })
+        });
+        if let Some(e) = epilogue {
+            for r in r0..r0 + rows {
+                // SAFETY: row r, columns c0..c0 + cols is this task's alone and inside `y`
+                // (asserted above); the products above have finished writing it.
+                e.apply(unsafe { std::slice::from_raw_parts_mut(out.at(r * n + c0), cols) }, c0);
+            }
+        }
     });
     y
 }

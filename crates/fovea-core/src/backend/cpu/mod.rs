@@ -113,6 +113,16 @@ impl Backend for CpuBackend {
         batch_norm::channel_affine(x, scale, shift, channels, relu)
     }
 
+    fn conv2d_affine(&self, x: &Storage, w: &Storage, spec: &Conv2dSpec, scale: &Storage, shift: &Storage, relu: bool) -> Result<Storage> {
+        match conv::conv2d_affine(x, w, spec, scale, shift, relu)? {
+            Some(y) => Ok(y),
+            None => {
+                let y = conv::conv2d(x, w, spec)?;
+                batch_norm::channel_affine(&y, scale, shift, spec.c_out, relu)
+            }
+        }
+    }
+
     fn batch_norm_grad(
         &self,
         x: &Storage,
