@@ -1,7 +1,7 @@
 //! NumPy-style printing: values nested by axis, long axes elided with `...`, then the shape
 //! and dtype.
 
-use crate::{DType, Tensor};
+use crate::{DType, HostData, Tensor};
 use std::fmt;
 
 /// Tensors with more elements than this print only `EDGE` items at each end of every axis
@@ -9,9 +9,8 @@ use std::fmt;
 const THRESHOLD: usize = 1000;
 const EDGE: usize = 3;
 
-fn format_value(t: &Tensor, i: usize) -> String {
-    let s = t.storage();
-    match t.dtype() {
+fn format_value(s: &HostData, i: usize) -> String {
+    match s.dtype() {
         DType::F32 => {
             let v = s.get_f64(i) as f32;
             let text = format!("{v}");
@@ -72,7 +71,9 @@ fn write_axis(
 impl fmt::Display for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const PREFIX: &str = "tensor(";
-        let cells: Vec<String> = (0..self.numel()).map(|i| format_value(self, i)).collect();
+        // Printing is a request for host data: a device tensor is copied over once.
+        let host = self.to_host().map_err(|_| fmt::Error)?;
+        let cells: Vec<String> = (0..self.numel()).map(|i| format_value(&host, i)).collect();
         if self.rank() == 0 {
             write!(f, "{PREFIX}{}", cells.first().map(String::as_str).unwrap_or(""))?;
         } else {

@@ -57,6 +57,14 @@ pub enum Error {
     /// Gradient computation was asked for something that cannot be differentiated.
     #[error("autodiff: {0}")]
     Autodiff(String),
+    /// A device has no usable backend (no driver, no GPU with that ordinal, feature not built).
+    #[error("device {device} is unavailable: {reason}")]
+    DeviceUnavailable {
+        /// The device asked for, as printed (`cuda:0`).
+        device: String,
+        /// Why, and what would make it available.
+        reason: String,
+    },
 }
 
 /// The result type of the core crate.

@@ -1,7 +1,7 @@
 //! Reading and writing tensors in the `.safetensors` format (the model-file format of Fovea:
 //! Python's `safetensors` opens these files as they are), with atomic writes.
 
-use crate::{DType, Device, Error, Result, Storage, Tensor};
+use crate::{DType, Device, Error, HostData, Result, Tensor};
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use std::collections::HashMap;
 use std::io::Write;
@@ -37,16 +37,16 @@ pub fn read_safetensors(bytes: &[u8], device: Device) -> Result<(NamedTensors, M
         let view = st.tensor(&name).map_err(|e| format_err(format!("{name}: {e}")))?;
         let data = view.data();
         let shape = view.shape().to_vec();
-        let storage = match view.dtype() {
-            Dtype::F32 => Storage::F32(data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
-            Dtype::F64 => Storage::F32(data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect()),
-            Dtype::I64 => Storage::I64(data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()),
-            Dtype::I32 => Storage::I64(data.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64).collect()),
-            Dtype::U8 => Storage::U8(data.to_vec()),
-            Dtype::BOOL => Storage::Bool(data.iter().map(|&b| b != 0).collect()),
+        let host = match view.dtype() {
+            Dtype::F32 => HostData::F32(data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+            Dtype::F64 => HostData::F32(data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect()),
+            Dtype::I64 => HostData::I64(data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()),
+            Dtype::I32 => HostData::I64(data.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64).collect()),
+            Dtype::U8 => HostData::U8(data.to_vec()),
+            Dtype::BOOL => HostData::Bool(data.iter().map(|&b| b != 0).collect()),
             other => return Err(format_err(format!("tensor {name:?} has dtype {other:?}; supported: F32, F64, I64, I32, U8, BOOL"))),
         };
-        out.push((name, Tensor::from_storage(storage, shape, device)?));
+        out.push((name, Tensor::from_host(host, shape, device)?));
     }
     Ok((out, metadata))
 }
@@ -69,11 +69,12 @@ pub fn load_safetensors(path: impl AsRef<Path>, device: Device) -> Result<HashMa
 pub fn write_safetensors(tensors: &[(String, Tensor)], metadata: &HashMap<String, String>) -> Result<Vec<u8>> {
     let mut buffers: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
     for (name, t) in tensors {
-        let (dtype, bytes) = match t.storage() {
-            Storage::F32(v) => (Dtype::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-            Storage::I64(v) => (Dtype::I64, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-            Storage::U8(v) => (Dtype::U8, v.clone()),
-            Storage::Bool(v) => (Dtype::BOOL, v.iter().map(|&b| b as u8).collect()),
+        let host = t.host_view()?;
+        let (dtype, bytes) = match host.as_ref() {
+            HostData::F32(v) => (Dtype::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            HostData::I64(v) => (Dtype::I64, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            HostData::U8(v) => (Dtype::U8, v.clone()),
+            HostData::Bool(v) => (Dtype::BOOL, v.iter().map(|&b| b as u8).collect()),
         };
         if t.dtype() == DType::F16 || t.dtype() == DType::BF16 {
             return Err(Error::Unsupported { op: "safetensors", msg: "half-precision tensors".into() });

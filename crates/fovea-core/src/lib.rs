@@ -40,12 +40,12 @@ pub mod threads;
 mod variable;
 
 pub use autograd::{grad, no_grad, GradientTape, Gradients, NoGradGuard};
-pub use device::Device;
+pub use device::{Device, DeviceKind};
 pub use dtype::DType;
 pub use error::{Error, Result};
 pub use random::set_seed;
 pub use shape::{broadcast_shapes, normalize_axis, Shape};
-pub use storage::{Element, Storage};
+pub use storage::{DeviceBuffer, Element, HostData, Storage};
 pub use tensor::{Tensor, TensorId};
 pub use threads::on_pool;
 pub use variable::Variable;

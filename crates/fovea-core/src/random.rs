@@ -51,6 +51,18 @@ fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// `n` f32 samples of `dist` from a generator seeded with `seed`: the host backends' random
+/// fill, so the same seed gives the same tensor on `cpu` and `reference`.
+pub(crate) fn sample(dist: crate::backend::RandomDist, n: usize, seed: u64) -> Vec<f32> {
+    use crate::backend::RandomDist;
+    let mut rng = Rng::new(seed);
+    match dist {
+        RandomDist::Uniform { low, high } => (0..n).map(|_| (low + (high - low) * rng.uniform()) as f32).collect(),
+        RandomDist::Normal { mean, std } => (0..n).map(|_| (mean + std * rng.normal()) as f32).collect(),
+        RandomDist::TruncatedNormal { mean, std } => (0..n).map(|_| (mean + std * rng.truncated_normal()) as f32).collect(),
+    }
+}
+
 /// A seeded pseudo-random generator (xoshiro256++).
 #[derive(Debug, Clone)]
 pub struct Rng {

@@ -1,9 +1,9 @@
 //! The [`Tensor`] handle: cheap to clone, immutable, carrying its autodiff node.
 
 use crate::autograd::{self, Node};
-use crate::random::Rng;
-use crate::storage::{unsupported_half, Element};
-use crate::{DType, Device, Error, Result, Shape, Storage};
+use crate::backend::{backend, RandomDist};
+use crate::storage::Element;
+use crate::{DType, Device, Error, HostData, Result, Shape, Storage};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -36,7 +36,8 @@ struct Inner {
 }
 
 impl Tensor {
-    /// Wraps a storage as a leaf tensor (no gradient).
+    /// Wraps a storage of `device`'s backend as a leaf tensor (no gradient). For backends:
+    /// everything else creates tensors from host data ([`Tensor::from_host`]).
     ///
     /// # Errors
     /// `ShapeMismatch` when the storage length differs from the shape's element count.
@@ -109,7 +110,7 @@ impl Tensor {
 
     /// Mutable access to the elements when no other handle can observe them (this tensor and
     /// its storage are both unshared), for in-place optimizer updates.
-    pub(crate) fn storage_mut_if_unique(&mut self) -> Option<&mut Storage> {
+    pub fn storage_mut_if_unique(&mut self) -> Option<&mut Storage> {
         Arc::get_mut(&mut self.0).and_then(|inner| Arc::get_mut(&mut inner.storage))
     }
 
@@ -152,9 +153,16 @@ impl Tensor {
         self.0.device
     }
 
-    /// The elements. Backends and file writers read them here; ops never mutate them.
+    /// The elements, opaque: the backend of [`Tensor::device`] reads them; ops never mutate
+    /// them. Host code reads values with [`Tensor::to_vec`] or [`Tensor::host_slice`].
     pub fn storage(&self) -> &Storage {
         &self.0.storage
+    }
+
+    /// The host data of a tensor on a host device, for the backends' own tests.
+    #[cfg(test)]
+    pub(crate) fn host_storage(&self) -> &HostData {
+        self.storage().host_data("test").expect("a tensor on a host device")
     }
 
     /// Whether a gradient flows to (or through) this tensor.
@@ -179,14 +187,31 @@ impl Tensor {
         Self::leaf(self.0.storage.clone(), self.0.shape.clone(), self.0.device, false)
     }
 
-    /// The same values on another device (gradients flow back to this device).
-    pub fn to_device(&self, device: Device) -> Tensor {
+    /// The same values on another device (gradients flow back to this device). Between the two
+    /// host devices the storage is shared; otherwise the data is copied through host memory.
+    ///
+    /// # Errors
+    /// `DeviceUnavailable` when either device has no backend.
+    pub fn to(&self, device: Device) -> Result<Tensor> {
         if device == self.device() {
-            return self.clone();
+            return Ok(self.clone());
         }
         let source = self.device();
-        // Both devices keep host memory today, so the move shares the storage.
-        self.share_storage_on(device, self.shape().clone(), "to_device", &[self], move |_, _, g| Ok(vec![Some(g.to_device(source))]))
+        let backward = move |_: &[Tensor], _: &Tensor, g: &Tensor| Ok(vec![Some(g.to(source)?)]);
+        if device.is_host() && source.is_host() {
+            return Ok(self.share_storage_on(device, self.shape().clone(), "to_device", &[self], backward));
+        }
+        let data = self.to_host()?;
+        let storage = backend(device)?.copy_from_host(data)?;
+        Ok(Self::build(Arc::new(storage), self.shape().clone(), device, "to_device", &[self], backward))
+    }
+
+    /// [`Tensor::to`], kept for the host devices, where the move cannot fail.
+    ///
+    /// # Panics
+    /// Never between `Cpu` and `Reference`; use [`Tensor::to`] for other devices.
+    pub fn to_device(&self, device: Device) -> Tensor {
+        self.to(device).expect("moving between host devices shares the storage")
     }
 
     // ---- constructors -------------------------------------------------------------------------
@@ -196,7 +221,24 @@ impl Tensor {
     /// # Errors
     /// `ShapeMismatch` when `data.len()` differs from the shape's element count.
     pub fn from_vec<T: Element>(data: Vec<T>, shape: impl Into<Shape>, device: Device) -> Result<Self> {
-        Self::from_storage(T::into_storage(data), shape, device)
+        Self::from_host(T::into_host(data), shape, device)
+    }
+
+    /// A tensor on `device` from host data (copied to the device unless it keeps host memory).
+    ///
+    /// # Errors
+    /// `ShapeMismatch` when the element count differs from the shape's; `DeviceUnavailable`.
+    pub fn from_host(data: HostData, shape: impl Into<Shape>, device: Device) -> Result<Self> {
+        let shape = shape.into();
+        if data.len() != shape.numel() {
+            return Err(Error::shape(
+                "from_host",
+                format!("{} elements for shape {shape}", shape.numel()),
+                format!("{} elements", data.len()),
+            ));
+        }
+        let storage = if device.is_host() { Storage::host(data) } else { backend(device)?.copy_from_host(data)? };
+        Ok(Self::leaf(Arc::new(storage), shape, device, false))
     }
 
     /// A tensor of the given shape copied from a slice.
@@ -208,8 +250,11 @@ impl Tensor {
     }
 
     /// A rank-0 f32 tensor.
+    ///
+    /// # Panics
+    /// When `device` has no backend; [`Tensor::full`] returns that as an error.
     pub fn scalar(value: f32, device: Device) -> Self {
-        Self::leaf(Arc::new(Storage::F32(vec![value])), Shape::scalar(), device, false)
+        Self::full((), value as f64, DType::F32, device).expect("a scalar on an available device")
     }
 
     /// Zeros (false for bool).
@@ -217,8 +262,7 @@ impl Tensor {
     /// # Errors
     /// `Unsupported` for f16/bf16 on the CPU.
     pub fn zeros(shape: impl Into<Shape>, dtype: DType, device: Device) -> Result<Self> {
-        let shape = shape.into();
-        Self::from_storage(Storage::zeros(dtype, shape.numel())?, shape, device)
+        Self::full(shape, 0.0, dtype, device)
     }
 
     /// Ones (true for bool).
@@ -235,25 +279,13 @@ impl Tensor {
     /// `Unsupported` for f16/bf16 on the CPU.
     pub fn full(shape: impl Into<Shape>, value: f64, dtype: DType, device: Device) -> Result<Self> {
         let shape = shape.into();
-        let n = shape.numel();
-        let storage = match dtype {
-            DType::F32 => Storage::F32(vec![value as f32; n]),
-            DType::U8 => Storage::U8(vec![value as u8; n]),
-            DType::I64 => Storage::I64(vec![value as i64; n]),
-            DType::Bool => Storage::Bool(vec![value != 0.0; n]),
-            DType::F16 | DType::BF16 => return Err(unsupported_half(dtype)),
-        };
+        let storage = backend(device)?.full(dtype, shape.numel(), value)?;
         Self::from_storage(storage, shape, device)
     }
 
     /// Zeros with this tensor's shape, dtype and device.
     pub fn zeros_like(&self) -> Tensor {
-        Self::leaf(
-            Arc::new(Storage::zeros(self.dtype(), self.numel()).expect("dtype of an existing tensor")),
-            self.shape().clone(),
-            self.device(),
-            false,
-        )
+        Self::full(self.shape().clone(), 0.0, self.dtype(), self.device()).expect("dtype and device of an existing tensor")
     }
 
     /// Ones with this tensor's shape, dtype and device.
@@ -294,10 +326,7 @@ impl Tensor {
         if !(low.is_finite() && high.is_finite() && low <= high) {
             return Err(Error::invalid("random_uniform", format!("need finite low <= high, got low={low}, high={high}")));
         }
-        let shape = shape.into();
-        let mut rng = seed.map(Rng::new).unwrap_or_else(Rng::from_global);
-        let v: Vec<f32> = (0..shape.numel()).map(|_| (low + (high - low) * rng.uniform()) as f32).collect();
-        Self::from_vec(v, shape, device)
+        Self::random(shape.into(), RandomDist::Uniform { low, high }, seed, device)
     }
 
     /// Normal samples with the given mean and standard deviation, f32.
@@ -305,7 +334,7 @@ impl Tensor {
     /// # Errors
     /// `InvalidArgument` when `std` is negative or a parameter is not finite.
     pub fn random_normal(shape: impl Into<Shape>, mean: f64, std: f64, seed: Option<u64>, device: Device) -> Result<Self> {
-        Self::normal_like("random_normal", shape.into(), mean, std, seed, device, Rng::normal)
+        Self::normal_like("random_normal", shape.into(), RandomDist::Normal { mean, std }, seed, device)
     }
 
     /// Normal samples redrawn until within two standard deviations of the mean, like
@@ -314,24 +343,25 @@ impl Tensor {
     /// # Errors
     /// `InvalidArgument` when `std` is negative or a parameter is not finite.
     pub fn truncated_normal(shape: impl Into<Shape>, mean: f64, std: f64, seed: Option<u64>, device: Device) -> Result<Self> {
-        Self::normal_like("truncated_normal", shape.into(), mean, std, seed, device, Rng::truncated_normal)
+        Self::normal_like("truncated_normal", shape.into(), RandomDist::TruncatedNormal { mean, std }, seed, device)
     }
 
-    fn normal_like(
-        op: &'static str,
-        shape: Shape,
-        mean: f64,
-        std: f64,
-        seed: Option<u64>,
-        device: Device,
-        draw: fn(&mut Rng) -> f64,
-    ) -> Result<Self> {
+    fn normal_like(op: &'static str, shape: Shape, dist: RandomDist, seed: Option<u64>, device: Device) -> Result<Self> {
+        let (mean, std) = match dist {
+            RandomDist::Normal { mean, std } | RandomDist::TruncatedNormal { mean, std } => (mean, std),
+            RandomDist::Uniform { low, high } => (low, high),
+        };
         if !(mean.is_finite() && std.is_finite() && std >= 0.0) {
             return Err(Error::invalid(op, format!("need a finite mean and std >= 0, got mean={mean}, std={std}")));
         }
-        let mut rng = seed.map(Rng::new).unwrap_or_else(Rng::from_global);
-        let v: Vec<f32> = (0..shape.numel()).map(|_| (mean + std * draw(&mut rng)) as f32).collect();
-        Self::from_vec(v, shape, device)
+        Self::random(shape, dist, seed, device)
+    }
+
+    /// Samples on the device; without a seed, the next one of the global sequence.
+    fn random(shape: Shape, dist: RandomDist, seed: Option<u64>, device: Device) -> Result<Self> {
+        let seed = seed.unwrap_or_else(crate::random::next_seed);
+        let storage = backend(device)?.random(dist, shape.numel(), seed)?;
+        Self::from_storage(storage, shape, device)
     }
 
     // ---- reading values -----------------------------------------------------------------------
@@ -341,7 +371,56 @@ impl Tensor {
     /// # Errors
     /// `DTypeMismatch` when `T` is not this tensor's element type.
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
-        T::slice(self.storage()).map(|s| s.to_vec()).ok_or_else(|| Error::dtype("to_vec", T::DTYPE.as_str(), self.dtype()))
+        if T::DTYPE != self.dtype() {
+            return Err(Error::dtype("to_vec", T::DTYPE.as_str(), self.dtype()));
+        }
+        if let Ok(host) = self.storage().host_data("to_vec") {
+            return T::slice(host).map(<[T]>::to_vec).ok_or_else(|| Error::dtype("to_vec", T::DTYPE.as_str(), self.dtype()));
+        }
+        T::from_host(self.to_host()?).ok_or_else(|| Error::dtype("to_vec", T::DTYPE.as_str(), self.dtype()))
+    }
+
+    /// The elements copied to host memory, whatever the device (a copy of host data too).
+    ///
+    /// # Errors
+    /// `DeviceUnavailable`, or the backend's error when the copy fails.
+    pub fn to_host(&self) -> Result<HostData> {
+        match self.storage().host_data("to_host") {
+            Ok(host) => Ok(host.clone()),
+            Err(_) => backend(self.device())?.copy_to_host(self.storage()),
+        }
+    }
+
+    /// The elements in host memory: borrowed for a tensor on a host device, copied once from
+    /// any other device. For writers (files, caches) that accept tensors from anywhere.
+    ///
+    /// # Errors
+    /// As [`Tensor::to_host`].
+    pub fn host_view(&self) -> Result<std::borrow::Cow<'_, HostData>> {
+        match self.storage().host_data("host_view") {
+            Ok(h) => Ok(std::borrow::Cow::Borrowed(h)),
+            Err(_) => Ok(std::borrow::Cow::Owned(self.to_host()?)),
+        }
+    }
+
+    /// The host data borrowed in place, for host-side code that handles every dtype (batching,
+    /// caching, file writers).
+    ///
+    /// # Errors
+    /// `Unsupported` when the tensor lives on a device outside host memory.
+    pub fn host_data(&self) -> Result<&HostData> {
+        self.storage().host_data("host_data")
+    }
+
+    /// The elements borrowed in place, for host-side code (data pipelines, file writers) that
+    /// works on tensors it made in host memory.
+    ///
+    /// # Errors
+    /// `DTypeMismatch` when `T` is not the element type; `Unsupported` when the tensor lives on
+    /// a device outside host memory (copy it with [`Tensor::to_vec`] instead).
+    pub fn host_slice<T: Element>(&self) -> Result<&[T]> {
+        let host = self.host_data()?;
+        T::slice(host).ok_or_else(|| Error::dtype("host_slice", T::DTYPE.as_str(), self.dtype()))
     }
 
     /// The single element of a one-element tensor.
@@ -361,13 +440,16 @@ impl Tensor {
     /// # Errors
     /// `DTypeMismatch` when the tensor is not f32.
     pub fn as_f32_slice(&self) -> Result<&[f32]> {
-        self.storage().as_f32("as_f32_slice")
+        self.host_slice::<f32>()
     }
 
     /// Checks that `other` lives on the same device, for binary ops.
     pub(crate) fn same_device(&self, op: &'static str, other: &Tensor) -> Result<()> {
         if self.device() != other.device() {
-            return Err(Error::invalid(op, format!("both tensors must be on one device, got {} and {}", self.device(), other.device())));
+            return Err(Error::invalid(
+                op,
+                format!("both tensors must be on one device, got {} and {}; move one with `.to(device)`", self.device(), other.device()),
+            ));
         }
         Ok(())
     }

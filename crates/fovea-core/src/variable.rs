@@ -1,6 +1,6 @@
 //! Variables: named, shared, mutable holders of a tensor that optimizers update.
 
-use crate::{Error, Result, Storage, Tensor};
+use crate::{Error, HostData, Result, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -99,14 +99,14 @@ impl Variable {
     /// `DTypeMismatch` unless the variable is f32.
     pub fn update_f32(&self, f: impl FnOnce(&mut [f32])) -> Result<()> {
         let mut v = self.0.value.write().expect("variable lock poisoned");
-        if let Some(Storage::F32(data)) = v.storage_mut_if_unique() {
+        if let Some(HostData::F32(data)) = v.storage_mut_if_unique().and_then(|s| s.host_data_mut("update_f32").ok()) {
             f(data);
             return Ok(());
         }
-        let mut data = match v.storage() {
-            Storage::F32(d) => d.clone(),
-            other => return Err(Error::dtype("update_f32", "float32", other.dtype())),
-        };
+        if v.dtype() != crate::DType::F32 {
+            return Err(Error::dtype("update_f32", "float32", v.dtype()));
+        }
+        let mut data = v.to_vec::<f32>()?;
         f(&mut data);
         *v = Tensor::from_vec(data, v.shape().clone(), v.device())?.with_requires_grad(self.trainable())?;
         Ok(())

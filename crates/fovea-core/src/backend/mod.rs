@@ -1,17 +1,21 @@
 //! The backend contract: a small, closed set of primitives that every backend implements.
 //!
 //! Every op in [`crate::ops`] validates its arguments, then calls these primitives on storages
-//! whose shapes are already checked. The trait's default methods are the reference
-//! implementations ([`reference`]: plain loops, f64 accumulation — the specification); the fast
-//! [`cpu`] backend overrides the ones that matter for speed and is tested against the reference
-//! with the same test bodies.
+//! whose shapes are already checked. [`Backend`] is the contract every backend implements in
+//! full; the two host backends share the reference kernels ([`reference`]: plain loops, f64
+//! accumulation — the specification) through the crate-private `HostBackend` trait, whose
+//! defaults the fast [`cpu`] backend overrides where speed matters. Backends from other crates
+//! register a factory with [`register_backend`]; [`backend`] finds the one for a device.
 
 pub mod cpu;
 pub mod reference;
 
+use crate::device::DeviceKind;
 use crate::ops::binary::BinaryOp;
 use crate::ops::unary::UnaryOp;
-use crate::{DType, Device, Result, Shape, Storage};
+use crate::{DType, Device, Error, HostData, Result, Shape, Storage};
+use std::collections::HashMap;
+use std::sync::RwLock;
 
 /// A reduction over a set of axes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,22 +146,167 @@ pub struct SliceAxis {
     pub len: usize,
 }
 
-/// The primitives every backend implements. Arguments are validated by the ops; a backend may
-/// still fail on a dtype it does not handle.
+/// The primitives of a backend that computes in host memory, on [`HostData`]. The defaults are
+/// the reference implementations ([`reference`]), so the fast [`cpu`] backend overrides only the
+/// kernels that matter for speed. Every `HostBackend` is a [`Backend`] through the adapter below;
+/// a backend outside the core implements [`Backend`] itself, where nothing has a default.
+#[allow(missing_docs)] // each method is documented at its reference implementation
+pub(crate) trait HostBackend: Send + Sync {
+    /// A short name for messages and benchmarks.
+    fn name(&self) -> &'static str;
+
+    fn unary(&self, op: UnaryOp, x: &HostData) -> Result<HostData> {
+        reference::elementwise::unary(op, x)
+    }
+    fn unary_grad(&self, op: UnaryOp, x: &HostData, y: &HostData, dy: &HostData) -> Result<HostData> {
+        reference::elementwise::unary_grad(op, x, y, dy)
+    }
+    fn binary(&self, op: BinaryOp, a: &HostData, a_shape: &Shape, b: &HostData, b_shape: &Shape, out_shape: &Shape) -> Result<HostData> {
+        reference::elementwise::binary(op, a, a_shape, b, b_shape, out_shape)
+    }
+    #[allow(clippy::too_many_arguments)]
+    fn select(
+        &self,
+        cond: &HostData,
+        c_shape: &Shape,
+        a: &HostData,
+        a_shape: &Shape,
+        b: &HostData,
+        b_shape: &Shape,
+        out_shape: &Shape,
+    ) -> Result<HostData> {
+        reference::elementwise::select(cond, c_shape, a, a_shape, b, b_shape, out_shape)
+    }
+    fn cast(&self, x: &HostData, dtype: DType) -> Result<HostData> {
+        reference::elementwise::cast(x, dtype)
+    }
+    fn reduce(&self, op: ReduceOp, x: &HostData, shape: &Shape, axes: &[usize]) -> Result<HostData> {
+        reference::reduce::reduce(op, x, shape, axes)
+    }
+    fn matmul(&self, a: &HostData, b: &HostData, spec: &MatmulSpec) -> Result<HostData> {
+        reference::matmul::matmul(a, b, spec)
+    }
+    fn conv2d(&self, x: &HostData, w: &HostData, spec: &Conv2dSpec) -> Result<HostData> {
+        reference::conv::conv2d(x, w, spec)
+    }
+    fn conv2d_grad_input(&self, dy: &HostData, w: &HostData, spec: &Conv2dSpec) -> Result<HostData> {
+        reference::conv::conv2d_grad_input(dy, w, spec)
+    }
+    fn conv2d_grad_filter(&self, x: &HostData, dy: &HostData, spec: &Conv2dSpec) -> Result<HostData> {
+        reference::conv::conv2d_grad_filter(x, dy, spec)
+    }
+    fn pool2d(&self, x: &HostData, spec: &Pool2dSpec) -> Result<HostData> {
+        reference::pool::pool2d(x, spec)
+    }
+    fn pool2d_grad(&self, x: &HostData, y: &HostData, dy: &HostData, spec: &Pool2dSpec) -> Result<HostData> {
+        reference::pool::pool2d_grad(x, y, dy, spec)
+    }
+    fn max_pool2d_argmax(&self, x: &HostData, spec: &Pool2dSpec) -> Result<(HostData, HostData)> {
+        reference::pool::max_pool2d_argmax(x, spec)
+    }
+    fn permute(&self, x: &HostData, shape: &Shape, perm: &[usize]) -> Result<HostData> {
+        reference::movement::permute(x, shape, perm)
+    }
+    fn strided_slice(&self, x: &HostData, shape: &Shape, axes: &[SliceAxis]) -> Result<HostData> {
+        reference::movement::strided_slice(x, shape, axes)
+    }
+    fn concat(&self, xs: &[(&HostData, &Shape)], axis: usize) -> Result<HostData> {
+        reference::movement::concat(xs, axis)
+    }
+    fn pad(&self, x: &HostData, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -> Result<HostData> {
+        reference::movement::pad(x, shape, pads, mode)
+    }
+    fn gather(&self, x: &HostData, shape: &Shape, axis: usize, indices: &[i64]) -> Result<HostData> {
+        reference::movement::gather(x, shape, axis, indices)
+    }
+    fn scatter_add(&self, src: &HostData, src_shape: &Shape, axis: usize, indices: &[i64], out_dim: usize) -> Result<HostData> {
+        reference::movement::scatter_add(src, src_shape, axis, indices, out_dim)
+    }
+    fn batch_norm_stats(&self, x: &HostData, channels: usize) -> Result<(HostData, HostData)> {
+        reference::batch_norm::batch_norm_stats(x, channels)
+    }
+    fn channel_affine(&self, x: &HostData, scale: &HostData, shift: &HostData, channels: usize, relu: bool) -> Result<HostData> {
+        reference::batch_norm::channel_affine(x, scale, shift, channels, relu)
+    }
+    /// A 2-D convolution followed by [`Backend::channel_affine`] on its output channels, for
+    /// backends that can apply the per-channel map while the output is still in cache (an
+    /// inference-time conv → batch norm [→ ReLU] chain). The default runs the two in turn.
+    fn conv2d_affine(
+        &self,
+        x: &HostData,
+        w: &HostData,
+        spec: &Conv2dSpec,
+        scale: &HostData,
+        shift: &HostData,
+        relu: bool,
+    ) -> Result<HostData> {
+        let y = self.conv2d(x, w, spec)?;
+        self.channel_affine(&y, scale, shift, spec.c_out, relu)
+    }
+    fn batch_norm_grad(
+        &self,
+        x: &HostData,
+        dy: &HostData,
+        mean: &HostData,
+        invstd: &HostData,
+        gamma: &HostData,
+        channels: usize,
+    ) -> Result<(HostData, HostData, HostData)> {
+        reference::batch_norm::batch_norm_grad(x, dy, mean, invstd, gamma, channels)
+    }
+}
+
+/// A distribution for [`Backend::random`], f32 samples.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RandomDist {
+    /// Uniform in `[low, high)`.
+    Uniform {
+        /// Lower bound (included).
+        low: f64,
+        /// Upper bound (excluded).
+        high: f64,
+    },
+    /// Normal with this mean and standard deviation.
+    Normal {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation.
+        std: f64,
+    },
+    /// Normal, redrawn until within two standard deviations (`tf.random.truncated_normal`).
+    TruncatedNormal {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation.
+        std: f64,
+    },
+}
+
+/// The closed set of primitives every backend implements, on storages it owns. Arguments are
+/// validated by the ops (shapes, dtypes, devices); a backend may still fail on a dtype it does not
+/// handle.
+///
+/// Nothing here has a host fallback: a backend that misses a primitive does not compile. The one
+/// default, [`Backend::conv2d_affine`], composes the backend's own primitives.
 #[allow(missing_docs)] // each method is documented at its reference implementation
 pub trait Backend: Send + Sync {
     /// A short name for messages and benchmarks.
     fn name(&self) -> &'static str;
+    /// Waits until every operation queued on the device has finished (a no-op on the host).
+    fn synchronize(&self) -> Result<()>;
 
-    fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage> {
-        reference::elementwise::unary(op, x)
-    }
-    fn unary_grad(&self, op: UnaryOp, x: &Storage, y: &Storage, dy: &Storage) -> Result<Storage> {
-        reference::elementwise::unary_grad(op, x, y, dy)
-    }
-    fn binary(&self, op: BinaryOp, a: &Storage, a_shape: &Shape, b: &Storage, b_shape: &Shape, out_shape: &Shape) -> Result<Storage> {
-        reference::elementwise::binary(op, a, a_shape, b, b_shape, out_shape)
-    }
+    /// Copies host data into a new storage on this device.
+    fn copy_from_host(&self, data: HostData) -> Result<Storage>;
+    /// Copies a storage of this device to host memory.
+    fn copy_to_host(&self, x: &Storage) -> Result<HostData>;
+    /// `n` elements equal to `value` converted to `dtype` (nonzero is true for bool).
+    fn full(&self, dtype: DType, n: usize, value: f64) -> Result<Storage>;
+    /// `n` f32 samples of `dist`; the same seed gives the same samples on this backend.
+    fn random(&self, dist: RandomDist, n: usize, seed: u64) -> Result<Storage>;
+
+    fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage>;
+    fn unary_grad(&self, op: UnaryOp, x: &Storage, y: &Storage, dy: &Storage) -> Result<Storage>;
+    fn binary(&self, op: BinaryOp, a: &Storage, a_shape: &Shape, b: &Storage, b_shape: &Shape, out_shape: &Shape) -> Result<Storage>;
     #[allow(clippy::too_many_arguments)]
     fn select(
         &self,
@@ -168,60 +317,26 @@ pub trait Backend: Send + Sync {
         b: &Storage,
         b_shape: &Shape,
         out_shape: &Shape,
-    ) -> Result<Storage> {
-        reference::elementwise::select(cond, c_shape, a, a_shape, b, b_shape, out_shape)
-    }
-    fn cast(&self, x: &Storage, dtype: DType) -> Result<Storage> {
-        reference::elementwise::cast(x, dtype)
-    }
-    fn reduce(&self, op: ReduceOp, x: &Storage, shape: &Shape, axes: &[usize]) -> Result<Storage> {
-        reference::reduce::reduce(op, x, shape, axes)
-    }
-    fn matmul(&self, a: &Storage, b: &Storage, spec: &MatmulSpec) -> Result<Storage> {
-        reference::matmul::matmul(a, b, spec)
-    }
-    fn conv2d(&self, x: &Storage, w: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
-        reference::conv::conv2d(x, w, spec)
-    }
-    fn conv2d_grad_input(&self, dy: &Storage, w: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
-        reference::conv::conv2d_grad_input(dy, w, spec)
-    }
-    fn conv2d_grad_filter(&self, x: &Storage, dy: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
-        reference::conv::conv2d_grad_filter(x, dy, spec)
-    }
-    fn pool2d(&self, x: &Storage, spec: &Pool2dSpec) -> Result<Storage> {
-        reference::pool::pool2d(x, spec)
-    }
-    fn pool2d_grad(&self, x: &Storage, y: &Storage, dy: &Storage, spec: &Pool2dSpec) -> Result<Storage> {
-        reference::pool::pool2d_grad(x, y, dy, spec)
-    }
-    fn max_pool2d_argmax(&self, x: &Storage, spec: &Pool2dSpec) -> Result<(Storage, Storage)> {
-        reference::pool::max_pool2d_argmax(x, spec)
-    }
-    fn permute(&self, x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage> {
-        reference::movement::permute(x, shape, perm)
-    }
-    fn strided_slice(&self, x: &Storage, shape: &Shape, axes: &[SliceAxis]) -> Result<Storage> {
-        reference::movement::strided_slice(x, shape, axes)
-    }
-    fn concat(&self, xs: &[(&Storage, &Shape)], axis: usize) -> Result<Storage> {
-        reference::movement::concat(xs, axis)
-    }
-    fn pad(&self, x: &Storage, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -> Result<Storage> {
-        reference::movement::pad(x, shape, pads, mode)
-    }
-    fn gather(&self, x: &Storage, shape: &Shape, axis: usize, indices: &[i64]) -> Result<Storage> {
-        reference::movement::gather(x, shape, axis, indices)
-    }
-    fn scatter_add(&self, src: &Storage, src_shape: &Shape, axis: usize, indices: &[i64], out_dim: usize) -> Result<Storage> {
-        reference::movement::scatter_add(src, src_shape, axis, indices, out_dim)
-    }
-    fn batch_norm_stats(&self, x: &Storage, channels: usize) -> Result<(Storage, Storage)> {
-        reference::batch_norm::batch_norm_stats(x, channels)
-    }
-    fn channel_affine(&self, x: &Storage, scale: &Storage, shift: &Storage, channels: usize, relu: bool) -> Result<Storage> {
-        reference::batch_norm::channel_affine(x, scale, shift, channels, relu)
-    }
+    ) -> Result<Storage>;
+    fn cast(&self, x: &Storage, dtype: DType) -> Result<Storage>;
+    fn reduce(&self, op: ReduceOp, x: &Storage, shape: &Shape, axes: &[usize]) -> Result<Storage>;
+    fn matmul(&self, a: &Storage, b: &Storage, spec: &MatmulSpec) -> Result<Storage>;
+    fn conv2d(&self, x: &Storage, w: &Storage, spec: &Conv2dSpec) -> Result<Storage>;
+    fn conv2d_grad_input(&self, dy: &Storage, w: &Storage, spec: &Conv2dSpec) -> Result<Storage>;
+    fn conv2d_grad_filter(&self, x: &Storage, dy: &Storage, spec: &Conv2dSpec) -> Result<Storage>;
+    fn pool2d(&self, x: &Storage, spec: &Pool2dSpec) -> Result<Storage>;
+    fn pool2d_grad(&self, x: &Storage, y: &Storage, dy: &Storage, spec: &Pool2dSpec) -> Result<Storage>;
+    fn max_pool2d_argmax(&self, x: &Storage, spec: &Pool2dSpec) -> Result<(Storage, Storage)>;
+    fn permute(&self, x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage>;
+    fn strided_slice(&self, x: &Storage, shape: &Shape, axes: &[SliceAxis]) -> Result<Storage>;
+    fn concat(&self, xs: &[(&Storage, &Shape)], axis: usize) -> Result<Storage>;
+    fn pad(&self, x: &Storage, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -> Result<Storage>;
+    /// Gathers along `axis` with int64 `indices` that live on this device (checked in range).
+    fn gather(&self, x: &Storage, shape: &Shape, axis: usize, indices: &Storage) -> Result<Storage>;
+    /// Adds `src` into zeros of `out_dim` rows along `axis` at int64 `indices` on this device.
+    fn scatter_add(&self, src: &Storage, src_shape: &Shape, axis: usize, indices: &Storage, out_dim: usize) -> Result<Storage>;
+    fn batch_norm_stats(&self, x: &Storage, channels: usize) -> Result<(Storage, Storage)>;
+    fn channel_affine(&self, x: &Storage, scale: &Storage, shift: &Storage, channels: usize, relu: bool) -> Result<Storage>;
     /// A 2-D convolution followed by [`Backend::channel_affine`] on its output channels, for
     /// backends that can apply the per-channel map while the output is still in cache (an
     /// inference-time conv → batch norm [→ ReLU] chain). The default runs the two in turn.
@@ -237,17 +352,181 @@ pub trait Backend: Send + Sync {
         invstd: &Storage,
         gamma: &Storage,
         channels: usize,
+    ) -> Result<(Storage, Storage, Storage)>;
+}
+
+/// Every host backend is a [`Backend`]: storages are unwrapped to their host data (a device
+/// buffer here is an error, never a silent copy) and results wrapped back.
+impl<T: HostBackend> Backend for T {
+    fn name(&self) -> &'static str {
+        HostBackend::name(self)
+    }
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
+    fn copy_from_host(&self, data: HostData) -> Result<Storage> {
+        Ok(Storage::host(data))
+    }
+    fn copy_to_host(&self, x: &Storage) -> Result<HostData> {
+        Ok(x.host_data("to_host")?.clone())
+    }
+    fn full(&self, dtype: DType, n: usize, value: f64) -> Result<Storage> {
+        Ok(Storage::host(HostData::full(dtype, n, value)?))
+    }
+    fn random(&self, dist: RandomDist, n: usize, seed: u64) -> Result<Storage> {
+        Ok(Storage::host(HostData::F32(crate::random::sample(dist, n, seed))))
+    }
+    fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage> {
+        HostBackend::unary(self, op, h(x)?).map(Storage::host)
+    }
+    fn unary_grad(&self, op: UnaryOp, x: &Storage, y: &Storage, dy: &Storage) -> Result<Storage> {
+        HostBackend::unary_grad(self, op, h(x)?, h(y)?, h(dy)?).map(Storage::host)
+    }
+    fn binary(&self, op: BinaryOp, a: &Storage, a_shape: &Shape, b: &Storage, b_shape: &Shape, out_shape: &Shape) -> Result<Storage> {
+        HostBackend::binary(self, op, h(a)?, a_shape, h(b)?, b_shape, out_shape).map(Storage::host)
+    }
+    fn select(
+        &self,
+        cond: &Storage,
+        c_shape: &Shape,
+        a: &Storage,
+        a_shape: &Shape,
+        b: &Storage,
+        b_shape: &Shape,
+        out_shape: &Shape,
+    ) -> Result<Storage> {
+        HostBackend::select(self, h(cond)?, c_shape, h(a)?, a_shape, h(b)?, b_shape, out_shape).map(Storage::host)
+    }
+    fn cast(&self, x: &Storage, dtype: DType) -> Result<Storage> {
+        HostBackend::cast(self, h(x)?, dtype).map(Storage::host)
+    }
+    fn reduce(&self, op: ReduceOp, x: &Storage, shape: &Shape, axes: &[usize]) -> Result<Storage> {
+        HostBackend::reduce(self, op, h(x)?, shape, axes).map(Storage::host)
+    }
+    fn matmul(&self, a: &Storage, b: &Storage, spec: &MatmulSpec) -> Result<Storage> {
+        HostBackend::matmul(self, h(a)?, h(b)?, spec).map(Storage::host)
+    }
+    fn conv2d(&self, x: &Storage, w: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
+        HostBackend::conv2d(self, h(x)?, h(w)?, spec).map(Storage::host)
+    }
+    fn conv2d_grad_input(&self, dy: &Storage, w: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
+        HostBackend::conv2d_grad_input(self, h(dy)?, h(w)?, spec).map(Storage::host)
+    }
+    fn conv2d_grad_filter(&self, x: &Storage, dy: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
+        HostBackend::conv2d_grad_filter(self, h(x)?, h(dy)?, spec).map(Storage::host)
+    }
+    fn pool2d(&self, x: &Storage, spec: &Pool2dSpec) -> Result<Storage> {
+        HostBackend::pool2d(self, h(x)?, spec).map(Storage::host)
+    }
+    fn pool2d_grad(&self, x: &Storage, y: &Storage, dy: &Storage, spec: &Pool2dSpec) -> Result<Storage> {
+        HostBackend::pool2d_grad(self, h(x)?, h(y)?, h(dy)?, spec).map(Storage::host)
+    }
+    fn max_pool2d_argmax(&self, x: &Storage, spec: &Pool2dSpec) -> Result<(Storage, Storage)> {
+        let (y, idx) = HostBackend::max_pool2d_argmax(self, h(x)?, spec)?;
+        Ok((Storage::host(y), Storage::host(idx)))
+    }
+    fn permute(&self, x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage> {
+        HostBackend::permute(self, h(x)?, shape, perm).map(Storage::host)
+    }
+    fn strided_slice(&self, x: &Storage, shape: &Shape, axes: &[SliceAxis]) -> Result<Storage> {
+        HostBackend::strided_slice(self, h(x)?, shape, axes).map(Storage::host)
+    }
+    fn concat(&self, xs: &[(&Storage, &Shape)], axis: usize) -> Result<Storage> {
+        let parts = xs.iter().map(|(s, shape)| Ok((h(s)?, *shape))).collect::<Result<Vec<_>>>()?;
+        HostBackend::concat(self, &parts, axis).map(Storage::host)
+    }
+    fn pad(&self, x: &Storage, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -> Result<Storage> {
+        HostBackend::pad(self, h(x)?, shape, pads, mode).map(Storage::host)
+    }
+    fn gather(&self, x: &Storage, shape: &Shape, axis: usize, indices: &Storage) -> Result<Storage> {
+        HostBackend::gather(self, h(x)?, shape, axis, indices.as_i64("gather")?).map(Storage::host)
+    }
+    fn scatter_add(&self, src: &Storage, src_shape: &Shape, axis: usize, indices: &Storage, out_dim: usize) -> Result<Storage> {
+        HostBackend::scatter_add(self, h(src)?, src_shape, axis, indices.as_i64("scatter_add")?, out_dim).map(Storage::host)
+    }
+    fn batch_norm_stats(&self, x: &Storage, channels: usize) -> Result<(Storage, Storage)> {
+        let (m, v) = HostBackend::batch_norm_stats(self, h(x)?, channels)?;
+        Ok((Storage::host(m), Storage::host(v)))
+    }
+    fn channel_affine(&self, x: &Storage, scale: &Storage, shift: &Storage, channels: usize, relu: bool) -> Result<Storage> {
+        HostBackend::channel_affine(self, h(x)?, h(scale)?, h(shift)?, channels, relu).map(Storage::host)
+    }
+    fn conv2d_affine(&self, x: &Storage, w: &Storage, spec: &Conv2dSpec, scale: &Storage, shift: &Storage, relu: bool) -> Result<Storage> {
+        HostBackend::conv2d_affine(self, h(x)?, h(w)?, spec, h(scale)?, h(shift)?, relu).map(Storage::host)
+    }
+    fn batch_norm_grad(
+        &self,
+        x: &Storage,
+        dy: &Storage,
+        mean: &Storage,
+        invstd: &Storage,
+        gamma: &Storage,
+        channels: usize,
     ) -> Result<(Storage, Storage, Storage)> {
-        reference::batch_norm::batch_norm_grad(x, dy, mean, invstd, gamma, channels)
+        let (dx, a, b) = HostBackend::batch_norm_grad(self, h(x)?, h(dy)?, h(mean)?, h(invstd)?, h(gamma)?, channels)?;
+        Ok((Storage::host(dx), Storage::host(a), Storage::host(b)))
     }
 }
 
-/// The backend that computes for `device`.
-pub fn backend(device: Device) -> &'static dyn Backend {
-    match device {
-        Device::Cpu => &cpu::CpuBackend,
-        Device::Reference => &reference::ReferenceBackend,
+fn h(s: &Storage) -> Result<&HostData> {
+    s.host_data("host backend")
+}
+
+/// Creates the backend of one device of a kind registered from outside the core; `Err` says why
+/// the device cannot be used (no driver, no such ordinal).
+pub type BackendFactory = fn(Device) -> std::result::Result<Box<dyn Backend>, String>;
+
+static FACTORIES: RwLock<Option<HashMap<DeviceKind, BackendFactory>>> = RwLock::new(None);
+static INSTANCES: RwLock<Option<HashMap<Device, &'static dyn Backend>>> = RwLock::new(None);
+
+/// Registers the factory for a device kind served outside the core (`fovea-cuda` registers
+/// [`DeviceKind::Cuda`]; a test registers [`DeviceKind::Custom`]). A later registration for the
+/// same kind replaces the factory for devices not yet created.
+///
+/// # Errors
+/// `InvalidArgument` for the built-in kinds (`Cpu`, `Reference`), which cannot be replaced.
+pub fn register_backend(kind: DeviceKind, factory: BackendFactory) -> Result<()> {
+    if matches!(kind, DeviceKind::Cpu | DeviceKind::Reference) {
+        return Err(Error::invalid("register_backend", format!("the {kind:?} backend is built in and cannot be replaced")));
     }
+    // A poisoned lock only means another thread panicked mid-insert; the map itself is intact.
+    FACTORIES.write().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(HashMap::new).insert(kind, factory);
+    Ok(())
+}
+
+/// The backend that computes for `device`: the built-in host backends, or the one a registered
+/// factory made for this device (created on first use, then kept for the process).
+///
+/// # Errors
+/// `DeviceUnavailable` naming the device and why: no backend registered for its kind (the crate
+/// or feature that provides it is not built in), or the factory failed (no driver, no GPU).
+pub fn backend(device: Device) -> Result<&'static dyn Backend> {
+    match device {
+        Device::Cpu => return Ok(&cpu::CpuBackend),
+        Device::Reference => return Ok(&reference::ReferenceBackend),
+        Device::Cuda(_) | Device::Custom(_) => {}
+    }
+    if let Some(b) = INSTANCES.read().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|m| m.get(&device)) {
+        return Ok(*b);
+    }
+    let factory = FACTORIES.read().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|m| m.get(&device.kind()).copied());
+    let unavailable = |reason: String| Error::DeviceUnavailable { device: device.to_string(), reason };
+    let factory = factory.ok_or_else(|| {
+        unavailable(match device.kind() {
+            DeviceKind::Cuda => "no CUDA backend is registered: build Fovea with the `cuda` feature".to_string(),
+            _ => "no backend is registered for this device".to_string(),
+        })
+    })?;
+    let mut instances = INSTANCES.write().unwrap_or_else(|e| e.into_inner());
+    let map = instances.get_or_insert_with(HashMap::new);
+    if let Some(b) = map.get(&device) {
+        return Ok(*b);
+    }
+    // One backend per device for the life of the process: it holds the device's context,
+    // streams and allocator, which every tensor on the device refers to.
+    let made: &'static dyn Backend = Box::leak(factory(device).map_err(unavailable)?);
+    map.insert(device, made);
+    Ok(made)
 }
 
 /// Strides of `shape` broadcast to `out` (rank-aligned from the right; 0 on broadcast axes).

@@ -9,7 +9,7 @@
 //! per-channel vectors are kept. The tests check both against the composed formula.
 
 use crate::backend::backend;
-use crate::{no_grad, DType, Error, Result, Storage, Tensor};
+use crate::{no_grad, DType, Error, Result, Tensor};
 
 impl Tensor {
     fn check_channel_vector(&self, op: &'static str, what: &str, v: &Tensor, channels: usize) -> Result<()> {
@@ -65,7 +65,7 @@ impl Tensor {
         if c == 0 || self.numel() == 0 {
             return Err(Error::invalid(OP, format!("cannot take batch statistics of an empty input {}", self.shape())));
         }
-        let (dev, be) = (self.device(), backend(self.device()));
+        let (dev, be) = (self.device(), backend(self.device())?);
         let (mean_s, var_s) = be.batch_norm_stats(self.storage(), c)?;
         let (mean, var) = (Tensor::from_storage(mean_s, [c], dev)?, Tensor::from_storage(var_s, [c], dev)?);
         let gamma_value = match gamma {
@@ -89,7 +89,7 @@ impl Tensor {
         let (has_gamma, saved_mean) = (gamma.is_some(), mean.clone());
         let y = Tensor::from_op(y, self.shape().clone(), dev, OP, &inputs, move |inputs, _, g| {
             let x = &inputs[0];
-            let be = backend(x.device());
+            let be = backend(x.device())?;
             let (dx, sum_dy, sum_dy_xmu) =
                 be.batch_norm_grad(x.storage(), g.storage(), saved_mean.storage(), invstd.storage(), gamma_value.storage(), c)?;
             let mut grads = vec![Some(Tensor::from_storage(dx, x.shape().clone(), x.device())?)];
@@ -119,15 +119,15 @@ impl Tensor {
         self.check_channel_vector(OP, "scale", scale, c)?;
         self.check_channel_vector(OP, "shift", shift, c)?;
         let y = if c == 0 {
-            Storage::F32(Vec::new())
+            backend(self.device())?.full(crate::DType::F32, 0, 0.0)?
         } else {
-            backend(self.device()).channel_affine(self.storage(), scale.storage(), shift.storage(), c, false)?
+            backend(self.device())?.channel_affine(self.storage(), scale.storage(), shift.storage(), c, false)?
         };
         Ok(Tensor::from_op(y, self.shape().clone(), self.device(), OP, &[self, scale, shift], move |inputs, _, g| {
             let (x, scale) = (&inputs[0], &inputs[1]);
             // dx = dy · scale;  dscale = Σ_rows dy · x;  dshift = Σ_rows dy
             let zeros = scale.zeros_like();
-            let dx = backend(x.device()).channel_affine(g.storage(), scale.storage(), zeros.storage(), c, false)?;
+            let dx = backend(x.device())?.channel_affine(g.storage(), scale.storage(), zeros.storage(), c, false)?;
             let rows = [-1, c as isize];
             let dscale = match scale.requires_grad() {
                 true => Some(g.mul(x)?.reshape(&rows)?.sum(&[0], false)?),
@@ -159,7 +159,7 @@ impl Tensor {
         if c == 0 {
             return Ok(self.clone());
         }
-        let y = backend(self.device()).channel_affine(self.storage(), scale.storage(), shift.storage(), c, true)?;
+        let y = backend(self.device())?.channel_affine(self.storage(), scale.storage(), shift.storage(), c, true)?;
         Tensor::from_storage(y, self.shape().clone(), self.device())
     }
 
@@ -190,9 +190,9 @@ impl Tensor {
         self.check_channel_vector(OP, "shift", shift, spec.c_out)?;
         let shape = crate::Shape::new(vec![spec.n, spec.out_h, spec.out_w, spec.c_out]);
         if shape.numel() == 0 {
-            return Tensor::from_storage(Storage::F32(Vec::new()), shape, self.device());
+            return Tensor::zeros(shape, crate::DType::F32, self.device());
         }
-        let y = backend(self.device()).conv2d_affine(self.storage(), filter.storage(), &spec, scale.storage(), shift.storage(), relu)?;
+        let y = backend(self.device())?.conv2d_affine(self.storage(), filter.storage(), &spec, scale.storage(), shift.storage(), relu)?;
         Tensor::from_storage(y, shape, self.device())
     }
 
@@ -212,10 +212,10 @@ impl Tensor {
             return Ok(self.clone());
         }
         let ones = Tensor::ones([c], DType::F32, self.device())?;
-        let y = backend(self.device()).channel_affine(self.storage(), ones.storage(), bias.storage(), c, true)?;
+        let y = backend(self.device())?.channel_affine(self.storage(), ones.storage(), bias.storage(), c, true)?;
         Ok(Tensor::from_op(y, self.shape().clone(), self.device(), OP, &[self, bias], move |inputs, y, g| {
             // d relu(a)/da = [a > 0] = [y > 0]; dbias = Σ_rows dx.
-            let dx = backend(y.device()).unary_grad(crate::ops::unary::UnaryOp::Relu, y.storage(), y.storage(), g.storage())?;
+            let dx = backend(y.device())?.unary_grad(crate::ops::unary::UnaryOp::Relu, y.storage(), y.storage(), g.storage())?;
             let dx = Tensor::from_storage(dx, y.shape().clone(), y.device())?;
             let dbias = match inputs[1].requires_grad() {
                 true => Some(dx.reshape(&[-1, c as isize])?.sum(&[0], false)?),

@@ -40,7 +40,7 @@ impl Tensor {
             return Ok(first.clone());
         }
         let parts: Vec<_> = tensors.iter().map(|t| (t.storage(), t.shape())).collect();
-        let y = backend(first.device()).concat(&parts, a)?;
+        let y = backend(first.device())?.concat(&parts, a)?;
         let mut dims = first.dims().to_vec();
         dims[a] = tensors.iter().map(|t| t.dims()[a]).sum();
         Ok(Tensor::from_op(y, Shape::new(dims), first.device(), OP, tensors, move |inputs, _, g| {

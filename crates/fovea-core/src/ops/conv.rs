@@ -151,7 +151,7 @@ pub(crate) fn conv2d_spec(op: &'static str, x: &Tensor, filter: &Tensor, opts: &
 
 /// `y = conv(x, w)` → `[n, out_h, out_w, c_out]`, differentiable in both arguments.
 pub(crate) fn conv2d_forward(x: &Tensor, w: &Tensor, spec: Conv2dSpec) -> Result<Tensor> {
-    let y = backend(x.device()).conv2d(x.storage(), w.storage(), &spec)?;
+    let y = backend(x.device())?.conv2d(x.storage(), w.storage(), &spec)?;
     let shape = Shape::new(vec![spec.n, spec.out_h, spec.out_w, spec.c_out]);
     Ok(Tensor::from_op(y, shape, x.device(), "conv2d", &[x, w], move |inputs, _, g| {
         let (x, w) = (&inputs[0], &inputs[1]);
@@ -165,7 +165,7 @@ pub(crate) fn conv2d_forward(x: &Tensor, w: &Tensor, spec: Conv2dSpec) -> Result
 /// `dx = conv_grad_input(dy, w)` → `[n, h, w, c_in]`: the adjoint of `conv(·, w)`, which is
 /// also the transposed convolution of `dy`. Differentiable in both arguments.
 pub(crate) fn conv2d_input_grad(dy: &Tensor, w: &Tensor, spec: Conv2dSpec) -> Result<Tensor> {
-    let dx = backend(dy.device()).conv2d_grad_input(dy.storage(), w.storage(), &spec)?;
+    let dx = backend(dy.device())?.conv2d_grad_input(dy.storage(), w.storage(), &spec)?;
     let shape = Shape::new(vec![spec.n, spec.h, spec.w, spec.c_in]);
     Ok(Tensor::from_op(dx, shape, dy.device(), "conv2d_grad_input", &[dy, w], move |inputs, _, g| {
         let (dy, w) = (&inputs[0], &inputs[1]);
@@ -179,7 +179,7 @@ pub(crate) fn conv2d_input_grad(dy: &Tensor, w: &Tensor, spec: Conv2dSpec) -> Re
 
 /// `dw = conv_grad_filter(x, dy)` → `[kh, kw, c_in / groups, c_out]`. Differentiable in both.
 pub(crate) fn conv2d_filter_grad(x: &Tensor, dy: &Tensor, spec: Conv2dSpec) -> Result<Tensor> {
-    let dw = backend(x.device()).conv2d_grad_filter(x.storage(), dy.storage(), &spec)?;
+    let dw = backend(x.device())?.conv2d_grad_filter(x.storage(), dy.storage(), &spec)?;
     let shape = Shape::new(vec![spec.kh, spec.kw, spec.c_in / spec.groups, spec.c_out]);
     Ok(Tensor::from_op(dw, shape, x.device(), "conv2d_grad_filter", &[x, dy], move |inputs, _, g| {
         let (x, dy) = (&inputs[0], &inputs[1]);

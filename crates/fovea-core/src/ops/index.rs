@@ -5,24 +5,31 @@
 //! gradient adds each output row's gradient back into the row it came from.
 
 use crate::backend::backend;
-use crate::backend::reference::movement::check_indices;
-use crate::{DType, Error, Result, Shape, Tensor};
-use std::sync::Arc;
+use crate::{DType, Device, Error, Result, Shape, Tensor};
 
-/// The indices of an index tensor, which must be int64.
-fn index_values(op: &'static str, indices: &Tensor) -> Result<Arc<[i64]>> {
+/// An index tensor checked for dtype and device, flattened to 1-D: it stays on the device, where
+/// the backend checks every index against the axis.
+fn index_tensor(op: &'static str, x: &Tensor, indices: &Tensor) -> Result<Tensor> {
     if indices.dtype() != DType::I64 {
         return Err(Error::dtype(op, "int64 indices", indices.dtype()));
     }
-    Ok(indices.storage().as_i64(op)?.into())
+    x.same_device(op, indices)?;
+    indices.reshape_to([indices.numel()])
+}
+
+/// Indices an op computed on the host (tile, pad, slice gradients) as a tensor on `device`.
+pub(crate) fn host_indices(indices: impl IntoIterator<Item = i64>, device: Device) -> Result<Tensor> {
+    let v: Vec<i64> = indices.into_iter().collect();
+    let n = v.len();
+    Tensor::from_vec(v, [n], device)
 }
 
 impl Tensor {
     /// Entries `indices` along `axis` (checked in range by the caller), recording the gradient.
-    pub(crate) fn take_along(&self, axis: usize, indices: Arc<[i64]>) -> Result<Tensor> {
-        let y = backend(self.device()).gather(self.storage(), self.shape(), axis, &indices)?;
+    pub(crate) fn take_along(&self, axis: usize, indices: Tensor) -> Result<Tensor> {
+        let y = backend(self.device())?.gather(self.storage(), self.shape(), axis, indices.storage())?;
         let mut dims = self.dims().to_vec();
-        dims[axis] = indices.len();
+        dims[axis] = indices.numel();
         Ok(Tensor::from_op(y, Shape::new(dims), self.device(), "gather", &[self], move |inputs, _, g| {
             Ok(vec![Some(g.put_along(axis, indices.clone(), inputs[0].dims()[axis])?)])
         }))
@@ -30,8 +37,8 @@ impl Tensor {
 
     /// Adds entry `j` along `axis` into entry `indices[j]` of zeros with `out_dim` entries on
     /// that axis, recording the gradient (a gather of the output gradient).
-    pub(crate) fn put_along(&self, axis: usize, indices: Arc<[i64]>, out_dim: usize) -> Result<Tensor> {
-        let y = backend(self.device()).scatter_add(self.storage(), self.shape(), axis, &indices, out_dim)?;
+    pub(crate) fn put_along(&self, axis: usize, indices: Tensor, out_dim: usize) -> Result<Tensor> {
+        let y = backend(self.device())?.scatter_add(self.storage(), self.shape(), axis, indices.storage(), out_dim)?;
         let mut dims = self.dims().to_vec();
         dims[axis] = out_dim;
         Ok(Tensor::from_op(y, Shape::new(dims), self.device(), "scatter_add", &[self], move |_, _, g| {
@@ -48,8 +55,7 @@ impl Tensor {
     /// outside `0..dim` (negative indices included), naming the index and the valid range.
     pub fn gather(&self, indices: &Tensor, axis: isize) -> Result<Tensor> {
         let a = self.shape().axis("gather", axis)?;
-        let idx = index_values("gather", indices)?;
-        check_indices("gather", &idx, self.dims()[a], a)?;
+        let idx = index_tensor("gather", self, indices)?;
         let dims = self.dims();
         let out: Vec<usize> = dims[..a].iter().chain(indices.dims()).chain(&dims[a + 1..]).copied().collect();
         self.take_along(a, idx)?.reshape_to(out)
@@ -86,7 +92,7 @@ impl Tensor {
         }
         self.same_device(OP, updates)?;
         let a = self.shape().axis(OP, axis)?;
-        let idx = index_values(OP, indices)?;
+        let idx = index_tensor(OP, self, indices)?;
         let dims = self.dims();
         let expected: Vec<usize> = dims[..a].iter().chain(indices.dims()).chain(&dims[a + 1..]).copied().collect();
         if updates.dims() != expected {
@@ -101,8 +107,7 @@ impl Tensor {
                 updates.shape(),
             ));
         }
-        check_indices(OP, &idx, dims[a], a)?;
-        let flat: Vec<usize> = dims[..a].iter().copied().chain([idx.len()]).chain(dims[a + 1..].iter().copied()).collect();
+        let flat: Vec<usize> = dims[..a].iter().copied().chain([idx.numel()]).chain(dims[a + 1..].iter().copied()).collect();
         let scattered = updates.reshape_to(flat)?.put_along(a, idx, dims[a])?;
         self.add(&scattered)
     }

@@ -22,7 +22,7 @@ impl Tensor {
         self.same_device(OP, a)?;
         a.same_device(OP, b)?;
         let out_shape = broadcast_shapes(OP, &broadcast_shapes(OP, self.shape(), a.shape())?, b.shape())?;
-        let y = backend(self.device()).select(self.storage(), self.shape(), a.storage(), a.shape(), b.storage(), b.shape(), &out_shape)?;
+        let y = backend(self.device())?.select(self.storage(), self.shape(), a.storage(), a.shape(), b.storage(), b.shape(), &out_shape)?;
         Ok(Tensor::from_op(y, out_shape, self.device(), OP, &[self, a, b], |inputs, _, g| {
             let (cond, a, b) = (&inputs[0], &inputs[1], &inputs[2]);
             let zero = g.zeros_like();
@@ -53,7 +53,7 @@ impl Tensor {
         if dtype == self.dtype() {
             return Ok(self.clone());
         }
-        let y = backend(self.device()).cast(self.storage(), dtype)?;
+        let y = backend(self.device())?.cast(self.storage(), dtype)?;
         let from = self.dtype();
         Ok(Tensor::from_op(y, self.shape().clone(), self.device(), "cast", &[self], move |_, _, g| {
             Ok(vec![if dtype.is_float() { Some(g.cast(from)?) } else { None }])

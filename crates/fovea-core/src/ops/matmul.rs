@@ -60,7 +60,7 @@ impl Tensor {
             trans_a,
             trans_b,
         };
-        let y = backend(self.device()).matmul(self.storage(), other.storage(), &spec)?;
+        let y = backend(self.device())?.matmul(self.storage(), other.storage(), &spec)?;
         let mut out_dims = batch_dims;
         out_dims.extend([m, n]);
         Ok(Tensor::from_op(y, Shape::new(out_dims), self.device(), OP, &[self, other], move |inputs, _, g| {

@@ -9,7 +9,6 @@ use crate::backend::backend;
 use crate::backend::reference::movement::pad_source_map;
 pub use crate::backend::PadMode;
 use crate::{Error, Result, Shape, Tensor};
-use std::sync::Arc;
 
 impl Tensor {
     /// Pads each axis by `(before, after)` elements (`tf.pad`): `Constant(v)` fills with `v`
@@ -44,7 +43,7 @@ impl Tensor {
         if paddings.iter().all(|&p| p == (0, 0)) {
             return Ok(self.clone());
         }
-        let y = backend(self.device()).pad(self.storage(), self.shape(), paddings, mode)?;
+        let y = backend(self.device())?.pad(self.storage(), self.shape(), paddings, mode)?;
         let shape = Shape::new(maps.iter().map(Vec::len).collect::<Vec<_>>());
         let pads = paddings.to_vec();
         Ok(Tensor::from_op(y, shape, self.device(), "pad", &[self], move |inputs, _, g| {
@@ -62,7 +61,7 @@ impl Tensor {
                     for (k, map) in maps.iter().enumerate() {
                         if pads[k] != (0, 0) {
                             // Mirror modes read a source for every position, so no entry is dropped.
-                            let idx: Arc<[i64]> = map.iter().flatten().map(|&m| m as i64).collect();
+                            let idx = super::index::host_indices(map.iter().flatten().map(|&m| m as i64), g.device())?;
                             g = g.put_along(k, idx, dims[k])?;
                         }
                     }

@@ -16,7 +16,7 @@ impl Tensor {
         if perm.iter().enumerate().all(|(i, &p)| i == p) {
             return Ok(self.clone());
         }
-        let y = backend(self.device()).permute(self.storage(), self.shape(), perm)?;
+        let y = backend(self.device())?.permute(self.storage(), self.shape(), perm)?;
         let shape = Shape::new(perm.iter().map(|&p| self.dims()[p]).collect::<Vec<_>>());
         // The gradient moves back with the inverse permutation: inverse[perm[i]] = i.
         let mut inverse = vec![0; perm.len()];

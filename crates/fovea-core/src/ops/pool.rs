@@ -66,14 +66,14 @@ impl Tensor {
         let shape = Shape::new([spec.n, spec.out_h, spec.out_w, spec.c]);
         Tensor::from_op(y, shape, self.device(), op, &[self], move |inputs, out, g| {
             let x = &inputs[0];
-            let dx = backend(x.device()).pool2d_grad(x.storage(), out.storage(), g.storage(), &spec)?;
+            let dx = backend(x.device())?.pool2d_grad(x.storage(), out.storage(), g.storage(), &spec)?;
             Ok(vec![Some(Tensor::from_storage(dx, x.shape().clone(), x.device())?)])
         })
     }
 
     fn pool(&self, op: &'static str, kind: PoolKind, ksize: (usize, usize), strides: (usize, usize), padding: Padding) -> Result<Tensor> {
         let spec = self.pool_spec(op, kind, ksize, strides, &padding)?;
-        let y = backend(self.device()).pool2d(self.storage(), &spec)?;
+        let y = backend(self.device())?.pool2d(self.storage(), &spec)?;
         Ok(self.pooled(op, y, spec))
     }
 
@@ -111,7 +111,7 @@ impl Tensor {
     pub fn max_pool2d_with_argmax(&self, ksize: (usize, usize), strides: (usize, usize), padding: Padding) -> Result<(Tensor, Tensor)> {
         const OP: &str = "max_pool2d_with_argmax";
         let spec = self.pool_spec(OP, PoolKind::Max, ksize, strides, &padding)?;
-        let (y, idx) = backend(self.device()).max_pool2d_argmax(self.storage(), &spec)?;
+        let (y, idx) = backend(self.device())?.max_pool2d_argmax(self.storage(), &spec)?;
         let shape = Shape::new([spec.n, spec.out_h, spec.out_w, spec.c]);
         let argmax = Tensor::from_storage(idx, shape, self.device())?;
         Ok((self.pooled(OP, y, spec), argmax))
@@ -120,7 +120,7 @@ impl Tensor {
     /// The inverse of [`Tensor::max_pool2d_with_argmax`] (as TensorFlow Addons'
     /// `MaxUnpooling2D`): a zero tensor of `output_shape` with each pooled value added at its
     /// flat `argmax` index (values sharing an index are summed). The gradient gathers from
-    /// those indices. Runs as a plain host loop on every device.
+    /// those indices.
     ///
     /// # Errors
     /// `DTypeMismatch` unless this tensor is f32 and `argmax` i64; `ShapeMismatch` when their
@@ -128,27 +128,25 @@ impl Tensor {
     pub fn max_unpool2d(&self, argmax: &Tensor, output_shape: &[usize]) -> Result<Tensor> {
         const OP: &str = "max_unpool2d";
         self.same_device(OP, argmax)?;
-        let values = self.storage().as_f32(OP)?;
-        let idx = argmax.storage().as_i64(OP)?;
+        if self.dtype() != DType::F32 || argmax.dtype() != DType::I64 {
+            return Err(Error::dtype(
+                OP,
+                "float32 values and int64 argmax",
+                if self.dtype() != DType::F32 { self.dtype() } else { argmax.dtype() },
+            ));
+        }
         if argmax.shape() != self.shape() {
             return Err(Error::shape(OP, format!("argmax indices of the pooled shape {}", self.shape()), argmax.shape()));
         }
         let out_shape = Shape::new(output_shape.to_vec());
         let total = out_shape.numel();
-        if let Some(&bad) = idx.iter().find(|&&i| i < 0 || i as usize >= total) {
-            return Err(Error::invalid(OP, format!("argmax index {bad} is outside the output shape {out_shape} ({total} elements)")));
-        }
-        let mut out = vec![0f32; total];
-        for (&v, &i) in values.iter().zip(idx) {
-            out[i as usize] += v;
-        }
-        let idx = idx.to_vec();
-        Ok(Tensor::from_op(Storage::F32(out), out_shape, self.device(), OP, &[self], move |inputs, _, g| {
-            // d out[idx[i]] / d pooled[i] = 1, so the gradient is a gather.
-            let g = g.storage().as_f32(OP)?;
-            let dx: Vec<f32> = idx.iter().map(|&i| g[i as usize]).collect();
-            Ok(vec![Some(Tensor::from_vec(dx, inputs[0].shape().clone(), inputs[0].device())?)])
-        }))
+        // A scatter-add of the pooled values at their flat indices, on the device; its gradient
+        // (d out[idx[i]] / d pooled[i] = 1) is the gather that scatter-add records.
+        let flat = Tensor::zeros([total], DType::F32, self.device())?;
+        let out = flat.scatter_add(0, &argmax.reshape_to([argmax.numel()])?, &self.reshape_to([self.numel()])?).map_err(|e| {
+            Error::invalid(OP, format!("every argmax index must lie in the output shape {out_shape} ({total} elements): {e}"))
+        })?;
+        out.reshape_to(out_shape)
     }
 
     /// Max pooling across channels in groups of `k` (`tf.nn.max_pool` with
@@ -381,7 +379,7 @@ mod tests {
         assert!(e.contains("global_avg_pool2d") && e.contains("[1, 1]"), "{e}");
         let (y, idx) = x.max_pool2d_with_argmax((2, 2), (2, 2), Padding::Valid).unwrap();
         let e = y.max_unpool2d(&idx, &[1, 2, 2, 1]).unwrap_err().to_string();
-        assert!(e.contains("argmax index 5 is outside the output shape [1, 2, 2, 1] (4 elements)"), "{e}");
+        assert!(e.contains("index 5") && e.contains("output shape [1, 2, 2, 1] (4 elements)"), "{e}");
         let e = y.max_unpool2d(&idx.reshape(&[4]).unwrap(), x.dims()).unwrap_err().to_string();
         assert!(e.contains("max_unpool2d") && e.contains("[1, 2, 2, 1]") && e.contains("[4]"), "{e}");
     });

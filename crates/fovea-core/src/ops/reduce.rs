@@ -19,7 +19,7 @@ fn reduced_shape(shape: &Shape, axes: &[usize], keepdims: bool) -> Shape {
 
 impl Tensor {
     fn reduce_raw(&self, op: ReduceOp, axes: &[usize], keepdims: bool) -> Result<(Storage, Shape)> {
-        let y = backend(self.device()).reduce(op, self.storage(), self.shape(), axes)?;
+        let y = backend(self.device())?.reduce(op, self.storage(), self.shape(), axes)?;
         Ok((y, reduced_shape(self.shape(), axes, keepdims)))
     }
 

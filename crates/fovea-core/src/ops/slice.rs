@@ -33,7 +33,7 @@ impl Tensor {
         if axes.iter().zip(self.dims()).all(|(a, &d)| *a == full(d)) {
             return Ok(self.clone());
         }
-        let y = backend(self.device()).strided_slice(self.storage(), self.shape(), &axes)?;
+        let y = backend(self.device())?.strided_slice(self.storage(), self.shape(), &axes)?;
         let shape = Shape::new(axes.iter().map(|a| a.len).collect::<Vec<_>>());
         let axes: Arc<[SliceAxis]> = axes.into();
         Ok(Tensor::from_op(y, shape, self.device(), name, &[self], move |inputs, _, g| {
@@ -144,7 +144,7 @@ fn unslice(g: &Tensor, axes: &[SliceAxis], dims: &[usize]) -> Result<Tensor> {
             let lo = if a.len == 0 { 0 } else { a.start.min((a.start as isize + (a.len as isize - 1) * a.step) as usize) };
             pads[k] = (lo, d - lo - a.len);
         } else {
-            let taken: Arc<[i64]> = (0..a.len as i64).map(|j| a.start as i64 + j * a.step as i64).collect();
+            let taken = super::index::host_indices((0..a.len as i64).map(|j| a.start as i64 + j * a.step as i64), g.device())?;
             g = g.put_along(k, taken, d)?;
         }
     }

@@ -9,7 +9,7 @@ use crate::{DType, Error, Result, Storage, Tensor};
 /// The storage of a tensor nobody else holds, without copying it when possible.
 fn take_storage(mut t: Tensor) -> Storage {
     match t.storage_mut_if_unique() {
-        Some(s) => std::mem::replace(s, Storage::F32(Vec::new())),
+        Some(s) => std::mem::replace(s, Storage::host(crate::HostData::F32(Vec::new()))),
         None => t.storage().clone(),
     }
 }

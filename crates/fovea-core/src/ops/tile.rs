@@ -6,7 +6,6 @@
 
 use crate::backend::SliceAxis;
 use crate::{Error, Result, Tensor};
-use std::sync::Arc;
 
 impl Tensor {
     /// Repeats the whole tensor `multiples[k]` times along each axis `k` (`tf.tile`).
@@ -21,7 +20,7 @@ impl Tensor {
         for (k, (&m, &d)) in multiples.iter().zip(self.dims()).enumerate() {
             if m != 1 {
                 // Copy c of the axis reads 0..d again: index j reads j mod d.
-                let idx: Arc<[i64]> = (0..d * m).map(|j| (j % d) as i64).collect();
+                let idx = super::index::host_indices((0..d * m).map(|j| (j % d) as i64), self.device())?;
                 y = y.take_along(k, idx)?;
             }
         }
@@ -38,7 +37,7 @@ impl Tensor {
         if repeats == 1 {
             return Ok(self.clone());
         }
-        let idx: Arc<[i64]> = (0..self.dims()[a] * repeats).map(|j| (j / repeats) as i64).collect();
+        let idx = super::index::host_indices((0..self.dims()[a] * repeats).map(|j| (j / repeats) as i64), self.device())?;
         self.take_along(a, idx)
     }
 

@@ -423,11 +423,11 @@ impl Tensor {
             }
         }
         self.storage().as_f32(op.name())?;
-        let be = backend(self.device());
+        let be = backend(self.device())?;
         let y = be.unary(op, self.storage())?;
         Ok(Tensor::from_op(y, self.shape().clone(), self.device(), op.name(), &[self], move |inputs, out, g| {
             let x = &inputs[0];
-            let dx = backend(x.device()).unary_grad(op, x.storage(), out.storage(), g.storage())?;
+            let dx = backend(x.device())?.unary_grad(op, x.storage(), out.storage(), g.storage())?;
             Ok(vec![Some(Tensor::from_storage(dx, x.shape().clone(), x.device())?)])
         }))
     }

@@ -9,14 +9,14 @@
 use super::element::stack;
 use super::{Element, ElementIter};
 use crate::Result;
-use fovea_core::{Device, Storage, Tensor};
+use fovea_core::{Device, HostData, Tensor};
 
 /// One group being batched.
 struct Batcher {
     /// The group's elements (cheap clones), for the fallback and the structure.
     elems: Vec<Element>,
     /// One growing buffer per leaf of the first element while the fast copy applies.
-    leaves: Option<Vec<Storage>>,
+    leaves: Option<Vec<HostData>>,
     capacity: usize,
 }
 
@@ -40,7 +40,10 @@ impl Batcher {
         }
         if let Some(bufs) = &mut self.leaves {
             for (buf, leaf) in bufs.iter_mut().zip(e.leaves()) {
-                append(buf, leaf.storage());
+                // matches_first checked that every leaf is in host memory.
+                if let Ok(src) = leaf.host_data() {
+                    append(buf, src);
+                }
             }
         }
         self.elems.push(e);
@@ -59,7 +62,7 @@ impl Batcher {
             .map(|(buf, leaf)| {
                 let mut dims = vec![elems.len()];
                 dims.extend_from_slice(leaf.dims());
-                Ok(Tensor::from_storage(buf, dims, Device::Cpu)?)
+                Ok(Tensor::from_host(buf, dims, Device::Cpu)?)
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(first.rebuild(&mut tensors.into_iter()))
@@ -68,24 +71,24 @@ impl Batcher {
 
 /// Empty buffers with room for `capacity` copies of each leaf of `e`, or `None` when a leaf
 /// needs the general path.
-fn first_buffers(e: &Element, capacity: usize) -> Option<Vec<Storage>> {
+fn first_buffers(e: &Element, capacity: usize) -> Option<Vec<HostData>> {
     e.leaves()
         .into_iter()
         .map(|t| {
-            if t.device() != Device::Cpu || t.requires_grad() || t.storage().len() != t.shape().numel() {
+            if t.device() != Device::Cpu || t.requires_grad() {
                 return None;
             }
             let n = capacity * t.shape().numel();
-            Some(match t.storage() {
-                Storage::F32(_) => {
+            Some(match t.host_data().ok()? {
+                HostData::F32(_) => {
                     // A pooled buffer: batches are large and made again every step.
                     let mut v = fovea_core::buffer_pool::for_overwrite(n);
                     v.clear();
-                    Storage::F32(v)
+                    HostData::F32(v)
                 }
-                Storage::U8(_) => Storage::U8(Vec::with_capacity(n)),
-                Storage::I64(_) => Storage::I64(Vec::with_capacity(n)),
-                Storage::Bool(_) => Storage::Bool(Vec::with_capacity(n)),
+                HostData::U8(_) => HostData::U8(Vec::with_capacity(n)),
+                HostData::I64(_) => HostData::I64(Vec::with_capacity(n)),
+                HostData::Bool(_) => HostData::Bool(Vec::with_capacity(n)),
             })
         })
         .collect()
@@ -96,22 +99,18 @@ fn first_buffers(e: &Element, capacity: usize) -> Option<Vec<Storage>> {
 fn matches_first(first: &Element, e: &Element) -> bool {
     first.same_structure(e)
         && first.leaves().iter().zip(e.leaves()).all(|(a, b)| {
-            a.dims() == b.dims()
-                && a.dtype() == b.dtype()
-                && b.device() == Device::Cpu
-                && !b.requires_grad()
-                && b.storage().len() == b.shape().numel()
+            a.dims() == b.dims() && a.dtype() == b.dtype() && b.device() == Device::Cpu && !b.requires_grad() && b.host_data().is_ok()
         })
 }
 
-fn append(buf: &mut Storage, src: &Storage) {
+fn append(buf: &mut HostData, src: &HostData) {
     match (buf, src) {
-        (Storage::F32(b), Storage::F32(s)) => b.extend_from_slice(s),
-        (Storage::U8(b), Storage::U8(s)) => b.extend_from_slice(s),
-        (Storage::I64(b), Storage::I64(s)) => b.extend_from_slice(s),
-        (Storage::Bool(b), Storage::Bool(s)) => b.extend_from_slice(s),
+        (HostData::F32(b), HostData::F32(s)) => b.extend_from_slice(s),
+        (HostData::U8(b), HostData::U8(s)) => b.extend_from_slice(s),
+        (HostData::I64(b), HostData::I64(s)) => b.extend_from_slice(s),
+        (HostData::Bool(b), HostData::Bool(s)) => b.extend_from_slice(s),
         // matches_first compared the dtypes; unreachable, and harmless: the length check in
-        // Tensor::from_storage would report it.
+        // Tensor::from_host would report it.
         _ => {}
     }
 }
@@ -194,7 +193,7 @@ mod tests {
     fn same(a: &Element, b: &Element) {
         assert_eq!(a.signature(), b.signature());
         for (x, y) in a.leaves().into_iter().zip(b.leaves()) {
-            assert_eq!(x.storage(), y.storage());
+            assert_eq!(x.host_data().unwrap(), y.host_data().unwrap());
         }
     }
 

@@ -10,7 +10,7 @@
 use super::element::dtype_tag;
 use super::{Cardinality, Dataset, Element, ElementIter, Node};
 use crate::{Error, Result};
-use fovea_core::{Device, Storage, Tensor};
+use fovea_core::{Device, HostData, Tensor};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -150,11 +150,11 @@ fn write_element(w: &mut impl Write, e: &Element, path: &Path) -> Result<()> {
             for &d in t.dims() {
                 w.write_all(&(d as u64).to_le_bytes()).map_err(io)?;
             }
-            let bytes: Vec<u8> = match t.storage() {
-                Storage::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-                Storage::U8(v) => v.clone(),
-                Storage::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-                Storage::Bool(v) => v.iter().map(|&b| b as u8).collect(),
+            let bytes: Vec<u8> = match t.host_view()?.as_ref() {
+                HostData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                HostData::U8(v) => v.clone(),
+                HostData::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                HostData::Bool(v) => v.iter().map(|&b| b as u8).collect(),
             };
             w.write_all(&bytes).map_err(io)
         }
@@ -292,13 +292,13 @@ impl Reader {
                 };
                 let mut bytes = vec![0u8; n * size];
                 self.exact(&mut bytes)?;
-                let storage = match dtype {
-                    0 => Storage::F32(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
-                    1 => Storage::U8(bytes),
-                    2 => Storage::I64(bytes.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect()),
-                    _ => Storage::Bool(bytes.iter().map(|&b| b != 0).collect()),
+                let host = match dtype {
+                    0 => HostData::F32(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+                    1 => HostData::U8(bytes),
+                    2 => HostData::I64(bytes.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect()),
+                    _ => HostData::Bool(bytes.iter().map(|&b| b != 0).collect()),
                 };
-                Ok(Element::Tensor(Tensor::from_storage(storage, dims, Device::Cpu)?))
+                Ok(Element::Tensor(Tensor::from_host(host, dims, Device::Cpu)?))
             }
             TAG_TUPLE => {
                 let len = self.u32()?;

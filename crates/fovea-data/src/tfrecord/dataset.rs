@@ -4,7 +4,7 @@
 use super::{parse_example, ReadOptions, TfRecordReader};
 use crate::pipeline::{Cardinality, Dataset, Element, ElementIter, Node};
 use crate::Result;
-use fovea_core::{Device, Storage, Tensor};
+use fovea_core::{Device, HostData, Tensor};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -15,7 +15,7 @@ const READ_AHEAD: usize = 64;
 
 fn record_element(bytes: Vec<u8>) -> Result<Element> {
     let n = bytes.len();
-    Ok(Element::Tensor(Tensor::from_storage(Storage::U8(bytes), vec![n], Device::Cpu)?))
+    Ok(Element::Tensor(Tensor::from_host(HostData::U8(bytes), vec![n], Device::Cpu)?))
 }
 
 struct Records {

@@ -4,7 +4,7 @@
 
 use crate::pipeline::Element;
 use crate::{Error, Result};
-use fovea_core::{Device, Storage, Tensor};
+use fovea_core::{Device, HostData, Tensor};
 use std::collections::BTreeMap;
 
 /// `tf.train.BytesList`.
@@ -112,15 +112,15 @@ impl Feature {
     /// Converts to a tensor-tree: floats → f32 `[n]`, int64s → i64 `[n]`, a single byte string →
     /// u8 `[len]` (ready for `decode_image`), several byte strings → a tuple of u8 tensors.
     fn to_element(&self, device: Device) -> Result<Element> {
-        let t = |s: Storage, n: usize| Tensor::from_storage(s, vec![n], device).map(Element::Tensor).map_err(Error::from);
+        let t = |s: HostData, n: usize| Tensor::from_host(s, vec![n], device).map(Element::Tensor).map_err(Error::from);
         match &self.kind {
-            Some(Kind::FloatList(l)) => t(Storage::F32(l.value.clone()), l.value.len()),
-            Some(Kind::Int64List(l)) => t(Storage::I64(l.value.clone()), l.value.len()),
-            Some(Kind::BytesList(l)) if l.value.len() == 1 => t(Storage::U8(l.value[0].clone()), l.value[0].len()),
+            Some(Kind::FloatList(l)) => t(HostData::F32(l.value.clone()), l.value.len()),
+            Some(Kind::Int64List(l)) => t(HostData::I64(l.value.clone()), l.value.len()),
+            Some(Kind::BytesList(l)) if l.value.len() == 1 => t(HostData::U8(l.value[0].clone()), l.value[0].len()),
             Some(Kind::BytesList(l)) => {
-                Ok(Element::Tuple(l.value.iter().map(|b| t(Storage::U8(b.clone()), b.len())).collect::<Result<_>>()?))
+                Ok(Element::Tuple(l.value.iter().map(|b| t(HostData::U8(b.clone()), b.len())).collect::<Result<_>>()?))
             }
-            None => t(Storage::F32(Vec::new()), 0),
+            None => t(HostData::F32(Vec::new()), 0),
         }
     }
 }
@@ -174,7 +174,7 @@ impl Example {
 /// `Format` when the element is not a u8 tensor or does not parse as an Example.
 pub fn parse_example(record: Element) -> Result<Element> {
     let t = record.tensor()?;
-    let Storage::U8(bytes) = t.storage() else {
+    let Ok(bytes) = t.host_slice::<u8>() else {
         return Err(Error::format("parse_example", format!("expected a uint8 record tensor, got dtype {}", t.dtype())));
     };
     Example::from_bytes(bytes)?.to_element(t.device())

@@ -4,7 +4,7 @@
 use super::{Example, Feature, Kind};
 use crate::pipeline::Element;
 use crate::{Error, Result};
-use fovea_core::{DType, Device, Storage, Tensor};
+use fovea_core::{DType, Device, HostData, Tensor};
 
 /// The list kind a feature must have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,14 +81,14 @@ fn parse_one(name: &str, f: &Feature, spec: &FixedLenFeature, device: Device) ->
             Err(err(format!("expected {n} value(s) for shape {:?}, got {len}", spec.shape)))
         }
     };
-    let tensor = |s: Storage| Tensor::from_storage(s, spec.shape.clone(), device).map(Element::Tensor).map_err(Error::from);
+    let tensor = |s: HostData| Tensor::from_host(s, spec.shape.clone(), device).map(Element::Tensor).map_err(Error::from);
     match (&f.kind, spec.dtype) {
-        (Some(Kind::FloatList(l)), FeatureType::Float) => count(l.value.len()).and_then(|_| tensor(Storage::F32(l.value.clone()))),
-        (Some(Kind::Int64List(l)), FeatureType::Int64) => count(l.value.len()).and_then(|_| tensor(Storage::I64(l.value.clone()))),
+        (Some(Kind::FloatList(l)), FeatureType::Float) => count(l.value.len()).and_then(|_| tensor(HostData::F32(l.value.clone()))),
+        (Some(Kind::Int64List(l)), FeatureType::Int64) => count(l.value.len()).and_then(|_| tensor(HostData::I64(l.value.clone()))),
         (Some(Kind::BytesList(l)), FeatureType::Bytes) => {
             count(l.value.len())?;
             let bytes =
-                |b: &Vec<u8>| Tensor::from_storage(Storage::U8(b.clone()), vec![b.len()], device).map(Element::Tensor).map_err(Error::from);
+                |b: &Vec<u8>| Tensor::from_host(HostData::U8(b.clone()), vec![b.len()], device).map(Element::Tensor).map_err(Error::from);
             if spec.shape.is_empty() {
                 bytes(&l.value[0])
             } else {
@@ -110,7 +110,7 @@ fn parse_one(name: &str, f: &Feature, spec: &FixedLenFeature, device: Device) ->
 /// when the record is not a u8 tensor or not an Example.
 pub fn parse_single_example(record: Element, spec: &FeatureSpec) -> Result<Element> {
     let t = record.tensor()?;
-    let Storage::U8(bytes) = t.storage() else {
+    let Ok(bytes) = t.host_slice::<u8>() else {
         return Err(Error::format("parse_single_example", format!("expected a uint8 record tensor, got dtype {}", t.dtype())));
     };
     let ex = Example::from_bytes(bytes)?;
@@ -135,7 +135,7 @@ pub fn parse_single_example(record: Element, spec: &FeatureSpec) -> Result<Eleme
 /// a multiple of the value size.
 pub fn decode_raw(bytes: &Tensor, dtype: DType) -> Result<Tensor> {
     let err = |msg: String| Error::format("decode_raw", msg);
-    let Storage::U8(b) = bytes.storage() else {
+    let Ok(b) = bytes.host_slice::<u8>() else {
         return Err(err(format!("expected uint8 bytes, got dtype {}", bytes.dtype())));
     };
     let size = match dtype {
@@ -148,9 +148,9 @@ pub fn decode_raw(bytes: &Tensor, dtype: DType) -> Result<Tensor> {
         return Err(err(format!("{} bytes are not a whole number of {dtype} values ({size} bytes each)", b.len())));
     }
     let storage = match dtype {
-        DType::U8 => Storage::U8(b.clone()),
-        DType::F32 => Storage::F32(b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect()),
-        _ => Storage::I64(b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()),
+        DType::U8 => HostData::U8(b.to_vec()),
+        DType::F32 => HostData::F32(b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect()),
+        _ => HostData::I64(b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()),
     };
-    Ok(Tensor::from_storage(storage, vec![b.len() / size], bytes.device())?)
+    Ok(Tensor::from_host(storage, vec![b.len() / size], bytes.device())?)
 }

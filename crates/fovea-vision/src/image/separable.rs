@@ -4,7 +4,7 @@
 //! pipeline's time). When no gradient is needed, each output row or column is a short weighted
 //! sum of whole input rows or pixels instead.
 
-use fovea_core::{Device, Result, Storage, Tensor};
+use fovea_core::{Device, HostData, Result, Tensor};
 use rayon::prelude::*;
 
 /// One axis's resampling weights: the dense `[out, in]` matrix, for the differentiable product,
@@ -51,8 +51,8 @@ pub(crate) fn reads_u8(x: &Tensor) -> bool {
 
 /// The f32 data of `w` when it needs no gradient.
 fn weights_data(w: &AxisWeights) -> Option<&[f32]> {
-    match w.dense.storage() {
-        Storage::F32(data) if !w.dense.requires_grad() => Some(data),
+    match w.dense.host_data().ok()? {
+        HostData::F32(data) if !w.dense.requires_grad() => Some(data),
         _ => None,
     }
 }
@@ -68,9 +68,9 @@ pub(crate) fn resample(x: &Tensor, wy: &AxisWeights, wx: &AxisWeights) -> Option
     if x.requires_grad() || x.device() != Device::Cpu {
         return None;
     }
-    let pixels = match x.storage() {
-        Storage::F32(v) => Pixels::F32(v),
-        Storage::U8(v) => Pixels::U8(v),
+    let pixels = match x.host_data().ok()? {
+        HostData::F32(v) => Pixels::F32(v),
+        HostData::U8(v) => Pixels::U8(v),
         _ => return None,
     };
     let (ry, rx) = (wy.runs(weights_data(wy)?), wx.runs(weights_data(wx)?));

@@ -7,7 +7,7 @@
 //! ResNet batch sizes (10⁵ rows and more).
 
 use super::{chunked, PARALLEL_THRESHOLD};
-use crate::{Result, Storage};
+use crate::{HostData, Result};
 use rayon::prelude::*;
 
 /// Rows summed in f32 before the partial sums move into f64.
@@ -61,11 +61,11 @@ fn map_rows(out: &mut [f32], channels: usize, f: impl Fn(usize, &mut [f32]) + Sy
 
 /// Per-channel mean and biased variance. The sums are taken around the first row's values, a
 /// shift that avoids the cancellation of `E[x²] − E[x]²` when the mean is large.
-pub(super) fn batch_norm_stats(x: &Storage, channels: usize) -> Result<(Storage, Storage)> {
+pub(super) fn batch_norm_stats(x: &HostData, channels: usize) -> Result<(HostData, HostData)> {
     let x = x.as_f32("batch_norm_stats")?;
     let rows = x.len() / channels.max(1);
     if rows == 0 {
-        return Ok((Storage::F32(vec![0.0; channels]), Storage::F32(vec![0.0; channels])));
+        return Ok((HostData::F32(vec![0.0; channels]), HostData::F32(vec![0.0; channels])));
     }
     let shift = &x[..channels];
     let (s1, s2) = channel_sums2(x.len(), channels, |r, b1, b2| {
@@ -79,11 +79,11 @@ pub(super) fn batch_norm_stats(x: &Storage, channels: usize) -> Result<(Storage,
     let n = rows as f64;
     let mean = (0..channels).map(|c| (f64::from(shift[c]) + s1[c] / n) as f32).collect();
     let var = (0..channels).map(|c| (s2[c] / n - (s1[c] / n).powi(2)).max(0.0) as f32).collect();
-    Ok((Storage::F32(mean), Storage::F32(var)))
+    Ok((HostData::F32(mean), HostData::F32(var)))
 }
 
 /// `y[r, c] = x[r, c]·scale[c] + shift[c]`, then ReLU when `relu` (`UnaryOp::Relu`'s rule).
-pub(super) fn channel_affine(x: &Storage, scale: &Storage, shift: &Storage, channels: usize, relu: bool) -> Result<Storage> {
+pub(super) fn channel_affine(x: &HostData, scale: &HostData, shift: &HostData, channels: usize, relu: bool) -> Result<HostData> {
     const OP: &str = "channel_affine";
     let (x, scale, shift) = (x.as_f32(OP)?, scale.as_f32(OP)?, shift.as_f32(OP)?);
     let mut y = crate::buffer_pool::for_overwrite(x.len());
@@ -106,20 +106,20 @@ pub(super) fn channel_affine(x: &Storage, scale: &Storage, shift: &Storage, chan
     } else {
         map_rows(&mut y, channels, |r0, out| rows_with::<false>(x, &scale, &shift, channels, r0, out));
     }
-    Ok(Storage::F32(y))
+    Ok(HostData::F32(y))
 }
 
 /// Training-mode batch normalization's backward pass; see the reference implementation for the
 /// formula, evaluated here as `dx = a·dy − b·(x − μ) − d` per channel with `a = γσ⁻¹`,
 /// `b = a·k₂` and `d = a·k₁`.
 pub(super) fn batch_norm_grad(
-    x: &Storage,
-    dy: &Storage,
-    mean: &Storage,
-    invstd: &Storage,
-    gamma: &Storage,
+    x: &HostData,
+    dy: &HostData,
+    mean: &HostData,
+    invstd: &HostData,
+    gamma: &HostData,
     channels: usize,
-) -> Result<(Storage, Storage, Storage)> {
+) -> Result<(HostData, HostData, HostData)> {
     const OP: &str = "batch_norm_grad";
     let (x, dy, mean, invstd, gamma) = (x.as_f32(OP)?, dy.as_f32(OP)?, mean.as_f32(OP)?, invstd.as_f32(OP)?, gamma.as_f32(OP)?);
     let (sum_dy, sum_dy_xmu) = channel_sums2(x.len(), channels, |r, b1, b2| {
@@ -148,6 +148,6 @@ pub(super) fn batch_norm_grad(
             }
         }
     });
-    let to_f32 = |v: Vec<f64>| Storage::F32(v.into_iter().map(|v| v as f32).collect());
-    Ok((Storage::F32(dx), to_f32(sum_dy), to_f32(sum_dy_xmu)))
+    let to_f32 = |v: Vec<f64>| HostData::F32(v.into_iter().map(|v| v as f32).collect());
+    Ok((HostData::F32(dx), to_f32(sum_dy), to_f32(sum_dy_xmu)))
 }

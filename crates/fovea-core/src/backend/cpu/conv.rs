@@ -19,7 +19,7 @@
 
 use super::{conv_depthwise, conv_direct, conv_products, conv_winograd};
 use crate::backend::Conv2dSpec;
-use crate::{Result, Storage};
+use crate::{HostData, Result};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -203,34 +203,34 @@ pub(super) fn patches<'a>(
 }
 
 /// Forward convolution.
-pub(super) fn conv2d(x: &Storage, w: &Storage, s: &Conv2dSpec) -> Result<Storage> {
+pub(super) fn conv2d(x: &HostData, w: &HostData, s: &Conv2dSpec) -> Result<HostData> {
     let (x, w) = (x.as_f32("conv2d")?, w.as_f32("conv2d")?);
     if s.groups > 1 && s.groups == s.c_in {
-        return Ok(Storage::F32(conv_depthwise::forward(x, w, s)));
+        return Ok(HostData::F32(conv_depthwise::forward(x, w, s)));
     }
     if conv_winograd::applies(s) {
-        return Ok(Storage::F32(conv_winograd::forward(x, w, s)));
+        return Ok(HostData::F32(conv_winograd::forward(x, w, s)));
     }
     if conv_direct::applies(s) {
-        return Ok(Storage::F32(conv_direct::forward(x, w, s)));
+        return Ok(HostData::F32(conv_direct::forward(x, w, s)));
     }
     if conv_products::applies(s) {
-        return Ok(Storage::F32(conv_products::forward(x, w, s)));
+        return Ok(HostData::F32(conv_products::forward(x, w, s)));
     }
-    Ok(Storage::F32(forward_gemm(x, w, s)))
+    Ok(HostData::F32(forward_gemm(x, w, s)))
 }
 
 /// [`conv2d`] with the per-channel map `y·scale + shift` (then ReLU when `relu`) applied by
 /// the product kernel's tasks while their output block is in cache; `None` where another
 /// kernel runs the convolution (the caller then applies the map as its own pass).
 pub(super) fn conv2d_affine(
-    x: &Storage,
-    w: &Storage,
+    x: &HostData,
+    w: &HostData,
     s: &Conv2dSpec,
-    scale: &Storage,
-    shift: &Storage,
+    scale: &HostData,
+    shift: &HostData,
     relu: bool,
-) -> Result<Option<Storage>> {
+) -> Result<Option<HostData>> {
     let other_kernel = (s.groups > 1 && s.groups == s.c_in) || conv_winograd::applies(s) || conv_direct::applies(s);
     if other_kernel || !conv_products::applies(s) {
         return Ok(None);
@@ -244,7 +244,7 @@ pub(super) fn conv2d_affine(
         ));
     }
     let epilogue = conv_products::Epilogue { scale, shift, relu };
-    Ok(Some(Storage::F32(conv_products::forward_with(x, w, s, Some(&epilogue)))))
+    Ok(Some(HostData::F32(conv_products::forward_with(x, w, s, Some(&epilogue)))))
 }
 
 /// The im2col + gemm forward pass.
@@ -332,25 +332,25 @@ pub(super) fn input_grad_spec(s: &Conv2dSpec) -> Conv2dSpec {
 }
 
 /// Gradient with respect to the input.
-pub(super) fn conv2d_grad_input(dy: &Storage, w: &Storage, s: &Conv2dSpec) -> Result<Storage> {
+pub(super) fn conv2d_grad_input(dy: &HostData, w: &HostData, s: &Conv2dSpec) -> Result<HostData> {
     let (dy, w) = (dy.as_f32("conv2d_grad_input")?, w.as_f32("conv2d_grad_input")?);
     if s.groups > 1 && s.groups == s.c_in {
-        return Ok(Storage::F32(conv_depthwise::grad_input(dy, w, s)));
+        return Ok(HostData::F32(conv_depthwise::grad_input(dy, w, s)));
     }
     if conv_winograd::applies_grad_input(s) {
-        return Ok(Storage::F32(conv_winograd::grad_input(dy, w, s)));
+        return Ok(HostData::F32(conv_winograd::grad_input(dy, w, s)));
     }
     if conv_direct::applies_grad_input(s) {
-        return Ok(Storage::F32(conv_direct::grad_input(dy, w, s)));
+        return Ok(HostData::F32(conv_direct::grad_input(dy, w, s)));
     }
     if let Some(dx) = grad_input_as_forward(dy, w, s) {
-        return Ok(Storage::F32(dx));
+        return Ok(HostData::F32(dx));
     }
     let geo = Geometry::new(s);
     let img_len = s.h * s.w * s.c_in;
     let mut dx = crate::buffer_pool::zeroed(s.n * img_len);
     if dx.is_empty() || geo.p == 0 {
-        return Ok(Storage::F32(dx));
+        return Ok(HostData::F32(dx));
     }
     let chunk_len = geo.chunk * img_len;
     let threads = geo.inner_threads(dx.len().div_ceil(chunk_len));
@@ -379,27 +379,27 @@ pub(super) fn conv2d_grad_input(dy: &Storage, w: &Storage, s: &Conv2dSpec) -> Re
             }
         })
     });
-    Ok(Storage::F32(dx))
+    Ok(HostData::F32(dx))
 }
 
 /// Gradient with respect to the filter.
-pub(super) fn conv2d_grad_filter(x: &Storage, dy: &Storage, s: &Conv2dSpec) -> Result<Storage> {
+pub(super) fn conv2d_grad_filter(x: &HostData, dy: &HostData, s: &Conv2dSpec) -> Result<HostData> {
     let (x, dy) = (x.as_f32("conv2d_grad_filter")?, dy.as_f32("conv2d_grad_filter")?);
     if s.groups > 1 && s.groups == s.c_in {
-        return Ok(Storage::F32(conv_depthwise::grad_filter(x, dy, s)));
+        return Ok(HostData::F32(conv_depthwise::grad_filter(x, dy, s)));
     }
     if conv_winograd::applies_grad_filter(s) {
-        return Ok(Storage::F32(conv_winograd::grad_filter(x, dy, s)));
+        return Ok(HostData::F32(conv_winograd::grad_filter(x, dy, s)));
     }
     if conv_direct::applies(s) {
-        return Ok(Storage::F32(conv_direct::grad_filter(x, dy, s)));
+        return Ok(HostData::F32(conv_direct::grad_filter(x, dy, s)));
     }
     let geo = Geometry::new(s);
     let len = geo.kg * s.c_out;
     let total_lines = s.n * s.out_h;
     let chunks = total_lines.div_ceil(geo.lines);
     if len == 0 || geo.p == 0 || chunks == 0 {
-        return Ok(Storage::F32(vec![0.0; len]));
+        return Ok(HostData::F32(vec![0.0; len]));
     }
     let threads = geo.inner_threads(chunks);
     let partial = |ci: usize, scratch: &mut Vec<f32>| {
@@ -416,7 +416,7 @@ pub(super) fn conv2d_grad_filter(x: &Storage, dy: &Storage, s: &Conv2dSpec) -> R
         }
         dw
     };
-    Ok(Storage::F32(sum_partials_in_order(chunks, len, partial)))
+    Ok(HostData::F32(sum_partials_in_order(chunks, len, partial)))
 }
 
 /// `Σ_c partial(c)` for `c` in `0..chunks`, added in index order whatever the thread count:

@@ -484,7 +484,7 @@ mod tests {
     use crate::backend::{reference, Conv2dSpec};
     use crate::ops::padding::{resolve_axis, Padding};
     use crate::testing::{assert_close, rand};
-    use crate::{Device, Storage};
+    use crate::{Device, HostData};
 
     /// `[n, h, w, c_in]`, `(kh, kw)`, `c_out`, stride, dilation, padding, groups.
     type Case = ([usize; 4], (usize, usize), usize, (usize, usize), (usize, usize), Padding, usize);
@@ -526,7 +526,7 @@ mod tests {
         ]
     }
 
-    fn f32s(s: Storage) -> Vec<f32> {
+    fn f32s(s: HostData) -> Vec<f32> {
         s.as_f32("test").unwrap().to_vec()
     }
 
@@ -542,7 +542,7 @@ mod tests {
             let x = rand(&[s.n, s.h, s.w, s.c_in], -1.0, 1.0, seed, Device::Cpu);
             let w = rand(&[s.kh, s.kw, s.c_in / s.groups, s.c_out], -1.0, 1.0, seed + 1, Device::Cpu);
             let dy = rand(&[s.n, s.out_h, s.out_w, s.c_out], -1.0, 1.0, seed + 2, Device::Cpu);
-            let (x, w, dy) = (x.storage(), w.storage(), dy.storage());
+            let (x, w, dy) = (x.host_storage(), w.host_storage(), dy.host_storage());
             let what = |pass: &str| format!("{pass} {case:?}");
             let want = f32s(reference::conv::conv2d(x, w, &s).unwrap());
             assert_close(&what("forward"), &f32s(conv::conv2d(x, w, &s).unwrap()), &want, 1e-4, 1e-4);
@@ -572,7 +572,7 @@ mod tests {
 
     #[test]
     fn direct_conv_is_independent_of_thread_count() {
-        let run = |threads: usize, s: &Conv2dSpec, x: &Storage, w: &Storage, dy: &Storage| {
+        let run = |threads: usize, s: &Conv2dSpec, x: &HostData, w: &HostData, dy: &HostData| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             pool.install(|| {
                 (
@@ -590,8 +590,8 @@ mod tests {
             let x = rand(&[s.n, s.h, s.w, s.c_in], -1.0, 1.0, 1, Device::Cpu);
             let w = rand(&[s.kh, s.kw, s.c_in / s.groups, s.c_out], -1.0, 1.0, 2, Device::Cpu);
             let dy = rand(&[s.n, s.out_h, s.out_w, s.c_out], -1.0, 1.0, 3, Device::Cpu);
-            let one = run(1, &s, x.storage(), w.storage(), dy.storage());
-            let two = run(2, &s, x.storage(), w.storage(), dy.storage());
+            let one = run(1, &s, x.host_storage(), w.host_storage(), dy.host_storage());
+            let two = run(2, &s, x.host_storage(), w.host_storage(), dy.host_storage());
             let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&one.0), bits(&two.0), "forward {case:?}");
             assert_eq!(bits(&one.1), bits(&two.1), "grad_filter {case:?}");

@@ -120,7 +120,7 @@ mod tests {
     use crate::backend::{reference, Conv2dSpec};
     use crate::ops::padding::{resolve_axis, Padding};
     use crate::testing::{assert_close, rand};
-    use crate::{Device, Storage};
+    use crate::{Device, HostData};
 
     /// `[n, h, w, c_in]`, kernel side, stride, dilation, padding, `c_out`.
     type Case = ([usize; 4], usize, usize, usize, Padding, usize);
@@ -159,7 +159,7 @@ mod tests {
         ]
     }
 
-    fn f32s(s: Storage) -> Vec<f32> {
+    fn f32s(s: HostData) -> Vec<f32> {
         s.as_f32("test").unwrap().to_vec()
     }
 
@@ -174,8 +174,8 @@ mod tests {
             assert!(super::applies(&s), "{case:?}");
             let x = rand(&[s.n, s.h, s.w, s.c_in], -1.0, 1.0, seed as u64, Device::Cpu);
             let w = rand(&[s.kh, s.kw, s.c_in, s.c_out], -1.0, 1.0, seed as u64 + 100, Device::Cpu);
-            let (xs, ws) = (f32s(x.storage().clone()), f32s(w.storage().clone()));
-            let want = f32s(reference::conv::conv2d(x.storage(), w.storage(), &s).unwrap());
+            let (xs, ws) = (f32s(x.host_storage().clone()), f32s(w.host_storage().clone()));
+            let want = f32s(reference::conv::conv2d(x.host_storage(), w.host_storage(), &s).unwrap());
             let on = |threads: usize| {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
                 pool.install(|| super::forward(&xs, &ws, &s))

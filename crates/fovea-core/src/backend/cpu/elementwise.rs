@@ -10,7 +10,7 @@ use super::chunked;
 use crate::backend::{broadcast_rows, broadcast_strides, reference};
 use crate::ops::binary::BinaryOp;
 use crate::ops::unary::{clip, sign, UnaryOp};
-use crate::{Result, Shape, Storage};
+use crate::{HostData, Result, Shape};
 
 const CHUNK: usize = 1 << 14;
 
@@ -18,7 +18,7 @@ const CHUNK: usize = 1 << 14;
 /// could round differently).
 const ONE_SIXTH: f32 = (1.0f64 / 6.0) as f32;
 
-pub(super) fn unary(op: UnaryOp, x: &Storage) -> Result<Storage> {
+pub(super) fn unary(op: UnaryOp, x: &HostData) -> Result<HostData> {
     let x = x.as_f32("unary")?;
     let mut y = crate::buffer_pool::for_overwrite(x.len());
     let out = &mut y[..];
@@ -38,10 +38,10 @@ pub(super) fn unary(op: UnaryOp, x: &Storage) -> Result<Storage> {
         UnaryOp::Clip(lo, hi) => map1(x, out, |v| clip(v, lo, hi)),
         _ => map1(x, out, |v| op.value(v)),
     }
-    Ok(Storage::F32(y))
+    Ok(HostData::F32(y))
 }
 
-pub(super) fn unary_grad(op: UnaryOp, x: &Storage, y: &Storage, dy: &Storage) -> Result<Storage> {
+pub(super) fn unary_grad(op: UnaryOp, x: &HostData, y: &HostData, dy: &HostData) -> Result<HostData> {
     let (x, y, dy) = (x.as_f32("unary_grad")?, y.as_f32("unary_grad")?, dy.as_f32("unary_grad")?);
     let mut dx = crate::buffer_pool::for_overwrite(x.len());
     let out = &mut dx[..];
@@ -66,11 +66,11 @@ pub(super) fn unary_grad(op: UnaryOp, x: &Storage, y: &Storage, dy: &Storage) ->
         UnaryOp::Clip(lo, hi) => map3(x, y, dy, out, |x, _, g| g * if x >= lo && x <= hi { 1.0 } else { 0.0 }),
         _ => map3(x, y, dy, out, |x, y, g| g * op.derivative(x, y)),
     }
-    Ok(Storage::F32(dx))
+    Ok(HostData::F32(dx))
 }
 
-pub(super) fn binary(op: BinaryOp, a: &Storage, a_shape: &Shape, b: &Storage, b_shape: &Shape, out_shape: &Shape) -> Result<Storage> {
-    let (Storage::F32(av), Storage::F32(bv)) = (a, b) else {
+pub(super) fn binary(op: BinaryOp, a: &HostData, a_shape: &Shape, b: &HostData, b_shape: &Shape, out_shape: &Shape) -> Result<HostData> {
+    let (HostData::F32(av), HostData::F32(bv)) = (a, b) else {
         return reference::elementwise::binary(op, a, a_shape, b, b_shape, out_shape);
     };
     if op.is_predicate() || out_shape.numel() == 0 {
@@ -90,7 +90,7 @@ pub(super) fn binary(op: BinaryOp, a: &Storage, a_shape: &Shape, b: &Storage, b_
         BinaryOp::Minimum => map2(a, b, out_shape, o, |x, y| if x.is_nan() || x <= y { x } else { y }),
         _ => map2(a, b, out_shape, o, |x, y| op.value_f32(x, y)),
     }
-    Ok(Storage::F32(out))
+    Ok(HostData::F32(out))
 }
 
 /// One side of a binary op.

@@ -127,10 +127,10 @@ fn unary_kernels_equal_the_f32_formulas_bit_for_bit() {
     for n in [37, 40_000] {
         let (x, dy) = (values(n, 3), values(n, 4));
         for op in unary_ops() {
-            let y = unary(op, &Storage::F32(x.clone())).unwrap().as_f32("test").unwrap().to_vec();
+            let y = unary(op, &HostData::F32(x.clone())).unwrap().as_f32("test").unwrap().to_vec();
             let want: Vec<f32> = x.iter().map(|&v| op.value(v)).collect();
             assert_same(&format!("{op:?} of {n}"), &y, &want);
-            let dx = unary_grad(op, &Storage::F32(x.clone()), &Storage::F32(y.clone()), &Storage::F32(dy.clone())).unwrap();
+            let dx = unary_grad(op, &HostData::F32(x.clone()), &HostData::F32(y.clone()), &HostData::F32(dy.clone())).unwrap();
             let want: Vec<f32> = x.iter().zip(&y).zip(&dy).map(|((&x, &y), &g)| g * op.derivative(x, y)).collect();
             assert_same(&format!("{op:?} gradient of {n}"), dx.as_f32("test").unwrap(), &want);
         }
@@ -141,7 +141,7 @@ fn unary_kernels_equal_the_f32_formulas_bit_for_bit() {
 fn unary_kernels_match_the_reference() {
     // The reference computes in f64, so only rounding may differ; infinite inputs are left
     // out because there f32 and f64 round to different overflows (inf · 0 against inf · ε).
-    let finite = |seed| Storage::F32(values(40_000, seed).into_iter().map(|v| if v.is_infinite() { 4.5 } else { v }).collect());
+    let finite = |seed| HostData::F32(values(40_000, seed).into_iter().map(|v| if v.is_infinite() { 4.5 } else { v }).collect());
     let (x, dy) = (finite(5), finite(6));
     for op in unary_ops() {
         let (got, want) = (unary(op, &x).unwrap(), reference::elementwise::unary(op, &x).unwrap());

@@ -4,7 +4,7 @@
 #[cfg(target_arch = "x86_64")]
 use super::sgemm_blocked;
 use crate::backend::MatmulSpec;
-use crate::{Result, Storage};
+use crate::{HostData, Result};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
@@ -124,12 +124,12 @@ fn gemm_crate(
     }
 }
 
-pub(super) fn matmul(a: &Storage, b: &Storage, s: &MatmulSpec) -> Result<Storage> {
+pub(super) fn matmul(a: &HostData, b: &HostData, s: &MatmulSpec) -> Result<HostData> {
     let (a, b) = (a.as_f32("matmul")?, b.as_f32("matmul")?);
     let (m, k, n) = (s.m, s.k, s.n);
     let mut c = crate::buffer_pool::zeroed(s.batch * m * n);
     if m * n == 0 {
-        return Ok(Storage::F32(c));
+        return Ok(HostData::F32(c));
     }
     let threads = rayon::current_num_threads();
     if s.batch >= threads && m * n * k < (1 << 22) {
@@ -142,7 +142,7 @@ pub(super) fn matmul(a: &Storage, b: &Storage, s: &MatmulSpec) -> Result<Storage
             sgemm(m, k, n, &a[bi * s.a_batch_stride..], s.trans_a, &b[bi * s.b_batch_stride..], s.trans_b, cb, false, threads);
         }
     }
-    Ok(Storage::F32(c))
+    Ok(HostData::F32(c))
 }
 
 #[cfg(test)]
@@ -205,7 +205,7 @@ mod tests {
     }
 
     fn reference_product(a: &[f32], b: &[f32], s: &MatmulSpec) -> Vec<f32> {
-        let out = reference::matmul::matmul(&Storage::F32(a.to_vec()), &Storage::F32(b.to_vec()), s).expect("reference");
+        let out = reference::matmul::matmul(&HostData::F32(a.to_vec()), &HostData::F32(b.to_vec()), s).expect("reference");
         out.as_f32("test").expect("f32").to_vec()
     }
 
@@ -322,7 +322,7 @@ mod tests {
                 let (a, b) = (values(a_len, 10), values(b_len, 11));
                 let s = spec(batch, m, k, n, (if a_bcast { 0 } else { m * k }, if b_bcast { 0 } else { k * n }), trans);
                 let expected = reference_product(&a, &b, &s);
-                let got = matmul(&Storage::F32(a), &Storage::F32(b), &s).expect("matmul");
+                let got = matmul(&HostData::F32(a), &HostData::F32(b), &s).expect("matmul");
                 assert_close(&format!("batched {batch}x{m}x{k}x{n} {trans:?}"), got.as_f32("test").expect("f32"), &expected, 1e-4, 1e-5);
             }
         }

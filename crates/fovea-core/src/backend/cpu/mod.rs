@@ -16,10 +16,10 @@ mod reduce;
 mod sgemm_avx512;
 mod sgemm_blocked;
 mod walk;
-use super::{Backend, Conv2dSpec, MatmulSpec, PadMode, Pool2dSpec, ReduceOp, SliceAxis};
+use super::{Conv2dSpec, HostBackend, MatmulSpec, PadMode, Pool2dSpec, ReduceOp, SliceAxis};
 use crate::ops::binary::BinaryOp;
 use crate::ops::unary::UnaryOp;
-use crate::{Result, Shape, Storage};
+use crate::{HostData, Result, Shape};
 use rayon::prelude::*;
 
 /// Element counts below this run on the calling thread: spawning rayon work costs more than
@@ -41,79 +41,87 @@ pub(super) fn chunked(out: &mut [f32], chunk: usize, kernel: impl Fn(usize, &mut
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CpuBackend;
 
-impl Backend for CpuBackend {
+impl HostBackend for CpuBackend {
     fn name(&self) -> &'static str {
         "cpu"
     }
 
-    fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage> {
+    fn unary(&self, op: UnaryOp, x: &HostData) -> Result<HostData> {
         elementwise::unary(op, x)
     }
 
-    fn unary_grad(&self, op: UnaryOp, x: &Storage, y: &Storage, dy: &Storage) -> Result<Storage> {
+    fn unary_grad(&self, op: UnaryOp, x: &HostData, y: &HostData, dy: &HostData) -> Result<HostData> {
         elementwise::unary_grad(op, x, y, dy)
     }
 
-    fn binary(&self, op: BinaryOp, a: &Storage, a_shape: &Shape, b: &Storage, b_shape: &Shape, out_shape: &Shape) -> Result<Storage> {
+    fn binary(&self, op: BinaryOp, a: &HostData, a_shape: &Shape, b: &HostData, b_shape: &Shape, out_shape: &Shape) -> Result<HostData> {
         elementwise::binary(op, a, a_shape, b, b_shape, out_shape)
     }
 
-    fn matmul(&self, a: &Storage, b: &Storage, spec: &MatmulSpec) -> Result<Storage> {
+    fn matmul(&self, a: &HostData, b: &HostData, spec: &MatmulSpec) -> Result<HostData> {
         matmul::matmul(a, b, spec)
     }
 
-    fn reduce(&self, op: ReduceOp, x: &Storage, shape: &Shape, axes: &[usize]) -> Result<Storage> {
+    fn reduce(&self, op: ReduceOp, x: &HostData, shape: &Shape, axes: &[usize]) -> Result<HostData> {
         reduce::reduce(op, x, shape, axes)
     }
 
-    fn pool2d(&self, x: &Storage, spec: &Pool2dSpec) -> Result<Storage> {
+    fn pool2d(&self, x: &HostData, spec: &Pool2dSpec) -> Result<HostData> {
         pool::pool2d(x, spec)
     }
 
-    fn pool2d_grad(&self, x: &Storage, y: &Storage, dy: &Storage, spec: &Pool2dSpec) -> Result<Storage> {
+    fn pool2d_grad(&self, x: &HostData, y: &HostData, dy: &HostData, spec: &Pool2dSpec) -> Result<HostData> {
         pool::pool2d_grad(x, y, dy, spec)
     }
 
-    fn max_pool2d_argmax(&self, x: &Storage, spec: &Pool2dSpec) -> Result<(Storage, Storage)> {
+    fn max_pool2d_argmax(&self, x: &HostData, spec: &Pool2dSpec) -> Result<(HostData, HostData)> {
         pool::max_pool2d_argmax(x, spec)
     }
 
-    fn conv2d(&self, x: &Storage, w: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
+    fn conv2d(&self, x: &HostData, w: &HostData, spec: &Conv2dSpec) -> Result<HostData> {
         conv::conv2d(x, w, spec)
     }
 
-    fn conv2d_grad_input(&self, dy: &Storage, w: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
+    fn conv2d_grad_input(&self, dy: &HostData, w: &HostData, spec: &Conv2dSpec) -> Result<HostData> {
         conv::conv2d_grad_input(dy, w, spec)
     }
 
-    fn conv2d_grad_filter(&self, x: &Storage, dy: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
+    fn conv2d_grad_filter(&self, x: &HostData, dy: &HostData, spec: &Conv2dSpec) -> Result<HostData> {
         conv::conv2d_grad_filter(x, dy, spec)
     }
 
-    fn permute(&self, x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage> {
+    fn permute(&self, x: &HostData, shape: &Shape, perm: &[usize]) -> Result<HostData> {
         movement::permute(x, shape, perm)
     }
 
-    fn strided_slice(&self, x: &Storage, shape: &Shape, axes: &[SliceAxis]) -> Result<Storage> {
+    fn strided_slice(&self, x: &HostData, shape: &Shape, axes: &[SliceAxis]) -> Result<HostData> {
         movement::strided_slice(x, shape, axes)
     }
-    fn concat(&self, xs: &[(&Storage, &Shape)], axis: usize) -> Result<Storage> {
+    fn concat(&self, xs: &[(&HostData, &Shape)], axis: usize) -> Result<HostData> {
         movement::concat(xs, axis)
     }
 
-    fn pad(&self, x: &Storage, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -> Result<Storage> {
+    fn pad(&self, x: &HostData, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -> Result<HostData> {
         movement::pad(x, shape, pads, mode)
     }
 
-    fn batch_norm_stats(&self, x: &Storage, channels: usize) -> Result<(Storage, Storage)> {
+    fn batch_norm_stats(&self, x: &HostData, channels: usize) -> Result<(HostData, HostData)> {
         batch_norm::batch_norm_stats(x, channels)
     }
 
-    fn channel_affine(&self, x: &Storage, scale: &Storage, shift: &Storage, channels: usize, relu: bool) -> Result<Storage> {
+    fn channel_affine(&self, x: &HostData, scale: &HostData, shift: &HostData, channels: usize, relu: bool) -> Result<HostData> {
         batch_norm::channel_affine(x, scale, shift, channels, relu)
     }
 
-    fn conv2d_affine(&self, x: &Storage, w: &Storage, spec: &Conv2dSpec, scale: &Storage, shift: &Storage, relu: bool) -> Result<Storage> {
+    fn conv2d_affine(
+        &self,
+        x: &HostData,
+        w: &HostData,
+        spec: &Conv2dSpec,
+        scale: &HostData,
+        shift: &HostData,
+        relu: bool,
+    ) -> Result<HostData> {
         match conv::conv2d_affine(x, w, spec, scale, shift, relu)? {
             Some(y) => Ok(y),
             None => {
@@ -125,13 +133,13 @@ impl Backend for CpuBackend {
 
     fn batch_norm_grad(
         &self,
-        x: &Storage,
-        dy: &Storage,
-        mean: &Storage,
-        invstd: &Storage,
-        gamma: &Storage,
+        x: &HostData,
+        dy: &HostData,
+        mean: &HostData,
+        invstd: &HostData,
+        gamma: &HostData,
         channels: usize,
-    ) -> Result<(Storage, Storage, Storage)> {
+    ) -> Result<(HostData, HostData, HostData)> {
         batch_norm::batch_norm_grad(x, dy, mean, invstd, gamma, channels)
     }
 }

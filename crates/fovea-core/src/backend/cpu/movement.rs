@@ -13,7 +13,7 @@ use super::walk::FastWalk;
 use super::PARALLEL_THRESHOLD;
 use crate::backend::reference::movement::{self as reference, check_concat, check_perm, check_slice, Walk};
 use crate::backend::{PadMode, SliceAxis};
-use crate::{Result, Shape, Storage};
+use crate::{HostData, Result, Shape};
 use rayon::prelude::*;
 
 /// Tile side in elements: 16 f32 are one cache line, and a 16×16 tile sits in registers/L1.
@@ -29,10 +29,10 @@ const CHUNK: usize = 1 << 14;
 macro_rules! each_dtype {
     ($x:expr, $v:ident => $e:expr) => {
         match $x {
-            Storage::F32($v) => Storage::F32($e),
-            Storage::U8($v) => Storage::U8($e),
-            Storage::I64($v) => Storage::I64($e),
-            Storage::Bool($v) => Storage::Bool($e),
+            HostData::F32($v) => HostData::F32($e),
+            HostData::U8($v) => HostData::U8($e),
+            HostData::I64($v) => HostData::I64($e),
+            HostData::Bool($v) => HostData::Bool($e),
         }
     };
 }
@@ -145,7 +145,7 @@ fn batched_transpose<T: Copy + Send + Sync>(x: &[T], rows: usize, cols: usize) -
 
 /// Permutes axes (see [`reference::permute`]): tiled for batched 2-D transposes, a parallel
 /// strided walk over the merged axes otherwise.
-pub(super) fn permute(x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage> {
+pub(super) fn permute(x: &HostData, shape: &Shape, perm: &[usize]) -> Result<HostData> {
     check_perm("permute", perm, shape)?;
     if x.len() != shape.numel() {
         return reference::permute(x, shape, perm); // reports the mismatch
@@ -164,7 +164,7 @@ pub(super) fn permute(x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Stor
 }
 
 /// Strided slice (see [`reference::strided_slice`]), split across threads.
-pub(super) fn strided_slice(x: &Storage, shape: &Shape, axes: &[SliceAxis]) -> Result<Storage> {
+pub(super) fn strided_slice(x: &HostData, shape: &Shape, axes: &[SliceAxis]) -> Result<HostData> {
     check_slice(shape, axes)?;
     if x.len() != shape.numel() {
         return reference::strided_slice(x, shape, axes);
@@ -176,12 +176,12 @@ pub(super) fn strided_slice(x: &Storage, shape: &Shape, axes: &[SliceAxis]) -> R
 /// Concatenation (see [`reference::concat`]); f32 outputs come from the buffer pool, since a
 /// pipeline's batches are large and made again every step: fresh memory is faulted in page by
 /// page each time.
-pub(super) fn concat(xs: &[(&Storage, &Shape)], axis: usize) -> Result<Storage> {
+pub(super) fn concat(xs: &[(&HostData, &Shape)], axis: usize) -> Result<HostData> {
     check_concat(xs, axis)?;
     let parts: Option<Vec<(&[f32], usize)>> = xs
         .iter()
         .map(|(s, sh)| match s {
-            Storage::F32(v) if v.len() == sh.numel() => Some((v.as_slice(), sh.dims()[axis..].iter().product())),
+            HostData::F32(v) if v.len() == sh.numel() => Some((v.as_slice(), sh.dims()[axis..].iter().product())),
             _ => None,
         })
         .collect();
@@ -198,15 +198,15 @@ pub(super) fn concat(xs: &[(&Storage, &Shape)], axis: usize) -> Result<Storage> 
             at += chunk;
         }
     }
-    Ok(Storage::F32(out))
+    Ok(HostData::F32(out))
 }
 
 /// Constant padding of f32 data: the output is filled with the constant, then every run of the
 /// input that stays contiguous in the output (the trailing unpadded axes together with the last
 /// padded one, e.g. a whole `W × C` row for `ZeroPadding2D` on NHWC) is copied in at once.
 /// Other modes and dtypes run the reference.
-pub(super) fn pad(x: &Storage, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -> Result<Storage> {
-    let (Storage::F32(v), PadMode::Constant(fill)) = (x, mode) else {
+pub(super) fn pad(x: &HostData, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -> Result<HostData> {
+    let (HostData::F32(v), PadMode::Constant(fill)) = (x, mode) else {
         return reference::pad(x, shape, pads, mode);
     };
     let dims = shape.dims();
@@ -229,7 +229,7 @@ pub(super) fn pad(x: &Storage, shape: &Shape, pads: &[(usize, usize)], mode: Pad
         }
         out[off..off + run].copy_from_slice(src);
     }
-    Ok(Storage::F32(out))
+    Ok(HostData::F32(out))
 }
 
 #[cfg(test)]
@@ -251,8 +251,8 @@ mod tests {
             let x = crate::testing::rand(dims, -1.0, 1.0, 7, crate::Device::Cpu);
             let shape = Shape::new(dims.to_vec());
             for mode in [PadMode::Constant(0.0), PadMode::Constant(-2.5)] {
-                let got = pad(x.storage(), &shape, pads, mode).unwrap();
-                assert_eq!(got, reference::pad(x.storage(), &shape, pads, mode).unwrap(), "{dims:?} {pads:?} {mode:?}");
+                let got = pad(x.host_storage(), &shape, pads, mode).unwrap();
+                assert_eq!(got, reference::pad(x.host_storage(), &shape, pads, mode).unwrap(), "{dims:?} {pads:?} {mode:?}");
             }
         }
     }
@@ -287,19 +287,19 @@ mod tests {
         for (dims, perm) in cases {
             let shape = Shape::new(dims);
             let n = shape.numel();
-            let f = Storage::F32((0..n).map(|i| i as f32).collect());
+            let f = HostData::F32((0..n).map(|i| i as f32).collect());
             assert_eq!(permute(&f, &shape, perm).unwrap(), reference::permute(&f, &shape, perm).unwrap(), "{dims:?} {perm:?}");
-            let u = Storage::U8((0..n).map(|i| (i % 251) as u8).collect());
+            let u = HostData::U8((0..n).map(|i| (i % 251) as u8).collect());
             assert_eq!(permute(&u, &shape, perm).unwrap(), reference::permute(&u, &shape, perm).unwrap(), "{dims:?} {perm:?}");
         }
-        assert!(permute(&Storage::F32(vec![0.0; 6]), &Shape::new([2, 3]), &[1, 1]).is_err());
+        assert!(permute(&HostData::F32(vec![0.0; 6]), &Shape::new([2, 3]), &[1, 1]).is_err());
     }
 
     #[test]
     fn concat_matches_the_reference() {
         let f = |dims: &[usize], start: usize| {
             let shape = Shape::new(dims.to_vec());
-            (Storage::F32((start..start + shape.numel()).map(|i| i as f32).collect()), shape)
+            (HostData::F32((start..start + shape.numel()).map(|i| i as f32).collect()), shape)
         };
         let (a, b, c) = (f(&[2, 3, 4], 0), f(&[2, 1, 4], 100), f(&[2, 5, 4], 200));
         for (parts, axis) in [(vec![&a, &b, &c], 1), (vec![&a, &a], 0), (vec![&a, &a], 2), (vec![&b], 1)] {
@@ -308,7 +308,7 @@ mod tests {
         }
         // Shape and dtype mismatches are reported, as by the reference.
         assert!(concat(&[(&a.0, &a.1), (&b.0, &b.1)], 0).is_err());
-        let u = Storage::U8(vec![0; 24]);
+        let u = HostData::U8(vec![0; 24]);
         assert!(concat(&[(&a.0, &a.1), (&u, &a.1)], 0).is_err());
         assert!(concat(&[], 0).is_err());
     }
@@ -316,7 +316,7 @@ mod tests {
     #[test]
     fn parallel_slices_match_the_reference() {
         let shape = Shape::new([6, 70, 90]); // above the parallel threshold
-        let x = Storage::F32((0..shape.numel()).map(|i| i as f32).collect());
+        let x = HostData::F32((0..shape.numel()).map(|i| i as f32).collect());
         let axes = [
             SliceAxis { start: 5, step: -2, len: 3 },
             SliceAxis { start: 1, step: 1, len: 68 },

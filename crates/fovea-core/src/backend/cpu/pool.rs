@@ -11,7 +11,7 @@
 
 use super::PARALLEL_THRESHOLD;
 use crate::backend::{reference, Pool2dSpec, PoolKind};
-use crate::{Result, Storage};
+use crate::{HostData, Result};
 use rayon::prelude::*;
 
 /// The real input rows `iy` and columns `ix` of output `(oy, ox)`'s window, as ranges.
@@ -186,7 +186,7 @@ fn max2x2_grad_image(xb: &[f32], yb: &[f32], dyb: &[f32], s: &Pool2dSpec, dxb: &
     dxb[2 * s.out_h * line..].fill(0.0);
 }
 
-pub(super) fn pool2d(x: &Storage, s: &Pool2dSpec) -> Result<Storage> {
+pub(super) fn pool2d(x: &HostData, s: &Pool2dSpec) -> Result<HostData> {
     let x = x.as_f32("pool2d")?;
     let in_per = s.h * s.w * s.c;
     let row = s.out_w * s.c;
@@ -195,7 +195,7 @@ pub(super) fn pool2d(x: &Storage, s: &Pool2dSpec) -> Result<Storage> {
     let mut y = crate::buffer_pool::for_overwrite(s.n * s.out_h * row);
     if is_small_max2x2(s) {
         per_chunk(&mut y, row, x.len(), |r, yrow| max2x2_row(&x[(r / s.out_h) * in_per..][..in_per], s, r % s.out_h, yrow));
-        return Ok(Storage::F32(y));
+        return Ok(HostData::F32(y));
     }
     // Output rows are independent in the forward pass, so even one image spreads over threads.
     per_chunk(&mut y, row, x.len(), |r, yrow| {
@@ -206,7 +206,7 @@ pub(super) fn pool2d(x: &Storage, s: &Pool2dSpec) -> Result<Storage> {
             PoolKind::Avg => avg_row(xb, s, oy, yrow),
         }
     });
-    Ok(Storage::F32(y))
+    Ok(HostData::F32(y))
 }
 
 /// One window pixel's share of max pooling's backward pass: where the pixel holds the window's
@@ -223,7 +223,7 @@ fn route_to_first_max(dx: &mut [f32], x: &[f32], y: &[f32], g: &[f32], pending: 
     }
 }
 
-pub(super) fn pool2d_grad(x: &Storage, y: &Storage, dy: &Storage, s: &Pool2dSpec) -> Result<Storage> {
+pub(super) fn pool2d_grad(x: &HostData, y: &HostData, dy: &HostData, s: &Pool2dSpec) -> Result<HostData> {
     let (x, y, dy) = (x.as_f32("pool2d_grad")?, y.as_f32("pool2d_grad")?, dy.as_f32("pool2d_grad")?);
     let c = s.c;
     let (in_per, out_per) = (s.h * s.w * c, s.out_h * s.out_w * c);
@@ -233,7 +233,7 @@ pub(super) fn pool2d_grad(x: &Storage, y: &Storage, dy: &Storage, s: &Pool2dSpec
             let (xb, yb, dyb) = (&x[b * in_per..][..in_per], &y[b * out_per..][..out_per], &dy[b * out_per..][..out_per]);
             max2x2_grad_image(xb, yb, dyb, s, dxb);
         });
-        return Ok(Storage::F32(dx));
+        return Ok(HostData::F32(dx));
     }
     let mut dx = crate::buffer_pool::zeroed(x.len());
     // Windows of neighbouring output rows overlap in the input, so the backward pass splits
@@ -277,10 +277,10 @@ pub(super) fn pool2d_grad(x: &Storage, y: &Storage, dy: &Storage, s: &Pool2dSpec
             }
         }
     });
-    Ok(Storage::F32(dx))
+    Ok(HostData::F32(dx))
 }
 
-pub(super) fn max_pool2d_argmax(x: &Storage, s: &Pool2dSpec) -> Result<(Storage, Storage)> {
+pub(super) fn max_pool2d_argmax(x: &HostData, s: &Pool2dSpec) -> Result<(HostData, HostData)> {
     if !fits_lanes(s) {
         return reference::pool::max_pool2d_argmax(x, s);
     }
@@ -299,7 +299,7 @@ pub(super) fn max_pool2d_argmax(x: &Storage, s: &Pool2dSpec) -> Result<(Storage,
         });
     });
     let (y, i) = both.into_iter().unzip();
-    Ok((Storage::F32(y), Storage::I64(i)))
+    Ok((HostData::F32(y), HostData::I64(i)))
 }
 
 #[cfg(test)]
@@ -307,7 +307,7 @@ mod tests {
     use crate::backend::{reference, Pool2dSpec, PoolKind};
     use crate::ops::padding::{resolve_axis, Padding};
     use crate::testing::{assert_close, rand};
-    use crate::{Device, Storage};
+    use crate::{Device, HostData};
 
     fn spec(kind: PoolKind, dims: [usize; 4], k: (usize, usize), st: (usize, usize), p: &Padding) -> Pool2dSpec {
         let ay = resolve_axis("t", p, 0, dims[1], k.0, st.0, 1).unwrap();
@@ -360,19 +360,21 @@ mod tests {
             }
             for kind in [PoolKind::Max, PoolKind::Avg] {
                 let s = spec(kind, dims, k, st, &p);
-                let want = reference::pool::pool2d(x.storage(), &s).unwrap();
-                let got = super::pool2d(x.storage(), &s).unwrap();
+                let want = reference::pool::pool2d(x.host_storage(), &s).unwrap();
+                let got = super::pool2d(x.host_storage(), &s).unwrap();
                 let what = format!("{kind:?} {dims:?} forward");
                 assert_close(&what, got.as_f32("t").unwrap(), want.as_f32("t").unwrap(), 1e-5, 1e-6);
                 let dy = rand(&[s.n, s.out_h, s.out_w, s.c], -1.0, 1.0, 99, Device::Cpu);
-                let want = reference::pool::pool2d_grad(x.storage(), &want, dy.storage(), &s).unwrap();
-                let got = super::pool2d_grad(x.storage(), &got, dy.storage(), &s).unwrap();
+                let want = reference::pool::pool2d_grad(x.host_storage(), &want, dy.host_storage(), &s).unwrap();
+                let got = super::pool2d_grad(x.host_storage(), &got, dy.host_storage(), &s).unwrap();
                 let what = format!("{kind:?} {dims:?} grad");
                 assert_close(&what, got.as_f32("t").unwrap(), want.as_f32("t").unwrap(), 1e-5, 1e-6);
             }
             let s = spec(PoolKind::Max, dims, k, st, &p);
-            let ((y, i), (ry, ri)) =
-                (super::max_pool2d_argmax(x.storage(), &s).unwrap(), reference::pool::max_pool2d_argmax(x.storage(), &s).unwrap());
+            let ((y, i), (ry, ri)) = (
+                super::max_pool2d_argmax(x.host_storage(), &s).unwrap(),
+                reference::pool::max_pool2d_argmax(x.host_storage(), &s).unwrap(),
+            );
             assert_eq!(i, ri, "{dims:?} argmax");
             assert_close("argmax values", y.as_f32("t").unwrap(), ry.as_f32("t").unwrap(), 0.0, 0.0);
         }
@@ -384,14 +386,14 @@ mod tests {
         // backends must still agree: -inf, index -1, no gradient.
         let s = spec(PoolKind::Max, [1, 2, 2, 3], (1, 1), (1, 1), &Padding::Explicit(vec![(1, 0), (0, 1)]));
         let x = rand(&[1, 2, 2, 3], -1.0, 1.0, 4, Device::Cpu);
-        let (y, i) = super::max_pool2d_argmax(x.storage(), &s).unwrap();
-        assert_eq!((y.clone(), i.clone()), reference::pool::max_pool2d_argmax(x.storage(), &s).unwrap());
+        let (y, i) = super::max_pool2d_argmax(x.host_storage(), &s).unwrap();
+        assert_eq!((y.clone(), i.clone()), reference::pool::max_pool2d_argmax(x.host_storage(), &s).unwrap());
         assert_eq!(y.as_f32("t").unwrap()[0], f32::NEG_INFINITY);
         assert_eq!(i.as_i64("t").unwrap()[..3], [-1, -1, -1]);
-        assert_eq!(super::pool2d(x.storage(), &s).unwrap(), y);
-        let dy = Storage::F32(vec![1.0; y.len()]);
-        let want = reference::pool::pool2d_grad(x.storage(), &y, &dy, &s).unwrap();
-        assert_eq!(super::pool2d_grad(x.storage(), &y, &dy, &s).unwrap(), want);
+        assert_eq!(super::pool2d(x.host_storage(), &s).unwrap(), y);
+        let dy = HostData::F32(vec![1.0; y.len()]);
+        let want = reference::pool::pool2d_grad(x.host_storage(), &y, &dy, &s).unwrap();
+        assert_eq!(super::pool2d_grad(x.host_storage(), &y, &dy, &s).unwrap(), want);
     }
 
     #[test]
@@ -399,10 +401,10 @@ mod tests {
         // One channel, 2×2 window over 2×2 images: a tie (first wins), then a NaN that the later 5.0
         // cannot displace.
         let s = spec(PoolKind::Max, [2, 2, 2, 1], (2, 2), (1, 1), &Padding::Valid);
-        let x = Storage::F32(vec![3.0, 1.0, 3.0, 0.0, 1.0, f32::NAN, 5.0, 2.0]);
+        let x = HostData::F32(vec![3.0, 1.0, 3.0, 0.0, 1.0, f32::NAN, 5.0, 2.0]);
         let (y, i) = super::max_pool2d_argmax(&x, &s).unwrap();
         let (ry, ri) = reference::pool::max_pool2d_argmax(&x, &s).unwrap();
-        assert_eq!(i, Storage::I64(vec![0, 5]));
+        assert_eq!(i, HostData::I64(vec![0, 5]));
         assert_eq!(i, ri);
         let (y, ry) = (y.as_f32("t").unwrap().to_vec(), ry.as_f32("t").unwrap().to_vec());
         assert_eq!(y[0], 3.0);
@@ -411,9 +413,9 @@ mod tests {
         assert!(fwd.as_f32("t").unwrap()[1].is_nan());
         // The gradient goes to the first maximum and the first NaN only, and an infinite
         // gradient does not turn the other pixels into NaN.
-        let dy = Storage::F32(vec![2.0, f32::INFINITY]);
+        let dy = HostData::F32(vec![2.0, f32::INFINITY]);
         let dx = super::pool2d_grad(&x, &fwd, &dy, &s).unwrap();
-        assert_eq!(dx, Storage::F32(vec![2.0, 0.0, 0.0, 0.0, 0.0, f32::INFINITY, 0.0, 0.0]));
+        assert_eq!(dx, HostData::F32(vec![2.0, 0.0, 0.0, 0.0, 0.0, f32::INFINITY, 0.0, 0.0]));
         assert_eq!(dx, reference::pool::pool2d_grad(&x, &fwd, &dy, &s).unwrap());
     }
 }

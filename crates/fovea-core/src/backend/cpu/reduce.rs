@@ -13,7 +13,7 @@
 
 use super::PARALLEL_THRESHOLD;
 use crate::backend::{reference, ReduceOp};
-use crate::{Result, Shape, Storage};
+use crate::{HostData, Result, Shape};
 use rayon::prelude::*;
 
 /// Elements folded by one task before its partial result is merged.
@@ -91,8 +91,8 @@ fn split(shape: &Shape, axes: &[usize]) -> Option<(usize, usize, usize)> {
 }
 
 /// Reduces `x` over `axes`: the fast path for f32 over contiguous axes, the reference otherwise.
-pub(super) fn reduce(op: ReduceOp, x: &Storage, shape: &Shape, axes: &[usize]) -> Result<Storage> {
-    let (Storage::F32(v), Some((outer, red, inner))) = (x, split(shape, axes)) else {
+pub(super) fn reduce(op: ReduceOp, x: &HostData, shape: &Shape, axes: &[usize]) -> Result<HostData> {
+    let (HostData::F32(v), Some((outer, red, inner))) = (x, split(shape, axes)) else {
         return reference::reduce::reduce(op, x, shape, axes);
     };
     let arg = matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin);
@@ -101,12 +101,12 @@ pub(super) fn reduce(op: ReduceOp, x: &Storage, shape: &Shape, axes: &[usize]) -
         return reference::reduce::reduce(op, x, shape, axes);
     }
     Ok(match op {
-        ReduceOp::Sum => Storage::F32(fold::<Sum>(v, outer, red, inner)),
-        ReduceOp::Prod => Storage::F32(fold::<Prod>(v, outer, red, inner)),
-        ReduceOp::Max => Storage::F32(fold::<Max>(v, outer, red, inner)),
-        ReduceOp::Min => Storage::F32(fold::<Min>(v, outer, red, inner)),
-        ReduceOp::ArgMax => Storage::I64(arg_fold::<true>(v, outer, red, inner)),
-        ReduceOp::ArgMin => Storage::I64(arg_fold::<false>(v, outer, red, inner)),
+        ReduceOp::Sum => HostData::F32(fold::<Sum>(v, outer, red, inner)),
+        ReduceOp::Prod => HostData::F32(fold::<Prod>(v, outer, red, inner)),
+        ReduceOp::Max => HostData::F32(fold::<Max>(v, outer, red, inner)),
+        ReduceOp::Min => HostData::F32(fold::<Min>(v, outer, red, inner)),
+        ReduceOp::ArgMax => HostData::I64(arg_fold::<true>(v, outer, red, inner)),
+        ReduceOp::ArgMin => HostData::I64(arg_fold::<false>(v, outer, red, inner)),
     })
 }
 
@@ -281,7 +281,7 @@ mod tests {
         let shape = Shape::new(dims.to_vec());
         // Values near 1 keep long products finite.
         let x = rand(dims, 0.6, 1.5, seed, Device::Cpu);
-        let x = x.storage();
+        let x = x.host_storage();
         for first in 0..dims.len() {
             for last in first..dims.len() {
                 let axes: Vec<usize> = (first..=last).collect();
@@ -293,7 +293,7 @@ mod tests {
                     let got = reduce(op, x, &shape, &axes).unwrap();
                     let what = format!("{op:?} over {axes:?} of {dims:?}");
                     match (&got, &want) {
-                        (Storage::F32(g), Storage::F32(w)) => assert_close(&what, g, w, 2e-5, 1e-6),
+                        (HostData::F32(g), HostData::F32(w)) => assert_close(&what, g, w, 2e-5, 1e-6),
                         _ => assert_eq!(got, want, "{what}"),
                     }
                 }
@@ -327,8 +327,8 @@ mod tests {
         let dims = [8usize, 16, 16, 24];
         let x = rand(&dims, -1.0, 1.0, 5, Device::Cpu);
         let shape = Shape::new(dims.to_vec());
-        let got = reduce(ReduceOp::Sum, x.storage(), &shape, &[0, 1, 2]).unwrap();
-        let want = reference::reduce::reduce(ReduceOp::Sum, x.storage(), &shape, &[0, 1, 2]).unwrap();
+        let got = reduce(ReduceOp::Sum, x.host_storage(), &shape, &[0, 1, 2]).unwrap();
+        let want = reference::reduce::reduce(ReduceOp::Sum, x.host_storage(), &shape, &[0, 1, 2]).unwrap();
         assert_close("bn sum", got.as_f32("t").unwrap(), want.as_f32("t").unwrap(), 1e-4, 1e-4);
     }
 
@@ -341,7 +341,7 @@ mod tests {
             let shape = Shape::new(dims.to_vec());
             let run = |threads: usize| {
                 let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-                pool.install(|| reduce(ReduceOp::Sum, x.storage(), &shape, axes).unwrap())
+                pool.install(|| reduce(ReduceOp::Sum, x.host_storage(), &shape, axes).unwrap())
             };
             let one = run(1);
             for threads in [2, 3, 7] {
@@ -353,29 +353,29 @@ mod tests {
     #[test]
     fn nan_propagates_and_other_axis_sets_fall_back() {
         let shape = Shape::new([2, 3]);
-        let x = Storage::F32(vec![1.0, f32::NAN, 3.0, 4.0, 5.0, 6.0]);
+        let x = HostData::F32(vec![1.0, f32::NAN, 3.0, 4.0, 5.0, 6.0]);
         let m = reduce(ReduceOp::Max, &x, &shape, &[1]).unwrap();
         let m = m.as_f32("t").unwrap();
         assert!(m[0].is_nan() && m[1] == 6.0, "{m:?}");
-        assert_eq!(reduce(ReduceOp::ArgMin, &x, &shape, &[1]).unwrap(), Storage::I64(vec![1, 0]));
+        assert_eq!(reduce(ReduceOp::ArgMin, &x, &shape, &[1]).unwrap(), HostData::I64(vec![1, 0]));
         // The same down columns (the row-slab path), and deep inside a multi-block row.
         let m = reduce(ReduceOp::Min, &x, &Shape::new([3, 2]), &[0]).unwrap();
         let m = m.as_f32("t").unwrap();
         assert!(m[0] == 1.0 && m[1].is_nan(), "{m:?}");
-        assert_eq!(reduce(ReduceOp::ArgMax, &x, &Shape::new([3, 2]), &[0]).unwrap(), Storage::I64(vec![2, 0]));
+        assert_eq!(reduce(ReduceOp::ArgMax, &x, &Shape::new([3, 2]), &[0]).unwrap(), HostData::I64(vec![2, 0]));
         let mut long = vec![1.0f32; 3 * BLOCK];
         long[2 * BLOCK + 5] = f32::NAN;
-        let long = Storage::F32(long);
+        let long = HostData::F32(long);
         for op in [ReduceOp::Max, ReduceOp::Min, ReduceOp::Sum] {
             assert!(reduce(op, &long, &Shape::new([3 * BLOCK]), &[0]).unwrap().as_f32("t").unwrap()[0].is_nan(), "{op:?}");
         }
-        assert_eq!(reduce(ReduceOp::ArgMax, &long, &Shape::new([1, 3 * BLOCK]), &[1]).unwrap(), Storage::I64(vec![2 * BLOCK as i64 + 5]));
+        assert_eq!(reduce(ReduceOp::ArgMax, &long, &Shape::new([1, 3 * BLOCK]), &[1]).unwrap(), HostData::I64(vec![2 * BLOCK as i64 + 5]));
         // Non-contiguous axes and integer dtypes go to the reference and agree with it.
         let shape = Shape::new([2, 2, 2]);
-        let x = Storage::F32((0..8).map(|v| v as f32).collect());
-        assert_eq!(reduce(ReduceOp::Sum, &x, &shape, &[0, 2]).unwrap(), Storage::F32(vec![10.0, 18.0]));
-        let xi = Storage::I64((0..8).collect());
-        assert_eq!(reduce(ReduceOp::Max, &xi, &shape, &[1, 2]).unwrap(), Storage::I64(vec![3, 7]));
+        let x = HostData::F32((0..8).map(|v| v as f32).collect());
+        assert_eq!(reduce(ReduceOp::Sum, &x, &shape, &[0, 2]).unwrap(), HostData::F32(vec![10.0, 18.0]));
+        let xi = HostData::I64((0..8).collect());
+        assert_eq!(reduce(ReduceOp::Max, &xi, &shape, &[1, 2]).unwrap(), HostData::I64(vec![3, 7]));
         let e = reduce(ReduceOp::ArgMax, &x, &shape, &[0, 1]).unwrap_err().to_string();
         assert!(e.contains("exactly one axis"), "{e}");
     }

@@ -1,7 +1,7 @@
 //! Per-channel primitives of batch normalization on data viewed as `[rows, channels]`
 //! (channels last, every leading axis folded into the rows).
 
-use crate::{Result, Storage};
+use crate::{HostData, Result};
 
 fn rows(x: &[f32], channels: usize) -> impl Iterator<Item = &[f32]> {
     x.chunks_exact(channels.max(1))
@@ -9,7 +9,7 @@ fn rows(x: &[f32], channels: usize) -> impl Iterator<Item = &[f32]> {
 
 /// Per-channel mean and biased variance (what `tf.nn.moments` gives over every axis but the
 /// last), accumulated in f64 in two passes.
-pub fn batch_norm_stats(x: &Storage, channels: usize) -> Result<(Storage, Storage)> {
+pub fn batch_norm_stats(x: &HostData, channels: usize) -> Result<(HostData, HostData)> {
     let x = x.as_f32("batch_norm_stats")?;
     let n = (x.len() / channels.max(1)).max(1) as f64;
     let mut mean = vec![0f64; channels];
@@ -25,13 +25,13 @@ pub fn batch_norm_stats(x: &Storage, channels: usize) -> Result<(Storage, Storag
             *s += (f64::from(v) - m).powi(2);
         }
     }
-    let to_f32 = |v: Vec<f64>| Storage::F32(v.into_iter().map(|v| v as f32).collect());
+    let to_f32 = |v: Vec<f64>| HostData::F32(v.into_iter().map(|v| v as f32).collect());
     Ok((to_f32(mean), to_f32(var.into_iter().map(|s| s / n).collect())))
 }
 
 /// `y[r, c] = x[r, c]·scale[c] + shift[c]`, then ReLU when `relu` (`UnaryOp::Relu`'s rule:
 /// only positive values pass).
-pub fn channel_affine(x: &Storage, scale: &Storage, shift: &Storage, channels: usize, relu: bool) -> Result<Storage> {
+pub fn channel_affine(x: &HostData, scale: &HostData, shift: &HostData, channels: usize, relu: bool) -> Result<HostData> {
     const OP: &str = "channel_affine";
     let (x, scale, shift) = (x.as_f32(OP)?, scale.as_f32(OP)?, shift.as_f32(OP)?);
     let mut y = Vec::with_capacity(x.len());
@@ -46,7 +46,7 @@ pub fn channel_affine(x: &Storage, scale: &Storage, shift: &Storage, channels: u
             }
         }));
     }
-    Ok(Storage::F32(y))
+    Ok(HostData::F32(y))
 }
 
 /// The backward pass of training-mode batch normalization `y = γ·(x − μ)·σ⁻¹ + β`, where the
@@ -56,13 +56,13 @@ pub fn channel_affine(x: &Storage, scale: &Storage, shift: &Storage, channels: u
 /// With `k₁ = Σdy / N` and `k₂ = Σdy·(x − μ) / N · σ⁻²`:
 /// `dx = γσ⁻¹ · (dy − k₁ − (x − μ)·k₂)` (the mean's and the variance's paths folded in).
 pub fn batch_norm_grad(
-    x: &Storage,
-    dy: &Storage,
-    mean: &Storage,
-    invstd: &Storage,
-    gamma: &Storage,
+    x: &HostData,
+    dy: &HostData,
+    mean: &HostData,
+    invstd: &HostData,
+    gamma: &HostData,
     channels: usize,
-) -> Result<(Storage, Storage, Storage)> {
+) -> Result<(HostData, HostData, HostData)> {
     const OP: &str = "batch_norm_grad";
     let (x, dy, mean, invstd, gamma) = (x.as_f32(OP)?, dy.as_f32(OP)?, mean.as_f32(OP)?, invstd.as_f32(OP)?, gamma.as_f32(OP)?);
     let n = (x.len() / channels.max(1)).max(1) as f64;
@@ -82,6 +82,6 @@ pub fn batch_norm_grad(
             dx.push((f64::from(gamma[c]) * inv * (f64::from(gr[c]) - k1 - xmu * k2)) as f32);
         }
     }
-    let to_f32 = |v: Vec<f64>| Storage::F32(v.into_iter().map(|v| v as f32).collect());
-    Ok((Storage::F32(dx), to_f32(sum_dy), to_f32(sum_dy_xmu)))
+    let to_f32 = |v: Vec<f64>| HostData::F32(v.into_iter().map(|v| v as f32).collect());
+    Ok((HostData::F32(dx), to_f32(sum_dy), to_f32(sum_dy_xmu)))
 }

@@ -8,7 +8,7 @@
 //! Sums are accumulated in f64 and rounded to f32 once.
 
 use crate::backend::Conv2dSpec;
-use crate::{Result, Storage};
+use crate::{HostData, Result};
 
 /// Calls `f(n, oh, ow, i, j, ih, iw)` for every output pixel and every kernel tap that lands
 /// inside the (unpadded) input; taps in the padding contribute zero and are skipped.
@@ -53,7 +53,7 @@ impl Index<'_> {
 }
 
 /// `y[n, oh, ow, oc] = Σ_{i, j, ci} x[n, oh·sh + i·dh − pt, ow·sw + j·dw − pl, g·cin_g + ci] · w[i, j, ci, oc]`.
-pub fn conv2d(x: &Storage, w: &Storage, s: &Conv2dSpec) -> Result<Storage> {
+pub fn conv2d(x: &HostData, w: &HostData, s: &Conv2dSpec) -> Result<HostData> {
     let (x, w) = (x.as_f32("conv2d")?, w.as_f32("conv2d")?);
     let (cin_g, cout_g) = (s.c_in / s.groups, s.c_out / s.groups);
     let ix = Index(s);
@@ -65,12 +65,12 @@ pub fn conv2d(x: &Storage, w: &Storage, s: &Conv2dSpec) -> Result<Storage> {
             y[ix.y(n, oh, ow, oc)] += acc;
         }
     });
-    Ok(Storage::F32(y.into_iter().map(|v| v as f32).collect()))
+    Ok(HostData::F32(y.into_iter().map(|v| v as f32).collect()))
 }
 
 /// `dx = ∂L/∂x` given `dy = ∂L/∂y`: every product `x·w` in the forward sum sends `dy·w` back
 /// to the input element it read.
-pub fn conv2d_grad_input(dy: &Storage, w: &Storage, s: &Conv2dSpec) -> Result<Storage> {
+pub fn conv2d_grad_input(dy: &HostData, w: &HostData, s: &Conv2dSpec) -> Result<HostData> {
     let (dy, w) = (dy.as_f32("conv2d_grad_input")?, w.as_f32("conv2d_grad_input")?);
     let (cin_g, cout_g) = (s.c_in / s.groups, s.c_out / s.groups);
     let ix = Index(s);
@@ -84,11 +84,11 @@ pub fn conv2d_grad_input(dy: &Storage, w: &Storage, s: &Conv2dSpec) -> Result<St
             }
         }
     });
-    Ok(Storage::F32(dx.into_iter().map(|v| v as f32).collect()))
+    Ok(HostData::F32(dx.into_iter().map(|v| v as f32).collect()))
 }
 
 /// `dw = ∂L/∂w` given `dy`: each filter tap accumulates `x·dy` over every place it was used.
-pub fn conv2d_grad_filter(x: &Storage, dy: &Storage, s: &Conv2dSpec) -> Result<Storage> {
+pub fn conv2d_grad_filter(x: &HostData, dy: &HostData, s: &Conv2dSpec) -> Result<HostData> {
     let (x, dy) = (x.as_f32("conv2d_grad_filter")?, dy.as_f32("conv2d_grad_filter")?);
     let (cin_g, cout_g) = (s.c_in / s.groups, s.c_out / s.groups);
     let ix = Index(s);
@@ -102,5 +102,5 @@ pub fn conv2d_grad_filter(x: &Storage, dy: &Storage, s: &Conv2dSpec) -> Result<S
             }
         }
     });
-    Ok(Storage::F32(dw.into_iter().map(|v| v as f32).collect()))
+    Ok(HostData::F32(dw.into_iter().map(|v| v as f32).collect()))
 }

@@ -3,18 +3,18 @@
 use crate::backend::{broadcast_rows, broadcast_strides};
 use crate::ops::binary::BinaryOp;
 use crate::ops::unary::UnaryOp;
-use crate::{DType, Error, Result, Shape, Storage};
+use crate::{DType, Error, HostData, Result, Shape};
 
 /// `y = op(x)` computed in f64 and rounded to f32.
-pub fn unary(op: UnaryOp, x: &Storage) -> Result<Storage> {
+pub fn unary(op: UnaryOp, x: &HostData) -> Result<HostData> {
     let x = x.as_f32("unary")?;
-    Ok(Storage::F32(x.iter().map(|&v| op.value(v as f64) as f32).collect()))
+    Ok(HostData::F32(x.iter().map(|&v| op.value(v as f64) as f32).collect()))
 }
 
 /// `dx = dy · op'(x)` computed in f64.
-pub fn unary_grad(op: UnaryOp, x: &Storage, y: &Storage, dy: &Storage) -> Result<Storage> {
+pub fn unary_grad(op: UnaryOp, x: &HostData, y: &HostData, dy: &HostData) -> Result<HostData> {
     let (x, y, dy) = (x.as_f32("unary_grad")?, y.as_f32("unary_grad")?, dy.as_f32("unary_grad")?);
-    Ok(Storage::F32(x.iter().zip(y).zip(dy).map(|((&x, &y), &g)| (g as f64 * op.derivative(x as f64, y as f64)) as f32).collect()))
+    Ok(HostData::F32(x.iter().zip(y).zip(dy).map(|((&x, &y), &g)| (g as f64 * op.derivative(x as f64, y as f64)) as f32).collect()))
 }
 
 /// Applies `f` over broadcast pairs into a new vector of the output size.
@@ -34,21 +34,27 @@ pub(crate) fn broadcast_map<A: Copy, B: Copy, O: Default + Clone>(
 }
 
 /// `op(a, b)` with NumPy broadcasting to `out_shape`.
-pub fn binary(op: BinaryOp, a: &Storage, a_shape: &Shape, b: &Storage, b_shape: &Shape, out_shape: &Shape) -> Result<Storage> {
+pub fn binary(op: BinaryOp, a: &HostData, a_shape: &Shape, b: &HostData, b_shape: &Shape, out_shape: &Shape) -> Result<HostData> {
     let pred = op.is_predicate();
     Ok(match (a, b) {
-        (Storage::F32(a), Storage::F32(b)) if pred => {
-            Storage::Bool(broadcast_map(a, a_shape, b, b_shape, out_shape, |x, y| op.compare(x, y)))
+        (HostData::F32(a), HostData::F32(b)) if pred => {
+            HostData::Bool(broadcast_map(a, a_shape, b, b_shape, out_shape, |x, y| op.compare(x, y)))
         }
-        (Storage::F32(a), Storage::F32(b)) => Storage::F32(broadcast_map(a, a_shape, b, b_shape, out_shape, |x, y| op.value_f32(x, y))),
-        (Storage::I64(a), Storage::I64(b)) if pred => {
-            Storage::Bool(broadcast_map(a, a_shape, b, b_shape, out_shape, |x, y| op.compare(x, y)))
+        (HostData::F32(a), HostData::F32(b)) => HostData::F32(broadcast_map(a, a_shape, b, b_shape, out_shape, |x, y| op.value_f32(x, y))),
+        (HostData::I64(a), HostData::I64(b)) if pred => {
+            HostData::Bool(broadcast_map(a, a_shape, b, b_shape, out_shape, |x, y| op.compare(x, y)))
         }
-        (Storage::I64(a), Storage::I64(b)) => Storage::I64(broadcast_map(a, a_shape, b, b_shape, out_shape, |x, y| op.value_i64(x, y))),
-        (Storage::U8(a), Storage::U8(b)) if pred => {
-            Storage::Bool(broadcast_map(a, a_shape, b, b_shape, out_shape, |x, y| op.compare(x, y)))
+        (HostData::I64(_), HostData::I64(b)) if op == BinaryOp::Div && b.contains(&0) => {
+            return Err(Error::invalid(op.name(), "integer division by zero"));
         }
-        (Storage::Bool(a), Storage::Bool(b)) => Storage::Bool(broadcast_map(a, a_shape, b, b_shape, out_shape, |x, y| match op {
+        (HostData::I64(_), HostData::I64(b)) if op == BinaryOp::Div && b.contains(&0) => {
+            return Err(Error::invalid(op.name(), "integer division by zero"));
+        }
+        (HostData::I64(a), HostData::I64(b)) => HostData::I64(broadcast_map(a, a_shape, b, b_shape, out_shape, |x, y| op.value_i64(x, y))),
+        (HostData::U8(a), HostData::U8(b)) if pred => {
+            HostData::Bool(broadcast_map(a, a_shape, b, b_shape, out_shape, |x, y| op.compare(x, y)))
+        }
+        (HostData::Bool(a), HostData::Bool(b)) => HostData::Bool(broadcast_map(a, a_shape, b, b_shape, out_shape, |x, y| match op {
             BinaryOp::And => x && y,
             BinaryOp::Or => x || y,
             _ => op.compare(x, y),
@@ -59,14 +65,14 @@ pub fn binary(op: BinaryOp, a: &Storage, a_shape: &Shape, b: &Storage, b_shape: 
 
 /// `cond ? a : b` with three-way broadcasting.
 pub fn select(
-    cond: &Storage,
+    cond: &HostData,
     c_shape: &Shape,
-    a: &Storage,
+    a: &HostData,
     a_shape: &Shape,
-    b: &Storage,
+    b: &HostData,
     b_shape: &Shape,
     out_shape: &Shape,
-) -> Result<Storage> {
+) -> Result<HostData> {
     let cond = cond.as_bool("where")?;
     // Broadcast the condition against each branch by pairing it with element indices.
     let idx_a: Vec<usize> = broadcast_map(cond, c_shape, &(0..a.len()).collect::<Vec<_>>(), a_shape, out_shape, |_, i| i);
@@ -76,36 +82,36 @@ pub fn select(
         c.iter().zip(ia).zip(ib).map(|((&c, &i), &j)| if c { a[i] } else { b[j] }).collect()
     }
     Ok(match (a, b) {
-        (Storage::F32(a), Storage::F32(b)) => Storage::F32(pick(&c, a, &idx_a, b, &idx_b)),
-        (Storage::I64(a), Storage::I64(b)) => Storage::I64(pick(&c, a, &idx_a, b, &idx_b)),
-        (Storage::U8(a), Storage::U8(b)) => Storage::U8(pick(&c, a, &idx_a, b, &idx_b)),
-        (Storage::Bool(a), Storage::Bool(b)) => Storage::Bool(pick(&c, a, &idx_a, b, &idx_b)),
+        (HostData::F32(a), HostData::F32(b)) => HostData::F32(pick(&c, a, &idx_a, b, &idx_b)),
+        (HostData::I64(a), HostData::I64(b)) => HostData::I64(pick(&c, a, &idx_a, b, &idx_b)),
+        (HostData::U8(a), HostData::U8(b)) => HostData::U8(pick(&c, a, &idx_a, b, &idx_b)),
+        (HostData::Bool(a), HostData::Bool(b)) => HostData::Bool(pick(&c, a, &idx_a, b, &idx_b)),
         _ => return Err(Error::dtype("where", format!("branches of one dtype ({})", a.dtype()), b.dtype())),
     })
 }
 
 /// Converts element types with `tf.cast` semantics (truncation toward zero, saturating).
-pub fn cast(x: &Storage, dtype: DType) -> Result<Storage> {
+pub fn cast(x: &HostData, dtype: DType) -> Result<HostData> {
     fn conv<T: Copy, U>(v: &[T], f: impl Fn(T) -> U) -> Vec<U> {
         v.iter().map(|&x| f(x)).collect()
     }
     Ok(match (x, dtype) {
-        (Storage::F32(v), DType::F32) => Storage::F32(v.clone()),
-        (Storage::F32(v), DType::U8) => Storage::U8(conv(v, |x| x as u8)),
-        (Storage::F32(v), DType::I64) => Storage::I64(conv(v, |x| x as i64)),
-        (Storage::F32(v), DType::Bool) => Storage::Bool(conv(v, |x| x != 0.0)),
-        (Storage::U8(v), DType::F32) => Storage::F32(conv(v, |x| x as f32)),
-        (Storage::U8(v), DType::U8) => Storage::U8(v.clone()),
-        (Storage::U8(v), DType::I64) => Storage::I64(conv(v, |x| x as i64)),
-        (Storage::U8(v), DType::Bool) => Storage::Bool(conv(v, |x| x != 0)),
-        (Storage::I64(v), DType::F32) => Storage::F32(conv(v, |x| x as f32)),
-        (Storage::I64(v), DType::U8) => Storage::U8(conv(v, |x| x as u8)),
-        (Storage::I64(v), DType::I64) => Storage::I64(v.clone()),
-        (Storage::I64(v), DType::Bool) => Storage::Bool(conv(v, |x| x != 0)),
-        (Storage::Bool(v), DType::F32) => Storage::F32(conv(v, |x| x as u8 as f32)),
-        (Storage::Bool(v), DType::U8) => Storage::U8(conv(v, |x| x as u8)),
-        (Storage::Bool(v), DType::I64) => Storage::I64(conv(v, |x| x as i64)),
-        (Storage::Bool(v), DType::Bool) => Storage::Bool(v.clone()),
+        (HostData::F32(v), DType::F32) => HostData::F32(v.clone()),
+        (HostData::F32(v), DType::U8) => HostData::U8(conv(v, |x| x as u8)),
+        (HostData::F32(v), DType::I64) => HostData::I64(conv(v, |x| x as i64)),
+        (HostData::F32(v), DType::Bool) => HostData::Bool(conv(v, |x| x != 0.0)),
+        (HostData::U8(v), DType::F32) => HostData::F32(conv(v, |x| x as f32)),
+        (HostData::U8(v), DType::U8) => HostData::U8(v.clone()),
+        (HostData::U8(v), DType::I64) => HostData::I64(conv(v, |x| x as i64)),
+        (HostData::U8(v), DType::Bool) => HostData::Bool(conv(v, |x| x != 0)),
+        (HostData::I64(v), DType::F32) => HostData::F32(conv(v, |x| x as f32)),
+        (HostData::I64(v), DType::U8) => HostData::U8(conv(v, |x| x as u8)),
+        (HostData::I64(v), DType::I64) => HostData::I64(v.clone()),
+        (HostData::I64(v), DType::Bool) => HostData::Bool(conv(v, |x| x != 0)),
+        (HostData::Bool(v), DType::F32) => HostData::F32(conv(v, |x| x as u8 as f32)),
+        (HostData::Bool(v), DType::U8) => HostData::U8(conv(v, |x| x as u8)),
+        (HostData::Bool(v), DType::I64) => HostData::I64(conv(v, |x| x as i64)),
+        (HostData::Bool(v), DType::Bool) => HostData::Bool(v.clone()),
         (_, DType::F16 | DType::BF16) => return Err(crate::storage::unsupported_half(dtype)),
     })
 }

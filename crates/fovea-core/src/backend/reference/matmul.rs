@@ -1,10 +1,10 @@
 //! Reference batched matrix product with f64 accumulation.
 
 use crate::backend::MatmulSpec;
-use crate::{Error, Result, Storage};
+use crate::{Error, HostData, Result};
 
 /// `C[b] = op(A[b]) · op(B[b])` for f32 storages.
-pub fn matmul(a: &Storage, b: &Storage, s: &MatmulSpec) -> Result<Storage> {
+pub fn matmul(a: &HostData, b: &HostData, s: &MatmulSpec) -> Result<HostData> {
     let (a, b) = (a.as_f32("matmul")?, b.as_f32("matmul")?);
     let (m, k, n) = (s.m, s.k, s.n);
     if s.batch > 0 && (a.len() < (s.batch - 1) * s.a_batch_stride + m * k || b.len() < (s.batch - 1) * s.b_batch_stride + k * n) {
@@ -26,5 +26,5 @@ pub fn matmul(a: &Storage, b: &Storage, s: &MatmulSpec) -> Result<Storage> {
             }
         }
     }
-    Ok(Storage::F32(c))
+    Ok(HostData::F32(c))
 }

@@ -9,13 +9,13 @@ pub mod movement;
 pub mod pool;
 pub mod reduce;
 
-use super::Backend;
+use super::HostBackend;
 
-/// The reference backend (all trait defaults).
+/// The reference backend (every `HostBackend` default is its own kernel).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReferenceBackend;
 
-impl Backend for ReferenceBackend {
+impl HostBackend for ReferenceBackend {
     fn name(&self) -> &'static str {
         "reference"
     }

@@ -6,7 +6,7 @@
 //! than an out-of-bounds panic.
 
 use crate::backend::{PadMode, SliceAxis};
-use crate::{DType, Element, Error, Result, Shape, Storage};
+use crate::{DType, Element, Error, HostData, Result, Shape};
 
 /// Element types that a constant pad value (given as f64) converts to.
 trait Fill: Element {
@@ -47,7 +47,7 @@ macro_rules! by_dtype {
     };
 }
 
-fn elems<'a, T: Element>(op: &'static str, x: &'a Storage, shape: &Shape) -> Result<&'a [T]> {
+fn elems<'a, T: Element>(op: &'static str, x: &'a HostData, shape: &Shape) -> Result<&'a [T]> {
     let v = T::slice(x).ok_or_else(|| Error::dtype(op, T::DTYPE.as_str(), x.dtype()))?;
     if v.len() != shape.numel() {
         return Err(Error::shape(op, format!("{} elements for shape {shape}", shape.numel()), format!("{} elements", v.len())));
@@ -161,10 +161,10 @@ pub(crate) fn check_perm(op: &'static str, perm: &[usize], shape: &Shape) -> Res
 /// # Errors
 /// `InvalidArgument` when `perm` is not a permutation of the axes; `ShapeMismatch` when the
 /// storage does not fill `shape`.
-pub fn permute(x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage> {
-    fn run<T: Element>(x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage> {
+pub fn permute(x: &HostData, shape: &Shape, perm: &[usize]) -> Result<HostData> {
+    fn run<T: Element>(x: &HostData, shape: &Shape, perm: &[usize]) -> Result<HostData> {
         let v = elems::<T>("permute", x, shape)?;
-        Ok(T::into_storage(Walk::permute(shape, perm).run(v)))
+        Ok(T::into_host(Walk::permute(shape, perm).run(v)))
     }
     check_perm("permute", perm, shape)?;
     by_dtype!("permute", x.dtype(), run(x, shape, perm))
@@ -189,10 +189,10 @@ pub(crate) fn check_slice(shape: &Shape, axes: &[SliceAxis]) -> Result<()> {
 ///
 /// # Errors
 /// `InvalidArgument` when an axis would read outside the tensor or the step is zero.
-pub fn strided_slice(x: &Storage, shape: &Shape, axes: &[SliceAxis]) -> Result<Storage> {
-    fn run<T: Element>(x: &Storage, shape: &Shape, axes: &[SliceAxis]) -> Result<Storage> {
+pub fn strided_slice(x: &HostData, shape: &Shape, axes: &[SliceAxis]) -> Result<HostData> {
+    fn run<T: Element>(x: &HostData, shape: &Shape, axes: &[SliceAxis]) -> Result<HostData> {
         let v = elems::<T>("strided_slice", x, shape)?;
-        Ok(T::into_storage(Walk::slice(shape, axes).run(v)))
+        Ok(T::into_host(Walk::slice(shape, axes).run(v)))
     }
     check_slice(shape, axes)?;
     by_dtype!("strided_slice", x.dtype(), run(x, shape, axes))
@@ -203,8 +203,8 @@ pub fn strided_slice(x: &Storage, shape: &Shape, axes: &[SliceAxis]) -> Result<S
 /// # Errors
 /// `InvalidArgument` for no inputs or a bad axis; `ShapeMismatch` for disagreeing shapes;
 /// `DTypeMismatch` for mixed dtypes.
-pub fn concat(xs: &[(&Storage, &Shape)], axis: usize) -> Result<Storage> {
-    fn run<T: Element>(xs: &[(&Storage, &Shape)], axis: usize) -> Result<Storage> {
+pub fn concat(xs: &[(&HostData, &Shape)], axis: usize) -> Result<HostData> {
+    fn run<T: Element>(xs: &[(&HostData, &Shape)], axis: usize) -> Result<HostData> {
         let first = xs[0].1;
         let outer: usize = first.dims()[..axis].iter().product();
         let parts: Vec<(&[T], usize)> =
@@ -216,14 +216,14 @@ pub fn concat(xs: &[(&Storage, &Shape)], axis: usize) -> Result<Storage> {
                 out.extend_from_slice(&v[o * chunk..(o + 1) * chunk]);
             }
         }
-        Ok(T::into_storage(out))
+        Ok(T::into_host(out))
     }
     check_concat(xs, axis)?;
     by_dtype!("concat", xs[0].0.dtype(), run(xs, axis))
 }
 
 /// Checks concat's inputs: at least one, a valid axis, and shapes that agree off `axis`.
-pub(crate) fn check_concat(xs: &[(&Storage, &Shape)], axis: usize) -> Result<()> {
+pub(crate) fn check_concat(xs: &[(&HostData, &Shape)], axis: usize) -> Result<()> {
     let Some(&(_, first_shape)) = xs.first() else {
         return Err(Error::invalid("concat", "need at least one tensor"));
     };
@@ -278,7 +278,7 @@ pub(crate) fn pad_source_map(op: &'static str, axis: usize, dim: usize, pad: (us
 /// # Errors
 /// `InvalidArgument` for the wrong number of pairs or a mirrored border wider than the mode
 /// allows.
-pub fn pad(x: &Storage, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -> Result<Storage> {
+pub fn pad(x: &HostData, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -> Result<HostData> {
     /// The recursive fill: one level per axis, reading through that axis's source map.
     struct PadFill<'a, T> {
         x: &'a [T],
@@ -300,7 +300,7 @@ pub fn pad(x: &Storage, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -
             }
         }
     }
-    fn run<T: Fill>(x: &Storage, shape: &Shape, maps: Vec<Vec<Option<usize>>>, fill: f64) -> Result<Storage> {
+    fn run<T: Fill>(x: &HostData, shape: &Shape, maps: Vec<Vec<Option<usize>>>, fill: f64) -> Result<HostData> {
         let v = elems::<T>("pad", x, shape)?;
         let out_dims: Vec<usize> = maps.iter().map(Vec::len).collect();
         let block = Shape::new(out_dims.clone()).strides();
@@ -310,7 +310,7 @@ pub fn pad(x: &Storage, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -
         } else {
             PadFill { x: v, strides: shape.strides(), maps, block, fill: T::from_f64(fill) }.run(0, 0, &mut out);
         }
-        Ok(T::into_storage(out))
+        Ok(T::into_host(out))
     }
     if pads.len() != shape.rank() {
         return Err(Error::invalid("pad", format!("need one (before, after) pair per axis of shape {shape}, got {} pairs", pads.len())));
@@ -338,8 +338,8 @@ pub(crate) fn check_indices(op: &'static str, indices: &[i64], dim: usize, axis:
 ///
 /// # Errors
 /// `InvalidArgument` for a bad axis or an index outside `0..dim`.
-pub fn gather(x: &Storage, shape: &Shape, axis: usize, indices: &[i64]) -> Result<Storage> {
-    fn run<T: Element>(x: &Storage, shape: &Shape, axis: usize, indices: &[i64]) -> Result<Storage> {
+pub fn gather(x: &HostData, shape: &Shape, axis: usize, indices: &[i64]) -> Result<HostData> {
+    fn run<T: Element>(x: &HostData, shape: &Shape, axis: usize, indices: &[i64]) -> Result<HostData> {
         let v = elems::<T>("gather", x, shape)?;
         let dims = shape.dims();
         let outer: usize = dims[..axis].iter().product();
@@ -351,7 +351,7 @@ pub fn gather(x: &Storage, shape: &Shape, axis: usize, indices: &[i64]) -> Resul
                 out.extend_from_slice(&v[start..start + inner]);
             }
         }
-        Ok(T::into_storage(out))
+        Ok(T::into_host(out))
     }
     check_axis("gather", axis, shape)?;
     check_indices("gather", indices, shape.dims()[axis], axis)?;
@@ -365,9 +365,9 @@ pub fn gather(x: &Storage, shape: &Shape, axis: usize, indices: &[i64]) -> Resul
 /// # Errors
 /// `InvalidArgument` for a bad axis, `indices.len()` differing from the source axis, or an
 /// index outside `0..out_dim`; `DTypeMismatch` unless f32 or i64.
-pub fn scatter_add(src: &Storage, src_shape: &Shape, axis: usize, indices: &[i64], out_dim: usize) -> Result<Storage> {
+pub fn scatter_add(src: &HostData, src_shape: &Shape, axis: usize, indices: &[i64], out_dim: usize) -> Result<HostData> {
     fn run<S: Element, A: Copy + Default>(
-        src: &Storage,
+        src: &HostData,
         shape: &Shape,
         axis: usize,
         indices: &[i64],
@@ -401,9 +401,9 @@ pub fn scatter_add(src: &Storage, src_shape: &Shape, axis: usize, indices: &[i64
     match src.dtype() {
         DType::F32 => {
             let acc = run::<f32, f64>(src, src_shape, axis, indices, out_dim, |a, s| a + s as f64)?;
-            Ok(Storage::F32(acc.into_iter().map(|a| a as f32).collect()))
+            Ok(HostData::F32(acc.into_iter().map(|a| a as f32).collect()))
         }
-        DType::I64 => Ok(Storage::I64(run::<i64, i64>(src, src_shape, axis, indices, out_dim, i64::wrapping_add)?)),
+        DType::I64 => Ok(HostData::I64(run::<i64, i64>(src, src_shape, axis, indices, out_dim, i64::wrapping_add)?)),
         other => Err(Error::dtype("scatter_add", "float32 or int64", other)),
     }
 }
@@ -415,42 +415,42 @@ mod tests {
     #[test]
     fn primitives_move_every_dtype() {
         let s = Shape::new([2, 3]);
-        let x = Storage::U8(vec![1, 2, 3, 4, 5, 6]);
-        assert_eq!(permute(&x, &s, &[1, 0]).unwrap(), Storage::U8(vec![1, 4, 2, 5, 3, 6]));
-        let b = Storage::Bool(vec![true, false, false, true, true, false]);
+        let x = HostData::U8(vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(permute(&x, &s, &[1, 0]).unwrap(), HostData::U8(vec![1, 4, 2, 5, 3, 6]));
+        let b = HostData::Bool(vec![true, false, false, true, true, false]);
         let rev = [SliceAxis { start: 1, step: -1, len: 2 }, SliceAxis { start: 2, step: -2, len: 2 }];
-        assert_eq!(strided_slice(&b, &s, &rev).unwrap(), Storage::Bool(vec![false, true, false, true]));
-        let i = Storage::I64(vec![1, 2, 3, 4, 5, 6]);
-        assert_eq!(gather(&i, &s, 1, &[2, 2, 0]).unwrap(), Storage::I64(vec![3, 3, 1, 6, 6, 4]));
-        assert_eq!(scatter_add(&i, &s, 1, &[1, 1, 0], 2).unwrap(), Storage::I64(vec![3, 3, 6, 9]));
-        let c = concat(&[(&x, &s), (&Storage::U8(vec![9, 9]), &Shape::new([2, 1]))], 1).unwrap();
-        assert_eq!(c, Storage::U8(vec![1, 2, 3, 9, 4, 5, 6, 9]));
+        assert_eq!(strided_slice(&b, &s, &rev).unwrap(), HostData::Bool(vec![false, true, false, true]));
+        let i = HostData::I64(vec![1, 2, 3, 4, 5, 6]);
+        assert_eq!(gather(&i, &s, 1, &[2, 2, 0]).unwrap(), HostData::I64(vec![3, 3, 1, 6, 6, 4]));
+        assert_eq!(scatter_add(&i, &s, 1, &[1, 1, 0], 2).unwrap(), HostData::I64(vec![3, 3, 6, 9]));
+        let c = concat(&[(&x, &s), (&HostData::U8(vec![9, 9]), &Shape::new([2, 1]))], 1).unwrap();
+        assert_eq!(c, HostData::U8(vec![1, 2, 3, 9, 4, 5, 6, 9]));
         let p = pad(&x, &s, &[(0, 0), (1, 0)], PadMode::Constant(300.0)).unwrap();
-        assert_eq!(p, Storage::U8(vec![255, 1, 2, 3, 255, 4, 5, 6])); // the fill saturates
+        assert_eq!(p, HostData::U8(vec![255, 1, 2, 3, 255, 4, 5, 6])); // the fill saturates
     }
 
     #[test]
     fn rank_zero_and_empty_tensors() {
-        let x = Storage::F32(vec![7.0]);
+        let x = HostData::F32(vec![7.0]);
         assert_eq!(permute(&x, &Shape::scalar(), &[]).unwrap(), x);
         assert_eq!(pad(&x, &Shape::scalar(), &[], PadMode::Reflect).unwrap(), x);
-        let e = Storage::F32(vec![]);
+        let e = HostData::F32(vec![]);
         let p = pad(&e, &Shape::new([0]), &[(1, 2)], PadMode::Constant(1.5)).unwrap();
-        assert_eq!(p, Storage::F32(vec![1.5; 3]));
+        assert_eq!(p, HostData::F32(vec![1.5; 3]));
         let s = strided_slice(&e, &Shape::new([0]), &[SliceAxis { start: 0, step: 1, len: 0 }]).unwrap();
         assert_eq!(s, e);
     }
 
     #[test]
     fn bad_calls_are_errors() {
-        let x = Storage::F32(vec![0.0; 6]);
+        let x = HostData::F32(vec![0.0; 6]);
         let s = Shape::new([2, 3]);
         assert!(permute(&x, &s, &[0, 0]).unwrap_err().to_string().contains("permutation of 0..2"));
         let e = strided_slice(&x, &s, &[SliceAxis { start: 0, step: 1, len: 2 }, SliceAxis { start: 1, step: 1, len: 3 }]).unwrap_err();
         assert!(e.to_string().contains("axis 1 of size 3"), "{e}");
         let e = gather(&x, &s, 1, &[3]).unwrap_err().to_string();
         assert!(e.contains("index 3") && e.contains("valid: 0 to 2"), "{e}");
-        let e = scatter_add(&Storage::U8(vec![0; 6]), &s, 0, &[0, 1], 2).unwrap_err().to_string();
+        let e = scatter_add(&HostData::U8(vec![0; 6]), &s, 0, &[0, 1], 2).unwrap_err().to_string();
         assert!(e.contains("float32 or int64"), "{e}");
         let e = concat(&[(&x, &s), (&x, &Shape::new([3, 2]))], 0).unwrap_err().to_string();
         assert!(e.contains("[2, 3]") && e.contains("[3, 2]"), "{e}");

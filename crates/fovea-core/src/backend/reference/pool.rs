@@ -5,7 +5,7 @@
 //! order (TensorFlow's rule), with NaN winning and staying, and padding never taking part.
 
 use crate::backend::{Pool2dSpec, PoolKind};
-use crate::{Result, Storage};
+use crate::{HostData, Result};
 
 /// The real (unpadded) input positions `(iy, ix)` covered by the window of output `(oy, ox)`,
 /// in row-major window order.
@@ -47,7 +47,7 @@ fn outputs(s: &Pool2dSpec) -> impl Iterator<Item = (usize, usize, usize, usize)>
 
 /// Forward pooling: max over the window's real inputs, or their mean (the count excludes
 /// padding, as TensorFlow's `avg_pool` with `SAME`).
-pub fn pool2d(x: &Storage, s: &Pool2dSpec) -> Result<Storage> {
+pub fn pool2d(x: &HostData, s: &Pool2dSpec) -> Result<HostData> {
     let x = x.as_f32("pool2d")?;
     let y = outputs(s)
         .map(|(b, oy, ox, c)| match s.kind {
@@ -62,13 +62,13 @@ pub fn pool2d(x: &Storage, s: &Pool2dSpec) -> Result<Storage> {
             }
         })
         .collect();
-    Ok(Storage::F32(y))
+    Ok(HostData::F32(y))
 }
 
 /// Gradient of pooling with respect to the input: max sends each output's gradient to the
 /// first maximum of its window; average spreads it evenly over the window's real inputs.
 /// `_y` (the forward output) is part of the contract for backends that want it.
-pub fn pool2d_grad(x: &Storage, _y: &Storage, dy: &Storage, s: &Pool2dSpec) -> Result<Storage> {
+pub fn pool2d_grad(x: &HostData, _y: &HostData, dy: &HostData, s: &Pool2dSpec) -> Result<HostData> {
     let (x, dy) = (x.as_f32("pool2d_grad")?, dy.as_f32("pool2d_grad")?);
     let mut dx = vec![0f64; x.len()];
     for ((b, oy, ox, c), &g) in outputs(s).zip(dy) {
@@ -86,15 +86,15 @@ pub fn pool2d_grad(x: &Storage, _y: &Storage, dy: &Storage, s: &Pool2dSpec) -> R
             }
         }
     }
-    Ok(Storage::F32(dx.into_iter().map(|v| v as f32).collect()))
+    Ok(HostData::F32(dx.into_iter().map(|v| v as f32).collect()))
 }
 
 /// Max pooling returning the flat input index `((b·H + y)·W + x)·C + c` of each maximum too
 /// (TensorFlow's `max_pool_with_argmax` with `include_batch_in_index=True`); a window of
 /// padding only gives `-inf` at index -1.
-pub fn max_pool2d_argmax(x: &Storage, s: &Pool2dSpec) -> Result<(Storage, Storage)> {
+pub fn max_pool2d_argmax(x: &HostData, s: &Pool2dSpec) -> Result<(HostData, HostData)> {
     let x = x.as_f32("max_pool2d_with_argmax")?;
     let idx: Vec<Option<usize>> = outputs(s).map(|(b, oy, ox, c)| window_argmax(x, s, b, oy, ox, c)).collect();
     let y = idx.iter().map(|i| i.map_or(f32::NEG_INFINITY, |i| x[i])).collect();
-    Ok((Storage::F32(y), Storage::I64(idx.into_iter().map(|i| i.map_or(-1, |i| i as i64)).collect())))
+    Ok((HostData::F32(y), HostData::I64(idx.into_iter().map(|i| i.map_or(-1, |i| i as i64)).collect())))
 }

@@ -2,7 +2,7 @@
 //! in f64 for floats.
 
 use crate::backend::ReduceOp;
-use crate::{Error, Result, Shape, Storage};
+use crate::{Error, HostData, Result, Shape};
 
 /// For each input element, the index of the output element it folds into (reduced axes dropped).
 fn output_index_map(shape: &Shape, axes: &[usize]) -> (Vec<usize>, usize) {
@@ -36,7 +36,7 @@ fn position_along(shape: &Shape, axis: usize, flat: usize) -> usize {
 }
 
 /// Reduces `x` over `axes`; the output has the reduced axes removed (keepdims is a reshape).
-pub fn reduce(op: ReduceOp, x: &Storage, shape: &Shape, axes: &[usize]) -> Result<Storage> {
+pub fn reduce(op: ReduceOp, x: &HostData, shape: &Shape, axes: &[usize]) -> Result<HostData> {
     let (map, n_out) = output_index_map(shape, axes);
     let values: Vec<f64> = (0..x.len()).map(|i| x.get_f64(i)).collect();
     match op {
@@ -57,7 +57,7 @@ pub fn reduce(op: ReduceOp, x: &Storage, shape: &Shape, axes: &[usize]) -> Resul
                     *slot = Some((v, position_along(shape, axis, i)));
                 }
             }
-            Ok(Storage::I64(best.into_iter().map(|b| b.map_or(0, |(_, p)| p as i64)).collect()))
+            Ok(HostData::I64(best.into_iter().map(|b| b.map_or(0, |(_, p)| p as i64)).collect()))
         }
         _ => {
             let init = match op {
@@ -92,10 +92,10 @@ pub fn reduce(op: ReduceOp, x: &Storage, shape: &Shape, axes: &[usize]) -> Resul
                 }
             }
             Ok(match x {
-                Storage::F32(_) => Storage::F32(acc.into_iter().map(|v| v as f32).collect()),
-                Storage::I64(_) => Storage::I64(acc.into_iter().map(|v| v as i64).collect()),
-                Storage::U8(_) => Storage::U8(acc.into_iter().map(|v| v as u8).collect()),
-                Storage::Bool(_) => return Err(Error::dtype("reduce", "a numeric dtype", x.dtype())),
+                HostData::F32(_) => HostData::F32(acc.into_iter().map(|v| v as f32).collect()),
+                HostData::I64(_) => HostData::I64(acc.into_iter().map(|v| v as i64).collect()),
+                HostData::U8(_) => HostData::U8(acc.into_iter().map(|v| v as u8).collect()),
+                HostData::Bool(_) => return Err(Error::dtype("reduce", "a numeric dtype", x.dtype())),
             })
         }
     }
