@@ -3,6 +3,8 @@
 
 use crate::{no_grad, Device, Result, Tensor};
 
+pub mod arena;
+
 /// Asserts `|a - b| <= atol + rtol·|b|` element-wise, naming the first offender.
 pub fn assert_close(what: &str, actual: &[f32], expected: &[f32], rtol: f32, atol: f32) {
     assert_eq!(actual.len(), expected.len(), "{what}: {} values, expected {}", actual.len(), expected.len());
@@ -73,7 +75,8 @@ pub fn gradcheck(f: impl Fn(&[Tensor]) -> Result<Tensor>, inputs: &[Tensor], eps
 }
 
 /// Defines one test per backend from a single body: `backend_test!(name, |dev| { ... });`
-/// expands to a module `name` with a test `reference` and a test `cpu`.
+/// expands to a module `name` with a test `reference`, a test `cpu` and a test `arena` (the
+/// backend outside host memory, [`arena`], on `Device::Custom(0)`).
 #[macro_export]
 macro_rules! backend_test {
     ($name:ident, |$dev:ident| $body:block) => {
@@ -88,6 +91,10 @@ macro_rules! backend_test {
             #[test]
             fn cpu() {
                 run($crate::Device::Cpu)
+            }
+            #[test]
+            fn arena() {
+                run($crate::testing::arena::device(0))
             }
         }
     };
