@@ -4,7 +4,7 @@
 //! limit. Every bomb is built here, in memory; limits are passed explicitly (tests share the
 //! process environment).
 
-use flate2::write::{DeflateEncoder, ZlibEncoder};
+use flate2::write::DeflateEncoder;
 use flate2::Compression;
 use fovea_core::io::limit::LimitError;
 use fovea_core::testing::PeakAlloc;
@@ -221,7 +221,7 @@ fn h5_single_chunk(shape: &[u64], chunk: &[u8]) -> Vec<u8> {
 
 #[cfg(feature = "hdf5")]
 fn zlib(data: &[u8]) -> Vec<u8> {
-    let mut e = ZlibEncoder::new(Vec::new(), Compression::fast());
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), Compression::fast());
     e.write_all(data).unwrap();
     e.finish().unwrap()
 }

@@ -127,7 +127,7 @@ pub fn max_decompressed_bytes() -> Result<u64, LimitError> {
 /// `1,234 bytes`.
 pub fn fmt_bytes(n: u64) -> String {
     for (shift, unit) in [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")] {
-        if n >= 1 << shift && n % (1 << shift) == 0 && n >> shift < 1024 {
+        if n >= 1 << shift && n.is_multiple_of(1 << shift) && n >> shift < 1024 {
             return format!("{} {unit}", n >> shift);
         }
     }
