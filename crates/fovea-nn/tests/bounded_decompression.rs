@@ -125,6 +125,10 @@ fn zip_entries_count_against_one_limit_together_and_an_archive_just_under_it_rea
     let a = vec![1u8; 600 << 10];
     let b = vec![2u8; 600 << 10];
     let bytes = zip(&[Entry::deflated("a.npy", &a), Entry::deflated("b.npy", &b)]);
+    // A small entry first does not change how an entry too large on its own is reported.
+    let big = zip(&[Entry::deflated("a.npy", &[0; 100]), Entry::deflated("c.npy", &vec![0u8; 2 << 20])]);
+    let e = read_entries(&big, MIB).unwrap_err();
+    assert_eq!(e, ZipError::Limit(LimitError::OverLimit { what: "entry \"c.npy\"".into(), size: Some(2 * MIB), limit: MIB }));
     let e = read_entries(&bytes, MIB).unwrap_err();
     let ZipError::Limit(limit) = e else { panic!("{e:?}") };
     assert_eq!(

@@ -164,9 +164,10 @@ impl H5File {
         let total = before.saturating_add(declared);
         if total > self.limit {
             let dataset = format!("{}: dataset {path:?} (shape {dims:?}, {elem}-byte elements)", self.what);
+            // The dataset's own size when it alone is too large, else the running total.
             let (what, size) = match before {
-                0 => (dataset, declared),
-                b => (format!("{dataset} with the {} of datasets read before it", fmt_bytes(b)), total),
+                b if b > 0 && declared <= self.limit => (format!("{dataset} with the {} of datasets read before it", fmt_bytes(b)), total),
+                _ => (dataset, declared),
             };
             return Err(LimitError::OverLimit { what, size: Some(size), limit: self.limit }.into());
         }

@@ -300,9 +300,12 @@ impl Entries<'_> {
     fn inflate(&mut self, raw: &[u8], name: &str, declared: u64) -> std::result::Result<Vec<u8>, ZipError> {
         let total = self.inflated.saturating_add(declared);
         if total > self.limit {
+            // The entry's own size when it alone is too large, else the running total.
             let (what, size) = match self.inflated {
-                0 => (format!("entry {name:?}"), declared),
-                before => (format!("entry {name:?} with the {} inflated from the entries before it", fmt_bytes(before)), total),
+                before if before > 0 && declared <= self.limit => {
+                    (format!("entry {name:?} with the {} inflated from the entries before it", fmt_bytes(before)), total)
+                }
+                _ => (format!("entry {name:?}"), declared),
             };
             return Err(ZipError::Limit(LimitError::OverLimit { what, size: Some(size), limit: self.limit }));
         }
