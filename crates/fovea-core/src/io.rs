@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
+pub mod limit;
 pub mod record;
 
 fn format_err(detail: impl std::fmt::Display) -> Error {
