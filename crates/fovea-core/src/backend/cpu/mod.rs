@@ -3,11 +3,6 @@
 
 mod batch_norm;
 mod conv;
-mod conv_depthwise;
-mod conv_direct;
-mod conv_planar;
-mod conv_products;
-mod conv_winograd;
 mod elementwise;
 mod matmul;
 mod movement;
