@@ -78,6 +78,17 @@ impl Storage {
         }
     }
 
+    /// The f32 elements, mutable (for in-place kernels such as optimizer updates).
+    ///
+    /// # Errors
+    /// `DTypeMismatch` naming `op` when the storage is not f32.
+    pub fn as_f32_mut(&mut self, op: &'static str) -> Result<&mut [f32]> {
+        match self {
+            Storage::F32(v) => Ok(v),
+            other => Err(Error::dtype(op, "float32", other.dtype())),
+        }
+    }
+
     /// The i64 elements.
     ///
     /// # Errors

@@ -7,9 +7,11 @@
 //! with the same test bodies.
 
 pub mod cpu;
+pub(crate) mod optim;
 pub mod reference;
 
 use crate::ops::binary::BinaryOp;
+use crate::ops::optim::UpdateRule;
 use crate::ops::unary::UnaryOp;
 use crate::{DType, Device, Result, Shape, Storage};
 
@@ -239,6 +241,19 @@ pub trait Backend: Send + Sync {
         channels: usize,
     ) -> Result<(Storage, Storage, Storage)> {
         reference::batch_norm::batch_norm_grad(x, dy, mean, invstd, gamma, channels)
+    }
+    /// One optimizer step ([`UpdateRule`]) on a variable's storage `param` from its gradient,
+    /// reading and writing the rule's slots, all of one length and f32. A backend may write in
+    /// place; the caller ([`crate::ops::optim::apply_update`]) hands over storages nothing else
+    /// can see. The default composes the rule from this backend's own `binary` and `unary`
+    /// primitives (so it runs wherever the storages live) and replaces the storages with the
+    /// results; it is the reference backend's update and the specification of fused kernels.
+    ///
+    /// # Errors
+    /// `DTypeMismatch` unless every storage is f32; `ShapeMismatch` for differing lengths;
+    /// `InvalidArgument` for the wrong number of slots. Storages are unchanged after an error.
+    fn apply_update(&self, rule: &UpdateRule, param: &mut Storage, grad: &Storage, slots: &mut [&mut Storage]) -> Result<()> {
+        optim::compose_update(self, rule, param, grad, slots)
     }
 }
 

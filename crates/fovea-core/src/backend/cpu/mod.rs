@@ -11,6 +11,7 @@ mod conv_winograd;
 mod elementwise;
 mod matmul;
 mod movement;
+mod optim;
 mod pool;
 mod reduce;
 mod sgemm_avx512;
@@ -18,6 +19,7 @@ mod sgemm_blocked;
 mod walk;
 use super::{Backend, Conv2dSpec, MatmulSpec, PadMode, Pool2dSpec, ReduceOp, SliceAxis};
 use crate::ops::binary::BinaryOp;
+use crate::ops::optim::UpdateRule;
 use crate::ops::unary::UnaryOp;
 use crate::{Result, Shape, Storage};
 use rayon::prelude::*;
@@ -133,5 +135,9 @@ impl Backend for CpuBackend {
         channels: usize,
     ) -> Result<(Storage, Storage, Storage)> {
         batch_norm::batch_norm_grad(x, dy, mean, invstd, gamma, channels)
+    }
+
+    fn apply_update(&self, rule: &UpdateRule, param: &mut Storage, grad: &Storage, slots: &mut [&mut Storage]) -> Result<()> {
+        optim::apply_update(rule, param, grad, slots)
     }
 }
