@@ -209,7 +209,7 @@ pub fn apply_update(rule: &UpdateRule, var: &Variable, grad: &Tensor, slots: &mu
             format!("{} takes {} slots, got {} for variable {name}", rule.name(), rule.slot_count(), slots.len()),
         ));
     }
-    for (what, t) in std::iter::once(("gradient", &*grad)).chain(slots.iter().map(|s| ("slot", s))) {
+    for (what, t) in std::iter::once(("gradient", grad)).chain(slots.iter().map(|s| ("slot", s))) {
         if t.shape() != value.shape() {
             return Err(Error::shape(OP, format!("a {what} of shape {} for variable {name}", value.shape()), t.shape()));
         }
