@@ -10,7 +10,7 @@ use super::Backend;
 use crate::ops::binary::BinaryOp::{self, Add, Div, Maximum, Mul, Sub};
 use crate::ops::optim::{check_update_storages, UpdateRule};
 use crate::ops::unary::UnaryOp;
-use crate::{Result, Shape, Storage};
+use crate::{Element, Result, Shape, Storage};
 
 /// The element-wise primitives of one backend over flat `[n]` storages and scalars.
 struct Ops<'a, B: ?Sized> {
@@ -28,7 +28,7 @@ impl<B: Backend + ?Sized> Ops<'_, B> {
     /// `x op s` for a per-step scalar, broadcast by the primitive. The scalar starts on the
     /// host; a backend whose storages live elsewhere takes it as it takes any host storage.
     fn sc(&self, op: BinaryOp, x: &Storage, s: f64) -> Result<Storage> {
-        self.b.binary(op, x, &self.shape, &Storage::F32(vec![s as f32]), &self.scalar, &self.shape)
+        self.b.binary(op, x, &self.shape, &f32::into_storage(vec![s as f32]), &self.scalar, &self.shape)
     }
 
     fn un(&self, op: UnaryOp, x: &Storage) -> Result<Storage> {

@@ -28,13 +28,19 @@ pub(super) fn apply_update(rule: &UpdateRule, param: &mut Storage, grad: &Storag
     let (lr, wd) = rule.lr_and_weight_decay();
     let rule = *rule;
     match s.len() {
-        0 => run::<0>(w, g, s, lr, wd, move |w, g, []| kernel0(&rule, w, g)),
-        1 => run::<1>(w, g, s, lr, wd, move |w, g, [a]| kernel1(&rule, w, g, a)),
-        2 => run::<2>(w, g, s, lr, wd, move |w, g, [a, b]| kernel2(&rule, w, g, a, b)),
-        3 => run::<3>(w, g, s, lr, wd, move |w, g, [a, b, c]| kernel3(&rule, w, g, a, b, c)),
+        0 => run::<0>(w, g, array(s)?, lr, wd, move |w, g, []| kernel0(&rule, w, g)),
+        1 => run::<1>(w, g, array(s)?, lr, wd, move |w, g, [a]| kernel1(&rule, w, g, a)),
+        2 => run::<2>(w, g, array(s)?, lr, wd, move |w, g, [a, b]| kernel2(&rule, w, g, a, b)),
+        3 => run::<3>(w, g, array(s)?, lr, wd, move |w, g, [a, b, c]| kernel3(&rule, w, g, a, b, c)),
         n => return Err(Error::invalid("apply_update", format!("no optimizer takes {n} slots"))),
     }
     Ok(())
+}
+
+/// The slots as a fixed-size array, so each kernel names its slots.
+fn array<const K: usize>(slots: Vec<&mut [f32]>) -> Result<[&mut [f32]; K]> {
+    let n = slots.len();
+    slots.try_into().map_err(|_| Error::invalid("apply_update", format!("expected {K} slots, got {n}")))
 }
 
 /// Runs `kernel` over matching pieces of the variable, gradient and `K` slots (all one length,
@@ -42,12 +48,11 @@ pub(super) fn apply_update(rule: &UpdateRule, param: &mut Storage, grad: &Storag
 fn run<const K: usize>(
     w: &mut [f32],
     g: &[f32],
-    slots: Vec<&mut [f32]>,
+    slots: [&mut [f32]; K],
     lr: f64,
     wd: f64,
     kernel: impl Fn(&mut [f32], &[f32], [&mut [f32]; K]) + Sync,
 ) {
-    let Ok(slots) = <[&mut [f32]; K]>::try_from(slots) else { return };
     let piece = |w: &mut [f32], g: &[f32], s: [&mut [f32]; K]| {
         if wd != 0.0 {
             w.iter_mut().for_each(|x| *x -= (*x as f64 * wd * lr) as f32);
