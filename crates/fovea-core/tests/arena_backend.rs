@@ -4,16 +4,18 @@
 
 use fovea_core::backend::backend;
 use fovea_core::ops::conv::Conv2dOptions;
+use fovea_core::ops::optim::{apply_update, clip_by_global_norm, UpdateRule};
 use fovea_core::ops::padding::Padding;
 use fovea_core::testing::arena;
-use fovea_core::{DType, Device, Error, Tensor};
+use fovea_core::{DType, Device, Error, Tensor, Variable};
 
 struct Step {
     loss: f32,
     weights: Vec<Vec<f32>>,
 }
 
-/// One SGD step of conv(3x3, 4) → ReLU → max-pool → dense(3) → softmax cross-entropy.
+/// One Adam step (gradients clipped to a global norm) of conv(3x3, 4) → ReLU → max-pool →
+/// dense(3) → softmax cross-entropy.
 fn train_step(dev: Device) -> (Step, Vec<Tensor>) {
     let x: Vec<f32> = (0..2 * 6 * 6).map(|i| ((i * 37 % 11) as f32 - 5.0) / 5.0).collect();
     let x = Tensor::from_vec(x, [2, 6, 6, 1], dev).unwrap();
@@ -23,6 +25,7 @@ fn train_step(dev: Device) -> (Step, Vec<Tensor>) {
     let b1 = Tensor::zeros([4], DType::F32, dev).unwrap().with_requires_grad(true).unwrap();
     let w2 = Tensor::random_uniform([36, 3], -0.3, 0.3, Some(2), dev).unwrap().with_requires_grad(true).unwrap();
     let params = [w1.clone(), b1.clone(), w2.clone()];
+    let vars: Vec<Variable> = params.iter().enumerate().map(|(i, p)| Variable::new(format!("w{i}"), p.detach(), true).unwrap()).collect();
 
     let h = x.conv2d(&w1, &Conv2dOptions { padding: Padding::Same, ..Default::default() }).unwrap().add(&b1).unwrap().relu().unwrap();
     let h = h.max_pool2d((2, 2), (2, 2), Padding::Valid).unwrap().reshape(&[2, 36]).unwrap();
@@ -30,10 +33,14 @@ fn train_step(dev: Device) -> (Step, Vec<Tensor>) {
     let target = Tensor::one_hot(&labels, 3).unwrap();
     let loss = logits.log_softmax(-1).unwrap().mul(&target).unwrap().sum_all().unwrap().neg().unwrap().div_scalar(2.0).unwrap();
     let grads = loss.backward().unwrap();
-    let updated: Vec<Tensor> = params
-        .iter()
-        .map(|p| p.detach().sub(&grads.get(p).expect("a gradient for every weight").mul_scalar(0.1).unwrap()).unwrap())
-        .collect();
+    let grads: Vec<Tensor> = params.iter().map(|p| grads.get(p).expect("a gradient for every weight").clone()).collect();
+    let grads = clip_by_global_norm(&grads, 0.5).unwrap();
+    let adam = UpdateRule::Adam { lr: 0.01, alpha: 0.01, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, amsgrad: false, weight_decay: 0.0 };
+    for (var, g) in vars.iter().zip(&grads) {
+        let mut slots = vec![Tensor::zeros(g.dims().to_vec(), DType::F32, dev).unwrap(); 2];
+        apply_update(&adam, var, g, &mut slots).unwrap();
+    }
+    let updated: Vec<Tensor> = vars.iter().map(Variable::value).collect();
     let step = Step { loss: loss.to_scalar::<f32>().unwrap(), weights: updated.iter().map(|t| t.to_vec::<f32>().unwrap()).collect() };
     (step, updated)
 }
