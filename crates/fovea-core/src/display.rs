@@ -11,7 +11,8 @@ const EDGE: usize = 3;
 
 fn format_value(s: &HostData, i: usize) -> String {
     match s.dtype() {
-        DType::F32 => {
+        // Halves widen exactly to f32, so they print their exact value the same way.
+        DType::F32 | DType::F16 | DType::BF16 => {
             let v = s.get_f64(i) as f32;
             let text = format!("{v}");
             if v.is_finite() && !text.contains('.') && !text.contains('e') {

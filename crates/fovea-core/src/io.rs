@@ -1,12 +1,13 @@
 //! Reading and writing tensors in the `.safetensors` format (the model-file format of Fovea:
 //! Python's `safetensors` opens these files as they are), with atomic writes.
 
-use crate::{DType, Device, Error, HostData, Result, Tensor};
+use crate::{Device, Error, HostData, Result, Tensor};
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
+pub mod limit;
 pub mod record;
 
 fn format_err(detail: impl std::fmt::Display) -> Error {
@@ -23,7 +24,8 @@ pub type Metadata = HashMap<String, String>;
 ///
 /// # Errors
 /// `InvalidArgument` naming the problem for a truncated or corrupt buffer or an unsupported
-/// dtype (f32, i64, u8 and bool are supported; f64 and i32 are converted to f32 and i64).
+/// dtype (f32, f16, bf16, i64, u8 and bool are supported; f64 and i32 are converted to f32 and
+/// i64).
 pub fn read_safetensors(bytes: &[u8], device: Device) -> Result<(NamedTensors, Metadata)> {
     let (_, meta) =
         SafeTensors::read_metadata(bytes).map_err(|e| format_err(format!("corrupt or truncated file (cannot read the header: {e})")))?;
@@ -44,7 +46,11 @@ pub fn read_safetensors(bytes: &[u8], device: Device) -> Result<(NamedTensors, M
             Dtype::I32 => HostData::I64(data.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64).collect()),
             Dtype::U8 => HostData::U8(data.to_vec()),
             Dtype::BOOL => HostData::Bool(data.iter().map(|&b| b != 0).collect()),
-            other => return Err(format_err(format!("tensor {name:?} has dtype {other:?}; supported: F32, F64, I64, I32, U8, BOOL"))),
+            Dtype::F16 => HostData::F16(data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]])).collect()),
+            Dtype::BF16 => HostData::BF16(data.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]])).collect()),
+            other => {
+                return Err(format_err(format!("tensor {name:?} has dtype {other:?}; supported: F32, F64, F16, BF16, I64, I32, U8, BOOL")))
+            }
         };
         out.push((name, Tensor::from_host(host, shape, device)?));
     }
@@ -65,7 +71,8 @@ pub fn load_safetensors(path: impl AsRef<Path>, device: Device) -> Result<HashMa
 /// Serialises named tensors and metadata to safetensors bytes.
 ///
 /// # Errors
-/// `Unsupported` for f16/bf16 storages; `InvalidArgument` for duplicate names.
+/// `InvalidArgument` for duplicate names; the backend's error when a device tensor cannot be
+/// copied to the host.
 pub fn write_safetensors(tensors: &[(String, Tensor)], metadata: &HashMap<String, String>) -> Result<Vec<u8>> {
     let mut buffers: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
     for (name, t) in tensors {
@@ -75,10 +82,9 @@ pub fn write_safetensors(tensors: &[(String, Tensor)], metadata: &HashMap<String
             HostData::I64(v) => (Dtype::I64, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
             HostData::U8(v) => (Dtype::U8, v.clone()),
             HostData::Bool(v) => (Dtype::BOOL, v.iter().map(|&b| b as u8).collect()),
+            HostData::F16(v) => (Dtype::F16, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            HostData::BF16(v) => (Dtype::BF16, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
         };
-        if t.dtype() == DType::F16 || t.dtype() == DType::BF16 {
-            return Err(Error::Unsupported { op: "safetensors", msg: "half-precision tensors".into() });
-        }
         buffers.push((name.clone(), dtype, t.dims().to_vec(), bytes));
     }
     let mut views = Vec::with_capacity(buffers.len());

@@ -28,6 +28,8 @@ mod device;
 mod display;
 mod dtype;
 mod error;
+#[cfg(test)]
+mod half_tests;
 pub mod io;
 pub mod ops;
 pub mod random;
@@ -43,6 +45,7 @@ pub use autograd::{grad, no_grad, GradientTape, Gradients, NoGradGuard};
 pub use device::{Device, DeviceKind};
 pub use dtype::DType;
 pub use error::{Error, Result};
+pub use half::{bf16, f16};
 pub use random::set_seed;
 pub use shape::{broadcast_shapes, normalize_axis, Shape};
 pub use storage::{DeviceBuffer, Element, HostData, Storage};

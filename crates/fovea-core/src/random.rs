@@ -53,7 +53,7 @@ fn splitmix64(state: &mut u64) -> u64 {
 
 /// `n` f32 samples of `dist` from a generator seeded with `seed`: the host backends' random
 /// fill, so the same seed gives the same tensor on `cpu` and `reference`.
-pub(crate) fn sample(dist: crate::backend::RandomDist, n: usize, seed: u64) -> Vec<f32> {
+pub fn sample(dist: crate::backend::RandomDist, n: usize, seed: u64) -> Vec<f32> {
     use crate::backend::RandomDist;
     let mut rng = Rng::new(seed);
     match dist {

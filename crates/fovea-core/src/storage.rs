@@ -22,6 +22,10 @@ pub enum HostData {
     I64(Vec<i64>),
     /// Booleans.
     Bool(Vec<bool>),
+    /// IEEE half precision.
+    F16(Vec<half::f16>),
+    /// bfloat16 (the upper half of an f32).
+    BF16(Vec<half::bf16>),
 }
 
 /// Large float buffers go back to the [`crate::buffer_pool`] for the next tensor of that size.
@@ -41,6 +45,8 @@ impl HostData {
             HostData::U8(_) => DType::U8,
             HostData::I64(_) => DType::I64,
             HostData::Bool(_) => DType::Bool,
+            HostData::F16(_) => DType::F16,
+            HostData::BF16(_) => DType::BF16,
         }
     }
 
@@ -51,6 +57,8 @@ impl HostData {
             HostData::U8(v) => v.len(),
             HostData::I64(v) => v.len(),
             HostData::Bool(v) => v.len(),
+            HostData::F16(v) => v.len(),
+            HostData::BF16(v) => v.len(),
         }
     }
 
@@ -62,28 +70,32 @@ impl HostData {
     /// A storage of `n` zeros (false for bool).
     ///
     /// # Errors
-    /// `Unsupported` for the reserved half-precision dtypes.
+    /// Never today; kept fallible for dtypes a host cannot hold.
     pub fn zeros(dtype: DType, n: usize) -> Result<Self> {
         Ok(match dtype {
             DType::F32 => HostData::F32(vec![0.0; n]),
             DType::U8 => HostData::U8(vec![0; n]),
             DType::I64 => HostData::I64(vec![0; n]),
             DType::Bool => HostData::Bool(vec![false; n]),
-            DType::F16 | DType::BF16 => return Err(unsupported_half(dtype)),
+            DType::F16 => HostData::F16(vec![half::f16::ZERO; n]),
+            DType::BF16 => HostData::BF16(vec![half::bf16::ZERO; n]),
         })
     }
 
-    /// `n` elements equal to `value` converted to `dtype` (nonzero is true for bool).
+    /// `n` elements equal to `value` converted to `dtype` (nonzero is true for bool; halves round
+    /// to nearest even).
     ///
     /// # Errors
-    /// `Unsupported` for the reserved half-precision dtypes.
+    /// Never today; kept fallible for dtypes a host cannot hold.
     pub fn full(dtype: DType, n: usize, value: f64) -> Result<Self> {
         Ok(match dtype {
             DType::F32 => HostData::F32(vec![value as f32; n]),
             DType::U8 => HostData::U8(vec![value as u8; n]),
             DType::I64 => HostData::I64(vec![value as i64; n]),
             DType::Bool => HostData::Bool(vec![value != 0.0; n]),
-            DType::F16 | DType::BF16 => return Err(unsupported_half(dtype)),
+            // One rounding from f64, to nearest even.
+            DType::F16 => HostData::F16(vec![half::f16::from_f64(value); n]),
+            DType::BF16 => HostData::BF16(vec![half::bf16::from_f64(value); n]),
         })
     }
 
@@ -127,12 +139,10 @@ impl HostData {
             HostData::U8(v) => v[i] as f64,
             HostData::I64(v) => v[i] as f64,
             HostData::Bool(v) => v[i] as u8 as f64,
+            HostData::F16(v) => v[i].to_f64(),
+            HostData::BF16(v) => v[i].to_f64(),
         }
     }
-}
-
-pub(crate) fn unsupported_half(dtype: DType) -> Error {
-    Error::Unsupported { op: "storage", msg: format!("{dtype} tensors need the GPU backend; use float32 on the CPU") }
 }
 
 /// A Rust element type that a tensor can hold.
@@ -173,6 +183,8 @@ element!(f32, F32);
 element!(u8, U8);
 element!(i64, I64);
 element!(bool, Bool);
+element!(half::f16, F16);
+element!(half::bf16, BF16);
 
 /// A buffer kept by a backend outside host memory (device memory, or a test backend's arena).
 ///

@@ -219,9 +219,9 @@ pub fn install_archive(src: &CifarSource, dir: &Path, archive: &[u8], origin: &s
     }
     let files = src.files();
     let mut found = Vec::new();
-    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
+    let mut tar = tar::Archive::new(crate::fetch::gunzip_bounded(archive, origin)?);
     for entry in tar.entries().map_err(|e| Error::format(origin, format!("corrupt archive: {e}")))? {
-        let mut entry = entry.map_err(|e| Error::format(origin, format!("corrupt archive: {e}")))?;
+        let mut entry = entry.map_err(|e| Error::stream(origin, "corrupt archive", e))?;
         let path = entry.path().map_err(|e| Error::format(origin, e.to_string()))?.to_path_buf();
         let Some(name) = path.strip_prefix(src.folder).ok().and_then(|p| p.to_str()).map(str::to_string) else { continue };
         let expected = files.iter().find(|(f, _)| *f == name).map(|&(_, n)| n);
@@ -230,7 +230,7 @@ pub fn install_archive(src: &CifarSource, dir: &Path, archive: &[u8], origin: &s
         }
         let what = format!("{origin}:{}", path.display());
         let mut data = Vec::new();
-        entry.read_to_end(&mut data).map_err(|e| Error::format(&what, format!("corrupt archive: {e}")))?;
+        entry.read_to_end(&mut data).map_err(|e| Error::stream(&what, "corrupt archive", e))?;
         if let Some(n) = expected {
             src.check_size(data.len(), n, &what)?;
             parse_records(&data, src.variant, &what, Device::Cpu)?;

@@ -27,6 +27,11 @@ pub enum Error {
     /// A tensor operation failed.
     #[error(transparent)]
     Core(#[from] fovea_core::Error),
+    /// A compressed input inflates past the size its container declares or past the
+    /// decompression limit, or the limit's setting is malformed ([`fovea_core::io::limit`]);
+    /// the message names the file (and the entry or record).
+    #[error(transparent)]
+    Limit(#[from] fovea_core::io::limit::LimitError),
 }
 
 /// The result type of this crate.
@@ -37,7 +42,22 @@ impl Error {
         Error::Io { path: path.into(), source }
     }
 
+    /// An I/O error from a decompressing stream read through a
+    /// [`fovea_core::io::limit::BoundedReader`]: `Limit` when the limit stopped it, else
+    /// `Format` naming `what` with `context` (e.g. `corrupt gzip stream`).
+    pub(crate) fn stream(what: &str, context: &str, e: std::io::Error) -> Self {
+        match fovea_core::io::limit::LimitError::from_io(&e) {
+            Some(limit) => Error::Limit(limit.clone()),
+            None => Error::format(what, format!("{context}: {e}")),
+        }
+    }
+
     pub(crate) fn format(what: impl Into<String>, detail: impl Into<String>) -> Self {
         Error::Format { what: what.into(), detail: detail.into() }
     }
+}
+
+/// The global decompression limit ([`fovea_core::io::limit::max_decompressed_bytes`]).
+pub(crate) fn decompression_limit() -> Result<u64> {
+    Ok(fovea_core::io::limit::max_decompressed_bytes()?)
 }

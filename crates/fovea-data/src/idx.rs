@@ -3,6 +3,7 @@
 //! their own magic bytes and decompressed transparently.
 
 use crate::{Error, Result};
+use fovea_core::io::limit::BoundedReader;
 use std::io::Read;
 use std::path::Path;
 
@@ -51,21 +52,59 @@ pub fn parse_idx(bytes: &[u8], what: &str) -> Result<IdxArray> {
     Ok(IdxArray { dims, data: bytes[header..].to_vec() })
 }
 
-/// Reads an IDX file, gunzipping it first when it starts with the gzip magic bytes.
+/// Reads an IDX file, gunzipping it first when it starts with the gzip magic bytes; the
+/// stream is bounded as in [`gunzip_idx`] by the global decompression limit
+/// ([`fovea_core::io::limit::max_decompressed_bytes`]).
 ///
 /// # Errors
-/// `Io` naming the file, or `Format` as [`parse_idx`] (and for a corrupt gzip stream).
+/// `Io` naming the file, `Format` as [`parse_idx`] (and for a corrupt gzip stream), `Limit` as
+/// [`gunzip_idx`].
 pub fn read_idx(path: &Path) -> Result<IdxArray> {
+    read_idx_with_limit(path, crate::error::decompression_limit()?)
+}
+
+/// [`read_idx`] with an explicit decompression limit.
+///
+/// # Errors
+/// As [`read_idx`].
+pub fn read_idx_with_limit(path: &Path, limit: u64) -> Result<IdxArray> {
     let raw = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let what = path.display().to_string();
     if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| Error::format(&what, format!("corrupt gzip stream: {e}")))?;
-        return parse_idx(&out, &what);
+        return parse_idx(&gunzip_idx(&raw, &what, limit)?, &what);
     }
     parse_idx(&raw, &what)
+}
+
+/// Gunzips an IDX file incrementally: once its header is in, the stream stops at the size the
+/// header declares (header + product of the dimensions) and, throughout, at `limit` bytes;
+/// the buffer grows only as bytes arrive. A stream that is not IDX inside comes back as far
+/// as the limit allows, for [`parse_idx`] to reject.
+///
+/// # Errors
+/// `Limit` naming `what` when the stream inflates past the declared size or the limit, or the
+/// header declares more than the limit; `Format` for a corrupt gzip stream.
+pub fn gunzip_idx(gz: &[u8], what: &str, limit: u64) -> Result<Vec<u8>> {
+    let corrupt = |e| Error::stream(what, "corrupt gzip stream", e);
+    let mut reader = BoundedReader::new(flate2::read::GzDecoder::new(gz), what, limit);
+    let mut out = Vec::new();
+    (&mut reader).take(4).read_to_end(&mut out).map_err(corrupt)?;
+    if out.len() == 4 && out[0] == 0 && out[1] == 0 {
+        let rank = out[3] as u64;
+        (&mut reader).take(4 * rank).read_to_end(&mut out).map_err(corrupt)?;
+        if out.len() as u64 == 4 + 4 * rank {
+            let elems = out[4..]
+                .chunks_exact(4)
+                .try_fold(1u64, |acc, d| acc.checked_mul(u32::from_be_bytes(d.try_into().expect("4 bytes")) as u64));
+            let declared = elems.and_then(|n| n.checked_add(out.len() as u64)).unwrap_or(u64::MAX);
+            reader = reader.with_declared(declared)?;
+        }
+    }
+    // Only a hint: deflate expands at most about 1032:1.
+    let hint = usize::try_from(reader.cap().min((gz.len() as u64).saturating_mul(1032))).unwrap_or(usize::MAX);
+    let _ = out.try_reserve_exact(hint.saturating_sub(out.len()));
+    reader.read_to_end(&mut out).map_err(corrupt)?;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 
 use crate::{Error, Result};
 use fovea_core::{DType, Device, Tensor};
-use fovea_nn::import::zip::{read_entries, ZipError};
+use fovea_nn::import::zip::{entries, ZipError};
 use std::path::Path;
 
 const MAGIC: &[u8] = b"\x93NUMPY";
@@ -188,20 +188,33 @@ pub fn write_npy(path: impl AsRef<Path>, tensor: &Tensor) -> Result<()> {
 }
 
 /// Parses the bytes of an `.npz` archive into its arrays, in archive order, named without the
-/// `.npy` suffix (as `np.load(...).files` names them).
+/// `.npy` suffix (as `np.load(...).files` names them). Entries are inflated one at a time,
+/// each parsed before the next is inflated, within the global decompression limit
+/// ([`fovea_core::io::limit::max_decompressed_bytes`]).
 ///
 /// # Errors
 /// `Format` naming `what` (and the entry) for a file that is not a zip, a truncated archive, a
-/// compression other than stored/deflate, a CRC mismatch, or a bad `.npy` inside.
+/// compression other than stored/deflate, a CRC mismatch, or a bad `.npy` inside; `Limit`
+/// naming both for an entry that inflates past its declared size or the limit.
 pub fn parse_npz(bytes: &[u8], what: &str, device: Device) -> Result<Vec<(String, Tensor)>> {
-    let entries = read_entries(bytes).map_err(|e| match e {
+    parse_npz_with_limit(bytes, what, device, crate::error::decompression_limit()?)
+}
+
+/// [`parse_npz`] inflating at most `limit` bytes in all.
+///
+/// # Errors
+/// As [`parse_npz`].
+pub fn parse_npz_with_limit(bytes: &[u8], what: &str, device: Device, limit: u64) -> Result<Vec<(String, Tensor)>> {
+    let zip_error = |e| match e {
         ZipError::NotZip => Error::format(what, "not an .npz (zip) archive, or a truncated one: no end-of-central-directory record"),
         ZipError::Directory(detail) => Error::format(what, detail),
         ZipError::Entry { name, detail } => Error::format(format!("{what}:{name}"), detail),
-    })?;
-    entries
-        .into_iter()
-        .map(|(name, data)| {
+        ZipError::Limit(limit) => Error::Limit(limit.in_file(what)),
+    };
+    entries(bytes, limit)
+        .map_err(zip_error)?
+        .map(|entry| {
+            let (name, data) = entry.map_err(zip_error)?;
             let array = parse_npy(&data, &format!("{what}:{name}"), device)?;
             Ok((name.strip_suffix(".npy").unwrap_or(&name).to_string(), array))
         })

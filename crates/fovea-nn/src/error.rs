@@ -17,6 +17,11 @@ pub enum Error {
     /// A configuration value is invalid (unknown name, out-of-range parameter).
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A compressed input inflates past the size its container declares or past the
+    /// decompression limit, or the limit's setting is malformed ([`fovea_core::io::limit`]);
+    /// the message names the file and the entry or dataset.
+    #[error(transparent)]
+    Limit(#[from] fovea_core::io::limit::LimitError),
 }
 
 /// The result type of this crate.
@@ -27,4 +32,9 @@ impl Error {
     pub fn layer(layer: impl Into<String>, msg: impl Into<String>) -> Self {
         Error::Layer { layer: layer.into(), msg: msg.into() }
     }
+}
+
+/// The global decompression limit ([`fovea_core::io::limit::max_decompressed_bytes`]).
+pub(crate) fn decompression_limit() -> Result<u64> {
+    Ok(fovea_core::io::limit::max_decompressed_bytes()?)
 }

@@ -23,6 +23,16 @@ mod convert;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The most bytes one compressed input (a .keras or .npz entry, a gzip IDX or TFRecord
+    /// file, an image, an HDF5 file's datasets) may inflate to, e.g. 8GiB or 536870912; the
+    /// default is $FOVEA_MAX_DECOMPRESSED_BYTES, else 4 GiB.
+    #[arg(long, global = true, value_name = "BYTES", value_parser = parse_byte_limit)]
+    max_decompressed_bytes: Option<u64>,
+}
+
+fn parse_byte_limit(s: &str) -> Result<u64, String> {
+    fovea::core::io::limit::parse_byte_count(s)
+        .ok_or_else(|| format!("expected a positive byte count such as 4294967296, 4GiB or 512MiB, got {s:?}"))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -677,6 +687,11 @@ fn run(cli: Cli) -> AnyResult<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(bytes) = cli.max_decompressed_bytes {
+        // Every reader takes the limit from the environment by default; this runs before any
+        // other thread exists.
+        std::env::set_var(fovea::core::io::limit::ENV_VAR, bytes.to_string());
+    }
     // Model files and JSON specs may hold Keras preprocessing layers, which live in fovea-vision.
     fovea::vision::preprocessing::register_layers();
     // Bench builds its own pool first; every other command runs on the default pool, whole,

@@ -303,6 +303,8 @@ pub trait Backend: Send + Sync {
     fn full(&self, dtype: DType, n: usize, value: f64) -> Result<Storage>;
     /// `n` f32 samples of `dist`; the same seed gives the same samples on this backend.
     fn random(&self, dist: RandomDist, n: usize, seed: u64) -> Result<Storage>;
+    /// `0, 1, ..., n-1` as int64, made on the device (class ids for `one_hot`, index ranges).
+    fn iota(&self, n: usize) -> Result<Storage>;
 
     fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage>;
     fn unary_grad(&self, op: UnaryOp, x: &Storage, y: &Storage, dy: &Storage) -> Result<Storage>;
@@ -375,6 +377,9 @@ impl<T: HostBackend> Backend for T {
     }
     fn random(&self, dist: RandomDist, n: usize, seed: u64) -> Result<Storage> {
         Ok(Storage::host(HostData::F32(crate::random::sample(dist, n, seed))))
+    }
+    fn iota(&self, n: usize) -> Result<Storage> {
+        Ok(Storage::host(HostData::I64((0..n as i64).collect())))
     }
     fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage> {
         HostBackend::unary(self, op, h(x)?).map(Storage::host)

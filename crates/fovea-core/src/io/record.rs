@@ -102,6 +102,10 @@ pub enum RecordError {
         /// The masked CRC of the bytes read.
         computed: u32,
     },
+    /// A record's length exceeds the reader's limit
+    /// ([`RecordReader::with_max_record_bytes`]); nothing was allocated for it.
+    #[error("{0}")]
+    TooLarge(crate::io::limit::LimitError),
 }
 
 impl RecordError {
@@ -116,6 +120,7 @@ impl RecordError {
 pub struct RecordReader<R> {
     inner: R,
     offset: u64,
+    max_record_bytes: u64,
 }
 
 /// Reads up to `buf.len()` bytes, stopping early only at the end of the stream.
@@ -133,9 +138,17 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 }
 
 impl<R: Read> RecordReader<R> {
-    /// Reads records from `inner` (already decompressed), starting at offset 0.
+    /// Reads records from `inner` (already decompressed), starting at offset 0, with no limit on
+    /// a record's length other than the bytes present.
     pub fn new(inner: R) -> Self {
-        RecordReader { inner, offset: 0 }
+        RecordReader { inner, offset: 0, max_record_bytes: u64::MAX }
+    }
+
+    /// Refuses records longer than `limit` bytes ([`RecordError::TooLarge`]) before reading
+    /// them: a decompressed stream (GZIP) can hold a record far larger than its file.
+    pub fn with_max_record_bytes(mut self, limit: u64) -> Self {
+        self.max_record_bytes = limit;
+        self
     }
 
     /// The byte offset of the next record.
@@ -179,6 +192,8 @@ impl<R: Read> RecordReader<R> {
             return Err(RecordError::CrcMismatch { offset: start, part: "length", stored, computed });
         }
         let len = u64::from_le_bytes(len_bytes);
+        crate::io::limit::check_declared(|| format!("the record at byte offset {start}"), len, self.max_record_bytes)
+            .map_err(RecordError::TooLarge)?;
         // The length is checksummed, but a huge one can still come from a hostile file: read it
         // through `take` so memory grows only with the bytes actually present.
         let mut data = Vec::new();

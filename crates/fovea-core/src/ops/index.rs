@@ -124,7 +124,7 @@ impl Tensor {
             DType::U8 => indices.cast(DType::I64)?,
             other => return Err(Error::dtype("one_hot", "int64 or uint8 indices", other)),
         };
-        let classes = Tensor::from_vec((0..depth as i64).collect::<Vec<_>>(), [depth], indices.device())?;
+        let classes = Tensor::from_storage(backend(indices.device())?.iota(depth)?, [depth], indices.device())?;
         // Comparing against every class is exactly the TF rule: out-of-range matches nothing.
         idx.expand_dims(-1)?.eq(&classes)?.cast(DType::F32)
     }

@@ -422,7 +422,9 @@ impl Tensor {
                 return Err(Error::invalid("clip", format!("need clip_value_min <= clip_value_max, got {lo} > {hi}")));
             }
         }
-        self.storage().as_f32(op.name())?;
+        if self.dtype() != crate::DType::F32 {
+            return Err(Error::dtype(op.name(), "float32", self.dtype()));
+        }
         let be = backend(self.device())?;
         let y = be.unary(op, self.storage())?;
         Ok(Tensor::from_op(y, self.shape().clone(), self.device(), op.name(), &[self], move |inputs, out, g| {

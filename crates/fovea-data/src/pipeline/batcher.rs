@@ -89,6 +89,8 @@ fn first_buffers(e: &Element, capacity: usize) -> Option<Vec<HostData>> {
                 HostData::U8(_) => HostData::U8(Vec::with_capacity(n)),
                 HostData::I64(_) => HostData::I64(Vec::with_capacity(n)),
                 HostData::Bool(_) => HostData::Bool(Vec::with_capacity(n)),
+                HostData::F16(_) => HostData::F16(Vec::with_capacity(n)),
+                HostData::BF16(_) => HostData::BF16(Vec::with_capacity(n)),
             })
         })
         .collect()
@@ -109,6 +111,8 @@ fn append(buf: &mut HostData, src: &HostData) {
         (HostData::U8(b), HostData::U8(s)) => b.extend_from_slice(s),
         (HostData::I64(b), HostData::I64(s)) => b.extend_from_slice(s),
         (HostData::Bool(b), HostData::Bool(s)) => b.extend_from_slice(s),
+        (HostData::F16(b), HostData::F16(s)) => b.extend_from_slice(s),
+        (HostData::BF16(b), HostData::BF16(s)) => b.extend_from_slice(s),
         // matches_first compared the dtypes; unreachable, and harmless: the length check in
         // Tensor::from_host would report it.
         _ => {}

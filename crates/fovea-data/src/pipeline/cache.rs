@@ -155,6 +155,10 @@ fn write_element(w: &mut impl Write, e: &Element, path: &Path) -> Result<()> {
                 HostData::U8(v) => v.clone(),
                 HostData::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
                 HostData::Bool(v) => v.iter().map(|&b| b as u8).collect(),
+                // dtype_tag above refused these already.
+                HostData::F16(_) | HostData::BF16(_) => {
+                    return Err(Error::format("cache", format!("cannot cache tensors of dtype {}", t.dtype())))
+                }
             };
             w.write_all(&bytes).map_err(io)
         }

@@ -208,6 +208,12 @@ pub struct ReadOptions {
     /// Shuffle the order of the files each epoch with this seed (the first step of TF's
     /// `list_files(shuffle=True)` + `interleave` recipe for sharded data); `None` keeps the order.
     pub shuffle_files: Option<u64>,
+    /// The longest record accepted, in bytes; `None` is the global decompression limit
+    /// ([`fovea_core::io::limit::max_decompressed_bytes`]). Files are read as streams, record by
+    /// record, so this bounds the memory one record takes; a longer record is refused (with
+    /// the file, its offset and the limit) before anything is allocated for it, which is what
+    /// stops a GZIP file whose one record inflates to gigabytes.
+    pub max_record_bytes: Option<u64>,
 }
 
 impl ReadOptions {
@@ -220,6 +226,12 @@ impl ReadOptions {
     /// Reads the files in a new seeded order each epoch.
     pub fn shuffle_files(mut self, seed: u64) -> Self {
         self.shuffle_files = Some(seed);
+        self
+    }
+
+    /// Refuses records longer than `bytes` (see [`ReadOptions::max_record_bytes`]).
+    pub fn max_record_bytes(mut self, bytes: u64) -> Self {
+        self.max_record_bytes = Some(bytes);
         self
     }
 
@@ -243,9 +255,14 @@ impl TfRecordReader {
     /// Opens `path`.
     ///
     /// # Errors
-    /// `Io` naming the file when it cannot be opened.
+    /// `Io` naming the file when it cannot be opened; `Limit` for a malformed
+    /// `FOVEA_MAX_DECOMPRESSED_BYTES` when [`ReadOptions::max_record_bytes`] is `None`.
     pub fn open(path: impl AsRef<Path>, options: &ReadOptions) -> Result<TfRecordReader> {
         let path = path.as_ref().to_path_buf();
+        let limit = match options.max_record_bytes {
+            Some(bytes) => bytes,
+            None => crate::error::decompression_limit()?,
+        };
         let mut file = BufReader::new(File::open(&path).map_err(|e| Error::io(&path, e))?);
         // Only to improve the error for a GZIP file read as plain records.
         let gzip_magic = std::io::BufRead::fill_buf(&mut file).map(|b| b.starts_with(&[0x1F, 0x8B])).unwrap_or(false);
@@ -253,7 +270,13 @@ impl TfRecordReader {
             Compression::None => Box::new(file),
             Compression::Gzip => Box::new(MultiGzDecoder::new(file)),
         };
-        Ok(TfRecordReader { path, records: RecordReader::new(inner), options: options.clone(), gzip_magic, done: false })
+        Ok(TfRecordReader {
+            path,
+            records: RecordReader::new(inner).with_max_record_bytes(limit),
+            options: options.clone(),
+            gzip_magic,
+            done: false,
+        })
     }
 
     fn error(&self, e: RecordError) -> Error {
@@ -261,6 +284,9 @@ impl TfRecordReader {
             Compression::None => self.path.display().to_string(),
             Compression::Gzip => format!("{} (GZIP; offsets count decompressed bytes)", self.path.display()),
         };
+        if let RecordError::TooLarge(limit) = e {
+            return Error::Limit(limit.in_file(&what));
+        }
         let hint = if self.gzip_magic
             && self.options.compression == Compression::None
             && matches!(e, RecordError::CrcMismatch { offset: 0, .. })

@@ -26,6 +26,14 @@ impl H5File {
         )))
     }
 
+    /// Always fails, as [`H5File::from_bytes`] (the limit has nothing to bound here).
+    ///
+    /// # Errors
+    /// As [`H5File::from_bytes`].
+    pub fn from_bytes_with_limit(bytes: Vec<u8>, what: &str, _limit: u64) -> Result<Self> {
+        Self::from_bytes(bytes, what)
+    }
+
     /// The name errors carry.
     pub fn what(&self) -> &str {
         match self.never {}

@@ -10,13 +10,24 @@
 
 use super::{H5Data, SIGNATURE};
 use crate::{Error, Result};
+use fovea_core::io::limit::{fmt_bytes, LimitError};
 use fovea_core::{Device, Tensor};
-use hdf5_reader::{ByteOrder, Datatype, Hdf5File};
+use hdf5_reader::{ByteOrder, Datatype, Hdf5File, OpenOptions, DEFAULT_MAX_CHUNK_BYTES};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// An open HDF5 file and the name its errors carry.
+/// An open HDF5 file, the name its errors carry, and its decompression budget.
+///
+/// Bounds (see [`fovea_core::io::limit`]): each dataset's declared size (shape × element size)
+/// is checked against what is left of the limit before it is read, so the datasets read from
+/// one file declare at most the limit together; underneath, `hdf5-reader` inflates each
+/// deflate chunk to at most its declared chunk size (+1 byte to detect overflow, then refuses
+/// a chunk whose size differs), refuses chunks over `min(256 MiB, limit)` before allocating
+/// them, and refuses reads over the limit.
 pub struct H5File {
     file: Hdf5File,
     what: String,
+    limit: u64,
+    used: AtomicU64,
 }
 
 /// The group at a path (`hdf5_reader` does not export the group type, so this cannot be a
@@ -28,16 +39,31 @@ macro_rules! group {
 }
 
 impl H5File {
-    /// Parses an HDF5 file held in memory; `what` (usually the path) names it in errors.
+    /// Parses an HDF5 file held in memory; `what` (usually the path) names it in errors. Reads
+    /// are bounded by the global decompression limit
+    /// ([`fovea_core::io::limit::max_decompressed_bytes`]).
     ///
     /// # Errors
-    /// `Config` naming `what` when the bytes are not HDF5 or its superblock is unreadable.
+    /// `Config` naming `what` when the bytes are not HDF5 or its superblock is unreadable, or
+    /// `FOVEA_MAX_DECOMPRESSED_BYTES` is malformed.
     pub fn from_bytes(bytes: Vec<u8>, what: &str) -> Result<Self> {
+        Self::from_bytes_with_limit(bytes, what, crate::error::decompression_limit()?)
+    }
+
+    /// [`H5File::from_bytes`] with an explicit limit on the bytes its datasets may declare in
+    /// all (see [`H5File`]).
+    ///
+    /// # Errors
+    /// As [`H5File::from_bytes`].
+    pub fn from_bytes_with_limit(bytes: Vec<u8>, what: &str, limit: u64) -> Result<Self> {
         if !bytes.starts_with(SIGNATURE) {
             return Err(Error::Config(format!("{what}: not an HDF5 file (it does not start with the HDF5 signature)")));
         }
-        let file = Hdf5File::from_vec(bytes).map_err(|e| Error::Config(format!("{what}: corrupt or truncated HDF5 file: {e}")))?;
-        Ok(H5File { file, what: what.to_string() })
+        let cap = usize::try_from(limit).unwrap_or(usize::MAX);
+        let options = OpenOptions::default().with_max_read_bytes(cap).with_max_chunk_bytes(cap.min(DEFAULT_MAX_CHUNK_BYTES));
+        let file = Hdf5File::from_vec_with_options(bytes, options)
+            .map_err(|e| Error::Config(format!("{what}: corrupt or truncated HDF5 file: {e}")))?;
+        Ok(H5File { file, what: what.to_string(), limit, used: AtomicU64::new(0) })
     }
 
     /// The name errors carry.
@@ -113,6 +139,7 @@ impl H5File {
         if size != 4 && size != 8 {
             return Ok(H5Data::Other(format!("float{}", size as usize * 8)));
         }
+        self.reserve(path, &dims, size as u64)?;
         let raw = ds.read_raw_bytes().map_err(|e| self.err(path, e))?;
         let numel: usize = dims.iter().product();
         if raw.len() != numel * size as usize {
@@ -127,5 +154,24 @@ impl H5File {
             (_, ByteOrder::BigEndian) => raw.chunks_exact(8).map(|c| f64::from_be_bytes(c.try_into().expect("8 bytes")) as f32).collect(),
         };
         Ok(H5Data::Float(Tensor::from_vec(values, dims, Device::Cpu)?))
+    }
+
+    /// Takes a dataset's declared size (shape × element size) from the budget before anything
+    /// is read or allocated for it.
+    fn reserve(&self, path: &str, dims: &[usize], elem: u64) -> Result<()> {
+        let declared = dims.iter().try_fold(elem, |acc, &d| acc.checked_mul(d as u64)).unwrap_or(u64::MAX);
+        let before = self.used.load(Ordering::Relaxed);
+        let total = before.saturating_add(declared);
+        if total > self.limit {
+            let dataset = format!("{}: dataset {path:?} (shape {dims:?}, {elem}-byte elements)", self.what);
+            // The dataset's own size when it alone is too large, else the running total.
+            let (what, size) = match before {
+                b if b > 0 && declared <= self.limit => (format!("{dataset} with the {} of datasets read before it", fmt_bytes(b)), total),
+                _ => (dataset, declared),
+            };
+            return Err(LimitError::OverLimit { what, size: Some(size), limit: self.limit }.into());
+        }
+        self.used.store(total, Ordering::Relaxed);
+        Ok(())
     }
 }

@@ -82,8 +82,20 @@ pub fn read_keras_weights(path: impl AsRef<Path>) -> Result<KerasWeights> {
 /// # Errors
 /// As [`read_keras_weights`].
 pub fn parse_keras_weights(bytes: Vec<u8>, what: &str) -> Result<KerasWeights> {
+    parse_keras_weights_with_limit(bytes, what, crate::error::decompression_limit()?)
+}
+
+/// [`parse_keras_weights`] with an explicit decompression limit instead of the global one
+/// ([`fovea_core::io::limit`]): a `.keras` archive inflates at most `limit` bytes (and each
+/// deflated entry at most its declared size), and the HDF5 datasets read declare at most
+/// `limit` bytes together, each checked (shape × dtype) before it is read.
+///
+/// # Errors
+/// As [`read_keras_weights`]; `Limit` naming the file and the entry or dataset that exceeds
+/// its declared size or the limit.
+pub fn parse_keras_weights_with_limit(bytes: Vec<u8>, what: &str, limit: u64) -> Result<KerasWeights> {
     if bytes.starts_with(ZIP_MAGIC) {
-        return parse_keras_zip(&bytes, what);
+        return parse_keras_zip(&bytes, what, limit);
     }
     if !bytes.starts_with(crate::hdf5::SIGNATURE) {
         return Err(Error::Config(format!(
@@ -91,7 +103,7 @@ pub fn parse_keras_weights(bytes: Vec<u8>, what: &str) -> Result<KerasWeights> {
             &bytes[..bytes.len().min(8)]
         )));
     }
-    let file = H5File::from_bytes(bytes, what)?;
+    let file = H5File::from_bytes_with_limit(bytes, what, limit)?;
     if names_attr(&file, "/", "layer_names")?.is_some() {
         return read_legacy(&file, "", KerasFormat::LegacyWeightsH5);
     }
@@ -108,11 +120,15 @@ pub fn parse_keras_weights(bytes: Vec<u8>, what: &str) -> Result<KerasWeights> {
     )))
 }
 
-fn parse_keras_zip(bytes: &[u8], what: &str) -> Result<KerasWeights> {
+/// The entries are inflated one at a time and only the ones kept stay in memory. The HDF5
+/// file needs random access, so `model.weights.h5` is held whole (bounded by its declared
+/// size and the limit); its tensors are then read one by one.
+fn parse_keras_zip(bytes: &[u8], what: &str, limit: u64) -> Result<KerasWeights> {
     let mut config = None;
     let mut keras_version = None;
     let mut weights = None;
-    for (name, data) in super::keras_zip::read_zip(bytes, what)? {
+    for entry in super::keras_zip::zip_entries(bytes, what, limit)? {
+        let (name, data) = entry?;
         let json = |data: &[u8]| -> Result<serde_json::Value> {
             serde_json::from_slice(data).map_err(|e| Error::Config(format!("{what}: entry {name:?} is not valid JSON: {e}")))
         };
@@ -131,7 +147,7 @@ fn parse_keras_zip(bytes: &[u8], what: &str) -> Result<KerasWeights> {
     }
     let weights = weights.ok_or_else(|| Error::Config(format!("{what}: a zip without model.weights.h5, so not a .keras model file")))?;
     let inner = format!("{what}:model.weights.h5");
-    let mut out = read_keras3(&H5File::from_bytes(weights, &inner)?, KerasFormat::KerasZip)?;
+    let mut out = read_keras3(&H5File::from_bytes_with_limit(weights, &inner, limit)?, KerasFormat::KerasZip)?;
     out.config = config;
     out.keras_version = keras_version;
     Ok(out)

@@ -3,7 +3,7 @@
 //! that storages can be memory-mapped, hence no inflater — a compressed entry is refused.
 
 use crate::{Error, Result};
-use std::io::Read;
+use fovea_core::io::limit::{fmt_bytes, BoundedReader, LimitError};
 
 /// One file inside the archive.
 #[derive(Clone, Debug)]
@@ -162,6 +162,9 @@ pub enum ZipError {
         /// What is wrong with it.
         detail: String,
     },
+    /// An entry inflates past its declared size, or the archive past the decompression limit;
+    /// the error names the entry (`entry "model.weights.h5" ...`), callers prefix the file.
+    Limit(LimitError),
 }
 
 /// A little-endian u16 at `at`; callers have bounds-checked the record it belongs to.
@@ -174,24 +177,74 @@ fn le32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// Every entry of a zip archive, `(name, contents)` in archive order, decompressed (stored or
-/// deflate) and checked against its CRC-32 and size, so a damaged archive is refused rather
-/// than half-read. Zip64 sizes and offsets in the entries' extra fields are honoured. Used by
-/// `.keras` files and NumPy's `.npz`; [`ZipArchive`] instead borrows stored entries in place
-/// for `torch.save` archives, whose tensors can be large.
+/// DEFLATE expands at most about 1032:1, so no honest entry needs more room than this.
+const DEFLATE_MAX_RATIO: u64 = 1032;
+
+/// The entries of a zip archive one at a time (see [`entries`]): each is inflated only when
+/// the iterator reaches it, so a caller that turns entries into tensors holds one inflated
+/// entry at a time.
+pub struct Entries<'a> {
+    bytes: &'a [u8],
+    left: usize,
+    at: usize,
+    limit: u64,
+    inflated: u64,
+    failed: bool,
+}
+
+/// Iterates over the entries of a zip archive, `(name, contents)` in archive order,
+/// decompressed (stored or deflate) and checked against their CRC-32 and size, so a damaged
+/// archive is refused rather than half-read. Zip64 sizes and offsets in the entries' extra
+/// fields are honoured. Used by `.keras` files and NumPy's `.npz`; [`ZipArchive`] instead
+/// borrows stored entries in place for `torch.save` archives, whose tensors can be large.
+///
+/// Inflating is bounded: a deflated entry stops at its declared uncompressed size, and the
+/// deflated entries together stop at `limit` bytes (a declared size that does not fit is
+/// refused before inflating); see [`fovea_core::io::limit`] for the default limit.
 ///
 /// # Errors
-/// [`ZipError`] saying which part is damaged.
-pub fn read_entries(bytes: &[u8]) -> std::result::Result<Vec<(String, Vec<u8>)>, ZipError> {
-    let bad = ZipError::Directory;
+/// [`ZipError::NotZip`] here; then, per entry, [`ZipError`] saying which part is damaged or
+/// which entry exceeded what (the iterator ends after an error).
+pub fn entries(bytes: &[u8], limit: u64) -> std::result::Result<Entries<'_>, ZipError> {
     // The end-of-central-directory record sits in the last 22 + 65,535 (comment) bytes.
     let lo = bytes.len().saturating_sub(22 + 65_535);
     let eocd = (lo..bytes.len().saturating_sub(21)).rev().find(|&i| bytes[i..i + 4] == [0x50, 0x4b, 0x05, 0x06]).ok_or(ZipError::NotZip)?;
-    let entries = le16(bytes, eocd + 10) as usize;
-    let mut at = le32(bytes, eocd + 16) as usize;
-    let mut out = Vec::with_capacity(entries);
-    for _ in 0..entries {
-        if bytes.get(at..at + 46).is_none_or(|h| h[..4] != [0x50, 0x4b, 0x01, 0x02]) {
+    let left = le16(bytes, eocd + 10) as usize;
+    let at = le32(bytes, eocd + 16) as usize;
+    Ok(Entries { bytes, left, at, limit, inflated: 0, failed: false })
+}
+
+/// Every entry of a zip archive at once (as [`entries`], collected).
+///
+/// # Errors
+/// As [`entries`].
+pub fn read_entries(bytes: &[u8], limit: u64) -> std::result::Result<Vec<(String, Vec<u8>)>, ZipError> {
+    entries(bytes, limit)?.collect()
+}
+
+impl Iterator for Entries<'_> {
+    type Item = std::result::Result<(String, Vec<u8>), ZipError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let item = self.next_entry();
+        self.failed = item.is_err();
+        Some(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(if self.failed { 0 } else { self.left }))
+    }
+}
+
+impl Entries<'_> {
+    fn next_entry(&mut self) -> std::result::Result<(String, Vec<u8>), ZipError> {
+        let (bytes, at) = (self.bytes, self.at);
+        let bad = ZipError::Directory;
+        if bytes.get(at..at.saturating_add(46)).is_none_or(|h| h[..4] != [0x50, 0x4b, 0x01, 0x02]) {
             return Err(bad(format!("corrupt zip central directory at byte {at}")));
         }
         let method = le16(bytes, at + 10);
@@ -215,23 +268,19 @@ pub fn read_entries(bytes: &[u8]) -> std::result::Result<Vec<(String, Vec<u8>)>,
             }
             extra = extra.get(4 + len..).unwrap_or(&[]);
         }
-        at += 46 + nlen + xlen + clen;
+        self.at += 46 + nlen + xlen + clen;
         let entry = |detail: String| ZipError::Entry { name: name.clone(), detail };
-        let local = offset as usize;
+        let local = usize::try_from(offset).unwrap_or(usize::MAX);
         if bytes.get(local..local.saturating_add(30)).is_none_or(|h| h[..4] != [0x50, 0x4b, 0x03, 0x04]) {
             return Err(entry(format!("no local header at byte {local} (corrupt archive)")));
         }
         let data_at = local + 30 + le16(bytes, local + 26) as usize + le16(bytes, local + 28) as usize;
         let raw = bytes
-            .get(data_at..data_at.saturating_add(csize as usize))
+            .get(data_at..data_at.saturating_add(usize::try_from(csize).unwrap_or(usize::MAX)))
             .ok_or_else(|| entry(format!("{csize} bytes of data announced, the archive ends first (truncated)")))?;
         let data = match method {
             0 => raw.to_vec(),
-            8 => {
-                let mut out = Vec::with_capacity(usize_.min(1 << 30) as usize);
-                flate2::read::DeflateDecoder::new(raw).read_to_end(&mut out).map_err(|e| entry(format!("corrupt deflate stream: {e}")))?;
-                out
-            }
+            8 => self.inflate(raw, &name, usize_)?,
             m => return Err(entry(format!("compression method {m} is not supported (expected 0, stored, or 8, deflate)"))),
         };
         let mut sum = flate2::Crc::new();
@@ -243,7 +292,34 @@ pub fn read_entries(bytes: &[u8]) -> std::result::Result<Vec<(String, Vec<u8>)>,
                 data.len()
             )));
         }
-        out.push((name, data));
+        Ok((name, data))
     }
-    Ok(out)
+
+    /// Inflates one deflated entry, stopping at its declared size and at what is left of the
+    /// limit after the entries before it.
+    fn inflate(&mut self, raw: &[u8], name: &str, declared: u64) -> std::result::Result<Vec<u8>, ZipError> {
+        let total = self.inflated.saturating_add(declared);
+        if total > self.limit {
+            // The entry's own size when it alone is too large, else the running total.
+            let (what, size) = match self.inflated {
+                before if before > 0 && declared <= self.limit => {
+                    (format!("entry {name:?} with the {} inflated from the entries before it", fmt_bytes(before)), total)
+                }
+                _ => (format!("entry {name:?}"), declared),
+            };
+            return Err(ZipError::Limit(LimitError::OverLimit { what, size: Some(size), limit: self.limit }));
+        }
+        let reader = BoundedReader::new(flate2::read::DeflateDecoder::new(raw), format!("entry {name:?}"), self.limit - self.inflated)
+            .with_declared(declared)
+            .map_err(ZipError::Limit)?;
+        let data =
+            reader.read_all((raw.len() as u64).saturating_mul(DEFLATE_MAX_RATIO).saturating_add(64)).map_err(
+                |e| match LimitError::from_io(&e) {
+                    Some(limit) => ZipError::Limit(limit.clone()),
+                    None => ZipError::Entry { name: name.to_string(), detail: format!("corrupt deflate stream: {e}") },
+                },
+            )?;
+        self.inflated += data.len() as u64;
+        Ok(data)
+    }
 }

@@ -1,7 +1,9 @@
 //! PNG and JPEG decoding and encoding to and from uint8 `[H, W, C]` tensors (`tf.io.decode_*`).
 
+use fovea_core::io::limit::{check_declared, max_decompressed_bytes};
 use fovea_core::{DType, Device, Error, Result, Tensor};
-use image::{DynamicImage, ImageFormat};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use std::io::Cursor;
 
 /// Converts a decoded image to `channels` (0 keeps the file's own: 1, 2, 3 or 4).
 fn to_tensor(img: DynamicImage, channels: usize, device: Device) -> Result<Tensor> {
@@ -26,14 +28,51 @@ fn to_tensor(img: DynamicImage, channels: usize, device: Device) -> Result<Tenso
 }
 
 fn decode(op: &'static str, bytes: &[u8], format: Option<ImageFormat>, channels: usize, device: Device) -> Result<Tensor> {
+    let limit = max_decompressed_bytes().map_err(|e| Error::invalid(op, e.to_string()))?;
+    decode_limited(op, bytes, format, channels, device, limit)
+}
+
+/// Decodes within `limit`: the pixels the header declares (width × height × channels × bytes
+/// per sample, and the tensor's width × height × `channels`) are checked against it before
+/// anything is allocated or inflated; the decoder itself inflates no more rows than declared.
+fn decode_limited(
+    op: &'static str,
+    bytes: &[u8],
+    format: Option<ImageFormat>,
+    channels: usize,
+    device: Device,
+    limit: u64,
+) -> Result<Tensor> {
     if !matches!(channels, 0 | 1 | 3 | 4) {
         return Err(Error::invalid(op, format!("expected channels 0, 1, 3 or 4, got {channels}")));
     }
-    let img = match format {
-        Some(f) => image::load_from_memory_with_format(bytes, f),
-        None => image::load_from_memory(bytes),
+    let cannot = |e: image::ImageError| Error::invalid(op, format!("cannot decode {} bytes as an image: {e}", bytes.len()));
+    let mut reader = ImageReader::new(Cursor::new(bytes));
+    match format {
+        Some(f) => reader.set_format(f),
+        None => reader = reader.with_guessed_format().map_err(|e| cannot(e.into()))?,
     }
-    .map_err(|e| Error::invalid(op, format!("cannot decode {} bytes as an image: {e}", bytes.len())))?;
+    let kind = match reader.format() {
+        Some(ImageFormat::Png) => "PNG",
+        Some(ImageFormat::Jpeg) => "JPEG",
+        _ => "image",
+    };
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(limit);
+    reader.limits(limits);
+    let decoder = reader.into_decoder().map_err(cannot)?;
+    let (w, h) = decoder.dimensions();
+    let color = decoder.color_type();
+    let own = u64::from(color.channel_count());
+    let out = u64::from(w) * u64::from(h) * if channels == 0 { own } else { channels as u64 };
+    let declared = decoder.total_bytes().max(out);
+    check_declared(
+        || format!("a {w}×{h} {kind} with {own} channel(s) of {} byte(s)", color.bytes_per_pixel() as u64 / own.max(1)),
+        declared,
+        limit,
+    )
+    .map_err(|e| Error::invalid(op, e.to_string()))?;
+    let img = DynamicImage::from_decoder(decoder).map_err(cannot)?;
     to_tensor(img, channels, device)
 }
 
@@ -41,7 +80,8 @@ fn decode(op: &'static str, bytes: &[u8], format: Option<ImageFormat>, channels:
 /// file's channel count (a grey+alpha PNG gives 2). 16-bit PNGs are reduced to 8 bits.
 ///
 /// # Errors
-/// `InvalidArgument` for corrupt or non-PNG data or `channels` other than 0, 1, 3, 4.
+/// `InvalidArgument` for corrupt or non-PNG data, `channels` other than 0, 1, 3, 4, or pixels
+/// over the decompression limit ([`decode_image_with_limit`]).
 pub fn decode_png(bytes: &[u8], channels: usize, device: Device) -> Result<Tensor> {
     decode("decode_png", bytes, Some(ImageFormat::Png), channels, device)
 }
@@ -50,7 +90,8 @@ pub fn decode_png(bytes: &[u8], channels: usize, device: Device) -> Result<Tenso
 /// chroma upsampling and IDCT rounding, so values may differ from libjpeg's by a few levels.
 ///
 /// # Errors
-/// `InvalidArgument` for corrupt or non-JPEG data or `channels` other than 0, 1, 3, 4.
+/// `InvalidArgument` for corrupt or non-JPEG data, `channels` other than 0, 1, 3, 4, or pixels
+/// over the decompression limit ([`decode_image_with_limit`]).
 pub fn decode_jpeg(bytes: &[u8], channels: usize, device: Device) -> Result<Tensor> {
     decode("decode_jpeg", bytes, Some(ImageFormat::Jpeg), channels, device)
 }
@@ -58,9 +99,21 @@ pub fn decode_jpeg(bytes: &[u8], channels: usize, device: Device) -> Result<Tens
 /// Decodes a PNG or JPEG, detected from its signature (`tf.io.decode_image` for still images).
 ///
 /// # Errors
-/// `InvalidArgument` for unrecognised or corrupt data or `channels` other than 0, 1, 3, 4.
+/// `InvalidArgument` for unrecognised or corrupt data, `channels` other than 0, 1, 3, 4, or
+/// pixels over the decompression limit ([`decode_image_with_limit`]).
 pub fn decode_image(bytes: &[u8], channels: usize, device: Device) -> Result<Tensor> {
     decode("decode_image", bytes, None, channels, device)
+}
+
+/// [`decode_image`] within an explicit decompression limit instead of the global one
+/// ([`fovea_core::io::limit`]): an image whose header declares more than `limit` bytes of
+/// pixels is refused before any of it is inflated.
+///
+/// # Errors
+/// As [`decode_image`]; `InvalidArgument` naming the dimensions and the limit for an image
+/// over it.
+pub fn decode_image_with_limit(bytes: &[u8], channels: usize, device: Device, limit: u64) -> Result<Tensor> {
+    decode_limited("decode_image", bytes, None, channels, device, limit)
 }
 
 /// Checks a uint8 `[H, W, C]` image and returns its dims and bytes.

@@ -39,7 +39,7 @@ mod resize;
 mod separable;
 
 pub use affine::{affine_matrix, affine_transform, translation_matrix, zoom_matrix, AffineParams, FillMode, Interpolation};
-pub use codec::{decode_image, decode_jpeg, decode_png, encode_jpeg, encode_png};
+pub use codec::{decode_image, decode_image_with_limit, decode_jpeg, decode_png, encode_jpeg, encode_png};
 pub use color::{
     adjust_brightness, adjust_contrast, adjust_gamma, adjust_hue, adjust_saturation, convert_image_dtype, grayscale_to_rgb, hsv_to_rgb,
     per_image_standardization, rgb_to_grayscale, rgb_to_hsv,

@@ -33,6 +33,8 @@ macro_rules! each_dtype {
             HostData::U8($v) => HostData::U8($e),
             HostData::I64($v) => HostData::I64($e),
             HostData::Bool($v) => HostData::Bool($e),
+            HostData::F16($v) => HostData::F16($e),
+            HostData::BF16($v) => HostData::BF16($e),
         }
     };
 }

@@ -95,7 +95,20 @@ pub fn cast(x: &HostData, dtype: DType) -> Result<HostData> {
     fn conv<T: Copy, U>(v: &[T], f: impl Fn(T) -> U) -> Vec<U> {
         v.iter().map(|&x| f(x)).collect()
     }
+    use half::{bf16, f16};
     Ok(match (x, dtype) {
+        // Half sources widen exactly to f32, then follow the f32 rules.
+        (HostData::F16(v), _) => return cast(&HostData::F32(conv(v, f16::to_f32)), dtype),
+        (HostData::BF16(v), _) => return cast(&HostData::F32(conv(v, bf16::to_f32)), dtype),
+        // Half targets round once, to nearest even (integers from f64, exact below 2^53).
+        (HostData::F32(v), DType::F16) => HostData::F16(conv(v, f16::from_f32)),
+        (HostData::F32(v), DType::BF16) => HostData::BF16(conv(v, bf16::from_f32)),
+        (HostData::U8(v), DType::F16) => HostData::F16(conv(v, |x| f16::from_f64(x as f64))),
+        (HostData::U8(v), DType::BF16) => HostData::BF16(conv(v, |x| bf16::from_f64(x as f64))),
+        (HostData::I64(v), DType::F16) => HostData::F16(conv(v, |x| f16::from_f64(x as f64))),
+        (HostData::I64(v), DType::BF16) => HostData::BF16(conv(v, |x| bf16::from_f64(x as f64))),
+        (HostData::Bool(v), DType::F16) => HostData::F16(conv(v, |x| f16::from_f32(x as u8 as f32))),
+        (HostData::Bool(v), DType::BF16) => HostData::BF16(conv(v, |x| bf16::from_f32(x as u8 as f32))),
         (HostData::F32(v), DType::F32) => HostData::F32(v.clone()),
         (HostData::F32(v), DType::U8) => HostData::U8(conv(v, |x| x as u8)),
         (HostData::F32(v), DType::I64) => HostData::I64(conv(v, |x| x as i64)),
@@ -112,6 +125,5 @@ pub fn cast(x: &HostData, dtype: DType) -> Result<HostData> {
         (HostData::Bool(v), DType::U8) => HostData::U8(conv(v, |x| x as u8)),
         (HostData::Bool(v), DType::I64) => HostData::I64(conv(v, |x| x as i64)),
         (HostData::Bool(v), DType::Bool) => HostData::Bool(v.clone()),
-        (_, DType::F16 | DType::BF16) => return Err(crate::storage::unsupported_half(dtype)),
     })
 }

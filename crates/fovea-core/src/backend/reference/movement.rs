@@ -33,6 +33,16 @@ impl Fill for bool {
         v != 0.0
     }
 }
+impl Fill for half::f16 {
+    fn from_f64(v: f64) -> Self {
+        half::f16::from_f64(v)
+    }
+}
+impl Fill for half::bf16 {
+    fn from_f64(v: f64) -> Self {
+        half::bf16::from_f64(v)
+    }
+}
 
 /// Calls the generic `f::<T>(args)` for the element type of `dtype`.
 macro_rules! by_dtype {
@@ -42,7 +52,8 @@ macro_rules! by_dtype {
             DType::U8 => $f::<u8>($($arg),*),
             DType::I64 => $f::<i64>($($arg),*),
             DType::Bool => $f::<bool>($($arg),*),
-            other => Err(Error::Unsupported { op: $op, msg: format!("{other} tensors need the GPU backend") }),
+            DType::F16 => $f::<half::f16>($($arg),*),
+            DType::BF16 => $f::<half::bf16>($($arg),*),
         }
     };
 }

@@ -95,6 +95,9 @@ pub fn reduce(op: ReduceOp, x: &HostData, shape: &Shape, axes: &[usize]) -> Resu
                 HostData::F32(_) => HostData::F32(acc.into_iter().map(|v| v as f32).collect()),
                 HostData::I64(_) => HostData::I64(acc.into_iter().map(|v| v as i64).collect()),
                 HostData::U8(_) => HostData::U8(acc.into_iter().map(|v| v as u8).collect()),
+                // Accumulated in f64, rounded once to nearest even.
+                HostData::F16(_) => HostData::F16(acc.into_iter().map(half::f16::from_f64).collect()),
+                HostData::BF16(_) => HostData::BF16(acc.into_iter().map(half::bf16::from_f64).collect()),
                 HostData::Bool(_) => return Err(Error::dtype("reduce", "a numeric dtype", x.dtype())),
             })
         }

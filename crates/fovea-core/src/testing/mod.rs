@@ -3,6 +3,8 @@
 
 use crate::{no_grad, Device, Result, Tensor};
 
+pub mod arena;
+
 /// Asserts `|a - b| <= atol + rtol·|b|` element-wise, naming the first offender.
 pub fn assert_close(what: &str, actual: &[f32], expected: &[f32], rtol: f32, atol: f32) {
     assert_eq!(actual.len(), expected.len(), "{what}: {} values, expected {}", actual.len(), expected.len());
@@ -73,7 +75,8 @@ pub fn gradcheck(f: impl Fn(&[Tensor]) -> Result<Tensor>, inputs: &[Tensor], eps
 }
 
 /// Defines one test per backend from a single body: `backend_test!(name, |dev| { ... });`
-/// expands to a module `name` with a test `reference` and a test `cpu`.
+/// expands to a module `name` with a test `reference`, a test `cpu` and a test `arena` (the
+/// backend outside host memory, [`arena`], on `Device::Custom(0)`).
 #[macro_export]
 macro_rules! backend_test {
     ($name:ident, |$dev:ident| $body:block) => {
@@ -89,6 +92,83 @@ macro_rules! backend_test {
             fn cpu() {
                 run($crate::Device::Cpu)
             }
+            #[test]
+            fn arena() {
+                run($crate::testing::arena::device(0))
+            }
         }
     };
+}
+
+/// A global allocator for test binaries that measures how much memory a piece of code takes:
+/// it forwards to the system allocator and keeps, per thread, the bytes live and their high
+/// water mark, so tests running in parallel threads do not see each other's allocations.
+///
+/// ```ignore
+/// #[global_allocator]
+/// static ALLOC: fovea_core::testing::PeakAlloc = fovea_core::testing::PeakAlloc;
+///
+/// let (result, peak) = fovea_core::testing::PeakAlloc::peak_during(|| read_hostile_file());
+/// assert!(peak < 16 << 20, "took {peak} bytes");
+/// ```
+pub struct PeakAlloc;
+
+thread_local! {
+    // (live bytes, peak live bytes) of this thread; const-initialised, so touching them never
+    // allocates.
+    static ALLOC_STATS: std::cell::Cell<(isize, isize)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+fn alloc_stats(delta: isize) {
+    // `try_with`: allocations during thread teardown are simply not counted.
+    let _ = ALLOC_STATS.try_with(|s| {
+        let (live, peak) = s.get();
+        let live = live + delta;
+        s.set((live, peak.max(live)));
+    });
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator, whose contract the
+// callers uphold; the bookkeeping touches only a thread-local `Cell` and never allocates.
+unsafe impl std::alloc::GlobalAlloc for PeakAlloc {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        alloc_stats(layout.size() as isize);
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        alloc_stats(layout.size() as isize);
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { std::alloc::System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        alloc_stats(-(layout.size() as isize));
+        // SAFETY: `ptr` came from this allocator (that is, from `System`) with `layout`.
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        alloc_stats(new_size as isize - layout.size() as isize);
+        // SAFETY: forwarded with the caller's pointer, layout and size.
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+impl PeakAlloc {
+    /// Runs `f` and returns its result with the most bytes that were live at once on this
+    /// thread during it, beyond those live when it started. Meaningful only in a binary whose
+    /// `#[global_allocator]` is [`PeakAlloc`] (else it reports 0), and only for work `f` does on
+    /// its own thread.
+    pub fn peak_during<T>(f: impl FnOnce() -> T) -> (T, u64) {
+        let start = ALLOC_STATS.with(|s| {
+            let (live, _) = s.get();
+            s.set((live, live));
+            live
+        });
+        let out = f();
+        let peak = ALLOC_STATS.with(|s| s.get().1);
+        (out, (peak - start).max(0) as u64)
+    }
 }
