@@ -145,7 +145,7 @@ fn tensors_of_two_devices_in_one_op_are_an_error_naming_both() {
     // directly (models move their inputs; a bare layer does not guess).
     let dense = Dense::new(2);
     dense.to(Device::Reference).unwrap();
-    dense.apply(&[b.clone()], false).unwrap();
+    dense.apply(std::slice::from_ref(&b), false).unwrap();
     let e = dense.apply(&[a], false).unwrap_err().to_string();
     assert!(e.contains("cpu") && e.contains("reference"), "{e}");
 }
