@@ -1,5 +1,9 @@
 //! The training loop: `compile`, `fit`, `evaluate`, `predict` and `train_on_batch`, shared by
 //! every model through the [`Model`] trait.
+//!
+//! Everything runs on the model's device ([`Layer::device`]): each batch is uploaded there
+//! before the forward pass (the data itself may stay on the host), the losses and metrics
+//! reduce there, and only scalar logs come back. Predictions stay on the device.
 
 use crate::callbacks::{Callback, CallbackContext};
 use crate::layer::Layer;
