@@ -110,6 +110,17 @@ impl HostData {
         }
     }
 
+    /// The f32 elements, mutable (for in-place kernels such as optimizer updates).
+    ///
+    /// # Errors
+    /// `DTypeMismatch` naming `op` when the storage is not f32.
+    pub fn as_f32_mut(&mut self, op: &'static str) -> Result<&mut [f32]> {
+        match self {
+            HostData::F32(v) => Ok(v),
+            other => Err(Error::dtype(op, "float32", other.dtype())),
+        }
+    }
+
     /// The i64 elements.
     ///
     /// # Errors
@@ -296,6 +307,14 @@ impl Storage {
     /// `DTypeMismatch` naming `op` when not f32; `Unsupported` when not in host memory.
     pub fn as_f32(&self, op: &'static str) -> Result<&[f32]> {
         self.host_data(op)?.as_f32(op)
+    }
+
+    /// The f32 elements in host memory, mutable, for in-place updates by host backends.
+    ///
+    /// # Errors
+    /// As [`Storage::as_f32`].
+    pub fn as_f32_mut(&mut self, op: &'static str) -> Result<&mut [f32]> {
+        self.host_data_mut(op)?.as_f32_mut(op)
     }
 
     /// The i64 elements in host memory.

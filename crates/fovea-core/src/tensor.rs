@@ -114,6 +114,18 @@ impl Tensor {
         Arc::get_mut(&mut self.0).and_then(|inner| Arc::get_mut(&mut inner.storage))
     }
 
+    /// Mutable access to the elements, first detaching this handle from anything that shares
+    /// them: a handle others hold becomes a fresh leaf (same values, `requires_grad` kept, new
+    /// identity), and a shared storage is copied. Optimizer updates write through this, so a
+    /// tensor someone else kept (a checkpoint, the graph of the last step) never changes.
+    pub(crate) fn storage_make_mut(&mut self) -> &mut Storage {
+        if Arc::get_mut(&mut self.0).is_none() {
+            *self = Self::leaf(self.0.storage.clone(), self.0.shape.clone(), self.0.device, self.0.requires_grad);
+        }
+        let inner = Arc::get_mut(&mut self.0).expect("a handle just created has no other owner");
+        Arc::make_mut(&mut inner.storage)
+    }
+
     pub(crate) fn node(&self) -> Option<&Node> {
         self.0.node.as_ref()
     }

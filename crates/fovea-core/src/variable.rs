@@ -1,6 +1,6 @@
 //! Variables: named, shared, mutable holders of a tensor that optimizers update.
 
-use crate::{Error, HostData, Result, Tensor};
+use crate::{Error, Result, Tensor};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -92,24 +92,10 @@ impl Variable {
         self.assign(&new)
     }
 
-    /// Updates an f32 variable through `f` in place when nothing else holds its storage (the
-    /// usual case in an optimizer step), or on a copy otherwise.
-    ///
-    /// # Errors
-    /// `DTypeMismatch` unless the variable is f32.
-    pub fn update_f32(&self, f: impl FnOnce(&mut [f32])) -> Result<()> {
-        let mut v = self.0.value.write().expect("variable lock poisoned");
-        if let Some(HostData::F32(data)) = v.storage_mut_if_unique().and_then(|s| s.host_data_mut("update_f32").ok()) {
-            f(data);
-            return Ok(());
-        }
-        if v.dtype() != crate::DType::F32 {
-            return Err(Error::dtype("update_f32", "float32", v.dtype()));
-        }
-        let mut data = v.to_vec::<f32>()?;
-        f(&mut data);
-        *v = Tensor::from_vec(data, v.shape().clone(), v.device())?.with_requires_grad(self.trainable())?;
-        Ok(())
+    /// The value behind its write lock, for [`crate::ops::optim::apply_update`], which writes
+    /// into it in place when nothing else holds it.
+    pub(crate) fn value_mut(&self) -> std::sync::RwLockWriteGuard<'_, Tensor> {
+        self.0.value.write().expect("variable lock poisoned")
     }
 }
 

@@ -1,11 +1,15 @@
 //! Optimizers with Keras 3's update rules, defaults and gradient clipping.
 //!
-//! Updates run as plain f32 loops over each variable's storage (in place when the variable is
-//! not shared), with one set of slot buffers per variable keyed by its name.
+//! Updates run on each variable's device: the optimizer resolves the step's scalars into a
+//! [`UpdateRule`] and [`apply_update`] runs the backend's update (fused on the CPU, in place when
+//! nothing else holds the buffers). Slots are tensors on the variable's device, one set per
+//! trainable variable by position; clipping is composed from tensor ops, so gradients never
+//! come back to the host.
 
 use crate::schedules::LearningRate;
 use crate::{Error, Result};
-use fovea_core::{Tensor, Variable};
+use fovea_core::ops::optim::{apply_update, clip_by_global_norm, clip_by_norm, clip_by_value, UpdateRule};
+use fovea_core::{DType, Shape, Tensor, Variable};
 use serde::{Deserialize, Serialize};
 
 /// The update rule and its hyper-parameters.
@@ -78,16 +82,6 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    fn slot_count(&self) -> usize {
-        match self {
-            Algorithm::Sgd { momentum, .. } => usize::from(*momentum != 0.0),
-            Algorithm::Adam { amsgrad, .. } => 2 + usize::from(*amsgrad),
-            Algorithm::Nadam { .. } | Algorithm::Adadelta { .. } | Algorithm::Adamax { .. } => 2,
-            Algorithm::RmsProp { momentum, centered, .. } => 1 + usize::from(*momentum > 0.0) + usize::from(*centered),
-            Algorithm::Adagrad { .. } => 1,
-        }
-    }
-
     fn slot_init(&self) -> f32 {
         match self {
             Algorithm::Adagrad { initial_accumulator_value, .. } => *initial_accumulator_value as f32,
@@ -114,10 +108,12 @@ pub struct Optimizer {
     /// Keras 2's legacy `decay`: the rate is divided by `1 + decay·iterations`.
     pub decay: f64,
     iterations: u64,
-    /// Slot buffers per trainable variable, by its position in the `apply_gradients` call
-    /// (as Keras 3 indexes optimizer variables), so state survives re-created layer names.
+    /// Slot tensors per trainable variable, by its position in the `apply_gradients` call
+    /// (as Keras 3 indexes optimizer variables), so state survives re-created layer names. Each
+    /// has its variable's shape and device once used; restored state may arrive flat and on the
+    /// host, and is conformed at the next update.
     #[serde(skip)]
-    slots: Vec<Vec<Vec<f32>>>,
+    slots: Vec<Vec<Tensor>>,
     nadam_u_product: f64,
 }
 
@@ -248,64 +244,110 @@ impl Optimizer {
     /// one iteration. Variables that are not trainable are skipped.
     ///
     /// # Errors
-    /// `Config` when a gradient's shape differs from its variable's or a gradient is not f32.
+    /// `Config` when a gradient's shape differs from its variable's or restored state does not
+    /// fit the variables; core errors for a gradient that is not f32.
     pub fn apply_gradients(&mut self, grads_and_vars: &[(Tensor, Variable)]) -> Result<()> {
-        let mut grads: Vec<Vec<f32>> = Vec::with_capacity(grads_and_vars.len());
+        let mut grads: Vec<Tensor> = Vec::with_capacity(grads_and_vars.len());
         for (g, v) in grads_and_vars {
-            if g.shape() != v.value().shape() {
-                return Err(Error::Config(format!(
-                    "gradient of shape {} for variable {} of shape {}",
-                    g.shape(),
-                    v.name(),
-                    v.value().shape()
-                )));
+            let value = v.value();
+            if g.shape() != value.shape() {
+                return Err(Error::Config(format!("gradient of shape {} for variable {} of shape {}", g.shape(), v.name(), value.shape())));
             }
-            grads.push(g.to_vec::<f32>()?);
+            // A gradient computed elsewhere moves explicitly to its variable's device.
+            grads.push(g.to_device(value.device()));
         }
-        self.clip(&mut grads);
+        let grads = self.clip(grads)?;
         let lr = self.current_learning_rate();
         if let Algorithm::Nadam { beta_1, .. } = self.algorithm {
             self.nadam_u_product *= beta_1 * (1.0 - 0.5 * 0.96f64.powf((self.iterations + 1) as f64));
         }
+        let rule = self.rule(lr);
+        let (count, init) = (rule.slot_count(), self.algorithm.slot_init());
         let trainable = grads_and_vars.iter().zip(&grads).filter(|((_, v), _)| v.trainable());
         for (pos, ((_, var), g)) in trainable.enumerate() {
-            let n = g.len();
-            let (count, init) = (self.algorithm.slot_count(), self.algorithm.slot_init());
+            let (shape, device) = {
+                let value = var.value();
+                (value.shape().clone(), value.device())
+            };
             if pos == self.slots.len() {
-                self.slots.push(vec![vec![init; n]; count]);
+                let fresh = (0..count).map(|_| Tensor::full(shape.clone(), init as f64, DType::F32, device));
+                self.slots.push(fresh.collect::<fovea_core::Result<_>>()?);
             }
             let slots = &mut self.slots[pos];
-            if slots.first().is_some_and(|s| s.len() != n) {
+            if slots.len() != count || slots.iter().any(|s| s.numel() != shape.numel()) {
                 return Err(Error::Config(format!(
-                    "the optimizer's state was built for {} values at position {pos}, but variable {} has {n}; compile again after changing the model or which layers are trainable",
-                    slots[0].len(),
-                    var.name()
+                    "the optimizer's state was built for {} slots of {} values at position {pos}, but variable {} needs {count} of {}; compile again after changing the model or which layers are trainable",
+                    slots.len(),
+                    slots.first().map_or(0, Tensor::numel),
+                    var.name(),
+                    shape.numel()
                 )));
             }
-            let step = StepContext { lr, iterations: self.iterations, u_product: self.nadam_u_product, weight_decay: self.weight_decay };
-            let algorithm = &self.algorithm;
-            var.update_f32(|w| update(algorithm, &step, w, g, slots))?;
+            for s in slots.iter_mut() {
+                // Restored state is flat and on the host; give it the variable's shape and device.
+                if s.shape() != &shape {
+                    *s = s.reshape_to(shape.clone())?;
+                }
+                if s.device() != device {
+                    *s = s.to_device(device);
+                }
+            }
+            apply_update(&rule, var, g, slots)?;
         }
         self.iterations += 1;
         Ok(())
     }
 
-    fn clip(&self, grads: &mut [Vec<f32>]) {
-        // Keras applies at most one kind of clipping, in this order of precedence.
-        if let Some(c) = self.clipnorm.filter(|c| *c > 0.0) {
-            for g in grads.iter_mut() {
-                let norm = g.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
-                if norm > c {
-                    g.iter_mut().for_each(|x| *x = (*x as f64 * c / norm) as f32);
+    /// This step's rule: the learning rate and every bias correction resolved for step
+    /// `iterations + 1` (Nadam's running momentum product already advanced).
+    fn rule(&self, lr: f64) -> UpdateRule {
+        let weight_decay = self.weight_decay.unwrap_or(0.0);
+        let t = (self.iterations + 1) as f64;
+        match self.algorithm {
+            Algorithm::Sgd { momentum, nesterov } => UpdateRule::Sgd { lr, momentum, nesterov, weight_decay },
+            Algorithm::Adam { beta_1, beta_2, epsilon, amsgrad } => {
+                let alpha = lr * (1.0 - beta_2.powf(t)).sqrt() / (1.0 - beta_1.powf(t));
+                UpdateRule::Adam { lr, alpha, beta_1, beta_2, epsilon, amsgrad, weight_decay }
+            }
+            Algorithm::Nadam { beta_1, beta_2, epsilon } => {
+                // Keras's momentum schedule u_t = β₁(1 − ½·0.96ᵗ) and its running product.
+                let u_t = beta_1 * (1.0 - 0.5 * 0.96f64.powf(t));
+                let u_t1 = beta_1 * (1.0 - 0.5 * 0.96f64.powf(t + 1.0));
+                let (up_t, up_t1) = (self.nadam_u_product, self.nadam_u_product * u_t1);
+                UpdateRule::Nadam {
+                    lr,
+                    beta_1,
+                    beta_2,
+                    epsilon,
+                    m_coef: u_t1 / (1.0 - up_t1),
+                    g_coef: (1.0 - u_t) / (1.0 - up_t),
+                    v_coef: 1.0 / (1.0 - beta_2.powf(t)),
+                    weight_decay,
                 }
             }
-        } else if let Some(c) = self.global_clipnorm.filter(|c| *c > 0.0) {
-            let norm = grads.iter().flatten().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
-            let scale = c * (1.0 / norm).min(1.0 / c);
-            grads.iter_mut().flatten().for_each(|x| *x = (*x as f64 * scale) as f32);
-        } else if let Some(c) = self.clipvalue.filter(|c| *c > 0.0) {
-            grads.iter_mut().flatten().for_each(|x| *x = x.clamp(-c as f32, c as f32));
+            Algorithm::RmsProp { rho, momentum, epsilon, centered } => {
+                UpdateRule::RmsProp { lr, rho, momentum, epsilon, centered, weight_decay }
+            }
+            Algorithm::Adagrad { epsilon, .. } => UpdateRule::Adagrad { lr, epsilon, weight_decay },
+            Algorithm::Adadelta { rho, epsilon } => UpdateRule::Adadelta { lr, rho, epsilon, weight_decay },
+            Algorithm::Adamax { beta_1, beta_2, epsilon } => {
+                UpdateRule::Adamax { lr, beta_1, beta_2, epsilon, correction: 1.0 - beta_1.powf(t), weight_decay }
+            }
         }
+    }
+
+    /// Keras's clipping, at most one kind in this order of precedence, as tensor ops on each
+    /// gradient's device.
+    fn clip(&self, grads: Vec<Tensor>) -> Result<Vec<Tensor>> {
+        Ok(if let Some(c) = self.clipnorm.filter(|c| *c > 0.0) {
+            grads.iter().map(|g| clip_by_norm(g, c)).collect::<fovea_core::Result<_>>()?
+        } else if let Some(c) = self.global_clipnorm.filter(|c| *c > 0.0) {
+            clip_by_global_norm(&grads, c)?
+        } else if let Some(c) = self.clipvalue.filter(|c| *c > 0.0) {
+            grads.iter().map(|g| clip_by_value(g, c)).collect::<fovea_core::Result<_>>()?
+        } else {
+            grads
+        })
     }
 
     /// The optimizer's state as named tensors (`iterations` and each slot), for checkpoints.
@@ -319,9 +361,11 @@ impl Optimizer {
             // The f64 bits, so a restored Nadam continues exactly.
             ("optimizer/nadam_u_product".to_string(), Tensor::from_vec(vec![self.nadam_u_product.to_bits() as i64], [1], dev)?),
         ];
+        // Slots are written flat, `[n]`, as files have always held them; the tensors share the
+        // optimizer's buffers, which the next update then copies instead of writing in place.
         for (pos, slots) in self.slots.iter().enumerate() {
             for (i, s) in slots.iter().enumerate() {
-                out.push((format!("optimizer/var{pos}/slot{i}"), Tensor::from_vec(s.clone(), [s.len()], dev)?));
+                out.push((format!("optimizer/var{pos}/slot{i}"), s.reshape_to(Shape::from(vec![s.numel()]))?));
             }
         }
         Ok(out)
@@ -332,7 +376,7 @@ impl Optimizer {
     /// # Errors
     /// `Config` for a missing `iterations` entry or a malformed slot name.
     pub fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
-        let mut slots: std::collections::BTreeMap<usize, Vec<(usize, Vec<f32>)>> = std::collections::BTreeMap::new();
+        let mut slots: std::collections::BTreeMap<usize, Vec<(usize, Tensor)>> = std::collections::BTreeMap::new();
         let mut iterations = None;
         for (key, t) in state {
             match key.as_str() {
@@ -348,7 +392,11 @@ impl Optimizer {
                         .strip_prefix("var")
                         .and_then(|p| p.parse().ok())
                         .ok_or_else(|| Error::Config(format!("bad variable position in {k:?}")))?;
-                    slots.entry(pos).or_default().push((i, t.to_vec::<f32>()?));
+                    if t.dtype() != DType::F32 {
+                        return Err(Error::Config(format!("optimizer state entry {k:?} is {}, not float32", t.dtype())));
+                    }
+                    // Any shape and device: the next update conforms it to its variable.
+                    slots.entry(pos).or_default().push((i, t.detach()));
                 }
             }
         }
@@ -364,143 +412,5 @@ impl Optimizer {
             })
             .collect();
         Ok(())
-    }
-}
-
-struct StepContext {
-    lr: f64,
-    iterations: u64,
-    u_product: f64,
-    weight_decay: Option<f64>,
-}
-
-/// One variable's update, in f64 scalars per element to match Keras's f32 math closely.
-fn update(algorithm: &Algorithm, c: &StepContext, w: &mut [f32], g: &[f32], slots: &mut [Vec<f32>]) {
-    let lr = c.lr;
-    if let Some(wd) = c.weight_decay {
-        w.iter_mut().for_each(|x| *x -= (*x as f64 * wd * lr) as f32);
-    }
-    let t = (c.iterations + 1) as f64;
-    match *algorithm {
-        Algorithm::Sgd { momentum, nesterov } => {
-            if momentum == 0.0 {
-                w.iter_mut().zip(g).for_each(|(x, &gi)| *x -= (gi as f64 * lr) as f32);
-            } else {
-                let m = &mut slots[0];
-                for i in 0..w.len() {
-                    let mi = m[i] as f64 * momentum - g[i] as f64 * lr;
-                    m[i] = mi as f32;
-                    w[i] += if nesterov { (mi * momentum - g[i] as f64 * lr) as f32 } else { mi as f32 };
-                }
-            }
-        }
-        Algorithm::Adam { beta_1, beta_2, epsilon, amsgrad: false } => {
-            // Keras's f32 arithmetic, in its order; zipped slices so the loop vectorises (the
-            // f64 loop below took 7% of a LeNet-5 training step).
-            let alpha = (lr * (1.0 - beta_2.powf(t)).sqrt() / (1.0 - beta_1.powf(t))) as f32;
-            let (one_b1, one_b2, eps) = ((1.0 - beta_1) as f32, (1.0 - beta_2) as f32, epsilon as f32);
-            let (m, v) = slots.split_at_mut(1);
-            for (((x, &gi), mi), vi) in w.iter_mut().zip(g).zip(m[0].iter_mut()).zip(v[0].iter_mut()) {
-                *mi += (gi - *mi) * one_b1;
-                *vi += (gi * gi - *vi) * one_b2;
-                *x -= *mi * alpha / (vi.sqrt() + eps);
-            }
-        }
-        Algorithm::Adam { beta_1, beta_2, epsilon, amsgrad: true } => {
-            let alpha = lr * (1.0 - beta_2.powf(t)).sqrt() / (1.0 - beta_1.powf(t));
-            let (m, rest) = slots.split_at_mut(1);
-            let (v, vhat) = rest.split_at_mut(1);
-            for i in 0..w.len() {
-                let gi = g[i] as f64;
-                let mi = m[0][i] as f64 + (gi - m[0][i] as f64) * (1.0 - beta_1);
-                let mut vi = v[0][i] as f64 + (gi * gi - v[0][i] as f64) * (1.0 - beta_2);
-                m[0][i] = mi as f32;
-                v[0][i] = vi as f32;
-                vi = vi.max(vhat[0][i] as f64);
-                vhat[0][i] = vi as f32;
-                w[i] -= (mi * alpha / (vi.sqrt() + epsilon)) as f32;
-            }
-        }
-        Algorithm::Nadam { beta_1, beta_2, epsilon } => {
-            let u_t = beta_1 * (1.0 - 0.5 * 0.96f64.powf(t));
-            let u_t1 = beta_1 * (1.0 - 0.5 * 0.96f64.powf(t + 1.0));
-            let (up_t, up_t1) = (c.u_product, c.u_product * u_t1);
-            let b2p = beta_2.powf(t);
-            // f32 and zipped, as Adam above; the per-step constants stay f64 until here.
-            let (cm, cg) = ((u_t1 / (1.0 - up_t1)) as f32, ((1.0 - u_t) / (1.0 - up_t)) as f32);
-            let (inv_b2p, lr32, eps) = ((1.0 / (1.0 - b2p)) as f32, lr as f32, epsilon as f32);
-            let (one_b1, one_b2) = ((1.0 - beta_1) as f32, (1.0 - beta_2) as f32);
-            let (m, v) = slots.split_at_mut(1);
-            for (((x, &gi), mi), vi) in w.iter_mut().zip(g).zip(m[0].iter_mut()).zip(v[0].iter_mut()) {
-                *mi += (gi - *mi) * one_b1;
-                *vi += (gi * gi - *vi) * one_b2;
-                let m_hat = cm * *mi + cg * gi;
-                *x -= m_hat * lr32 / ((*vi * inv_b2p).sqrt() + eps);
-            }
-        }
-        Algorithm::RmsProp { rho, momentum, epsilon, centered } => {
-            let (vel, rest) = slots.split_at_mut(1);
-            let (mom, avg) = if momentum > 0.0 {
-                let (a, b) = rest.split_at_mut(1);
-                (Some(&mut a[0]), b.first_mut())
-            } else {
-                (None, rest.first_mut())
-            };
-            let (mut mom, mut avg) = (mom, avg);
-            for i in 0..w.len() {
-                let gi = g[i] as f64;
-                let v = rho * vel[0][i] as f64 + (1.0 - rho) * gi * gi;
-                vel[0][i] = v as f32;
-                let denom = if centered {
-                    let a = avg.as_deref_mut().expect("centered slot");
-                    let ai = rho * a[i] as f64 + (1.0 - rho) * gi;
-                    a[i] = ai as f32;
-                    v - ai * ai + epsilon
-                } else {
-                    v + epsilon
-                };
-                let inc = lr * gi / denom.sqrt();
-                match mom.as_deref_mut() {
-                    Some(m) => {
-                        let mi = momentum * m[i] as f64 + inc;
-                        m[i] = mi as f32;
-                        w[i] -= mi as f32;
-                    }
-                    None => w[i] -= inc as f32,
-                }
-            }
-        }
-        Algorithm::Adagrad { epsilon, .. } => {
-            let acc = &mut slots[0];
-            for i in 0..w.len() {
-                let gi = g[i] as f64;
-                let a = acc[i] as f64 + gi * gi;
-                acc[i] = a as f32;
-                w[i] -= (lr * gi / (a + epsilon).sqrt()) as f32;
-            }
-        }
-        Algorithm::Adadelta { rho, epsilon } => {
-            let (ag, ad) = slots.split_at_mut(1);
-            for i in 0..w.len() {
-                let gi = g[i] as f64;
-                let a = rho * ag[0][i] as f64 + (1.0 - rho) * gi * gi;
-                ag[0][i] = a as f32;
-                let delta = -((ad[0][i] as f64 + epsilon).sqrt() * gi) / (a + epsilon).sqrt();
-                ad[0][i] = (rho * ad[0][i] as f64 + (1.0 - rho) * delta * delta) as f32;
-                w[i] += (lr * delta) as f32;
-            }
-        }
-        Algorithm::Adamax { beta_1, beta_2, epsilon } => {
-            let b1p = beta_1.powf(t);
-            let (m, u) = slots.split_at_mut(1);
-            for i in 0..w.len() {
-                let gi = g[i] as f64;
-                let mi = m[0][i] as f64 + (gi - m[0][i] as f64) * (1.0 - beta_1);
-                let ui = (beta_2 * u[0][i] as f64).max(gi.abs());
-                m[0][i] = mi as f32;
-                u[0][i] = ui as f32;
-                w[i] -= (lr * mi / ((1.0 - b1p) * (ui + epsilon))) as f32;
-            }
-        }
     }
 }

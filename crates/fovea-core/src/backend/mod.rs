@@ -8,10 +8,12 @@
 //! register a factory with [`register_backend`]; [`backend`] finds the one for a device.
 
 pub mod cpu;
+pub(crate) mod optim;
 pub mod reference;
 
 use crate::device::DeviceKind;
 use crate::ops::binary::BinaryOp;
+use crate::ops::optim::UpdateRule;
 use crate::ops::unary::UnaryOp;
 use crate::{DType, Device, Error, HostData, Result, Shape, Storage};
 use std::collections::HashMap;
@@ -254,6 +256,13 @@ pub(crate) trait HostBackend: Send + Sync {
     ) -> Result<(HostData, HostData, HostData)> {
         reference::batch_norm::batch_norm_grad(x, dy, mean, invstd, gamma, channels)
     }
+    /// [`Backend::apply_update`]; host backends without a fused kernel compose it.
+    fn apply_update(&self, rule: &UpdateRule, param: &mut Storage, grad: &Storage, slots: &mut [&mut Storage]) -> Result<()>
+    where
+        Self: Sized,
+    {
+        optim::compose_update(self, rule, param, grad, slots)
+    }
 }
 
 /// A distribution for [`Backend::random`], f32 samples.
@@ -286,8 +295,9 @@ pub enum RandomDist {
 /// validated by the ops (shapes, dtypes, devices); a backend may still fail on a dtype it does not
 /// handle.
 ///
-/// Nothing here has a host fallback: a backend that misses a primitive does not compile. The one
-/// default, [`Backend::conv2d_affine`], composes the backend's own primitives.
+/// Nothing here has a host fallback: a backend that misses a primitive does not compile. The two
+/// defaults, [`Backend::conv2d_affine`] and [`Backend::apply_update`], compose the backend's own
+/// primitives.
 #[allow(missing_docs)] // each method is documented at its reference implementation
 pub trait Backend: Send + Sync {
     /// A short name for messages and benchmarks.
@@ -355,6 +365,19 @@ pub trait Backend: Send + Sync {
         gamma: &Storage,
         channels: usize,
     ) -> Result<(Storage, Storage, Storage)>;
+    /// One optimizer step ([`UpdateRule`]) on a variable's storage `param` from its gradient,
+    /// reading and writing the rule's slots, all of one length and f32. A backend may write in
+    /// place; the caller ([`crate::ops::optim::apply_update`]) hands over storages nothing else
+    /// can see. The default composes the rule from this backend's own `binary` and `unary`
+    /// primitives (so it runs wherever the storages live) and replaces the storages with the
+    /// results; it is the reference backend's update and the specification of fused kernels.
+    ///
+    /// # Errors
+    /// `DTypeMismatch` unless every storage is f32; `ShapeMismatch` for differing lengths;
+    /// `InvalidArgument` for the wrong number of slots. Storages are unchanged after an error.
+    fn apply_update(&self, rule: &UpdateRule, param: &mut Storage, grad: &Storage, slots: &mut [&mut Storage]) -> Result<()> {
+        optim::compose_update(self, rule, param, grad, slots)
+    }
 }
 
 /// Every host backend is a [`Backend`]: storages are unwrapped to their host data (a device
@@ -470,6 +493,9 @@ impl<T: HostBackend> Backend for T {
     ) -> Result<(Storage, Storage, Storage)> {
         let (dx, a, b) = HostBackend::batch_norm_grad(self, h(x)?, h(dy)?, h(mean)?, h(invstd)?, h(gamma)?, channels)?;
         Ok((Storage::host(dx), Storage::host(a), Storage::host(b)))
+    }
+    fn apply_update(&self, rule: &UpdateRule, param: &mut Storage, grad: &Storage, slots: &mut [&mut Storage]) -> Result<()> {
+        HostBackend::apply_update(self, rule, param, grad, slots)
     }
 }
 

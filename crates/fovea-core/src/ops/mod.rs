@@ -12,6 +12,7 @@ pub mod index;
 pub mod logic;
 pub mod lrn;
 pub mod matmul;
+pub mod optim;
 pub mod pad;
 pub mod padding;
 pub mod permute;

@@ -637,6 +637,10 @@ fn train_step_here<M: Model + ?Sized>(
         return Ok((logs, detached));
     }
     let grads = loss.backward()?;
+    // The graph holds every variable's value; letting it go first lets the optimizer update the
+    // variables' buffers in place instead of copying each of them every step.
+    drop(loss);
+    drop(pred);
     let pairs: Vec<(Tensor, fovea_core::Variable)> = model
         .trainable_weights()
         .into_iter()

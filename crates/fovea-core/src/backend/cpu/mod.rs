@@ -3,14 +3,10 @@
 
 mod batch_norm;
 mod conv;
-mod conv_depthwise;
-mod conv_direct;
-mod conv_planar;
-mod conv_products;
-mod conv_winograd;
 mod elementwise;
 mod matmul;
 mod movement;
+mod optim;
 mod pool;
 mod reduce;
 mod sgemm_avx512;
@@ -18,8 +14,9 @@ mod sgemm_blocked;
 mod walk;
 use super::{Conv2dSpec, HostBackend, MatmulSpec, PadMode, Pool2dSpec, ReduceOp, SliceAxis};
 use crate::ops::binary::BinaryOp;
+use crate::ops::optim::UpdateRule;
 use crate::ops::unary::UnaryOp;
-use crate::{HostData, Result, Shape};
+use crate::{HostData, Result, Shape, Storage};
 use rayon::prelude::*;
 
 /// Element counts below this run on the calling thread: spawning rayon work costs more than
@@ -141,5 +138,9 @@ impl HostBackend for CpuBackend {
         channels: usize,
     ) -> Result<(HostData, HostData, HostData)> {
         batch_norm::batch_norm_grad(x, dy, mean, invstd, gamma, channels)
+    }
+
+    fn apply_update(&self, rule: &UpdateRule, param: &mut Storage, grad: &Storage, slots: &mut [&mut Storage]) -> Result<()> {
+        optim::apply_update(rule, param, grad, slots)
     }
 }

@@ -8,7 +8,7 @@
 //! overlap; the filter gradient sums fixed-size row chunks in order, so every result is
 //! independent of the thread count.
 
-use super::conv::sum_partials_in_order;
+use super::common::sum_partials_in_order;
 use crate::backend::Conv2dSpec;
 use rayon::prelude::*;
 

@@ -28,8 +28,7 @@
 
 mod by_position;
 
-use super::conv::{input_grad_spec, rotated_filter, with_thread_buffer};
-use super::conv_direct::avx512;
+use super::common::{avx512, input_grad_spec, rotated_filter, with_thread_buffer};
 use crate::backend::Conv2dSpec;
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -620,7 +619,6 @@ fn products(m: usize, k: usize, n: usize, a: (&[f32], usize, usize), b: (&[f32],
 }
 
 #[cfg(target_arch = "x86_64")]
-#[path = "conv_winograd_avx.rs"]
 mod avx;
 
 #[cfg(not(target_arch = "x86_64"))]
@@ -651,7 +649,7 @@ mod avx {
 
 #[cfg(test)]
 mod tests {
-    use super::super::conv;
+    use crate::backend::cpu::conv;
     use crate::backend::{reference, Conv2dSpec};
     use crate::ops::padding::{resolve_axis, Padding};
     use crate::testing::{assert_close, rand};

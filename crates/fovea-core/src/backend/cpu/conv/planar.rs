@@ -1,6 +1,6 @@
 //! Direct convolution vectorised over output columns, for very few output channels.
 //!
-//! [`super::conv_direct`] puts output channels in the vector lanes, which wastes 10 of 16
+//! [`super::direct`] puts output channels in the vector lanes, which wastes 10 of 16
 //! lanes for a LeNet first layer (6 channels) and 15 for its input gradient (the rotated
 //! convolution has 1 output channel). Here the lanes hold 16 neighbouring output columns
 //! instead: each image is copied once into zero-bordered channel planes `[c_in][rows][pitch]`,
@@ -29,7 +29,7 @@ pub(super) fn applies(s: &Conv2dSpec) -> bool {
         && (1..=MAX_CO).contains(&s.c_out)
         && s.c_in > 0
         && live(s.out_w) > live(s.c_out)
-        && super::conv_direct::avx512()
+        && super::common::avx512()
 }
 
 thread_local! {

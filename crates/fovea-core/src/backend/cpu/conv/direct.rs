@@ -18,8 +18,8 @@
 //! The kernels need AVX-512F, detected at run time; without it [`applies`] is false and the
 //! caller keeps its portable im2col + gemm path.
 
-use super::conv::sum_partials_in_order;
-use super::conv_planar;
+use super::common::{avx512, sum_partials_in_order};
+use super::planar;
 use crate::backend::Conv2dSpec;
 use rayon::prelude::*;
 use std::cell::RefCell;
@@ -43,7 +43,7 @@ pub(super) fn applies_grad_input(s: &Conv2dSpec) -> bool {
     let (reach_h, reach_w) = ((s.kh - 1) * s.dilation.0, (s.kw - 1) * s.dilation.1);
     let (pt, pb, pl, pr) = s.pad;
     let rotated = Conv2dSpec { c_in: s.c_out, c_out: s.c_in, out_w: s.w, ..s.clone() };
-    let wide_planar = s.c_out > conv_planar::MAX_CO && conv_planar::applies(&rotated);
+    let wide_planar = s.c_out > planar::MAX_CO && planar::applies(&rotated);
     !wide_planar
         && s.groups == 1
         && s.c_in <= MAX_C_OUT
@@ -55,18 +55,6 @@ pub(super) fn applies_grad_input(s: &Conv2dSpec) -> bool {
         && avx512()
 }
 
-/// Whether this CPU runs the AVX-512F kernels.
-#[cfg(target_arch = "x86_64")]
-pub(super) fn avx512() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f")
-}
-
-/// Whether this CPU runs the AVX-512F kernels.
-#[cfg(not(target_arch = "x86_64"))]
-pub(super) fn avx512() -> bool {
-    false
-}
-
 thread_local! {
     /// Each thread's padded-image buffer, kept between calls to avoid page faults per image.
     static PADDED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
@@ -74,7 +62,7 @@ thread_local! {
 
 /// Runs `f` with this thread's padded-image buffer.
 fn with_padded<R>(f: impl FnOnce(&mut Vec<f32>) -> R) -> R {
-    super::conv::with_thread_buffer(&PADDED, f)
+    super::common::with_thread_buffer(&PADDED, f)
 }
 
 /// The zero-bordered image the kernels read: exactly the rows and columns the windows reach.
@@ -156,8 +144,8 @@ fn channel_passes(c: usize) -> impl Iterator<Item = (usize, usize, u16)> {
 
 /// Forward convolution (`groups == 1`); call only when [`applies`].
 pub(super) fn forward(x: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
-    if conv_planar::applies(s) {
-        return conv_planar::forward(x, w, s);
+    if planar::applies(s) {
+        return planar::forward(x, w, s);
     }
     let y_img = s.out_h * s.out_w * s.c_out;
     // The strips cover every output row, column and channel block, and store (not add).
@@ -280,7 +268,7 @@ pub(super) fn grad_input(dy: &[f32], w: &[f32], s: &Conv2dSpec) -> Vec<f32> {
     if s.out_h == 0 || s.out_w == 0 {
         return vec![0.0; s.n * s.h * s.w * s.c_in];
     }
-    forward(dy, &super::conv::rotated_filter(w, s), &super::conv::input_grad_spec(s))
+    forward(dy, &super::common::rotated_filter(w, s), &super::common::input_grad_spec(s))
 }
 
 /// The AVX-512 register-block kernels. `R` (columns or filter rows) and `NB` (16-lane
@@ -480,7 +468,7 @@ mod avx {
 
 #[cfg(test)]
 mod tests {
-    use super::super::conv;
+    use crate::backend::cpu::conv;
     use crate::backend::{reference, Conv2dSpec};
     use crate::ops::padding::{resolve_axis, Padding};
     use crate::testing::{assert_close, rand};
@@ -558,7 +546,7 @@ mod tests {
         let all = cases();
         let direct = all.iter().filter(|c| super::applies(&spec(c))).count();
         let direct_dx = all.iter().filter(|c| super::applies_grad_input(&spec(c))).count();
-        let planar = all.iter().filter(|c| super::conv_planar::applies(&spec(c))).count();
+        let planar = all.iter().filter(|c| super::planar::applies(&spec(c))).count();
         if super::avx512() {
             // All but the 80-channel and the grouped case. Of the six ungrouped stride-1
             // cases, LeNet C3 and the 80-channel one keep gemm for the input gradient (their

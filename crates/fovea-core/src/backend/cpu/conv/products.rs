@@ -10,9 +10,9 @@
 //! slices whose `B` panel stays in L2. Each element of `C` is summed by one task in a fixed
 //! order, so results do not depend on the thread count.
 
-use super::conv::{patches, with_scratch, Geometry};
-use super::conv_direct::avx512;
-use super::conv_winograd::products_raw;
+use super::common::{avx512, with_scratch};
+use super::im2col::{patches, Geometry};
+use super::winograd::products_raw;
 use crate::backend::Conv2dSpec;
 use rayon::prelude::*;
 
@@ -165,7 +165,7 @@ mod tests {
 
     #[test]
     fn products_convolutions_match_the_reference_for_any_thread_count() {
-        if !super::super::conv_direct::avx512() {
+        if !super::super::common::avx512() {
             eprintln!("skipping: no AVX-512F, this path never runs here");
             return;
         }
