@@ -89,6 +89,15 @@ fn a_model_moved_to_the_reference_device_predicts_as_on_the_cpu() {
     head.add(Dense::new(2)).unwrap();
     head.build_for(&[5]).unwrap();
     assert!(head.weights().iter().all(|v| v.value().device() == Device::Reference));
+    // A model trained on the CPU keeps training after the move: the optimizer's slots follow
+    // their variables at the next update.
+    let (x6, y6) = data();
+    let moved = conv_net(Device::Cpu);
+    moved.compile(Optimizer::adam(0.01), Loss::from_name("sparse_categorical_crossentropy").unwrap(), &["accuracy"]).unwrap();
+    moved.train_on_batch(&x6, &y6).unwrap();
+    moved.to(Device::Reference).unwrap();
+    assert!(moved.train_on_batch(&x6, &y6).unwrap()["loss"].is_finite());
+    assert!(moved.weights().iter().all(|v| v.value().device() == Device::Reference));
     // An unavailable device is an error, and the model stays where it was.
     let e = model.to(Device::Cuda(0)).unwrap_err().to_string();
     assert!(e.contains("cuda:0 is unavailable"), "{e}");
