@@ -4,8 +4,49 @@
 use crate::regularizers::Regularizer;
 use crate::{initializers::Initializer, Error, Result};
 use fovea_core::{random, Device, Tensor, Variable};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+
+thread_local! {
+    /// The device new layers and models start on in this thread (see [`with_device`]).
+    static DEFAULT_DEVICE: Cell<Device> = const { Cell::new(Device::Cpu) };
+}
+
+/// The device layers and models created now start on: `Cpu`, or the one an enclosing
+/// [`with_device`] gives.
+pub fn default_device() -> Device {
+    DEFAULT_DEVICE.with(Cell::get)
+}
+
+/// Runs `f` with `device` as the [`default_device`] of this thread (`with tf.device(...)` in
+/// Keras): layers and models created inside start there, so a functional model — whose layers
+/// create their weights as they are connected — is built on the device directly rather than on
+/// the CPU and then moved. The previous default comes back afterwards, also on panic.
+pub fn with_device<R>(device: Device, f: impl FnOnce() -> R) -> R {
+    struct Restore(Device);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            DEFAULT_DEVICE.with(|d| d.set(self.0));
+        }
+    }
+    let _restore = Restore(DEFAULT_DEVICE.with(|d| d.replace(device)));
+    f()
+}
+
+/// Moves a variable to `device`, keeping its identity (layers, optimizers and gradient maps
+/// hold it by handle).
+///
+/// # Errors
+/// `DeviceUnavailable` when `device` has no backend — checked first, because
+/// `Variable::set_device` treats an unavailable device as a bug.
+pub fn move_variable(variable: &Variable, device: Device) -> Result<()> {
+    if variable.value().device() == device {
+        return Ok(());
+    }
+    fovea_core::backend::backend(device)?;
+    Ok(variable.set_device(device)?)
+}
 
 /// A static shape whose unknown dimensions (the batch) are `None`: Keras's `(None, 28, 28, 1)`.
 pub type ShapeSpec = Vec<Option<usize>>;
@@ -129,6 +170,25 @@ pub trait Layer: Send + Sync {
         None
     }
 
+    /// The device this layer's weights live on and new ones are created on.
+    fn device(&self) -> Device {
+        self.base().device()
+    }
+
+    /// Moves every weight (moving statistics included) to `device` and creates later weights
+    /// there (`model.to(device)`). Layers that hold other layers override this to move those
+    /// too, so an unbuilt sublayer also builds on the new device.
+    ///
+    /// # Errors
+    /// `DeviceUnavailable` when `device` has no backend; the layer is then left where it was.
+    fn to(&self, device: Device) -> Result<()> {
+        self.base().to(device)?;
+        for v in self.weights() {
+            move_variable(&v, device)?;
+        }
+        Ok(())
+    }
+
     /// Whether this layer is exactly `relu` (`Activation("relu")`), for fusing at inference.
     fn is_plain_relu(&self) -> bool {
         self.class_name() == "Activation" && self.config()["activation"] == "relu"
@@ -166,7 +226,8 @@ pub struct LayerBase {
     class_name: &'static str,
     trainable: AtomicBool,
     built: AtomicBool,
-    device: Device,
+    /// Where weights are created; changed by [`LayerBase::to`] (a model moving its layers).
+    device: RwLock<Device>,
     weights: RwLock<Vec<WeightSlot>>,
     call_losses: Mutex<Vec<Tensor>>,
 }
@@ -181,7 +242,7 @@ impl LayerBase {
             class_name,
             trainable: AtomicBool::new(true),
             built: AtomicBool::new(false),
-            device: Device::Cpu,
+            device: RwLock::new(default_device()),
             weights: RwLock::new(Vec::new()),
             call_losses: Mutex::new(Vec::new()),
         }
@@ -223,9 +284,23 @@ impl LayerBase {
         self.built.store(true, Ordering::SeqCst);
     }
 
-    /// The device new weights are created on.
+    /// The device new weights are created on (and the layer's own weights live on).
     pub fn device(&self) -> Device {
-        self.device
+        *self.device.read().expect("device lock")
+    }
+
+    /// Moves the weights this base created to `device` and creates later ones there. Weights
+    /// of sublayers are the owning layer's business (see [`Layer::to`]).
+    ///
+    /// # Errors
+    /// `DeviceUnavailable` when `device` has no backend; nothing is changed then.
+    pub fn to(&self, device: Device) -> Result<()> {
+        fovea_core::backend::backend(device)?;
+        for slot in self.weights.read().expect("weights lock").iter() {
+            move_variable(&slot.variable, device)?;
+        }
+        *self.device.write().expect("device lock") = device;
+        Ok(())
     }
 
     /// Whether the layer is trainable.
@@ -258,7 +333,7 @@ impl LayerBase {
         trainable: bool,
         regularizer: Option<Regularizer>,
     ) -> Result<Variable> {
-        let value = initializer.sample(shape, random::next_seed(), self.device)?;
+        let value = initializer.sample(shape, random::next_seed(), self.device())?;
         let variable = Variable::new(format!("{}/{name}", self.name()), value, trainable && self.trainable())?;
         self.weights.write().expect("weights lock").push(WeightSlot {
             variable: variable.clone(),

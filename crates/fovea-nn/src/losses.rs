@@ -235,10 +235,13 @@ fn clipped_log(p: &Tensor) -> Result<Tensor> {
     Ok(p.clip(EPSILON, 1.0 - EPSILON)?.log()?)
 }
 
-/// Keras's hinge losses accept 0/1 labels and map them to −1/+1.
+/// Keras's hinge losses accept 0/1 labels and map them to −1/+1. The labels are checked on
+/// their device; one count comes back.
 fn to_plus_minus_one(y: &Tensor) -> Result<Tensor> {
-    let v = y.to_vec::<f32>()?;
-    if v.iter().all(|&x| x == 0.0 || x == 1.0) {
+    let full = |v: f64| Tensor::full((), v, y.dtype(), y.device());
+    let binary = y.eq(&full(0.0)?)?.logical_or(&y.eq(&full(1.0)?)?)?;
+    let others = binary.logical_not()?.cast(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
+    if others == 0.0 {
         Ok(y.mul_scalar(2.0)?.sub_scalar(1.0)?)
     } else {
         Ok(y.clone())
@@ -259,7 +262,14 @@ fn sparse_crossentropy(name: &str, y_true: &Tensor, y_pred: &Tensor, from_logits
         )));
     }
     let labels = labels.cast(DType::I64)?;
-    if let Some(bad) = labels.to_vec::<i64>()?.into_iter().find(|&l| l < 0 || l as usize >= classes) {
+    // Checked on the labels' device (one count comes back); only a failing batch is read whole,
+    // to name the bad label.
+    let bound = |v: f64| Tensor::full((), v, DType::I64, labels.device());
+    let outside = labels.lt(&bound(0.0)?)?.logical_or(&labels.ge(&bound(classes as f64)?)?)?;
+    let outside = outside.cast(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
+    if let Some(bad) =
+        (outside > 0.0).then(|| labels.to_vec::<i64>()).transpose()?.and_then(|v| v.into_iter().find(|&l| l < 0 || l as usize >= classes))
+    {
         return Err(Error::Config(format!("{name}: label {bad} is out of range for {classes} classes (valid: 0 to {})", classes - 1)));
     }
     let log_p = if from_logits { y_pred.log_softmax(-1)? } else { clipped_log(&y_pred.div(&y_pred.sum(&[-1], true)?)?)? };

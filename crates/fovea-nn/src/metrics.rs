@@ -1,9 +1,13 @@
 //! Stateful metrics (`update_state` / `result` / `reset_state`) with Keras's names.
+//!
+//! Each batch is reduced with tensor ops on the device the predictions live on (the model's);
+//! only the batch's few totals (hit counts, a loss sum, per-threshold counts) come back to the
+//! host, where the running totals are kept in f64 so long epochs do not lose precision.
 
 use crate::confusion::{auc, auc_thresholds, BinaryCounts, ConfusionMatrix, Curve};
 use crate::losses::{Loss, LossKind};
 use crate::{Error, Result};
-use fovea_core::{DType, Tensor};
+use fovea_core::{DType, Device, Tensor};
 
 /// Which metric, by Keras name.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -94,16 +98,20 @@ impl Metric {
         if self.kind != MetricKind::Mean {
             return Err(Error::Config(format!("{}: update_values is for Mean metrics; use update_state", self.name)));
         }
-        let v = values.cast(DType::F32)?.to_vec::<f32>()?;
-        let w = match weights {
-            Some(w) => w.cast(DType::F32)?.to_vec::<f32>()?,
-            None => vec![1.0; v.len()],
+        let v = values.cast(DType::F32)?.reshape(&[-1])?;
+        let (total, count) = match weights {
+            Some(w) => {
+                if w.numel() != v.numel() {
+                    return Err(Error::Config(format!("{}: {} weights for {} values", self.name, w.numel(), v.numel())));
+                }
+                let w = w.cast(DType::F32)?.reshape(&[-1])?;
+                let sums = download(&[v.mul(&w)?.sum_all()?, w.sum_all()?])?;
+                (sums[0], sums[1])
+            }
+            None => (download(&[v.sum_all()?])?[0], v.numel() as f64),
         };
-        if w.len() != v.len() {
-            return Err(Error::Config(format!("{}: {} weights for {} values", self.name, w.len(), v.len())));
-        }
-        self.total += v.iter().zip(&w).map(|(a, b)| *a as f64 * *b as f64).sum::<f64>();
-        self.count += w.iter().map(|&b| b as f64).sum::<f64>();
+        self.total += total;
+        self.count += count;
         Ok(())
     }
 
@@ -151,23 +159,25 @@ impl Metric {
         }
     }
 
-    /// Folds a batch in.
+    /// Folds a batch in: reduced on the predictions' device, with only the batch's totals
+    /// copied back.
     ///
     /// # Errors
-    /// `Config` for labels and predictions that do not fit the metric.
+    /// `Config` for labels and predictions that do not fit the metric; core errors when they
+    /// live on different devices.
     pub fn update_state(&mut self, y_true: &Tensor, y_pred: &Tensor) -> Result<()> {
-        let n = y_pred.dims().first().copied().unwrap_or(1) as f64;
         match self.kind {
             MetricKind::Precision | MetricKind::Recall | MetricKind::F1Score | MetricKind::Auc(_) => {
-                let t = y_true.cast(DType::F32)?.to_vec::<f32>()?;
-                let p = y_pred.to_vec::<f32>()?;
                 let thresholds = if self.counts.len() == 1 { vec![0.5] } else { auc_thresholds(self.counts.len()) };
-                for (c, th) in self.counts.iter_mut().zip(thresholds) {
-                    c.add(&BinaryCounts::from_scores(&t, &p, th).map_err(|e| Error::Config(format!("{}: {e}", self.name)))?);
+                let batch = binary_counts(&self.name, y_true, y_pred, &thresholds)?;
+                for (c, b) in self.counts.iter_mut().zip(&batch) {
+                    c.add(b);
                 }
                 return Ok(());
             }
             MetricKind::MeanIou(_) => {
+                // The confusion matrix is kept on the host: it is the metric's whole state, and
+                // its update (one count per sample and class pair) has no device primitive yet.
                 let pred = y_pred.argmax(-1)?;
                 return self.confusion.as_mut().expect("mean IoU keeps a matrix").update(y_true, &pred);
             }
@@ -177,25 +187,40 @@ impl Metric {
         let (hits, count) = match self.kind {
             MetricKind::MeanLoss(loss) => {
                 let v = fovea_core::no_grad(|| loss.per_sample(y_true, y_pred))?;
-                (v.to_vec::<f32>()?.iter().map(|&x| x as f64).sum(), v.numel() as f64)
+                (v.sum_all()?, v.numel())
             }
             MetricKind::SparseCategoricalAccuracy | MetricKind::Accuracy => {
-                let labels = flatten_labels(y_true)?;
-                let pred = y_pred.argmax(-1)?.to_vec::<i64>()?;
-                check_len(&self.name, labels.len(), pred.len())?;
-                (labels.iter().zip(&pred).filter(|(a, b)| a == b).count() as f64, n)
+                let labels = y_true.cast(DType::I64)?.reshape(&[-1])?;
+                let pred = y_pred.argmax(-1)?.reshape(&[-1])?;
+                check_len(&self.name, labels.numel(), pred.numel())?;
+                (count_true(&labels.eq(&pred)?)?, labels.numel())
             }
             MetricKind::CategoricalAccuracy => {
-                let t = y_true.argmax(-1)?.to_vec::<i64>()?;
-                let p = y_pred.argmax(-1)?.to_vec::<i64>()?;
-                check_len(&self.name, t.len(), p.len())?;
-                (t.iter().zip(&p).filter(|(a, b)| a == b).count() as f64, t.len() as f64)
+                let t = y_true.argmax(-1)?.reshape(&[-1])?;
+                let p = y_pred.argmax(-1)?.reshape(&[-1])?;
+                check_len(&self.name, t.numel(), p.numel())?;
+                (count_true(&t.eq(&p)?)?, t.numel())
             }
             MetricKind::BinaryAccuracy => {
-                let t = y_true.cast(DType::F32)?.to_vec::<f32>()?;
-                let p = y_pred.to_vec::<f32>()?;
-                check_len(&self.name, t.len(), p.len())?;
-                (t.iter().zip(&p).filter(|(t, p)| (**p > 0.5) == (**t > 0.5)).count() as f64, t.len() as f64)
+                let t = y_true.cast(DType::F32)?.reshape(&[-1])?;
+                let p = y_pred.cast(DType::F32)?.reshape(&[-1])?;
+                check_len(&self.name, t.numel(), p.numel())?;
+                let half = half(p.device())?;
+                (count_true(&p.gt(&half)?.eq(&t.gt(&half)?)?)?, t.numel())
+            }
+            MetricKind::SparseTopKCategoricalAccuracy(k) => {
+                let c = *y_pred.dims().last().unwrap_or(&1);
+                let labels = y_true.cast(DType::I64)?.reshape(&[-1])?;
+                let scores = y_pred.cast(DType::F32)?.reshape(&[-1, c as isize])?;
+                check_len(&self.name, labels.numel(), scores.dims()[0])?;
+                // The label's score per row (-inf for a label outside the classes, which then
+                // never counts as a hit), and how many scores beat it.
+                let mask = Tensor::one_hot(&labels, c)?.gt(&Tensor::full((), 0.0, DType::F32, scores.device())?)?;
+                let floor = Tensor::full((), f64::NEG_INFINITY, DType::F32, scores.device())?;
+                let target = mask.select(&scores, &floor)?.max(&[-1], true)?;
+                let above = scores.gt(&target)?.cast(DType::F32)?.sum(&[-1], false)?;
+                let hit = above.lt(&Tensor::full((), k as f64, DType::F32, scores.device())?)?;
+                (count_true(&hit)?, labels.numel())
             }
             MetricKind::Precision
             | MetricKind::Recall
@@ -205,27 +230,59 @@ impl Metric {
             | MetricKind::Mean => {
                 unreachable!("handled above")
             }
-            MetricKind::SparseTopKCategoricalAccuracy(k) => {
-                let labels = flatten_labels(y_true)?;
-                let c = *y_pred.dims().last().unwrap_or(&1);
-                let p = y_pred.to_vec::<f32>()?;
-                check_len(&self.name, labels.len(), p.len() / c.max(1))?;
-                let hits = labels
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, &l)| {
-                        let row = &p[i * c..(i + 1) * c];
-                        let target = row.get(l as usize).copied().unwrap_or(f32::NEG_INFINITY);
-                        row.iter().filter(|&&v| v > target).count() < k
-                    })
-                    .count();
-                (hits as f64, labels.len() as f64)
-            }
         };
-        self.total += hits;
-        self.count += count;
+        self.total += download(&[hits])?[0];
+        self.count += count as f64;
         Ok(())
     }
+}
+
+/// The values of a few rank-0 tensors of one device, in one copy to the host.
+fn download(scalars: &[Tensor]) -> Result<Vec<f64>> {
+    let refs: Vec<&Tensor> = scalars.iter().collect();
+    let all = Tensor::stack(&refs, 0)?.cast(DType::F32)?;
+    Ok(all.to_vec::<f32>()?.into_iter().map(f64::from).collect())
+}
+
+/// How many elements of a bool tensor are true, as a rank-0 f32 tensor on its device (exact up
+/// to 2^24 per batch).
+fn count_true(mask: &Tensor) -> Result<Tensor> {
+    Ok(mask.cast(DType::F32)?.sum_all()?)
+}
+
+/// The 0.5 decision threshold as a rank-0 f32 tensor on `device`.
+fn half(device: Device) -> Result<Tensor> {
+    Ok(Tensor::full((), 0.5, DType::F32, device)?)
+}
+
+/// Binary confusion counts of 0/1 labels against scores at each threshold (score > threshold
+/// is positive), reduced on the scores' device: two counts per threshold and the positive-label
+/// total come back.
+fn binary_counts(name: &str, y_true: &Tensor, y_pred: &Tensor, thresholds: &[f32]) -> Result<Vec<BinaryCounts>> {
+    let labels = y_true.cast(DType::F32)?.reshape(&[-1, 1])?;
+    let scores = y_pred.cast(DType::F32)?.reshape(&[-1, 1])?;
+    if labels.numel() != scores.numel() {
+        return Err(Error::Config(format!("{name}: {} labels for {} scores", labels.numel(), scores.numel())));
+    }
+    let device = scores.device();
+    let positive = labels.gt(&half(device)?)?.cast(DType::F32)?;
+    // One threshold is a fill on the device; AUC's 200 are a small upload.
+    let th = match thresholds {
+        [t] => Tensor::full([1, 1], f64::from(*t), DType::F32, device)?,
+        _ => Tensor::from_vec(thresholds.to_vec(), [1, thresholds.len()], device)?,
+    };
+    let predicted = scores.gt(&th)?.cast(DType::F32)?; // [n, T]
+    let tp = predicted.mul(&positive)?.sum(&[0], false)?;
+    let pp = predicted.sum(&[0], false)?;
+    let all = Tensor::concat(&[&tp, &pp, &positive.sum(&[0], false)?], 0)?.to_vec::<f32>()?;
+    let (n, t) = (labels.numel() as f64, thresholds.len());
+    let actual = f64::from(all[2 * t]);
+    Ok((0..t)
+        .map(|i| {
+            let (tp, pp) = (f64::from(all[i]), f64::from(all[t + i]));
+            BinaryCounts { tp, fp: pp - tp, fn_: actual - tp, tn: n - pp - (actual - tp) }
+        })
+        .collect())
 }
 
 /// Keras's default number of AUC thresholds.
@@ -236,10 +293,6 @@ fn m_classes(kind: &MetricKind) -> usize {
         MetricKind::MeanIou(c) => *c,
         _ => 0,
     }
-}
-
-fn flatten_labels(y: &Tensor) -> Result<Vec<i64>> {
-    Ok(y.cast(DType::I64)?.to_vec::<i64>()?)
 }
 
 fn check_len(name: &str, labels: usize, preds: usize) -> Result<()> {

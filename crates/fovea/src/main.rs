@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use fovea::core::{DType, Device, Tensor};
 use fovea::data::mnist::Split;
 use fovea::data::{cifar, fashion_mnist, fetch, mnist};
+use fovea::nn::layer::Layer;
 use fovea::nn::losses::Loss;
 use fovea::nn::model::io::{load_model, save_model};
 use fovea::nn::model::{FitOptions, Model, Sequential};
@@ -116,6 +117,10 @@ enum Command {
         /// 0 silent, 1 progress bar (one line per epoch when not a terminal), 2 one line per epoch.
         #[arg(long, default_value_t = 1)]
         verbose: u8,
+        /// Where the model's weights live and its ops run: cpu, reference (the slow
+        /// specification backend), or cuda / cuda:N (in a build with a CUDA backend).
+        #[arg(long, default_value = "cpu", value_parser = parse_device)]
+        device: Device,
     },
     /// Evaluate a saved model on a dataset's test split.
     Evaluate {
@@ -313,6 +318,12 @@ fn images(t: &Tensor, dataset: DatasetName) -> AnyResult<Tensor> {
     Ok(t.cast(DType::F32)?.div_scalar(255.0)?.reshape(&[n, h as isize, w as isize, c as isize])?)
 }
 
+/// A `--device` value (`cpu`, `reference`, `cuda`, `cuda:N`), spelt as PyTorch spells devices.
+/// Whether the device is usable is checked when the command runs, with its own error.
+fn parse_device(text: &str) -> Result<Device, String> {
+    text.parse::<Device>().map_err(|e| e.to_string())
+}
+
 /// `HxWxC` (or `H,W,C`) as a shape.
 fn parse_input_shape(text: &str) -> Result<(usize, usize, usize), String> {
     let dims: Vec<usize> = text
@@ -328,7 +339,6 @@ fn parse_input_shape(text: &str) -> Result<(usize, usize, usize), String> {
 
 /// The summary table of the zoo model `name`.
 fn zoo_summary(name: &str, classes: usize, input_shape: Option<(usize, usize, usize)>, no_top: bool, config: bool) -> AnyResult<String> {
-    use fovea::nn::layer::Layer;
     use fovea::vision::applications::{build_by_name, AppOptions};
     let small = |model: ZooModel, default| build(model, input_shape.unwrap_or(default), classes.min(10));
     let sequential = match name {
@@ -540,7 +550,11 @@ fn run(cli: Cli) -> AnyResult<()> {
             output,
             plot,
             verbose,
+            device,
         } => {
+            // An unusable device (no CUDA in this build, no such GPU) fails before any data is
+            // read, with the backend's one-line reason.
+            fovea::core::backend::backend(device)?;
             fovea::core::set_seed(seed);
             if matches!(model, ZooModel::Resnet34) && spec.is_none() && resume.is_none() {
                 return Err(format!(
@@ -573,6 +587,8 @@ fn run(cli: Cli) -> AnyResult<()> {
                 (Some(path), None) => (model_from_spec(path, input)?, path.display().to_string()),
                 (None, None) => (build(model, input, classes)?, zoo_name(model).to_string()),
             };
+            // The data stays on the host; `fit` and `evaluate` upload each batch to the model.
+            net.to(device)?;
             if resume.is_none() {
                 let mut opt = Optimizer::from_name(&optimizer)?;
                 let lr0 = lr.unwrap_or_else(|| opt.learning_rate.at(0));

@@ -348,3 +348,33 @@ fn train_plot_writes_learning_curves() {
     assert!(!ok && err.contains("cannot write") && err.contains("missing-dir/curves.svg"), "{err}");
     std::fs::remove_dir_all(root).unwrap();
 }
+
+#[test]
+fn train_on_the_reference_device_matches_the_cpu() {
+    let root = temp_dir("device");
+    fake_fashion_mnist(&root, 20, 10);
+    let test_loss = |device: &str| -> f64 {
+        let (ok, out, err) =
+            fovea_in(&root, &["train", "lenet5", "--dataset", "fashion-mnist", "--epochs", "1", "--verbose", "0", "--device", device]);
+        assert!(ok, "{device}: {out}\n{err}");
+        let tail = out.split("Test loss: ").nth(1).unwrap_or_else(|| panic!("no test loss in {out}"));
+        tail.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    // The same seed gives the same weights and batches; the backends differ only in rounding.
+    let (cpu, reference) = (test_loss("cpu"), test_loss("reference"));
+    assert!((cpu - reference).abs() < 2e-4, "cpu {cpu} vs reference {reference}");
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn an_unavailable_or_misspelt_device_is_one_clear_error() {
+    // No CUDA backend is linked into this build: refused before any data is read.
+    let root = temp_dir("nodevice");
+    let (ok, out, err) = fovea_in(&root, &["train", "lenet5", "--device", "cuda"]);
+    assert!(!ok && out.is_empty(), "{out}\n{err}");
+    assert!(err.starts_with("error: device cuda:0 is unavailable: ") && err.trim().lines().count() == 1, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let (ok, _, err) = fovea_in(&root, &["train", "lenet5", "--device", "tpu"]);
+    assert!(!ok && err.contains("invalid value 'tpu' for '--device") && err.contains("expected cpu, reference, cuda"), "{err}");
+    std::fs::remove_dir_all(root).unwrap();
+}

@@ -102,6 +102,9 @@ impl<L: Layer + 'static> Connect for L {
 }
 
 /// A model defined by a graph of layers from inputs to outputs (`keras.Model(inputs, outputs)`).
+///
+/// Its layers build their weights when they are connected, on the device current then (see
+/// [`crate::layer::with_device`]); [`Layer::to`] moves the whole model afterwards.
 pub struct Functional {
     base: LayerBase,
     inputs: Vec<Node>,
@@ -201,7 +204,11 @@ impl Functional {
             }
         }
         let summary_order = keras_layer_order(&order, &layers, &first_visit);
-        Ok(Functional {
+        // Layers create their weights as they are connected, on their own device: the model
+        // takes the device of the first layer that has weights (or the default device), and
+        // brings any layer built elsewhere to it, so one model lives on one device.
+        let device = layers.iter().find(|l| !l.weights().is_empty()).map_or_else(crate::layer::default_device, |l| l.device());
+        let model = Functional {
             base: LayerBase::new("Functional"),
             inputs: inputs.iter().map(|n| (*n).clone()).collect(),
             outputs: outputs.iter().map(|n| (*n).clone()).collect(),
@@ -209,7 +216,9 @@ impl Functional {
             layers,
             summary_order,
             compiled: Mutex::new(None),
-        })
+        };
+        model.to(device)?;
+        Ok(model)
     }
 
     /// Names the model.
@@ -447,6 +456,14 @@ impl Layer for Functional {
 
     fn weights(&self) -> Vec<Variable> {
         self.layers.iter().flat_map(|l| l.weights()).collect()
+    }
+
+    fn to(&self, device: fovea_core::Device) -> Result<()> {
+        self.base.to(device)?;
+        for l in &self.layers {
+            l.to(device)?;
+        }
+        Ok(())
     }
 
     fn set_trainable(&self, trainable: bool) -> Result<()> {

@@ -83,7 +83,8 @@ pub fn read_weights(path: impl AsRef<Path>) -> Result<WeightFile> {
 }
 
 /// Loads weights saved by [`save_weights`] into `model` (built, same architecture), matching
-/// them by position and checking every shape.
+/// them by position and checking every shape. Each weight keeps its device: the file's value
+/// is copied there.
 ///
 /// # Errors
 /// As [`read_weights`]; `Config` naming the weight for a count or shape mismatch.
@@ -276,6 +277,25 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
     Ok(model)
 }
 
+/// [`load_model`] onto `device`: the layers are created there and each weight is copied from
+/// the file to it once.
+///
+/// # Errors
+/// As [`load_model`]; `DeviceUnavailable` when `device` has no backend.
+pub fn load_model_on(path: impl AsRef<Path>, device: Device) -> Result<Sequential> {
+    fovea_core::backend::backend(device)?;
+    crate::layer::with_device(device, || load_model(path))
+}
+
+/// [`load_functional`] onto `device`, as [`load_model_on`].
+///
+/// # Errors
+/// As [`load_model_on`].
+pub fn load_functional_on(path: impl AsRef<Path>, device: Device) -> Result<Functional> {
+    fovea_core::backend::backend(device)?;
+    crate::layer::with_device(device, || load_functional(path))
+}
+
 /// Loads a functional model written by [`save_model`].
 ///
 /// # Errors
@@ -324,6 +344,8 @@ impl WeightFileBuilder {
         if let Some(dup) = order.iter().find(|n| !seen.insert(*n)) {
             return Err(Error::Config(format!("{}: two weights are both named {dup:?}; give the layers distinct names", model.name())));
         }
+        // The writer reads each tensor through `host_view`: weights on another device are
+        // copied to the host once, here, as the file needs them.
         let tensors = weights.iter().map(|v| (v.name().to_string(), v.value().detach())).collect();
         let mut meta: HashMap<String, String> = HashMap::new();
         meta.insert(KEY_VERSION.into(), FORMAT_VERSION.to_string());

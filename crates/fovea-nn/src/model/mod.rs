@@ -1,5 +1,6 @@
 //! Models: `Sequential` and the training loop every model shares.
 
+mod batches;
 pub mod functional;
 pub mod io;
 mod progress;

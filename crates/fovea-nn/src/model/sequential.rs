@@ -8,6 +8,11 @@ use std::sync::{Arc, Mutex, RwLock};
 
 /// A linear stack of layers (`keras.Sequential`). Built lazily from the first input, or
 /// up front when an input shape is given.
+///
+/// The model lives on one device: the [`crate::layer::default_device`] when it is created
+/// (`Cpu` unless inside [`crate::layer::with_device`]), or the one given to
+/// [`Sequential::on_device`] or [`Layer::to`]. Layers added to it are moved there, so the
+/// weights they build lazily are created on that device.
 pub struct Sequential {
     base: LayerBase,
     layers: RwLock<Vec<LayerRef>>,
@@ -39,6 +44,15 @@ impl Sequential {
         model
     }
 
+    /// This model placed on `device`: its layers (added now or later) keep their weights there.
+    ///
+    /// # Errors
+    /// `DeviceUnavailable` when `device` has no backend.
+    pub fn on_device(self, device: fovea_core::Device) -> Result<Self> {
+        self.to(device)?;
+        Ok(self)
+    }
+
     /// Appends a layer.
     ///
     /// # Errors
@@ -55,6 +69,9 @@ impl Sequential {
     pub fn add_ref(&self, layer: LayerRef) -> Result<()> {
         // Names are fixed in the order layers are added, as Keras fixes them at construction.
         let _ = layer.name();
+        // One model, one device: the layer builds (or already has) its weights where the
+        // model's are.
+        layer.to(self.base.device())?;
         self.layers.write().expect("lock").push(layer);
         if self.base.is_built() {
             self.base.reset_built();
@@ -176,6 +193,14 @@ impl Layer for Sequential {
 
     fn weights(&self) -> Vec<Variable> {
         self.layers().iter().flat_map(|l| l.weights()).collect()
+    }
+
+    fn to(&self, device: fovea_core::Device) -> Result<()> {
+        self.base.to(device)?;
+        for layer in self.layers() {
+            layer.to(device)?;
+        }
+        Ok(())
     }
 
     fn set_trainable(&self, trainable: bool) -> Result<()> {

@@ -1,14 +1,20 @@
 //! The training loop: `compile`, `fit`, `evaluate`, `predict` and `train_on_batch`, shared by
 //! every model through the [`Model`] trait.
+//!
+//! Everything runs on the model's device ([`Layer::device`]): each batch is uploaded there
+//! before the forward pass (the data itself may stay on the host), the losses and metrics
+//! reduce there, and only scalar logs come back. Predictions stay on the device.
 
 use crate::callbacks::{Callback, CallbackContext};
 use crate::layer::Layer;
 use crate::losses::Loss;
 use crate::metrics::{Metric, MetricKind};
+use crate::model::batches::{check_pairs, narrow_all, to_device_all, TensorBatches};
+pub use crate::model::batches::{Batch, BatchSource, Batches};
 use crate::model::progress::Progress;
 use crate::optimizers::Optimizer;
 use crate::{Error, Result};
-use fovea_core::{no_grad, random::Rng, DType, Tensor};
+use fovea_core::{no_grad, DType, Tensor};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -126,114 +132,6 @@ impl History {
     }
 }
 
-/// Rows `idx` of a batch-first tensor.
-fn take_rows(t: &Tensor, idx: &[i64]) -> Result<Tensor> {
-    let index = Tensor::from_vec(idx.to_vec(), [idx.len()], t.device())?;
-    Ok(t.gather(&index, 0)?)
-}
-
-/// The sample count shared by every input and target.
-fn check_pairs(x: &[Tensor], y: &[Tensor]) -> Result<usize> {
-    let first = x.first().ok_or_else(|| Error::Config("no input tensors".into()))?;
-    let n = first.dims().first().copied().ok_or_else(|| Error::Config(format!("inputs need a batch axis, got shape {}", first.shape())))?;
-    for t in x.iter().chain(y) {
-        if t.dims().first() != Some(&n) {
-            return Err(Error::Config(format!("inputs have {n} samples but targets have shape {} (the first axis must match)", t.shape())));
-        }
-    }
-    Ok(n)
-}
-
-fn rows_of(ts: &[Tensor], idx: &[i64]) -> Result<Vec<Tensor>> {
-    ts.iter().map(|t| take_rows(t, idx)).collect()
-}
-
-fn narrow_all(ts: &[Tensor], start: usize, len: usize) -> Result<Vec<Tensor>> {
-    ts.iter().map(|t| Ok(t.narrow(0, start, len)?)).collect()
-}
-
-/// One training batch: inputs, targets (one per output) and optional per-sample weights.
-pub struct Batch {
-    /// The model inputs.
-    pub x: Vec<Tensor>,
-    /// The targets, one per output.
-    pub y: Vec<Tensor>,
-    /// Per-sample loss weights `[batch]`.
-    pub sample_weight: Option<Tensor>,
-}
-
-/// The batches of one epoch.
-pub type Batches<'a> = Box<dyn Iterator<Item = Result<Batch>> + 'a>;
-
-/// Anything `fit` and `evaluate` can draw batches from: tensors, or a `fovea_data` `Dataset`.
-pub trait BatchSource {
-    /// The batches of epoch `epoch` (0-based; sources that shuffle use it to reshuffle).
-    ///
-    /// # Errors
-    /// When the source cannot start an epoch.
-    fn batches(&self, epoch: usize) -> Result<Batches<'_>>;
-
-    /// Batches per epoch, when known (for the progress bar's total).
-    fn steps(&self) -> Option<usize> {
-        None
-    }
-
-    /// The input shapes (batch `None`), when known before the first batch, so `fit` can build
-    /// the model before its callbacks run.
-    fn input_specs(&self) -> Option<Vec<crate::layer::ShapeSpec>> {
-        None
-    }
-}
-
-/// In-memory tensors served in (shuffled) batches.
-struct TensorBatches {
-    x: Vec<Tensor>,
-    y: Vec<Tensor>,
-    weights: Option<Tensor>,
-    batch_size: usize,
-    shuffle: bool,
-    seed: u64,
-    /// Steps per epoch when cycling (`steps_per_epoch`); 0 means one pass.
-    steps: usize,
-    cycle: bool,
-}
-
-impl BatchSource for TensorBatches {
-    fn batches(&self, epoch: usize) -> Result<Batches<'_>> {
-        let n = self.x.first().map_or(0, |t| t.dims()[0]);
-        let mut order: Vec<i64> = (0..n as i64).collect();
-        if self.shuffle {
-            Rng::new(self.seed ^ (epoch as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)).shuffle(&mut order);
-        }
-        if self.cycle {
-            // With steps_per_epoch beyond one pass, keep cycling through the order.
-            order = order.iter().copied().cycle().take(self.steps * self.batch_size).collect();
-        }
-        let bs = self.batch_size;
-        let chunks: Vec<Vec<i64>> = order.chunks(bs).map(<[i64]>::to_vec).collect();
-        let contiguous = !self.shuffle && !self.cycle;
-        Ok(Box::new(chunks.into_iter().enumerate().map(move |(i, idx)| {
-            // Unshuffled data is sliced, not gathered: no copy of the batch's rows.
-            let (x, y) = if contiguous {
-                (narrow_all(&self.x, i * bs, idx.len())?, narrow_all(&self.y, i * bs, idx.len())?)
-            } else {
-                (rows_of(&self.x, &idx)?, rows_of(&self.y, &idx)?)
-            };
-            let sample_weight = self.weights.as_ref().map(|w| take_rows(w, &idx)).transpose()?;
-            Ok(Batch { x, y, sample_weight })
-        })))
-    }
-
-    fn steps(&self) -> Option<usize> {
-        let n = self.x.first().map_or(0, |t| t.dims()[0]);
-        Some(if self.cycle { self.steps } else { n.div_ceil(self.batch_size) })
-    }
-
-    fn input_specs(&self) -> Option<Vec<crate::layer::ShapeSpec>> {
-        Some(self.x.iter().map(|t| std::iter::once(None).chain(t.dims()[1..].iter().map(|&d| Some(d))).collect()).collect())
-    }
-}
-
 /// A layer that can be trained: compile, fit, evaluate, predict.
 pub trait Model: Layer {
     /// Where the compile state lives.
@@ -322,9 +220,10 @@ pub trait Model: Layer {
         check_pairs(x, y)?;
         let mut guard = self.compiled().lock().expect("compile lock");
         let c = guard.as_mut().ok_or_else(|| Error::Config(format!("{}: call compile() before training", self.name())))?;
-        let (losses, pred) = train_step(self, c, x, y, None)?;
+        let batch = Batch { x: x.to_vec(), y: y.to_vec(), sample_weight: None }.on_device(self.device())?;
+        let (losses, pred) = train_step(self, c, &batch.x, &batch.y, None)?;
         c.reset_metrics();
-        c.update_metrics(y, &pred)?;
+        c.update_metrics(&batch.y, &pred)?;
         let mut logs = losses;
         c.metric_logs(&mut logs);
         Ok(logs)
@@ -458,7 +357,7 @@ pub trait Model: Layer {
                 c.reset_metrics();
             }
             for (step, batch) in source.batches(epoch)?.enumerate() {
-                let batch = batch?;
+                let batch = batch?.on_device(self.device())?;
                 let count = batch.y.first().or(batch.x.first()).map_or(0, |t| t.dims().first().copied().unwrap_or(1));
                 let mut guard = self.compiled().lock().expect("compile lock");
                 let c = guard.as_mut().ok_or_else(|| Error::Config(format!("{}: call compile() before fit()", self.name())))?;
@@ -559,7 +458,7 @@ pub trait Model: Layer {
         drop(guard);
         let _no_grad = fovea_core::NoGradGuard::new();
         for batch in source.batches(0)? {
-            let batch = batch?;
+            let batch = batch?.on_device(self.device())?;
             let pred = self.forward(&batch.x, false)?;
             if pred.len() != batch.y.len() || pred.len() != loss_metrics.len() {
                 return Err(Error::Config(format!("{}: {} targets for {} outputs", self.name(), batch.y.len(), pred.len())));
@@ -587,7 +486,9 @@ pub trait Model: Layer {
         Ok(logs)
     }
 
-    /// The model's (first) output for `x`, computed in batches in inference mode.
+    /// The model's (first) output for `x`, computed in batches in inference mode on the model's
+    /// device. The result stays there: `to_vec` reads it from any device, and a caller who feeds
+    /// it to further ops on that device saves the round trip.
     ///
     /// # Errors
     /// Errors from the layers; `Config` for batch size 0.
@@ -607,7 +508,8 @@ pub trait Model: Layer {
         no_grad(|| {
             let mut outs: Vec<Vec<Tensor>> = Vec::new();
             for start in (0..n).step_by(batch_size) {
-                let pred = self.forward(&narrow_all(x, start, batch_size.min(n - start))?, false)?;
+                let inputs = to_device_all(&narrow_all(x, start, batch_size.min(n - start))?, self.device())?;
+                let pred = self.forward(&inputs, false)?;
                 if outs.is_empty() {
                     outs = vec![Vec::new(); pred.len()];
                 }
@@ -651,7 +553,8 @@ pub trait Model: Layer {
 }
 
 /// The per-sample weights of the first `n` samples from `sample_weight` and `class_weight`
-/// (`None` when neither is given).
+/// (`None` when neither is given). Computed once per `fit` on the host from the caller's data
+/// (a label lookup in a host map), before any batch goes to the model's device.
 fn sample_weights(options: &FitOptions, labels: &Tensor, n_all: usize) -> Result<Option<Tensor>> {
     let n = labels.dims()[0];
     let mut w: Vec<f32> = match &options.sample_weight {

@@ -88,6 +88,12 @@ impl Layer for ResidualUnit {
         self.sublayers().flat_map(|l| l.weights()).collect()
     }
 
+    fn to(&self, device: fovea_core::Device) -> Result<()> {
+        // The sublayers build their weights in this unit's `build`, on their own device.
+        self.base.to(device)?;
+        self.sublayers().try_for_each(|l| l.to(device))
+    }
+
     fn set_trainable(&self, trainable: bool) -> Result<()> {
         self.base.set_trainable(trainable)?;
         self.sublayers().try_for_each(|l| l.set_trainable(trainable))
