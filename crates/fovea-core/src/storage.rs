@@ -337,6 +337,6 @@ impl Storage {
 fn not_host(op: &'static str, d: &dyn DeviceBuffer) -> Error {
     Error::Unsupported {
         op,
-        msg: format!("a host kernel got a device buffer ({} {} elements); move the tensor with `to_device` first", d.len(), d.dtype()),
+        msg: format!("a host kernel got a device buffer ({} {} elements); move the tensor with `.to(device)` first", d.len(), d.dtype()),
     }
 }

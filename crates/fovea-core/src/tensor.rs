@@ -218,14 +218,6 @@ impl Tensor {
         Ok(Self::build(Arc::new(storage), self.shape().clone(), device, "to_device", &[self], backward))
     }
 
-    /// [`Tensor::to`], kept for the host devices, where the move cannot fail.
-    ///
-    /// # Panics
-    /// Never between `Cpu` and `Reference`; use [`Tensor::to`] for other devices.
-    pub fn to_device(&self, device: Device) -> Tensor {
-        self.to(device).expect("moving between host devices shares the storage")
-    }
-
     // ---- constructors -------------------------------------------------------------------------
 
     /// A tensor of the given shape from a vector of elements.

@@ -69,17 +69,18 @@ impl Variable {
         if value.dtype() != v.dtype() {
             return Err(Error::dtype("assign", format!("{} for variable {}", v.dtype(), self.name()), value.dtype()));
         }
-        *v = value.to_device(v.device()).detach().with_requires_grad(self.trainable())?;
+        *v = value.to(v.device())?.detach().with_requires_grad(self.trainable())?;
         Ok(())
     }
 
     /// Moves the variable's value to `device` (later assignments keep it there).
     ///
     /// # Errors
-    /// Never for float values; kept fallible like the other setters.
+    /// `DeviceUnavailable`, or the backend's error when the copy fails; the variable then keeps
+    /// its value where it was.
     pub fn set_device(&self, device: crate::Device) -> Result<()> {
         let mut v = self.0.value.write().expect("variable lock poisoned");
-        *v = v.to_device(device).detach().with_requires_grad(self.trainable())?;
+        *v = v.to(device)?.detach().with_requires_grad(self.trainable())?;
         Ok(())
     }
 

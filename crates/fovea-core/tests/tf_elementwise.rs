@@ -12,7 +12,7 @@ fn load(name: &str) -> Fixture {
 }
 
 fn tensor(f: &Fixture, key: &str, dev: Device) -> Tensor {
-    f.get(key).unwrap_or_else(|| panic!("fixture key {key} missing")).to_device(dev)
+    f.get(key).unwrap_or_else(|| panic!("fixture key {key} missing")).to(dev).unwrap()
 }
 
 type Op = fn(&Tensor) -> Result<Tensor>;

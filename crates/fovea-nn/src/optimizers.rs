@@ -254,7 +254,7 @@ impl Optimizer {
                 return Err(Error::Config(format!("gradient of shape {} for variable {} of shape {}", g.shape(), v.name(), value.shape())));
             }
             // A gradient computed elsewhere moves explicitly to its variable's device.
-            grads.push(g.to_device(value.device()));
+            grads.push(g.to(value.device())?);
         }
         let grads = self.clip(grads)?;
         let lr = self.current_learning_rate();
@@ -289,7 +289,7 @@ impl Optimizer {
                     *s = s.reshape_to(shape.clone())?;
                 }
                 if s.device() != device {
-                    *s = s.to_device(device);
+                    *s = s.to(device)?;
                 }
             }
             apply_update(&rule, var, g, slots)?;

@@ -37,7 +37,7 @@ fn model(f: &HashMap<String, Tensor>, dev: Device) -> Sequential {
 fn check(dev: Device) {
     let f = fixture();
     let m = model(&f, dev);
-    let (x, y) = (f["x"].to_device(dev), f["y"].to_device(dev));
+    let (x, y) = (f["x"].to(dev).unwrap(), f["y"].to(dev).unwrap());
     let loss_fn: Loss = LossKind::SparseCategoricalCrossentropy { from_logits: true }.into();
     let logits = m.apply(std::slice::from_ref(&x), true).unwrap();
     assert_close(&format!("logits on {dev}"), &logits.to_vec::<f32>().unwrap(), &f["logits"].to_vec::<f32>().unwrap(), 1e-4, 1e-5);

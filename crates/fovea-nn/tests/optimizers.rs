@@ -63,10 +63,10 @@ fn five_steps_match_keras_on_the_reference_backend() {
     let f = fixtures();
     let dev = Device::Reference;
     for (name, mut opt) in cases() {
-        let w = Variable::new("w", f["w0"].to_device(dev), true).unwrap();
-        let b = Variable::new("b", f["b0"].to_device(dev), true).unwrap();
+        let w = Variable::new("w", f["w0"].to(dev).unwrap(), true).unwrap();
+        let b = Variable::new("b", f["b0"].to(dev).unwrap(), true).unwrap();
         for step in 0..5 {
-            let g = |v: &str| f[&format!("g{step}.{v}")].to_device(dev);
+            let g = |v: &str| f[&format!("g{step}.{v}")].to(dev).unwrap();
             opt.apply_gradients(&[(g("w"), w.clone()), (g("b"), b.clone())]).unwrap();
             for (v, key) in [(&w, format!("{name}.w{step}")), (&b, format!("{name}.b{step}"))] {
                 assert_eq!(v.value().device(), dev);

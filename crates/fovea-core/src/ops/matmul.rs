@@ -107,7 +107,7 @@ mod tests {
             let a = rand(&[m, k], -1.0, 1.0, 3, Device::Cpu);
             let b = rand(&[3, k, n], -1.0, 1.0, 4, Device::Cpu);
             let c = a.matmul(&b).unwrap();
-            let r = a.to_device(Device::Reference).matmul(&b.to_device(Device::Reference)).unwrap();
+            let r = a.to(Device::Reference).unwrap().matmul(&b.to(Device::Reference).unwrap()).unwrap();
             assert_close(&format!("{m}x{k}x{n}"), &c.to_vec::<f32>().unwrap(), &r.to_vec::<f32>().unwrap(), 1e-4, 1e-5);
         }
     }

@@ -256,11 +256,11 @@ pub fn clip_by_global_norm(grads: &[Tensor], clip: f64) -> Result<Vec<Tensor>> {
     no_grad(|| {
         let mut sum = Tensor::scalar(0.0, device);
         for g in grads {
-            sum = sum.add(&g.square()?.sum_all()?.to_device(device))?;
+            sum = sum.add(&g.square()?.sum_all()?.to(device)?)?;
         }
         let inv_clip = Tensor::scalar((1.0 / clip) as f32, device);
         let scale = sum.sqrt()?.reciprocal()?.minimum(&inv_clip)?.mul_scalar(clip as f32)?;
-        grads.iter().map(|g| g.mul(&scale.to_device(g.device()))).collect()
+        grads.iter().map(|g| g.mul(&scale.to(g.device())?)).collect()
     })
 }
 

@@ -174,7 +174,7 @@ fn bad_updates_are_errors_and_change_nothing() {
     assert!(e.contains("slot of shape [2, 2]"), "{e}");
     let e = err(&Tensor::zeros([2, 2], DType::I64, dev).unwrap(), &mut [zeros(&[2, 2]), zeros(&[2, 2])]);
     assert!(e.contains("float32 gradient"), "{e}");
-    let e = err(&g.to_device(Device::Reference), &mut [zeros(&[2, 2]), zeros(&[2, 2])]);
+    let e = err(&g.to(Device::Reference).unwrap(), &mut [zeros(&[2, 2]), zeros(&[2, 2])]);
     assert!(e.contains("is on cpu but its gradient is on reference"), "{e}");
     let ints = Variable::new("step", Tensor::zeros([2], DType::I64, dev).unwrap(), false).unwrap();
     let e = apply_update(&rules()[0].1, &ints, &zeros(&[2]), &mut []).unwrap_err().to_string();

@@ -685,7 +685,7 @@ mod backend_tests {
     fn cpu_and_reference_agree_on_large_tensors() {
         // Large enough to take the CPU backend's parallel path.
         let x = crate::testing::rand(&[70_000], -5.0, 5.0, 3, Device::Cpu);
-        let r = x.to_device(Device::Reference);
+        let r = x.to(Device::Reference).unwrap();
         for op in [UnaryOp::Gelu { approximate: false }, UnaryOp::Sigmoid, UnaryOp::Softplus, UnaryOp::Elu(0.5)] {
             let (a, b) = (x.unary(op).unwrap(), r.unary(op).unwrap());
             assert_close(&format!("{op:?}"), &a.to_vec::<f32>().unwrap(), &b.to_vec::<f32>().unwrap(), 1e-5, 1e-6);

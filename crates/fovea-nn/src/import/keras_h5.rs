@@ -414,7 +414,7 @@ pub fn assign_keras_weights(model: &dyn Layer, file: &KerasWeights, what: &str, 
         )));
     }
     for (v, t) in plan {
-        v.assign(&t.to_device(v.value().device()))?;
+        v.assign(&t.to(v.value().device())?)?;
     }
     Ok(report)
 }

@@ -113,7 +113,7 @@ pub fn load_weights(model: &dyn Layer, path: impl AsRef<Path>) -> Result<HashMap
         }
     }
     for (v, (_, t)) in weights.iter().zip(&file.weights) {
-        v.assign(&t.to_device(v.value().device()))?;
+        v.assign(&t.to(v.value().device())?)?;
     }
     Ok(file.metadata)
 }
@@ -169,7 +169,7 @@ pub fn load_weights_with(model: &dyn Layer, path: impl AsRef<Path>, opts: LoadOp
         if v.value().shape() != t.shape() {
             report.skipped.push(format!("{}: file {name} has shape {} but the model's is {}", v.name(), t.shape(), v.value().shape()));
         } else {
-            v.assign(&t.to_device(v.value().device()))?;
+            v.assign(&t.to(v.value().device())?)?;
             report.loaded.push(v.name().to_string());
         }
     }
@@ -210,7 +210,7 @@ pub fn assign_by_name(model: &dyn Layer, tensors: &[(String, Tensor)], skip_mism
         )));
     }
     for (v, t) in todo {
-        v.assign(&t.to_device(v.value().device()))?;
+        v.assign(&t.to(v.value().device())?)?;
         report.loaded.push(v.name().to_string());
     }
     Ok(report)
