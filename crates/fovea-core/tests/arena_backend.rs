@@ -93,3 +93,18 @@ fn tensors_move_between_devices_explicitly() {
     assert_eq!(on_arena.detach().to_string(), "tensor([ 1., -2.,  3.], shape=[3], dtype=float32, device=custom:2)");
     assert_eq!(arena::transfers(2).downloads, before + 1);
 }
+
+#[test]
+fn misuse_of_the_registry_and_of_host_kernels_is_a_clear_error() {
+    use fovea_core::backend::register_backend;
+    use fovea_core::ops::unary::UnaryOp;
+    use fovea_core::DeviceKind;
+    let e = register_backend(DeviceKind::Cpu, |_| Err("never made".into())).unwrap_err().to_string();
+    assert!(e.contains("built in and cannot be replaced"), "{e}");
+    // A host kernel handed another backend's buffer refuses it instead of reading garbage.
+    let on_arena = Tensor::zeros([3], DType::F32, arena::device(3)).unwrap();
+    let e = backend(Device::Cpu).unwrap().unary(UnaryOp::Relu, on_arena.storage()).err().expect("a device buffer is not host data");
+    let msg = e.to_string();
+    assert!(msg.contains("device buffer (3 float32 elements)") && msg.contains(".to(device)"), "{msg}");
+    assert!(on_arena.host_slice::<f32>().is_err(), "borrowing host data of a device tensor is an error");
+}
