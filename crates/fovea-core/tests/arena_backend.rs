@@ -103,7 +103,7 @@ fn misuse_of_the_registry_and_of_host_kernels_is_a_clear_error() {
     assert!(e.contains("built in and cannot be replaced"), "{e}");
     // A host kernel handed another backend's buffer refuses it instead of reading garbage.
     let on_arena = Tensor::zeros([3], DType::F32, arena::device(3)).unwrap();
-    let e = backend(Device::Cpu).unwrap().unary(UnaryOp::Relu, on_arena.storage()).err().expect("a device buffer is not host data");
+    let e = backend(Device::Cpu).unwrap().unary(UnaryOp::Relu, on_arena.storage()).expect_err("a device buffer is not host data");
     let msg = e.to_string();
     assert!(msg.contains("device buffer (3 float32 elements)") && msg.contains(".to(device)"), "{msg}");
     assert!(on_arena.host_slice::<f32>().is_err(), "borrowing host data of a device tensor is an error");
