@@ -4,9 +4,8 @@ use std::fmt;
 
 /// The element type of a tensor.
 ///
-/// `F16` and `BF16` are reserved for the GPU and mixed-precision backends: they are part of the
-/// enum so that code matching on dtypes is written for them from day one, but creating a tensor of
-/// either on the CPU returns [`crate::Error::Unsupported`].
+/// `F16` and `BF16` are the low-precision dtypes of mixed precision: every float op accepts them
+/// (host backends compute on f32 copies and round each result once, to nearest even).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DType {
     /// 32-bit float, the compute default.
@@ -17,9 +16,9 @@ pub enum DType {
     I64,
     /// Boolean, for masks and comparison results.
     Bool,
-    /// IEEE half precision (reserved).
+    /// IEEE half precision: 5 exponent bits, 11 significand bits.
     F16,
-    /// bfloat16 (reserved).
+    /// bfloat16: f32's 8 exponent bits, 8 significand bits.
     BF16,
 }
 
@@ -37,6 +36,11 @@ impl DType {
     /// Whether values of this dtype are floating point (and so differentiable).
     pub fn is_float(self) -> bool {
         matches!(self, DType::F32 | DType::F16 | DType::BF16)
+    }
+
+    /// Whether this is one of the 16-bit floats (`F16`, `BF16`).
+    pub fn is_half(self) -> bool {
+        matches!(self, DType::F16 | DType::BF16)
     }
 
     /// The lower-case name TensorFlow and NumPy use (`float32`, `uint8`, ...).

@@ -52,9 +52,117 @@ fn half_tensors_print_and_round_trip_through_safetensors() {
     assert_eq!(back[1].1.to_vec::<f16>().unwrap(), h.to_vec::<f16>().unwrap());
 }
 
-#[test]
-fn arithmetic_on_halves_is_a_clear_error_for_now() {
-    let x = Tensor::zeros([2], DType::BF16, Device::Cpu).unwrap();
-    let e = x.relu().unwrap_err().to_string();
-    assert!(e.contains("float32") && e.contains("bfloat16"), "{e}");
+/// `xs` rounded to bf16, and the f32 values those bf16s hold.
+fn bf16_pair(xs: &[f32]) -> (Vec<bf16>, Vec<f32>) {
+    let b: Vec<bf16> = xs.iter().map(|&v| bf16::from_f32(v)).collect();
+    let f = b.iter().map(|v| v.to_f32()).collect();
+    (b, f)
 }
+
+fn host_values(t: &Tensor) -> Vec<f32> {
+    match t.dtype() {
+        DType::BF16 => t.to_vec::<bf16>().unwrap().into_iter().map(bf16::to_f32).collect(),
+        DType::F16 => t.to_vec::<f16>().unwrap().into_iter().map(f16::to_f32).collect(),
+        _ => t.to_vec::<f32>().unwrap(),
+    }
+}
+
+backend_test!(half_elementwise_ops_round_the_f32_result_once, |dev| {
+    // The definition of half arithmetic: the exact operands, an f32 result, one rounding to
+    // nearest even. Checked element by element against the `half` crate's rounding.
+    let xs: Vec<f32> = (0..40).map(|i| (i as f32 * 0.37 - 7.0) * 1.013).collect();
+    let ys: Vec<f32> = (0..40).map(|i| (i as f32 * 0.11 + 0.5) / 3.0).collect();
+    let ((xb, xf), (yb, yf)) = (bf16_pair(&xs), bf16_pair(&ys));
+    let x = Tensor::from_vec(xb, [40], dev).unwrap();
+    let y = Tensor::from_vec(yb, [40], dev).unwrap();
+    let round = |v: f32| bf16::from_f32(v).to_f32();
+    let cases: Vec<(&str, Tensor, Vec<f32>)> = vec![
+        ("mul", x.mul(&y).unwrap(), xf.iter().zip(&yf).map(|(a, b)| round(a * b)).collect()),
+        ("div", x.div(&y).unwrap(), xf.iter().zip(&yf).map(|(a, b)| round(a / b)).collect()),
+        ("add", x.add(&y).unwrap(), xf.iter().zip(&yf).map(|(a, b)| round(a + b)).collect()),
+        ("relu", x.relu().unwrap(), xf.iter().map(|a| round(a.max(0.0))).collect()),
+        ("exp", y.exp().unwrap(), yf.iter().map(|a| round(a.exp())).collect()),
+        // The scalar becomes a bf16 constant first, as TensorFlow's constants take the tensor's dtype.
+        ("mul_scalar", x.mul_scalar(0.3).unwrap(), xf.iter().map(|a| round(a * round(0.3))).collect()),
+    ];
+    for (name, got, want) in cases {
+        assert_eq!(got.dtype(), DType::BF16, "{name}");
+        assert_eq!(host_values(&got), want, "{name}");
+    }
+    // f16 keeps its own range: 300 · 300 overflows its largest finite value, 65504.
+    let h = Tensor::from_vec(vec![f16::from_f32(300.0), f16::from_f32(0.5)], [2], dev).unwrap();
+    assert_eq!(host_values(&h.mul(&h).unwrap()), vec![f32::INFINITY, 0.25]);
+    // Comparisons give bools; mixing dtypes is an error that names both.
+    assert_eq!(x.gt(&y).unwrap().dtype(), DType::Bool);
+    let e = x.add(&x.cast(DType::F32).unwrap()).unwrap_err().to_string();
+    assert!(e.contains("bfloat16") && e.contains("float32"), "{e}");
+});
+
+backend_test!(half_products_and_reductions_match_f32_within_one_rounding, |dev| {
+    let a32 = crate::testing::rand(&[5, 7], -1.0, 1.0, 3, dev).cast(DType::BF16).unwrap().cast(DType::F32).unwrap();
+    let b32 = crate::testing::rand(&[7, 4], -1.0, 1.0, 4, dev).cast(DType::BF16).unwrap().cast(DType::F32).unwrap();
+    let (a, b) = (a32.cast(DType::BF16).unwrap(), b32.cast(DType::BF16).unwrap());
+    let got = a.matmul(&b).unwrap();
+    assert_eq!(got.dtype(), DType::BF16);
+    // Products of bf16 operands are exact in f32; what differs from the f32 product is the
+    // final rounding, at most half a bf16 step (2^-9 relative).
+    let want = a32.matmul(&b32).unwrap().to_vec::<f32>().unwrap();
+    for (g, w) in host_values(&got).iter().zip(&want) {
+        assert!((g - w).abs() <= w.abs() * 2f32.powi(-8) + 1e-6, "matmul: {g} vs {w}");
+    }
+    let x32 = crate::testing::rand(&[2, 6, 6, 3], -1.0, 1.0, 5, dev).cast(DType::BF16).unwrap().cast(DType::F32).unwrap();
+    let w32 = crate::testing::rand(&[3, 3, 3, 4], -1.0, 1.0, 6, dev).cast(DType::BF16).unwrap().cast(DType::F32).unwrap();
+    let opts = crate::ops::conv::Conv2dOptions::default();
+    let got = x32.cast(DType::BF16).unwrap().conv2d(&w32.cast(DType::BF16).unwrap(), &opts).unwrap();
+    let want = x32.conv2d(&w32, &opts).unwrap().to_vec::<f32>().unwrap();
+    for (g, w) in host_values(&got).iter().zip(&want) {
+        assert!((g - w).abs() <= w.abs() * 2f32.powi(-8) + 1e-5, "conv2d: {g} vs {w}");
+    }
+    let pooled = got.max_pool2d((2, 2), (2, 2), crate::ops::padding::Padding::Valid).unwrap();
+    assert_eq!(pooled.dtype(), DType::BF16);
+    let softmax = got.reshape(&[-1, 4]).unwrap().softmax(-1).unwrap();
+    let sums = host_values(&softmax.sum(&[-1], false).unwrap());
+    assert!(sums.iter().all(|s| (s - 1.0).abs() <= 2f32.powi(-7)), "{sums:?}");
+});
+
+backend_test!(gradients_flow_through_a_bf16_computation_to_f32_variables, |dev| {
+    // The mixed-precision pattern: f32 weights cast to bf16 for the forward pass; the gradient
+    // comes back through the cast as f32, close to the all-f32 gradient.
+    let w = crate::testing::rand(&[3, 3, 2, 4], -0.5, 0.5, 7, dev).with_requires_grad(true).unwrap();
+    let x = crate::testing::rand(&[2, 5, 5, 2], -1.0, 1.0, 8, dev);
+    let opts = crate::ops::conv::Conv2dOptions::default();
+    let loss = |x: &Tensor, w: &Tensor| x.conv2d(w, &opts).unwrap().relu().unwrap().square().unwrap().mean_all().unwrap();
+    let lo = loss(&x.cast(DType::BF16).unwrap(), &w.cast(DType::BF16).unwrap());
+    assert_eq!(lo.dtype(), DType::BF16);
+    let g_low = lo.cast(DType::F32).unwrap().backward().unwrap().get(&w).unwrap().clone();
+    assert_eq!(g_low.dtype(), DType::F32);
+    let g_full = loss(&x, &w).backward().unwrap().get(&w).unwrap().clone();
+    crate::testing::assert_tensor_close("bf16 gradient", &g_low, &g_full, 0.05, 0.01);
+    // Batch norm normalizes a half input in f32 (as Keras) and returns the input's dtype.
+    let (y, mean, _) = x.cast(DType::BF16).unwrap().batch_norm_train(None, None, 1e-3).unwrap();
+    assert_eq!((y.dtype(), mean.dtype()), (DType::BF16, DType::F32));
+});
+
+backend_test!(autocast_runs_products_in_bf16_and_returns_f32_gradients, |dev| {
+    let w = crate::testing::rand(&[4, 3], -0.5, 0.5, 9, dev).with_requires_grad(true).unwrap();
+    let b = crate::testing::rand(&[3], -0.5, 0.5, 10, dev).with_requires_grad(true).unwrap();
+    let x = crate::testing::rand(&[5, 4], -1.0, 1.0, 11, dev);
+    let forward = || x.matmul(&w)?.add(&b)?.relu();
+    let low = crate::autocast(Some(DType::BF16), forward).unwrap();
+    assert_eq!(low.dtype(), DType::BF16);
+    let full = forward().unwrap();
+    assert_eq!(full.dtype(), DType::F32, "the scope ends with the call");
+    crate::testing::assert_tensor_close("autocast forward", &low.cast(DType::F32).unwrap(), &full, 0.02, 0.01);
+    let grads = low.cast(DType::F32).unwrap().sum_all().unwrap().backward().unwrap();
+    let (gw, gb) = (grads.get(&w).unwrap(), grads.get(&b).unwrap());
+    assert_eq!((gw.dtype(), gb.dtype()), (DType::F32, DType::F32));
+    let full_grads = full.sum_all().unwrap().backward().unwrap();
+    crate::testing::assert_tensor_close("autocast dW", gw, full_grads.get(&w).unwrap(), 0.02, 0.02);
+    // A nested `None` scope is a float32 island; outside any scope dtypes never mix.
+    let island = crate::autocast(Some(DType::BF16), || crate::autocast(None, forward)).unwrap();
+    assert_eq!(island.dtype(), DType::F32);
+    let e = low.add(&b).unwrap_err().to_string();
+    assert!(e.contains("bfloat16") && e.contains("float32"), "{e}");
+    let e = crate::autocast(Some(DType::F32), forward).unwrap_err().to_string();
+    assert!(e.contains("bfloat16 or float16, got float32"), "{e}");
+});

@@ -19,6 +19,7 @@
 // Tests pass `&[x.clone()]` to gradcheck for readability.
 #![cfg_attr(test, allow(clippy::cloned_ref_to_slice_refs))]
 
+pub mod autocast;
 pub mod autograd;
 #[cfg(test)]
 mod autograd_tests;
@@ -41,6 +42,7 @@ pub mod testing;
 pub mod threads;
 mod variable;
 
+pub use autocast::{autocast, autocast_dtype};
 pub use autograd::{grad, no_grad, GradientTape, Gradients, NoGradGuard};
 pub use device::{Device, DeviceKind};
 pub use dtype::DType;

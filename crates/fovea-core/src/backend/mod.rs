@@ -8,6 +8,7 @@
 //! register a factory with [`register_backend`]; [`backend`] finds the one for a device.
 
 pub mod cpu;
+pub(crate) mod host_adapter;
 pub(crate) mod optim;
 pub mod reference;
 
@@ -150,12 +151,20 @@ pub struct SliceAxis {
 
 /// The primitives of a backend that computes in host memory, on [`HostData`]. The defaults are
 /// the reference implementations ([`reference`]), so the fast [`cpu`] backend overrides only the
-/// kernels that matter for speed. Every `HostBackend` is a [`Backend`] through the adapter below;
+/// kernels that matter for speed. Every `HostBackend` is a [`Backend`] through the adapter in
+/// `host_adapter.rs`, which also gives every kernel f16/bf16 support by widening to f32;
 /// a backend outside the core implements [`Backend`] itself, where nothing has a default.
 #[allow(missing_docs)] // each method is documented at its reference implementation
 pub(crate) trait HostBackend: Send + Sync {
     /// A short name for messages and benchmarks.
     fn name(&self) -> &'static str;
+
+    /// Whether `matmul`, `conv2d`, `conv2d_grad_input`, `conv2d_grad_filter` and
+    /// `conv2d_affine` take bf16 operands themselves (a native bf16 kernel); otherwise the
+    /// adapter hands them f32 copies and rounds the result, as for every other kernel.
+    fn bf16_products(&self) -> bool {
+        false
+    }
 
     fn unary(&self, op: UnaryOp, x: &HostData) -> Result<HostData> {
         reference::elementwise::unary(op, x)
@@ -378,129 +387,6 @@ pub trait Backend: Send + Sync {
     fn apply_update(&self, rule: &UpdateRule, param: &mut Storage, grad: &Storage, slots: &mut [&mut Storage]) -> Result<()> {
         optim::compose_update(self, rule, param, grad, slots)
     }
-}
-
-/// Every host backend is a [`Backend`]: storages are unwrapped to their host data (a device
-/// buffer here is an error, never a silent copy) and results wrapped back.
-impl<T: HostBackend> Backend for T {
-    fn name(&self) -> &'static str {
-        HostBackend::name(self)
-    }
-    fn synchronize(&self) -> Result<()> {
-        Ok(())
-    }
-    fn copy_from_host(&self, data: HostData) -> Result<Storage> {
-        Ok(Storage::host(data))
-    }
-    fn copy_to_host(&self, x: &Storage) -> Result<HostData> {
-        Ok(x.host_data("to_host")?.clone())
-    }
-    fn full(&self, dtype: DType, n: usize, value: f64) -> Result<Storage> {
-        Ok(Storage::host(HostData::full(dtype, n, value)?))
-    }
-    fn random(&self, dist: RandomDist, n: usize, seed: u64) -> Result<Storage> {
-        Ok(Storage::host(HostData::F32(crate::random::sample(dist, n, seed))))
-    }
-    fn iota(&self, n: usize) -> Result<Storage> {
-        Ok(Storage::host(HostData::I64((0..n as i64).collect())))
-    }
-    fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage> {
-        HostBackend::unary(self, op, h(x)?).map(Storage::host)
-    }
-    fn unary_grad(&self, op: UnaryOp, x: &Storage, y: &Storage, dy: &Storage) -> Result<Storage> {
-        HostBackend::unary_grad(self, op, h(x)?, h(y)?, h(dy)?).map(Storage::host)
-    }
-    fn binary(&self, op: BinaryOp, a: &Storage, a_shape: &Shape, b: &Storage, b_shape: &Shape, out_shape: &Shape) -> Result<Storage> {
-        HostBackend::binary(self, op, h(a)?, a_shape, h(b)?, b_shape, out_shape).map(Storage::host)
-    }
-    fn select(
-        &self,
-        cond: &Storage,
-        c_shape: &Shape,
-        a: &Storage,
-        a_shape: &Shape,
-        b: &Storage,
-        b_shape: &Shape,
-        out_shape: &Shape,
-    ) -> Result<Storage> {
-        HostBackend::select(self, h(cond)?, c_shape, h(a)?, a_shape, h(b)?, b_shape, out_shape).map(Storage::host)
-    }
-    fn cast(&self, x: &Storage, dtype: DType) -> Result<Storage> {
-        HostBackend::cast(self, h(x)?, dtype).map(Storage::host)
-    }
-    fn reduce(&self, op: ReduceOp, x: &Storage, shape: &Shape, axes: &[usize]) -> Result<Storage> {
-        HostBackend::reduce(self, op, h(x)?, shape, axes).map(Storage::host)
-    }
-    fn matmul(&self, a: &Storage, b: &Storage, spec: &MatmulSpec) -> Result<Storage> {
-        HostBackend::matmul(self, h(a)?, h(b)?, spec).map(Storage::host)
-    }
-    fn conv2d(&self, x: &Storage, w: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
-        HostBackend::conv2d(self, h(x)?, h(w)?, spec).map(Storage::host)
-    }
-    fn conv2d_grad_input(&self, dy: &Storage, w: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
-        HostBackend::conv2d_grad_input(self, h(dy)?, h(w)?, spec).map(Storage::host)
-    }
-    fn conv2d_grad_filter(&self, x: &Storage, dy: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
-        HostBackend::conv2d_grad_filter(self, h(x)?, h(dy)?, spec).map(Storage::host)
-    }
-    fn pool2d(&self, x: &Storage, spec: &Pool2dSpec) -> Result<Storage> {
-        HostBackend::pool2d(self, h(x)?, spec).map(Storage::host)
-    }
-    fn pool2d_grad(&self, x: &Storage, y: &Storage, dy: &Storage, spec: &Pool2dSpec) -> Result<Storage> {
-        HostBackend::pool2d_grad(self, h(x)?, h(y)?, h(dy)?, spec).map(Storage::host)
-    }
-    fn max_pool2d_argmax(&self, x: &Storage, spec: &Pool2dSpec) -> Result<(Storage, Storage)> {
-        let (y, idx) = HostBackend::max_pool2d_argmax(self, h(x)?, spec)?;
-        Ok((Storage::host(y), Storage::host(idx)))
-    }
-    fn permute(&self, x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage> {
-        HostBackend::permute(self, h(x)?, shape, perm).map(Storage::host)
-    }
-    fn strided_slice(&self, x: &Storage, shape: &Shape, axes: &[SliceAxis]) -> Result<Storage> {
-        HostBackend::strided_slice(self, h(x)?, shape, axes).map(Storage::host)
-    }
-    fn concat(&self, xs: &[(&Storage, &Shape)], axis: usize) -> Result<Storage> {
-        let parts = xs.iter().map(|(s, shape)| Ok((h(s)?, *shape))).collect::<Result<Vec<_>>>()?;
-        HostBackend::concat(self, &parts, axis).map(Storage::host)
-    }
-    fn pad(&self, x: &Storage, shape: &Shape, pads: &[(usize, usize)], mode: PadMode) -> Result<Storage> {
-        HostBackend::pad(self, h(x)?, shape, pads, mode).map(Storage::host)
-    }
-    fn gather(&self, x: &Storage, shape: &Shape, axis: usize, indices: &Storage) -> Result<Storage> {
-        HostBackend::gather(self, h(x)?, shape, axis, indices.as_i64("gather")?).map(Storage::host)
-    }
-    fn scatter_add(&self, src: &Storage, src_shape: &Shape, axis: usize, indices: &Storage, out_dim: usize) -> Result<Storage> {
-        HostBackend::scatter_add(self, h(src)?, src_shape, axis, indices.as_i64("scatter_add")?, out_dim).map(Storage::host)
-    }
-    fn batch_norm_stats(&self, x: &Storage, channels: usize) -> Result<(Storage, Storage)> {
-        let (m, v) = HostBackend::batch_norm_stats(self, h(x)?, channels)?;
-        Ok((Storage::host(m), Storage::host(v)))
-    }
-    fn channel_affine(&self, x: &Storage, scale: &Storage, shift: &Storage, channels: usize, relu: bool) -> Result<Storage> {
-        HostBackend::channel_affine(self, h(x)?, h(scale)?, h(shift)?, channels, relu).map(Storage::host)
-    }
-    fn conv2d_affine(&self, x: &Storage, w: &Storage, spec: &Conv2dSpec, scale: &Storage, shift: &Storage, relu: bool) -> Result<Storage> {
-        HostBackend::conv2d_affine(self, h(x)?, h(w)?, spec, h(scale)?, h(shift)?, relu).map(Storage::host)
-    }
-    fn batch_norm_grad(
-        &self,
-        x: &Storage,
-        dy: &Storage,
-        mean: &Storage,
-        invstd: &Storage,
-        gamma: &Storage,
-        channels: usize,
-    ) -> Result<(Storage, Storage, Storage)> {
-        let (dx, a, b) = HostBackend::batch_norm_grad(self, h(x)?, h(dy)?, h(mean)?, h(invstd)?, h(gamma)?, channels)?;
-        Ok((Storage::host(dx), Storage::host(a), Storage::host(b)))
-    }
-    fn apply_update(&self, rule: &UpdateRule, param: &mut Storage, grad: &Storage, slots: &mut [&mut Storage]) -> Result<()> {
-        HostBackend::apply_update(self, rule, param, grad, slots)
-    }
-}
-
-fn h(s: &Storage) -> Result<&HostData> {
-    s.host_data("host backend")
 }
 
 /// Creates the backend of one device of a kind registered from outside the core; `Err` says why

@@ -13,8 +13,9 @@ use crate::{no_grad, DType, Error, Result, Tensor};
 
 impl Tensor {
     fn check_channel_vector(&self, op: &'static str, what: &str, v: &Tensor, channels: usize) -> Result<()> {
-        if v.dtype() != DType::F32 {
-            return Err(Error::dtype(op, "float32", v.dtype()));
+        // A half input may take float32 vectors: kernels compute in f32 and round once.
+        if v.dtype() != self.dtype() && !(self.dtype().is_half() && v.dtype() == DType::F32) {
+            return Err(Error::dtype(op, format!("{} (the input's dtype) for {what}", self.dtype()), v.dtype()));
         }
         if v.dims() != [channels] {
             return Err(Error::invalid(op, format!("{what} must have shape [{channels}] (the input's last axis), got {}", v.shape())));
@@ -26,9 +27,7 @@ impl Tensor {
     }
 
     fn check_channels_last(&self, op: &'static str) -> Result<usize> {
-        if self.dtype() != DType::F32 {
-            return Err(Error::dtype(op, "float32", self.dtype()));
-        }
+        crate::ops::check_float(op, self)?;
         if self.rank() == 0 {
             return Err(Error::rank(op, "at least 1 (channels last)", self.shape()));
         }
@@ -48,11 +47,18 @@ impl Tensor {
     /// returned statistics themselves carry no gradient (they feed the moving averages).
     ///
     /// # Errors
-    /// `DTypeMismatch` unless everything is f32; `RankMismatch` for a scalar; `InvalidArgument`
+    /// `DTypeMismatch` unless the input is a float and `gamma`/`beta` f32 (a half input is
+    /// normalized in f32, as Keras does); `RankMismatch` for a scalar; `InvalidArgument`
     /// for a `gamma`/`beta` not of shape `[C]`, an input with no rows, or a negative or
     /// non-finite `epsilon`.
     pub fn batch_norm_train(&self, gamma: Option<&Tensor>, beta: Option<&Tensor>, epsilon: f32) -> Result<(Tensor, Tensor, Tensor)> {
         const OP: &str = "batch_norm_train";
+        if self.dtype().is_half() {
+            // As Keras under a mixed policy: statistics and normalization in f32, the output
+            // back in the input's dtype; γ and β stay f32 variables.
+            let (y, mean, var) = self.cast(DType::F32)?.batch_norm_train(gamma, beta, epsilon)?;
+            return Ok((y.cast(self.dtype())?, mean, var));
+        }
         let c = self.check_channels_last(OP)?;
         for (what, v) in [("gamma", gamma), ("beta", beta)] {
             if let Some(v) = v {
@@ -111,7 +117,7 @@ impl Tensor {
     /// γ and β are folded into two vectors. Differentiable in all three inputs.
     ///
     /// # Errors
-    /// `DTypeMismatch` unless everything is f32; `RankMismatch` for a scalar;
+    /// `DTypeMismatch` unless everything has one float dtype; `RankMismatch` for a scalar;
     /// `InvalidArgument` for a `scale` or `shift` not of shape `[C]`.
     pub fn channel_affine(&self, scale: &Tensor, shift: &Tensor) -> Result<Tensor> {
         const OP: &str = "channel_affine";
@@ -119,7 +125,7 @@ impl Tensor {
         self.check_channel_vector(OP, "scale", scale, c)?;
         self.check_channel_vector(OP, "shift", shift, c)?;
         let y = if c == 0 {
-            backend(self.device())?.full(crate::DType::F32, 0, 0.0)?
+            backend(self.device())?.full(self.dtype(), 0, 0.0)?
         } else {
             backend(self.device())?.channel_affine(self.storage(), scale.storage(), shift.storage(), c, false)?
         };
@@ -130,11 +136,11 @@ impl Tensor {
             let dx = backend(x.device())?.channel_affine(g.storage(), scale.storage(), zeros.storage(), c, false)?;
             let rows = [-1, c as isize];
             let dscale = match scale.requires_grad() {
-                true => Some(g.mul(x)?.reshape(&rows)?.sum(&[0], false)?),
+                true => Some(g.mul(&x.cast(g.dtype())?)?.reshape(&rows)?.sum(&[0], false)?.cast(scale.dtype())?),
                 false => None,
             };
             let dshift = match inputs[2].requires_grad() {
-                true => Some(g.reshape(&rows)?.sum(&[0], false)?),
+                true => Some(g.reshape(&rows)?.sum(&[0], false)?.cast(inputs[2].dtype())?),
                 false => None,
             };
             Ok(vec![Some(Tensor::from_storage(dx, x.shape().clone(), x.device())?), dscale, dshift])
@@ -181,6 +187,9 @@ impl Tensor {
         relu: bool,
     ) -> Result<Tensor> {
         const OP: &str = "conv2d_affine";
+        if let Some([x, filter]) = crate::autocast::operands([self, filter])? {
+            return x.conv2d_affine(&filter, opts, scale, shift, relu);
+        }
         if crate::autograd::is_recording() && [self, filter, scale, shift].iter().any(|t| t.requires_grad()) {
             let y = self.conv2d(filter, opts)?.channel_affine(scale, shift)?;
             return if relu { y.relu() } else { Ok(y) };
@@ -190,7 +199,7 @@ impl Tensor {
         self.check_channel_vector(OP, "shift", shift, spec.c_out)?;
         let shape = crate::Shape::new(vec![spec.n, spec.out_h, spec.out_w, spec.c_out]);
         if shape.numel() == 0 {
-            return Tensor::zeros(shape, crate::DType::F32, self.device());
+            return Tensor::zeros(shape, self.dtype(), self.device());
         }
         let y = backend(self.device())?.conv2d_affine(self.storage(), filter.storage(), &spec, scale.storage(), shift.storage(), relu)?;
         Tensor::from_storage(y, shape, self.device())
@@ -202,7 +211,7 @@ impl Tensor {
     /// `x.add(bias)?.relu()`, bit for bit, gradients included.
     ///
     /// # Errors
-    /// `DTypeMismatch` unless both are f32; `RankMismatch` for a scalar; `InvalidArgument` for
+    /// `DTypeMismatch` unless both have one float dtype; `RankMismatch` for a scalar; `InvalidArgument` for
     /// a `bias` not of shape `[C]`.
     pub fn bias_add_relu(&self, bias: &Tensor) -> Result<Tensor> {
         const OP: &str = "bias_add_relu";
@@ -211,14 +220,14 @@ impl Tensor {
         if c == 0 {
             return Ok(self.clone());
         }
-        let ones = Tensor::ones([c], DType::F32, self.device())?;
+        let ones = Tensor::ones([c], self.dtype(), self.device())?;
         let y = backend(self.device())?.channel_affine(self.storage(), ones.storage(), bias.storage(), c, true)?;
         Ok(Tensor::from_op(y, self.shape().clone(), self.device(), OP, &[self, bias], move |inputs, y, g| {
             // d relu(a)/da = [a > 0] = [y > 0]; dbias = Σ_rows dx.
             let dx = backend(y.device())?.unary_grad(crate::ops::unary::UnaryOp::Relu, y.storage(), y.storage(), g.storage())?;
             let dx = Tensor::from_storage(dx, y.shape().clone(), y.device())?;
             let dbias = match inputs[1].requires_grad() {
-                true => Some(dx.reshape(&[-1, c as isize])?.sum(&[0], false)?),
+                true => Some(dx.reshape(&[-1, c as isize])?.sum(&[0], false)?.cast(inputs[1].dtype())?),
                 false => None,
             };
             Ok(vec![Some(dx), dbias])

@@ -128,35 +128,41 @@ impl Tensor {
     /// Applies a binary op with broadcasting, recording the gradient for arithmetic ops.
     ///
     /// # Errors
-    /// `ShapeMismatch` when the shapes do not broadcast; `DTypeMismatch` when the dtypes differ or
-    /// the op does not accept them (logical ops need bool; `pow` needs f32; arithmetic is for
-    /// f32 and i64); `InvalidArgument` for an integer division by zero or tensors on two devices.
+    /// `ShapeMismatch` when the shapes do not broadcast; `DTypeMismatch` when the dtypes differ
+    /// (except float32 meeting the dtype of an [`crate::autocast`] scope, which is cast) or the
+    /// op does not accept them (logical ops need bool; `pow` needs a float; arithmetic is for
+    /// floats and i64); `InvalidArgument` for an integer division by zero or tensors on two devices.
     pub fn binary(&self, op: BinaryOp, other: &Tensor) -> Result<Tensor> {
         let name = op.name();
         self.same_device(name, other)?;
+        if self.dtype() != other.dtype() && self.dtype().is_float() && other.dtype().is_float() {
+            if let Some((a, b)) = crate::autocast::mixed_pair(self, other)? {
+                return a.binary(op, &b);
+            }
+        }
         if self.dtype() != other.dtype() {
             return Err(Error::dtype(name, format!("both operands of one dtype ({} from the first)", self.dtype()), other.dtype()));
         }
         let dtype = self.dtype();
         let ok = match op {
             BinaryOp::And | BinaryOp::Or => dtype == DType::Bool,
-            BinaryOp::Pow => dtype == DType::F32,
+            BinaryOp::Pow => dtype.is_float(),
             BinaryOp::Eq | BinaryOp::Ne => true,
             BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => dtype != DType::Bool,
-            _ => matches!(dtype, DType::F32 | DType::I64),
+            _ => dtype.is_float() || dtype == DType::I64,
         };
         if !ok {
             let expected = match op {
                 BinaryOp::And | BinaryOp::Or => "bool",
-                BinaryOp::Pow => "float32",
+                BinaryOp::Pow => crate::ops::FLOAT_DTYPES,
                 BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => "a numeric dtype",
-                _ => "float32 or int64 (cast uint8 images to float32 first)",
+                _ => "float32, bfloat16, float16 or int64 (cast uint8 images to float32 first)",
             };
             return Err(Error::dtype(name, expected, dtype));
         }
         let out_shape = broadcast_shapes(name, self.shape(), other.shape())?;
         let y = backend(self.device())?.binary(op, self.storage(), self.shape(), other.storage(), other.shape(), &out_shape)?;
-        if op.is_predicate() || dtype != DType::F32 {
+        if op.is_predicate() || !dtype.is_float() {
             return Tensor::from_storage(y, out_shape, self.device());
         }
         Ok(Tensor::from_op(y, out_shape, self.device(), name, &[self, other], move |inputs, out, g| {
@@ -189,8 +195,8 @@ impl Tensor {
     fn scalar_like(&self, v: f32) -> Result<Tensor> {
         match self.dtype() {
             DType::F32 => Ok(Tensor::scalar(v, self.device())),
-            DType::I64 => Tensor::full((), v as f64, DType::I64, self.device()),
-            other => Err(Error::dtype("scalar op", "float32 or int64", other)),
+            dtype @ (DType::I64 | DType::F16 | DType::BF16) => Tensor::full((), v as f64, dtype, self.device()),
+            other => Err(Error::dtype("scalar op", "float32, bfloat16, float16 or int64", other)),
         }
     }
 

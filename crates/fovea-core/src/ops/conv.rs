@@ -10,7 +10,7 @@
 
 use crate::backend::{backend, Conv2dSpec};
 use crate::ops::padding::{resolve_axis, Padding};
-use crate::{DType, Error, Result, Shape, Tensor};
+use crate::{Error, Result, Shape, Tensor};
 
 /// Options of [`Tensor::conv2d`], with Keras's defaults: stride 1, `Valid` padding, no
 /// dilation, one group.
@@ -87,24 +87,23 @@ impl Tensor {
 
 /// [`Tensor::conv2d`] reporting errors under the name of the public op `op` that composes it.
 pub(crate) fn conv2d_named(op: &'static str, x: &Tensor, filter: &Tensor, opts: &Conv2dOptions) -> Result<Tensor> {
+    if let Some([x, filter]) = crate::autocast::operands([x, filter])? {
+        return conv2d_named(op, &x, &filter, opts);
+    }
     let spec = conv2d_spec(op, x, filter, opts)?;
     conv2d_forward(x, filter, spec)
 }
 
-/// Fails unless `t` is f32 (the only dtype the convolution kernels compute in).
-pub(crate) fn check_f32(op: &'static str, t: &Tensor) -> Result<()> {
-    if t.dtype() != DType::F32 {
-        return Err(Error::dtype(op, "float32", t.dtype()));
-    }
-    Ok(())
+/// Fails unless the input and filter share one float dtype.
+pub(crate) fn check_operands(op: &'static str, x: &Tensor, filter: &Tensor) -> Result<()> {
+    crate::ops::check_same_float(op, x, filter)
 }
 
 /// Validates a 2-D convolution of `x` by `filter` and resolves every size; `op` names the
 /// public operation in messages.
 pub(crate) fn conv2d_spec(op: &'static str, x: &Tensor, filter: &Tensor, opts: &Conv2dOptions) -> Result<Conv2dSpec> {
     x.same_device(op, filter)?;
-    check_f32(op, x)?;
-    check_f32(op, filter)?;
+    check_operands(op, x, filter)?;
     if x.rank() != 4 {
         return Err(Error::rank(op, "4 (N, H, W, C)", x.shape()));
     }

@@ -7,7 +7,7 @@
 //! exactly TensorFlow's `output[..., c·multiplier + m] = Σ input[..., c] · filter[..., c, m]`.
 //! So the reshape is free and gradients come from conv2d's.
 
-use crate::ops::conv::{check_f32, conv2d_forward, conv2d_spec, Conv2dOptions};
+use crate::ops::conv::{check_operands, conv2d_forward, conv2d_spec, Conv2dOptions};
 use crate::{Error, Result, Tensor};
 
 impl Tensor {
@@ -21,6 +21,9 @@ impl Tensor {
     /// `InvalidArgument` when `opts.groups != 1`.
     pub fn depthwise_conv2d(&self, filter: &Tensor, opts: &Conv2dOptions) -> Result<Tensor> {
         const OP: &str = "depthwise_conv2d";
+        if let Some([x, filter]) = crate::autocast::operands([self, filter])? {
+            return x.depthwise_conv2d(&filter, opts);
+        }
         let grouped = depthwise_as_grouped(OP, self, filter, opts)?;
         let opts = Conv2dOptions { groups: self.dims()[3], ..opts.clone() };
         let spec = conv2d_spec(OP, self, &grouped, &opts)?;
@@ -36,8 +39,11 @@ impl Tensor {
     /// `[1, 1, c_in·multiplier, c_out]`.
     pub fn separable_conv2d(&self, depthwise: &Tensor, pointwise: &Tensor, opts: &Conv2dOptions) -> Result<Tensor> {
         const OP: &str = "separable_conv2d";
+        if let Some([x, depthwise, pointwise]) = crate::autocast::operands([self, depthwise, pointwise])? {
+            return x.separable_conv2d(&depthwise, &pointwise, opts);
+        }
         let grouped = depthwise_as_grouped(OP, self, depthwise, opts)?;
-        check_f32(OP, pointwise)?;
+        check_operands(OP, self, pointwise)?;
         let mid = grouped.dims()[3];
         let pd = pointwise.dims();
         if pointwise.rank() != 4 || pd[0] != 1 || pd[1] != 1 || pd[2] != mid {
@@ -58,8 +64,7 @@ impl Tensor {
 /// Checks a depthwise filter against `x` and returns it as the grouped filter
 /// `[kh, kw, 1, c_in·multiplier]`.
 fn depthwise_as_grouped(op: &'static str, x: &Tensor, filter: &Tensor, opts: &Conv2dOptions) -> Result<Tensor> {
-    check_f32(op, x)?;
-    check_f32(op, filter)?;
+    check_operands(op, x, filter)?;
     if x.rank() != 4 {
         return Err(Error::rank(op, "4 (N, H, W, C)", x.shape()));
     }

@@ -12,7 +12,7 @@
 //!   output, a small fraction of stage one. No slicing or permutation primitive is needed: the
 //!   filter transpose is a matrix product with the identity.
 
-use crate::ops::conv::{check_f32, conv2d_named, Conv2dOptions};
+use crate::ops::conv::{check_operands, conv2d_named, Conv2dOptions};
 use crate::ops::padding::{resolve_axis, Padding};
 use crate::{Error, Result, Tensor};
 
@@ -72,9 +72,11 @@ impl Tensor {
         dilation: (usize, usize, usize),
     ) -> Result<Tensor> {
         const OP: &str = "conv3d";
+        if let Some([x, filter]) = crate::autocast::operands([self, filter])? {
+            return x.conv3d(&filter, strides, padding, dilation);
+        }
         self.same_device(OP, filter)?;
-        check_f32(OP, self)?;
-        check_f32(OP, filter)?;
+        check_operands(OP, self, filter)?;
         if self.rank() != 5 {
             return Err(Error::rank(OP, "5 (N, D, H, W, C)", self.shape()));
         }

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::testing::{assert_close, assert_tensor_close, gradcheck, rand};
+use crate::DType;
 use crate::{backend_test, Device};
 
 fn t(v: Vec<f32>, shape: &[usize], dev: Device) -> Tensor {

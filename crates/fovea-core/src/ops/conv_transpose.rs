@@ -7,7 +7,7 @@
 //! is then TensorFlow's rule applied to that output size, as `tf.nn.conv2d_transpose` does.
 
 use crate::backend::Conv2dSpec;
-use crate::ops::conv::{check_f32, conv2d_input_grad};
+use crate::ops::conv::{check_operands, conv2d_input_grad};
 use crate::ops::padding::{resolve_axis, Padding};
 use crate::{Error, Result, Tensor};
 
@@ -57,9 +57,11 @@ impl Tensor {
     /// stride or dilation, or an output padding not smaller than its stride.
     pub fn conv2d_transpose(&self, filter: &Tensor, opts: &Conv2dTransposeOptions) -> Result<Tensor> {
         const OP: &str = "conv2d_transpose";
+        if let Some([x, filter]) = crate::autocast::operands([self, filter])? {
+            return x.conv2d_transpose(&filter, opts);
+        }
         self.same_device(OP, filter)?;
-        check_f32(OP, self)?;
-        check_f32(OP, filter)?;
+        check_operands(OP, self, filter)?;
         if self.rank() != 4 {
             return Err(Error::rank(OP, "4 (N, H, W, C)", self.shape()));
         }

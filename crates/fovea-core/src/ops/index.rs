@@ -84,8 +84,8 @@ impl Tensor {
     /// axis or an index out of range.
     pub fn scatter_add(&self, axis: isize, indices: &Tensor, updates: &Tensor) -> Result<Tensor> {
         const OP: &str = "scatter_add";
-        if !matches!(self.dtype(), DType::F32 | DType::I64) {
-            return Err(Error::dtype(OP, "float32 or int64", self.dtype()));
+        if !(self.dtype().is_float() || self.dtype() == DType::I64) {
+            return Err(Error::dtype(OP, "float32, bfloat16, float16 or int64", self.dtype()));
         }
         if updates.dtype() != self.dtype() {
             return Err(Error::dtype(OP, format!("updates of {} like the tensor", self.dtype()), updates.dtype()));

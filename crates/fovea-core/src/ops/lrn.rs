@@ -1,7 +1,7 @@
 //! Local response normalization (`tf.nn.local_response_normalization`, AlexNet §3.3),
 //! composed from primitives so its gradient is automatic.
 
-use crate::{DType, Error, Result, Tensor};
+use crate::{Error, Result, Tensor};
 
 impl Tensor {
     /// Normalizes each element by the energy of its neighbours along the last (channel) axis,
@@ -25,9 +25,7 @@ impl Tensor {
     /// non-finite `bias`, `alpha` or `beta`.
     pub fn local_response_normalization(&self, depth_radius: usize, bias: f32, alpha: f32, beta: f32) -> Result<Tensor> {
         const OP: &str = "local_response_normalization";
-        if self.dtype() != DType::F32 {
-            return Err(Error::dtype(OP, "float32", self.dtype()));
-        }
+        crate::ops::check_float(OP, self)?;
         if self.rank() == 0 {
             return Err(Error::rank(OP, "at least 1 (channels last)", self.shape()));
         }
@@ -88,7 +86,7 @@ mod tests {
     backend_test!(lrn_errors, |dev| {
         let i = Tensor::from_vec(vec![1i64, 2], [1, 2], dev).unwrap();
         let e = i.local_response_normalization(2, 1.0, 1.0, 0.5).unwrap_err().to_string();
-        assert!(e.contains("local_response_normalization: expected dtype float32, got int64"), "{e}");
+        assert!(e.contains("local_response_normalization: expected dtype float32, bfloat16 or float16, got int64"), "{e}");
         let e = Tensor::scalar(1.0, dev).local_response_normalization(2, 1.0, 1.0, 0.5).unwrap_err().to_string();
         assert!(e.contains("rank at least 1") && e.contains("[]"), "{e}");
         let x = Tensor::zeros([1, 3], DType::F32, dev).unwrap();

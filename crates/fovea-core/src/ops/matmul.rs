@@ -1,7 +1,7 @@
 //! Batched matrix multiplication with optional transposes, and its gradient.
 
 use crate::backend::{backend, MatmulSpec};
-use crate::{DType, Error, Result, Shape, Tensor};
+use crate::{Error, Result, Shape, Tensor};
 
 impl Tensor {
     /// `self · other` over the last two axes (`tf.linalg.matmul`). Leading (batch) axes must be
@@ -20,11 +20,12 @@ impl Tensor {
     /// As [`Tensor::matmul`].
     pub fn matmul_t(&self, other: &Tensor, trans_a: bool, trans_b: bool) -> Result<Tensor> {
         const OP: &str = "matmul";
+        if let Some([a, b]) = crate::autocast::operands([self, other])? {
+            return a.matmul_t(&b, trans_a, trans_b);
+        }
         self.same_device(OP, other)?;
+        crate::ops::check_same_float(OP, self, other)?;
         for t in [self, other] {
-            if t.dtype() != DType::F32 {
-                return Err(Error::dtype(OP, "float32", t.dtype()));
-            }
             if t.rank() < 2 {
                 return Err(Error::rank(OP, "at least 2 (a matrix)", t.shape()));
             }

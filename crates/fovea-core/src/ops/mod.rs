@@ -23,3 +23,23 @@ pub mod slice;
 pub mod softmax;
 pub mod tile;
 pub mod unary;
+
+/// What a float-only op expects, in words, for its dtype errors.
+pub(crate) const FLOAT_DTYPES: &str = "float32, bfloat16 or float16";
+
+/// Fails unless `t` has a float dtype (f32, bf16 or f16): the dtypes float kernels compute in.
+pub(crate) fn check_float(op: &'static str, t: &crate::Tensor) -> crate::Result<()> {
+    if !t.dtype().is_float() {
+        return Err(crate::Error::dtype(op, FLOAT_DTYPES, t.dtype()));
+    }
+    Ok(())
+}
+
+/// Fails unless `a` and `b` share one float dtype (mixed precision casts before it mixes).
+pub(crate) fn check_same_float(op: &'static str, a: &crate::Tensor, b: &crate::Tensor) -> crate::Result<()> {
+    check_float(op, a)?;
+    if b.dtype() != a.dtype() {
+        return Err(crate::Error::dtype(op, format!("{} like the first operand", a.dtype()), b.dtype()));
+    }
+    Ok(())
+}

@@ -19,9 +19,7 @@ impl Tensor {
         if self.rank() != 4 {
             return Err(Error::rank(op, "4 (N, H, W, C)", self.shape()));
         }
-        if self.dtype() != DType::F32 {
-            return Err(Error::dtype(op, "float32", self.dtype()));
-        }
+        crate::ops::check_float(op, self)?;
         let (n, h, w, c) = (self.dims()[0], self.dims()[1], self.dims()[2], self.dims()[3]);
         if h == 0 || w == 0 {
             return Err(Error::invalid(op, format!("height and width must be nonzero, got input shape {}", self.shape())));
@@ -128,11 +126,11 @@ impl Tensor {
     pub fn max_unpool2d(&self, argmax: &Tensor, output_shape: &[usize]) -> Result<Tensor> {
         const OP: &str = "max_unpool2d";
         self.same_device(OP, argmax)?;
-        if self.dtype() != DType::F32 || argmax.dtype() != DType::I64 {
+        if !self.dtype().is_float() || argmax.dtype() != DType::I64 {
             return Err(Error::dtype(
                 OP,
-                "float32 values and int64 argmax",
-                if self.dtype() != DType::F32 { self.dtype() } else { argmax.dtype() },
+                "float values and int64 argmax",
+                if !self.dtype().is_float() { self.dtype() } else { argmax.dtype() },
             ));
         }
         if argmax.shape() != self.shape() {
@@ -142,7 +140,7 @@ impl Tensor {
         let total = out_shape.numel();
         // A scatter-add of the pooled values at their flat indices, on the device; its gradient
         // (d out[idx[i]] / d pooled[i] = 1) is the gather that scatter-add records.
-        let flat = Tensor::zeros([total], DType::F32, self.device())?;
+        let flat = Tensor::zeros([total], self.dtype(), self.device())?;
         let out = flat.scatter_add(0, &argmax.reshape_to([argmax.numel()])?, &self.reshape_to([self.numel()])?).map_err(|e| {
             Error::invalid(OP, format!("every argmax index must lie in the output shape {out_shape} ({total} elements): {e}"))
         })?;
@@ -161,9 +159,7 @@ impl Tensor {
         if self.rank() != 4 {
             return Err(Error::rank(OP, "4 (N, H, W, C)", self.shape()));
         }
-        if self.dtype() != DType::F32 {
-            return Err(Error::dtype(OP, "float32", self.dtype()));
-        }
+        crate::ops::check_float(OP, self)?;
         let d = self.dims();
         if k == 0 || !d[3].is_multiple_of(k) {
             return Err(Error::invalid(
@@ -188,9 +184,7 @@ impl Tensor {
     /// `RankMismatch` unless rank 4; `DTypeMismatch` unless f32.
     pub fn global_avg_pool2d(&self, keepdims: bool) -> Result<Tensor> {
         self.check_global("global_avg_pool2d")?;
-        if self.dtype() != DType::F32 {
-            return Err(Error::dtype("global_avg_pool2d", "float32", self.dtype()));
-        }
+        crate::ops::check_float("global_avg_pool2d", self)?;
         self.mean(&[1, 2], keepdims)
     }
 
@@ -370,11 +364,11 @@ mod tests {
         let e = x.max_pool2d((2, 2), (1, 1), Padding::Explicit(vec![(1, 0)])).unwrap_err().to_string();
         assert!(e.contains("needs 2 (before, after) pairs"), "{e}");
         let e = x.cast(DType::I64).unwrap().max_pool2d((2, 2), (1, 1), Padding::Valid).unwrap_err().to_string();
-        assert!(e.contains("expected dtype float32, got int64"), "{e}");
+        assert!(e.contains("expected dtype float32, bfloat16 or float16, got int64"), "{e}");
         let e = Tensor::zeros([1, 2, 2, 6], DType::F32, dev).unwrap().max_pool_depth(4).unwrap_err().to_string();
         assert!(e.contains("channel count 6") && e.contains("depth window 4") && e.contains("[1, 2, 2, 6]"), "{e}");
         let e = x.cast(DType::I64).unwrap().global_avg_pool2d(true).unwrap_err().to_string();
-        assert!(e.contains("global_avg_pool2d: expected dtype float32, got int64"), "{e}");
+        assert!(e.contains("global_avg_pool2d: expected dtype float32, bfloat16 or float16, got int64"), "{e}");
         let e = x.global_max_pool2d(false).unwrap().global_avg_pool2d(false).unwrap_err().to_string();
         assert!(e.contains("global_avg_pool2d") && e.contains("[1, 1]"), "{e}");
         let (y, idx) = x.max_pool2d_with_argmax((2, 2), (2, 2), Padding::Valid).unwrap();

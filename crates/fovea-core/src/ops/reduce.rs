@@ -65,9 +65,7 @@ impl Tensor {
     /// # Errors
     /// As [`Tensor::sum`]; the dtype must be f32.
     pub fn mean(&self, axes: &[isize], keepdims: bool) -> Result<Tensor> {
-        if self.dtype() != DType::F32 {
-            return Err(Error::dtype("mean", "float32", self.dtype()));
-        }
+        crate::ops::check_float("mean", self)?;
         let ax = self.shape().axes("mean", axes)?;
         let count: usize = ax.iter().map(|&a| self.dims()[a]).product();
         self.sum(axes, keepdims)?.mul_scalar(1.0 / count.max(1) as f32)
@@ -102,7 +100,7 @@ impl Tensor {
         Ok(Tensor::from_op(y, y_shape, self.device(), name, &[self], move |inputs, out, g| {
             // Ties share the gradient equally, as TensorFlow's reduce_max gradient does.
             let x = &inputs[0];
-            let hit = x.eq(&out.reshape_to(kept.clone())?)?.cast(DType::F32)?;
+            let hit = x.eq(&out.reshape_to(kept.clone())?)?.cast(x.dtype())?;
             let count = hit.sum(&axes_i, true)?;
             let g = g.reshape_to(kept.clone())?;
             Ok(vec![Some(hit.mul(&g)?.div(&count)?)])
@@ -146,9 +144,9 @@ impl Tensor {
             let nonzero = x.ne(&zero)?;
             let x_safe = nonzero.select(x, &x.ones_like())?;
             let p = x_safe.prod(&axes_i, true)?;
-            let zeros = nonzero.logical_not()?.cast(DType::F32)?.sum(&axes_i, true)?;
-            let no_zero = zeros.eq(&Tensor::scalar(0.0, x.device()))?;
-            let one_zero = zeros.eq(&Tensor::scalar(1.0, x.device()))?;
+            let zeros = nonzero.logical_not()?.cast(DType::F32)?.sum(&axes_i, true)?.cast(x.dtype())?;
+            let no_zero = zeros.eq(&zeros.zeros_like())?;
+            let one_zero = zeros.eq(&zeros.ones_like())?;
             let others = no_zero.select(
                 &p.div(&x_safe)?,
                 &one_zero.logical_and(&nonzero.logical_not()?)?.select(&p.broadcast_to(x.shape().clone())?, &zero)?,

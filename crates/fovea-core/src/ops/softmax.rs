@@ -4,7 +4,7 @@
 //! nor underflow to 0/0. The maximum is a constant shift (the results do not depend on it), so
 //! it is detached: the gradient is exact and avoids the max op's tie-splitting backward.
 
-use crate::{DType, Error, Result, Storage, Tensor};
+use crate::{Result, Storage, Tensor};
 
 /// The storage of a tensor nobody else holds, without copying it when possible.
 fn take_storage(mut t: Tensor) -> Storage {
@@ -16,9 +16,7 @@ fn take_storage(mut t: Tensor) -> Storage {
 
 impl Tensor {
     fn check_float(&self, op: &'static str) -> Result<()> {
-        if self.dtype() != DType::F32 {
-            return Err(Error::dtype(op, "float32", self.dtype()));
-        }
+        crate::ops::check_float(op, self)?;
         Ok(())
     }
 
@@ -90,7 +88,7 @@ impl Tensor {
         }
         let ax: Vec<isize> = ax.into_iter().map(|a| a as isize).collect();
         let raw = self.max(&ax, true)?.detach();
-        let finite = raw.abs()?.lt(&Tensor::scalar(f32::INFINITY, self.device()))?;
+        let finite = raw.abs()?.lt(&Tensor::full((), f64::INFINITY, self.dtype(), self.device())?)?;
         let m = finite.select(&raw, &raw.zeros_like())?;
         let y = self.sub(&m)?.exp()?.sum(&ax, true)?.log()?.add(&m)?;
         if keepdims {
@@ -176,7 +174,7 @@ mod tests {
     backend_test!(softmax_errors_and_empty_inputs, |dev| {
         let i = Tensor::from_vec(vec![1i64, 2], [2], dev).unwrap();
         let e = i.softmax(0).unwrap_err().to_string();
-        assert!(e.contains("softmax: expected dtype float32, got int64"), "{e}");
+        assert!(e.contains("softmax: expected dtype float32, bfloat16 or float16, got int64"), "{e}");
         let x = Tensor::zeros([2, 3], DType::F32, dev).unwrap();
         let e = x.log_softmax(2).unwrap_err().to_string();
         assert!(e.contains("log_softmax") && e.contains("axis 2 is out of range") && e.contains("rank 2"), "{e}");

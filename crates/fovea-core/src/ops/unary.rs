@@ -422,9 +422,7 @@ impl Tensor {
                 return Err(Error::invalid("clip", format!("need clip_value_min <= clip_value_max, got {lo} > {hi}")));
             }
         }
-        if self.dtype() != crate::DType::F32 {
-            return Err(Error::dtype(op.name(), "float32", self.dtype()));
-        }
+        crate::ops::check_float(op.name(), self)?;
         let be = backend(self.device())?;
         let y = be.unary(op, self.storage())?;
         Ok(Tensor::from_op(y, self.shape().clone(), self.device(), op.name(), &[self], move |inputs, out, g| {
@@ -675,7 +673,7 @@ mod backend_tests {
     backend_test!(unary_needs_float_and_a_valid_clip, |dev| {
         let i = Tensor::zeros([2], DType::I64, dev).unwrap();
         let e = i.relu().unwrap_err().to_string();
-        assert!(e.contains("relu: expected dtype float32, got int64"), "{e}");
+        assert!(e.contains("relu: expected dtype float32, bfloat16 or float16, got int64"), "{e}");
         let x = Tensor::zeros([2], DType::F32, dev).unwrap();
         let e = x.clip(1.0, -1.0).unwrap_err().to_string();
         assert!(e.contains("clip_value_min <= clip_value_max"), "{e}");

@@ -2,8 +2,8 @@
 //! (CUDA next) can carry every op, and the instrument that shows where data crosses to the host.
 //!
 //! It registers as [`Device::Custom`], keeps every buffer in its own arena type that the core
-//! cannot read, and counts each host transfer. It computes with the reference kernels, so its
-//! results equal [`Device::Reference`]'s bit for bit. It uses only the public backend API
+//! cannot read, and counts each host transfer. It computes with the reference backend (internal
+//! copies, not counted as transfers), so its results equal [`Device::Reference`]'s bit for bit. It uses only the public backend API
 //! (`Backend`, `register_backend`, `Storage::from_device_buffer`, `Storage::device_buffer`), as
 //! a backend crate would.
 
@@ -94,8 +94,17 @@ fn wrap(data: HostData) -> Storage {
     Storage::from_device_buffer(ArenaBuffer(data))
 }
 
-fn wrap2((a, b): (HostData, HostData)) -> (Storage, Storage) {
-    (wrap(a), wrap(b))
+/// The reference backend, which the arena computes with: float kernels go through its
+/// `Backend` face (on host copies of the arena's buffers) so that f16/bf16 get the reference's
+/// widening, exactly as on `Device::Reference`.
+const REFERENCE: &dyn Backend = &reference::ReferenceBackend;
+
+fn host(s: &Storage) -> Result<Storage> {
+    Ok(Storage::host(get(s)?.clone()))
+}
+
+fn back(s: Storage) -> Result<Storage> {
+    Ok(wrap(s.host_data("arena backend")?.clone()))
 }
 
 impl Backend for ArenaBackend {
@@ -131,13 +140,13 @@ impl Backend for ArenaBackend {
         Ok(wrap(HostData::I64((0..n as i64).collect())))
     }
     fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage> {
-        reference::elementwise::unary(op, get(x)?).map(wrap)
+        back(REFERENCE.unary(op, &host(x)?)?)
     }
     fn unary_grad(&self, op: UnaryOp, x: &Storage, y: &Storage, dy: &Storage) -> Result<Storage> {
-        reference::elementwise::unary_grad(op, get(x)?, get(y)?, get(dy)?).map(wrap)
+        back(REFERENCE.unary_grad(op, &host(x)?, &host(y)?, &host(dy)?)?)
     }
     fn binary(&self, op: BinaryOp, a: &Storage, a_shape: &Shape, b: &Storage, b_shape: &Shape, out_shape: &Shape) -> Result<Storage> {
-        reference::elementwise::binary(op, get(a)?, a_shape, get(b)?, b_shape, out_shape).map(wrap)
+        back(REFERENCE.binary(op, &host(a)?, a_shape, &host(b)?, b_shape, out_shape)?)
     }
     fn select(
         &self,
@@ -149,7 +158,7 @@ impl Backend for ArenaBackend {
         b_shape: &Shape,
         out_shape: &Shape,
     ) -> Result<Storage> {
-        reference::elementwise::select(get(cond)?, c_shape, get(a)?, a_shape, get(b)?, b_shape, out_shape).map(wrap)
+        back(REFERENCE.select(&host(cond)?, c_shape, &host(a)?, a_shape, &host(b)?, b_shape, out_shape)?)
     }
     fn cast(&self, x: &Storage, dtype: DType) -> Result<Storage> {
         reference::elementwise::cast(get(x)?, dtype).map(wrap)
@@ -158,25 +167,26 @@ impl Backend for ArenaBackend {
         reference::reduce::reduce(op, get(x)?, shape, axes).map(wrap)
     }
     fn matmul(&self, a: &Storage, b: &Storage, spec: &MatmulSpec) -> Result<Storage> {
-        reference::matmul::matmul(get(a)?, get(b)?, spec).map(wrap)
+        back(REFERENCE.matmul(&host(a)?, &host(b)?, spec)?)
     }
     fn conv2d(&self, x: &Storage, w: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
-        reference::conv::conv2d(get(x)?, get(w)?, spec).map(wrap)
+        back(REFERENCE.conv2d(&host(x)?, &host(w)?, spec)?)
     }
     fn conv2d_grad_input(&self, dy: &Storage, w: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
-        reference::conv::conv2d_grad_input(get(dy)?, get(w)?, spec).map(wrap)
+        back(REFERENCE.conv2d_grad_input(&host(dy)?, &host(w)?, spec)?)
     }
     fn conv2d_grad_filter(&self, x: &Storage, dy: &Storage, spec: &Conv2dSpec) -> Result<Storage> {
-        reference::conv::conv2d_grad_filter(get(x)?, get(dy)?, spec).map(wrap)
+        back(REFERENCE.conv2d_grad_filter(&host(x)?, &host(dy)?, spec)?)
     }
     fn pool2d(&self, x: &Storage, spec: &Pool2dSpec) -> Result<Storage> {
-        reference::pool::pool2d(get(x)?, spec).map(wrap)
+        back(REFERENCE.pool2d(&host(x)?, spec)?)
     }
     fn pool2d_grad(&self, x: &Storage, y: &Storage, dy: &Storage, spec: &Pool2dSpec) -> Result<Storage> {
-        reference::pool::pool2d_grad(get(x)?, get(y)?, get(dy)?, spec).map(wrap)
+        back(REFERENCE.pool2d_grad(&host(x)?, &host(y)?, &host(dy)?, spec)?)
     }
     fn max_pool2d_argmax(&self, x: &Storage, spec: &Pool2dSpec) -> Result<(Storage, Storage)> {
-        reference::pool::max_pool2d_argmax(get(x)?, spec).map(wrap2)
+        let (y, idx) = REFERENCE.max_pool2d_argmax(&host(x)?, spec)?;
+        Ok((back(y)?, back(idx)?))
     }
     fn permute(&self, x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage> {
         reference::movement::permute(get(x)?, shape, perm).map(wrap)
@@ -195,13 +205,14 @@ impl Backend for ArenaBackend {
         reference::movement::gather(get(x)?, shape, axis, get(indices)?.as_i64("gather")?).map(wrap)
     }
     fn scatter_add(&self, src: &Storage, src_shape: &Shape, axis: usize, indices: &Storage, out_dim: usize) -> Result<Storage> {
-        reference::movement::scatter_add(get(src)?, src_shape, axis, get(indices)?.as_i64("scatter_add")?, out_dim).map(wrap)
+        back(REFERENCE.scatter_add(&host(src)?, src_shape, axis, &host(indices)?, out_dim)?)
     }
     fn batch_norm_stats(&self, x: &Storage, channels: usize) -> Result<(Storage, Storage)> {
-        reference::batch_norm::batch_norm_stats(get(x)?, channels).map(wrap2)
+        let (m, v) = REFERENCE.batch_norm_stats(&host(x)?, channels)?;
+        Ok((back(m)?, back(v)?))
     }
     fn channel_affine(&self, x: &Storage, scale: &Storage, shift: &Storage, channels: usize, relu: bool) -> Result<Storage> {
-        reference::batch_norm::channel_affine(get(x)?, get(scale)?, get(shift)?, channels, relu).map(wrap)
+        back(REFERENCE.channel_affine(&host(x)?, &host(scale)?, &host(shift)?, channels, relu)?)
     }
     fn batch_norm_grad(
         &self,
@@ -212,7 +223,8 @@ impl Backend for ArenaBackend {
         gamma: &Storage,
         channels: usize,
     ) -> Result<(Storage, Storage, Storage)> {
-        let (dx, a, b) = reference::batch_norm::batch_norm_grad(get(x)?, get(dy)?, get(mean)?, get(invstd)?, get(gamma)?, channels)?;
-        Ok((wrap(dx), wrap(a), wrap(b)))
+        let (x, dy, mean, invstd, gamma) = (host(x)?, host(dy)?, host(mean)?, host(invstd)?, host(gamma)?);
+        let (dx, a, b) = REFERENCE.batch_norm_grad(&x, &dy, &mean, &invstd, &gamma, channels)?;
+        Ok((back(dx)?, back(a)?, back(b)?))
     }
 }

@@ -92,6 +92,11 @@ fn split(shape: &Shape, axes: &[usize]) -> Option<(usize, usize, usize)> {
 
 /// Reduces `x` over `axes`: the fast path for f32 over contiguous axes, the reference otherwise.
 pub(super) fn reduce(op: ReduceOp, x: &HostData, shape: &Shape, axes: &[usize]) -> Result<HostData> {
+    if matches!(x, HostData::F16(_) | HostData::BF16(_)) {
+        // Halves reduce on an f32 copy (f32 accumulation, like the f32 path) and round once.
+        let y = reduce(op, &crate::backend::host_adapter::widen(x), shape, axes)?;
+        return Ok(crate::backend::host_adapter::narrow(y, Some(x.dtype())));
+    }
     let (HostData::F32(v), Some((outer, red, inner))) = (x, split(shape, axes)) else {
         return reference::reduce::reduce(op, x, shape, axes);
     };
