@@ -208,7 +208,7 @@ pub trait Layer: Send + Sync {
             self.base().mark_built();
         }
         self.base().clear_call_losses();
-        self.call(inputs, training)
+        crate::mixed_precision::call_under(self.base().dtype_policy(), inputs, |inputs| self.call(inputs, training))
     }
 }
 
@@ -228,6 +228,8 @@ pub struct LayerBase {
     built: AtomicBool,
     /// Where weights are created; changed by [`LayerBase::to`] (a model moving its layers).
     device: RwLock<Device>,
+    /// The dtype policy [`Layer::apply`] runs `call` under: the global one at creation.
+    policy: RwLock<crate::mixed_precision::Policy>,
     weights: RwLock<Vec<WeightSlot>>,
     call_losses: Mutex<Vec<Tensor>>,
 }
@@ -243,6 +245,7 @@ impl LayerBase {
             trainable: AtomicBool::new(true),
             built: AtomicBool::new(false),
             device: RwLock::new(default_device()),
+            policy: RwLock::new(crate::mixed_precision::global_policy()),
             weights: RwLock::new(Vec::new()),
             call_losses: Mutex::new(Vec::new()),
         }
@@ -287,6 +290,18 @@ impl LayerBase {
     /// The device new weights are created on (and the layer's own weights live on).
     pub fn device(&self) -> Device {
         *self.device.read().expect("device lock")
+    }
+
+    /// The layer's dtype policy (Keras's `layer.dtype_policy`): the global policy when the
+    /// layer was created, unless set since.
+    pub fn dtype_policy(&self) -> crate::mixed_precision::Policy {
+        *self.policy.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets the layer's dtype policy (Keras's `dtype=` argument), e.g. float32 for an output
+    /// layer of a mixed-precision model.
+    pub fn set_dtype_policy(&self, policy: crate::mixed_precision::Policy) {
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = policy;
     }
 
     /// Moves the weights this base created to `device` and creates later ones there. Weights

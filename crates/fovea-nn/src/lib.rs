@@ -16,6 +16,7 @@ pub mod layer;
 pub mod layers;
 pub mod losses;
 pub mod metrics;
+pub mod mixed_precision;
 pub mod model;
 pub mod names;
 pub mod optimizers;

@@ -6,6 +6,7 @@ use fovea::data::mnist::Split;
 use fovea::data::{cifar, fashion_mnist, fetch, mnist};
 use fovea::nn::layer::Layer;
 use fovea::nn::losses::Loss;
+use fovea::nn::mixed_precision::Policy;
 use fovea::nn::model::io::{load_model, save_model};
 use fovea::nn::model::{FitOptions, Model, Sequential};
 use fovea::nn::optimizers::Optimizer;
@@ -121,6 +122,10 @@ enum Command {
         /// specification backend), or cuda / cuda:N (in a build with a CUDA backend).
         #[arg(long, default_value = "cpu", value_parser = parse_device)]
         device: Device,
+        /// Keras dtype policy: float32, or mixed_bfloat16 / mixed_float16 (layers compute in
+        /// 16 bits, weights and optimizer state stay float32; float16 scales the loss).
+        #[arg(long, default_value = "float32", value_parser = |s: &str| s.parse::<Policy>().map_err(|e| e.to_string()))]
+        precision: Policy,
     },
     /// Evaluate a saved model on a dataset's test split.
     Evaluate {
@@ -551,7 +556,10 @@ fn run(cli: Cli) -> AnyResult<()> {
             plot,
             verbose,
             device,
+            precision,
         } => {
+            // Before any model exists: layers take the policy when they are created.
+            fovea::nn::mixed_precision::set_global_policy(precision);
             // An unusable device (no CUDA in this build, no such GPU) fails before any data is
             // read, with the backend's one-line reason.
             fovea::core::backend::backend(device)?;

@@ -555,6 +555,6 @@ impl Model for Functional {
     }
 
     fn forward(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
-        self.call_all(inputs, training)
+        self.call_all(inputs, training)?.into_iter().map(crate::mixed_precision::to_f32).collect()
     }
 }

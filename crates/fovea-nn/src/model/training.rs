@@ -33,6 +33,9 @@ pub struct Compiled {
     pub metrics: Vec<Vec<Metric>>,
     /// The output names used to prefix logs (`class_output_loss`); empty for one output.
     pub output_names: Vec<String>,
+    /// The dynamic loss scale of a model compiled under the `mixed_float16` policy (Keras
+    /// wraps its optimizer in a `LossScaleOptimizer` then); `None` otherwise.
+    pub loss_scale: Option<crate::mixed_precision::LossScale>,
 }
 
 impl Compiled {
@@ -152,8 +155,10 @@ pub trait Model: Layer {
     ///
     /// # Errors
     /// Errors from the layers.
+    /// Outputs computed in a 16-bit float (a mixed-precision model) come back as float32, so
+    /// that losses and metrics compute in float32, as Keras's do.
     fn forward(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
-        Ok(vec![self.apply(inputs, training)?])
+        Ok(vec![crate::mixed_precision::to_f32(self.apply(inputs, training)?)?])
     }
 
     /// Configures training (`model.compile(optimizer, loss, metrics)`).
@@ -200,7 +205,9 @@ pub trait Model: Layer {
                 names.iter().map(|m| Ok(Metric::from_name(m)?.resolved_for(&losses[i]))).collect::<Result<Vec<_>>>()
             })
             .collect::<Result<Vec<_>>>()?;
-        *self.compiled().lock().expect("compile lock") = Some(Compiled { optimizer, losses, loss_weights, metrics, output_names: names });
+        let loss_scale = (self.base().dtype_policy() == crate::mixed_precision::Policy::MixedFloat16).then(Default::default);
+        *self.compiled().lock().expect("compile lock") =
+            Some(Compiled { optimizer, losses, loss_weights, metrics, output_names: names, loss_scale });
         Ok(())
     }
 
@@ -636,7 +643,11 @@ fn train_step_here<M: Model + ?Sized>(
     if !value.is_finite() {
         return Ok((logs, detached));
     }
-    let grads = loss.backward()?;
+    let scale = c.loss_scale.as_ref().map(|s| s.scale());
+    let grads = match scale {
+        Some(s) => loss.mul_scalar(s)?.backward()?,
+        None => loss.backward()?,
+    };
     // The graph holds every variable's value; letting it go first lets the optimizer update the
     // variables' buffers in place instead of copying each of them every step.
     drop(loss);
@@ -647,9 +658,36 @@ fn train_step_here<M: Model + ?Sized>(
         .map(|v| {
             let value = v.value();
             let g = grads.get(&value).cloned().unwrap_or_else(|| value.zeros_like());
-            (g, v)
+            Ok((if let Some(s) = scale { g.mul_scalar(1.0 / s)? } else { g }, v))
         })
-        .collect();
+        .collect::<Result<_>>()?;
+    drop(grads);
+    if let (Some(loss_scale), Some(_)) = (c.loss_scale.as_mut(), scale) {
+        if !loss_scale.update(grads_are_finite(&pairs)?) {
+            return Ok((logs, detached));
+        }
+    }
     c.optimizer.apply_gradients(&pairs)?;
     Ok((logs, detached))
+}
+
+/// Whether every gradient is finite: one reduction per gradient on its device and one scalar
+/// copied to the host (the check a dynamic loss scale makes each step).
+fn grads_are_finite(pairs: &[(Tensor, fovea_core::Variable)]) -> Result<bool> {
+    let grads: Vec<Tensor> = pairs.iter().map(|(g, _)| g.clone()).collect();
+    let norm = fovea_core::no_grad(|| -> Result<f32> {
+        let mut total: Option<Tensor> = None;
+        for g in &grads {
+            let s = g.square()?.sum_all()?;
+            total = Some(match total {
+                None => s,
+                Some(t) => t.add(&s)?,
+            });
+        }
+        Ok(match total {
+            Some(t) => t.to_scalar::<f32>()?,
+            None => 0.0,
+        })
+    })?;
+    Ok(norm.is_finite())
 }
