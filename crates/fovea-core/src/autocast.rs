@@ -11,8 +11,10 @@
 //!
 //! The scope is per thread; `fovea_nn` models enter it inside their forward pass.
 
-use crate::{DType, Error, Result, Tensor};
+use crate::{DType, Error, Result, Tensor, TensorId};
 use std::cell::Cell;
+use std::collections::HashMap;
+use std::sync::{Mutex, Weak};
 
 thread_local! {
     static AUTOCAST: Cell<Option<DType>> = const { Cell::new(None) };
@@ -43,6 +45,12 @@ pub fn autocast<R>(dtype: Option<DType>, f: impl FnOnce() -> Result<R>) -> Resul
     f()
 }
 
+/// Sets this thread's scope dtype and returns the previous one (for [`crate::on_pool`], which
+/// carries the caller's scope to the pool thread that runs its closure).
+pub(crate) fn replace(dtype: Option<DType>) -> Option<DType> {
+    AUTOCAST.with(|a| a.replace(dtype))
+}
+
 /// The dtype products and convolutions compute in on this thread: `Some` inside [`autocast`].
 pub fn autocast_dtype() -> Option<DType> {
     AUTOCAST.with(|a| a.get())
@@ -58,7 +66,7 @@ pub(crate) fn operands<const N: usize>(ts: [&Tensor; N]) -> Result<Option<[Tenso
     }
     let mut out: [Option<Tensor>; N] = std::array::from_fn(|_| None);
     for (o, t) in out.iter_mut().zip(ts) {
-        *o = Some(if t.dtype() == DType::F32 { t.cast(low)? } else { t.clone() });
+        *o = Some(if t.dtype() == DType::F32 { cast_weight(t, low)? } else { t.clone() });
     }
     Ok(Some(out.map(|t| t.expect("every operand was set"))))
 }
@@ -72,4 +80,30 @@ pub(crate) fn mixed_pair(a: &Tensor, b: &Tensor) -> Result<Option<(Tensor, Tenso
         (d, DType::F32) if d == low => Some((a.clone(), b.cast(low)?)),
         _ => None,
     })
+}
+
+/// Low-precision copies of weights made while no graph is recorded (inference), by the source
+/// tensor: a weight is cast once instead of at every forward pass (as `torch.autocast` caches
+/// weight casts). Entries die with their source: a variable's assignment makes a new tensor,
+/// and entries whose source is gone are dropped whenever an entry is added.
+type CastCache = HashMap<(TensorId, DType), (Weak<dyn std::any::Any + Send + Sync>, Tensor)>;
+static WEIGHT_CASTS: Mutex<Option<CastCache>> = Mutex::new(None);
+
+/// `t` cast to `low`: from the cache for weights (tensors that require a gradient, used while
+/// nothing is recorded), else a fresh cast — recorded, so gradients reach float32 weights.
+fn cast_weight(t: &Tensor, low: DType) -> Result<Tensor> {
+    if !t.requires_grad() || crate::autograd::is_recording() {
+        return t.cast(low);
+    }
+    let key = (t.id(), low);
+    if let Some((_, hit)) = WEIGHT_CASTS.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert_with(HashMap::new).get(&key) {
+        return Ok(hit.clone());
+    }
+    let cast = t.cast(low)?;
+    let mut cache = WEIGHT_CASTS.lock().unwrap_or_else(|e| e.into_inner());
+    let map = cache.get_or_insert_with(HashMap::new);
+    map.retain(|_, (source, _)| source.strong_count() > 0);
+    let weak: Weak<dyn std::any::Any + Send + Sync> = t.weak();
+    map.insert(key, (weak, cast.clone()));
+    Ok(cast)
 }

@@ -166,3 +166,46 @@ backend_test!(autocast_runs_products_in_bf16_and_returns_f32_gradients, |dev| {
     let e = crate::autocast(Some(DType::F32), forward).unwrap_err().to_string();
     assert!(e.contains("bfloat16 or float16, got float32"), "{e}");
 });
+
+#[test]
+fn cpu_bf16_convolutions_match_the_reference_on_strided_padded_and_pointwise_shapes() {
+    use crate::ops::conv::Conv2dOptions;
+    use crate::ops::padding::Padding;
+    // (input, filter, strides, padding, dilation): 3×3 same, strided valid, dilated, 1×1
+    // pointwise (read in place), odd k and more than one 32-column panel.
+    let cases: Vec<([usize; 4], [usize; 4], (usize, usize), Padding, (usize, usize))> = vec![
+        ([2, 9, 9, 3], [3, 3, 3, 8], (1, 1), Padding::Same, (1, 1)),
+        ([1, 10, 11, 5], [3, 3, 5, 40], (2, 2), Padding::Valid, (1, 1)),
+        ([1, 9, 9, 4], [3, 3, 4, 6], (1, 1), Padding::Same, (2, 2)),
+        ([3, 7, 7, 33], [1, 1, 33, 70], (1, 1), Padding::Valid, (1, 1)),
+    ];
+    for (i, (xs, ws, strides, padding, dilation)) in cases.into_iter().enumerate() {
+        let opts = Conv2dOptions { strides, padding, dilation, ..Default::default() };
+        let x = crate::testing::rand(&xs, -1.0, 1.0, 20 + i as u64, Device::Cpu).cast(DType::BF16).unwrap();
+        let w = crate::testing::rand(&ws, -0.5, 0.5, 40 + i as u64, Device::Cpu).cast(DType::BF16).unwrap();
+        let got = host_values(&x.conv2d(&w, &opts).unwrap());
+        let (xr, wr) = (x.to(Device::Reference).unwrap(), w.to(Device::Reference).unwrap());
+        let want = host_values(&xr.conv2d(&wr, &opts).unwrap());
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            // Different accumulation orders may round to neighbouring bf16 values.
+            assert!((g - w).abs() <= w.abs() * 2f32.powi(-7) + 1e-3, "case {i}: {g} vs {w}");
+        }
+        // The fused inference chain (conv → per-channel affine → ReLU) agrees with the steps.
+        let c = ws[3];
+        let scale = crate::testing::rand(&[c], 0.5, 1.5, 60, Device::Cpu);
+        let shift = crate::testing::rand(&[c], -0.2, 0.2, 61, Device::Cpu);
+        let fused = host_values(&x.conv2d_affine(&w, &opts, &scale, &shift, true).unwrap());
+        let steps = host_values(
+            &xr.conv2d(&wr, &opts)
+                .unwrap()
+                .cast(DType::F32)
+                .unwrap()
+                .channel_affine_relu(&scale.to(Device::Reference).unwrap(), &shift.to(Device::Reference).unwrap())
+                .unwrap(),
+        );
+        for (g, w) in fused.iter().zip(&steps) {
+            assert!((g - w).abs() <= w.abs() * 2f32.powi(-6) + 2e-3, "case {i} fused: {g} vs {w}");
+        }
+    }
+}

@@ -135,6 +135,11 @@ impl Tensor {
         self.0.id
     }
 
+    /// Whether this tensor (not a copy) is still held anywhere, through a weak handle.
+    pub(crate) fn weak(&self) -> std::sync::Weak<impl Sized + Send + Sync> {
+        Arc::downgrade(&self.0)
+    }
+
     /// The shape.
     pub fn shape(&self) -> &Shape {
         &self.0.shape

@@ -15,17 +15,20 @@ use crate::{autograd, random};
 /// call by running its whole loop inside one `on_pool`. (Making the main thread a pool
 /// member instead, with rayon's `use_current_thread`, measured slower: its splits then wait
 /// for a sleeping worker to steal them.) The calling thread's per-thread state that ops read — whether
-/// the autograd graph is recorded (`no_grad`) and the random seed sequence (`set_seed`) — goes
+/// the autograd graph is recorded (`no_grad`), the random seed sequence (`set_seed`) and the
+/// [`crate::autocast`] scope — goes
 /// with `f` and comes back, so results are the same as when `f` runs on the calling thread.
 pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     if rayon::current_thread_index().is_some() {
         return f();
     }
-    let (recording, sequence) = (autograd::is_recording(), random::sequence());
+    let (recording, sequence, low) = (autograd::is_recording(), random::sequence(), crate::autocast::autocast_dtype());
     let (result, sequence) = rayon::join(
         move || {
             let saved = (autograd::set_recording(recording), random::replace_sequence(sequence));
+            let previous = crate::autocast::replace(low);
             let result = f();
+            crate::autocast::replace(previous);
             let after = random::replace_sequence(saved.1);
             autograd::set_recording(saved.0);
             (result, after)

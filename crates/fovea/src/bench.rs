@@ -8,6 +8,7 @@
 
 use fovea::core::{Device, Tensor};
 use fovea::nn::losses::Loss;
+use fovea::nn::mixed_precision::{with_policy, Policy};
 use fovea::nn::model::Model;
 use fovea::nn::optimizers::Optimizer;
 use fovea::vision::applications::{fashion_mnist_cnn, lenet5, resnet20, resnet50, AppOptions};
@@ -26,6 +27,8 @@ pub struct Workload {
     model: ModelKind,
     train: bool,
     batch: usize,
+    /// The Keras dtype policy the model is built under (mixed bf16 rows of the core issue).
+    policy: Policy,
 }
 
 #[derive(Clone, Copy)]
@@ -37,19 +40,25 @@ enum ModelKind {
 }
 
 /// The workloads of the end-to-end benchmark issue, in its table's order, then the model zoo's
-/// ResNet-50 inference at 224×224.
+/// ResNet-50 inference at 224×224, then the mixed-bfloat16 rows of the device-ready core issue.
 pub const WORKLOADS: &[Workload] = &[
-    Workload { name: "lenet5_train_b32", model: ModelKind::Lenet5, train: true, batch: 32 },
-    Workload { name: "lenet5_train_b128", model: ModelKind::Lenet5, train: true, batch: 128 },
-    Workload { name: "fashion_cnn_train_b128", model: ModelKind::FashionCnn, train: true, batch: 128 },
-    Workload { name: "resnet20_train_b128", model: ModelKind::Resnet20, train: true, batch: 128 },
-    Workload { name: "lenet5_infer_b1", model: ModelKind::Lenet5, train: false, batch: 1 },
-    Workload { name: "lenet5_infer_b256", model: ModelKind::Lenet5, train: false, batch: 256 },
-    Workload { name: "resnet20_infer_b1", model: ModelKind::Resnet20, train: false, batch: 1 },
-    Workload { name: "resnet20_infer_b128", model: ModelKind::Resnet20, train: false, batch: 128 },
-    Workload { name: "resnet50_infer_b1", model: ModelKind::Resnet50, train: false, batch: 1 },
-    Workload { name: "resnet50_infer_b8", model: ModelKind::Resnet50, train: false, batch: 8 },
+    Workload { name: "lenet5_train_b32", model: ModelKind::Lenet5, train: true, batch: 32, policy: F32 },
+    Workload { name: "lenet5_train_b128", model: ModelKind::Lenet5, train: true, batch: 128, policy: F32 },
+    Workload { name: "fashion_cnn_train_b128", model: ModelKind::FashionCnn, train: true, batch: 128, policy: F32 },
+    Workload { name: "resnet20_train_b128", model: ModelKind::Resnet20, train: true, batch: 128, policy: F32 },
+    Workload { name: "lenet5_infer_b1", model: ModelKind::Lenet5, train: false, batch: 1, policy: F32 },
+    Workload { name: "lenet5_infer_b256", model: ModelKind::Lenet5, train: false, batch: 256, policy: F32 },
+    Workload { name: "resnet20_infer_b1", model: ModelKind::Resnet20, train: false, batch: 1, policy: F32 },
+    Workload { name: "resnet20_infer_b128", model: ModelKind::Resnet20, train: false, batch: 128, policy: F32 },
+    Workload { name: "resnet50_infer_b1", model: ModelKind::Resnet50, train: false, batch: 1, policy: F32 },
+    Workload { name: "resnet50_infer_b8", model: ModelKind::Resnet50, train: false, batch: 8, policy: F32 },
+    Workload { name: "resnet20_train_b128_bf16", model: ModelKind::Resnet20, train: true, batch: 128, policy: BF16 },
+    Workload { name: "resnet50_infer_b1_bf16", model: ModelKind::Resnet50, train: false, batch: 1, policy: BF16 },
+    Workload { name: "resnet50_infer_b8_bf16", model: ModelKind::Resnet50, train: false, batch: 8, policy: BF16 },
 ];
+
+const F32: Policy = Policy::Float32;
+const BF16: Policy = Policy::MixedBFloat16;
 
 /// The workload called `name`.
 ///
@@ -97,12 +106,14 @@ pub fn run(w: &Workload) -> Result<String, String> {
         ModelKind::Resnet20 => ([32, 32, 3], 10),
         ModelKind::Resnet50 => ([224, 224, 3], 1000),
     };
-    let model: Box<dyn Model> = match w.model {
-        ModelKind::Lenet5 => Box::new(lenet5((input[0], input[1], input[2]), classes).map_err(err)?),
-        ModelKind::FashionCnn => Box::new(fashion_mnist_cnn((input[0], input[1], input[2]), classes).map_err(err)?),
-        ModelKind::Resnet20 => Box::new(resnet20(&AppOptions { classes, ..AppOptions::default() }).map_err(err)?),
-        ModelKind::Resnet50 => Box::new(resnet50(&AppOptions::default()).map_err(err)?),
-    };
+    let model: Box<dyn Model> = with_policy(w.policy, || -> Result<Box<dyn Model>, String> {
+        Ok(match w.model {
+            ModelKind::Lenet5 => Box::new(lenet5((input[0], input[1], input[2]), classes).map_err(err)?),
+            ModelKind::FashionCnn => Box::new(fashion_mnist_cnn((input[0], input[1], input[2]), classes).map_err(err)?),
+            ModelKind::Resnet20 => Box::new(resnet20(&AppOptions { classes, ..AppOptions::default() }).map_err(err)?),
+            ModelKind::Resnet50 => Box::new(resnet50(&AppOptions::default()).map_err(err)?),
+        })
+    })?;
     let optimizer = match w.model {
         ModelKind::FashionCnn => Optimizer::from_name("nadam"),
         _ => Optimizer::from_name("adam"),

@@ -46,6 +46,26 @@ pub(crate) fn narrow(x: HostData, half: Option<DType>) -> HostData {
     }
 }
 
+/// `op(a, b)` for two bf16 operands of one shape in one pass, each result computed in f32 and
+/// rounded once: what widening, the f32 kernel and narrowing give, without the two f32 copies
+/// (residual additions and the like dominate the non-product time of mixed precision).
+fn same_shape_bf16(op: BinaryOp, a: &HostData, b: &HostData) -> Option<HostData> {
+    let (HostData::BF16(a), HostData::BF16(b)) = (a, b) else { return None };
+    let f = |(x, y): (&half::bf16, &half::bf16)| half::bf16::from_f32(op.value_f32(x.to_f32(), y.to_f32()));
+    Some(HostData::BF16(if a.len() >= crate::backend::cpu::PARALLEL_THRESHOLD {
+        use rayon::prelude::*;
+        a.par_iter().zip(b.par_iter()).map(f).collect()
+    } else {
+        a.iter().zip(b).map(f).collect()
+    }))
+}
+
+/// ReLU of bf16 values without widening (exact in any format; NaN gives 0, as the f32 kernel).
+fn relu_bf16(x: &HostData) -> Option<HostData> {
+    let HostData::BF16(v) = x else { return None };
+    Some(HostData::BF16(v.iter().map(|&h| if h.to_f32() > 0.0 { h } else { half::bf16::ZERO }).collect()))
+}
+
 /// Whether a product kernel gets `x` as it is: always for non-halves, for bf16 when the backend
 /// has native bf16 products.
 fn passes_through<T: HostBackend>(backend: &T, x: &HostData) -> bool {
@@ -80,6 +100,9 @@ impl<T: HostBackend> Backend for T {
     }
     fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage> {
         let x = h(x)?;
+        if let Some(y) = (op == UnaryOp::Relu).then(|| relu_bf16(x)).flatten() {
+            return Ok(Storage::host(y));
+        }
         let y = HostBackend::unary(self, op, &widen(x))?;
         Ok(Storage::host(narrow(y, half_of(x))))
     }
@@ -90,6 +113,11 @@ impl<T: HostBackend> Backend for T {
     }
     fn binary(&self, op: BinaryOp, a: &Storage, a_shape: &Shape, b: &Storage, b_shape: &Shape, out_shape: &Shape) -> Result<Storage> {
         let (a, b) = (h(a)?, h(b)?);
+        if !op.is_predicate() && a_shape == b_shape {
+            if let Some(y) = same_shape_bf16(op, a, b) {
+                return Ok(Storage::host(y));
+            }
+        }
         let y = HostBackend::binary(self, op, &widen(a), a_shape, &widen(b), b_shape, out_shape)?;
         Ok(Storage::host(narrow(y, half_of(a))))
     }

@@ -331,7 +331,7 @@ impl Layer for ConvLayer {
             return None;
         }
         let p = self.params.get()?;
-        let run = || -> Result<Tensor> {
+        let run = |inputs: &[Tensor]| -> Result<Tensor> {
             let x = single_input(&self.base, inputs)?;
             let err = |e: fovea_core::Error| self.base.error(e.to_string());
             // (z + b)·s + t = z·s + (t + b·s)
@@ -341,7 +341,8 @@ impl Layer for ConvLayer {
             };
             x.conv2d_affine(&p.kernel.value(), &self.conv_options(), scale, &shift, relu).map_err(err)
         };
-        Some(run())
+        // The fused call stands in for `apply`, so it runs under the layer's policy as that would.
+        Some(crate::mixed_precision::call_under(self.base.dtype_policy(), inputs, run))
     }
 
     fn call_without_bias(&self, inputs: &[Tensor]) -> Option<Result<(Tensor, Option<Tensor>)>> {

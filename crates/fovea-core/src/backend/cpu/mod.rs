@@ -1,7 +1,10 @@
 //! The fast CPU backend: f32 throughout, gemm for matrix products, rayon across large
-//! element-wise maps. Primitives it does not override run the reference code.
+//! element-wise maps; bf16 matrix products and convolutions on AVX512-BF16 where the CPU has
+//! it. Primitives it does not override run the reference code.
 
 mod batch_norm;
+mod bf16_products;
+mod bgemm_avx512;
 mod conv;
 mod elementwise;
 mod matmul;
@@ -13,11 +16,36 @@ mod sgemm_avx512;
 mod sgemm_blocked;
 mod walk;
 use super::{Conv2dSpec, HostBackend, MatmulSpec, PadMode, Pool2dSpec, ReduceOp, SliceAxis};
+use crate::backend::host_adapter::{narrow, widen};
 use crate::ops::binary::BinaryOp;
 use crate::ops::optim::UpdateRule;
 use crate::ops::unary::UnaryOp;
-use crate::{HostData, Result, Shape, Storage};
+use crate::{DType, HostData, Result, Shape, Storage};
 use rayon::prelude::*;
+
+/// Whether the bf16 product kernels run here (x86-64 with AVX512-BF16).
+fn native_bf16() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return bgemm_avx512::available();
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
+/// An f32 kernel run on f32 copies of bf16 operands, its result rounded back to bf16: the
+/// product kernels without a native bf16 form (grouped convolutions, the backward passes).
+fn via_f32(a: &HostData, b: &HostData, f: impl FnOnce(&HostData, &HostData) -> Result<HostData>) -> Result<HostData> {
+    let half = a.dtype().is_half().then(|| a.dtype());
+    Ok(narrow(f(&widen(a), &widen(b))?, half))
+}
+
+/// The bf16 slices of two operands, when both are bf16 and the native kernels run.
+#[cfg(target_arch = "x86_64")]
+fn bf16_pair<'a>(a: &'a HostData, b: &'a HostData) -> Option<(&'a [half::bf16], &'a [half::bf16])> {
+    match (a, b) {
+        (HostData::BF16(a), HostData::BF16(b)) if native_bf16() => Some((a, b)),
+        _ => None,
+    }
+}
 
 /// Element counts below this run on the calling thread: spawning rayon work costs more than
 /// the map itself on small tensors.
@@ -43,6 +71,10 @@ impl HostBackend for CpuBackend {
         "cpu"
     }
 
+    fn bf16_products(&self) -> bool {
+        native_bf16()
+    }
+
     fn unary(&self, op: UnaryOp, x: &HostData) -> Result<HostData> {
         elementwise::unary(op, x)
     }
@@ -56,6 +88,10 @@ impl HostBackend for CpuBackend {
     }
 
     fn matmul(&self, a: &HostData, b: &HostData, spec: &MatmulSpec) -> Result<HostData> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some((a, b)) = bf16_pair(a, b) {
+            return Ok(HostData::BF16(bf16_products::matmul(a, b, spec)));
+        }
         matmul::matmul(a, b, spec)
     }
 
@@ -76,15 +112,22 @@ impl HostBackend for CpuBackend {
     }
 
     fn conv2d(&self, x: &HostData, w: &HostData, spec: &Conv2dSpec) -> Result<HostData> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(y) = bf16_pair(x, w).and_then(|(x, w)| bf16_products::conv2d(x, w, spec, None)) {
+            return Ok(HostData::BF16(y));
+        }
+        if x.dtype() == DType::BF16 {
+            return via_f32(x, w, |x, w| conv::conv2d(x, w, spec));
+        }
         conv::conv2d(x, w, spec)
     }
 
     fn conv2d_grad_input(&self, dy: &HostData, w: &HostData, spec: &Conv2dSpec) -> Result<HostData> {
-        conv::conv2d_grad_input(dy, w, spec)
+        via_f32(dy, w, |dy, w| conv::conv2d_grad_input(dy, w, spec))
     }
 
     fn conv2d_grad_filter(&self, x: &HostData, dy: &HostData, spec: &Conv2dSpec) -> Result<HostData> {
-        conv::conv2d_grad_filter(x, dy, spec)
+        via_f32(x, dy, |x, dy| conv::conv2d_grad_filter(x, dy, spec))
     }
 
     fn permute(&self, x: &HostData, shape: &Shape, perm: &[usize]) -> Result<HostData> {
@@ -119,6 +162,17 @@ impl HostBackend for CpuBackend {
         shift: &HostData,
         relu: bool,
     ) -> Result<HostData> {
+        #[cfg(target_arch = "x86_64")]
+        if let (Some((xb, wb)), Ok(scale), Ok(shift)) = (bf16_pair(x, w), scale.as_f32("conv2d_affine"), shift.as_f32("conv2d_affine")) {
+            let epilogue = bf16_products::Epilogue { scale, shift, relu };
+            if let Some(y) = bf16_products::conv2d(xb, wb, spec, Some(&epilogue)) {
+                return Ok(HostData::BF16(y));
+            }
+        }
+        if x.dtype() == DType::BF16 {
+            let y = self.conv2d(x, w, spec)?;
+            return HostBackend::channel_affine(self, &widen(&y), scale, shift, spec.c_out, relu).map(|y| narrow(y, Some(DType::BF16)));
+        }
         match conv::conv2d_affine(x, w, spec, scale, shift, relu)? {
             Some(y) => Ok(y),
             None => {
