@@ -17,6 +17,7 @@ mod bench;
 use std::process::ExitCode;
 
 mod convert;
+mod detection_cmd;
 
 #[derive(Parser)]
 #[command(name = "fovea", version, about = "Fovea: deep learning for computer vision — train, evaluate and inspect models")]
@@ -201,6 +202,8 @@ enum Command {
         #[arg(long)]
         config: bool,
     },
+    /// COCO box metrics (pycocotools' 12 summary numbers) of a results file against ground truth.
+    EvaluateDetections(detection_cmd::EvaluateArgs),
     /// Fetch datasets or show what is cached.
     Data {
         #[command(subcommand)]
@@ -223,6 +226,8 @@ enum DataAction {
         #[arg(value_enum)]
         dataset: DatasetName,
     },
+    /// Generate a synthetic dataset (mnist-detection: scenes of MNIST digits with COCO boxes).
+    Make(detection_cmd::MakeArgs),
 }
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -681,6 +686,8 @@ fn run(cli: Cli) -> AnyResult<()> {
             }
         }
         Command::Data { action: DataAction::Info { dataset } } => data_info(dataset)?,
+        Command::Data { action: DataAction::Make(args) } => detection_cmd::make(args)?,
+        Command::EvaluateDetections(args) => detection_cmd::evaluate_detections(args)?,
     }
     Ok(())
 }
