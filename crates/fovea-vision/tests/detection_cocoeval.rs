@@ -30,7 +30,7 @@ fn thresholds_equal_pycocotools_bit_for_bit() {
 fn summary_stats_and_text_equal_pycocotools() {
     let e = expected();
     let cases = e["cases"].as_object().unwrap();
-    assert_eq!(cases.len(), 3);
+    assert_eq!(cases.len(), 5);
     for (name, want) in cases {
         let gt = CocoDataset::read(format!("{}/cocoeval_{name}_gt.json", dir())).unwrap();
         let dt = read_results(format!("{}/cocoeval_{name}_dt.json", dir()), &gt).unwrap();
