@@ -3,7 +3,7 @@
 
 use fovea_vision::detection::coco::{read_results, CocoDataset};
 use fovea_vision::detection::cocoeval::{evaluate, CocoEvalParams};
-use fovea_vision::detection::voc::voc_ap;
+use fovea_vision::detection::voc::{voc_ap, voc_map};
 use serde_json::Value;
 
 fn dir() -> String {
@@ -47,6 +47,8 @@ fn summary_stats_and_text_equal_pycocotools() {
             let w = want_voc[&c.category_id.to_string()].as_f64().unwrap();
             assert!((c.ap - w).abs() <= 1e-9, "{name}: VOC AP of {} = {}, reference {w}", c.category_id, c.ap);
         }
+        let mean = want_voc.values().map(|v| v.as_f64().unwrap()).sum::<f64>() / want_voc.len() as f64;
+        assert!((voc_map(&gt, &dt, 0.5) - mean).abs() <= 1e-9, "{name}: VOC mAP");
     }
 }
 

@@ -332,7 +332,10 @@ impl CocoEval {
             let (title, kind) = if s.ap { ("Average Precision", "(AP)") } else { ("Average Recall", "(AR)") };
             let iou = match s.iou {
                 Some(t) => format!("{t:.2}"),
-                None => format!("{:.2}:{:.2}", p.iou_thrs[0], p.iou_thrs[p.iou_thrs.len() - 1]),
+                None => match (p.iou_thrs.first(), p.iou_thrs.last()) {
+                    (Some(a), Some(b)) => format!("{a:.2}:{b:.2}"),
+                    _ => String::new(),
+                },
             };
             out.push_str(&format!(
                 " {title:<18} {kind} @[ IoU={iou:<9} | area={:>6} | maxDets={:>3} ] = {}\n",
@@ -389,6 +392,16 @@ mod tests {
 
     fn det(image_id: i64, category_id: i64, bbox: [f64; 4], score: f64) -> CocoDetection {
         CocoDetection { image_id, category_id, bbox, score }
+    }
+
+    #[test]
+    fn custom_parameters_never_panic() {
+        let gt = ds(&[(1, 1, [10.0, 10.0, 20.0, 20.0], false)], 1);
+        let dts = [det(1, 1, [10.0, 10.0, 20.0, 20.0], 0.9)];
+        let p = CocoEvalParams { iou_thrs: vec![], rec_thrs: vec![], max_dets: vec![], area_rngs: vec![[0.0, 1e10]] };
+        let ev = evaluate_with(&gt, &dts, p);
+        assert!(ev.stats().iter().all(|&v| v == -1.0));
+        assert_eq!(ev.summary_text().lines().count(), 12);
     }
 
     #[test]

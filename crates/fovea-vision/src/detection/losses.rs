@@ -104,6 +104,19 @@ mod tests {
         assert_close("diou", &d, &[0.0, 1.5625], 1e-6, 1e-6);
     }
 
+    fovea_core::backend_test!(losses_agree_on_every_backend, |dev| {
+        let on = |v: &[f32]| Tensor::from_slice(v, [v.len() / 4, 4], dev).unwrap();
+        let (p, g) = (on(&PRED).with_requires_grad(true).unwrap(), on(&TARGET));
+        for f in [giou_loss, diou_loss] {
+            let want = f(&t(&PRED), &t(&TARGET), DEFAULT_EPS).unwrap().to_vec::<f32>().unwrap();
+            let loss = f(&p, &g, DEFAULT_EPS).unwrap();
+            assert_eq!(loss.device(), dev);
+            assert_close("loss", &loss.to_vec::<f32>().unwrap(), &want, 1e-5, 1e-6);
+            let grads = loss.sum_all().unwrap().backward().unwrap();
+            assert_eq!(grads.get(&p).unwrap().dims(), &[3, 4]);
+        }
+    });
+
     #[test]
     fn mismatched_shapes_are_errors() {
         let a = t(&PRED);

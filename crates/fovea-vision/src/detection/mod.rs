@@ -6,6 +6,16 @@
 //! Host boxes are `[f32; 4]` ([`BBox`]); the formats are named by [`BoxFormat`]. IoU follows
 //! `torchvision.ops.box_iou`, NMS both torchvision and TensorFlow (see [`nms`] for where they
 //! differ), and evaluation pycocotools' `COCOeval`.
+//!
+//! ```
+//! use fovea_vision::detection::{convert_box, iou, nms, BoxFormat, NmsOptions};
+//! // Two overlapping detections of one object and a separate one, COCO's [x, y, w, h] → xyxy.
+//! let boxes = [[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 10.0, 10.0], [30.0, 30.0, 5.0, 5.0]]
+//!     .map(|b| convert_box(b, BoxFormat::Xywh, BoxFormat::Xyxy));
+//! assert_eq!(iou(&boxes[0], &boxes[1]), 81.0 / 119.0);
+//! let kept = nms(&boxes, &[0.9, 0.8, 0.7], &NmsOptions::new(0.5)).unwrap();
+//! assert_eq!(kept, vec![0, 2]);
+//! ```
 
 pub mod anchors;
 pub mod boxes;
