@@ -30,12 +30,19 @@ pub fn evaluate_detections(args: EvaluateArgs) -> AnyResult<()> {
     let gt = CocoDataset::read(&args.gt)?;
     let dt = read_results(&args.dt, &gt)?;
     let ev = evaluate(&gt, &dt);
-    if args.json {
-        println!("{}", ev.stats_json());
-    } else {
-        print!("{}", ev.summary_text());
+    let text = if args.json { format!("{}\n", ev.stats_json_text()) } else { ev.summary_text() };
+    print_quietly(&text)
+}
+
+/// Writes to stdout; a reader that closed the pipe early (`| head -1`) ends the command quietly
+/// rather than with `print!`'s panic.
+fn print_quietly(text: &str) -> AnyResult<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// What `fovea data make` can generate.
@@ -90,12 +97,11 @@ pub fn make(args: MakeArgs) -> AnyResult<()> {
     };
     let opts = SceneOptions { count: args.count, seed: args.seed, ..Default::default() };
     let ds = write_mnist_scenes(&args.out, split, &data, &opts)?;
-    println!(
-        "wrote {} scenes with {} digits to {} (boxes in {})",
+    print_quietly(&format!(
+        "wrote {} scenes with {} digits to {} (boxes in {})\n",
         ds.images.len(),
         ds.annotations.len(),
         args.out.join(split.name()).display(),
         args.out.join(format!("instances_{}.json", split.name())).display()
-    );
-    Ok(())
+    ))
 }

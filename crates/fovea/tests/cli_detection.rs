@@ -35,6 +35,8 @@ fn evaluate_detections_prints_pycocotools_summary_and_json() {
         let got: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
         let keys = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"];
         assert_eq!(got.as_object().unwrap().len(), 12);
+        let at: Vec<usize> = keys.iter().map(|k| out.find(&format!("\"{k}\":")).unwrap()).collect();
+        assert!(at.windows(2).all(|w| w[0] < w[1]), "keys in the documented order: {out}");
         for (i, k) in keys.iter().enumerate() {
             let want = expected["cases"][case]["stats"][i].as_f64().unwrap();
             let v = got[k].as_f64().unwrap_or_else(|| panic!("{case}: no {k} in {out}"));

@@ -92,7 +92,7 @@ pub fn pairwise_iou(a: &[BBox], b: &[BBox]) -> Vec<f32> {
     out
 }
 
-/// Reads an `[N, 4]` f32 tensor into host boxes.
+/// Reads an `[N, 4]` f32 tensor into host boxes; `op` names the caller in errors.
 ///
 /// # Errors
 /// `RankMismatch`/`ShapeMismatch` unless the shape is `[N, 4]`; `DTypeMismatch` unless f32.

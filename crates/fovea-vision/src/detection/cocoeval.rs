@@ -347,6 +347,13 @@ impl CocoEval {
         out
     }
 
+    /// The summary as one line of JSON keyed by [`SUMMARY_KEYS`] in that order (a
+    /// `serde_json::Value` would sort them), at full precision.
+    pub fn stats_json_text(&self) -> String {
+        let fields: Vec<String> = SUMMARY_KEYS.iter().zip(self.stats()).map(|(k, v)| format!("\"{k}\": {}", json!(v))).collect();
+        format!("{{{}}}", fields.join(", "))
+    }
+
     /// The summary as one JSON object keyed by [`SUMMARY_KEYS`], at full precision.
     pub fn stats_json(&self) -> Value {
         let mut m = serde_json::Map::new();
@@ -429,6 +436,10 @@ mod tests {
         assert!(text.starts_with(" Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 1.000\n"), "{text}");
         assert!(text.contains(" Average Recall     (AR) @[ IoU=0.50:0.95 | area=   all | maxDets=  1 ] = 1.000\n"), "{text}");
         assert!(text.contains("area= large | maxDets=100 ] = -1.000"), "{text}");
+        let json = evaluate(&gt, &dts).stats_json_text();
+        assert!(json.starts_with("{\"AP\": ") && json.contains("\"APl\": -1.0, \"AR1\": "), "{json}");
+        let parsed: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(parsed, evaluate(&gt, &dts).stats_json());
     }
 
     #[test]
