@@ -52,7 +52,8 @@ pub struct CocoAnnotation {
     pub iscrowd: bool,
 }
 
-/// A COCO `instances` file: images, annotations and categories.
+/// A COCO `instances` file: images, annotations and categories. Other fields (`info`,
+/// `licenses`, segmentations, keypoints) are not kept, so [`CocoDataset::write`] leaves them out.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CocoDataset {
     /// The images.
@@ -86,7 +87,36 @@ fn read_json(path: &Path) -> Result<Value> {
 }
 
 fn parse_json(text: &str, source: &str) -> Result<Value> {
-    serde_json::from_str(text).map_err(|e| format_err(source, format!("not valid JSON: {e}")))
+    serde_json::from_str(text).or_else(|e| {
+        // Python's json module writes NaN and ±Infinity as bare words, which JSON lacks. Read
+        // them as null so that the error names the entry that holds one, not a column.
+        let strict = python_words_to_null(text);
+        match serde_json::from_str(&strict) {
+            Ok(v) if strict != text => Ok(v),
+            _ => Err(format_err(source, format!("not valid JSON: {e}"))),
+        }
+    })
+}
+
+/// Replaces the bare words `NaN`, `Infinity` and `-Infinity` outside strings with `null`.
+fn python_words_to_null(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            (in_string, escaped) = (escaped || c != '"', !escaped && c == '\\');
+        } else if c == '"' {
+            in_string = true;
+        } else if let Some(word) = ["NaN", "Infinity", "-Infinity"].into_iter().find(|w| rest.starts_with(w)) {
+            out.push_str("null");
+            rest = &rest[word.len()..];
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 /// Field access that names the entry in its errors.
@@ -148,6 +178,9 @@ impl<'a> Entry<'a> {
     /// A `[x, y, w, h]` box with finite numbers and non-negative sizes.
     fn bbox(&self) -> Result<[f64; 4]> {
         let v = self.obj.get("bbox").ok_or_else(|| self.err("missing \"bbox\""))?;
+        if v.as_array().is_some_and(|a| a.len() == 4 && a.iter().any(Value::is_null)) {
+            return Err(self.err(format!("\"bbox\" {v} has a NaN or infinite number (null here)")));
+        }
         let nums: Option<Vec<f64>> = v.as_array().and_then(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<_>>>());
         let b = match nums.as_deref() {
             Some(&[x, y, w, h]) => [x, y, w, h],
@@ -412,6 +445,13 @@ mod tests {
         let e = gt_err(&GT.replace("[1.5, 2, 10, 20]", "[1.5, 2, 10]"));
         assert!(e.contains("four numbers"), "{e}");
         let e = gt_err(&GT.replace("[1.5, 2, 10, 20]", "[NaN, 2, 10, 20]"));
+        assert!(e.contains("gt.json: annotations[0] (id 10)") && e.contains("NaN"), "{e}");
+        let e = gt_err(&GT.replace("[1.5, 2, 10, 20]", "[1.5, 2, -Infinity, 20]"));
+        assert!(e.contains("annotations[0]") && e.contains("infinite"), "{e}");
+        // Inside strings the words are text, and other syntax errors still name the file.
+        let named = GT.replace("\"name\": \"three\"", "\"name\": \"NaN \\\" Infinity\"");
+        assert_eq!(CocoDataset::from_json_str(&named, "gt.json").unwrap().categories[0].name, "NaN \" Infinity");
+        let e = gt_err(&GT.replace("\"images\": [", "\"images\": [,"));
         assert!(e.contains("gt.json") && e.contains("not valid JSON"), "{e}");
         let e = gt_err(&GT.replace("\"id\": 11", "\"id\": 10"));
         assert!(e.contains("annotations[1] (id 10)") && e.contains("used twice"), "{e}");
@@ -433,6 +473,8 @@ mod tests {
         assert!(e.contains("results[0]") && e.contains("category_id 5"), "{e}");
         let e = err(r#"[{"image_id": 1, "category_id": 3, "bbox": [1, 2, 3, -4], "score": 0.5}]"#);
         assert!(e.contains("negative"), "{e}");
+        let e = err(r#"[{"image_id": 1, "category_id": 3, "bbox": [1, 2, 3, 4], "score": NaN}]"#);
+        assert!(e.contains("results[0]") && e.contains("\"score\""), "{e}");
         let e = err(r#"[{"image_id": 1, "category_id": 3, "bbox": [1, 2, 3, 4]}]"#);
         assert!(e.contains("\"score\""), "{e}");
         let e = err(r#"{"image_id": 1}"#);
