@@ -38,4 +38,4 @@ pub use losses::{diou_loss, giou_loss};
 pub use nms::{batched_nms, nms, nms_tensor, soft_nms, IouConvention, NmsOptions, SoftNmsKind};
 pub use scenes::{make_scenes, write_mnist_scenes, write_scenes, DigitSource, Scene, SceneOptions, SceneSplit};
 pub use voc::{voc_ap, voc_map};
-pub use voc_xml::{VocAnnotation, VocObject};
+pub use voc_xml::{voc_to_coco, VocAnnotation, VocObject};
