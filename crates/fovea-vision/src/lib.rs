@@ -1,10 +1,12 @@
 //! Fovea's vision layer: `tf.image` ops and augmentation ([`image`]), Keras preprocessing
-//! layers ([`preprocessing`]), the model zoo ([`applications`]) and training plots ([`plots`]).
+//! layers ([`preprocessing`]), the model zoo ([`applications`]), training plots ([`plots`]) and
+//! object detection ([`detection`]).
 
 #![warn(missing_docs)]
 
 pub mod applications;
 pub mod datasets;
+pub mod detection;
 pub mod image;
 pub mod plots;
 pub mod preprocessing;

@@ -18,6 +18,7 @@ mod bench;
 use std::process::ExitCode;
 
 mod convert;
+mod detection_cmd;
 
 #[derive(Parser)]
 #[command(name = "fovea", version, about = "Fovea: deep learning for computer vision — train, evaluate and inspect models")]
@@ -206,6 +207,8 @@ enum Command {
         #[arg(long)]
         config: bool,
     },
+    /// COCO box metrics (pycocotools' 12 summary numbers) of a results file against ground truth.
+    EvaluateDetections(detection_cmd::EvaluateArgs),
     /// Fetch datasets or show what is cached.
     Data {
         #[command(subcommand)]
@@ -228,6 +231,8 @@ enum DataAction {
         #[arg(value_enum)]
         dataset: DatasetName,
     },
+    /// Generate a synthetic dataset (mnist-detection: scenes of MNIST digits with COCO boxes).
+    Make(detection_cmd::MakeArgs),
 }
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -689,6 +694,8 @@ fn run(cli: Cli) -> AnyResult<()> {
             }
         }
         Command::Data { action: DataAction::Info { dataset } } => data_info(dataset)?,
+        Command::Data { action: DataAction::Make(args) } => detection_cmd::make(args)?,
+        Command::EvaluateDetections(args) => detection_cmd::evaluate_detections(args)?,
     }
     Ok(())
 }
