@@ -69,12 +69,17 @@ WORKLOADS = {
     "resnet20_infer_b128": (resnet20, False, 128, (32, 32, 3)),
     "resnet50_infer_b1": (resnet50, False, 1, (224, 224, 3)),
     "resnet50_infer_b8": (resnet50, False, 8, (224, 224, 3)),
+    # Mixed bf16 rows of the device-ready core issue: Keras's mixed_bfloat16 policy.
+    "resnet20_train_b128_bf16": (resnet20, True, 128, (32, 32, 3)),
+    "resnet50_infer_b1_bf16": (resnet50, False, 1, (224, 224, 3)),
+    "resnet50_infer_b8_bf16": (resnet50, False, 8, (224, 224, 3)),
 }
 
 
 def run(name):
     make, train, batch, shape = WORKLOADS[name]
     tf.keras.utils.set_random_seed(0)
+    tf.keras.mixed_precision.set_global_policy("mixed_bfloat16" if name.endswith("_bf16") else "float32")
     model = make()
     x = tf.random.uniform((batch, *shape))
     y = tf.range(batch) % 10

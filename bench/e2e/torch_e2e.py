@@ -99,11 +99,16 @@ WORKLOADS = {
     "resnet20_infer_b128": (ResNet20, False, 128, (3, 32, 32)),
     "resnet50_infer_b1": (resnet50, False, 1, (3, 224, 224)),
     "resnet50_infer_b8": (resnet50, False, 8, (3, 224, 224)),
+    # Mixed bf16 rows of the device-ready core issue: torch.autocast("cpu", bfloat16).
+    "resnet20_train_b128_bf16": (ResNet20, True, 128, (3, 32, 32)),
+    "resnet50_infer_b1_bf16": (resnet50, False, 1, (3, 224, 224)),
+    "resnet50_infer_b8_bf16": (resnet50, False, 8, (3, 224, 224)),
 }
 
 
 def run(name):
     make, train, batch, shape = WORKLOADS[name]
+    bf16 = name.endswith("_bf16")
     torch.manual_seed(0)
     model = make().to(memory_format=torch.channels_last)
     x = torch.rand(batch, *shape).to(memory_format=torch.channels_last)
@@ -114,13 +119,15 @@ def run(name):
 
         def step():
             opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x), y).backward()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = F.cross_entropy(model(x), y)
+            loss.backward()
             opt.step()
     else:
         model.eval()
 
         def step():
-            with torch.inference_mode():
+            with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 model(x)
 
     def window():

@@ -53,4 +53,4 @@ pub use shape::{broadcast_shapes, normalize_axis, Shape};
 pub use storage::{DeviceBuffer, Element, HostData, Storage};
 pub use tensor::{Tensor, TensorId};
 pub use threads::on_pool;
-pub use variable::Variable;
+pub use variable::{Constraint, Variable};

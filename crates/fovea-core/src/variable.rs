@@ -15,7 +15,12 @@ struct VarInner {
     name: String,
     trainable: AtomicBool,
     value: RwLock<Tensor>,
+    constraint: RwLock<Option<Constraint>>,
 }
+
+/// A projection an optimizer applies to a variable's value after each update (Keras's
+/// `variable.constraint`: max-norm, non-negativity, ...).
+pub type Constraint = Arc<dyn Fn(&Tensor) -> Result<Tensor> + Send + Sync>;
 
 impl Variable {
     /// A variable holding `value`.
@@ -24,7 +29,12 @@ impl Variable {
     /// `DTypeMismatch` when `trainable` is asked of a non-float value.
     pub fn new(name: impl Into<String>, value: Tensor, trainable: bool) -> Result<Self> {
         let value = value.with_requires_grad(trainable)?;
-        Ok(Variable(Arc::new(VarInner { name: name.into(), trainable: AtomicBool::new(trainable), value: RwLock::new(value) })))
+        Ok(Variable(Arc::new(VarInner {
+            name: name.into(),
+            trainable: AtomicBool::new(trainable),
+            value: RwLock::new(value),
+            constraint: RwLock::new(None),
+        })))
     }
 
     /// The name (Keras style, e.g. `conv2d_1/kernel`).
@@ -46,6 +56,16 @@ impl Variable {
         *v = v.with_requires_grad(trainable)?;
         self.0.trainable.store(trainable, Ordering::SeqCst);
         Ok(())
+    }
+
+    /// Sets (or with `None` removes) the constraint optimizers apply after each update.
+    pub fn set_constraint(&self, constraint: Option<Constraint>) {
+        *self.0.constraint.write().unwrap_or_else(|e| e.into_inner()) = constraint;
+    }
+
+    /// The constraint optimizers apply after each update, if any.
+    pub fn constraint(&self) -> Option<Constraint> {
+        self.0.constraint.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The current value (the same tensor, and id, until the next assignment).

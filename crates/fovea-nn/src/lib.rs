@@ -8,6 +8,7 @@
 pub mod activations;
 pub mod callbacks;
 pub mod confusion;
+pub mod constraints;
 mod error;
 pub mod hdf5;
 pub mod import;

@@ -293,6 +293,9 @@ impl Optimizer {
                 }
             }
             apply_update(&rule, var, g, slots)?;
+            if let Some(constraint) = var.constraint() {
+                var.assign(&constraint(&var.value())?)?;
+            }
         }
         self.iterations += 1;
         Ok(())

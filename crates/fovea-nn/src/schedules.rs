@@ -54,6 +54,21 @@ pub enum LearningRate {
         /// Steps of the linear warmup.
         warmup_steps: f64,
     },
+    /// `(initial − end) · (1 − step / decay_steps)^power + end`, the step clipped at
+    /// `decay_steps`; with `cycle`, `decay_steps` grows to the next multiple of itself past the
+    /// step instead (Keras's `PolynomialDecay`; `power` 1 is linear decay).
+    PolynomialDecay {
+        /// Rate at step 0.
+        initial_learning_rate: f64,
+        /// Steps to reach the end rate.
+        decay_steps: f64,
+        /// The rate at the end of the decay.
+        end_learning_rate: f64,
+        /// The polynomial's power.
+        power: f64,
+        /// Restart the decay every `decay_steps` (from a rate that decays less each time).
+        cycle: bool,
+    },
 }
 
 impl From<f64> for LearningRate {
@@ -89,6 +104,16 @@ impl LearningRate {
                 let cosine = 0.5 * (1.0 + (std::f64::consts::PI * t).cos());
                 peak * ((1.0 - alpha) * cosine + alpha)
             }
+            LearningRate::PolynomialDecay { initial_learning_rate, decay_steps, end_learning_rate, power, cycle } => {
+                let (steps, s) = if *cycle {
+                    // Keras: step 0 counts as the first period.
+                    let periods = if s == 0.0 { 1.0 } else { (s / decay_steps).ceil() };
+                    (decay_steps * periods, s)
+                } else {
+                    (*decay_steps, s.min(*decay_steps))
+                };
+                (initial_learning_rate - end_learning_rate) * (1.0 - s / steps).powf(*power) + end_learning_rate
+            }
         }
     }
 }
@@ -117,5 +142,27 @@ mod tests {
         };
         assert_eq!(c.at(5), 0.5);
         assert!((c.at(10) - 1.0).abs() < 1e-12 && (c.at(60) - 0.55).abs() < 1e-12 && (c.at(500) - 0.1).abs() < 1e-12);
+    }
+
+    /// Values from `keras.optimizers.schedules.PolynomialDecay` (TensorFlow 2.21), written by
+    /// `tools/fixtures/gen_schedule_fixtures.py`.
+    #[test]
+    fn polynomial_decay_matches_keras() {
+        let cases: serde_json::Value = serde_json::from_str(include_str!("../tests/fixtures/polynomial_decay.json")).unwrap();
+        let cases = cases.as_array().unwrap();
+        assert!(cases.len() >= 4);
+        for case in cases {
+            let schedule = LearningRate::PolynomialDecay {
+                initial_learning_rate: case["initial_learning_rate"].as_f64().unwrap(),
+                decay_steps: case["decay_steps"].as_f64().unwrap(),
+                end_learning_rate: case["end_learning_rate"].as_f64().unwrap(),
+                power: case["power"].as_f64().unwrap(),
+                cycle: case["cycle"].as_bool().unwrap(),
+            };
+            for (step, want) in case["values"].as_array().unwrap().iter().enumerate() {
+                let (got, want) = (schedule.at(step as u64), want.as_f64().unwrap());
+                assert!((got - want).abs() <= 1e-6 * want.abs().max(1e-3), "{case}: step {step}: {got} vs Keras {want}");
+            }
+        }
     }
 }

@@ -24,6 +24,10 @@ pub struct KernelArgs {
     pub kernel_regularizer: Option<Regularizer>,
     /// Bias penalty.
     pub bias_regularizer: Option<Regularizer>,
+    /// Kernel constraint, applied after each update.
+    pub kernel_constraint: Option<crate::constraints::Constraint>,
+    /// Bias constraint, applied after each update.
+    pub bias_constraint: Option<crate::constraints::Constraint>,
 }
 
 impl Default for KernelArgs {
@@ -35,6 +39,8 @@ impl Default for KernelArgs {
             bias_initializer: Initializer::Zeros,
             kernel_regularizer: None,
             bias_regularizer: None,
+            kernel_constraint: None,
+            bias_constraint: None,
         }
     }
 }
@@ -51,6 +57,12 @@ impl KernelArgs {
         } else {
             None
         };
+        if let Some(c) = &self.kernel_constraint {
+            c.clone().attach(&kernel);
+        }
+        if let (Some(c), Some(b)) = (&self.bias_constraint, &bias) {
+            c.clone().attach(b);
+        }
         Ok((kernel, bias))
     }
 
@@ -76,6 +88,8 @@ impl KernelArgs {
             "bias_initializer": self.bias_initializer,
             "kernel_regularizer": self.kernel_regularizer,
             "bias_regularizer": self.bias_regularizer,
+            "kernel_constraint": self.kernel_constraint,
+            "bias_constraint": self.bias_constraint,
         })
     }
 }
@@ -134,6 +148,18 @@ macro_rules! kernel_builders {
             /// A penalty on the bias.
             pub fn bias_regularizer(mut self, r: $crate::regularizers::Regularizer) -> Self {
                 self.args.bias_regularizer = Some(r);
+                self
+            }
+
+            /// A constraint on the kernel, applied after each update.
+            pub fn kernel_constraint(mut self, c: $crate::constraints::Constraint) -> Self {
+                self.args.kernel_constraint = Some(c);
+                self
+            }
+
+            /// A constraint on the bias, applied after each update.
+            pub fn bias_constraint(mut self, c: $crate::constraints::Constraint) -> Self {
+                self.args.bias_constraint = Some(c);
                 self
             }
         }

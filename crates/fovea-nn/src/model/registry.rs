@@ -171,8 +171,28 @@ macro_rules! with_kernel_args {
                 Some(r) => l.bias_regularizer(r),
                 None => l,
             }
+        })
+        .and_then(|l| {
+            let (kc, bc) = constraints($class, $c)?;
+            let l = match kc {
+                Some(k) => l.kernel_constraint(k),
+                None => l,
+            };
+            Ok(match bc {
+                Some(b) => l.bias_constraint(b),
+                None => l,
+            })
         })?
     };
+}
+
+/// The optional `kernel_constraint` and `bias_constraint` entries (absent or null: none).
+fn constraints(class: &str, c: &Value) -> Result<(Option<crate::constraints::Constraint>, Option<crate::constraints::Constraint>)> {
+    let one = |key: &str| match c.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => parse(class, c, key).map(Some),
+    };
+    Ok((one("kernel_constraint")?, one("bias_constraint")?))
 }
 
 /// Rebuilds a layer from its class name and config (as written by [`Layer::config`]): one of
