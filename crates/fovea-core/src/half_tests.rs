@@ -173,7 +173,8 @@ fn cpu_bf16_convolutions_match_the_reference_on_strided_padded_and_pointwise_sha
     use crate::ops::padding::Padding;
     // (input, filter, strides, padding, dilation): 3×3 same, strided valid, dilated, 1×1
     // pointwise (read in place), odd k and more than one 32-column panel.
-    let cases: Vec<([usize; 4], [usize; 4], (usize, usize), Padding, (usize, usize))> = vec![
+    type Case = ([usize; 4], [usize; 4], (usize, usize), Padding, (usize, usize));
+    let cases: Vec<Case> = vec![
         ([2, 9, 9, 3], [3, 3, 3, 8], (1, 1), Padding::Same, (1, 1)),
         ([1, 10, 11, 5], [3, 3, 5, 40], (2, 2), Padding::Valid, (1, 1)),
         ([1, 9, 9, 4], [3, 3, 4, 6], (1, 1), Padding::Same, (2, 2)),

@@ -54,6 +54,41 @@ pub enum LossKind {
     LogCosh,
     /// `−Σ normalize(y)·normalize(ŷ)` over the last axis.
     CosineSimilarity,
+    /// Binary cross-entropy scaled by `(1 − p_t)^γ` (Keras's `BinaryFocalCrossentropy`), and
+    /// by `α` / `1 − α` for positives / negatives when `alpha` is given (its
+    /// `apply_class_balancing`).
+    BinaryFocalCrossentropy {
+        /// The focusing exponent γ (Keras default 2).
+        gamma: f32,
+        /// Class balancing weight α of positives (`None`: no balancing; Keras's α default 0.25).
+        alpha: Option<f32>,
+        /// `y_pred` holds logits.
+        from_logits: bool,
+        /// Pulls labels toward ½ first.
+        label_smoothing: f32,
+    },
+    /// `−Σ α·(1 − p)^γ·y·ln p` over classes (Keras's `CategoricalFocalCrossentropy`).
+    CategoricalFocalCrossentropy {
+        /// The weight α (Keras default 0.25).
+        alpha: f32,
+        /// The focusing exponent γ (Keras default 2).
+        gamma: f32,
+        /// `y_pred` holds logits.
+        from_logits: bool,
+        /// Mixes the labels with the uniform distribution first.
+        label_smoothing: f32,
+    },
+    /// Binary cross-entropy on logits with positives weighted by `pos_weight`
+    /// (`tf.nn.weighted_cross_entropy_with_logits`, averaged over the last axis): trades recall
+    /// against precision on imbalanced labels.
+    WeightedBinaryCrossentropy {
+        /// The weight of the positive term (> 1 raises recall).
+        pos_weight: f32,
+    },
+    /// The multi-class SVM (Weston–Watkins) hinge of the seeds, one-hot labels against scores:
+    /// `Σ_{j≠y} max(0, s_j − s_y + 1)` — every wrong class within the margin counts, where
+    /// Keras's categorical hinge counts only the highest one.
+    MulticlassHinge,
 }
 
 /// How per-sample losses become the reported loss.
@@ -104,9 +139,12 @@ impl Loss {
             "categorical_hinge" => CategoricalHinge,
             "log_cosh" | "logcosh" => LogCosh,
             "cosine_similarity" => CosineSimilarity,
+            "binary_focal_crossentropy" => BinaryFocalCrossentropy { gamma: 2.0, alpha: None, from_logits: false, label_smoothing: 0.0 },
+            "categorical_focal_crossentropy" => CategoricalFocalCrossentropy { alpha: 0.25, gamma: 2.0, from_logits: false, label_smoothing: 0.0 },
+            "multiclass_hinge" => MulticlassHinge,
             other => {
                 return Err(Error::Config(format!(
-                    "unknown loss {other:?}; known: sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy, mean_squared_error (mse), mean_absolute_error (mae), huber, kl_divergence, hinge, squared_hinge, categorical_hinge, log_cosh, cosine_similarity"
+                    "unknown loss {other:?}; known: sparse_categorical_crossentropy, categorical_crossentropy, binary_crossentropy, mean_squared_error (mse), mean_absolute_error (mae), huber, kl_divergence, hinge, squared_hinge, categorical_hinge, log_cosh, cosine_similarity, binary_focal_crossentropy, categorical_focal_crossentropy, multiclass_hinge"
                 )))
             }
         };
@@ -128,6 +166,10 @@ impl Loss {
             LossKind::CategoricalHinge => "categorical_hinge",
             LossKind::LogCosh => "log_cosh",
             LossKind::CosineSimilarity => "cosine_similarity",
+            LossKind::BinaryFocalCrossentropy { .. } => "binary_focal_crossentropy",
+            LossKind::CategoricalFocalCrossentropy { .. } => "categorical_focal_crossentropy",
+            LossKind::WeightedBinaryCrossentropy { .. } => "weighted_binary_crossentropy",
+            LossKind::MulticlassHinge => "multiclass_hinge",
         }
     }
 
@@ -182,14 +224,7 @@ impl Loss {
             }
             LossKind::BinaryCrossentropy { from_logits, label_smoothing } => {
                 let y = if label_smoothing > 0.0 { y.mul_scalar(1.0 - label_smoothing)?.add_scalar(0.5 * label_smoothing)? } else { y };
-                let elementwise = if from_logits {
-                    // max(x, 0) − x·y + ln(1 + e^{−|x|}), stable for any logit
-                    p.relu()?.sub(&p.mul(&y)?)?.add(&p.abs()?.neg()?.exp()?.log1p()?)?
-                } else {
-                    let pc = p.clip(EPSILON, 1.0 - EPSILON)?;
-                    y.mul(&pc.log()?)?.add(&y.neg()?.add_scalar(1.0)?.mul(&pc.neg()?.add_scalar(1.0)?.log()?)?)?.neg()?
-                };
-                elementwise.mean(&[-1], false)?
+                binary_crossentropy(&y, p, from_logits)?.mean(&[-1], false)?
             }
             LossKind::MeanSquaredError => y.sub(p)?.square()?.mean(&[-1], false)?,
             LossKind::MeanAbsoluteError => y.sub(p)?.abs()?.mean(&[-1], false)?,
@@ -226,9 +261,50 @@ impl Loss {
                 };
                 norm(&y)?.mul(&norm(p)?)?.sum(&[-1], false)?.neg()?
             }
+            LossKind::BinaryFocalCrossentropy { gamma, alpha, from_logits, label_smoothing } => {
+                let y = if label_smoothing > 0.0 { y.mul_scalar(1.0 - label_smoothing)?.add_scalar(0.5 * label_smoothing)? } else { y };
+                let bce = binary_crossentropy(&y, p, from_logits)?;
+                let prob = if from_logits { p.sigmoid()? } else { p.clone() };
+                // p_t: the probability given to the true label; (1 − p_t)^γ down-weights easy cases.
+                let p_t = y.mul(&prob)?.add(&y.neg()?.add_scalar(1.0)?.mul(&prob.neg()?.add_scalar(1.0)?)?)?;
+                let mut focal = p_t.neg()?.add_scalar(1.0)?.pow(&Tensor::full((), gamma as f64, DType::F32, p.device())?)?.mul(&bce)?;
+                if let Some(a) = alpha {
+                    focal = focal.mul(&y.mul_scalar(a)?.add(&y.neg()?.add_scalar(1.0)?.mul_scalar(1.0 - a)?)?)?;
+                }
+                focal.mean(&[-1], false)?
+            }
+            LossKind::CategoricalFocalCrossentropy { alpha, gamma, from_logits, label_smoothing } => {
+                let c = *p.dims().last().expect("rank >= 1") as f32;
+                let y = if label_smoothing > 0.0 { y.mul_scalar(1.0 - label_smoothing)?.add_scalar(label_smoothing / c)? } else { y };
+                let prob = if from_logits { p.softmax(-1)? } else { p.clone() };
+                let prob = prob.div(&prob.sum(&[-1], true)?)?.clip(EPSILON, 1.0 - EPSILON)?;
+                let modulating = prob.neg()?.add_scalar(1.0)?.pow(&Tensor::full((), gamma as f64, DType::F32, p.device())?)?;
+                modulating.mul_scalar(alpha)?.mul(&y.mul(&prob.log()?)?.neg()?)?.sum(&[-1], false)?
+            }
+            LossKind::WeightedBinaryCrossentropy { pos_weight } => {
+                // (1 − y)·x + (1 + (q − 1)·y)·(ln(1 + e^{−|x|}) + max(−x, 0)), stable for any x
+                let softplus_neg = p.abs()?.neg()?.exp()?.log1p()?.add(&p.neg()?.relu()?)?;
+                let weight = y.mul_scalar(pos_weight - 1.0)?.add_scalar(1.0)?;
+                y.neg()?.add_scalar(1.0)?.mul(p)?.add(&weight.mul(&softplus_neg)?)?.mean(&[-1], false)?
+            }
+            LossKind::MulticlassHinge => {
+                let true_score = y.mul(p)?.sum(&[-1], true)?;
+                p.sub(&true_score)?.add_scalar(1.0)?.relu()?.mul(&y.neg()?.add_scalar(1.0)?)?.sum(&[-1], false)?
+            }
             LossKind::SparseCategoricalCrossentropy { .. } => unreachable!("handled above"),
         })
     }
+}
+
+/// Element-wise binary cross-entropy of labels `y` against probabilities or logits `p`.
+fn binary_crossentropy(y: &Tensor, p: &Tensor, from_logits: bool) -> Result<Tensor> {
+    Ok(if from_logits {
+        // max(x, 0) − x·y + ln(1 + e^{−|x|}), stable for any logit
+        p.relu()?.sub(&p.mul(y)?)?.add(&p.abs()?.neg()?.exp()?.log1p()?)?
+    } else {
+        let pc = p.clip(EPSILON, 1.0 - EPSILON)?;
+        y.mul(&pc.log()?)?.add(&y.neg()?.add_scalar(1.0)?.mul(&pc.neg()?.add_scalar(1.0)?.log()?)?)?.neg()?
+    })
 }
 
 fn clipped_log(p: &Tensor) -> Result<Tensor> {

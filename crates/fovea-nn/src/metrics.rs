@@ -120,7 +120,9 @@ impl Metric {
         if self.kind == MetricKind::Accuracy {
             self.kind = match loss.kind {
                 LossKind::SparseCategoricalCrossentropy { .. } => MetricKind::SparseCategoricalAccuracy,
-                LossKind::BinaryCrossentropy { .. } => MetricKind::BinaryAccuracy,
+                LossKind::BinaryCrossentropy { .. }
+                | LossKind::BinaryFocalCrossentropy { .. }
+                | LossKind::WeightedBinaryCrossentropy { .. } => MetricKind::BinaryAccuracy,
                 _ => MetricKind::CategoricalAccuracy,
             };
         }

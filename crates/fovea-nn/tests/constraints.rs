@@ -36,6 +36,7 @@ fn constraints_match_keras() {
 
 #[test]
 fn optimizers_apply_constraints_after_every_update_and_configs_keep_them() {
+    fovea_core::set_seed(1);
     let model = Sequential::with_input_shape(&[3]);
     model
         .add(
@@ -46,11 +47,11 @@ fn optimizers_apply_constraints_after_every_update_and_configs_keep_them() {
         .unwrap();
     model.add(Dense::new(1)).unwrap();
     model.build_for(&[3]).unwrap();
-    model.compile(Optimizer::sgd(0.5, 0.0, false), Loss::from_name("mse").unwrap(), &[]).unwrap();
+    model.compile(Optimizer::sgd(0.05, 0.0, false), Loss::from_name("mse").unwrap(), &[]).unwrap();
     // Targets that pull the first layer's weights negative and its bias far from zero.
     let x = Tensor::random_uniform([32, 3], -1.0, 1.0, Some(4), Device::Cpu).unwrap();
     let y = x.sum(&[1], true).unwrap().mul_scalar(-3.0).unwrap().add_scalar(2.0).unwrap();
-    model.fit(&x, &y, FitOptions { epochs: 3, batch_size: 8, verbose: 0, ..Default::default() }).unwrap();
+    model.fit(&x, &y, FitOptions { epochs: 5, batch_size: 8, verbose: 0, ..Default::default() }).unwrap();
     let first = &model.layers()[0];
     let (kernel, bias) = (first.weights()[0].value().to_vec::<f32>().unwrap(), first.weights()[1].value().to_vec::<f32>().unwrap());
     assert!(kernel.iter().all(|&v| v >= 0.0), "NonNeg kernel after training: {kernel:?}");

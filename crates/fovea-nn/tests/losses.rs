@@ -27,6 +27,18 @@ fn losses_and_gradients_match_keras() {
         ("categorical_hinge", CategoricalHinge.into()),
         ("log_cosh", LogCosh.into()),
         ("cosine_similarity", CosineSimilarity.into()),
+        ("binary_focal", BinaryFocalCrossentropy { gamma: 2.0, alpha: None, from_logits: false, label_smoothing: 0.0 }.into()),
+        (
+            "binary_focal_logits_balanced",
+            BinaryFocalCrossentropy { gamma: 1.5, alpha: Some(0.3), from_logits: true, label_smoothing: 0.1 }.into(),
+        ),
+        ("categorical_focal", CategoricalFocalCrossentropy { alpha: 0.25, gamma: 2.0, from_logits: false, label_smoothing: 0.0 }.into()),
+        (
+            "categorical_focal_logits",
+            CategoricalFocalCrossentropy { alpha: 0.5, gamma: 1.0, from_logits: true, label_smoothing: 0.0 }.into(),
+        ),
+        ("weighted_bce_logits", WeightedBinaryCrossentropy { pos_weight: 3.0 }.into()),
+        ("multiclass_hinge", MulticlassHinge.into()),
     ];
     for (name, loss) in cases {
         let y_true = &f[&format!("{name}.y_true")];

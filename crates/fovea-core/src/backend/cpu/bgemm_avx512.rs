@@ -95,6 +95,7 @@ fn pack_a(a: &[bf16], lda: usize, r0: usize, mr: usize, k: usize, out: &mut [u32
 /// into `c` (row stride `ldc`, its first row being row `r0` of the product), on this thread.
 ///
 /// Panics when a slice is too small for its matrix (a bug in the caller).
+#[allow(clippy::too_many_arguments)] // mirrors the BLAS signature
 pub(crate) fn bgemm_rows(a: &[bf16], lda: usize, k: usize, b: &PackedB, c: &mut [f32], ldc: usize, m: usize, accumulate: bool) {
     assert!(available(), "bgemm_rows needs AVX512-BF16");
     assert!(m == 0 || (a.len() >= (m - 1) * lda + k && c.len() >= (m - 1) * ldc + b.n), "bgemm_rows: operand too small");
