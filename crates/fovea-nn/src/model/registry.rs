@@ -325,13 +325,20 @@ fn declared_input_shape(config: &Value) -> Option<Vec<usize>> {
 /// (`{"class_name": "Sequential", "config": {...}}`), and `InputLayer` entries: their declared
 /// shape is the input shape when `input_shape` is `None`, and must agree with it otherwise.
 ///
+/// The model is built under the parameter limit for configs ([`crate::budget::max_params`]),
+/// so a config declaring huge sizes is refused before its weights are allocated.
+///
 /// # Errors
-/// As [`layer_from_config`]; `Config` for a document of another class or an `InputLayer`
-/// whose shape disagrees with `input_shape`.
+/// As [`layer_from_config`]; `Config` for a document of another class, an `InputLayer` whose
+/// shape disagrees with `input_shape`, or a model past the parameter limit.
 pub fn sequential_from_config(c: &Value, input_shape: Option<&[usize]>) -> Result<Sequential> {
+    crate::budget::with_config_limit(|| sequential_unlimited(c, input_shape))
+}
+
+fn sequential_unlimited(c: &Value, input_shape: Option<&[usize]>) -> Result<Sequential> {
     if let Some(class) = c.get("class_name") {
         return match (class.as_str(), c.get("config")) {
-            (Some("Sequential"), Some(inner)) => sequential_from_config(inner, input_shape),
+            (Some("Sequential"), Some(inner)) => sequential_unlimited(inner, input_shape),
             _ => Err(Error::Config(format!(
                 "expected a Sequential model config (or the {{\"class_name\": \"Sequential\", \"config\": ...}} document Keras writes), got class_name {class}"
             ))),
