@@ -133,3 +133,67 @@ fn damaged_specs_are_clean_errors() {
         });
     }
 }
+
+#[test]
+fn extreme_layer_arguments_in_specs_are_clean_errors() {
+    // Hand-picked values a mutation rarely reaches: zeros (divisions), values past usize and
+    // sizes whose products overflow in shape arithmetic.
+    let dense = r#""activation": "linear", "use_bias": true, "kernel_initializer": "zeros", "bias_initializer": "zeros", "kernel_regularizer": null, "bias_regularizer": null"#;
+    let conv = |k: &str, s: &str, d: &str, p: &str| {
+        format!(
+            r#"{{"class_name": "Conv2D", "config": {{"filters": 2, "kernel_size": {k}, "strides": {s}, "dilation_rate": {d}, "padding": "{p}", {dense}}}}}"#
+        )
+    };
+    let big = "4611686018427387904";
+    let mut layers: Vec<String> = Vec::new();
+    for p in ["valid", "same"] {
+        for (k, s, d) in [
+            ("[3, 3]", "[0, 0]", "[1, 1]"),
+            ("[0, 0]", "[1, 1]", "[1, 1]"),
+            ("[3, 3]", "[1, 1]", "[0, 0]"),
+            (&format!("[{big}, 3]"), "[1, 1]", "[1, 1]"),
+            ("[3, 3]", &format!("[{big}, 1]"), "[1, 1]"),
+            ("[3, 3]", "[1, 1]", &format!("[{big}, 1]")),
+        ] {
+            layers.push(conv(k, s, d, p));
+        }
+        for pool in ["MaxPooling2D", "AveragePooling2D"] {
+            for (size, strides) in
+                [("[0, 0]", "[1, 1]"), ("[2, 2]", "[0, 0]"), (&format!("[{big}, 2]"), "[1, 1]"), ("[2, 2]", &format!("[{big}, 1]"))]
+            {
+                layers.push(format!(
+                    r#"{{"class_name": "{pool}", "config": {{"pool_size": {size}, "strides": {strides}, "padding": "{p}"}}}}"#
+                ));
+            }
+        }
+    }
+    layers.push(format!(r#"{{"class_name": "UpSampling2D", "config": {{"size": [{big}, {big}]}}}}"#));
+    layers.push(r#"{"class_name": "UpSampling2D", "config": {"size": [0, 0]}}"#.to_string());
+    layers.push(format!(r#"{{"class_name": "ZeroPadding2D", "config": {{"padding": [[{big}, {big}], [1, 1]]}}}}"#));
+    layers.push(format!(r#"{{"class_name": "Cropping2D", "config": {{"cropping": [[{big}, 1], [1, 1]]}}}}"#));
+    layers.push(format!(r#"{{"class_name": "Reshape", "config": {{"target_shape": [{big}, {big}, -1]}}}}"#));
+    layers.push(r#"{"class_name": "Reshape", "config": {"target_shape": [0, -1]}}"#.to_string());
+    layers.push(r#"{"class_name": "Permute", "config": {"dims": [7, 1, 2]}}"#.to_string());
+    layers.push(format!(r#"{{"class_name": "Conv2DTranspose", "config": {{"filters": 2, "kernel_size": [{big}, 2], "strides": [{big}, 2], "dilation_rate": [1, 1], "padding": "same", {dense}}}}}"#));
+    layers.push(format!(r#"{{"class_name": "DepthwiseConv2D", "config": {{"depth_multiplier": {big}, "kernel_size": [3, 3], "strides": [1, 1], "dilation_rate": [1, 1], "padding": "same", {dense}}}}}"#));
+    layers.push(format!(r#"{{"class_name": "Dense", "config": {{"units": 0, {dense}}}}}"#));
+    layers.push(r#"{"class_name": "Dropout", "config": {"rate": 7.5}}"#.to_string());
+    layers.push(r#"{"class_name": "LocalResponseNormalization", "config": {"depth_radius": 18446744073709551615, "bias": 1, "alpha": 1, "beta": 0.5}}"#.to_string());
+    for layer in layers {
+        let spec: serde_json::Value =
+            serde_json::from_str(&format!(r#"{{"layers": [{layer}, {{"class_name": "Flatten", "config": {{}}}}]}}"#)).unwrap();
+        let run = || {
+            let m = with_param_budget(1 << 20, "the test's budget", || sequential_from_config(&spec, Some(&[8, 8, 3])))?;
+            let x = fovea_core::Tensor::ones([1, 8, 8, 3], fovea_core::DType::F32, fovea_core::Device::Cpu)?;
+            m.call(&[x], false)
+        };
+        if catch_unwind(AssertUnwindSafe(run)).is_err() {
+            panic!("a spec with {layer} panicked");
+        }
+    }
+    // Sizes that do not overflow but whose activations could never be allocated are refused
+    // when the model is built, before the first batch.
+    let spec = serde_json::json!({"layers": [{"class_name": "UpSampling2D", "config": {"name": "up", "size": [100000, 100000]}}]});
+    let e = sequential_from_config(&spec, Some(&[8, 8, 3])).err().expect("an error").to_string();
+    assert!(e.contains("layer up: output shape (None, 800000, 800000, 3) holds 1920000000000 values per example, past the limit of 2147483648 (set FOVEA_MAX_PARAMS to raise it)"), "{e}");
+}

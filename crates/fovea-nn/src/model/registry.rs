@@ -374,6 +374,29 @@ fn sequential_unlimited(c: &Value, input_shape: Option<&[usize]>) -> Result<Sequ
     }
     if let Some(s) = input_shape {
         model.build_for(s)?;
+        check_output_sizes(&model)?;
     }
     Ok(model)
+}
+
+/// Refuses a layer whose output for one example would hold more values than the parameter
+/// limit ([`crate::budget::max_params`]): a config's `UpSampling2D` or `ZeroPadding2D` can
+/// declare activations far larger than any weight, which would otherwise abort in allocation
+/// at the first batch.
+fn check_output_sizes(model: &Sequential) -> Result<()> {
+    let limit = crate::budget::max_params()?;
+    for (layer, shape) in model.layer_output_shapes()? {
+        let known: Vec<usize> = shape.iter().skip(1).map(|d| d.unwrap_or(1)).collect();
+        let n = fovea_core::checked_numel(&known).map_or(u64::MAX, |n| n as u64);
+        if n > limit {
+            return Err(Error::Config(format!(
+                "layer {}: output shape {} holds {} values per example, past the limit of {limit} (set {} to raise it)",
+                layer.name(),
+                crate::layer::format_shape(&shape),
+                if n == u64::MAX { "more".to_string() } else { n.to_string() },
+                crate::budget::ENV_VAR
+            )));
+        }
+    }
+    Ok(())
 }
