@@ -65,6 +65,15 @@ pub enum Error {
         /// Why, and what would make it available.
         reason: String,
     },
+    /// A file cannot be read or does not hold what its format requires; the message names
+    /// the file once, then says in words what was expected and what was found.
+    #[error("{path}: {detail}")]
+    File {
+        /// The file, as given.
+        path: String,
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 /// The result type of the core crate.

@@ -9,6 +9,7 @@ use std::path::Path;
 
 pub mod limit;
 pub mod record;
+mod safetensors_text;
 
 fn format_err(detail: impl std::fmt::Display) -> Error {
     Error::invalid("safetensors", detail.to_string())
@@ -23,20 +24,38 @@ pub type Metadata = HashMap<String, String>;
 /// Parses a safetensors buffer into named tensors (in file order) and its metadata.
 ///
 /// # Errors
-/// `InvalidArgument` naming the problem for a truncated or corrupt buffer or an unsupported
-/// dtype (f32, f16, bf16, i64, u8 and bool are supported; f64 and i32 are converted to f32 and
-/// i64).
+/// `InvalidArgument` saying in words what is wrong for a truncated or corrupt buffer or an
+/// unsupported dtype (f32, f16, bf16, i64, u8 and bool are supported; f64 and i32 are
+/// converted to f32 and i64). [`read_safetensors_file`] names the file instead.
 pub fn read_safetensors(bytes: &[u8], device: Device) -> Result<(NamedTensors, Metadata)> {
-    let (_, meta) =
-        SafeTensors::read_metadata(bytes).map_err(|e| format_err(format!("corrupt or truncated file (cannot read the header: {e})")))?;
+    parse_safetensors(bytes, device).map_err(format_err)
+}
+
+/// Reads a `.safetensors` file into named tensors (in file order) and its metadata.
+///
+/// # Errors
+/// [`Error::File`] naming the file once, with what is wrong in words: it cannot be read, it is
+/// truncated or corrupt (which entry of the header, what was expected and found), or a tensor
+/// has an unsupported dtype.
+pub fn read_safetensors_file(path: impl AsRef<Path>, device: Device) -> Result<(NamedTensors, Metadata)> {
+    let path = path.as_ref();
+    let file_err = |detail: String| Error::File { path: path.display().to_string(), detail };
+    let bytes = std::fs::read(path).map_err(|e| file_err(format!("cannot read the file: {e}")))?;
+    parse_safetensors(&bytes, device).map_err(file_err)
+}
+
+/// [`read_safetensors`] with the problem as a plain sentence, for callers to attach a name to.
+fn parse_safetensors(bytes: &[u8], device: Device) -> std::result::Result<(NamedTensors, Metadata), String> {
+    let describe = |e: safetensors::SafeTensorError| safetensors_text::describe(&e, bytes);
+    let (_, meta) = SafeTensors::read_metadata(bytes).map_err(describe)?;
     let metadata = meta.metadata().clone().unwrap_or_default();
-    let st = SafeTensors::deserialize(bytes).map_err(|e| format_err(format!("corrupt or truncated file ({e})")))?;
+    let st = SafeTensors::deserialize(bytes).map_err(describe)?;
     // File order is data-offset order, which is how the writer laid the tensors out.
     let mut names: Vec<(usize, String)> = meta.tensors().into_iter().map(|(k, info)| (info.data_offsets.0, k)).collect();
     names.sort();
     let mut out = Vec::with_capacity(names.len());
     for (_, name) in names {
-        let view = st.tensor(&name).map_err(|e| format_err(format!("{name}: {e}")))?;
+        let view = st.tensor(&name).map_err(describe)?;
         let data = view.data();
         let shape = view.shape().to_vec();
         let host = match view.dtype() {
@@ -49,10 +68,12 @@ pub fn read_safetensors(bytes: &[u8], device: Device) -> Result<(NamedTensors, M
             Dtype::F16 => HostData::F16(data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]])).collect()),
             Dtype::BF16 => HostData::BF16(data.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]])).collect()),
             other => {
-                return Err(format_err(format!("tensor {name:?} has dtype {other:?}; supported: F32, F64, F16, BF16, I64, I32, U8, BOOL")))
+                return Err(format!(
+                    "tensor {name:?} has dtype {other:?}, which Fovea cannot load (supported: F32, F64, F16, BF16, I64, I32, U8, BOOL)"
+                ))
             }
         };
-        out.push((name, Tensor::from_host(host, shape, device)?));
+        out.push((name.clone(), Tensor::from_host(host, shape, device).map_err(|e| format!("tensor {name:?}: {e}"))?));
     }
     Ok((out, metadata))
 }
@@ -60,11 +81,9 @@ pub fn read_safetensors(bytes: &[u8], device: Device) -> Result<(NamedTensors, M
 /// Reads a `.safetensors` file into a name → tensor map.
 ///
 /// # Errors
-/// `InvalidArgument` naming the file for I/O errors and as [`read_safetensors`].
+/// As [`read_safetensors_file`].
 pub fn load_safetensors(path: impl AsRef<Path>, device: Device) -> Result<HashMap<String, Tensor>> {
-    let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| format_err(format!("cannot read {}: {e}", path.display())))?;
-    let (tensors, _) = read_safetensors(&bytes, device).map_err(|e| format_err(format!("{}: {e}", path.display())))?;
+    let (tensors, _) = read_safetensors_file(path, device)?;
     Ok(tensors.into_iter().collect())
 }
 
@@ -161,11 +180,87 @@ mod tests {
         }
         // A truncated file is an error that says so, never a panic.
         let e = read_safetensors(&bytes[..bytes.len() - 3], d).unwrap_err().to_string();
-        assert!(e.contains("safetensors") && e.contains("corrupt or truncated"), "{e}");
+        assert!(e.contains("safetensors") && e.contains("truncated"), "{e}");
         let e = read_safetensors(&bytes[..5], d).unwrap_err().to_string();
-        assert!(e.contains("corrupt or truncated file (cannot read the header"), "{e}");
+        assert!(e.contains("the file holds only 5 bytes"), "{e}");
         let e = load_safetensors(dir.join("missing.safetensors"), d).unwrap_err().to_string();
-        assert!(e.contains("missing.safetensors"), "{e}");
+        assert!(e.starts_with(&format!("{}: cannot read the file: ", dir.join("missing.safetensors").display())), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A safetensors file with this header and `data` bytes after it.
+    fn with_header(header: &str, data: usize) -> Vec<u8> {
+        let mut v = (header.len() as u64).to_le_bytes().to_vec();
+        v.extend(header.as_bytes());
+        v.extend(vec![0u8; data]);
+        v
+    }
+
+    #[test]
+    fn every_safetensors_error_is_a_sentence_naming_the_file_once() {
+        let dir = std::env::temp_dir().join(format!("fovea-io-errors-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.safetensors");
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            // Used to say "cannot read the header: InvalidHeaderDeserialization".
+            (
+                with_header(r#"{"w":{"dtype":"F99","shape":[1],"data_offsets":[0,4]}}"#, 4),
+                r#"tensor "w" has dtype "F99", which safetensors does not define"#,
+            ),
+            (
+                with_header(r#"{"w":{"dtype":"F32","shape":"big","data_offsets":[0,4]}}"#, 4),
+                r#"tensor "w": expected shape to be a list of non-negative integers, found the string "big""#,
+            ),
+            (
+                with_header(r#"{"w":{"dtype":"F32","shape":[1]}}"#, 4),
+                r#"tensor "w": expected data_offsets to be a [begin, end] pair of byte offsets, found nothing"#,
+            ),
+            (with_header(r#"{"__metadata__":{"k":3}}"#, 0), r#"metadata entry "k" must be a string, found the number 3"#),
+            (with_header(r#"{"w": "#, 0), "the header is not valid JSON: EOF while parsing"),
+            (with_header("[1]", 0), "expected the header to be a JSON object of tensors, found a list"),
+            // Used to say TensorInvalidInfo.
+            (
+                with_header(r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}}"#, 4),
+                r#"tensor "w": shape [2] of F32 needs 8 bytes, but its data_offsets [0, 4] span 4 bytes"#,
+            ),
+            // Used to say InvalidOffset("b").
+            (
+                with_header(
+                    r#"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"U8","shape":[2],"data_offsets":[3,5]}}"#,
+                    5,
+                ),
+                r#"tensor "b": its data starts at byte 3, expected 2"#,
+            ),
+            (
+                with_header(r#"{"w":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}"#, 7),
+                "the tensors' data ends at byte 2 of the data section, but the file holds 7 bytes of data",
+            ),
+            (
+                with_header(r#"{"w":{"dtype":"F64","shape":[4611686018427387904, 4],"data_offsets":[0,8]}}"#, 8),
+                "is too large (its size in bytes overflows)",
+            ),
+            // Used to say HeaderTooLarge.
+            (
+                [u64::MAX.to_le_bytes().to_vec(), vec![0; 8]].concat(),
+                "the header length field says 18446744073709551615 bytes, more than the 100000000 bytes",
+            ),
+            ([100u64.to_le_bytes().to_vec(), b"{}".to_vec()].concat(), "the header length field says 100 bytes but only 2 bytes follow it"),
+            (vec![1, 2, 3], "expected a safetensors file, which starts with an 8-byte header length, but the file holds only 3 bytes"),
+            ([2u64.to_le_bytes().to_vec(), vec![0xff, 0xfe]].concat(), "the header is not UTF-8 text"),
+            (
+                with_header(r#"{"w":{"dtype":"U16","shape":[1],"data_offsets":[0,2]}}"#, 2),
+                r#"tensor "w" has dtype U16, which Fovea cannot load"#,
+            ),
+        ];
+        for (bytes, expected) in cases {
+            std::fs::write(&path, &bytes).unwrap();
+            let e = load_safetensors(&path, Device::Cpu).unwrap_err().to_string();
+            let prefix = format!("{}: ", path.display());
+            assert!(e.starts_with(&prefix) && e.contains(expected), "expected {expected:?}, got {e}");
+            // One prefix: no enum names, no repeated file name or error-type words.
+            assert_eq!(e.matches("bad.safetensors").count(), 1, "{e}");
+            assert!(!e.contains("invalid argument") && !e.contains("Invalid") && !e.contains("TooLarge"), "{e}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

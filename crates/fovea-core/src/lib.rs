@@ -49,7 +49,7 @@ pub use dtype::DType;
 pub use error::{Error, Result};
 pub use half::{bf16, f16};
 pub use random::set_seed;
-pub use shape::{broadcast_shapes, normalize_axis, Shape};
+pub use shape::{broadcast_shapes, checked_bytes, checked_numel, normalize_axis, Shape};
 pub use storage::{DeviceBuffer, Element, HostData, Storage};
 pub use tensor::{Tensor, TensorId};
 pub use threads::on_pool;

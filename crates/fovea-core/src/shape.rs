@@ -29,8 +29,18 @@ impl Shape {
     }
 
     /// The number of elements (1 for a scalar).
+    ///
+    /// Wraps (or panics in debug builds) when the product overflows; shapes that come from
+    /// outside (files, configs) go through [`Shape::checked_numel`] first.
     pub fn numel(&self) -> usize {
         self.0.iter().product()
+    }
+
+    /// The number of elements, or `None` when the product overflows `usize`: the check every
+    /// reader makes on a shape read from a file, where a huge product could otherwise wrap to
+    /// a small (even zero) size.
+    pub fn checked_numel(&self) -> Option<usize> {
+        checked_numel(&self.0)
     }
 
     /// Size of dimension `axis`, which may be negative (counted from the end).
@@ -154,9 +164,34 @@ impl From<()> for Shape {
     }
 }
 
+/// The number of elements of `dims`, or `None` when the product overflows `usize` (see
+/// [`Shape::checked_numel`]).
+pub fn checked_numel(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+}
+
+/// The bytes `dims` elements of `elem_size` bytes occupy, or `None` when that overflows or
+/// exceeds `isize::MAX` (the most one allocation may hold), so a size read from a file becomes
+/// a clear error instead of a capacity-overflow panic.
+pub fn checked_bytes(dims: &[usize], elem_size: usize) -> Option<usize> {
+    checked_numel(dims)?.checked_mul(elem_size).filter(|&b| isize::try_from(b).is_ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checked_sizes_refuse_overflow() {
+        // [2^22, 2^21, 2^21] multiplies to 2^64, which `product()` wraps to zero.
+        let huge = Shape::new([1 << 22, 1 << 21, 1 << 21]);
+        assert_eq!(huge.checked_numel(), None);
+        assert_eq!(Shape::new([2, 3, 4]).checked_numel(), Some(24));
+        assert_eq!(Shape::scalar().checked_numel(), Some(1));
+        assert_eq!(checked_bytes(&[2, 3], 4), Some(24));
+        assert_eq!(checked_bytes(&[1 << 62], 4), None, "past usize");
+        assert_eq!(checked_bytes(&[1 << 62, 2], 1), None, "past isize::MAX");
+    }
 
     #[test]
     fn strides_are_row_major() {

@@ -41,8 +41,19 @@ pub fn parse_idx(bytes: &[u8], what: &str) -> Result<IdxArray> {
     }
     let dims: Vec<usize> =
         (0..rank).map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize).collect();
-    let expected: usize = dims.iter().product();
+    if let Some(axis) = dims.iter().position(|&d| d == 0) {
+        // An empty array is never a dataset; accepting it only defers the failure to a reshape
+        // deep in training that no longer names the file.
+        return Err(Error::format(what, format!("dimension {axis} of {dims:?} is zero: the file holds no examples")));
+    }
     let got = bytes.len() - header;
+    // A checked product: [2^22, 2^21, 2^21] would otherwise wrap to 0 and match an empty body.
+    let expected = fovea_core::checked_numel(&dims).ok_or_else(|| {
+        Error::format(
+            what,
+            format!("header declares dimensions {dims:?}, more elements than can be addressed (file holds {got} bytes of data)"),
+        )
+    })?;
     if got != expected {
         return Err(Error::format(
             what,
@@ -132,6 +143,17 @@ mod tests {
         let mut f = idx(&[1], &[0, 0, 0, 0]);
         f[2] = 0x0D;
         assert!(parse_idx(&f, "x").unwrap_err().to_string().contains("type 0x0d"));
+    }
+
+    #[test]
+    fn overflowing_and_empty_headers_are_rejected() {
+        // 16 bytes declaring 2^64 elements: an unchecked product wraps to 0 and "matches".
+        let e = parse_idx(&idx(&[1 << 22, 1 << 21, 1 << 21], &[]), "huge.idx").unwrap_err().to_string();
+        assert!(e.contains("huge.idx") && e.contains("more elements than can be addressed"), "{e}");
+        let e = parse_idx(&idx(&[0, 28, 28], &[]), "empty-images").unwrap_err().to_string();
+        assert!(e.contains("empty-images: dimension 0 of [0, 28, 28] is zero"), "{e}");
+        let e = parse_idx(&idx(&[3, 0], &[]), "x").unwrap_err().to_string();
+        assert!(e.contains("dimension 1 of [3, 0] is zero"), "{e}");
     }
 
     #[test]

@@ -34,15 +34,24 @@ pub struct Split {
     pub test_labels: Tensor,
 }
 
+/// The number of classes of MNIST and Fashion-MNIST.
+const CLASSES: u8 = 10;
+
 pub(crate) fn load_pair(dir: &Path, images: &str, labels: &str, device: Device) -> Result<(Tensor, Tensor)> {
     let find = |f: &str| existing(dir, f).ok_or_else(|| Error::Missing(format!("{} not found in {}", f, dir.display())));
     let img = read_idx(&find(images)?)?;
-    let lab = read_idx(&find(labels)?)?;
+    let label_path = find(labels)?;
+    let lab = read_idx(&label_path)?;
     if img.dims.len() != 3 || lab.dims.len() != 1 || img.dims[0] != lab.dims[0] {
         return Err(Error::format(
             dir.display().to_string(),
             format!("{images} has dimensions {:?} but {labels} has {:?}: expected [N, H, W] and [N]", img.dims, lab.dims),
         ));
+    }
+    // Both MNIST and Fashion-MNIST have ten classes; a label past them would index out of a
+    // one-hot or a per-class count later, far from the file that holds it.
+    if let Some((i, &l)) = lab.data.iter().enumerate().find(|(_, &l)| l >= CLASSES) {
+        return Err(Error::format(label_path.display().to_string(), format!("label {i} is {l}, expected a class in 0..{CLASSES}")));
     }
     let labels = lab.data.iter().map(|&l| l as i64).collect::<Vec<_>>();
     Ok((Tensor::from_vec(img.data, img.dims.clone(), device)?, Tensor::from_vec(labels, lab.dims, device)?))
@@ -64,4 +73,36 @@ pub fn load_from(dir: &Path, device: Device) -> Result<Split> {
 /// As [`fetch`] and [`load_from`].
 pub fn load(device: Device) -> Result<Split> {
     load_from(&fetch(&MNIST)?, device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+        let mut v = vec![0, 0, 0x08, dims.len() as u8];
+        for d in dims {
+            v.extend(d.to_be_bytes());
+        }
+        v.extend(data);
+        v
+    }
+
+    #[test]
+    fn labels_past_the_ten_classes_are_rejected() {
+        let dir = std::env::temp_dir().join(format!("fovea-mnist-labels-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("i"), idx(&[3, 2, 2], &[0; 12])).unwrap();
+        std::fs::write(dir.join("l"), idx(&[3], &[1, 9, 0])).unwrap();
+        let (_, y) = load_pair(&dir, "i", "l", Device::Cpu).unwrap();
+        assert_eq!(y.to_vec::<i64>().unwrap(), vec![1, 9, 0]);
+        std::fs::write(dir.join("l"), idx(&[3], &[1, 10, 255])).unwrap();
+        let e = load_pair(&dir, "i", "l", Device::Cpu).unwrap_err().to_string();
+        assert!(e.contains(&format!("{}: label 1 is 10, expected a class in 0..10", dir.join("l").display())), "{e}");
+        // An empty file names itself rather than failing in a later reshape.
+        std::fs::write(dir.join("i"), idx(&[0, 2, 2], &[])).unwrap();
+        let e = load_pair(&dir, "i", "l", Device::Cpu).unwrap_err().to_string();
+        assert!(e.contains(&dir.join("i").display().to_string()) && e.contains("is zero"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -95,12 +95,14 @@ pub fn parse_npy(bytes: &[u8], what: &str, device: Device) -> Result<Tensor> {
             )))
         }
     };
-    let count: usize = dims.iter().product();
     let data = &bytes[start + header_len..];
-    if data.len() != count * kind.size() {
+    // Checked: a shape read from the file must not wrap to a size that matches its data.
+    let needed = fovea_core::checked_numel(&dims).and_then(|n| n.checked_mul(kind.size())).ok_or_else(|| {
+        bad(format!("the shape {dims:?} of '{descr}' declares more bytes than can be addressed (the file holds {})", data.len()))
+    })?;
+    if data.len() != needed {
         return Err(bad(format!(
-            "the shape {dims:?} of '{descr}' needs {} bytes of data, the file holds {} (truncated or corrupt)",
-            count * kind.size(),
+            "the shape {dims:?} of '{descr}' needs {needed} bytes of data, the file holds {} (truncated or corrupt)",
             data.len()
         )));
     }

@@ -6,7 +6,10 @@ use fovea_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 /// An activation function with Keras's name and default parameters.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+///
+/// Deserialising goes through [`Activation::from_name`], so every layer config accepts the
+/// aliases Keras writes (Keras 3's `"silu"`, `null` for linear), not only Fovea's own names.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
     /// The identity (`None` / `"linear"` in Keras).
@@ -101,6 +104,16 @@ impl Activation {
     }
 }
 
+impl<'de> Deserialize<'de> for Activation {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        // `None` in Python is Keras's spelling of the identity.
+        match Option::<String>::deserialize(deserializer)? {
+            None => Ok(Activation::Linear),
+            Some(name) => Activation::from_name(&name).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +130,17 @@ mod tests {
         let e = Activation::from_name("relu7").unwrap_err().to_string();
         assert!(e.contains("unknown activation \"relu7\"") && e.contains("relu6"), "{e}");
         assert_eq!(serde_json::to_string(&Activation::HardSigmoid).unwrap(), "\"hard_sigmoid\"");
+    }
+
+    #[test]
+    fn serde_accepts_every_keras_alias() {
+        // Keras 3 writes "silu" for swish; layer configs parse with serde, not from_name.
+        assert_eq!(serde_json::from_str::<Activation>("\"silu\"").unwrap(), Activation::Swish);
+        assert_eq!(serde_json::from_str::<Activation>("null").unwrap(), Activation::Linear);
+        for a in [Activation::HardSigmoid, Activation::LogSoftmax, Activation::Relu6, Activation::Linear] {
+            assert_eq!(serde_json::from_str::<Activation>(&serde_json::to_string(&a).unwrap()).unwrap(), a);
+        }
+        let e = serde_json::from_str::<Activation>("\"relu7\"").unwrap_err().to_string();
+        assert!(e.contains("unknown activation \"relu7\""), "{e}");
     }
 }

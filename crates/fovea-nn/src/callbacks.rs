@@ -362,8 +362,7 @@ impl Callback for BackupAndRestore {
             .get("fovea.epoch")
             .and_then(|e| e.parse().ok())
             .ok_or_else(|| Error::Config(format!("{}: backup without an epoch number", path.display())))?;
-        let bytes = std::fs::read(&path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-        let (tensors, _) = fovea_core::io::read_safetensors(&bytes, fovea_core::Device::Cpu)?;
+        let (tensors, _) = fovea_core::io::read_safetensors_file(&path, fovea_core::Device::Cpu)?;
         let state: Vec<(String, Tensor)> = tensors.into_iter().filter(|(k, _)| k.starts_with("optimizer/")).collect();
         if let Some(c) = ctx.compiled.lock().expect("compile lock").as_mut() {
             if !state.is_empty() {

@@ -33,7 +33,10 @@ pub enum Distribution {
 }
 
 /// An initializer, serialised with Keras's snake_case names.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Deserialising accepts what Keras writes as well as Fovea's own form (see
+/// [`Initializer::from_config`]), so every layer config benefits.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "class_name", rename_all = "snake_case")]
 pub enum Initializer {
     /// Uniform on ±√(6 / (fan_in + fan_out)) — Keras's default for kernels.
@@ -126,16 +129,91 @@ impl Initializer {
             "random_normal" => Initializer::RandomNormal { mean: 0.0, stddev: 0.05 },
             "random_uniform" => Initializer::RandomUniform { minval: -0.05, maxval: 0.05 },
             "truncated_normal" => Initializer::TruncatedNormal { mean: 0.0, stddev: 0.05 },
+            "uniform" => Initializer::RandomUniform { minval: -0.05, maxval: 0.05 },
+            "normal" => Initializer::RandomNormal { mean: 0.0, stddev: 0.05 },
             "variance_scaling" => Initializer::VarianceScaling { scale: 1.0, mode: FanMode::FanIn, distribution: Distribution::TruncatedNormal },
-            "orthogonal" => Initializer::Orthogonal { gain: 1.0 },
-            "zeros" => Initializer::Zeros,
-            "ones" => Initializer::Ones,
+            // Keras 3's class is `OrthogonalInitializer`.
+            "orthogonal" | "orthogonal_initializer" => Initializer::Orthogonal { gain: 1.0 },
+            "zeros" | "zero" => Initializer::Zeros,
+            "ones" | "one" => Initializer::Ones,
+            "constant" => Initializer::Constant { value: 0.0 },
             other => {
                 return Err(Error::Config(format!(
-                    "unknown initializer {other:?}; known: glorot_uniform, glorot_normal, he_normal, he_uniform, lecun_normal, lecun_uniform, random_normal, random_uniform, truncated_normal, variance_scaling, orthogonal, zeros, ones (and Constant {{ value }})"
+                    "unknown initializer {other:?}; known: glorot_uniform, glorot_normal, he_normal, he_uniform, lecun_normal, lecun_uniform, random_normal, random_uniform, truncated_normal, variance_scaling, orthogonal, zeros, ones, constant (or their Keras class names, e.g. GlorotUniform)"
                 )))
             }
         })
+    }
+
+    /// Reads an initializer in any form Keras or Fovea writes: a name (`"he_normal"`,
+    /// `"HeNormal"`), Fovea's `{"class_name": "random_normal", "mean": 0.0, ...}`, or Keras's
+    /// `{"class_name": "RandomNormal", "config": {"mean": 0.0, ...}}`. Parameters left out take
+    /// Keras's defaults; `seed` is ignored because Fovea seeds each layer itself.
+    ///
+    /// # Errors
+    /// `Config` for an unknown class, a parameter of the wrong type, or a value that is neither
+    /// a string nor an object.
+    pub fn from_config(v: &serde_json::Value) -> Result<Self> {
+        use serde_json::Value;
+        let (class, params) = match v {
+            Value::String(s) => (s.as_str(), None),
+            Value::Object(o) => {
+                let class = o
+                    .get("class_name")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| Error::Config(format!("initializer {v} has no \"class_name\"")))?;
+                // Keras nests the parameters under "config"; Fovea writes them beside the class.
+                (class, Some(o.get("config").and_then(Value::as_object).unwrap_or(o)))
+            }
+            other => {
+                return Err(Error::Config(format!("expected an initializer name or {{\"class_name\", \"config\"}} object, got {other}")))
+            }
+        };
+        let mut init = Self::from_name(&crate::names::snake_case(class))?;
+        let Some(p) = params else { return Ok(init) };
+        let num = |key: &str, default: f64| -> Result<f64> {
+            match p.get(key) {
+                None | Some(Value::Null) => Ok(default),
+                Some(x) => x.as_f64().ok_or_else(|| Error::Config(format!("initializer {class}: {key:?} must be a number, got {x}"))),
+            }
+        };
+        let text = |key: &str| -> Result<Option<String>> {
+            match p.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(x) => Err(Error::Config(format!("initializer {class}: {key:?} must be a string, got {x}"))),
+            }
+        };
+        match &mut init {
+            Initializer::RandomNormal { mean, stddev } | Initializer::TruncatedNormal { mean, stddev } => {
+                *mean = num("mean", *mean)?;
+                *stddev = num("stddev", *stddev)?;
+            }
+            Initializer::RandomUniform { minval, maxval } => {
+                *minval = num("minval", *minval)?;
+                *maxval = num("maxval", *maxval)?;
+            }
+            Initializer::VarianceScaling { scale, mode, distribution } => {
+                *scale = num("scale", *scale)?;
+                if let Some(m) = text("mode")? {
+                    *mode = serde_json::from_value(Value::String(m.clone()))
+                        .map_err(|_| Error::Config(format!("initializer {class}: unknown mode {m:?}; known: fan_in, fan_out, fan_avg")))?;
+                }
+                if let Some(d) = text("distribution")? {
+                    // Keras 2's "normal" meant the truncated normal (Keras 3 maps it the same way).
+                    let d = if d == "normal" { "truncated_normal".to_string() } else { d };
+                    *distribution = serde_json::from_value(Value::String(d.clone())).map_err(|_| {
+                        Error::Config(format!(
+                            "initializer {class}: unknown distribution {d:?}; known: truncated_normal, untruncated_normal, uniform"
+                        ))
+                    })?;
+                }
+            }
+            Initializer::Orthogonal { gain } => *gain = num("gain", *gain)?,
+            Initializer::Constant { value } => *value = num("value", *value)?,
+            _ => {}
+        }
+        Ok(init)
     }
 
     /// The equivalent variance-scaling form, for the named families.
@@ -192,6 +270,12 @@ impl Initializer {
             Initializer::Constant { value } => Tensor::full(shape_v, *value, fovea_core::DType::F32, device)?,
             _ => unreachable!("variance-scaling families handled above"),
         })
+    }
+}
+
+impl<'de> Deserialize<'de> for Initializer {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        Initializer::from_config(&serde_json::Value::deserialize(deserializer)?).map_err(serde::de::Error::custom)
     }
 }
 
@@ -295,5 +379,44 @@ mod tests {
         let json = serde_json::to_string(&Initializer::HeNormal).unwrap();
         assert_eq!(json, r#"{"class_name":"he_normal"}"#);
         assert!(Initializer::Orthogonal { gain: 1.0 }.sample(&[3], 0, Device::Cpu).is_err());
+    }
+
+    #[test]
+    fn serde_reads_keras_and_fovea_forms() {
+        let read = |j: &str| serde_json::from_str::<Initializer>(j);
+        // What Keras 3's `get_config` writes, module and registered_name included.
+        let keras = r#"{"module": "keras.initializers", "class_name": "GlorotUniform", "config": {"seed": null}, "registered_name": null}"#;
+        assert_eq!(read(keras).unwrap(), Initializer::GlorotUniform);
+        assert_eq!(read(r#"{"class_name": "Zeros", "config": {}}"#).unwrap(), Initializer::Zeros);
+        assert_eq!(
+            read(r#"{"class_name": "RandomNormal", "config": {"mean": 0.5, "stddev": 2.0, "seed": 7}}"#).unwrap(),
+            Initializer::RandomNormal { mean: 0.5, stddev: 2.0 }
+        );
+        assert_eq!(
+            read(r#"{"class_name": "VarianceScaling", "config": {"scale": 2.0, "mode": "fan_out", "distribution": "normal"}}"#).unwrap(),
+            Initializer::VarianceScaling { scale: 2.0, mode: FanMode::FanOut, distribution: Distribution::TruncatedNormal }
+        );
+        assert_eq!(
+            read(r#"{"class_name": "OrthogonalInitializer", "config": {"gain": 3.0}}"#).unwrap(),
+            Initializer::Orthogonal { gain: 3.0 }
+        );
+        assert_eq!(read(r#"{"class_name": "Constant", "config": {"value": 0.25}}"#).unwrap(), Initializer::Constant { value: 0.25 });
+        // Plain names, lowercase or Keras class spelling.
+        assert_eq!(read(r#""he_normal""#).unwrap(), Initializer::HeNormal);
+        assert_eq!(read(r#""LecunUniform""#).unwrap(), Initializer::LecunUniform);
+        // Fovea's own form still round-trips, with every parameterised variant.
+        for init in [
+            Initializer::TruncatedNormal { mean: 0.1, stddev: 0.2 },
+            Initializer::RandomUniform { minval: -1.0, maxval: 2.0 },
+            Initializer::VarianceScaling { scale: 0.5, mode: FanMode::FanAvg, distribution: Distribution::Uniform },
+            Initializer::Constant { value: 3.0 },
+            Initializer::Ones,
+        ] {
+            assert_eq!(read(&serde_json::to_string(&init).unwrap()).unwrap(), init);
+        }
+        let e = read(r#"{"class_name": "Identity", "config": {}}"#).unwrap_err().to_string();
+        assert!(e.contains("unknown initializer \"identity\""), "{e}");
+        let e = read(r#"{"class_name": "RandomNormal", "config": {"stddev": "big"}}"#).unwrap_err().to_string();
+        assert!(e.contains("\"stddev\" must be a number"), "{e}");
     }
 }

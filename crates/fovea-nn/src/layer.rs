@@ -339,7 +339,8 @@ impl LayerBase {
     /// fresh weights are made (loading overwrites them by these names).
     ///
     /// # Errors
-    /// `Config` from the initializer.
+    /// `Config` from the initializer, and for a shape too large to allocate or past a
+    /// parameter budget in force ([`crate::budget`]), checked before anything is allocated.
     pub fn add_weight(
         &self,
         name: &str,
@@ -348,8 +349,10 @@ impl LayerBase {
         trainable: bool,
         regularizer: Option<Regularizer>,
     ) -> Result<Variable> {
+        let full_name = format!("{}/{name}", self.name());
+        crate::budget::charge(&full_name, shape)?;
         let value = initializer.sample(shape, random::next_seed(), self.device())?;
-        let variable = Variable::new(format!("{}/{name}", self.name()), value, trainable && self.trainable())?;
+        let variable = Variable::new(full_name, value, trainable && self.trainable())?;
         self.weights.write().expect("weights lock").push(WeightSlot {
             variable: variable.clone(),
             intrinsic_trainable: trainable,

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod activations;
+pub mod budget;
 pub mod callbacks;
 pub mod confusion;
 pub mod constraints;

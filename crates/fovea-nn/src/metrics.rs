@@ -341,7 +341,20 @@ mod tests {
         }
         let mut a = Metric::from_name("auc").unwrap();
         a.update_state(&t, &p).unwrap();
-        assert!((a.result() - 0.75).abs() < 0.01, "auc {}", a.result());
+        // Reference values from keras.metrics.AUC()'s algorithm (200 thresholds, trapezoids on
+        // the ROC points): 3 of 4 positive-negative pairs are ordered, so exactly 0.75.
+        assert!((a.result() - 0.75).abs() < 1e-12, "auc {}", a.result());
+        // 0.501 (positive) and 0.502 (negative) fall between the same two thresholds, so Keras
+        // counts the pair as a tie: (3 + 1/2) / 6, where the exact rank statistic gives 3 / 6.
+        let mut a = Metric::from_name("auc").unwrap();
+        a.update_state(
+            &Tensor::from_vec(vec![1.0f32, 0.0, 1.0], [3, 1], d).unwrap(),
+            &Tensor::from_vec(vec![0.501f32, 0.502, 0.9], [3, 1], d).unwrap(),
+        )
+        .unwrap();
+        a.update_state(&Tensor::from_vec(vec![0.0f32, 1.0], [2, 1], d).unwrap(), &Tensor::from_vec(vec![0.3f32, 0.2], [2, 1], d).unwrap())
+            .unwrap();
+        assert!((a.result() - 3.5 / 6.0).abs() < 1e-12, "auc over two batches {}", a.result());
         let mut iou = Metric::new(MetricKind::MeanIou(2), "mean_iou");
         iou.update_state(
             &Tensor::from_vec(vec![0i64, 1], [2], d).unwrap(),

@@ -146,8 +146,22 @@ fn initial_epoch_steps_per_epoch_and_test_on_batch() {
     let (m, x, y) = setup(0.05);
     let h = m.fit(&x, &y, FitOptions { initial_epoch: 2, steps_per_epoch: Some(7), ..opts(4) }).unwrap();
     assert_eq!(h.history["loss"].len(), 2);
+    let before: Vec<Vec<f32>> = m.weights().iter().map(|w| w.value().to_vec::<f32>().unwrap()).collect();
     let logs = m.test_on_batch(&x, &y).unwrap();
-    assert!(logs["loss"] >= 0.0 && logs["loss"].is_finite());
+    // Reference: the mean squared error of the model's own weights, computed on the host in
+    // f64; and test_on_batch must not train.
+    let (w, b) = (&before[0], before[1][0] as f64);
+    let (xs, ys) = (x.to_vec::<f32>().unwrap(), y.to_vec::<f32>().unwrap());
+    let mse = (0..32)
+        .map(|i| {
+            let pred = (0..3).map(|j| xs[i * 3 + j] as f64 * w[j] as f64).sum::<f64>() + b;
+            (pred - ys[i] as f64).powi(2)
+        })
+        .sum::<f64>()
+        / 32.0;
+    assert!((logs["loss"] - mse).abs() <= 1e-5 * mse.max(1e-3), "test_on_batch loss {} vs host MSE {mse}", logs["loss"]);
+    let after: Vec<Vec<f32>> = m.weights().iter().map(|w| w.value().to_vec::<f32>().unwrap()).collect();
+    assert_eq!(before, after, "test_on_batch changed the weights");
     let e = m.fit(&x, &y, FitOptions { steps_per_epoch: Some(0), ..opts(1) }).unwrap_err().to_string();
     assert!(e.contains("steps_per_epoch must be >= 1"), "{e}");
 }

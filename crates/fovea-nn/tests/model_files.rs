@@ -112,3 +112,49 @@ fn functional_models_with_shared_and_nested_layers_round_trip() {
     assert!(e.contains("holds a Functional model, not a Sequential; use load_functional"), "{e}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Rewrites the architecture stored in `path` with `edit`, keeping the weights.
+fn edit_architecture(path: &std::path::Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let (tensors, mut meta) = fovea_core::io::read_safetensors(&std::fs::read(path).unwrap(), Device::Cpu).unwrap();
+    let mut arch: serde_json::Value = serde_json::from_str(&meta["fovea.architecture"]).unwrap();
+    edit(&mut arch);
+    meta.insert("fovea.architecture".into(), arch.to_string());
+    fovea_core::io::save_safetensors(path, &tensors, &meta).unwrap();
+}
+
+#[test]
+fn huge_declared_sizes_are_refused_before_allocation() {
+    let dir = std::env::temp_dir().join(format!("fovea-model-files-huge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("m.safetensors");
+    let m = Sequential::with_input_shape(&[784]);
+    m.add(Dense::new(10)).unwrap();
+    m.build_for(&[784]).unwrap();
+    save_model(&m, &path).unwrap();
+    // One billion units: 784 billion parameters, which used to abort in allocation.
+    edit_architecture(&path, |a| a["config"]["layers"][0]["config"]["units"] = serde_json::json!(1_000_000_000u64));
+    let e = load_model(&path).err().expect("an error").to_string();
+    assert!(e.contains("shape [784, 1000000000] (784000000000 parameters)"), "{e}");
+    assert!(e.contains(&format!("the 7850 values {} stores", path.display())), "{e}");
+    // Sizes past isize::MAX bytes are a clear error, not a capacity-overflow panic.
+    edit_architecture(&path, |a| a["config"]["layers"][0]["config"]["units"] = serde_json::json!(1u64 << 62));
+    let e = load_model(&path).err().expect("an error").to_string();
+    assert!(e.contains("is too large to allocate") && e.contains(&path.display().to_string()), "{e}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn huge_specs_are_refused_before_allocation() {
+    use fovea_nn::model::registry::sequential_from_config;
+    let spec = |units: u64| {
+        serde_json::json!({"name": "s", "layers": [{"class_name": "Dense", "config": {
+            "units": units, "activation": "relu", "use_bias": true, "kernel_initializer": "glorot_uniform",
+            "bias_initializer": "zeros", "kernel_regularizer": null, "bias_regularizer": null}}]})
+    };
+    let e = sequential_from_config(&spec(1_000_000_000), Some(&[784])).err().expect("an error").to_string();
+    assert!(e.contains("(784000000000 parameters)") && e.contains("the limit of 2147483648 parameters"), "{e}");
+    assert!(e.contains("FOVEA_MAX_PARAMS"), "{e}");
+    let e = sequential_from_config(&spec(u64::MAX), Some(&[784])).err().expect("an error").to_string();
+    assert!(e.contains("too large to allocate"), "{e}");
+    assert!(sequential_from_config(&spec(100), Some(&[784])).is_ok());
+}

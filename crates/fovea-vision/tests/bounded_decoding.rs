@@ -64,3 +64,62 @@ fn a_png_at_the_limit_decodes() {
     assert_eq!((back.dims().to_vec(), back.to_vec::<u8>().unwrap()), (vec![64, 48, 3], img.clone()));
     assert!(decode_image_with_limit(&png, 0, Device::Cpu, img.len() as u64 - 1).is_err());
 }
+
+/// Recomputes every chunk's CRC, so damage inside a chunk reaches the decoder instead of
+/// stopping at the checksum.
+fn fix_crcs(png: &mut [u8]) {
+    let mut at = 8;
+    while at + 12 <= png.len() {
+        let len = u32::from_be_bytes(png[at..at + 4].try_into().unwrap()) as usize;
+        let Some(end) = (at + 8).checked_add(len).filter(|&e| e + 4 <= png.len()) else { break };
+        let crc = crc32(&png[at + 4..end]);
+        png[end..end + 4].copy_from_slice(&crc.to_be_bytes());
+        at = end + 4;
+    }
+}
+
+#[test]
+fn damaged_pngs_are_clean_errors_within_a_small_memory_budget() {
+    // A bounded, deterministic mutation test: byte and bit flips, size fields set huge,
+    // truncations and spliced copies of a small valid PNG (CRCs fixed up, so the damage reaches
+    // the decoder) must each give Ok or a clean Err, never a panic, and never a large allocation.
+    let img: Vec<u8> = (0..6 * 5 * 3).map(|i| (i * 11 % 256) as u8).collect();
+    let valid = encode_png(&Tensor::from_vec(img, vec![6, 5, 3], Device::Cpu).unwrap()).unwrap();
+    let mut state = 0x5eed_u64;
+    let mut next = move |n: usize| {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 33) % n.max(1) as u64) as usize
+    };
+    for case in 0..400 {
+        let mut png = valid.clone();
+        for _ in 0..1 + next(3) {
+            let at = next(png.len());
+            match next(5) {
+                0 => png[at] = next(256) as u8,
+                1 => png[at] ^= 1 << next(8),
+                2 => {
+                    let end = (at + 4).min(png.len());
+                    png[at..end].fill(0xff);
+                }
+                3 => png.truncate(at.max(1)),
+                _ => {
+                    let from = next(png.len());
+                    let chunk = png[from..(from + 1 + next(16)).min(png.len())].to_vec();
+                    png.splice(at..at, chunk);
+                }
+            }
+        }
+        if next(4) != 0 {
+            fix_crcs(&mut png);
+        }
+        let (result, peak) = PeakAlloc::peak_during(|| {
+            std::panic::catch_unwind(|| {
+                let _ = decode_image_with_limit(&png, 0, Device::Cpu, MIB);
+                let _ = decode_image_with_limit(&png, 4, Device::Cpu, MIB);
+            })
+        });
+        assert!(result.is_ok(), "case {case} panicked: {png:02x?}");
+        // Whatever the header declares, the decoder stays within the limit it was given.
+        assert!(peak < 8 * MIB, "case {case} took {peak} bytes");
+    }
+}

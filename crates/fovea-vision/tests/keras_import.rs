@@ -2,9 +2,9 @@
 //! load into the zoo's models (which carry Keras's layer names) and give Keras's outputs.
 //!
 //! MobileNetV2 (alpha 0.35) is committed as a `.keras` file. ResNet50, VGG16, Xception and
-//! MobileNetV2 at alpha 1.0 are too big to commit: with `FOVEA_KERAS_BIG=1` the test regenerates
-//! them with the script (the Python with TensorFlow/Keras and safetensors is `FOVEA_TF_PYTHON`,
-//! default `/work/venvs/tf/bin/python`). `.ci/run` sets both.
+//! MobileNetV2 at alpha 1.0 are too big to commit: an ignored test regenerates them with the
+//! script (the Python with TensorFlow/Keras and safetensors is `FOVEA_TF_PYTHON`, default
+//! `/work/venvs/tf/bin/python`) when run with `-- --ignored`, as `.ci/run` does.
 
 use fovea_core::io::read_safetensors;
 use fovea_core::{Device, Tensor};
@@ -73,12 +73,11 @@ fn mobilenet_v2_rebuilds_from_the_keras_config_alone() {
     assert_close(&y[0].to_vec::<f32>().unwrap(), &want, "mobilenet_v2_0.35.keras (from its config)");
 }
 
+// Ignored rather than passing when it cannot run, so a plain `cargo test` reports it as not
+// run; `.ci/run` runs it with `-- --ignored`.
 #[test]
+#[ignore = "needs TensorFlow: run with FOVEA_TF_PYTHON=<python with tensorflow> and -- --ignored (.ci/run does)"]
 fn big_keras_applications_when_enabled() {
-    if std::env::var("FOVEA_KERAS_BIG").is_err() {
-        eprintln!("skipped: set FOVEA_KERAS_BIG=1 to regenerate and check ResNet50, VGG16, Xception and MobileNetV2");
-        return;
-    }
     let python = std::env::var("FOVEA_TF_PYTHON").unwrap_or_else(|_| "/work/venvs/tf/bin/python".into());
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = std::env::temp_dir().join(format!("fovea-keras-big-{}", std::process::id()));

@@ -207,10 +207,17 @@ fn a_training_step_lowers_resnet20_loss() {
     m.compile(Optimizer::sgd(0.05, 0.0, false), LossKind::SparseCategoricalCrossentropy { from_logits: false }.into(), &[]).unwrap();
     let x = rand(&[4, 32, 32, 3], -1.0, 1.0, 11, Device::Cpu);
     let y = Tensor::from_vec(vec![0i64, 3, 7, 9], vec![4], Device::Cpu).unwrap();
-    // train_on_batch reports the loss before its update, so the second call sees the first step.
+    // Reference: a training-mode forward pass outside train_on_batch, which reports the loss
+    // before its update, so the second call sees exactly the first step's weights.
+    let loss: fovea_nn::losses::Loss = LossKind::SparseCategoricalCrossentropy { from_logits: false }.into();
+    let forward = || loss.compute(&y, &m.call(std::slice::from_ref(&x), true).unwrap(), None).unwrap().to_scalar::<f32>().unwrap() as f64;
+    let expected_before = forward();
     let before = m.train_on_batch(&x, &y).unwrap()["loss"];
+    assert!((before - expected_before).abs() < 1e-5, "train_on_batch reported {before}, the forward pass gives {expected_before}");
+    let expected_after = forward();
     let after = m.train_on_batch(&x, &y).unwrap()["loss"];
-    assert!(before.is_finite() && after < before, "loss {before} -> {after}");
+    assert!((after - expected_after).abs() < 1e-5, "second step reported {after}, the forward pass gives {expected_after}");
+    assert!(expected_after < expected_before - 1e-4, "loss {expected_before} -> {expected_after}");
 }
 
 #[test]
@@ -222,10 +229,18 @@ fn squeeze_excite_keeps_the_shape_and_gates_channels() {
     let m = Functional::new(&[&x], &[&y]).unwrap();
     // 32·2 + 2 and 2·32 + 32 weights.
     assert_eq!(m.weights().iter().map(|v| v.value().numel()).sum::<usize>(), 66 + 96);
-    // The gates are sigmoids in (0, 1): a positive input shrinks but keeps its sign.
+    // Reference on the host: a constant 2 pools to 2 in every channel, then
+    // gate = sigmoid(relu(s·W1 + b1)·W2 + b2) scales each channel of every pixel.
+    let w: Vec<Vec<f32>> = m.weights().iter().map(|v| v.value().to_vec::<f32>().unwrap()).collect();
+    let (w1, b1, w2, b2) = (&w[0], &w[1], &w[2], &w[3]);
+    let hidden: Vec<f64> = (0..2).map(|j| ((0..32).map(|c| 2.0 * w1[c * 2 + j] as f64).sum::<f64>() + b1[j] as f64).max(0.0)).collect();
+    let gate: Vec<f64> =
+        (0..32).map(|c| 1.0 / (1.0 + (-((0..2).map(|j| hidden[j] * w2[j * 32 + c] as f64).sum::<f64>() + b2[c] as f64)).exp())).collect();
     let input = Tensor::full(vec![1, 4, 4, 32], 2.0, DType::F32, Device::Cpu).unwrap();
     let out = m.apply(&[input], false).unwrap().to_vec::<f32>().unwrap();
-    assert!(out.iter().all(|&v| v > 0.0 && v < 2.0), "{:?}", &out[..4]);
+    for (k, &v) in out.iter().enumerate() {
+        assert!((v as f64 - 2.0 * gate[k % 32]).abs() < 1e-5, "element {k}: {v} vs {}", 2.0 * gate[k % 32]);
+    }
     let bad = squeeze_excite(&x, 64, "unit").err().unwrap().to_string();
     assert!(bad.contains("unit") && bad.contains("channel count 32") && bad.contains("64"), "{bad}");
     let flat = Input::new(&[8]);

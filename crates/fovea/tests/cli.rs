@@ -378,3 +378,52 @@ fn an_unavailable_or_misspelt_device_is_one_clear_error() {
     assert!(!ok && err.contains("invalid value 'tpu' for '--device") && err.contains("expected cpu, reference, cuda"), "{err}");
     std::fs::remove_dir_all(root).unwrap();
 }
+
+#[test]
+fn a_keras_3_document_trains_as_a_spec_and_huge_or_bad_inputs_name_their_file() {
+    let root = temp_dir("keras-spec");
+    fake_fashion_mnist(&root, 40, 10);
+    // What Keras 3's `model.to_json()` writes: the whole document with its InputLayer, "silu",
+    // initializers and regularizers as {"class_name", "config"}, "output_padding": null.
+    let init = |class: &str| serde_json::json!({"module": "keras.initializers", "class_name": class, "config": {"seed": null}, "registered_name": null});
+    let common = |name: &str| {
+        serde_json::json!({"name": name, "trainable": true, "use_bias": true, "kernel_initializer": init("GlorotUniform"),
+        "bias_initializer": init("Zeros"), "kernel_regularizer": null, "bias_regularizer": null, "activity_regularizer": null,
+        "kernel_constraint": null, "bias_constraint": null})
+    };
+    let layer = |class: &str, mut config: serde_json::Value, own: serde_json::Value| {
+        config.as_object_mut().unwrap().extend(own.as_object().unwrap().clone());
+        serde_json::json!({"module": "keras.layers", "class_name": class, "config": config, "registered_name": null})
+    };
+    let doc = |units: u64| {
+        serde_json::json!({"module": "keras", "class_name": "Sequential", "config": {"name": "keras3", "layers": [
+            {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [null, 28, 28, 1], "dtype": "float32", "name": "input_layer"}},
+            layer("Conv2D", common("conv"), serde_json::json!({"filters": 4, "kernel_size": [3, 3], "strides": [1, 1], "padding": "same",
+                "data_format": "channels_last", "dilation_rate": [1, 1], "groups": 1, "activation": "silu",
+                "kernel_regularizer": {"module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.0001}}})),
+            layer("Conv2DTranspose", common("up"), serde_json::json!({"filters": 2, "kernel_size": [2, 2], "strides": [2, 2], "padding": "valid",
+                "data_format": "channels_last", "dilation_rate": [1, 1], "activation": "relu", "output_padding": null})),
+            layer("MaxPooling2D", serde_json::json!({"name": "pool"}), serde_json::json!({"pool_size": [4, 4], "strides": [4, 4], "padding": "valid"})),
+            layer("Flatten", serde_json::json!({"name": "flatten"}), serde_json::json!({})),
+            layer("Dense", common("out"), serde_json::json!({"units": units, "activation": "softmax"})),
+        ]}})
+    };
+    let spec = root.join("keras3.json");
+    let s = spec.to_str().unwrap();
+    std::fs::write(&spec, doc(10).to_string()).unwrap();
+    let (ok, out, err) = fovea_in(&root, &["train", "--spec", s, "--dataset", "fashion-mnist", "--epochs", "1", "--verbose", "1"]);
+    assert!(ok, "{out}\n{err}");
+    // conv 3·3·1·4+4 = 40, up 2·2·2·4+2 = 34 (56×56×2), pool to 14×14×2, out 392·10+10 = 3,930.
+    assert!(out.contains("Total params: 4,004"), "{out}");
+    // A billion units: refused before allocation, in one line naming the file and the limit.
+    std::fs::write(&spec, doc(1_000_000_000).to_string()).unwrap();
+    let (ok, _, err) = fovea_in(&root, &["train", "--spec", s, "--dataset", "fashion-mnist"]);
+    assert!(!ok && err.contains(s) && err.contains("(392000000000 parameters)") && err.contains("FOVEA_MAX_PARAMS"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // A label file with a label past the ten classes is refused by `data info`, naming it.
+    let labels = root.join("fashion-mnist/t10k-labels-idx1-ubyte");
+    std::fs::write(&labels, idx(&[10], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 10])).unwrap();
+    let (ok, _, err) = fovea_in(&root, &["data", "info", "fashion-mnist"]);
+    assert!(!ok && err.contains(&format!("{}: label 9 is 10, expected a class in 0..10", labels.display())), "{err}");
+    std::fs::remove_dir_all(root).unwrap();
+}

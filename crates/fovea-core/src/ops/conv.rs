@@ -140,7 +140,9 @@ pub(crate) fn conv2d_spec(op: &'static str, x: &Tensor, filter: &Tensor, opts: &
         kw,
         c_out,
         groups,
-        stride: opts.strides,
+        // One window along an axis makes its stride irrelevant; a huge stride there (from a
+        // file) would otherwise size the kernels' scratch planes by it.
+        stride: (if rows.out == 1 { 1 } else { opts.strides.0 }, if cols.out == 1 { 1 } else { opts.strides.1 }),
         dilation: opts.dilation,
         pad: (rows.pad_before, rows.pad_after, cols.pad_before, cols.pad_after),
         out_h: rows.out,

@@ -33,13 +33,14 @@ impl Default for Conv2dTransposeOptions {
 }
 
 /// Keras's `deconv_output_length` for one axis, with the kernel size already dilated.
-fn deconv_output_length(input: usize, kernel: usize, same: bool, output_padding: Option<usize>, stride: usize) -> usize {
+/// `None` when the size overflows (sizes may come from a file).
+fn deconv_output_length(input: usize, kernel: usize, same: bool, output_padding: Option<usize>, stride: usize) -> Option<usize> {
     match (output_padding, same) {
-        (None, false) => input * stride + kernel.saturating_sub(stride),
-        (None, true) => input * stride,
+        (None, false) => input.checked_mul(stride)?.checked_add(kernel.saturating_sub(stride)),
+        (None, true) => input.checked_mul(stride),
         (Some(op), same) => {
             let pad = if same { kernel / 2 } else { 0 };
-            ((input.saturating_sub(1)) * stride + kernel + op).saturating_sub(2 * pad)
+            Some(input.saturating_sub(1).checked_mul(stride)?.checked_add(kernel)?.checked_add(op)?.saturating_sub(2 * pad))
         }
     }
 }
@@ -94,8 +95,14 @@ impl Tensor {
                     format!("output padding must be smaller than the stride, got {p} >= {stride} on spatial axis {axis}"),
                 ));
             }
-            let dilated = (kernel - 1) * dilation + 1;
-            let out = deconv_output_length(input, dilated, same, op, stride);
+            let overflow = || {
+                Error::invalid(
+                    OP,
+                    format!("input {input}, kernel {kernel}, stride {stride} and dilation {dilation} on spatial axis {axis} give an output past what can be addressed"),
+                )
+            };
+            let dilated = (kernel - 1).checked_mul(dilation).and_then(|d| d.checked_add(1)).ok_or_else(overflow)?;
+            let out = deconv_output_length(input, dilated, same, op, stride).ok_or_else(overflow)?;
             // TensorFlow pads the forward convolution of the output back to the input.
             let window = resolve_axis(OP, &opts.padding, axis, out, kernel, stride, dilation)?;
             if window.out != input {

@@ -36,6 +36,9 @@ impl Tensor {
             return Ok(self.clone());
         }
         let c = self.dims()[self.rank() - 1];
+        // A radius of c or more already spans every channel; clamping keeps `i + radius` from
+        // overflowing when the radius comes from a file.
+        let depth_radius = depth_radius.min(c);
         let mut band = vec![0f32; c * c];
         for i in 0..c {
             for j in i.saturating_sub(depth_radius)..(i + depth_radius + 1).min(c) {

@@ -15,6 +15,11 @@ pub enum Padding {
     Explicit(Vec<(usize, usize)>),
 }
 
+/// The largest (dilated) window along one axis, 2^20: far past any real network's, and small
+/// enough that the padded planes a `Same` window implies can be allocated. Sizes read from a
+/// file (a dilation of 2^62) are refused rather than handed to the kernels.
+pub const MAX_WINDOW: usize = 1 << 20;
+
 /// One spatial axis of a window op after resolving the padding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AxisWindow {
@@ -44,19 +49,38 @@ pub fn resolve_axis(
     if kernel == 0 || stride == 0 || dilation == 0 {
         return Err(Error::invalid(op, format!("kernel size, stride and dilation must be >= 1, got kernel {kernel}, stride {stride}, dilation {dilation} on spatial axis {axis}")));
     }
-    let effective = (kernel - 1) * dilation + 1;
+    // Sizes may come from a file: every product and sum is checked.
+    let overflow = || {
+        Error::invalid(
+            op,
+            format!(
+                "kernel {kernel}, stride {stride} and dilation {dilation} on spatial axis {axis} give sizes past what can be addressed"
+            ),
+        )
+    };
+    let effective = (kernel - 1).checked_mul(dilation).and_then(|e| e.checked_add(1)).ok_or_else(overflow)?;
+    if effective > MAX_WINDOW {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "the (dilated) kernel size {effective} on spatial axis {axis} (kernel {kernel}, dilation {dilation}) is over {MAX_WINDOW}: \
+                 no network uses one, and the padding it implies could not be allocated"
+            ),
+        ));
+    }
     let (pad_before, pad_after) = match padding {
         Padding::Valid => (0, 0),
         Padding::Same => {
             let out = input.div_ceil(stride);
-            let total = ((out.saturating_sub(1)) * stride + effective).saturating_sub(input);
+            let total = out.saturating_sub(1).checked_mul(stride).and_then(|t| t.checked_add(effective)).ok_or_else(overflow)?;
+            let total = total.saturating_sub(input);
             (total / 2, total - total / 2)
         }
         Padding::Explicit(pairs) => *pairs.get(axis).ok_or_else(|| {
             Error::invalid(op, format!("explicit padding needs one (before, after) pair per spatial axis, got {} pairs", pairs.len()))
         })?,
     };
-    let padded = input + pad_before + pad_after;
+    let padded = input.checked_add(pad_before).and_then(|p| p.checked_add(pad_after)).ok_or_else(overflow)?;
     if effective > padded {
         return Err(Error::invalid(
             op,
@@ -69,6 +93,27 @@ pub fn resolve_axis(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_sizes_are_errors_not_overflows() {
+        let big = 1usize << 62;
+        for (k, s, d, p) in [
+            (3, 1, big, Padding::Valid),
+            (big, 1, 4, Padding::Same),
+            (3, big, 1, Padding::Same),
+            (3, 1, 1, Padding::Explicit(vec![(big, big)])),
+        ] {
+            // Either a clean error or a window, never an overflow panic.
+            let _ = resolve_axis("t", &p, 0, 8, k, s, d);
+        }
+        let e = resolve_axis("t", &Padding::Valid, 0, 8, 3, 1, usize::MAX).unwrap_err().to_string();
+        assert!(e.contains("give sizes past what can be addressed"), "{e}");
+        let e = resolve_axis("t", &Padding::Same, 0, 8, 3, 1, 1 << 40).unwrap_err().to_string();
+        assert!(
+            e.contains("(dilated) kernel size 2199023255553 on spatial axis 0 (kernel 3, dilation 1099511627776) is over 1048576"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn same_and_valid_sizes_follow_tensorflow() {

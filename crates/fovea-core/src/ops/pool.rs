@@ -52,7 +52,8 @@ impl Tensor {
             c,
             kh: ksize.0,
             kw: ksize.1,
-            stride: strides,
+            // One window along an axis makes its stride irrelevant (see conv2d).
+            stride: (if ay.out == 1 { 1 } else { strides.0 }, if ax.out == 1 { 1 } else { strides.1 }),
             pad: (ay.pad_before, ay.pad_after, ax.pad_before, ax.pad_after),
             out_h: ay.out,
             out_w: ax.out,

@@ -38,8 +38,15 @@ pub fn state_dict_from_bytes(bytes: &[u8], what: &str) -> Result<Vec<(String, Te
             "{what}: a legacy (pre-1.6) torch.save file; re-save it with torch.save(sd, path) from PyTorch 1.6 or later"
         )));
     }
-    let (tensors, _) = read_safetensors(bytes, Device::Cpu)
-        .map_err(|e| Error::Config(format!("{what}: neither a torch.save zip archive nor a readable safetensors file ({e})")))?;
+    let (tensors, _) = read_safetensors(bytes, Device::Cpu).map_err(|e| {
+        // The sentence alone: the reader's own "safetensors: invalid argument:" would stack a
+        // second prefix onto the file's.
+        let why = match e {
+            fovea_core::Error::InvalidArgument { msg, .. } => msg,
+            other => other.to_string(),
+        };
+        Error::Config(format!("{what}: neither a torch.save zip archive nor a readable safetensors file ({why})"))
+    })?;
     Ok(tensors)
 }
 
@@ -140,7 +147,29 @@ fn materialise(t: &TensorRef, data: &[u8]) -> std::result::Result<Tensor, String
         return Err(format!("storage of {} bytes is not a whole number of {width}-byte elements", data.len()));
     }
     let n_storage = data.len() / width;
-    let numel: usize = t.size.iter().product();
+    // The sizes come from the file: checked, and every element must lie inside the storage,
+    // which bounds the work and the allocation by the file's own size.
+    let numel = fovea_core::checked_numel(&t.size).ok_or_else(|| format!("sizes {:?} overflow", t.size))?;
+    if numel > 0 {
+        let last = t
+            .size
+            .iter()
+            .zip(&t.stride)
+            .try_fold(t.offset, |acc, (&n, &s)| (n - 1).checked_mul(s).and_then(|x| acc.checked_add(x)))
+            .ok_or_else(|| format!("sizes {:?} with strides {:?} overflow", t.size, t.stride))?;
+        if last >= n_storage {
+            return Err(format!(
+                "sizes {:?}, strides {:?} and offset {} reach element {last}, past the storage's {n_storage} elements (truncated file?)",
+                t.size, t.stride, t.offset
+            ));
+        }
+        // Overlapping (zero-stride) views may hold more elements than the storage, but not
+        // more than the decompression limit allows in bytes.
+        let limit = fovea_core::io::limit::max_decompressed_bytes().map_err(|e| e.to_string())?;
+        if (numel as u64).saturating_mul(width as u64) > limit.max(data.len() as u64) {
+            return Err(format!("sizes {:?} declare {numel} elements, more than the decompression limit of {limit} bytes allows", t.size));
+        }
+    }
     let mut idx = vec![0usize; t.size.len()];
     let mut out = if float { Out::F(Vec::with_capacity(numel)) } else { Out::I(Vec::with_capacity(numel)) };
     for _ in 0..numel {
@@ -283,6 +312,28 @@ mod tests {
         assert_eq!(chw.to_vec::<f32>().unwrap(), [10., 20., 11., 21.]);
         let e = transform(&t(vec![1.; 6], vec![1, 6]), Transform::LinearFromChw(2, 1, 2)).unwrap_err().to_string();
         assert!(e.contains("expected a PyTorch weight of shape [out, 4], received [1, 6]"), "{e}");
+    }
+
+    #[test]
+    fn declared_sizes_are_checked_against_the_storage() {
+        use super::super::pickle::StorageRef;
+        let view = |size: Vec<usize>, stride: Vec<usize>| TensorRef {
+            storage: StorageRef { key: "0".into(), class: "FloatStorage".into() },
+            offset: 0,
+            size,
+            stride,
+        };
+        let data = [0u8; 16]; // four f32 elements
+        assert_eq!(materialise(&view(vec![2, 2], vec![2, 1]), &data).unwrap().dims(), &[2, 2]);
+        // Huge sizes: an overflowing product, and one that would allocate terabytes.
+        let e = materialise(&view(vec![1 << 40, 1 << 40], vec![1, 1]), &data).unwrap_err();
+        assert!(e.contains("overflow"), "{e}");
+        let e = materialise(&view(vec![1 << 40], vec![1]), &data).unwrap_err();
+        assert!(e.contains("past the storage's 4 elements"), "{e}");
+        // A zero-stride view may repeat elements, but not without bound.
+        let e = materialise(&view(vec![1 << 50], vec![0]), &data).unwrap_err();
+        assert!(e.contains("decompression limit"), "{e}");
+        assert!(materialise(&view(vec![0, 1 << 50], vec![1, 1]), &data).unwrap().dims() == [0, 1 << 50]);
     }
 
     #[test]

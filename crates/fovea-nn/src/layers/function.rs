@@ -188,7 +188,13 @@ impl Flatten {
                 if s.is_empty() {
                     return Err(base.error("expected an input with a batch axis, got a scalar"));
                 }
-                let rest: Option<usize> = s[1..].iter().try_fold(1usize, |acc, d| d.map(|d| acc * d));
+                // Checked: the dimensions may come from a config read from a file.
+                let rest = match s[1..].iter().copied().collect::<Option<Vec<usize>>>() {
+                    Some(dims) => Some(
+                        fovea_core::checked_numel(&dims).ok_or_else(|| base.error(format!("flattening {} overflows", format_shape(s))))?,
+                    ),
+                    None => None,
+                };
                 Ok(vec![s[0], rest])
             }),
             Arc::new(|_, x, _| Ok(x.flatten()?)),
@@ -206,8 +212,13 @@ impl Reshape {
             "Reshape",
             json!({"target_shape": target}),
             Arc::new(move |base, s| {
-                let known: Option<usize> = s.get(1..).unwrap_or(&[]).iter().try_fold(1usize, |acc, d| d.map(|d| acc * d));
-                let fixed: usize = t2.iter().filter(|&&d| d >= 0).map(|&d| d as usize).product();
+                let overflow = || base.error(format!("reshaping {} to {t2:?} overflows", format_shape(s)));
+                let known = match s.get(1..).unwrap_or(&[]).iter().copied().collect::<Option<Vec<usize>>>() {
+                    Some(dims) => Some(fovea_core::checked_numel(&dims).ok_or_else(overflow)?),
+                    None => None,
+                };
+                let fixed_dims: Vec<usize> = t2.iter().filter(|&&d| d >= 0).map(|&d| d as usize).collect();
+                let fixed = fovea_core::checked_numel(&fixed_dims).ok_or_else(overflow)?;
                 let mut out = vec![s.first().copied().flatten()];
                 for &d in &t2 {
                     out.push(if d >= 0 {
@@ -324,7 +335,16 @@ impl ZeroPadding2D {
             json!({"padding": [[rows.0, rows.1], [cols.0, cols.1]], "data_format": "channels_last"}),
             Arc::new(move |base, s| {
                 rank4(base, s)?;
-                Ok(vec![s[0], s[1].map(|h| h + rows.0 + rows.1), s[2].map(|w| w + cols.0 + cols.1), s[3]])
+                // Amounts may come from a file: checked, like every size from outside.
+                let pad = |n: Option<usize>, (a, b): (usize, usize)| {
+                    n.map(|n| {
+                        n.checked_add(a)
+                            .and_then(|v| v.checked_add(b))
+                            .ok_or_else(|| base.error(format!("padding {n} by ({a}, {b}) overflows")))
+                    })
+                    .transpose()
+                };
+                Ok(vec![s[0], pad(s[1], rows)?, pad(s[2], cols)?, s[3]])
             }),
             Arc::new(move |_, x, _| Ok(x.pad(&[(0, 0), rows, cols, (0, 0)], PadMode::Constant(0.0))?)),
         )
@@ -335,7 +355,7 @@ impl ZeroPadding2D {
 impl Cropping2D {
     /// Removes rows `(top, bottom)` and columns `(left, right)`.
     pub fn new(rows: (usize, usize), cols: (usize, usize)) -> FnLayer {
-        let crop = |n: usize, (a, b): (usize, usize)| n.checked_sub(a + b).filter(|&v| v > 0);
+        let crop = |n: usize, (a, b): (usize, usize)| a.checked_add(b).and_then(|c| n.checked_sub(c)).filter(|&v| v > 0);
         FnLayer::new(
             "Cropping2D",
             json!({"cropping": [[rows.0, rows.1], [cols.0, cols.1]], "data_format": "channels_last"}),
@@ -359,6 +379,11 @@ impl Cropping2D {
     }
 }
 
+/// `n · factor`, checked: the factor may come from a file.
+fn upsampled(base: &LayerBase, n: Option<usize>, factor: usize) -> Result<Option<usize>> {
+    n.map(|n| n.checked_mul(factor).ok_or_else(|| base.error(format!("upsampling {n} by {factor} overflows")))).transpose()
+}
+
 #[allow(clippy::new_ret_no_self)]
 impl UpSampling2D {
     /// Repeats rows and columns `size` times (nearest-neighbour interpolation).
@@ -368,7 +393,7 @@ impl UpSampling2D {
             json!({"size": [size.0, size.1], "interpolation": "nearest", "data_format": "channels_last"}),
             Arc::new(move |base, s| {
                 rank4(base, s)?;
-                Ok(vec![s[0], s[1].map(|h| h * size.0), s[2].map(|w| w * size.1), s[3]])
+                Ok(vec![s[0], upsampled(base, s[1], size.0)?, upsampled(base, s[2], size.1)?, s[3]])
             }),
             Arc::new(move |_, x, _| Ok(x.repeat(size.0, 1)?.repeat(size.1, 2)?)),
         )
@@ -401,7 +426,7 @@ impl UpSampling2D {
             json!({"size": [size.0, size.1], "interpolation": "bilinear", "data_format": "channels_last"}),
             Arc::new(move |base, s| {
                 rank4(base, s)?;
-                Ok(vec![s[0], s[1].map(|h| h * size.0), s[2].map(|w| w * size.1), s[3]])
+                Ok(vec![s[0], upsampled(base, s[1], size.0)?, upsampled(base, s[2], size.1)?, s[3]])
             }),
             Arc::new(move |_, x, _| {
                 let (h, w) = (x.dims()[1], x.dims()[2]);

@@ -483,11 +483,17 @@ impl Layer for Functional {
     }
 }
 
-/// Rebuilds a functional model from its config (layers, then the graph of nodes).
+/// Rebuilds a functional model from its config (layers, then the graph of nodes), under the
+/// parameter limit for configs ([`crate::budget::max_params`]).
 ///
 /// # Errors
-/// `Config` for malformed configs and as [`crate::model::registry::layer_from_config`].
+/// `Config` for malformed configs, a model past the parameter limit, and as
+/// [`crate::model::registry::layer_from_config`].
 pub fn functional_from_config(c: &serde_json::Value) -> Result<Functional> {
+    crate::budget::with_config_limit(|| functional_unlimited(c))
+}
+
+fn functional_unlimited(c: &serde_json::Value) -> Result<Functional> {
     let bad = |what: &str| Error::Config(format!("functional config: {what}"));
     let layers: Vec<LayerRef> = c["layers"]
         .as_array()

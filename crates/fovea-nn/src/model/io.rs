@@ -8,7 +8,7 @@ use crate::model::functional::Functional;
 use crate::model::{Model, Sequential};
 use crate::optimizers::Optimizer;
 use crate::{Error, Result};
-use fovea_core::io::{read_safetensors, save_safetensors};
+use fovea_core::io::{read_safetensors_file, save_safetensors};
 use fovea_core::{Device, Tensor};
 use std::collections::HashMap;
 use std::path::Path;
@@ -50,12 +50,12 @@ pub struct WeightFile {
 /// Reads a weight file.
 ///
 /// # Errors
-/// `Config` naming the file for a missing or corrupt file, a newer format version, or a weight
-/// order that names tensors the file does not hold.
+/// `Core(File)` naming the file for a missing or corrupt file; `Config` naming it for a newer
+/// format version, or a weight order that names tensors the file does not hold.
 pub fn read_weights(path: impl AsRef<Path>) -> Result<WeightFile> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-    let (tensors, metadata) = read_safetensors(&bytes, Device::Cpu).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    // The core error names the file once and says what is wrong in words.
+    let (tensors, metadata) = read_safetensors_file(path, Device::Cpu)?;
     let version: u32 = metadata
         .get(KEY_VERSION)
         .ok_or_else(|| Error::Config(format!("{}: not a Fovea weight file (no {KEY_VERSION} in its metadata)", path.display())))?
@@ -271,7 +271,7 @@ pub fn load_model(path: impl AsRef<Path>) -> Result<Sequential> {
     let arch = architecture(path, &file, "Sequential")?;
     let input: Vec<usize> = serde_json::from_value(arch["input_shape"].clone())
         .map_err(|e| Error::Config(format!("{}: bad input shape: {e}", path.display())))?;
-    let model = crate::model::registry::sequential_from_config(&arch["config"], Some(&input))?;
+    let model = within_stored_size(path, &file, || crate::model::registry::sequential_from_config(&arch["config"], Some(&input)))?;
     load_weights(&model, path)?;
     restore_compile(&model, &file, path)?;
     Ok(model)
@@ -304,10 +304,22 @@ pub fn load_functional(path: impl AsRef<Path>) -> Result<Functional> {
     let path = path.as_ref();
     let file = read_weights(path)?;
     let arch = architecture(path, &file, "Functional")?;
-    let model = crate::model::functional::functional_from_config(&arch["config"])?;
+    let model = within_stored_size(path, &file, || crate::model::functional::functional_from_config(&arch["config"]))?;
     load_weights(&model, path)?;
     restore_compile(&model, &file, path)?;
     Ok(model)
+}
+
+/// Rebuilds a model from a file's architecture with no more parameters than the file stores:
+/// the declared shapes are checked against the stored tensors as each weight is created,
+/// before it is allocated, so an architecture declaring huge sizes cannot exhaust memory.
+fn within_stored_size<M>(path: &Path, file: &WeightFile, build: impl FnOnce() -> Result<M>) -> Result<M> {
+    let stored = file.weights.iter().fold(0u64, |n, (_, t)| n.saturating_add(t.shape().numel() as u64));
+    let what = format!("the {stored} values {} stores", path.display());
+    crate::budget::with_param_budget(stored, &what, build).map_err(|e| match e {
+        Error::Config(m) if !m.contains(&path.display().to_string()) => Error::Config(format!("{}: {m}", path.display())),
+        other => other,
+    })
 }
 
 fn restore_compile<M: Model>(model: &M, file: &WeightFile, path: &Path) -> Result<()> {
@@ -403,7 +415,7 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
         let e = load_weights(&b, &path).unwrap_err().to_string();
-        assert!(e.contains("corrupt or truncated"), "{e}");
+        assert!(e.starts_with(&format!("{}: ", path.display())) && e.contains("truncated") && !e.contains("invalid"), "{e}");
         // Newer format version.
         let mut meta = HashMap::new();
         meta.insert(KEY_VERSION.to_string(), "99".to_string());
@@ -411,7 +423,7 @@ mod tests {
         let e = load_weights(&b, &path).unwrap_err().to_string();
         assert!(e.contains("newer Fovea (format version 99"), "{e}");
         let e = load_weights(&b, dir.join("nope.safetensors")).unwrap_err().to_string();
-        assert!(e.contains("cannot read") && e.contains("nope.safetensors"), "{e}");
+        assert!(e.contains("nope.safetensors: cannot read the file"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
     }
 

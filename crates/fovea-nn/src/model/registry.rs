@@ -147,13 +147,20 @@ fn kernel_args<L>(
     mut layer: L,
     set: impl Fn(L, Act, bool, Initializer, Initializer, Option<Regularizer>, Option<Regularizer>) -> L,
 ) -> Result<L> {
+    // Keras names a depthwise (and separable) convolution's kernel arguments `depthwise_*`.
+    let kernel =
+        |what: &str| if c.get(format!("kernel_{what}")).is_none() { format!("depthwise_{what}") } else { format!("kernel_{what}") };
+    let kernel_regularizer = match c.get(kernel("regularizer")) {
+        Some(_) => parse(class, c, &kernel("regularizer"))?,
+        None => None,
+    };
     layer = set(
         layer,
         parse(class, c, "activation")?,
         parse(class, c, "use_bias")?,
-        parse(class, c, "kernel_initializer")?,
+        parse(class, c, &kernel("initializer"))?,
         parse(class, c, "bias_initializer")?,
-        parse(class, c, "kernel_regularizer")?,
+        kernel_regularizer,
         parse(class, c, "bias_regularizer")?,
     );
     Ok(layer)
@@ -218,7 +225,8 @@ pub fn layer_from_config(class: &str, c: &Value) -> Result<LayerRef> {
             if let Some(g) = c.get("groups").and_then(Value::as_u64) {
                 l = l.groups(g as usize);
             }
-            if c.get("output_padding").is_some() {
+            // Keras 3 writes `"output_padding": null` for "inferred", Fovea's default.
+            if c.get("output_padding").is_some_and(|v| !v.is_null()) {
                 l = l.output_padding(pair(class, c, "output_padding")?);
             }
             Arc::new(with_kernel_args!(class, c, l))
@@ -323,12 +331,53 @@ pub fn layer_from_config(class: &str, c: &Value) -> Result<LayerRef> {
     Ok(layer)
 }
 
+/// The input shape (batch excluded) an `InputLayer` entry declares (Keras 3's `batch_shape`,
+/// Keras 2's `batch_input_shape`); `None` when a dimension is unknown.
+fn declared_input_shape(config: &Value) -> Option<Vec<usize>> {
+    let s = config.get("batch_shape").or_else(|| config.get("batch_input_shape"))?.as_array()?;
+    s.iter().skip(1).map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok())).collect()
+}
+
 /// Rebuilds a `Sequential` from its config (`{"name", "layers": [{"class_name", "config"}]}`)
 /// and, when known, builds it for `input_shape` (batch excluded).
 ///
+/// Also accepts the whole document Keras's `model.to_json()` writes
+/// (`{"class_name": "Sequential", "config": {...}}`), and `InputLayer` entries: their declared
+/// shape is the input shape when `input_shape` is `None`, and must agree with it otherwise.
+///
+/// The model is built under the parameter limit for configs ([`crate::budget::max_params`]),
+/// so a config declaring huge sizes is refused before its weights are allocated.
+///
 /// # Errors
-/// As [`layer_from_config`].
+/// As [`layer_from_config`]; `Config` for a document of another class, an `InputLayer` whose
+/// shape disagrees with `input_shape`, or a model past the parameter limit.
 pub fn sequential_from_config(c: &Value, input_shape: Option<&[usize]>) -> Result<Sequential> {
+    crate::budget::with_config_limit(|| sequential_unlimited(c, input_shape))
+}
+
+fn sequential_unlimited(c: &Value, input_shape: Option<&[usize]>) -> Result<Sequential> {
+    if let Some(class) = c.get("class_name") {
+        return match (class.as_str(), c.get("config")) {
+            (Some("Sequential"), Some(inner)) => sequential_unlimited(inner, input_shape),
+            _ => Err(Error::Config(format!(
+                "expected a Sequential model config (or the {{\"class_name\": \"Sequential\", \"config\": ...}} document Keras writes), got class_name {class}"
+            ))),
+        };
+    }
+    let layers =
+        c.get("layers").and_then(Value::as_array).ok_or_else(|| Error::Config("Sequential config has no \"layers\" list".into()))?;
+    let is_input = |entry: &Value| entry.get("class_name").and_then(Value::as_str) == Some("InputLayer");
+    let mut declared = None;
+    for entry in layers.iter().filter(|e| is_input(e)) {
+        let name = entry["config"]["name"].as_str().unwrap_or("InputLayer");
+        let shape = declared_input_shape(&entry["config"])
+            .ok_or_else(|| Error::Config(format!("InputLayer {name:?} declares no fully known \"batch_shape\"")))?;
+        if let Some(given) = input_shape.filter(|g| *g != shape.as_slice()) {
+            return Err(Error::Config(format!("InputLayer {name:?} declares input shape {shape:?} but the data has shape {given:?}")));
+        }
+        declared = Some(shape);
+    }
+    let input_shape = input_shape.or(declared.as_deref());
     let model = match input_shape {
         Some(s) => Sequential::with_input_shape(s),
         None => Sequential::new(),
@@ -336,9 +385,7 @@ pub fn sequential_from_config(c: &Value, input_shape: Option<&[usize]>) -> Resul
     if let Some(name) = c.get("name").and_then(Value::as_str) {
         model.base().set_name(name)?;
     }
-    let layers =
-        c.get("layers").and_then(Value::as_array).ok_or_else(|| Error::Config("Sequential config has no \"layers\" list".into()))?;
-    for (i, entry) in layers.iter().enumerate() {
+    for (i, entry) in layers.iter().enumerate().filter(|(_, e)| !is_input(e)) {
         let class = entry
             .get("class_name")
             .and_then(Value::as_str)
@@ -347,6 +394,29 @@ pub fn sequential_from_config(c: &Value, input_shape: Option<&[usize]>) -> Resul
     }
     if let Some(s) = input_shape {
         model.build_for(s)?;
+        check_output_sizes(&model)?;
     }
     Ok(model)
+}
+
+/// Refuses a layer whose output for one example would hold more values than the parameter
+/// limit ([`crate::budget::max_params`]): a config's `UpSampling2D` or `ZeroPadding2D` can
+/// declare activations far larger than any weight, which would otherwise abort in allocation
+/// at the first batch.
+fn check_output_sizes(model: &Sequential) -> Result<()> {
+    let limit = crate::budget::max_params()?;
+    for (layer, shape) in model.layer_output_shapes()? {
+        let known: Vec<usize> = shape.iter().skip(1).map(|d| d.unwrap_or(1)).collect();
+        let n = fovea_core::checked_numel(&known).map_or(u64::MAX, |n| n as u64);
+        if n > limit {
+            return Err(Error::Config(format!(
+                "layer {}: output shape {} holds {} values per example, past the limit of {limit} (set {} to raise it)",
+                layer.name(),
+                crate::layer::format_shape(&shape),
+                if n == u64::MAX { "more".to_string() } else { n.to_string() },
+                crate::budget::ENV_VAR
+            )));
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,199 @@
+//! A bounded, deterministic mutation test of what fovea-nn reads from outside: whole-model
+//! `.safetensors` files and JSON specs (Fovea's and Keras 3's) are damaged in a fixed set of
+//! ways, and every damaged input must give `Ok` or a clean `Err`, never a panic or an abort.
+//! The budget is fixed so it runs in every `cargo test`.
+
+use fovea_core::ops::padding::Padding;
+use fovea_nn::activations::Activation;
+use fovea_nn::budget::with_param_budget;
+use fovea_nn::layer::Layer;
+use fovea_nn::layers::{BatchNormalization, Conv2D, Dense, Flatten};
+use fovea_nn::model::io::{load_model, save_model};
+use fovea_nn::model::registry::sequential_from_config;
+use fovea_nn::model::Sequential;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// Mutations per format.
+const BUDGET: u64 = 300;
+
+/// SplitMix64: deterministic, so a failure names a reproducible case.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// The `case`-th damaged copy of `valid`. Besides byte-level damage, digits are inserted next
+/// to digits, which turns sizes in JSON into huge ones.
+fn mutate(valid: &[u8], case: u64) -> Vec<u8> {
+    let mut rng = Rng(case.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ valid.len() as u64);
+    let mut v = valid.to_vec();
+    for _ in 0..1 + rng.below(3) {
+        if v.is_empty() {
+            break;
+        }
+        let at = rng.below(v.len());
+        match rng.below(7) {
+            0 => v[at] = rng.next() as u8,
+            1 => v[at] ^= 1 << rng.below(8),
+            2 => {
+                let end = (at + 4).min(v.len());
+                v[at..end].fill(0xff);
+            }
+            3 => v.truncate(at),
+            4 => {
+                let from = rng.below(v.len());
+                let chunk: Vec<u8> = v[from..(from + 1 + rng.below(16)).min(v.len())].to_vec();
+                v.splice(at..at, chunk);
+            }
+            5 => {
+                v.remove(at);
+            }
+            _ => {
+                if let Some(d) = v[at..].iter().position(u8::is_ascii_digit) {
+                    let digits: Vec<u8> = (0..1 + rng.below(12)).map(|_| b'0' + rng.below(10) as u8).collect();
+                    v.splice(at + d..at + d, digits);
+                }
+            }
+        }
+    }
+    v
+}
+
+fn no_panics(format: &str, valid: &[u8], read: impl Fn(&[u8])) {
+    read(valid);
+    for case in 0..BUDGET {
+        let bytes = mutate(valid, case);
+        if catch_unwind(AssertUnwindSafe(|| read(&bytes))).is_err() {
+            panic!(
+                "{format}: mutation case {case} panicked ({} bytes: {:?})",
+                bytes.len(),
+                String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+            );
+        }
+    }
+}
+
+fn small_model() -> Sequential {
+    let m = Sequential::with_input_shape(&[6, 6, 2]);
+    m.add(Conv2D::new(3, (3, 3)).padding(Padding::Same).activation(Activation::Relu)).unwrap();
+    m.add(BatchNormalization::new()).unwrap();
+    m.add(Flatten::new()).unwrap();
+    m.add(Dense::new(4).activation(Activation::Softmax)).unwrap();
+    m.build_for(&[6, 6, 2]).unwrap();
+    m
+}
+
+#[test]
+fn damaged_model_files_are_clean_errors() {
+    let dir = std::env::temp_dir().join(format!("fovea-nn-mutation-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("valid.safetensors");
+    save_model(&small_model(), &path).unwrap();
+    let valid = std::fs::read(&path).unwrap();
+    let damaged = dir.join("mutated.safetensors");
+    no_panics("model file", &valid, |b| {
+        std::fs::write(&damaged, b).unwrap();
+        // The file's own size bounds what its architecture may allocate.
+        if let Ok(m) = load_model(&damaged) {
+            let _ = m.summary();
+        }
+    });
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn damaged_specs_are_clean_errors() {
+    let fovea_spec = serde_json::json!({"class_name": "Sequential", "config": small_model().config()}).to_string();
+    let keras_spec = concat!(
+        r#"{"module": "keras", "class_name": "Sequential", "config": {"name": "s", "layers": ["#,
+        r#"{"class_name": "InputLayer", "config": {"batch_shape": [null, 6, 6, 2], "name": "in"}},"#,
+        r#"{"class_name": "Conv2DTranspose", "config": {"name": "up", "filters": 2, "kernel_size": [2, 2], "strides": [2, 2], "padding": "valid", "dilation_rate": [1, 1], "activation": "silu", "use_bias": true, "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": null}}, "bias_initializer": {"class_name": "Zeros", "config": {}}, "kernel_regularizer": {"class_name": "L2", "config": {"l2": 0.01}}, "bias_regularizer": null, "output_padding": null}},"#,
+        r#"{"class_name": "Flatten", "config": {"name": "f"}},"#,
+        r#"{"class_name": "Dense", "config": {"name": "d", "units": 3, "activation": "softmax", "use_bias": true, "kernel_initializer": {"class_name": "VarianceScaling", "config": {"scale": 2.0, "mode": "fan_in", "distribution": "uniform"}}, "bias_initializer": "zeros", "kernel_regularizer": null, "bias_regularizer": null}}"#,
+        r#"]}}"#
+    );
+    let shape: &[usize] = &[6, 6, 2];
+    for (format, spec, input) in [("Fovea spec", fovea_spec.as_str(), Some(shape)), ("Keras 3 spec", keras_spec, None)] {
+        no_panics(format, spec.as_bytes(), |b| {
+            let Ok(json) = serde_json::from_slice::<serde_json::Value>(b) else { return };
+            // A damaged spec may legitimately declare millions of parameters; keep the test's
+            // memory small (the default limit is tested in model_files.rs).
+            let _ = with_param_budget(1 << 20, "the mutation test's budget", || sequential_from_config(&json, input));
+        });
+    }
+}
+
+#[test]
+fn extreme_layer_arguments_in_specs_are_clean_errors() {
+    // Hand-picked values a mutation rarely reaches: zeros (divisions), values past usize and
+    // sizes whose products overflow in shape arithmetic.
+    let dense = r#""activation": "linear", "use_bias": true, "kernel_initializer": "zeros", "bias_initializer": "zeros", "kernel_regularizer": null, "bias_regularizer": null"#;
+    let conv = |k: &str, s: &str, d: &str, p: &str| {
+        format!(
+            r#"{{"class_name": "Conv2D", "config": {{"filters": 2, "kernel_size": {k}, "strides": {s}, "dilation_rate": {d}, "padding": "{p}", {dense}}}}}"#
+        )
+    };
+    let big = "4611686018427387904";
+    let mut layers: Vec<String> = Vec::new();
+    for p in ["valid", "same"] {
+        for (k, s, d) in [
+            ("[3, 3]", "[0, 0]", "[1, 1]"),
+            ("[0, 0]", "[1, 1]", "[1, 1]"),
+            ("[3, 3]", "[1, 1]", "[0, 0]"),
+            (&format!("[{big}, 3]"), "[1, 1]", "[1, 1]"),
+            ("[3, 3]", &format!("[{big}, 1]"), "[1, 1]"),
+            ("[3, 3]", "[1, 1]", &format!("[{big}, 1]")),
+        ] {
+            layers.push(conv(k, s, d, p));
+        }
+        for pool in ["MaxPooling2D", "AveragePooling2D"] {
+            for (size, strides) in
+                [("[0, 0]", "[1, 1]"), ("[2, 2]", "[0, 0]"), (&format!("[{big}, 2]"), "[1, 1]"), ("[2, 2]", &format!("[{big}, 1]"))]
+            {
+                layers.push(format!(
+                    r#"{{"class_name": "{pool}", "config": {{"pool_size": {size}, "strides": {strides}, "padding": "{p}"}}}}"#
+                ));
+            }
+        }
+    }
+    layers.push(format!(r#"{{"class_name": "UpSampling2D", "config": {{"size": [{big}, {big}]}}}}"#));
+    layers.push(r#"{"class_name": "UpSampling2D", "config": {"size": [0, 0]}}"#.to_string());
+    layers.push(format!(r#"{{"class_name": "ZeroPadding2D", "config": {{"padding": [[{big}, {big}], [1, 1]]}}}}"#));
+    layers.push(format!(r#"{{"class_name": "Cropping2D", "config": {{"cropping": [[{big}, 1], [1, 1]]}}}}"#));
+    layers.push(format!(r#"{{"class_name": "Reshape", "config": {{"target_shape": [{big}, {big}, -1]}}}}"#));
+    layers.push(r#"{"class_name": "Reshape", "config": {"target_shape": [0, -1]}}"#.to_string());
+    layers.push(r#"{"class_name": "Permute", "config": {"dims": [7, 1, 2]}}"#.to_string());
+    layers.push(format!(r#"{{"class_name": "Conv2DTranspose", "config": {{"filters": 2, "kernel_size": [{big}, 2], "strides": [{big}, 2], "dilation_rate": [1, 1], "padding": "same", {dense}}}}}"#));
+    layers.push(format!(r#"{{"class_name": "DepthwiseConv2D", "config": {{"depth_multiplier": {big}, "kernel_size": [3, 3], "strides": [1, 1], "dilation_rate": [1, 1], "padding": "same", {dense}}}}}"#));
+    layers.push(format!(r#"{{"class_name": "Dense", "config": {{"units": 0, {dense}}}}}"#));
+    layers.push(r#"{"class_name": "Dropout", "config": {"rate": 7.5}}"#.to_string());
+    layers.push(r#"{"class_name": "LocalResponseNormalization", "config": {"depth_radius": 18446744073709551615, "bias": 1, "alpha": 1, "beta": 0.5}}"#.to_string());
+    for layer in layers {
+        let spec: serde_json::Value =
+            serde_json::from_str(&format!(r#"{{"layers": [{layer}, {{"class_name": "Flatten", "config": {{}}}}]}}"#)).unwrap();
+        let run = || {
+            let m = with_param_budget(1 << 20, "the test's budget", || sequential_from_config(&spec, Some(&[8, 8, 3])))?;
+            let x = fovea_core::Tensor::ones([1, 8, 8, 3], fovea_core::DType::F32, fovea_core::Device::Cpu)?;
+            m.call(&[x], false)
+        };
+        if catch_unwind(AssertUnwindSafe(run)).is_err() {
+            panic!("a spec with {layer} panicked");
+        }
+    }
+    // Sizes that do not overflow but whose activations could never be allocated are refused
+    // when the model is built, before the first batch.
+    let spec = serde_json::json!({"layers": [{"class_name": "UpSampling2D", "config": {"name": "up", "size": [100000, 100000]}}]});
+    let e = sequential_from_config(&spec, Some(&[8, 8, 3])).err().expect("an error").to_string();
+    assert!(e.contains("layer up: output shape (None, 800000, 800000, 3) holds 1920000000000 values per example, past the limit of 2147483648 (set FOVEA_MAX_PARAMS to raise it)"), "{e}");
+}
