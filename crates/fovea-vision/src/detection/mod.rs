@@ -2,7 +2,7 @@
 //! suppression ([`nms`]), COCO annotations and COCO/VOC evaluation ([`coco`], [`cocoeval`],
 //! [`voc`]), Pascal VOC XML files ([`voc_xml`]), anchors and k-means anchor sizes
 //! ([`anchors`]), synthetic MNIST detection scenes ([`scenes`]), and YOLO targets, loss and
-//! decoding ([`yolo`]).
+//! decoding ([`yolo`]), and a small YOLO model with its training loop ([`yolo_model`]).
 //!
 //! Host boxes are `[f32; 4]` ([`BBox`]); the formats are named by [`BoxFormat`]. IoU follows
 //! `torchvision.ops.box_iou`, NMS both torchvision and TensorFlow (see [`nms`] for where they
@@ -28,6 +28,7 @@ pub mod scenes;
 pub mod voc;
 pub mod voc_xml;
 pub mod yolo;
+pub mod yolo_model;
 
 pub use anchors::{anchor_templates, grid_anchors, kmeans_anchors, KmeansAnchors};
 pub use boxes::{
