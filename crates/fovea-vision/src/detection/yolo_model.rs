@@ -292,6 +292,57 @@ pub fn evaluate_scenes(model: &Sequential, grid: &YoloGrid, scenes: &[Scene], op
     Ok(evaluate(&gt, &results))
 }
 
+/// The metadata key under which [`save_detector`] stores the model's shape and grid.
+pub const DETECTOR_KEY: &str = "fovea.yolo";
+
+/// Saves a [`tiny_yolo`] model's weights with what [`load_detector`] needs to rebuild it: the
+/// model options and the grid's anchors (JSON under [`DETECTOR_KEY`]).
+///
+/// # Errors
+/// I/O errors naming the path.
+pub fn save_detector(model: &Sequential, opts: &TinyYoloOptions, grid: &YoloGrid, path: impl AsRef<std::path::Path>) -> Result<()> {
+    let meta = serde_json::json!({
+        "input_shape": [opts.input_shape.0, opts.input_shape.1, opts.input_shape.2],
+        "width": opts.width,
+        "classes": opts.classes,
+        "anchors": grid.anchors,
+        "stride": grid.stride,
+    });
+    fovea_nn::model::io::save_weights(model, path, &[(DETECTOR_KEY, meta.to_string())])
+}
+
+/// Rebuilds and loads a detector written by [`save_detector`], on the CPU.
+///
+/// # Errors
+/// `Config` naming the file when it cannot be read, lacks or has malformed [`DETECTOR_KEY`]
+/// metadata (not a detector), or its weights do not fit the model it describes.
+pub fn load_detector(path: impl AsRef<std::path::Path>) -> Result<(Sequential, TinyYoloOptions, YoloGrid)> {
+    let path = path.as_ref();
+    let file = fovea_nn::model::io::read_weights(path)?;
+    let bad = |m: &str| Error::Config(format!("{}: {m}", path.display()));
+    let text = file.metadata.get(DETECTOR_KEY).ok_or_else(|| bad("no YOLO metadata (fovea.yolo): not written by `fovea train yolo`"))?;
+    let meta: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(&format!("malformed fovea.yolo metadata: {e}")))?;
+    let count = |k: &str| meta[k].as_u64().map(|v| v as usize).ok_or_else(|| bad(&format!("fovea.yolo metadata lacks a count {k:?}")));
+    let shape: Vec<usize> =
+        meta["input_shape"].as_array().map(|a| a.iter().filter_map(|v| v.as_u64().map(|v| v as usize)).collect()).unwrap_or_default();
+    let anchors: Vec<[f32; 2]> = serde_json::from_value(meta["anchors"].clone()).map_err(|e| bad(&format!("fovea.yolo anchors: {e}")))?;
+    let stride = meta["stride"].as_f64().ok_or_else(|| bad("fovea.yolo metadata lacks the stride"))? as f32;
+    if shape.len() != 3 {
+        return Err(bad("fovea.yolo input_shape is not [height, width, channels]"));
+    }
+    let opts = TinyYoloOptions {
+        input_shape: (shape[0], shape[1], shape[2]),
+        width: count("width")?,
+        anchors: anchors.len(),
+        classes: count("classes")?,
+        ..Default::default()
+    };
+    let grid = YoloGrid::new(shape[0] / 8, stride, anchors, opts.classes)?;
+    let model = tiny_yolo(&opts)?;
+    fovea_nn::model::io::load_weights(&model, path)?;
+    Ok((model, opts, grid))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,6 +360,27 @@ mod tests {
         let b = bias.value().to_vec::<f32>().unwrap();
         assert_eq!((b[4], b[19], b[34], b[0], b[5]), (-4.5, -4.5, -4.5, 0.0, 0.0));
         assert!(tiny_yolo(&TinyYoloOptions { input_shape: (100, 128, 1), ..Default::default() }).is_err());
+    }
+
+    #[test]
+    fn a_saved_detector_loads_with_its_grid_and_weights() {
+        fovea_nn::names::clear_session();
+        let opts = TinyYoloOptions { input_shape: (32, 32, 1), width: 2, anchors: 2, classes: 3, ..Default::default() };
+        let m = tiny_yolo(&opts).unwrap();
+        let grid = YoloGrid::new(4, 8.0, vec![[5.0, 6.0], [9.5, 7.0]], 3).unwrap();
+        let dir = std::env::temp_dir().join(format!("fovea-yolo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.safetensors");
+        save_detector(&m, &opts, &grid, &path).unwrap();
+        let (back, back_opts, back_grid) = load_detector(&path).unwrap();
+        assert_eq!((back_opts, &back_grid), (opts, &grid));
+        let x = fovea_core::testing::rand(&[1, 32, 32, 1], 0.0, 1.0, 3, Device::Cpu);
+        let (a, b) = (m.apply(std::slice::from_ref(&x), false).unwrap(), back.apply(&[x], false).unwrap());
+        assert_eq!(a.to_vec::<f32>().unwrap(), b.to_vec::<f32>().unwrap());
+        // A weight file without the metadata is refused with a reason.
+        fovea_nn::model::io::save_weights(&m, &path, &[]).unwrap();
+        assert!(load_detector(&path).err().expect("refused").to_string().contains("not written by"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
