@@ -69,7 +69,8 @@ enum DatasetName {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a zoo model on a dataset, print per-epoch metrics and the test accuracy.
+    /// Train a zoo model on a dataset, print per-epoch metrics and the test accuracy
+    /// (`fovea train yolo --help` for the detector).
     Train {
         /// The model to train.
         #[arg(value_enum, default_value = "lenet5")]
@@ -209,6 +210,8 @@ enum Command {
     },
     /// COCO box metrics (pycocotools' 12 summary numbers) of a results file against ground truth.
     EvaluateDetections(detection_cmd::EvaluateArgs),
+    /// Run a detector from `fovea train yolo -o` on a folder of PNGs; write COCO results.
+    Detect(detection_cmd::DetectArgs),
     /// Fetch datasets or show what is cached.
     Data {
         #[command(subcommand)]
@@ -696,11 +699,18 @@ fn run(cli: Cli) -> AnyResult<()> {
         Command::Data { action: DataAction::Info { dataset } } => data_info(dataset)?,
         Command::Data { action: DataAction::Make(args) } => detection_cmd::make(args)?,
         Command::EvaluateDetections(args) => detection_cmd::evaluate_detections(args)?,
+        Command::Detect(args) => detection_cmd::detect(args)?,
     }
     Ok(())
 }
 
 fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    // `train yolo` takes options of its own, unlike the classifiers the rest of `train` knows.
+    if argv.get(1).is_some_and(|a| a == "train") && argv.get(2).is_some_and(|a| a == "yolo") {
+        let r = fovea::core::on_pool(|| detection_cmd::train_yolo(&argv[2..]).map_err(|e| e.to_string()));
+        return r.map_or_else(|e| (eprintln!("error: {e}"), ExitCode::FAILURE).1, |()| ExitCode::SUCCESS);
+    }
     let cli = Cli::parse();
     if let Some(bytes) = cli.max_decompressed_bytes {
         // Every reader takes the limit from the environment by default; this runs before any

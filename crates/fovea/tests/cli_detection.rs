@@ -111,3 +111,76 @@ fn data_make_mnist_detection_writes_deterministic_scenes() {
     assert!(train.len() >= 12 && train.iter().all(|&c| c == 3), "training scenes use only training digits: {train:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn train_yolo_then_detect_writes_coco_results_for_a_folder() {
+    let dir = temp("yolo");
+    let mnist = dir.join("mnist");
+    std::fs::create_dir_all(&mnist).unwrap();
+    fake_mnist(&mnist);
+    let (m, mnist_s) = (dir.join("m.safetensors"), mnist.to_str().unwrap().to_string());
+    let args = [
+        "train",
+        "yolo",
+        "--mnist-dir",
+        &mnist_s,
+        "--train-count",
+        "16",
+        "--val-count",
+        "4",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--width",
+        "2",
+    ];
+    let (ok, out, err) = fovea(&[&args[..], &["-o", m.to_str().unwrap()]].concat());
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("16 training and 4 validation scenes")
+            && out.contains("epoch 2/2: loss")
+            && out.contains("val AP ")
+            && out.contains("AP50 "),
+        "{out}"
+    );
+    let scenes = dir.join("scenes");
+    let make =
+        ["data", "make", "mnist-detection", "--out", scenes.to_str().unwrap(), "--count", "3", "--split", "test", "--mnist-dir", &mnist_s];
+    assert!(fovea(&make).0);
+    // Detect in the scenes' own folder, ids from the ground truth; score 0 keeps every box.
+    let (gt, dt) = (scenes.join("instances_test.json"), dir.join("dt.json"));
+    let images = scenes.join("test");
+    let args = ["detect", "--model", m.to_str().unwrap(), "--images", images.to_str().unwrap(), "--out", dt.to_str().unwrap()];
+    let (ok, out, err) = fovea(&[&args[..], &["--gt", gt.to_str().unwrap(), "--score-threshold", "0"]].concat());
+    assert!(ok && out.contains("in 3 images"), "{out}{err}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&dt).unwrap()).unwrap();
+    let dets = v.as_array().unwrap();
+    assert!(!dets.is_empty() && dets.len() <= 300, "{} detections", dets.len());
+    for d in dets {
+        let (id, cat) = (d["image_id"].as_i64().unwrap(), d["category_id"].as_i64().unwrap());
+        let b: Vec<f64> = d["bbox"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        assert!((1..=3).contains(&id) && (0..10).contains(&cat), "{d}");
+        assert!(b[0] >= 0.0 && b[1] >= 0.0 && b[0] + b[2] <= 128.0 + 1e-3 && b[1] + b[3] <= 128.0 + 1e-3, "{d}");
+    }
+    let (ok, _, err) = fovea(&["evaluate-detections", "--gt", gt.to_str().unwrap(), "--dt", dt.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    // An image of the wrong size is named, and so is a weight file that is not a detector.
+    image_write(&images.join("zz_small.png"));
+    let (ok, _, err) = fovea(&args);
+    assert!(!ok && err.contains("zz_small.png") && err.contains("128×128×1"), "{err}");
+    std::fs::remove_file(images.join("zz_small.png")).unwrap();
+    let (ok, _, err) =
+        fovea(&["detect", "--model", gt.to_str().unwrap(), "--images", images.to_str().unwrap(), "--out", dt.to_str().unwrap()]);
+    assert!(!ok && err.contains("instances_test.json"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A 10×10 grey PNG, written through `fovea data make`'s own encoder.
+fn image_write(path: &Path) {
+    let png = fovea::vision::image::encode_png(
+        &fovea::core::Tensor::zeros(vec![10, 10, 1], fovea::core::DType::U8, fovea::core::Device::Cpu).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(path, png).unwrap();
+}

@@ -1,7 +1,8 @@
 //! Object detection: boxes and IoU ([`boxes`]), IoU losses ([`losses`]), non-maximum
 //! suppression ([`nms`]), COCO annotations and COCO/VOC evaluation ([`coco`], [`cocoeval`],
 //! [`voc`]), Pascal VOC XML files ([`voc_xml`]), anchors and k-means anchor sizes
-//! ([`anchors`]), and synthetic MNIST detection scenes ([`scenes`]).
+//! ([`anchors`]), synthetic MNIST detection scenes ([`scenes`]), and YOLO targets, loss and
+//! decoding ([`yolo`]), and a small YOLO model with its training loop ([`yolo_model`]).
 //!
 //! Host boxes are `[f32; 4]` ([`BBox`]); the formats are named by [`BoxFormat`]. IoU follows
 //! `torchvision.ops.box_iou`, NMS both torchvision and TensorFlow (see [`nms`] for where they
@@ -26,6 +27,8 @@ pub mod nms;
 pub mod scenes;
 pub mod voc;
 pub mod voc_xml;
+pub mod yolo;
+pub mod yolo_model;
 
 pub use anchors::{anchor_templates, grid_anchors, kmeans_anchors, KmeansAnchors};
 pub use boxes::{
@@ -39,3 +42,7 @@ pub use nms::{batched_nms, nms, nms_tensor, soft_nms, IouConvention, NmsOptions,
 pub use scenes::{make_scenes, write_mnist_scenes, write_scenes, DigitSource, Scene, SceneOptions, SceneSplit};
 pub use voc::{voc_ap, voc_map};
 pub use voc_xml::{voc_to_coco, VocAnnotation, VocObject};
+pub use yolo::{
+    decode, detections_to_coco, encode_targets, yolo_loss, BoxLoss, ClassActivation, DecodeOptions, Detection, GtBox, YoloGrid,
+    YoloLossOptions, YoloLossTerms, YoloTargets,
+};
