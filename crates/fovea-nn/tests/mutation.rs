@@ -16,72 +16,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// Mutations per format.
 const BUDGET: u64 = 300;
 
-/// SplitMix64: deterministic, so a failure names a reproducible case.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-/// The `case`-th damaged copy of `valid`. Besides byte-level damage, digits are inserted next
-/// to digits, which turns sizes in JSON into huge ones.
-fn mutate(valid: &[u8], case: u64) -> Vec<u8> {
-    let mut rng = Rng(case.wrapping_mul(0x2545_f491_4f6c_dd1d) ^ valid.len() as u64);
-    let mut v = valid.to_vec();
-    for _ in 0..1 + rng.below(3) {
-        if v.is_empty() {
-            break;
-        }
-        let at = rng.below(v.len());
-        match rng.below(7) {
-            0 => v[at] = rng.next() as u8,
-            1 => v[at] ^= 1 << rng.below(8),
-            2 => {
-                let end = (at + 4).min(v.len());
-                v[at..end].fill(0xff);
-            }
-            3 => v.truncate(at),
-            4 => {
-                let from = rng.below(v.len());
-                let chunk: Vec<u8> = v[from..(from + 1 + rng.below(16)).min(v.len())].to_vec();
-                v.splice(at..at, chunk);
-            }
-            5 => {
-                v.remove(at);
-            }
-            _ => {
-                if let Some(d) = v[at..].iter().position(u8::is_ascii_digit) {
-                    let digits: Vec<u8> = (0..1 + rng.below(12)).map(|_| b'0' + rng.below(10) as u8).collect();
-                    v.splice(at + d..at + d, digits);
-                }
-            }
-        }
-    }
-    v
-}
-
+/// Runs `read` on `valid` and its mutations (see [`fovea_core::testing::mutation`]).
 fn no_panics(format: &str, valid: &[u8], read: impl Fn(&[u8])) {
-    read(valid);
-    for case in 0..BUDGET {
-        let bytes = mutate(valid, case);
-        if catch_unwind(AssertUnwindSafe(|| read(&bytes))).is_err() {
-            panic!(
-                "{format}: mutation case {case} panicked ({} bytes: {:?})",
-                bytes.len(),
-                String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-            );
-        }
-    }
+    fovea_core::testing::mutation::no_panics(format, valid, BUDGET, true, read);
 }
 
 fn small_model() -> Sequential {

@@ -4,6 +4,7 @@
 use crate::{no_grad, Device, Result, Tensor};
 
 pub mod arena;
+pub mod mutation;
 
 /// Asserts `|a - b| <= atol + rtol·|b|` element-wise, naming the first offender.
 pub fn assert_close(what: &str, actual: &[f32], expected: &[f32], rtol: f32, atol: f32) {

@@ -27,17 +27,6 @@ pub(crate) fn available() -> bool {
     is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16")
 }
 
-/// Expands `$body` once per tile row with `$i` a constant, so the accumulators are indexed by
-/// constants only and stay in registers.
-macro_rules! rows {
-    ($i:ident => $body:block) => {
-        rows!(@ $i $body; 0 1 2 3 4 5 6 7 8 9 10 11 12 13)
-    };
-    (@ $i:ident $body:block; $($n:literal)*) => {
-        $( { const $i: usize = $n; $body } )*
-    };
-}
-
 const _: () = assert!(MR == 14, "the rows! macro unrolls exactly 14 rows");
 
 /// `B` (`k×n`) packed into panels of 32 columns of bf16 pairs.

@@ -2,6 +2,19 @@
 //! element-wise maps; bf16 matrix products and convolutions on AVX512-BF16 where the CPU has
 //! it. Primitives it does not override run the reference code.
 
+/// Expands `$body` once per row of a 14-row microkernel tile (the f32 and bf16 AVX-512
+/// kernels) with `$i` a constant, so the accumulator array is indexed by constants only and
+/// stays in registers.
+#[cfg(target_arch = "x86_64")]
+macro_rules! rows {
+    ($i:ident => $body:block) => {
+        rows!(@ $i $body; 0 1 2 3 4 5 6 7 8 9 10 11 12 13)
+    };
+    (@ $i:ident $body:block; $($n:literal)*) => {
+        $( { const $i: usize = $n; $body } )*
+    };
+}
+
 mod batch_norm;
 mod bf16_products;
 mod bgemm_avx512;

@@ -17,17 +17,6 @@ pub(super) const MR: usize = 14;
 /// Columns of the microkernel tile (two zmm registers).
 pub(super) const NR: usize = 32;
 
-/// Expands `$body` once per tile row with `$i` a constant, so the accumulator array is
-/// indexed by constants only and stays in registers.
-macro_rules! rows {
-    ($i:ident => $body:block) => {
-        rows!(@ $i $body; 0 1 2 3 4 5 6 7 8 9 10 11 12 13)
-    };
-    (@ $i:ident $body:block; $($n:literal)*) => {
-        $( { const $i: usize = $n; $body } )*
-    };
-}
-
 const _: () = assert!(MR == 14, "the rows! macro unrolls exactly 14 rows");
 
 /// A strided read-only matrix: element `(r, c)` at `ptr + r·rs + c·cs`.
