@@ -117,6 +117,9 @@ enum Command {
         /// Where to draw the learning curves after training (.png or .svg).
         #[arg(long, value_name = "FILE")]
         plot: Option<PathBuf>,
+        /// Where to write the per-epoch logs as JSON (Keras's `history.history`).
+        #[arg(long, value_name = "FILE")]
+        history: Option<PathBuf>,
         /// 0 silent, 1 progress bar (one line per epoch when not a terminal), 2 one line per epoch.
         #[arg(long, default_value_t = 1)]
         verbose: u8,
@@ -562,6 +565,7 @@ fn run(cli: Cli) -> AnyResult<()> {
             limit,
             output,
             plot,
+            history: history_path,
             verbose,
             device,
             precision,
@@ -646,6 +650,10 @@ fn run(cli: Cli) -> AnyResult<()> {
             if let Some(path) = output {
                 save_model(&net, &path)?;
                 println!("Saved the model (architecture, weights, optimizer state) to {}", path.display());
+            }
+            if let Some(path) = history_path {
+                history.save(&path)?;
+                println!("Saved the per-epoch logs to {}", path.display());
             }
             if let Some(path) = plot {
                 let title = format!("{} on {}", zoo_name(model), dataset.name());

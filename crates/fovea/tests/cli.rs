@@ -325,11 +325,29 @@ fn lenet5_learns_real_mnist_digits_and_predicts_a_png() {
 fn train_plot_writes_learning_curves() {
     let root = temp_dir("plot");
     fake_fashion_mnist(&root, 40, 10);
-    let png = root.join("curves.png");
-    let args = ["train", "lenet5", "--dataset", "fashion-mnist", "--epochs", "2", "--verbose", "0", "--plot", png.to_str().unwrap()];
+    let (png, json) = (root.join("curves.png"), root.join("history.json"));
+    let args = [
+        "train",
+        "lenet5",
+        "--dataset",
+        "fashion-mnist",
+        "--epochs",
+        "2",
+        "--verbose",
+        "0",
+        "--plot",
+        png.to_str().unwrap(),
+        "--history",
+        json.to_str().unwrap(),
+    ];
     let (ok, out, err) = fovea_in(&root, &args);
     assert!(ok, "{out}\n{err}");
     assert!(out.contains(&format!("Saved the learning curves to {}", png.display())), "{out}");
+    // The per-epoch logs come back as a History with one value per epoch for each log.
+    let history = fovea::nn::model::History::load(&json).unwrap();
+    for key in ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"] {
+        assert_eq!(history.history.get(key).map(Vec::len), Some(2), "{key} in {:?}", history.history.keys());
+    }
     let img = fovea::vision::image::decode_png(&std::fs::read(&png).unwrap(), 3, fovea::core::Device::Cpu).unwrap();
     // Panels for loss, accuracy and learning_rate, 480×360 each, under a 40-pixel title band.
     assert_eq!(img.dims(), [400, 1440, 3]);

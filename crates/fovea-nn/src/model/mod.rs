@@ -2,6 +2,7 @@
 
 mod batches;
 pub mod functional;
+mod history;
 pub mod io;
 mod progress;
 pub mod registry;
