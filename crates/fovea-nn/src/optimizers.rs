@@ -240,6 +240,31 @@ impl Optimizer {
         self.learning_rate.at(self.iterations) / (1.0 + self.decay * self.iterations as f64)
     }
 
+    /// Keras's `optimizer.minimize(loss, var_list)`: evaluates `loss` (recording the graph),
+    /// takes its gradient with respect to each variable of `var_list` (zero for one the loss
+    /// does not use) and applies one update. Returns the loss value, detached.
+    ///
+    /// # Errors
+    /// The loss function's error; `Config` unless the loss is a scalar; as
+    /// [`Optimizer::apply_gradients`].
+    pub fn minimize(&mut self, loss: impl FnOnce() -> Result<Tensor>, var_list: &[Variable]) -> Result<Tensor> {
+        let value = loss()?;
+        if value.numel() != 1 {
+            return Err(Error::Config(format!("minimize: the loss must be a scalar, got shape {}", value.shape())));
+        }
+        let grads = value.backward()?;
+        let pairs: Vec<(Tensor, Variable)> = var_list
+            .iter()
+            .map(|v| {
+                let current = v.value();
+                (grads.get(&current).cloned().unwrap_or_else(|| current.zeros_like()), v.clone())
+            })
+            .collect();
+        drop(grads);
+        self.apply_gradients(&pairs)?;
+        Ok(value.detach())
+    }
+
     /// Applies one update to each variable from its gradient (`apply_gradients`), then counts
     /// one iteration. Variables that are not trainable are skipped.
     ///

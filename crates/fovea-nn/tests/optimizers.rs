@@ -118,3 +118,27 @@ fn frozen_variables_and_bad_gradients() {
     assert!(Optimizer::from_name("lion").unwrap_err().to_string().contains("unknown optimizer"));
     assert_eq!(Optimizer::from_name("SGD").unwrap().current_learning_rate(), 0.01);
 }
+
+/// `minimize(loss, var_list)` on `(x − 3)²` with plain SGD: `x ← x − lr·2(x − 3)`, so from 0 with
+/// lr 0.1 the iterates are 0.6, 1.08, ... → 3; a variable the loss does not use stays put.
+#[test]
+fn minimize_takes_the_gradient_of_the_loss_and_updates_the_variables() {
+    let x = Variable::new("x", Tensor::from_vec(vec![0.0f32], [1], Device::Cpu).unwrap(), true).unwrap();
+    let unused = Variable::new("unused", Tensor::from_vec(vec![5.0f32], [1], Device::Cpu).unwrap(), true).unwrap();
+    let mut opt = Optimizer::sgd(0.1, 0.0, false);
+    let loss = || Ok(x.value().sub_scalar(3.0)?.square()?.sum_all()?);
+    let first = opt.minimize(loss, &[x.clone(), unused.clone()]).unwrap();
+    assert_eq!(first.to_scalar::<f32>().unwrap(), 9.0, "the loss before the update is returned");
+    assert!((x.value().to_vec::<f32>().unwrap()[0] - 0.6).abs() < 1e-6);
+    opt.minimize(loss, std::slice::from_ref(&x)).unwrap();
+    assert!((x.value().to_vec::<f32>().unwrap()[0] - 1.08).abs() < 1e-6);
+    for _ in 0..100 {
+        opt.minimize(loss, std::slice::from_ref(&x)).unwrap();
+    }
+    assert!((x.value().to_vec::<f32>().unwrap()[0] - 3.0).abs() < 1e-4);
+    assert_eq!(unused.value().to_vec::<f32>().unwrap(), vec![5.0]);
+    let e = opt.minimize(|| Ok(x.value().mul_scalar(1.0)?), std::slice::from_ref(&x));
+    assert!(e.is_ok(), "a one-element loss counts as a scalar");
+    let e = opt.minimize(|| Ok(Tensor::zeros([2], fovea_core::DType::F32, Device::Cpu)?), &[x]).unwrap_err().to_string();
+    assert!(e.contains("must be a scalar, got shape [2]"), "{e}");
+}
