@@ -198,9 +198,9 @@ enum Command {
         /// The model: `lenet5`, `resnet34_geron`, or a `keras.applications`-style name
         /// (`resnet50`, `vgg16`, `mobilenet_v2`, `xception`, …; an unknown name lists them all).
         model: String,
-        /// Output classes of the top.
-        #[arg(long, default_value_t = 1000)]
-        classes: usize,
+        /// Output classes of the top (default: 10 for the MNIST-sized models, 1000 for the rest).
+        #[arg(long)]
+        classes: Option<usize>,
         /// Input as HxWxC (default: the model's canonical size, e.g. 224x224x3).
         #[arg(long, value_parser = parse_input_shape)]
         input_shape: Option<(usize, usize, usize)>,
@@ -354,9 +354,15 @@ fn parse_input_shape(text: &str) -> Result<(usize, usize, usize), String> {
 }
 
 /// The summary table of the zoo model `name`.
-fn zoo_summary(name: &str, classes: usize, input_shape: Option<(usize, usize, usize)>, no_top: bool, config: bool) -> AnyResult<String> {
+fn zoo_summary(
+    name: &str,
+    classes: Option<usize>,
+    input_shape: Option<(usize, usize, usize)>,
+    no_top: bool,
+    config: bool,
+) -> AnyResult<String> {
     use fovea::vision::applications::{build_by_name, AppOptions};
-    let small = |model: ZooModel, default| build(model, input_shape.unwrap_or(default), classes.min(10));
+    let small = |model: ZooModel, default| build(model, input_shape.unwrap_or(default), classes.unwrap_or(10));
     let sequential = match name {
         "lenet5" => Some(small(ZooModel::Lenet5, (28, 28, 1))?),
         "lenet_like" | "lenet-like" => Some(small(ZooModel::LenetLike, (28, 28, 1))?),
@@ -365,11 +371,24 @@ fn zoo_summary(name: &str, classes: usize, input_shape: Option<(usize, usize, us
         _ => None,
     };
     if let Some(net) = sequential {
+        if no_top {
+            drop_classifier(&net)?;
+        }
         return Ok(if config { format!("{:#}\n", net.config()) } else { net.summary()? });
     }
-    let opts = AppOptions { include_top: !no_top, input_shape, classes, ..AppOptions::default() };
+    let opts = AppOptions { include_top: !no_top, input_shape, classes: classes.unwrap_or(1000), ..AppOptions::default() };
     let model = build_by_name(name, &opts).map_err(|e| format!("{e} (or lenet5, lenet_like, fashion_cnn, resnet34_geron)"))?;
     Ok(if config { format!("{:#}\n", model.config()) } else { model.summary()? })
+}
+
+/// Keras's `include_top=False` for the Sequential zoo models: the classifier (the trailing dense,
+/// dropout, flatten and global-pooling layers) goes, the feature extractor stays.
+fn drop_classifier(net: &Sequential) -> AnyResult<()> {
+    const HEAD: [&str; 5] = ["Dense", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D"];
+    while net.layers().last().is_some_and(|l| HEAD.contains(&l.class_name())) {
+        net.pop()?;
+    }
+    Ok(())
 }
 
 /// `fovea bench`: one workload here, or each in a child process.
@@ -496,9 +515,10 @@ fn predict(model: PathBuf, files: Vec<PathBuf>, dataset: Option<DatasetName>, li
     let probs = net.predict(&x, 256)?;
     let classes = *probs.dims().last().unwrap_or(&0);
     let class_names = dataset.map(DatasetName::class_names).filter(|n| n.len() == classes);
+    // MNIST's class names are its digits: "7", not "7 7".
     let label = |c: usize| match &class_names {
-        Some(n) => format!("{c} {}", n[c]),
-        None => c.to_string(),
+        Some(n) if n[c] != c.to_string() => format!("{c} {}", n[c]),
+        _ => c.to_string(),
     };
     let mut rows = probs.to_vec::<f32>()?;
     rows.chunks_mut(classes.max(1)).for_each(as_probabilities);
@@ -713,6 +733,13 @@ fn run(cli: Cli) -> AnyResult<()> {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so every print to a closed pipe (`fovea summary resnet50 | head`)
+    // would panic; with the default action restored the command ends quietly, as Unix tools do.
+    #[cfg(unix)]
+    // SAFETY: called before any other thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let argv: Vec<String> = std::env::args().collect();
     // `train yolo` takes options of its own, unlike the classifiers the rest of `train` knows.
     if argv.get(1).is_some_and(|a| a == "train") && argv.get(2).is_some_and(|a| a == "yolo") {

@@ -17,6 +17,12 @@ fn summary_prints_the_keras_table() {
     assert!(ok && out.contains("Total params: 25,636,712"), "{out}{err}");
     let (ok, out, err) = fovea(&["summary", "mobilenet_v2", "--no-top", "--input-shape", "96x96x3"]);
     assert!(ok && out.contains("Total params: 2,257,984"), "{out}{err}");
+    // The Sequential zoo models honour --classes and --no-top too: 84·100 + 100 weights in the
+    // last layer instead of 850; without the top, only the two convolutions (156 + 2,416).
+    let (ok, out, err) = fovea(&["summary", "lenet5", "--classes", "100"]);
+    assert!(ok && out.contains("(None, 100)") && out.contains("Total params: 69,356"), "{out}{err}");
+    let (ok, out, err) = fovea(&["summary", "lenet5", "--no-top"]);
+    assert!(ok && !out.contains("Dense") && out.contains("Total params: 2,572"), "{out}{err}");
 }
 
 #[test]
@@ -319,6 +325,16 @@ fn lenet5_learns_real_mnist_digits_and_predicts_a_png() {
     let (ok, pred, err) = fovea_in(&root, &["predict", m, png.to_str().unwrap(), "--top-k", "1"]);
     assert!(ok, "{err}");
     assert!(pred.contains("digit.png: 7 ("), "{pred}");
+    // MNIST's class names are the digits themselves: the label is printed once.
+    let (ok, pred, err) = fovea_in(&root, &["predict", m, "--dataset", "mnist", "--limit", "1"]);
+    assert!(ok && pred.contains("mnist test image 0 [label 7]: "), "{pred}{err}");
+    // A JPEG cut short is refused, as Pillow and libjpeg refuse it, not padded and classified.
+    let img3 = fovea::core::Tensor::from_vec(images.data[..784].repeat(3), vec![28, 28, 3], fovea::core::Device::Cpu).unwrap();
+    let jpeg = fovea::vision::image::encode_jpeg(&img3, 95).unwrap();
+    let cut = root.join("cut.jpg");
+    std::fs::write(&cut, &jpeg[..jpeg.len() * 3 / 4]).unwrap();
+    let (ok, _, err) = fovea_in(&root, &["predict", m, cut.to_str().unwrap()]);
+    assert!(!ok && err.contains("cut.jpg") && err.contains("truncated"), "{err}");
 }
 
 #[test]
@@ -444,4 +460,24 @@ fn a_keras_3_document_trains_as_a_spec_and_huge_or_bad_inputs_name_their_file() 
     let (ok, _, err) = fovea_in(&root, &["data", "info", "fashion-mnist"]);
     assert!(!ok && err.contains(&format!("{}: label 9 is 10, expected a class in 0..10", labels.display())), "{err}");
     std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn a_reader_that_closes_the_pipe_early_ends_the_command_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    // `fovea summary resnet50 | head -1`: the table is ~100 KB, more than a pipe's 64 KB
+    // buffer, so the write is still going when the reader leaves.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fovea"))
+        .args(["summary", "resnet50"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run fovea");
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "exit 101 is a panic: {err}");
 }
