@@ -111,7 +111,7 @@ pub fn write_safetensors(tensors: &[(String, Tensor)], metadata: &HashMap<String
         views.push((name.clone(), TensorView::new(*dtype, shape.clone(), bytes).map_err(|e| format_err(format!("{name}: {e}")))?));
     }
     let meta = if metadata.is_empty() { None } else { Some(metadata.clone()) };
-    safetensors::serialize(views, &meta).map_err(|e| format_err(e.to_string()))
+    safetensors::serialize(views, meta).map_err(|e| format_err(e.to_string()))
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it is written and fsynced, then

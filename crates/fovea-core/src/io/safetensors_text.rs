@@ -36,8 +36,7 @@ pub(crate) fn describe(e: &SafeTensorError, bytes: &[u8]) -> String {
         SafeTensorError::HeaderTooSmall
             | SafeTensorError::HeaderTooLarge
             | SafeTensorError::InvalidHeaderLength
-            | SafeTensorError::InvalidHeader
-            | SafeTensorError::InvalidHeaderStart
+            | SafeTensorError::InvalidHeader(_)
     );
     if let Some(format) = header_error.then(|| foreign_format(bytes)).flatten() {
         return format!("expected a safetensors model file, but this is {format}");
@@ -57,8 +56,7 @@ pub(crate) fn describe(e: &SafeTensorError, bytes: &[u8]) -> String {
             "the header length field says {} bytes but only {available} bytes follow it (truncated file?)",
             declared.unwrap_or(0)
         ),
-        SafeTensorError::InvalidHeader => "the header is not UTF-8 text".to_string(),
-        SafeTensorError::InvalidHeaderStart => "the header does not start with '{' (not a safetensors file?)".to_string(),
+        SafeTensorError::InvalidHeader(_) => "the header is not UTF-8 text".to_string(),
         SafeTensorError::TensorNotFound(name) => format!("the file has no tensor named {name:?}"),
         SafeTensorError::IoError(e) => format!("cannot read the file: {e}"),
         SafeTensorError::JsonError(e) => format!("the header is not valid JSON: {e}"),
@@ -75,7 +73,7 @@ pub(crate) fn describe(e: &SafeTensorError, bytes: &[u8]) -> String {
         SafeTensorError::ValidationOverflow => {
             diagnose(bytes).unwrap_or_else(|| "a tensor's shape times its dtype size overflows".to_string())
         }
-        SafeTensorError::InvalidHeaderDeserialization => {
+        SafeTensorError::InvalidHeaderDeserialization(_) => {
             diagnose(bytes).unwrap_or_else(|| "the header is JSON but not a safetensors header".to_string())
         }
         // The crate's enum is not exhaustive across versions.
