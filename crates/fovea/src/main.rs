@@ -19,6 +19,7 @@ use std::process::ExitCode;
 
 mod convert;
 mod detection_cmd;
+mod zoo_cmd;
 
 #[derive(Parser)]
 #[command(name = "fovea", version, about = "Fovea: deep learning for computer vision — train, evaluate and inspect models")]
@@ -195,21 +196,26 @@ enum Command {
     },
     /// Print a zoo model's Keras summary table.
     Summary {
-        /// The model: `lenet5`, `resnet34_geron`, or a `keras.applications`-style name
-        /// (`resnet50`, `vgg16`, `mobilenet_v2`, `xception`, …; an unknown name lists them all).
-        model: String,
-        /// Output classes of the top (default: 10 for the MNIST-sized models, 1000 for the rest).
-        #[arg(long)]
-        classes: Option<usize>,
-        /// Input as HxWxC (default: the model's canonical size, e.g. 224x224x3).
-        #[arg(long, value_parser = parse_input_shape)]
-        input_shape: Option<(usize, usize, usize)>,
-        /// Leave out the classifier (Keras's include_top=False).
-        #[arg(long)]
-        no_top: bool,
+        #[command(flatten)]
+        zoo: zoo_cmd::ZooArgs,
         /// Print the model's JSON config instead of the table (for `fovea train --spec`).
         #[arg(long)]
         config: bool,
+    },
+    /// Write a freshly initialised zoo model (architecture and weights) to a file that
+    /// `train --resume`, `evaluate` and `predict` read.
+    Create {
+        #[command(flatten)]
+        zoo: zoo_cmd::ZooArgs,
+        /// The model file to write (safetensors).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// List the zoo: each model's kind, input size, parameters and the preprocessing its
+    /// weights expect.
+    Models {
+        /// Only these models (default: all).
+        names: Vec<String>,
     },
     /// COCO box metrics (pycocotools' 12 summary numbers) of a results file against ground truth.
     EvaluateDetections(detection_cmd::EvaluateArgs),
@@ -354,43 +360,6 @@ fn parse_input_shape(text: &str) -> Result<(usize, usize, usize), String> {
 }
 
 /// The summary table of the zoo model `name`.
-fn zoo_summary(
-    name: &str,
-    classes: Option<usize>,
-    input_shape: Option<(usize, usize, usize)>,
-    no_top: bool,
-    config: bool,
-) -> AnyResult<String> {
-    use fovea::vision::applications::{build_by_name, AppOptions};
-    let small = |model: ZooModel, default| build(model, input_shape.unwrap_or(default), classes.unwrap_or(10));
-    let sequential = match name {
-        "lenet5" => Some(small(ZooModel::Lenet5, (28, 28, 1))?),
-        "lenet_like" | "lenet-like" => Some(small(ZooModel::LenetLike, (28, 28, 1))?),
-        "fashion_cnn" | "fashion-cnn" => Some(small(ZooModel::FashionCnn, (28, 28, 1))?),
-        "resnet34_geron" => Some(small(ZooModel::Resnet34, (224, 224, 3))?),
-        _ => None,
-    };
-    if let Some(net) = sequential {
-        if no_top {
-            drop_classifier(&net)?;
-        }
-        return Ok(if config { format!("{:#}\n", net.config()) } else { net.summary()? });
-    }
-    let opts = AppOptions { include_top: !no_top, input_shape, classes: classes.unwrap_or(1000), ..AppOptions::default() };
-    let model = build_by_name(name, &opts).map_err(|e| format!("{e} (or lenet5, lenet_like, fashion_cnn, resnet34_geron)"))?;
-    Ok(if config { format!("{:#}\n", model.config()) } else { model.summary()? })
-}
-
-/// Keras's `include_top=False` for the Sequential zoo models: the classifier (the trailing dense,
-/// dropout, flatten and global-pooling layers) goes, the feature extractor stays.
-fn drop_classifier(net: &Sequential) -> AnyResult<()> {
-    const HEAD: [&str; 5] = ["Dense", "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D"];
-    while net.layers().last().is_some_and(|l| HEAD.contains(&l.class_name())) {
-        net.pop()?;
-    }
-    Ok(())
-}
-
 /// `fovea bench`: one workload here, or each in a child process.
 fn run_bench(only: Option<String>, threads: usize) -> AnyResult<()> {
     if threads == 0 {
@@ -714,9 +683,9 @@ fn run(cli: Cli) -> AnyResult<()> {
             println!("{}", convert::convert(&input, &arch, &convert::ConvertOptions { alpha, input_shape }, &output)?)
         }
         Command::Bench { only, threads } => run_bench(only, threads)?,
-        Command::Summary { model, classes, input_shape, no_top, config } => {
-            print!("{}", zoo_summary(&model, classes, input_shape, no_top, config)?)
-        }
+        Command::Summary { zoo, config } => print!("{}", zoo_cmd::summary(&zoo, config)?),
+        Command::Create { zoo, output } => zoo_cmd::create(&zoo, &output)?,
+        Command::Models { names } => print!("{}", zoo_cmd::models(&names)?),
         Command::Data { action: DataAction::Fetch { dataset } } => {
             let dir = dataset.fetch()?;
             println!("{} is ready in {}", dataset.name(), dir.display());

@@ -481,3 +481,40 @@ fn a_reader_that_closes_the_pipe_early_ends_the_command_quietly() {
     assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
     assert_ne!(out.status.code(), Some(101), "exit 101 is a panic: {err}");
 }
+
+#[test]
+fn the_zoo_is_listed_and_any_model_becomes_a_file_without_code() {
+    let (ok, out, err) = fovea(&["models", "lenet5", "mobilenet_v2", "resnet20"]);
+    assert!(ok, "{err}");
+    let line = |name: &str| out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} in {out}")).to_string();
+    // Keras's counts: LeNet-5 61,706; MobileNetV2 (224×224, 1000 classes) 3,538,984.
+    assert!(line("lenet5").contains("28x28x1") && line("lenet5").contains("61,706"), "{out}");
+    assert!(line("mobilenet_v2").contains("224x224x3") && line("mobilenet_v2").contains("3,538,984"), "{out}");
+    assert!(line("mobilenet_v2").contains("x/127.5 - 1") && line("resnet20").contains("Functional 32x32x3"), "{out}");
+    assert_eq!(out.lines().count(), 4, "a header and the three models asked for: {out}");
+    let (ok, _, err) = fovea(&["models", "resnet99"]);
+    assert!(!ok && err.contains("unknown model \"resnet99\"") && err.contains("lenet5") && err.contains("xception"), "{err}");
+
+    let root = temp_dir("create");
+    let file = root.join("resnet20.safetensors");
+    let f = file.to_str().unwrap();
+    let (ok, out, err) = fovea(&["create", "resnet20", "--classes", "7", "-o", f]);
+    assert!(ok && out.contains("Functional with") && out.contains(f), "{out}{err}");
+    // The functional file is a model `predict` reads: seven classes, each a probability.
+    let png = root.join("grey.png");
+    let img = fovea::core::Tensor::full(vec![32, 32, 3], 128.0, fovea::core::DType::U8, fovea::core::Device::Cpu).unwrap();
+    std::fs::write(&png, fovea::vision::image::encode_png(&img).unwrap()).unwrap();
+    let (ok, pred, err) = fovea(&["predict", f, png.to_str().unwrap(), "--top-k", "7"]);
+    assert!(ok, "{err}");
+    let probs: Vec<f64> = pred
+        .lines()
+        .filter_map(|l| l.trim().strip_suffix('%'))
+        .map(|l| l.split_whitespace().last().unwrap().parse::<f64>().unwrap() / 100.0)
+        .collect();
+    assert_eq!(probs.len(), 7, "{pred}");
+    assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-3, "{pred}");
+    let (ok, out, err) = fovea(&["create", "lenet5", "--no-top", "-o", root.join("features.safetensors").to_str().unwrap()]);
+    assert!(ok && out.contains("2,572 parameters"), "{out}{err}");
+    let (ok, _, err) = fovea(&["create", "lenet5", "-o", "/nonexistent-dir/m.safetensors"]);
+    assert!(!ok && err.contains("/nonexistent-dir/m.safetensors"), "{err}");
+}
