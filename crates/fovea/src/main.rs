@@ -1,6 +1,6 @@
 //! The `fovea` command: train, evaluate, run and summarise models, and fetch datasets.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use fovea::core::{DType, Device, Tensor};
 use fovea::data::mnist::Split;
 use fovea::data::{cifar, fashion_mnist, fetch, mnist};
@@ -193,6 +193,15 @@ enum Command {
         /// Worker threads.
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Print the workloads' names and stop.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Print a shell completion script: `fovea completions bash > /etc/bash_completion.d/fovea`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// Print a zoo model's Keras summary table.
     Summary {
@@ -682,7 +691,9 @@ fn run(cli: Cli) -> AnyResult<()> {
         Command::Convert { input, arch, alpha, input_shape, output } => {
             println!("{}", convert::convert(&input, &arch, &convert::ConvertOptions { alpha, input_shape }, &output)?)
         }
-        Command::Bench { only, threads } => run_bench(only, threads)?,
+        Command::Bench { list: true, .. } => bench::WORKLOADS.iter().for_each(|w| println!("{}", w.name)),
+        Command::Bench { only, threads, .. } => run_bench(only, threads)?,
+        Command::Completions { shell } => clap_complete::generate(shell, &mut Cli::command(), "fovea", &mut std::io::stdout()),
         Command::Summary { zoo, config } => print!("{}", zoo_cmd::summary(&zoo, config)?),
         Command::Create { zoo, output } => zoo_cmd::create(&zoo, &output)?,
         Command::Models { names } => print!("{}", zoo_cmd::models(&names)?),

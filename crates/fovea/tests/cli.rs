@@ -290,6 +290,8 @@ fn bench_runs_one_workload_and_names_unknown_ones() {
     assert!(!ok && err.contains("unknown workload \"resnet99_train\"") && err.contains("lenet5_train_b32"), "{err}");
     let (ok, _, err) = fovea(&["bench", "--threads", "0"]);
     assert!(!ok && err.contains("--threads must be at least 1"), "{err}");
+    let (ok, list, err) = fovea(&["bench", "--list"]);
+    assert!(ok && list.lines().next() == Some("lenet5_train_b32") && list.lines().any(|l| l == "resnet50_infer_b8_bf16"), "{list}{err}");
 }
 
 #[test]
@@ -517,4 +519,17 @@ fn the_zoo_is_listed_and_any_model_becomes_a_file_without_code() {
     assert!(ok && out.contains("2,572 parameters"), "{out}{err}");
     let (ok, _, err) = fovea(&["create", "lenet5", "-o", "/nonexistent-dir/m.safetensors"]);
     assert!(!ok && err.contains("/nonexistent-dir/m.safetensors"), "{err}");
+}
+
+#[test]
+fn completion_scripts_name_every_subcommand() {
+    for shell in ["bash", "zsh", "fish"] {
+        let (ok, script, err) = fovea(&["completions", shell]);
+        assert!(ok, "{err}");
+        for sub in ["train", "predict", "summary", "create", "models", "detect", "completions"] {
+            assert!(script.contains(sub), "{shell} completions lack {sub}");
+        }
+    }
+    let (ok, _, err) = fovea(&["completions", "tcsh"]);
+    assert!(!ok && err.contains("invalid value 'tcsh'") && err.contains("bash"), "{err}");
 }
