@@ -7,11 +7,12 @@ use fovea::data::{cifar, fashion_mnist, fetch, mnist};
 use fovea::nn::layer::Layer;
 use fovea::nn::losses::Loss;
 use fovea::nn::mixed_precision::Policy;
-use fovea::nn::model::io::{load_model, save_model};
+use fovea::nn::model::io::save_model;
 use fovea::nn::model::{FitOptions, Model, Sequential};
 use fovea::nn::optimizers::Optimizer;
 use fovea::nn::schedules::LearningRate;
 use fovea::vision::plots::{plot_history, CurveOptions};
+use model_file::{image_input, load_compiled, ModelFile};
 use std::path::PathBuf;
 
 mod bench;
@@ -19,6 +20,7 @@ use std::process::ExitCode;
 
 mod convert;
 mod detection_cmd;
+mod model_file;
 mod zoo_cmd;
 
 #[derive(Parser)]
@@ -412,26 +414,6 @@ fn zoo_name(model: ZooModel) -> &'static str {
     }
 }
 
-/// A saved model, compiled for evaluation when the file holds no training configuration.
-fn load_compiled(path: &std::path::Path) -> AnyResult<Sequential> {
-    let net = load_model(path)?;
-    if net.compiled().lock().map(|c| c.is_none()).unwrap_or(true) {
-        net.compile(Optimizer::adam(0.001), Loss::from_name("sparse_categorical_crossentropy")?, &["accuracy"])?;
-    }
-    Ok(net)
-}
-
-/// The model's declared input `(height, width, channels)`.
-fn model_input(net: &Sequential, path: &std::path::Path) -> AnyResult<(usize, usize, usize)> {
-    match net.input_shape().as_deref() {
-        // With or without the batch axis.
-        Some([None, Some(h), Some(w), Some(c)] | [Some(h), Some(w), Some(c)]) => Ok((*h, *w, *c)),
-        other => {
-            Err(format!("{}: expected a model of images with input shape (height, width, channels), got {other:?}", path.display()).into())
-        }
-    }
-}
-
 /// Decodes a PNG/JPEG into f32 `[H, W, C]` in [0, 1], converted to `c` channels and resized
 /// (bilinear, as Keras's image loading) to `h × w` when its size differs.
 fn load_image(path: &std::path::Path, (h, w, c): (usize, usize, usize)) -> AnyResult<Tensor> {
@@ -471,8 +453,8 @@ fn predict(model: PathBuf, files: Vec<PathBuf>, dataset: Option<DatasetName>, li
     if files.is_empty() && dataset.is_none() {
         return Err("give image files to classify, or --dataset NAME for its test images".into());
     }
-    let net = load_model(&model)?;
-    let input = model_input(&net, &model)?;
+    let net = ModelFile::load(&model)?;
+    let input = net.input(&model)?;
     let (x, names, truth): (Tensor, Vec<String>, Option<Vec<i64>>) = if files.is_empty() {
         let ds = dataset.expect("checked above");
         if ds.geometry().0 != input {
@@ -490,7 +472,7 @@ fn predict(model: PathBuf, files: Vec<PathBuf>, dataset: Option<DatasetName>, li
         let imgs = files.iter().map(|f| load_image(f, input)).collect::<AnyResult<Vec<_>>>()?;
         (Tensor::stack(&imgs.iter().collect::<Vec<_>>(), 0)?, files.iter().map(|f| f.display().to_string()).collect(), None)
     };
-    let probs = net.predict(&x, 256)?;
+    let probs = net.predict(&x)?;
     let classes = *probs.dims().last().unwrap_or(&0);
     let class_names = dataset.map(DatasetName::class_names).filter(|n| n.len() == classes);
     // MNIST's class names are its digits: "7", not "7 7".
@@ -626,7 +608,7 @@ fn run(cli: Cli) -> AnyResult<()> {
                 };
                 net.compile(opt, Loss::from_name("sparse_categorical_crossentropy")?, &["accuracy"])?;
             } else {
-                let saved = model_input(&net, std::path::Path::new(&what))?;
+                let saved = image_input(net.input_shape(), std::path::Path::new(&what))?;
                 if saved != input {
                     return Err(format!("{what} takes {saved:?} inputs but {} images are {input:?}", dataset.name()).into());
                 }
@@ -660,8 +642,8 @@ fn run(cli: Cli) -> AnyResult<()> {
             }
         }
         Command::Evaluate { model: path, dataset } => {
-            let net = load_compiled(&path)?;
-            let input = model_input(&net, &path)?;
+            let net = ModelFile::load(&path)?;
+            let input = net.input(&path)?;
             if input != dataset.geometry().0 {
                 return Err(format!(
                     "{} takes {input:?} inputs but {} images are {:?}",
@@ -672,7 +654,7 @@ fn run(cli: Cli) -> AnyResult<()> {
                 .into());
             }
             let data = dataset.load()?;
-            let test = net.evaluate(&images(&data.test_images, dataset)?, &data.test_labels, 256)?;
+            let test = net.evaluate(&images(&data.test_images, dataset)?, &data.test_labels)?;
             println!("Test loss: {:.4} - Test accuracy: {:.4}", test["loss"], test["accuracy"]);
         }
         Command::Predict { mut paths, model_flag, dataset, limit, top_k } => {
@@ -682,7 +664,9 @@ fn run(cli: Cli) -> AnyResult<()> {
                 None => return Err("predict: give the model file (first path, or --model FILE)".into()),
             };
             let images = paths;
-            if convert::is_functional(&model)? {
+            // Image files through a functional (ImageNet) model get its preprocessing and the
+            // ImageNet class names; a dataset's test images go through the common path.
+            if dataset.is_none() && convert::is_functional(&model)? {
                 convert::predict_functional(&model, &images, top_k.unwrap_or(5), load_image)?;
             } else {
                 predict(model, images, dataset, limit, top_k.unwrap_or(3))?;

@@ -327,6 +327,18 @@ fn lenet5_learns_real_mnist_digits_and_predicts_a_png() {
     let (ok, pred, err) = fovea_in(&root, &["predict", m, png.to_str().unwrap(), "--top-k", "1"]);
     assert!(ok, "{err}");
     assert!(pred.contains("digit.png: 7 ("), "{pred}");
+    // A functional model file (here a fresh ResNet-20 for 28×28×1) evaluates and predicts on a
+    // dataset like a Sequential one; untrained, it is near chance on the 500 test digits.
+    let functional = root.join("resnet20.safetensors");
+    let f = functional.to_str().unwrap();
+    let (ok, _, err) = fovea_in(&root, &["create", "resnet20", "--input-shape", "28x28x1", "-o", f]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = fovea_in(&root, &["evaluate", f, "--dataset", "mnist"]);
+    assert!(ok, "{err}");
+    let untrained: f64 = out.split("Test accuracy: ").nth(1).and_then(|t| t.trim().parse().ok()).expect("accuracy");
+    assert!(untrained < 0.5, "{out}");
+    let (ok, pred, err) = fovea_in(&root, &["predict", f, "--dataset", "mnist", "--limit", "2"]);
+    assert!(ok && pred.contains("mnist test image 1 [label 2]: ") && pred.contains("Top-1 accuracy on these 2 images"), "{pred}{err}");
     // MNIST's class names are the digits themselves: the label is printed once.
     let (ok, pred, err) = fovea_in(&root, &["predict", m, "--dataset", "mnist", "--limit", "1"]);
     assert!(ok && pred.contains("mnist test image 0 [label 7]: "), "{pred}{err}");
