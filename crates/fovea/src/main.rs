@@ -574,6 +574,11 @@ fn run(cli: Cli) -> AnyResult<()> {
                     return Err(format!("--plot expects a .png or .svg file, got {}", p.display()).into());
                 }
             }
+            for (flag, path) in [("-o", &output), ("--plot", &plot), ("--history", &history_path)] {
+                if let Some(path) = path {
+                    model_file::check_writable(flag, path)?;
+                }
+            }
             let data = dataset.load()?;
             let (mut x, mut y) = (images(&data.train_images, dataset)?, data.train_labels.clone());
             if let Some(n) = limit {

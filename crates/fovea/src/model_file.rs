@@ -79,3 +79,21 @@ impl ModelFile {
         })
     }
 }
+
+/// Refuses an output path whose folder does not exist or cannot be written, before the work
+/// whose result it would hold (a training run) starts rather than after. The probe is a file
+/// created and removed beside the target, as the atomic writers later create theirs.
+pub fn check_writable(flag: &str, path: &Path) -> AnyResult<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(format!("{flag} {}: the folder {} does not exist", path.display(), dir.display()).into());
+    }
+    let probe = dir.join(format!(".fovea-write-probe-{}", std::process::id()));
+    std::fs::File::create(&probe).map_err(|e| format!("{flag} {}: cannot write in {}: {e}", path.display(), dir.display()))?;
+    // The probe is empty and ours; failing to remove it is not worth failing the command.
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}

@@ -290,6 +290,12 @@ fn bench_runs_one_workload_and_names_unknown_ones() {
     assert!(!ok && err.contains("unknown workload \"resnet99_train\"") && err.contains("lenet5_train_b32"), "{err}");
     let (ok, _, err) = fovea(&["bench", "--threads", "0"]);
     assert!(!ok && err.contains("--threads must be at least 1"), "{err}");
+    // An output whose folder is missing is refused before training, not after it.
+    for flag in ["-o", "--plot", "--history"] {
+        let (ok, out, err) = fovea(&["train", "lenet5", "--epochs", "50", "--limit", "3000", flag, "/nonexistent-dir/out.png"]);
+        assert!(!ok && err.contains(flag) && err.contains("the folder /nonexistent-dir does not exist"), "{err}");
+        assert!(!out.contains("Epoch 1/"), "{flag}: trained before refusing: {out}");
+    }
     let (ok, list, err) = fovea(&["bench", "--list"]);
     assert!(ok && list.lines().next() == Some("lenet5_train_b32") && list.lines().any(|l| l == "resnet50_infer_b8_bf16"), "{list}{err}");
 }
