@@ -21,6 +21,7 @@ use std::process::ExitCode;
 mod convert;
 mod detection_cmd;
 mod model_file;
+mod train_callbacks;
 mod zoo_cmd;
 
 #[derive(Parser)]
@@ -123,6 +124,8 @@ enum Command {
         /// Where to write the per-epoch logs as JSON (Keras's `history.history`).
         #[arg(long, value_name = "FILE")]
         history: Option<PathBuf>,
+        #[command(flatten)]
+        callbacks: train_callbacks::CallbackArgs,
         /// 0 silent, 1 progress bar (one line per epoch when not a terminal), 2 one line per epoch.
         #[arg(long, default_value_t = 1)]
         verbose: u8,
@@ -546,6 +549,7 @@ fn run(cli: Cli) -> AnyResult<()> {
             output,
             plot,
             history: history_path,
+            callbacks,
             verbose,
             device,
             precision,
@@ -579,6 +583,7 @@ fn run(cli: Cli) -> AnyResult<()> {
                     model_file::check_writable(flag, path)?;
                 }
             }
+            callbacks.check(validation_split)?;
             let data = dataset.load()?;
             let (mut x, mut y) = (images(&data.train_images, dataset)?, data.train_labels.clone());
             if let Some(n) = limit {
@@ -628,8 +633,10 @@ fn run(cli: Cli) -> AnyResult<()> {
                     validation_split * 100.0
                 );
             }
-            let history =
-                net.fit(&x, &y, FitOptions { epochs, batch_size, validation_split, verbose, seed: Some(seed), ..Default::default() })?;
+            let mut callbacks = callbacks.build(&net);
+            let mut callbacks: Vec<&mut dyn fovea::nn::callbacks::Callback> = callbacks.iter_mut().map(|c| c.as_mut() as _).collect();
+            let options = FitOptions { epochs, batch_size, validation_split, verbose, seed: Some(seed), ..Default::default() };
+            let history = net.fit_with_callbacks(&x, &y, options, &mut callbacks)?;
             let test = net.evaluate(&images(&data.test_images, dataset)?, &data.test_labels, 256)?;
             println!("Test loss: {:.4} - Test accuracy: {:.4}", test["loss"], test["accuracy"]);
             if let Some(path) = output {

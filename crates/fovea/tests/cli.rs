@@ -551,3 +551,51 @@ fn completion_scripts_name_every_subcommand() {
     let (ok, _, err) = fovea(&["completions", "tcsh"]);
     assert!(!ok && err.contains("invalid value 'tcsh'") && err.contains("bash"), "{err}");
 }
+
+#[test]
+fn train_flags_reach_fits_callbacks() {
+    let root = temp_dir("callbacks");
+    fake_fashion_mnist(&root, 40, 10);
+    let (tb, csv, ckpt) = (root.join("tb"), root.join("log.csv"), root.join("ckpt"));
+    let args = [
+        "train",
+        "lenet5",
+        "--dataset",
+        "fashion-mnist",
+        "--epochs",
+        "3",
+        "--verbose",
+        "0",
+        "--tensorboard",
+        tb.to_str().unwrap(),
+        "--csv-log",
+        csv.to_str().unwrap(),
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--early-stopping",
+        "5",
+    ];
+    let (ok, out, err) = fovea_in(&root, &args);
+    assert!(ok, "{out}\n{err}");
+    // One CSV row per epoch under Keras's header.
+    let rows: Vec<String> = std::fs::read_to_string(&csv).unwrap().lines().map(str::to_string).collect();
+    assert!(rows[0].starts_with("epoch,") && rows[0].contains("val_loss"), "{rows:?}");
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    // TensorBoard's train and validation event files.
+    for run in ["train", "validation"] {
+        let events: Vec<_> =
+            std::fs::read_dir(tb.join(run)).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert!(events.iter().any(|f| f.starts_with("events.out.tfevents.")), "{run}: {events:?}");
+    }
+    // Whole-model checkpoints that evaluate reads.
+    for name in ["last.safetensors", "best.safetensors"] {
+        let (ok, eval, err) = fovea_in(&root, &["evaluate", ckpt.join(name).to_str().unwrap(), "--dataset", "fashion-mnist"]);
+        assert!(ok && eval.contains("Test accuracy: "), "{name}: {eval}{err}");
+    }
+    // A monitor fit never logs, or validation logs without validation data, are refused first.
+    let (ok, out, err) = fovea_in(&root, &["train", "--dataset", "fashion-mnist", "--early-stopping", "2", "--monitor", "val_dice"]);
+    assert!(!ok && out.is_empty() && err.contains("--monitor expects loss, accuracy, val_loss or val_accuracy"), "{out}{err}");
+    let no_val = ["train", "--dataset", "fashion-mnist", "--early-stopping", "2", "--validation-split", "0"];
+    let (ok, out, err) = fovea_in(&root, &no_val);
+    assert!(!ok && out.is_empty() && err.contains("needs validation data"), "{out}{err}");
+}
