@@ -71,6 +71,8 @@ enum DatasetName {
     Cifar100,
 }
 
+// Parsed once per process: the size of `Train`'s options does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Train a zoo model on a dataset, print per-epoch metrics and the test accuracy
