@@ -120,3 +120,28 @@ fn reductions_match_tensorflow_on_reference() {
 fn reductions_match_tensorflow_on_cpu() {
     check_reductions(Device::Cpu);
 }
+
+/// `tf.sort`, `tf.argsort(stable=True)` and `tf.math.top_k` on tensors with many ties
+/// (fixtures from `tools/fixtures/gen_sort_fixtures.py`), exact.
+#[test]
+fn sort_argsort_and_top_k_match_tensorflow() {
+    let f: serde_json::Value = serde_json::from_str(include_str!("fixtures/sort.json")).unwrap();
+    let floats = |v: &serde_json::Value| v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect::<Vec<f32>>();
+    let ints = |v: &serde_json::Value| v.as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect::<Vec<i64>>();
+    let input = |c: &serde_json::Value| {
+        let shape: Vec<usize> = c["shape"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as usize).collect();
+        Tensor::from_vec(floats(&c["x"]), shape, Device::Cpu).unwrap()
+    };
+    let cases = f["sort"].as_array().unwrap();
+    assert!(cases.len() >= 10);
+    for c in cases {
+        let (x, axis, desc) = (input(c), c["axis"].as_i64().unwrap() as isize, c["descending"].as_bool().unwrap());
+        assert_eq!(x.sort(axis, desc).unwrap().to_vec::<f32>().unwrap(), floats(&c["values"]), "sort {axis} {desc}");
+        assert_eq!(x.argsort(axis, desc).unwrap().to_vec::<i64>().unwrap(), ints(&c["indices"]), "argsort {axis} {desc}");
+    }
+    for c in f["top_k"].as_array().unwrap() {
+        let (v, i) = input(c).top_k(c["k"].as_u64().unwrap() as usize).unwrap();
+        assert_eq!(v.to_vec::<f32>().unwrap(), floats(&c["values"]));
+        assert_eq!(i.to_vec::<i64>().unwrap(), ints(&c["indices"]));
+    }
+}

@@ -21,6 +21,7 @@ pub mod reduce;
 pub mod shape;
 pub mod slice;
 pub mod softmax;
+pub mod sort;
 pub mod tile;
 pub mod unary;
 
