@@ -123,6 +123,7 @@ pub fn check_md5(bytes: &[u8], expected: Option<&str>, origin: &str) -> Result<(
             format!("checksum mismatch: expected MD5 {expected}, got {got} ({} bytes; truncated or corrupt download)", bytes.len()),
         ));
     }
+    eprintln!("  {} bytes, MD5 {got}: matches the published checksum", bytes.len());
     Ok(())
 }
 
@@ -132,9 +133,14 @@ pub(crate) fn have(program: &str) -> bool {
 
 /// Downloads `url` with curl into a hidden temporary file of `dir` and returns its bytes (the
 /// temporary file is always removed).
+/// Says where the file comes from (on stderr) and, on a terminal, shows curl's progress bar.
 pub(crate) fn download(url: &str, dir: &Path, tmp_name: &str) -> Result<Vec<u8>> {
+    use std::io::IsTerminal;
     let tmp = dir.join(format!(".{tmp_name}.download"));
-    let status = Command::new("curl").args(["-fsL", "--connect-timeout", "10", "--max-time", "1800", "-o"]).arg(&tmp).arg(url).status();
+    eprintln!("Downloading {url}");
+    let progress = if std::io::stderr().is_terminal() { "--progress-bar" } else { "--silent" };
+    let status =
+        Command::new("curl").args(["-fL", progress, "--connect-timeout", "10", "--max-time", "1800", "-o"]).arg(&tmp).arg(url).status();
     let result = match status {
         Ok(s) if s.success() => std::fs::read(&tmp).map_err(|e| Error::io(&tmp, e)),
         Ok(s) => Err(Error::Missing(format!("download failed (curl exit code {})", s.code().unwrap_or(-1)))),
