@@ -49,7 +49,8 @@ enum ZooModel {
     LenetLike,
     /// Géron's Fashion-MNIST CNN (1,413,834 parameters on 28×28×1); train it with --optimizer nadam.
     FashionCnn,
-    /// Géron's ResNet-34 with ResidualUnit layers (21,306,826 parameters on 224×224×3, 10 classes).
+    /// Géron's ResNet-34 with ResidualUnit layers (21,306,826 parameters with 10 classes), built
+    /// for the dataset's image size.
     Resnet34,
 }
 
@@ -270,7 +271,8 @@ fn build(model: ZooModel, input: (usize, usize, usize), classes: usize) -> AnyRe
         ZooModel::Lenet5 => fovea::vision::applications::lenet5(input, classes)?,
         ZooModel::LenetLike => fovea::vision::applications::lenet_like(input, classes)?,
         ZooModel::FashionCnn => fovea::vision::applications::fashion_mnist_cnn(input, classes)?,
-        ZooModel::Resnet34 => fovea::vision::applications::resnet34_geron((224, 224, 3), classes)?,
+        // Built for the dataset's images, as Keras users build it (`input_shape=`).
+        ZooModel::Resnet34 => fovea::vision::applications::resnet34_geron(input, classes)?,
     })
 }
 
@@ -562,15 +564,6 @@ fn run(cli: Cli) -> AnyResult<()> {
             // read, with the backend's one-line reason.
             fovea::core::backend::backend(device)?;
             fovea::core::set_seed(seed);
-            if matches!(model, ZooModel::Resnet34) && spec.is_none() && resume.is_none() {
-                return Err(format!(
-                    "{} expects 224×224×3 inputs; training on {} supports lenet5, lenet-like and fashion-cnn (its inputs are {:?})",
-                    zoo_name(model),
-                    dataset.name(),
-                    dataset.geometry().0
-                )
-                .into());
-            }
             if limit == Some(0) {
                 return Err("--limit must be at least 1".into());
             }
