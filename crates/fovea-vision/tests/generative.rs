@@ -207,3 +207,68 @@ fn a_generator_that_does_not_fit_the_discriminator_is_refused() {
             .to_string();
     assert!(e.contains("with 10 label channels: (None, 28, 28, 11)"), "{e}");
 }
+
+mod frechet {
+    use super::*;
+    use fovea_vision::generative::fid::*;
+
+    fn fixture() -> serde_json::Value {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/frechet.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn floats(v: &serde_json::Value) -> Vec<f64> {
+        v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    }
+
+    fn features(v: &serde_json::Value) -> Tensor {
+        let x: Vec<f32> = floats(v).into_iter().map(|f| f as f32).collect();
+        let n = x.len() / 6;
+        Tensor::from_vec(x, [n, 6], Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn the_square_root_matches_numpy_and_squares_back() {
+        let f = fixture();
+        let (a, want) = (floats(&f["sqrtm_in"]), floats(&f["sqrtm_out"]));
+        let got = sqrtm_psd(&a, 5).unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-9, "{got:?} vs {want:?}");
+        }
+        for i in 0..5 {
+            for j in 0..5 {
+                let sq: f64 = (0..5).map(|k| got[i * 5 + k] * got[k * 5 + j]).sum();
+                assert!((sq - a[i * 5 + j]).abs() < 1e-9, "root² [{i}][{j}] = {sq}, want {}", a[i * 5 + j]);
+            }
+        }
+        let e = sqrtm_psd(&[1.0, 2.0, 0.0, 1.0], 2).unwrap_err().to_string();
+        assert!(e.contains("not symmetric: a[1][0] = 0 but a[0][1] = 2"), "{e}");
+        assert!(sqrtm_psd(&[1.0; 5], 2).unwrap_err().to_string().contains("expected 2×2 = 4 values, got 5"));
+    }
+
+    #[test]
+    fn statistics_and_distances_match_numpy() {
+        let f = fixture();
+        let (a, b, c) = (features(&f["a"]), features(&f["b"]), features(&f["c"]));
+        let sa = FeatureStats::of(&a).unwrap();
+        for (g, w) in sa.mean.iter().zip(floats(&f["a_mean"])).chain(sa.cov.iter().zip(floats(&f["a_cov"]))) {
+            assert!((g - w).abs() < 1e-9 * (1.0 + w.abs()), "{g} vs {w}");
+        }
+        let cases = [(&b, "fid_ab"), (&a, "fid_aa"), (&c, "fid_ac")];
+        for (other, key) in cases {
+            let got = frechet_distance(&sa, &FeatureStats::of(other).unwrap()).unwrap();
+            let want = f[key].as_f64().unwrap();
+            assert!((got - want).abs() < 1e-7 * (1.0 + want.abs()), "{key}: {got} vs numpy {want}");
+        }
+        let e = FeatureStats::of(&Tensor::zeros([1, 6], DType::F32, Device::Cpu).unwrap()).unwrap_err().to_string();
+        assert!(e.contains("N >= 2, got shape [1, 6]"), "{e}");
+    }
+
+    #[test]
+    fn coverage_counts_only_confident_predictions() {
+        let p = Tensor::from_vec(vec![0.95f32, 0.05, 0.0, 0.6, 0.4, 0.0, 0.0, 0.99, 0.01, 0.92, 0.08, 0.0], [4, 3], Device::Cpu).unwrap();
+        let (shares, confident) = class_coverage(&p, 0.9).unwrap();
+        assert_eq!(shares, vec![2.0 / 3.0, 1.0 / 3.0, 0.0]);
+        assert_eq!(confident, 0.75);
+    }
+}

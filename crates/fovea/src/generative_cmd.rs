@@ -1,6 +1,7 @@
 //! The generative commands: `fovea train autoencoder|vae|gan|dcgan|wgan|cgan` (a model trained
 //! through its own train step on MNIST or Fashion-MNIST, writing the generator and a sample
-//! grid each epoch) and `fovea generate` (a grid of samples from a saved generator).
+//! grid each epoch), `fovea generate` (a grid of samples from a saved generator) and
+//! `fovea evaluate-generator` (Fréchet distance and class coverage on a classifier's features).
 
 use clap::{Parser, ValueEnum};
 use fovea::core::{DType, Device, Tensor};
@@ -108,6 +109,10 @@ pub fn dispatch(argv: &[String]) -> Option<AnyResult<()>> {
             let args = TrainArgs::parse_from(std::iter::once("fovea train".to_string()).chain(rest()));
             Some(fovea::core::on_pool(|| train(&args).map_err(|e| e.to_string())).map_err(Into::into))
         }
+        (Some("evaluate-generator"), _) => {
+            let args = EvaluateArgs::parse_from(std::iter::once("fovea evaluate-generator".to_string()).chain(rest()));
+            Some(fovea::core::on_pool(|| evaluate(&args).map_err(|e| e.to_string())).map_err(Into::into))
+        }
         (Some("generate"), _) => {
             let args = GenerateArgs::parse_from(std::iter::once("fovea generate".to_string()).chain(rest()));
             Some(fovea::core::on_pool(|| generate(&args).map_err(|e| e.to_string())).map_err(Into::into))
@@ -146,6 +151,15 @@ fn images(raw: &Tensor, tanh: bool) -> AnyResult<Tensor> {
     Ok(if tanh { x.mul_scalar(2.0)?.add_scalar(-1.0)? } else { x })
 }
 
+fn load(dataset: Dataset, dir: Option<&Path>) -> AnyResult<mnist::Split> {
+    Ok(match (dataset, dir) {
+        (Dataset::Mnist, Some(dir)) => mnist::load_from(dir, Device::Cpu)?,
+        (Dataset::Mnist, None) => mnist::load(Device::Cpu)?,
+        (Dataset::FashionMnist, Some(dir)) => fashion_mnist::load_from(dir, Device::Cpu)?,
+        (Dataset::FashionMnist, None) => fashion_mnist::load(Device::Cpu)?,
+    })
+}
+
 fn dense_stack(units: &[usize], input: Option<&[usize]>) -> AnyResult<Sequential> {
     let s = match input {
         Some(shape) => Sequential::with_input_shape(shape),
@@ -164,12 +178,7 @@ fn dense_stack(units: &[usize], input: Option<&[usize]>) -> AnyResult<Sequential
 
 fn train(args: &TrainArgs) -> AnyResult<()> {
     fovea::core::set_seed(args.seed);
-    let data = match (args.dataset, &args.data_dir) {
-        (Dataset::Mnist, Some(dir)) => mnist::load_from(dir, Device::Cpu)?,
-        (Dataset::Mnist, None) => mnist::load(Device::Cpu)?,
-        (Dataset::FashionMnist, Some(dir)) => fashion_mnist::load_from(dir, Device::Cpu)?,
-        (Dataset::FashionMnist, None) => fashion_mnist::load(Device::Cpu)?,
-    };
+    let data = load(args.dataset, args.data_dir.as_deref())?;
     std::fs::create_dir_all(&args.output).map_err(|e| format!("{}: {e}", args.output.display()))?;
     let gan_kind = !matches!(args.kind, Kind::Autoencoder | Kind::Vae);
     let (x, y) = (images(&data.train_images, gan_kind)?, data.train_labels.clone());
@@ -260,38 +269,81 @@ fn train(args: &TrainArgs) -> AnyResult<()> {
     Ok(())
 }
 
-fn generate(args: &GenerateArgs) -> AnyResult<()> {
-    fovea::core::set_seed(args.seed);
-    let file = read_weights(&args.model)?;
+/// `n` samples in `[0, 1]` from a generator written by `fovea train` (one class for all when
+/// `label` is given; classes in turn for a conditional generator otherwise).
+fn sample(model: &Path, n: usize, label: Option<i64>) -> AnyResult<Tensor> {
+    let file = read_weights(model)?;
     let meta: serde_json::Value = serde_json::from_str(
         file.metadata
             .get(GENERATOR_KEY)
-            .ok_or_else(|| format!("{}: not a generator written by `fovea train` (no {GENERATOR_KEY} metadata)", args.model.display()))?,
+            .ok_or_else(|| format!("{}: not a generator written by `fovea train` (no {GENERATOR_KEY} metadata)", model.display()))?,
     )?;
     let latent = meta["latent_dim"].as_u64().ok_or("the generator's metadata has no latent_dim")? as usize;
     let classes = meta["num_classes"].as_u64().map(|c| c as usize);
-    let g = load_model(&args.model)?;
-    let mut z = Tensor::random_normal([args.n, latent], 0.0, 1.0, None, Device::Cpu)?;
-    match (classes, args.label) {
+    let g = load_model(model)?;
+    let mut z = Tensor::random_normal([n, latent], 0.0, 1.0, None, Device::Cpu)?;
+    match (classes, label) {
         (Some(c), Some(l)) if l < 0 || l >= c as i64 => {
             return Err(format!("label {l} is out of range for a conditional model with {c} classes (0..={})", c - 1).into())
         }
-        (Some(c), Some(l)) => {
-            z = Tensor::concat(&[&z, &Tensor::one_hot(&Tensor::full([args.n], l as f64, DType::I64, Device::Cpu)?, c)?], 1)?
-        }
+        (Some(c), Some(l)) => z = Tensor::concat(&[&z, &Tensor::one_hot(&Tensor::full([n], l as f64, DType::I64, Device::Cpu)?, c)?], 1)?,
         (Some(c), None) => {
-            let labels: Vec<i64> = (0..args.n as i64).map(|i| i % c as i64).collect();
-            z = Tensor::concat(&[&z, &Tensor::one_hot(&Tensor::from_vec(labels, [args.n], Device::Cpu)?, c)?], 1)?;
+            let labels: Vec<i64> = (0..n as i64).map(|i| i % c as i64).collect();
+            z = Tensor::concat(&[&z, &Tensor::one_hot(&Tensor::from_vec(labels, [n], Device::Cpu)?, c)?], 1)?;
         }
-        (None, Some(l)) => return Err(format!("--label {l} given, but {} is not a conditional generator", args.model.display()).into()),
+        (None, Some(l)) => return Err(format!("--label {l} given, but {} is not a conditional generator", model.display()).into()),
         (None, None) => {}
     }
-    let mut out = g.predict(&z, 64)?;
-    let tanh = meta["tanh"].as_bool().unwrap_or(true);
-    if !tanh {
-        out = out.sigmoid()?;
-    }
-    write_grid(&out, tanh, &args.output)?;
+    let out = g.predict(&z, 64)?;
+    Ok(if meta["tanh"].as_bool().unwrap_or(true) { out.add_scalar(1.0)?.mul_scalar(0.5)? } else { out.sigmoid()? })
+}
+
+fn generate(args: &GenerateArgs) -> AnyResult<()> {
+    fovea::core::set_seed(args.seed);
+    write_grid(&sample(&args.model, args.n, args.label)?, false, &args.output)?;
     println!("wrote {} samples to {}", args.n, args.output.display());
+    Ok(())
+}
+
+/// `fovea evaluate-generator`.
+#[derive(Parser)]
+struct EvaluateArgs {
+    /// A generator written by `fovea train gan|dcgan|wgan|cgan|vae`.
+    #[arg(long)]
+    model: PathBuf,
+    /// The feature extractor: a classifier from `fovea train lenet5 --dataset mnist -o FILE`
+    /// (inputs in [0, 1]); its penultimate layer gives the features.
+    #[arg(long)]
+    classifier: PathBuf,
+    /// The real images compared against (their test split).
+    #[arg(long, value_enum, default_value = "mnist")]
+    dataset: Dataset,
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Generated and real samples each.
+    #[arg(short, default_value_t = 1000)]
+    n: usize,
+    /// The probability above which a prediction counts for coverage.
+    #[arg(long, default_value_t = 0.9)]
+    threshold: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+fn evaluate(args: &EvaluateArgs) -> AnyResult<()> {
+    use fovea::vision::generative::fid::{class_coverage, features_and_predictions, frechet_distance, FeatureStats};
+    fovea::core::set_seed(args.seed);
+    let data = load(args.dataset, args.data_dir.as_deref())?;
+    let n = args.n.min(data.test_images.dims()[0]);
+    let real = images(&data.test_images.narrow(0, 0, n)?, false)?;
+    let fake = sample(&args.model, n, None)?;
+    let classifier = load_model(&args.classifier)?;
+    let (real_f, _) = features_and_predictions(&classifier, &real, 256)?;
+    let (fake_f, fake_p) = features_and_predictions(&classifier, &fake, 256)?;
+    let fd = frechet_distance(&FeatureStats::of(&real_f)?, &FeatureStats::of(&fake_f)?)?;
+    let (shares, confident) = class_coverage(&fake_p, args.threshold)?;
+    println!("Fréchet distance ({} features, {n} samples each): {fd:.4}", real_f.dims()[1]);
+    let shares: Vec<String> = shares.iter().enumerate().map(|(k, s)| format!("{k}: {:.1}%", s * 100.0)).collect();
+    println!("class coverage ({:.1}% confident at p >= {}): {}", confident * 100.0, args.threshold, shares.join(", "));
     Ok(())
 }

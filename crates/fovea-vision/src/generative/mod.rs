@@ -1,6 +1,7 @@
 //! Generative models (SPEC §3.15): autoencoders, the VAE and GANs, each a model whose own
 //! [`fovea_nn::model::Model::train_step`] `fit` drives.
 
+pub mod fid;
 pub mod gan;
 pub mod vae;
 
