@@ -272,3 +272,82 @@ mod frechet {
         assert_eq!(confident, 0.75);
     }
 }
+
+mod second_order {
+    use super::*;
+    use fovea_core::ops::conv::Conv2dOptions;
+    use fovea_core::{enable_grad, grad_with_graph};
+
+    /// `Σ (∇ₓ f(x, w))²` for a fixed `x`: a gradient penalty's shape, differentiable in `w`.
+    fn penalty(x: &Tensor, f: impl Fn(&Tensor) -> fovea_core::Result<Tensor>) -> fovea_core::Result<Tensor> {
+        enable_grad(|| {
+            let x = x.detach().with_requires_grad(true)?;
+            let g = grad_with_graph(&f(&x)?, &[&x])?.remove(0).expect("connected");
+            g.mul(&g)?.sum_all()
+        })
+    }
+
+    #[test]
+    fn a_dense_critic_penalty_matches_finite_differences() {
+        let x = rand(&[3, 4], -1.0, 1.0, 8, R);
+        let (w1, w2) = (rand(&[4, 5], -1.0, 1.0, 9, R), rand(&[5, 1], -1.0, 1.0, 10, R));
+        gradcheck(|w| penalty(&x, |x| x.matmul(&w[0])?.leaky_relu(0.2)?.matmul(&w[1])?.tanh()?.sum_all()), &[w1, w2], 1e-3, 2e-3).unwrap();
+    }
+
+    #[test]
+    fn a_conv_critic_penalty_matches_finite_differences() {
+        let x = rand(&[2, 5, 5, 2], -1.0, 1.0, 11, R);
+        let (w, v) = (rand(&[3, 3, 2, 3], -0.5, 0.5, 12, R), rand(&[2, 2, 2, 3], -1.0, 1.0, 13, R));
+        let opts = Conv2dOptions { strides: (2, 2), ..Default::default() };
+        gradcheck(|w| penalty(&x, |x| x.conv2d(&w[0], &opts)?.leaky_relu(0.2)?.mul(&v)?.sum_all()), &[w], 1e-3, 2e-3).unwrap();
+    }
+
+    #[test]
+    fn second_derivatives_of_smooth_unary_ops_match_finite_differences() {
+        // ∇ₓ of Σ f(x) is f'(x); its gradient is the Hessian's diagonal f''(x).
+        let x = rand(&[2, 3], 0.5, 2.0, 14, R);
+        let f = |x: &Tensor| -> fovea_core::Result<Tensor> {
+            x.sigmoid()?.add(&x.exp()?.mul_scalar(0.3)?)?.add(&x.sqrt()?)?.add(&x.square()?.mul_scalar(0.5)?)?.add(&x.tanh()?)?.sum_all()
+        };
+        let hessian_diag = |xs: &[Tensor]| {
+            enable_grad(|| {
+                // Finite differences pass plain tensors: make them leaves to differentiate.
+                let x = if xs[0].requires_grad() { xs[0].clone() } else { xs[0].with_requires_grad(true)? };
+                Ok(grad_with_graph(&f(&x)?, &[&x])?.remove(0).expect("connected"))
+            })
+        };
+        gradcheck(hessian_diag, &[x], 1e-3, 2e-3).unwrap();
+    }
+
+    #[test]
+    fn an_op_without_a_second_derivative_is_named() {
+        let x = rand(&[2, 3], -1.0, 1.0, 15, R).with_requires_grad(true).unwrap();
+        let e = grad_with_graph(&x.softmax(-1).unwrap().square().unwrap().sum_all().unwrap(), &[&x]).unwrap_err().to_string();
+        assert!(e.contains("softmax: no second derivative yet"), "{e}");
+        let e = grad_with_graph(&x.elu(1.0).unwrap().sum_all().unwrap(), &[&x])
+            .and_then(|g| g[0].clone().unwrap().sum_all()?.backward().map(|_| ()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("elu: no second derivative yet"), "{e}");
+    }
+
+    #[test]
+    fn a_wgan_gp_step_trains_the_critic_through_its_gradient_penalty() {
+        set_seed(9);
+        let gp =
+            Gan::new(dense_generator().unwrap(), dense_discriminator(0).unwrap(), 8, None, Optimizer::adam(1e-4), Optimizer::adam(1e-4))
+                .unwrap()
+                .with_loss(GanLoss::WassersteinGp { n_critic: 2, gp_weight: 10.0 })
+                .unwrap();
+        let (x, _) = mnist_like(8);
+        let fake = gp.generate(8, None).unwrap();
+        let penalty = gp.gradient_penalty(&x, &fake, None).unwrap();
+        assert!(penalty.requires_grad() && penalty.to_scalar::<f32>().unwrap() > 0.0);
+        // The penalty alone moves the critic: its gradient reaches the critic's kernels.
+        let grads = penalty.backward().unwrap();
+        let kernel = gp.discriminator.weights()[0].value();
+        assert!(grads.get(&kernel).is_some_and(|g| g.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() > 0.0));
+        let h = gp.fit_multi(std::slice::from_ref(&x), &[], FitOptions { batch_size: 4, ..opts(1) }, &mut []).unwrap();
+        assert!(h.history["d_loss"][0].is_finite());
+    }
+}

@@ -1,4 +1,4 @@
-//! The generative commands: `fovea train autoencoder|vae|gan|dcgan|wgan|cgan` (a model trained
+//! The generative commands: `fovea train autoencoder|vae|gan|dcgan|wgan|wgan-gp|cgan` (a model trained
 //! through its own train step on MNIST or Fashion-MNIST, writing the generator and a sample
 //! grid each epoch), `fovea generate` (a grid of samples from a saved generator) and
 //! `fovea evaluate-generator` (Fréchet distance and class coverage on a classifier's features).
@@ -32,6 +32,9 @@ pub enum Kind {
     Dcgan,
     /// WGAN: DCGAN's networks, critic without sigmoid, clipping ±0.01, RMSprop, 5 critic steps.
     Wgan,
+    /// WGAN-GP: DCGAN's networks, gradient penalty λ = 10 instead of clipping, Adam(1e-4, 0.5,
+    /// 0.9), 5 critic steps.
+    WganGp,
     /// A conditional DCGAN: the one-hot label concatenated to z and to x.
     Cgan,
 }
@@ -45,7 +48,7 @@ pub enum Dataset {
     FashionMnist,
 }
 
-/// `fovea train autoencoder|vae|gan|dcgan|wgan|cgan`.
+/// `fovea train autoencoder|vae|gan|dcgan|wgan|wgan-gp|cgan`.
 #[derive(Parser)]
 struct TrainArgs {
     /// The model.
@@ -101,7 +104,7 @@ struct GenerateArgs {
 
 /// Runs `argv` when it is one of these commands; `None` leaves it to the main parser.
 pub fn dispatch(argv: &[String]) -> Option<AnyResult<()>> {
-    let kinds = ["autoencoder", "vae", "gan", "dcgan", "wgan", "cgan"];
+    let kinds = ["autoencoder", "vae", "gan", "dcgan", "wgan", "wgan-gp", "cgan"];
     let (cmd, sub) = (argv.get(1).map(String::as_str), argv.get(2).map(String::as_str));
     let rest = || argv.iter().skip(2).cloned();
     match (cmd, sub) {

@@ -33,6 +33,15 @@ pub enum GanLoss {
         /// The clipping bound of every critic weight (0.01).
         clip: f32,
     },
+    /// WGAN-GP: the critic loss plus `gp_weight·mean((‖∇ₓ̂ D(x̂)‖ − 1)²)` at random points x̂
+    /// between real and fake samples, instead of clipping; differentiating the penalty needs
+    /// the critic's backward pass recorded ([`fovea_core::grad_with_graph`]).
+    WassersteinGp {
+        /// Critic updates per generator update (5).
+        n_critic: usize,
+        /// The penalty's weight λ (10).
+        gp_weight: f32,
+    },
 }
 
 /// A GAN: `fit` on real samples (and integer labels for a conditional GAN) trains both networks.
@@ -151,13 +160,18 @@ impl Gan {
             GanLoss::Wasserstein { n_critic, clip } if n_critic == 0 || clip.is_nan() || clip <= 0.0 => {
                 return Err(Error::Config(format!("WGAN needs n_critic >= 1 and clip > 0, got n_critic {n_critic}, clip {clip}")))
             }
+            GanLoss::WassersteinGp { n_critic, gp_weight } if n_critic == 0 || gp_weight.is_nan() || gp_weight < 0.0 => {
+                return Err(Error::Config(format!(
+                    "WGAN-GP needs n_critic >= 1 and gp_weight >= 0, got n_critic {n_critic}, gp_weight {gp_weight}"
+                )))
+            }
             GanLoss::Wasserstein { clip, .. } => {
                 for v in self.discriminator.trainable_weights() {
                     Constraint::ClipByValue { min_value: -clip, max_value: clip }.attach(&v);
                     v.assign(&v.value().clip(-clip, clip)?)?;
                 }
             }
-            GanLoss::Standard { .. } => {}
+            GanLoss::Standard { .. } | GanLoss::WassersteinGp { .. } => {}
         }
         self.loss = loss;
         Ok(self)
@@ -207,14 +221,41 @@ impl Gan {
         match self.loss {
             GanLoss::Standard { label_smoothing } => Ok(bce(1.0 - label_smoothing, &dr)?.add(&bce(0.0, &df)?)?),
             GanLoss::Wasserstein { .. } => Ok(df.mean_all()?.sub(&dr.mean_all()?)?),
+            GanLoss::WassersteinGp { gp_weight, .. } => {
+                let gp = self.gradient_penalty(real, fake, y)?;
+                Ok(df.mean_all()?.sub(&dr.mean_all()?)?.add(&gp.mul_scalar(gp_weight)?)?)
+            }
         }
+    }
+
+    /// WGAN-GP's penalty `mean((‖∇ₓ̂ D(x̂)‖₂ − 1)²)` at `x̂ = ε·real + (1 − ε)·fake`, one
+    /// `ε ~ U[0, 1]` per sample; differentiable in the critic's weights.
+    ///
+    /// # Errors
+    /// `Autodiff` naming a critic op without a second derivative; errors from the critic.
+    pub fn gradient_penalty(&self, real: &Tensor, fake: &Tensor, y: Option<&Tensor>) -> Result<Tensor> {
+        let mut shape = vec![1; real.rank()];
+        shape[0] = real.dims()[0];
+        let eps = Tensor::random_uniform(shape, 0.0, 1.0, None, real.device())?;
+        let mix = real.mul(&eps)?.add(&fake.mul(&eps.neg()?.add_scalar(1.0)?)?)?;
+        fovea_core::enable_grad(|| {
+            let x_hat = mix.detach().with_requires_grad(true)?;
+            let score = self.discriminator.apply(&[condition(&x_hat, y)?], true)?.sum_all()?;
+            let g = fovea_core::grad_with_graph(&score, &[&x_hat])?
+                .remove(0)
+                .ok_or_else(|| self.base.error("the critic's score does not depend on its input"))?;
+            let axes: Vec<isize> = (1..g.rank() as isize).collect();
+            // The 1e-12 keeps the norm's derivative finite where a gradient vanishes.
+            let norm = g.mul(&g)?.sum(&axes, false)?.add_scalar(1e-12)?.sqrt()?;
+            Ok(norm.sub_scalar(1.0)?.square()?.mean_all()?)
+        })
     }
 
     fn g_loss(&self, fake: &Tensor, y: Option<&Tensor>) -> Result<Tensor> {
         let out = self.discriminator.apply(&[condition(fake, y)?], true)?;
         match self.loss {
             GanLoss::Standard { .. } => bce(1.0, &out),
-            GanLoss::Wasserstein { .. } => Ok(out.mean_all()?.neg()?),
+            GanLoss::Wasserstein { .. } | GanLoss::WassersteinGp { .. } => Ok(out.mean_all()?.neg()?),
         }
     }
 
@@ -262,7 +303,7 @@ impl Model for Gan {
         let n = real.dims()[0];
         let y = self.one_hot(batch.y.first())?;
         let d_steps = match self.loss {
-            GanLoss::Wasserstein { n_critic, .. } => n_critic,
+            GanLoss::Wasserstein { n_critic, .. } | GanLoss::WassersteinGp { n_critic, .. } => n_critic,
             GanLoss::Standard { .. } => 1,
         };
         let mut d_value = 0.0;
