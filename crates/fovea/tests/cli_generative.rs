@@ -79,7 +79,7 @@ fn a_conditional_gan_trains_then_generates_a_label_and_refuses_one_out_of_range(
 }
 
 #[test]
-fn an_unconditional_gan_refuses_a_label_and_a_vae_reports_its_test_elbo() {
+fn an_unconditional_gan_refuses_a_label_and_a_vae_is_trained_then_evaluated() {
     let out = train("gan", "gan");
     let g = out.join("generator.safetensors");
     let (ok, _, err) = fovea(&["generate", "--model", g.to_str().unwrap(), "--label", "1", "-o", out.join("x.png").to_str().unwrap()]);
@@ -104,6 +104,34 @@ fn an_unconditional_gan_refuses_a_label_and_a_vae_reports_its_test_elbo() {
     ];
     let (ok, stdout, err) = fovea(&args);
     assert!(ok && stdout.contains("test ELBO -"), "{stdout}\n{err}");
+    // The feature extractor: a LeNet-5 trained by the documented command on the same data.
+    let lenet = dir.join("lenet.safetensors");
+    let out = Command::new(env!("CARGO_BIN_EXE_fovea"))
+        .env("FOVEA_DATA_DIR", &dir)
+        .args(["train", "lenet5", "--dataset", "mnist", "--epochs", "1", "--verbose", "0", "-o", lenet.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let g = vae_out.join("generator.safetensors");
+    let eval = [
+        "evaluate-generator",
+        "--model",
+        g.to_str().unwrap(),
+        "--classifier",
+        lenet.to_str().unwrap(),
+        "--data-dir",
+        mnist.to_str().unwrap(),
+        "-n",
+        "3",
+    ];
+    let (ok, stdout, err) = fovea(&eval);
+    assert!(
+        ok && stdout.contains("Fréchet distance (84 features, 3 samples each): ") && stdout.contains("class coverage ("),
+        "{stdout}\n{err}"
+    );
+    let missing = dir.join("no-such-classifier.safetensors");
+    let (ok, _, err) = fovea(&[&eval[..3], &["--classifier", missing.to_str().unwrap(), "--data-dir", mnist.to_str().unwrap()]].concat());
+    assert!(!ok && err.contains("no-such-classifier.safetensors"), "{err}");
     let (ok, _, err) = fovea(&["generate", "--model", mnist.join("t10k-labels-idx1-ubyte").to_str().unwrap(), "-o", "/dev/null"]);
     assert!(!ok && err.contains("t10k-labels-idx1-ubyte"), "a bad model file is named: {err}");
 }
