@@ -498,8 +498,14 @@ pub trait Model: Layer {
     /// # Errors
     /// `Config` when not compiled; errors from the source, the layers and the losses.
     fn evaluate_source(&self, source: &dyn BatchSource) -> Result<Logs> {
-        if let Some(logs) = evaluate_by_test_step(self, source)? {
-            return Ok(logs);
+        let _no_grad = fovea_core::NoGradGuard::new();
+        let device = self.device();
+        let mut batches = source.batches(0)?.map(move |b| b.and_then(|b| b.on_device(device)));
+        // The first batch tells whether the model has its own test step; either way it is
+        // used, so a pipeline is started once.
+        let first = batches.next().transpose()?;
+        if let Some(logs) = first.as_ref().and_then(|b| self.test_step(b)) {
+            return average_test_steps(self, logs?, first.as_ref().expect("a first batch"), batches);
         }
         let guard = self.compiled().lock().expect("compile lock");
         let c = guard.as_ref().ok_or_else(|| Error::Config(format!("{}: call compile() before evaluate()", self.name())))?;
@@ -508,9 +514,8 @@ pub trait Model: Layer {
         let mut loss_metrics: Vec<Metric> = c.losses.iter().map(|l| Metric::new(MetricKind::MeanLoss(*l), "loss")).collect();
         let (weights, prefixes): (Vec<f64>, Vec<String>) = (c.loss_weights.clone(), (0..c.losses.len()).map(|i| c.prefix(i)).collect());
         drop(guard);
-        let _no_grad = fovea_core::NoGradGuard::new();
-        for batch in source.batches(0)? {
-            let batch = batch?.on_device(self.device())?;
+        for batch in first.into_iter().map(Ok).chain(batches) {
+            let batch = batch?;
             let pred = self.forward(&batch.x, false)?;
             if pred.len() != batch.y.len() || pred.len() != loss_metrics.len() {
                 return Err(Error::Config(format!("{}: {} targets for {} outputs", self.name(), batch.y.len(), pred.len())));
@@ -638,21 +643,31 @@ pub fn first_non_finite_loss(logs: &Logs) -> Option<(&str, f64)> {
     logs.iter().find(|(k, v)| (*k == "loss" || k.ends_with("_loss")) && !v.is_finite()).map(|(k, v)| (k.as_str(), *v))
 }
 
-/// `evaluate` through the model's own [`Model::test_step`]: its logs averaged over samples,
-/// weighting each batch by its size; `None` when the model has no test step of its own.
-fn evaluate_by_test_step<M: Model + ?Sized>(model: &M, source: &dyn BatchSource) -> Result<Option<Logs>> {
-    let _no_grad = fovea_core::NoGradGuard::new();
+/// `evaluate` through the model's own [`Model::test_step`], given the first batch and its logs:
+/// every batch's logs averaged over samples, weighting each batch by its size.
+fn average_test_steps<M: Model + ?Sized>(
+    model: &M,
+    first_logs: Logs,
+    first: &Batch,
+    rest: impl Iterator<Item = Result<Batch>>,
+) -> Result<Logs> {
+    let count = |b: &Batch| b.y.first().or(b.x.first()).map_or(0, |t| t.dims().first().copied().unwrap_or(1));
     let (mut sums, mut seen) = (Logs::new(), 0usize);
-    for batch in source.batches(0)? {
-        let batch = batch?.on_device(model.device())?;
-        let count = batch.y.first().or(batch.x.first()).map_or(0, |t| t.dims().first().copied().unwrap_or(1));
-        let Some(logs) = model.test_step(&batch) else { return Ok(None) };
-        for (k, v) in logs? {
-            *sums.entry(k).or_insert(0.0) += v * count as f64;
+    let mut add = |logs: Logs, n: usize| {
+        for (k, v) in logs {
+            *sums.entry(k).or_insert(0.0) += v * n as f64;
         }
-        seen += count;
+        seen += n;
+    };
+    add(first_logs, count(first));
+    for batch in rest {
+        let batch = batch?;
+        let logs = model
+            .test_step(&batch)
+            .ok_or_else(|| Error::Config(format!("{}: test_step returned None after handling a first batch", model.name())))??;
+        add(logs, count(&batch));
     }
-    Ok(Some(sums.into_iter().map(|(k, v)| (k, v / seen.max(1) as f64)).collect()))
+    Ok(sums.into_iter().map(|(k, v)| (k, v / seen.max(1) as f64)).collect())
 }
 
 /// Forward, losses (weighted, plus regularization), backward and one optimizer update. A
