@@ -218,7 +218,9 @@ fn train(args: &TrainArgs) -> AnyResult<()> {
             save_model_with(&ae.decoder, &gen_path, &meta(None, false))?;
         }
         Kind::Vae => {
-            let enc = dense_stack(&[512], Some(&[28, 28, 1]))?;
+            let enc = Sequential::with_input_shape(&[28, 28, 1]);
+            enc.add(Flatten::new())?;
+            enc.add(Dense::new(512).activation(fovea::nn::activations::Activation::Relu))?;
             let dec = Sequential::with_input_shape(&[args.latent_dim]);
             dec.add(Dense::new(512).activation(fovea::nn::activations::Activation::Relu))?;
             dec.add(Dense::new(784))?;
