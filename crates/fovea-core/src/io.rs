@@ -111,7 +111,7 @@ pub fn write_safetensors(tensors: &[(String, Tensor)], metadata: &HashMap<String
         views.push((name.clone(), TensorView::new(*dtype, shape.clone(), bytes).map_err(|e| format_err(format!("{name}: {e}")))?));
     }
     let meta = if metadata.is_empty() { None } else { Some(metadata.clone()) };
-    safetensors::serialize(views, &meta).map_err(|e| format_err(e.to_string()))
+    safetensors::serialize(views, meta).map_err(|e| format_err(e.to_string()))
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it is written and fsynced, then
@@ -251,6 +251,11 @@ mod tests {
                 with_header(r#"{"w":{"dtype":"U16","shape":[1],"data_offsets":[0,2]}}"#, 2),
                 r#"tensor "w" has dtype U16, which Fovea cannot load"#,
             ),
+            // Files passed by mistake where a model belongs are named for what they are.
+            (b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00rest of a photo".to_vec(), "expected a safetensors model file, but this is a JPEG image"),
+            (b"\x89PNG\r\n\x1A\n\x00\x00\x00\x0DIHDR".to_vec(), "but this is a PNG image"),
+            (b"\x89HDF\r\n\x1A\n\x00\x00\x00\x00".to_vec(), "but this is an HDF5 file (a Keras .h5 model?"),
+            (b"PK\x03\x04\x14\x00\x00\x00\x08\x00".to_vec(), "but this is a ZIP archive"),
         ];
         for (bytes, expected) in cases {
             std::fs::write(&path, &bytes).unwrap();

@@ -24,7 +24,7 @@ fn write_buffer(f32s: &[(&str, Vec<usize>, Vec<f32>)], i64s: &[(&str, Vec<usize>
         views.push((name.to_string(), TensorView::new(Dtype::I64, shape.clone(), bytes).unwrap()));
     }
     let meta: HashMap<String, String> = meta.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    safetensors::serialize(views, &Some(meta)).unwrap()
+    safetensors::serialize(views, Some(meta)).unwrap()
 }
 
 /// A one-case "mul" fixture: y = x ⊙ w, so dx = dy ⊙ w and dw = dy ⊙ x (values worked out by hand).

@@ -94,7 +94,9 @@ pub enum Mode {
     Auto,
 }
 
-fn improved(mode: Mode, monitor: &str, current: f64, best: f64, min_delta: f64) -> bool {
+/// Whether `current` beats `best` by more than `min_delta` in `mode`'s direction for the log
+/// named `monitor`: the test EarlyStopping and ModelCheckpoint share.
+pub fn improved(mode: Mode, monitor: &str, current: f64, best: f64, min_delta: f64) -> bool {
     let max = match mode {
         Mode::Max => true,
         Mode::Min => false,
@@ -107,7 +109,11 @@ fn improved(mode: Mode, monitor: &str, current: f64, best: f64, min_delta: f64) 
     }
 }
 
-fn monitored(logs: &Logs, monitor: &str) -> Result<f64> {
+/// The value of `monitor` in `logs`.
+///
+/// # Errors
+/// `Config` naming the logs there are when `monitor` is not one of them.
+pub fn monitored(logs: &Logs, monitor: &str) -> Result<f64> {
     logs.get(monitor).copied().ok_or_else(|| {
         Error::Config(format!("callback monitors {monitor:?}, which is not in the logs (available: {:?})", logs.keys().collect::<Vec<_>>()))
     })

@@ -193,6 +193,13 @@ fn codecs_reject_corrupt_data_and_bad_images() {
     let mut jpg = fixture_bytes("smooth24x32.jpg");
     jpg.truncate(100);
     assert!(decode_jpeg(&jpg, 0, dev).unwrap_err().to_string().contains("decode_jpeg"));
+    // Cut inside the scan, where the decoder alone would pad the rest with grey (Pillow and
+    // libjpeg refuse it), and through decode_image's format sniffing too.
+    let full = fixture_bytes("smooth24x32.jpg");
+    let cut = &full[..full.len() * 3 / 4];
+    let e = decode_jpeg(cut, 0, dev).unwrap_err().to_string();
+    assert!(e.contains("truncated") && e.contains(&format!("{} bytes", cut.len())), "{e}");
+    assert!(decode_image(cut, 3, dev).unwrap_err().to_string().contains("truncated"));
     let e = decode_png(&fixture_bytes("hash24x32.png"), 5, dev).unwrap_err().to_string();
     assert!(e.contains("channels 0, 1, 3 or 4, got 5"), "{e}");
     let e = decode_jpeg(&fixture_bytes("smooth24x32.jpg"), 2, dev).unwrap_err().to_string();

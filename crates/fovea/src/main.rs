@@ -1,17 +1,18 @@
 //! The `fovea` command: train, evaluate, run and summarise models, and fetch datasets.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use fovea::core::{DType, Device, Tensor};
 use fovea::data::mnist::Split;
 use fovea::data::{cifar, fashion_mnist, fetch, mnist};
 use fovea::nn::layer::Layer;
 use fovea::nn::losses::Loss;
 use fovea::nn::mixed_precision::Policy;
-use fovea::nn::model::io::{load_model, save_model};
+use fovea::nn::model::io::save_model;
 use fovea::nn::model::{FitOptions, Model, Sequential};
 use fovea::nn::optimizers::Optimizer;
 use fovea::nn::schedules::LearningRate;
 use fovea::vision::plots::{plot_history, CurveOptions};
+use model_file::{image_input, load_compiled, ModelFile};
 use std::path::PathBuf;
 
 mod bench;
@@ -20,6 +21,9 @@ use std::process::ExitCode;
 mod convert;
 mod detection_cmd;
 mod generative_cmd;
+mod model_file;
+mod train_callbacks;
+mod zoo_cmd;
 
 #[derive(Parser)]
 #[command(name = "fovea", version, about = "Fovea: deep learning for computer vision — train, evaluate and inspect models")]
@@ -68,6 +72,8 @@ enum DatasetName {
     Cifar100,
 }
 
+// Parsed once per process: the size of `Train`'s options does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Train a zoo model on a dataset, print per-epoch metrics and the test accuracy
@@ -121,6 +127,8 @@ enum Command {
         /// Where to write the per-epoch logs as JSON (Keras's `history.history`).
         #[arg(long, value_name = "FILE")]
         history: Option<PathBuf>,
+        #[command(flatten)]
+        callbacks: train_callbacks::CallbackArgs,
         /// 0 silent, 1 progress bar (one line per epoch when not a terminal), 2 one line per epoch.
         #[arg(long, default_value_t = 1)]
         verbose: u8,
@@ -193,24 +201,38 @@ enum Command {
         /// Worker threads.
         #[arg(long, default_value_t = 2)]
         threads: usize,
+        /// Print the workloads' names and stop.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Print a shell completion script: `fovea completions bash > /etc/bash_completion.d/fovea`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// Print a zoo model's Keras summary table.
     Summary {
-        /// The model: `lenet5`, `resnet34_geron`, or a `keras.applications`-style name
-        /// (`resnet50`, `vgg16`, `mobilenet_v2`, `xception`, …; an unknown name lists them all).
-        model: String,
-        /// Output classes of the top.
-        #[arg(long, default_value_t = 1000)]
-        classes: usize,
-        /// Input as HxWxC (default: the model's canonical size, e.g. 224x224x3).
-        #[arg(long, value_parser = parse_input_shape)]
-        input_shape: Option<(usize, usize, usize)>,
-        /// Leave out the classifier (Keras's include_top=False).
-        #[arg(long)]
-        no_top: bool,
+        #[command(flatten)]
+        zoo: zoo_cmd::ZooArgs,
         /// Print the model's JSON config instead of the table (for `fovea train --spec`).
         #[arg(long)]
         config: bool,
+    },
+    /// Write a freshly initialised zoo model (architecture and weights) to a file that
+    /// `train --resume`, `evaluate` and `predict` read.
+    Create {
+        #[command(flatten)]
+        zoo: zoo_cmd::ZooArgs,
+        /// The model file to write (safetensors).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// List the zoo: each model's kind, input size, parameters and the preprocessing its
+    /// weights expect.
+    Models {
+        /// Only these models (default: all).
+        names: Vec<String>,
     },
     /// COCO box metrics (pycocotools' 12 summary numbers) of a results file against ground truth.
     EvaluateDetections(detection_cmd::EvaluateArgs),
@@ -355,24 +377,6 @@ fn parse_input_shape(text: &str) -> Result<(usize, usize, usize), String> {
 }
 
 /// The summary table of the zoo model `name`.
-fn zoo_summary(name: &str, classes: usize, input_shape: Option<(usize, usize, usize)>, no_top: bool, config: bool) -> AnyResult<String> {
-    use fovea::vision::applications::{build_by_name, AppOptions};
-    let small = |model: ZooModel, default| build(model, input_shape.unwrap_or(default), classes.min(10));
-    let sequential = match name {
-        "lenet5" => Some(small(ZooModel::Lenet5, (28, 28, 1))?),
-        "lenet_like" | "lenet-like" => Some(small(ZooModel::LenetLike, (28, 28, 1))?),
-        "fashion_cnn" | "fashion-cnn" => Some(small(ZooModel::FashionCnn, (28, 28, 1))?),
-        "resnet34_geron" => Some(small(ZooModel::Resnet34, (224, 224, 3))?),
-        _ => None,
-    };
-    if let Some(net) = sequential {
-        return Ok(if config { format!("{:#}\n", net.config()) } else { net.summary()? });
-    }
-    let opts = AppOptions { include_top: !no_top, input_shape, classes, ..AppOptions::default() };
-    let model = build_by_name(name, &opts).map_err(|e| format!("{e} (or lenet5, lenet_like, fashion_cnn, resnet34_geron)"))?;
-    Ok(if config { format!("{:#}\n", model.config()) } else { model.summary()? })
-}
-
 /// `fovea bench`: one workload here, or each in a child process.
 fn run_bench(only: Option<String>, threads: usize) -> AnyResult<()> {
     if threads == 0 {
@@ -416,26 +420,6 @@ fn zoo_name(model: ZooModel) -> &'static str {
     }
 }
 
-/// A saved model, compiled for evaluation when the file holds no training configuration.
-fn load_compiled(path: &std::path::Path) -> AnyResult<Sequential> {
-    let net = load_model(path)?;
-    if net.compiled().lock().map(|c| c.is_none()).unwrap_or(true) {
-        net.compile(Optimizer::adam(0.001), Loss::from_name("sparse_categorical_crossentropy")?, &["accuracy"])?;
-    }
-    Ok(net)
-}
-
-/// The model's declared input `(height, width, channels)`.
-fn model_input(net: &Sequential, path: &std::path::Path) -> AnyResult<(usize, usize, usize)> {
-    match net.input_shape().as_deref() {
-        // With or without the batch axis.
-        Some([None, Some(h), Some(w), Some(c)] | [Some(h), Some(w), Some(c)]) => Ok((*h, *w, *c)),
-        other => {
-            Err(format!("{}: expected a model of images with input shape (height, width, channels), got {other:?}", path.display()).into())
-        }
-    }
-}
-
 /// Decodes a PNG/JPEG into f32 `[H, W, C]` in [0, 1], converted to `c` channels and resized
 /// (bilinear, as Keras's image loading) to `h × w` when its size differs.
 fn load_image(path: &std::path::Path, (h, w, c): (usize, usize, usize)) -> AnyResult<Tensor> {
@@ -475,8 +459,8 @@ fn predict(model: PathBuf, files: Vec<PathBuf>, dataset: Option<DatasetName>, li
     if files.is_empty() && dataset.is_none() {
         return Err("give image files to classify, or --dataset NAME for its test images".into());
     }
-    let net = load_model(&model)?;
-    let input = model_input(&net, &model)?;
+    let net = ModelFile::load(&model)?;
+    let input = net.input(&model)?;
     let (x, names, truth): (Tensor, Vec<String>, Option<Vec<i64>>) = if files.is_empty() {
         let ds = dataset.expect("checked above");
         if ds.geometry().0 != input {
@@ -494,12 +478,13 @@ fn predict(model: PathBuf, files: Vec<PathBuf>, dataset: Option<DatasetName>, li
         let imgs = files.iter().map(|f| load_image(f, input)).collect::<AnyResult<Vec<_>>>()?;
         (Tensor::stack(&imgs.iter().collect::<Vec<_>>(), 0)?, files.iter().map(|f| f.display().to_string()).collect(), None)
     };
-    let probs = net.predict(&x, 256)?;
+    let probs = net.predict(&x)?;
     let classes = *probs.dims().last().unwrap_or(&0);
     let class_names = dataset.map(DatasetName::class_names).filter(|n| n.len() == classes);
+    // MNIST's class names are its digits: "7", not "7 7".
     let label = |c: usize| match &class_names {
-        Some(n) => format!("{c} {}", n[c]),
-        None => c.to_string(),
+        Some(n) if n[c] != c.to_string() => format!("{c} {}", n[c]),
+        _ => c.to_string(),
     };
     let mut rows = probs.to_vec::<f32>()?;
     rows.chunks_mut(classes.max(1)).for_each(as_probabilities);
@@ -567,6 +552,7 @@ fn run(cli: Cli) -> AnyResult<()> {
             output,
             plot,
             history: history_path,
+            callbacks,
             verbose,
             device,
             precision,
@@ -595,6 +581,12 @@ fn run(cli: Cli) -> AnyResult<()> {
                     return Err(format!("--plot expects a .png or .svg file, got {}", p.display()).into());
                 }
             }
+            for (flag, path) in [("-o", &output), ("--plot", &plot), ("--history", &history_path)] {
+                if let Some(path) = path {
+                    model_file::check_writable(flag, path)?;
+                }
+            }
+            callbacks.check(validation_split)?;
             let data = dataset.load()?;
             let (mut x, mut y) = (images(&data.train_images, dataset)?, data.train_labels.clone());
             if let Some(n) = limit {
@@ -629,7 +621,7 @@ fn run(cli: Cli) -> AnyResult<()> {
                 };
                 net.compile(opt, Loss::from_name("sparse_categorical_crossentropy")?, &["accuracy"])?;
             } else {
-                let saved = model_input(&net, std::path::Path::new(&what))?;
+                let saved = image_input(net.input_shape(), std::path::Path::new(&what))?;
                 if saved != input {
                     return Err(format!("{what} takes {saved:?} inputs but {} images are {input:?}", dataset.name()).into());
                 }
@@ -644,8 +636,10 @@ fn run(cli: Cli) -> AnyResult<()> {
                     validation_split * 100.0
                 );
             }
-            let history =
-                net.fit(&x, &y, FitOptions { epochs, batch_size, validation_split, verbose, seed: Some(seed), ..Default::default() })?;
+            let mut callbacks = callbacks.build(&net);
+            let mut callbacks: Vec<&mut dyn fovea::nn::callbacks::Callback> = callbacks.iter_mut().map(|c| c.as_mut() as _).collect();
+            let options = FitOptions { epochs, batch_size, validation_split, verbose, seed: Some(seed), ..Default::default() };
+            let history = net.fit_with_callbacks(&x, &y, options, &mut callbacks)?;
             let test = net.evaluate(&images(&data.test_images, dataset)?, &data.test_labels, 256)?;
             println!("Test loss: {:.4} - Test accuracy: {:.4}", test["loss"], test["accuracy"]);
             if let Some(path) = output {
@@ -663,8 +657,8 @@ fn run(cli: Cli) -> AnyResult<()> {
             }
         }
         Command::Evaluate { model: path, dataset } => {
-            let net = load_compiled(&path)?;
-            let input = model_input(&net, &path)?;
+            let net = ModelFile::load(&path)?;
+            let input = net.input(&path)?;
             if input != dataset.geometry().0 {
                 return Err(format!(
                     "{} takes {input:?} inputs but {} images are {:?}",
@@ -675,7 +669,7 @@ fn run(cli: Cli) -> AnyResult<()> {
                 .into());
             }
             let data = dataset.load()?;
-            let test = net.evaluate(&images(&data.test_images, dataset)?, &data.test_labels, 256)?;
+            let test = net.evaluate(&images(&data.test_images, dataset)?, &data.test_labels)?;
             println!("Test loss: {:.4} - Test accuracy: {:.4}", test["loss"], test["accuracy"]);
         }
         Command::Predict { mut paths, model_flag, dataset, limit, top_k } => {
@@ -685,7 +679,9 @@ fn run(cli: Cli) -> AnyResult<()> {
                 None => return Err("predict: give the model file (first path, or --model FILE)".into()),
             };
             let images = paths;
-            if convert::is_functional(&model)? {
+            // Image files through a functional (ImageNet) model get its preprocessing and the
+            // ImageNet class names; a dataset's test images go through the common path.
+            if dataset.is_none() && convert::is_functional(&model)? {
                 convert::predict_functional(&model, &images, top_k.unwrap_or(5), load_image)?;
             } else {
                 predict(model, images, dataset, limit, top_k.unwrap_or(3))?;
@@ -694,10 +690,12 @@ fn run(cli: Cli) -> AnyResult<()> {
         Command::Convert { input, arch, alpha, input_shape, output } => {
             println!("{}", convert::convert(&input, &arch, &convert::ConvertOptions { alpha, input_shape }, &output)?)
         }
-        Command::Bench { only, threads } => run_bench(only, threads)?,
-        Command::Summary { model, classes, input_shape, no_top, config } => {
-            print!("{}", zoo_summary(&model, classes, input_shape, no_top, config)?)
-        }
+        Command::Bench { list: true, .. } => bench::WORKLOADS.iter().for_each(|w| println!("{}", w.name)),
+        Command::Bench { only, threads, .. } => run_bench(only, threads)?,
+        Command::Completions { shell } => clap_complete::generate(shell, &mut Cli::command(), "fovea", &mut std::io::stdout()),
+        Command::Summary { zoo, config } => print!("{}", zoo_cmd::summary(&zoo, config)?),
+        Command::Create { zoo, output } => zoo_cmd::create(&zoo, &output)?,
+        Command::Models { names } => print!("{}", zoo_cmd::models(&names)?),
         Command::Data { action: DataAction::Fetch { dataset } } => {
             let dir = dataset.fetch()?;
             println!("{} is ready in {}", dataset.name(), dir.display());
@@ -714,6 +712,13 @@ fn run(cli: Cli) -> AnyResult<()> {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so every print to a closed pipe (`fovea summary resnet50 | head`)
+    // would panic; with the default action restored the command ends quietly, as Unix tools do.
+    #[cfg(unix)]
+    // SAFETY: called before any other thread exists; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let argv: Vec<String> = std::env::args().collect();
     // `train yolo` takes options of its own, unlike the classifiers the rest of `train` knows.
     if argv.get(1).is_some_and(|a| a == "train") && argv.get(2).is_some_and(|a| a == "yolo") {

@@ -17,6 +17,12 @@ fn summary_prints_the_keras_table() {
     assert!(ok && out.contains("Total params: 25,636,712"), "{out}{err}");
     let (ok, out, err) = fovea(&["summary", "mobilenet_v2", "--no-top", "--input-shape", "96x96x3"]);
     assert!(ok && out.contains("Total params: 2,257,984"), "{out}{err}");
+    // The Sequential zoo models honour --classes and --no-top too: 84·100 + 100 weights in the
+    // last layer instead of 850; without the top, only the two convolutions (156 + 2,416).
+    let (ok, out, err) = fovea(&["summary", "lenet5", "--classes", "100"]);
+    assert!(ok && out.contains("(None, 100)") && out.contains("Total params: 69,356"), "{out}{err}");
+    let (ok, out, err) = fovea(&["summary", "lenet5", "--no-top"]);
+    assert!(ok && !out.contains("Dense") && out.contains("Total params: 2,572"), "{out}{err}");
 }
 
 #[test]
@@ -284,6 +290,14 @@ fn bench_runs_one_workload_and_names_unknown_ones() {
     assert!(!ok && err.contains("unknown workload \"resnet99_train\"") && err.contains("lenet5_train_b32"), "{err}");
     let (ok, _, err) = fovea(&["bench", "--threads", "0"]);
     assert!(!ok && err.contains("--threads must be at least 1"), "{err}");
+    // An output whose folder is missing is refused before training, not after it.
+    for flag in ["-o", "--plot", "--history"] {
+        let (ok, out, err) = fovea(&["train", "lenet5", "--epochs", "50", "--limit", "3000", flag, "/nonexistent-dir/out.png"]);
+        assert!(!ok && err.contains(flag) && err.contains("the folder /nonexistent-dir does not exist"), "{err}");
+        assert!(!out.contains("Epoch 1/"), "{flag}: trained before refusing: {out}");
+    }
+    let (ok, list, err) = fovea(&["bench", "--list"]);
+    assert!(ok && list.lines().next() == Some("lenet5_train_b32") && list.lines().any(|l| l == "resnet50_infer_b8_bf16"), "{list}{err}");
 }
 
 #[test]
@@ -319,6 +333,28 @@ fn lenet5_learns_real_mnist_digits_and_predicts_a_png() {
     let (ok, pred, err) = fovea_in(&root, &["predict", m, png.to_str().unwrap(), "--top-k", "1"]);
     assert!(ok, "{err}");
     assert!(pred.contains("digit.png: 7 ("), "{pred}");
+    // A functional model file (here a fresh ResNet-20 for 28×28×1) evaluates and predicts on a
+    // dataset like a Sequential one; untrained, it is near chance on the 500 test digits.
+    let functional = root.join("resnet20.safetensors");
+    let f = functional.to_str().unwrap();
+    let (ok, _, err) = fovea_in(&root, &["create", "resnet20", "--input-shape", "28x28x1", "-o", f]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = fovea_in(&root, &["evaluate", f, "--dataset", "mnist"]);
+    assert!(ok, "{err}");
+    let untrained: f64 = out.split("Test accuracy: ").nth(1).and_then(|t| t.trim().parse().ok()).expect("accuracy");
+    assert!(untrained < 0.5, "{out}");
+    let (ok, pred, err) = fovea_in(&root, &["predict", f, "--dataset", "mnist", "--limit", "2"]);
+    assert!(ok && pred.contains("mnist test image 1 [label 2]: ") && pred.contains("Top-1 accuracy on these 2 images"), "{pred}{err}");
+    // MNIST's class names are the digits themselves: the label is printed once.
+    let (ok, pred, err) = fovea_in(&root, &["predict", m, "--dataset", "mnist", "--limit", "1"]);
+    assert!(ok && pred.contains("mnist test image 0 [label 7]: "), "{pred}{err}");
+    // A JPEG cut short is refused, as Pillow and libjpeg refuse it, not padded and classified.
+    let img3 = fovea::core::Tensor::from_vec(images.data[..784].repeat(3), vec![28, 28, 3], fovea::core::Device::Cpu).unwrap();
+    let jpeg = fovea::vision::image::encode_jpeg(&img3, 95).unwrap();
+    let cut = root.join("cut.jpg");
+    std::fs::write(&cut, &jpeg[..jpeg.len() * 3 / 4]).unwrap();
+    let (ok, _, err) = fovea_in(&root, &["predict", m, cut.to_str().unwrap()]);
+    assert!(!ok && err.contains("cut.jpg") && err.contains("truncated"), "{err}");
 }
 
 #[test]
@@ -444,4 +480,122 @@ fn a_keras_3_document_trains_as_a_spec_and_huge_or_bad_inputs_name_their_file() 
     let (ok, _, err) = fovea_in(&root, &["data", "info", "fashion-mnist"]);
     assert!(!ok && err.contains(&format!("{}: label 9 is 10, expected a class in 0..10", labels.display())), "{err}");
     std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn a_reader_that_closes_the_pipe_early_ends_the_command_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    // `fovea summary resnet50 | head -1`: the table is ~100 KB, more than a pipe's 64 KB
+    // buffer, so the write is still going when the reader leaves.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fovea"))
+        .args(["summary", "resnet50"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run fovea");
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "exit 101 is a panic: {err}");
+}
+
+#[test]
+fn the_zoo_is_listed_and_any_model_becomes_a_file_without_code() {
+    let (ok, out, err) = fovea(&["models", "lenet5", "mobilenet_v2", "resnet20"]);
+    assert!(ok, "{err}");
+    let line = |name: &str| out.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("no {name} in {out}")).to_string();
+    // Keras's counts: LeNet-5 61,706; MobileNetV2 (224×224, 1000 classes) 3,538,984.
+    assert!(line("lenet5").contains("28x28x1") && line("lenet5").contains("61,706"), "{out}");
+    assert!(line("mobilenet_v2").contains("224x224x3") && line("mobilenet_v2").contains("3,538,984"), "{out}");
+    assert!(line("mobilenet_v2").contains("x/127.5 - 1") && line("resnet20").contains("Functional 32x32x3"), "{out}");
+    assert_eq!(out.lines().count(), 4, "a header and the three models asked for: {out}");
+    let (ok, _, err) = fovea(&["models", "resnet99"]);
+    assert!(!ok && err.contains("unknown model \"resnet99\"") && err.contains("lenet5") && err.contains("xception"), "{err}");
+
+    let root = temp_dir("create");
+    let file = root.join("resnet20.safetensors");
+    let f = file.to_str().unwrap();
+    let (ok, out, err) = fovea(&["create", "resnet20", "--classes", "7", "-o", f]);
+    assert!(ok && out.contains("Functional with") && out.contains(f), "{out}{err}");
+    // The functional file is a model `predict` reads: seven classes, each a probability.
+    let png = root.join("grey.png");
+    let img = fovea::core::Tensor::full(vec![32, 32, 3], 128.0, fovea::core::DType::U8, fovea::core::Device::Cpu).unwrap();
+    std::fs::write(&png, fovea::vision::image::encode_png(&img).unwrap()).unwrap();
+    let (ok, pred, err) = fovea(&["predict", f, png.to_str().unwrap(), "--top-k", "7"]);
+    assert!(ok, "{err}");
+    let probs: Vec<f64> = pred
+        .lines()
+        .filter_map(|l| l.trim().strip_suffix('%'))
+        .map(|l| l.split_whitespace().last().unwrap().parse::<f64>().unwrap() / 100.0)
+        .collect();
+    assert_eq!(probs.len(), 7, "{pred}");
+    assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-3, "{pred}");
+    let (ok, out, err) = fovea(&["create", "lenet5", "--no-top", "-o", root.join("features.safetensors").to_str().unwrap()]);
+    assert!(ok && out.contains("2,572 parameters"), "{out}{err}");
+    let (ok, _, err) = fovea(&["create", "lenet5", "-o", "/nonexistent-dir/m.safetensors"]);
+    assert!(!ok && err.contains("/nonexistent-dir/m.safetensors"), "{err}");
+}
+
+#[test]
+fn completion_scripts_name_every_subcommand() {
+    for shell in ["bash", "zsh", "fish"] {
+        let (ok, script, err) = fovea(&["completions", shell]);
+        assert!(ok, "{err}");
+        for sub in ["train", "predict", "summary", "create", "models", "detect", "completions"] {
+            assert!(script.contains(sub), "{shell} completions lack {sub}");
+        }
+    }
+    let (ok, _, err) = fovea(&["completions", "tcsh"]);
+    assert!(!ok && err.contains("invalid value 'tcsh'") && err.contains("bash"), "{err}");
+}
+
+#[test]
+fn train_flags_reach_fits_callbacks() {
+    let root = temp_dir("callbacks");
+    fake_fashion_mnist(&root, 40, 10);
+    let (tb, csv, ckpt) = (root.join("tb"), root.join("log.csv"), root.join("ckpt"));
+    let args = [
+        "train",
+        "lenet5",
+        "--dataset",
+        "fashion-mnist",
+        "--epochs",
+        "3",
+        "--verbose",
+        "0",
+        "--tensorboard",
+        tb.to_str().unwrap(),
+        "--csv-log",
+        csv.to_str().unwrap(),
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--early-stopping",
+        "5",
+    ];
+    let (ok, out, err) = fovea_in(&root, &args);
+    assert!(ok, "{out}\n{err}");
+    // One CSV row per epoch under Keras's header.
+    let rows: Vec<String> = std::fs::read_to_string(&csv).unwrap().lines().map(str::to_string).collect();
+    assert!(rows[0].starts_with("epoch,") && rows[0].contains("val_loss"), "{rows:?}");
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    // TensorBoard's train and validation event files.
+    for run in ["train", "validation"] {
+        let events: Vec<_> =
+            std::fs::read_dir(tb.join(run)).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert!(events.iter().any(|f| f.starts_with("events.out.tfevents.")), "{run}: {events:?}");
+    }
+    // Whole-model checkpoints that evaluate reads.
+    for name in ["last.safetensors", "best.safetensors"] {
+        let (ok, eval, err) = fovea_in(&root, &["evaluate", ckpt.join(name).to_str().unwrap(), "--dataset", "fashion-mnist"]);
+        assert!(ok && eval.contains("Test accuracy: "), "{name}: {eval}{err}");
+    }
+    // A monitor fit never logs, or validation logs without validation data, are refused first.
+    let (ok, out, err) = fovea_in(&root, &["train", "--dataset", "fashion-mnist", "--early-stopping", "2", "--monitor", "val_dice"]);
+    assert!(!ok && out.is_empty() && err.contains("--monitor expects loss, accuracy, val_loss or val_accuracy"), "{out}{err}");
+    let no_val = ["train", "--dataset", "fashion-mnist", "--early-stopping", "2", "--validation-split", "0"];
+    let (ok, out, err) = fovea_in(&root, &no_val);
+    assert!(!ok && out.is_empty() && err.contains("needs validation data"), "{out}{err}");
 }

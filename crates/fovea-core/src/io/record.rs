@@ -1,5 +1,5 @@
 //! The record framing that TFRecord files and TensorBoard event files share, with the CRC32C
-//! (Castagnoli) checksum it uses, and the IEEE CRC-32 that PNG chunks use.
+//! (Castagnoli) checksum it uses.
 //!
 //! A record is `u64 length (LE) | u32 masked_crc32c(length bytes) | data | u32 masked_crc32c(data)`.
 //! The checksums are masked (rotated and offset) because a CRC of data that itself contains CRCs
@@ -7,38 +7,10 @@
 
 use std::io::{Read, Write};
 
-const fn table(poly: u32) -> [u32; 256] {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 { (c >> 1) ^ poly } else { c >> 1 };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-}
-
-// Both polynomials in their reflected (LSB-first) form.
-static CRC32C_TABLE: [u32; 256] = table(0x82F6_3B78);
-static CRC32_TABLE: [u32; 256] = table(0xEDB8_8320);
-
-fn crc(table: &[u32; 256], data: &[u8]) -> u32 {
-    !data.iter().fold(!0u32, |c, &b| table[((c ^ b as u32) & 0xFF) as usize] ^ (c >> 8))
-}
-
-/// The CRC32C (Castagnoli) of `data`; `crc32c(b"123456789") == 0xE306_9283`.
+/// The CRC32C (Castagnoli) of `data`; `crc32c(b"123456789") == 0xE306_9283`. The `crc32c` crate
+/// uses the SSE4.2 / ARMv8 CRC instructions: the record reader checks every byte it reads.
 pub fn crc32c(data: &[u8]) -> u32 {
-    crc(&CRC32C_TABLE, data)
-}
-
-/// The IEEE CRC-32 of `data` (zlib's and PNG's); `crc32(b"123456789") == 0xCBF4_3926`.
-pub fn crc32(data: &[u8]) -> u32 {
-    crc(&CRC32_TABLE, data)
+    crc32c::crc32c(data)
 }
 
 /// TensorFlow's masked CRC32C: the CRC rotated right by 15 bits plus `0xa282ead8`.
@@ -219,10 +191,9 @@ mod tests {
 
     #[test]
     fn known_check_values() {
-        // The standard "check" values of both CRCs, and TF's mask applied to them by hand:
+        // The standard "check" value of CRC32C, and TF's mask applied to them by hand:
         // rotr(0xE3069283, 15) = 0x2507C60D, + 0xA282EAD8 = 0xC78AB0E5.
         assert_eq!(crc32c(b"123456789"), 0xE306_9283);
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
         assert_eq!(crc32c(b""), 0);
         assert_eq!(masked_crc32c(b"123456789"), 0xC78A_B0E5);
     }

@@ -31,6 +31,16 @@ const MAX_HEADER: u64 = 100_000_000;
 /// A sentence saying what is wrong with the safetensors `bytes` that produced `e`: what was
 /// expected and what was found.
 pub(crate) fn describe(e: &SafeTensorError, bytes: &[u8]) -> String {
+    let header_error = matches!(
+        e,
+        SafeTensorError::HeaderTooSmall
+            | SafeTensorError::HeaderTooLarge
+            | SafeTensorError::InvalidHeaderLength
+            | SafeTensorError::InvalidHeader(_)
+    );
+    if let Some(format) = header_error.then(|| foreign_format(bytes)).flatten() {
+        return format!("expected a safetensors model file, but this is {format}");
+    }
     let declared = bytes.get(..8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
     let available = bytes.len().saturating_sub(8);
     match e {
@@ -46,8 +56,7 @@ pub(crate) fn describe(e: &SafeTensorError, bytes: &[u8]) -> String {
             "the header length field says {} bytes but only {available} bytes follow it (truncated file?)",
             declared.unwrap_or(0)
         ),
-        SafeTensorError::InvalidHeader => "the header is not UTF-8 text".to_string(),
-        SafeTensorError::InvalidHeaderStart => "the header does not start with '{' (not a safetensors file?)".to_string(),
+        SafeTensorError::InvalidHeader(_) => "the header is not UTF-8 text".to_string(),
         SafeTensorError::TensorNotFound(name) => format!("the file has no tensor named {name:?}"),
         SafeTensorError::IoError(e) => format!("cannot read the file: {e}"),
         SafeTensorError::JsonError(e) => format!("the header is not valid JSON: {e}"),
@@ -64,13 +73,29 @@ pub(crate) fn describe(e: &SafeTensorError, bytes: &[u8]) -> String {
         SafeTensorError::ValidationOverflow => {
             diagnose(bytes).unwrap_or_else(|| "a tensor's shape times its dtype size overflows".to_string())
         }
-        SafeTensorError::InvalidHeaderDeserialization => {
+        SafeTensorError::InvalidHeaderDeserialization(_) => {
             diagnose(bytes).unwrap_or_else(|| "the header is JSON but not a safetensors header".to_string())
         }
         // The crate's enum is not exhaustive across versions.
         #[allow(unreachable_patterns)]
         other => format!("the file is not valid safetensors ({other:?})"),
     }
+}
+
+/// What a file that is not safetensors is, from its first bytes: the files people pass by
+/// mistake where a model is expected (swapped arguments, a Keras or PyTorch file).
+fn foreign_format(bytes: &[u8]) -> Option<&'static str> {
+    const SIGNATURES: &[(&[u8], &str)] = &[
+        (b"\xFF\xD8\xFF", "a JPEG image"),
+        (b"\x89PNG\r\n\x1A\n", "a PNG image"),
+        (b"GIF8", "a GIF image"),
+        (b"\x89HDF\r\n\x1A\n", "an HDF5 file (a Keras .h5 model? `fovea convert` turns it into safetensors)"),
+        (b"PK\x03\x04", "a ZIP archive (a Keras .keras or PyTorch .pt file? `fovea convert` turns it into safetensors)"),
+        (b"\x1F\x8B\x08", "gzip-compressed data"),
+        // `{"`, not `{` alone: a safetensors header of 123 bytes starts with 0x7B too.
+        (b"{\"", "JSON text (a model config? `--spec` reads those)"),
+    ];
+    SIGNATURES.iter().find(|(magic, _)| bytes.starts_with(magic)).map(|(_, what)| *what)
 }
 
 /// Reads the header as JSON and says what is wrong with it: the first entry that breaks the

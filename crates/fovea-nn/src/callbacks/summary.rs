@@ -8,7 +8,7 @@
 
 use super::proto::{self, Event, HistogramProto, Kind, PluginData, Summary, SummaryMetadata, TensorProto, Value, What};
 use crate::{Error, Result};
-use fovea_core::io::record::{crc32, write_record};
+use fovea_core::io::record::write_record;
 use fovea_core::{DType, Tensor};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -148,12 +148,12 @@ impl SummaryWriter {
                     height: h as i32,
                     width: w as i32,
                     colorspace: c as i32,
-                    encoded_image_string: encode_png(&pixels[i * size..(i + 1) * size], h, w, c),
+                    encoded_image_string: encode_png(&pixels[i * size..(i + 1) * size], h, w, c)?,
                 };
                 let tag = if n == 1 { tag.to_string() } else { format!("{tag}/{i}") };
-                Value { tag, metadata: None, value: Some(Kind::Image(image)) }
+                Ok(Value { tag, metadata: None, value: Some(Kind::Image(image)) })
             })
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         self.values(step, values)
     }
 
@@ -188,7 +188,8 @@ impl SummaryWriter {
                 }
             }
         }
-        let image = proto::Image { height: gh as i32, width: gw as i32, colorspace: 1, encoded_image_string: encode_png(&grid, gh, gw, 1) };
+        let image =
+            proto::Image { height: gh as i32, width: gw as i32, colorspace: 1, encoded_image_string: encode_png(&grid, gh, gw, 1)? };
         self.values(step, vec![Value { tag: tag.into(), metadata: None, value: Some(Kind::Image(image)) }])
     }
 
@@ -271,63 +272,33 @@ pub fn histogram_of(values: &[f64], buckets: usize) -> std::result::Result<Histo
     })
 }
 
-fn adler32(data: &[u8]) -> u32 {
-    let (mut a, mut b) = (1u32, 0u32);
-    // 5552 bytes is the most that can be summed before `b` could overflow.
-    for chunk in data.chunks(5552) {
-        for &x in chunk {
-            a += x as u32;
-            b += a;
-        }
-        a %= 65521;
-        b %= 65521;
-    }
-    (b << 16) | a
-}
-
-fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    let start = out.len();
-    out.extend_from_slice(kind);
-    out.extend_from_slice(data);
-    let crc = crc32(&out[start..]);
-    out.extend_from_slice(&crc.to_be_bytes());
-}
-
-/// An 8-bit PNG of `h × w × c` pixels (`c` 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA). The zlib stream
-/// uses stored (uncompressed) blocks: summaries are small, and this keeps fovea-nn free of a
-/// compression dependency.
-pub fn encode_png(pixels: &[u8], h: usize, w: usize, c: usize) -> Vec<u8> {
-    let color_type = match c {
-        1 => 0,
-        2 => 4,
-        3 => 2,
-        _ => 6,
+/// An 8-bit PNG of `h × w × c` pixels (`c` 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA), compressed by
+/// the `png` crate (the same encoder fovea-vision writes images with).
+///
+/// # Errors
+/// `Config` when the pixels do not fill `h × w × c` or the encoder refuses the size (zero or
+/// over PNG's 2^31 − 1 rows or columns).
+pub fn encode_png(pixels: &[u8], h: usize, w: usize, c: usize) -> Result<Vec<u8>> {
+    let err = |detail: String| Error::Config(format!("encode_png: {detail}"));
+    let color = match c {
+        1 => png::ColorType::Grayscale,
+        2 => png::ColorType::GrayscaleAlpha,
+        3 => png::ColorType::Rgb,
+        4 => png::ColorType::Rgba,
+        _ => return Err(err(format!("expected 1, 2, 3 or 4 channels, got {c}"))),
     };
-    let mut raw = Vec::with_capacity(h * (w * c + 1));
-    for row in pixels.chunks(w * c).take(h) {
-        raw.push(0); // filter: none
-        raw.extend_from_slice(row);
+    if h.checked_mul(w).and_then(|p| p.checked_mul(c)) != Some(pixels.len()) {
+        return Err(err(format!("expected {h}×{w}×{c} pixel bytes, got {}", pixels.len())));
     }
-    let mut z = vec![0x78, 0x01];
-    let blocks: Vec<&[u8]> = if raw.is_empty() { vec![&[]] } else { raw.chunks(65535).collect() };
-    for (i, block) in blocks.iter().enumerate() {
-        z.push(u8::from(i + 1 == blocks.len()));
-        let len = block.len() as u16;
-        z.extend_from_slice(&len.to_le_bytes());
-        z.extend_from_slice(&(!len).to_le_bytes());
-        z.extend_from_slice(block);
-    }
-    z.extend_from_slice(&adler32(&raw).to_be_bytes());
-    let mut ihdr = Vec::with_capacity(13);
-    ihdr.extend_from_slice(&(w as u32).to_be_bytes());
-    ihdr.extend_from_slice(&(h as u32).to_be_bytes());
-    ihdr.extend_from_slice(&[8, color_type, 0, 0, 0]);
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    png_chunk(&mut out, b"IHDR", &ihdr);
-    png_chunk(&mut out, b"IDAT", &z);
-    png_chunk(&mut out, b"IEND", &[]);
-    out
+    let side = |v: usize| u32::try_from(v).map_err(|_| err(format!("a side of {v} pixels is too large for PNG")));
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, side(w)?, side(h)?);
+    encoder.set_color(color);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(|e| err(e.to_string()))?;
+    writer.write_image_data(pixels).map_err(|e| err(e.to_string()))?;
+    writer.finish().map_err(|e| err(e.to_string()))?;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -316,7 +316,7 @@ pub fn layer_from_config(class: &str, c: &Value) -> Result<LayerRef> {
                 None => {
                     return Err(Error::Config(format!(
                         "unknown layer type {other:?} in the model config (expected a fovea-nn layer class or one registered \
-                         with register_layer_class; fovea-vision's preprocessing layers need fovea_vision::register_layers())"
+                         with register_layer_class; fovea-vision's preprocessing layers need fovea_vision::preprocessing::register_layers())"
                     )))
                 }
             }

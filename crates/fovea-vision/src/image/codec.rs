@@ -1,5 +1,6 @@
 //! PNG and JPEG decoding and encoding to and from uint8 `[H, W, C]` tensors (`tf.io.decode_*`).
 
+use super::jpeg_markers::reaches_end_of_image;
 use fovea_core::io::limit::{check_declared, max_decompressed_bytes};
 use fovea_core::{DType, Device, Error, Result, Tensor};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
@@ -57,6 +58,13 @@ fn decode_limited(
         Some(ImageFormat::Jpeg) => "JPEG",
         _ => "image",
     };
+    // Data that is not a JPEG at all is left to the decoder, whose error says so.
+    if kind == "JPEG" && bytes.starts_with(&[0xFF, 0xD8]) && !reaches_end_of_image(bytes) {
+        return Err(Error::invalid(
+            op,
+            format!("the JPEG data is truncated or corrupt: its {} bytes end before the end-of-image marker", bytes.len()),
+        ));
+    }
     let mut limits = Limits::default();
     limits.max_alloc = Some(limit);
     reader.limits(limits);

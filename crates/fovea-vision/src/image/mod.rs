@@ -33,6 +33,7 @@ mod codec;
 mod color;
 mod crop;
 mod draw;
+mod jpeg_markers;
 mod patches;
 mod random;
 mod resize;
