@@ -55,6 +55,15 @@ impl Drop for NoGradGuard {
     }
 }
 
+/// Runs `f` recording the graph even inside [`no_grad`] (`torch.enable_grad`): a function that
+/// takes a gradient itself (a gradient penalty) stays usable where the caller records nothing.
+pub fn enable_grad<R>(f: impl FnOnce() -> R) -> R {
+    let previous = set_recording(true);
+    let r = f();
+    set_recording(previous);
+    r
+}
+
 /// Runs `f` without recording the graph (inference, optimizer updates, metrics).
 pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
     let _guard = NoGradGuard::new();
@@ -109,7 +118,7 @@ impl Tensor {
     /// `Autodiff` when this tensor does not depend on anything that requires a gradient, or an
     /// op's backward pass fails.
     pub fn backward(&self) -> Result<Gradients> {
-        backward_impl(self, None, &HashSet::new())
+        backward_impl(self, None, &HashSet::new(), false)
     }
 
     /// Backpropagates with an explicit output gradient `seed` of this tensor's shape.
@@ -117,7 +126,7 @@ impl Tensor {
     /// # Errors
     /// `ShapeMismatch` when `seed` has another shape; otherwise as [`Tensor::backward`].
     pub fn backward_with(&self, seed: &Tensor) -> Result<Gradients> {
-        backward_impl(self, Some(seed), &HashSet::new())
+        backward_impl(self, Some(seed), &HashSet::new(), false)
     }
 }
 
@@ -128,11 +137,59 @@ impl Tensor {
 /// As [`Tensor::backward`].
 pub fn grad(target: &Tensor, sources: &[&Tensor]) -> Result<Vec<Option<Tensor>>> {
     let keep: HashSet<TensorId> = sources.iter().map(|t| t.id()).collect();
-    let grads = backward_impl(target, None, &keep)?;
+    let grads = backward_impl(target, None, &keep, false)?;
     Ok(sources.iter().map(|s| grads.get(s).cloned()).collect())
 }
 
-fn backward_impl(target: &Tensor, seed: Option<&Tensor>, keep: &HashSet<TensorId>) -> Result<Gradients> {
+/// [`grad`] with the backward pass itself recorded (PyTorch's `create_graph=True`, nested
+/// `GradientTape`s in TensorFlow), so the gradients can be differentiated again: a gradient
+/// penalty (WGAN-GP), a Hessian-vector product.
+///
+/// Only ops whose backward pass is composed of recorded ops take part: [`TWICE_DIFFERENTIABLE`].
+/// Any other op on the path is an error naming it, never a silently constant gradient.
+///
+/// # Errors
+/// As [`grad`]; `Autodiff` naming an op without a second derivative.
+pub fn grad_with_graph(target: &Tensor, sources: &[&Tensor]) -> Result<Vec<Option<Tensor>>> {
+    let keep: HashSet<TensorId> = sources.iter().map(|t| t.id()).collect();
+    let grads = backward_impl(target, None, &keep, true)?;
+    Ok(sources.iter().map(|s| grads.get(s).cloned()).collect())
+}
+
+/// The ops [`grad_with_graph`] can differentiate through: each one's backward pass is built
+/// from recorded ops (binary maps, matmul, sums, reshapes, the three convolution passes) or is
+/// `unary_grad`, whose own backward knows the second derivatives of the unary ops listed.
+/// Fused kernels (batch norm, softmax, pooling, ...) compute their backward pass on raw
+/// buffers and are not here yet.
+pub const TWICE_DIFFERENTIABLE: &[&str] = &[
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "matmul",
+    "sum",
+    "reshape",
+    "cast",
+    "to_device",
+    "conv2d",
+    "conv2d_grad_input",
+    "conv2d_grad_filter",
+    "unary_grad",
+    "neg",
+    "abs",
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "clip",
+    "hard_sigmoid",
+    "square",
+    "sqrt",
+    "exp",
+    "tanh",
+    "sigmoid",
+];
+
+fn backward_impl(target: &Tensor, seed: Option<&Tensor>, keep: &HashSet<TensorId>, create_graph: bool) -> Result<Gradients> {
     if !target.requires_grad() {
         return Err(Error::Autodiff(
             "the target does not depend on any tensor that requires a gradient (was it computed inside no_grad, or from detached tensors?)"
@@ -147,13 +204,27 @@ fn backward_impl(target: &Tensor, seed: Option<&Tensor>, keep: &HashSet<TensorId
         None => target.ones_like(),
     };
     let order = topological_order(target);
-    let _guard = NoGradGuard::new();
+    // A plain backward pass records nothing; with `create_graph` its ops record like any other.
+    let previous = set_recording(create_graph);
+    let result = run_backward(&order, target, seed, keep, create_graph);
+    set_recording(previous);
+    result
+}
+
+fn run_backward(order: &[Tensor], target: &Tensor, seed: Tensor, keep: &HashSet<TensorId>, create_graph: bool) -> Result<Gradients> {
     let mut pending: HashMap<TensorId, Tensor> = HashMap::new();
     pending.insert(target.id(), seed);
     let mut result = Gradients::default();
     for t in order.iter().rev() {
         let Some(g) = pending.remove(&t.id()) else { continue };
         if let Some(node) = t.node() {
+            if create_graph && !TWICE_DIFFERENTIABLE.contains(&node.name) {
+                return Err(Error::Autodiff(format!(
+                    "{}: no second derivative yet, so grad_with_graph cannot differentiate through it (supported: {})",
+                    node.name,
+                    TWICE_DIFFERENTIABLE.join(", ")
+                )));
+            }
             let input_grads = (node.backward)(&node.inputs, t, &g)?;
             if input_grads.len() != node.inputs.len() {
                 return Err(Error::Autodiff(format!(

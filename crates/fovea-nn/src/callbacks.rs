@@ -392,12 +392,13 @@ impl Callback for BackupAndRestore {
     }
 }
 
-/// Stops training as soon as a batch loss is NaN or infinite.
+/// Stops training as soon as a batch loss (`loss`, or any `*_loss` a custom train step
+/// reports, such as a GAN's `d_loss`) is NaN or infinite.
 pub struct TerminateOnNan;
 
 impl Callback for TerminateOnNan {
     fn on_batch_end(&mut self, _batch: usize, logs: &Logs, ctx: &mut CallbackContext<'_>) -> Result<()> {
-        if logs.get("loss").is_some_and(|l| !l.is_finite()) {
+        if crate::model::training::first_non_finite_loss(logs).is_some() {
             ctx.stop_training = true;
         }
         Ok(())

@@ -20,6 +20,7 @@ use std::process::ExitCode;
 
 mod convert;
 mod detection_cmd;
+mod generative_cmd;
 mod model_file;
 mod train_callbacks;
 mod zoo_cmd;
@@ -715,6 +716,10 @@ fn main() -> ExitCode {
     // `train yolo` takes options of its own, unlike the classifiers the rest of `train` knows.
     if argv.get(1).is_some_and(|a| a == "train") && argv.get(2).is_some_and(|a| a == "yolo") {
         let r = fovea::core::on_pool(|| detection_cmd::train_yolo(&argv[2..]).map_err(|e| e.to_string()));
+        return r.map_or_else(|e| (eprintln!("error: {e}"), ExitCode::FAILURE).1, |()| ExitCode::SUCCESS);
+    }
+    // `train vae|gan|...` and `generate` also take options of their own.
+    if let Some(r) = generative_cmd::dispatch(&argv) {
         return r.map_or_else(|e| (eprintln!("error: {e}"), ExitCode::FAILURE).1, |()| ExitCode::SUCCESS);
     }
     let cli = Cli::parse();

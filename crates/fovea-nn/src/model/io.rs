@@ -226,6 +226,15 @@ const KEY_COMPILE: &str = "fovea.compile";
 /// # Errors
 /// As [`save_weights`]; `Config` when a `Sequential` has no input shape yet.
 pub fn save_model<M: Model>(model: &M, path: impl AsRef<Path>) -> Result<()> {
+    save_model_with(model, path, &[])
+}
+
+/// [`save_model`] with extra `__metadata__` entries (e.g. a generator's latent size), which
+/// [`read_weights`] returns.
+///
+/// # Errors
+/// As [`save_model`].
+pub fn save_model_with<M: Model>(model: &M, path: impl AsRef<Path>, metadata: &[(&str, String)]) -> Result<()> {
     let mut arch = serde_json::json!({"class_name": model.class_name(), "config": model.config()});
     if let Some(seq) = model.sequential_input_shape() {
         let input: Vec<usize> = seq
@@ -237,6 +246,7 @@ pub fn save_model<M: Model>(model: &M, path: impl AsRef<Path>) -> Result<()> {
         arch["input_shape"] = serde_json::json!(input);
     }
     let mut extra = vec![(KEY_ARCH, arch.to_string())];
+    extra.extend(metadata.iter().cloned());
     let mut state = Vec::new();
     if let Some(c) = model.compiled().lock().expect("compile lock").as_ref() {
         let metrics: Vec<Vec<&str>> = c.metrics.iter().map(|ms| ms.iter().map(|m| m.name()).collect()).collect();

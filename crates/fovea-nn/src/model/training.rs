@@ -228,12 +228,44 @@ pub trait Model: Layer {
         let mut guard = self.compiled().lock().expect("compile lock");
         let c = guard.as_mut().ok_or_else(|| Error::Config(format!("{}: call compile() before training", self.name())))?;
         let batch = Batch { x: x.to_vec(), y: y.to_vec(), sample_weight: None }.on_device(self.device())?;
-        let (losses, pred) = train_step(self, c, &batch.x, &batch.y, None)?;
+        let (losses, pred) = fovea_core::on_pool(|| compiled_train_step(self, c, &batch.x, &batch.y, None))?;
         c.reset_metrics();
         c.update_metrics(&batch.y, &pred)?;
         let mut logs = losses;
         c.metric_logs(&mut logs);
         Ok(logs)
+    }
+
+    /// One training step on a batch already on the model's device: Keras 3's overridable
+    /// `Model.train_step`. `fit` calls it once per batch and shows what it returns in the
+    /// progress bar, to callbacks and in the `History`, each log averaged over the epoch's
+    /// samples. Every log named `loss` or `*_loss` is checked: a non-finite one stops `fit`
+    /// with an error naming it, unless a [`crate::callbacks::TerminateOnNan`] stops it first.
+    ///
+    /// The default is the compiled step: forward, the compiled losses, backward, one update of
+    /// the compiled optimizer, and the compiled metrics. A model with its own logic (a GAN with
+    /// two optimizers, a VAE with a KL term) overrides it and needs no `compile`; it takes its
+    /// gradients with [`fovea_core::grad`] or [`Optimizer::minimize`] over the variables it
+    /// chooses, so sub-models frozen with `set_trainable(false)` between steps stay put.
+    ///
+    /// # Errors
+    /// `Config` when the default step runs on a model that is not compiled; errors from the
+    /// layers, losses and optimizer.
+    fn train_step(&self, batch: &Batch) -> Result<Logs> {
+        let mut guard = self.compiled().lock().expect("compile lock");
+        let c = guard.as_mut().ok_or_else(|| Error::Config(format!("{}: call compile() before fit()", self.name())))?;
+        let (losses, pred) = compiled_train_step(self, c, &batch.x, &batch.y, batch.sample_weight.as_ref())?;
+        c.update_metrics(&batch.y, &pred)?;
+        Ok(losses)
+    }
+
+    /// One evaluation step on a batch already on the model's device (Keras 3's `test_step`),
+    /// for a model that overrides [`Model::train_step`]: `evaluate` and `fit`'s validation
+    /// average its logs over the samples. `None` (the default) evaluates the compiled losses
+    /// and metrics instead.
+    fn test_step(&self, batch: &Batch) -> Option<Result<Logs>> {
+        let _ = batch;
+        None
     }
 
     /// Trains for `options.epochs` passes and returns the per-epoch logs.
@@ -293,7 +325,14 @@ pub trait Model: Layer {
             (None, None) if n_val > 0 => Some((narrow_all(x, n, n_val)?, narrow_all(y, n, n_val)?)),
             _ => None,
         };
-        let weights = sample_weights(&options, &train_y[0], n_all)?;
+        // A custom train step may take no targets (an autoencoder, a GAN).
+        let weights = match train_y.first() {
+            Some(labels) => sample_weights(&options, labels, n_all)?,
+            None if options.sample_weight.is_some() || options.class_weight.is_some() => {
+                return Err(Error::Config("sample_weight and class_weight need targets, but fit got none".into()))
+            }
+            None => None,
+        };
         let per_epoch = n.div_ceil(options.batch_size);
         let steps = options.steps_per_epoch.unwrap_or(per_epoch);
         if steps == 0 {
@@ -366,18 +405,19 @@ pub trait Model: Layer {
             for (step, batch) in source.batches(epoch)?.enumerate() {
                 let batch = batch?.on_device(self.device())?;
                 let count = batch.y.first().or(batch.x.first()).map_or(0, |t| t.dims().first().copied().unwrap_or(1));
-                let mut guard = self.compiled().lock().expect("compile lock");
-                let c = guard.as_mut().ok_or_else(|| Error::Config(format!("{}: call compile() before fit()", self.name())))?;
-                let (batch_losses, pred) = train_step(self, c, &batch.x, &batch.y, batch.sample_weight.as_ref())?;
+                // Forward, backward and update on the pool: their ops then fork-join there
+                // instead of waking the pool from this thread for each one (`fovea_core::threads`).
+                let batch_logs = fovea_core::on_pool(|| self.train_step(&batch))?;
                 seen += count;
-                // Losses are averaged over samples, weighting each batch by its size.
-                for (k, v) in &batch_losses {
+                // Step logs are averaged over samples, weighting each batch by its size (Keras's
+                // `Mean` trackers); compiled metrics are stateful and report themselves.
+                for (k, v) in &batch_logs {
                     *sums.entry(k.clone()).or_insert(0.0) += v * count as f64;
                 }
                 let mut logs: Logs = sums.iter().map(|(k, v)| (k.clone(), v / seen.max(1) as f64)).collect();
-                c.update_metrics(&batch.y, &pred)?;
-                c.metric_logs(&mut logs);
-                drop(guard);
+                if let Some(c) = self.compiled().lock().expect("compile lock").as_ref() {
+                    c.metric_logs(&mut logs);
+                }
                 progress.step(step + 1, &logs);
                 for cb in callbacks.iter_mut() {
                     cb.on_batch_end(step, &logs, &mut ctx)?;
@@ -385,11 +425,10 @@ pub trait Model: Layer {
                 if ctx.stop_training {
                     break;
                 }
-                let loss = batch_losses["loss"];
-                if !loss.is_finite() {
+                if let Some((name, value)) = first_non_finite_loss(&batch_logs) {
                     // Without TerminateOnNan, a NaN loss is an error rather than silent garbage.
                     return Err(Error::Config(format!(
-                        "{}: the loss became {loss} at epoch {}, batch {step}; lower the learning rate or check the inputs for NaN",
+                        "{}: the {name} became {value} at epoch {}, batch {step}; lower the learning rate or check the inputs for NaN",
                         self.name(),
                         epoch + 1
                     )));
@@ -404,7 +443,10 @@ pub trait Model: Layer {
                     logs.insert(format!("val_{k}"), val);
                 }
             }
-            logs.insert("learning_rate".into(), ctx.learning_rate());
+            // A custom train step has no compiled optimizer whose rate could be reported.
+            if self.compiled().lock().expect("compile lock").is_some() {
+                logs.insert("learning_rate".into(), ctx.learning_rate());
+            }
             progress.finish(&logs);
             history.push(&logs);
             for cb in callbacks.iter_mut() {
@@ -456,6 +498,15 @@ pub trait Model: Layer {
     /// # Errors
     /// `Config` when not compiled; errors from the source, the layers and the losses.
     fn evaluate_source(&self, source: &dyn BatchSource) -> Result<Logs> {
+        let _no_grad = fovea_core::NoGradGuard::new();
+        let device = self.device();
+        let mut batches = source.batches(0)?.map(move |b| b.and_then(|b| b.on_device(device)));
+        // The first batch tells whether the model has its own test step; either way it is
+        // used, so a pipeline is started once.
+        let first = batches.next().transpose()?;
+        if let Some(logs) = first.as_ref().and_then(|b| self.test_step(b)) {
+            return average_test_steps(self, logs?, first.as_ref().expect("a first batch"), batches);
+        }
         let guard = self.compiled().lock().expect("compile lock");
         let c = guard.as_ref().ok_or_else(|| Error::Config(format!("{}: call compile() before evaluate()", self.name())))?;
         let mut metrics: Vec<Vec<Metric>> = c.metrics.clone();
@@ -463,9 +514,8 @@ pub trait Model: Layer {
         let mut loss_metrics: Vec<Metric> = c.losses.iter().map(|l| Metric::new(MetricKind::MeanLoss(*l), "loss")).collect();
         let (weights, prefixes): (Vec<f64>, Vec<String>) = (c.loss_weights.clone(), (0..c.losses.len()).map(|i| c.prefix(i)).collect());
         drop(guard);
-        let _no_grad = fovea_core::NoGradGuard::new();
-        for batch in source.batches(0)? {
-            let batch = batch?.on_device(self.device())?;
+        for batch in first.into_iter().map(Ok).chain(batches) {
+            let batch = batch?;
             let pred = self.forward(&batch.x, false)?;
             if pred.len() != batch.y.len() || pred.len() != loss_metrics.len() {
                 return Err(Error::Config(format!("{}: {} targets for {} outputs", self.name(), batch.y.len(), pred.len())));
@@ -588,22 +638,42 @@ fn sample_weights(options: &FitOptions, labels: &Tensor, n_all: usize) -> Result
     Ok(Some(Tensor::from_vec(w, [n], labels.device())?))
 }
 
+/// The first log named `loss` or `*_loss` whose value is not finite, for `fit`'s NaN check.
+pub fn first_non_finite_loss(logs: &Logs) -> Option<(&str, f64)> {
+    logs.iter().find(|(k, v)| (*k == "loss" || k.ends_with("_loss")) && !v.is_finite()).map(|(k, v)| (k.as_str(), *v))
+}
+
+/// `evaluate` through the model's own [`Model::test_step`], given the first batch and its logs:
+/// every batch's logs averaged over samples, weighting each batch by its size.
+fn average_test_steps<M: Model + ?Sized>(
+    model: &M,
+    first_logs: Logs,
+    first: &Batch,
+    rest: impl Iterator<Item = Result<Batch>>,
+) -> Result<Logs> {
+    let count = |b: &Batch| b.y.first().or(b.x.first()).map_or(0, |t| t.dims().first().copied().unwrap_or(1));
+    let (mut sums, mut seen) = (Logs::new(), 0usize);
+    let mut add = |logs: Logs, n: usize| {
+        for (k, v) in logs {
+            *sums.entry(k).or_insert(0.0) += v * n as f64;
+        }
+        seen += n;
+    };
+    add(first_logs, count(first));
+    for batch in rest {
+        let batch = batch?;
+        let logs = model
+            .test_step(&batch)
+            .ok_or_else(|| Error::Config(format!("{}: test_step returned None after handling a first batch", model.name())))??;
+        add(logs, count(&batch));
+    }
+    Ok(sums.into_iter().map(|(k, v)| (k, v / seen.max(1) as f64)).collect())
+}
+
 /// Forward, losses (weighted, plus regularization), backward and one optimizer update. A
 /// non-finite loss skips the update (so the weights stay usable) and is reported to the caller.
 /// Returns the batch's loss logs and the detached predictions.
-fn train_step<M: Model + ?Sized>(
-    model: &M,
-    c: &mut Compiled,
-    x: &[Tensor],
-    y: &[Tensor],
-    sample_weight: Option<&Tensor>,
-) -> Result<(Logs, Vec<Tensor>)> {
-    // Forward, backward and update on the pool: their ops then fork-join there instead of
-    // waking the pool from this thread for each one (see `fovea_core::threads`).
-    fovea_core::on_pool(|| train_step_here(model, c, x, y, sample_weight))
-}
-
-fn train_step_here<M: Model + ?Sized>(
+fn compiled_train_step<M: Model + ?Sized>(
     model: &M,
     c: &mut Compiled,
     x: &[Tensor],

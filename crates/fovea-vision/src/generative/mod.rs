@@ -1,0 +1,9 @@
+//! Generative models (SPEC §3.15): autoencoders, the VAE and GANs, each a model whose own
+//! [`fovea_nn::model::Model::train_step`] `fit` drives.
+
+pub mod fid;
+pub mod gan;
+pub mod vae;
+
+pub use gan::{Gan, GanLoss};
+pub use vae::{bernoulli_nll, gaussian_kl, reparameterize, Autoencoder, Sampling, Vae};

@@ -1,0 +1,137 @@
+//! `fovea train vae|gan|cgan`, `fovea generate` and their errors, on a small fake MNIST (no
+//! download).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn fovea(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fovea")).args(args).output().expect("run fovea");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("fovea-cli-gen-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn idx(path: &Path, dims: &[u32], data: &[u8]) {
+    let mut bytes = vec![0, 0, 0x08, dims.len() as u8];
+    for d in dims {
+        bytes.extend_from_slice(&d.to_be_bytes());
+    }
+    bytes.extend_from_slice(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Eight training and three test "digits" (vertical bars), labels 0..7 and 8.
+fn fake_mnist(dir: &Path) {
+    let bars = |n: usize| -> Vec<u8> { (0..n * 784).map(|i| if (10..14).contains(&(i % 28)) { 250 } else { 0 }).collect() };
+    std::fs::create_dir_all(dir).unwrap();
+    idx(&dir.join("train-images-idx3-ubyte"), &[8, 28, 28], &bars(8));
+    idx(&dir.join("train-labels-idx1-ubyte"), &[8], &[0, 1, 2, 3, 4, 5, 6, 7]);
+    idx(&dir.join("t10k-images-idx3-ubyte"), &[3, 28, 28], &bars(3));
+    idx(&dir.join("t10k-labels-idx1-ubyte"), &[3], &[8; 3]);
+}
+
+/// A PNG's width and height from its IHDR chunk.
+fn png_size(path: &Path) -> (u32, u32) {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(&b[1..4], b"PNG", "{} is not a PNG", path.display());
+    (u32::from_be_bytes(b[16..20].try_into().unwrap()), u32::from_be_bytes(b[20..24].try_into().unwrap()))
+}
+
+fn train(kind: &str, name: &str) -> PathBuf {
+    let dir = temp(name);
+    let mnist = dir.join("mnist");
+    fake_mnist(&mnist);
+    let out = dir.join("out");
+    let args = [
+        "train",
+        kind,
+        "--data-dir",
+        mnist.to_str().unwrap(),
+        "--epochs",
+        "2",
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    let (ok, stdout, err) = fovea(&args);
+    assert!(ok, "{stdout}\n{err}");
+    assert_eq!(png_size(&out.join("samples_epoch_2.png")), (8 * 28, 8 * 28), "64 samples in an 8×8 grid");
+    out
+}
+
+#[test]
+fn a_conditional_gan_trains_then_generates_a_label_and_refuses_one_out_of_range() {
+    let out = train("cgan", "cgan");
+    let g = out.join("generator.safetensors");
+    let grid = out.join("sevens.png");
+    let (ok, stdout, err) = fovea(&["generate", "--model", g.to_str().unwrap(), "-n", "9", "--label", "7", "-o", grid.to_str().unwrap()]);
+    assert!(ok && stdout.contains("wrote 9 samples"), "{stdout}\n{err}");
+    assert_eq!(png_size(&grid), (3 * 28, 3 * 28));
+    let (ok, _, err) = fovea(&["generate", "--model", g.to_str().unwrap(), "--label", "12", "-o", grid.to_str().unwrap()]);
+    assert!(!ok && err.contains("label 12 is out of range for a conditional model with 10 classes"), "{err}");
+}
+
+#[test]
+fn an_unconditional_gan_refuses_a_label_and_a_vae_is_trained_then_evaluated() {
+    let out = train("gan", "gan");
+    let g = out.join("generator.safetensors");
+    let (ok, _, err) = fovea(&["generate", "--model", g.to_str().unwrap(), "--label", "1", "-o", out.join("x.png").to_str().unwrap()]);
+    assert!(!ok && err.contains("is not a conditional generator"), "{err}");
+    let dir = temp("vae");
+    let mnist = dir.join("mnist");
+    fake_mnist(&mnist);
+    let vae_out = dir.join("out");
+    let args = [
+        "train",
+        "vae",
+        "--data-dir",
+        mnist.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "-o",
+        vae_out.to_str().unwrap(),
+    ];
+    let (ok, stdout, err) = fovea(&args);
+    assert!(ok && stdout.contains("test ELBO -"), "{stdout}\n{err}");
+    // The feature extractor: a LeNet-5 trained by the documented command on the same data.
+    let lenet = dir.join("lenet.safetensors");
+    let out = Command::new(env!("CARGO_BIN_EXE_fovea"))
+        .env("FOVEA_DATA_DIR", &dir)
+        .args(["train", "lenet5", "--dataset", "mnist", "--epochs", "1", "--verbose", "0", "-o", lenet.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let g = vae_out.join("generator.safetensors");
+    let eval = [
+        "evaluate-generator",
+        "--model",
+        g.to_str().unwrap(),
+        "--classifier",
+        lenet.to_str().unwrap(),
+        "--data-dir",
+        mnist.to_str().unwrap(),
+        "-n",
+        "3",
+    ];
+    let (ok, stdout, err) = fovea(&eval);
+    assert!(
+        ok && stdout.contains("Fréchet distance (84 features, 3 samples each): ") && stdout.contains("class coverage ("),
+        "{stdout}\n{err}"
+    );
+    let missing = dir.join("no-such-classifier.safetensors");
+    let (ok, _, err) = fovea(&[&eval[..3], &["--classifier", missing.to_str().unwrap(), "--data-dir", mnist.to_str().unwrap()]].concat());
+    assert!(!ok && err.contains("no-such-classifier.safetensors"), "{err}");
+    let (ok, _, err) = fovea(&["generate", "--model", mnist.join("t10k-labels-idx1-ubyte").to_str().unwrap(), "-o", "/dev/null"]);
+    assert!(!ok && err.contains("t10k-labels-idx1-ubyte"), "a bad model file is named: {err}");
+}
