@@ -1,6 +1,6 @@
 //! Fovea's vision layer: `tf.image` ops and augmentation ([`image`]), Keras preprocessing
-//! layers ([`preprocessing`]), the model zoo ([`applications`]), training plots ([`plots`]) and
-//! object detection ([`detection`]).
+//! layers ([`preprocessing`]), the model zoo ([`applications`]), training plots ([`plots`]),
+//! object detection ([`detection`]) and semantic segmentation ([`segmentation`]).
 
 #![warn(missing_docs)]
 
@@ -10,3 +10,4 @@ pub mod detection;
 pub mod image;
 pub mod plots;
 pub mod preprocessing;
+pub mod segmentation;

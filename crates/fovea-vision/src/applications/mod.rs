@@ -16,6 +16,7 @@ mod resnet_keras;
 mod se;
 mod support_b;
 mod torchvision;
+mod unet;
 mod vgg;
 mod xception;
 
@@ -36,5 +37,6 @@ pub use se::{se_resnet50, squeeze_excite, SE_RATIO};
 pub use torchvision::{
     convert_torchvision, load_torchvision, torchvision_classes, torchvision_model, torchvision_rules, TORCHVISION_ARCHS,
 };
+pub use unet::{unet, unet_small, unet_with, UNetOptions};
 pub use vgg::{vgg16, vgg19};
 pub use xception::xception;
