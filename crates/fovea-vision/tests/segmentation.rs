@@ -90,8 +90,8 @@ fn keras_mean_iou_metric_takes_label_maps() {
 }
 
 /// Every layer's class, output shape and parameter count, by name, and the totals, against
-/// the Keras build of the same U-Net; `summary()` reports the same total.
-fn check_unet_against_keras(file: &str, model: &fovea_nn::model::functional::Functional) {
+/// the Keras build of the same architecture; `summary()` reports the same total.
+fn check_against_keras(file: &str, model: &fovea_nn::model::functional::Functional) {
     use fovea_nn::layer::{Layer, ShapeSpec};
     let path = format!("{}/tests/fixtures/segmentation/{file}.json", env!("CARGO_MANIFEST_DIR"));
     let keras: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -164,14 +164,37 @@ fn check_unet_against_keras(file: &str, model: &fovea_nn::model::functional::Fun
 fn unet_layer_tables_match_keras() {
     use fovea_vision::applications::{unet, unet_small};
     let small = unet_small((128, 128, 1), 11).unwrap();
-    check_unet_against_keras("unet_small", &small);
-    check_unet_against_keras("unet", &unet((256, 256, 1), 2).unwrap());
+    check_against_keras("unet_small", &small);
+    check_against_keras("unet", &unet((256, 256, 1), 2).unwrap());
     // A forward pass keeps the input's size and gives one logit per class.
     let x = fovea_core::testing::rand(&[1, 32, 32, 1], 0.0, 1.0, 5, Device::Cpu);
     let out = fovea_vision::applications::unet_small((32, 32, 1), 11).unwrap().call_all(&[x], false).unwrap();
     assert_eq!(out[0].dims(), &[1, 32, 32, 11]);
     let e = unet_small((100, 128, 1), 11).err().expect("100 rows do not pool three times").to_string();
     assert!(e.contains("multiples of 8, got 100×128"), "{e}");
+}
+
+#[test]
+fn fcn_and_aspp_layer_tables_match_keras() {
+    use fovea_nn::layers::Conv2D;
+    use fovea_nn::model::functional::{Connect, Functional, Input};
+    use fovea_vision::applications::{aspp, fcn, FcnVariant};
+    for (file, variant) in [("fcn8s", FcnVariant::Fcn8s), ("fcn16s", FcnVariant::Fcn16s), ("fcn32s", FcnVariant::Fcn32s)] {
+        check_against_keras(file, &fcn((224, 224, 3), 21, variant).unwrap());
+    }
+    let e = fcn((200, 224, 3), 21, FcnVariant::Fcn8s).err().expect("200 is not a multiple of 32").to_string();
+    assert!(e.contains("fcn8s: expected an input whose height and width are positive multiples of 32") && e.contains("200×224×3"), "{e}");
+    let input = Input::named(&[32, 32, 320], "input");
+    let x = aspp(&input, 256, &[6, 12, 18], "aspp").unwrap();
+    let logits = Conv2D::new(21, (1, 1)).named("logits").unwrap().on(&x).unwrap();
+    let head = Functional::new(&[&input], &[&logits]).unwrap().named("aspp_head").unwrap();
+    check_against_keras("aspp_head", &head);
+    // The pooled branch is broadcast back over the map: the output keeps 32×32 (tested at 8×8).
+    let small = Input::named(&[8, 8, 4], "input");
+    let x = aspp(&small, 3, &[2], "a").unwrap();
+    let m = Functional::new(&[&small], &[&x]).unwrap();
+    let out = m.call_all(&[fovea_core::testing::rand(&[2, 8, 8, 4], -1.0, 1.0, 3, Device::Cpu)], false).unwrap();
+    assert_eq!(out[0].dims(), &[2, 8, 8, 3]);
 }
 
 /// Fake digits: class c is a bright bar whose width grows with c, on a 28×28 frame.
@@ -247,4 +270,22 @@ fn scene_masks_round_trip_through_the_folder_reader() {
     let e = read_mask_folder(&dir, 1, 11, Some(255)).unwrap_err().to_string();
     assert!(e.contains("000002.png: expected an 8-bit grayscale mask"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn max_unpooling_matches_tensorflow_and_segnet_matches_keras() {
+    use fovea_nn::layer::Layer;
+    use fovea_vision::segmentation::unpool::MaxUnpooling2D;
+    let f =
+        load_safetensors(format!("{}/tests/fixtures/segmentation/unpool.safetensors", env!("CARGO_MANIFEST_DIR")), Device::Cpu).unwrap();
+    let layer = MaxUnpooling2D::new((2, 2));
+    let x = f["x"].with_requires_grad(true).unwrap();
+    let out = layer.call(&[x.clone(), f["features"].clone()], true).unwrap();
+    assert_close("unpooled", &out.to_vec::<f32>().unwrap(), &f["unpooled"].to_vec::<f32>().unwrap(), 0.0, 0.0);
+    // The gradient gathers back from the argmax positions: d Σ out / d x is all ones.
+    let g = out.sum_all().unwrap().backward().unwrap();
+    assert!(g.get(&x).unwrap().to_vec::<f32>().unwrap().iter().all(|&v| v == 1.0));
+    let e = layer.call(&[f["features"].clone(), f["features"].clone()], false).unwrap_err().to_string();
+    assert!(e.contains("expected x of the pooled shape of features [2, 3, 2, 3], got [2, 6, 4, 3]"), "{e}");
+    check_against_keras("segnet", &fovea_vision::applications::segnet((224, 224, 3), 12).unwrap());
 }

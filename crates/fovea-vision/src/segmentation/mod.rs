@@ -1,7 +1,8 @@
 //! Semantic segmentation: per-pixel losses ([`losses`]) and metrics ([`metrics`]) for
 //! `(N, H, W, C)` class scores against `(N, H, W)` label maps, with an ignore label; MNIST
-//! segmentation scenes and an image + mask folder reader ([`data`]); U-Net training,
-//! evaluation and model files ([`train`]).
+//! segmentation scenes and an image + mask folder reader ([`data`]); paired image + mask
+//! augmentation ([`augment`]); U-Net training, evaluation and model files ([`train`]); SegNet's
+//! `MaxUnpooling2D` ([`unpool`]).
 //!
 //! ```
 //! use fovea_core::{Device, Tensor};
@@ -14,7 +15,9 @@
 //! assert_eq!((m.pixel_accuracy(), m.class_iou()[0], m.class_iou()[1]), (0.5, 0.5, 0.0));
 //! ```
 
+pub mod augment;
 pub mod data;
 pub mod losses;
 pub mod metrics;
 pub mod train;
+pub mod unpool;
