@@ -63,6 +63,10 @@ pub struct TrainUnetArgs {
     /// Poolings.
     #[arg(long, default_value_t = 3)]
     depth: usize,
+    /// Loss weight of background pixels (digits weigh 1): below 1 keeps the ~95 % background
+    /// from drowning the digits' gradient.
+    #[arg(long, default_value_t = 1.0)]
+    background_weight: f32,
     /// Stop after this many seconds of training (gradient steps, not the evaluations; checked
     /// after each step); 0: no limit.
     #[arg(long, default_value_t = 0)]
@@ -107,13 +111,15 @@ pub fn train_unet(args: &[String]) -> AnyResult<()> {
         filters: args.filters,
         depth: args.depth,
         batch_norm: true,
-        name: if (args.filters, args.depth) == (16, 3) { "unet_small".into() } else { "unet".into() },
+        name: if (args.filters, args.depth) == (16, 3) { "unet_small".into() } else { format!("unet_f{}_d{}", args.filters, args.depth) },
     };
     let model = unet_with(&opts)?;
     let params: usize = fovea::nn::layer::Layer::weights(&model).iter().map(|v| v.value().numel()).sum();
     println!("{}: {params} parameters; {} training and {} test scenes", opts.name, train.len(), val.len());
     let mut optimizer = fovea::nn::optimizers::Optimizer::adam(args.lr);
-    let loss = PixelLossOptions::default();
+    let mut weights = vec![1.0; classes];
+    weights[0] = args.background_weight;
+    let loss = PixelLossOptions { class_weights: Some(weights), ..Default::default() };
     let live = std::io::stdout().is_terminal();
     // Training time counts the gradient steps only, so the per-epoch evaluation does not eat
     // into the --time-limit budget.
