@@ -258,17 +258,20 @@ fn scene_masks_round_trip_through_the_folder_reader() {
     std::fs::remove_file(mask("000002.png")).unwrap();
     let e = read_mask_folder(&dir, 1, 11, Some(255)).unwrap_err().to_string();
     assert!(e.contains("000002.png: missing mask for image"), "{e}");
-    image::save_buffer_with_format(
-        mask("000002.png"),
-        &[0u8; 128 * 128 * 3],
-        128,
-        128,
-        image::ExtendedColorType::Rgb8,
-        image::ImageFormat::Png,
-    )
-    .unwrap();
+    // Colour masks decode through Pascal VOC's palette: (128, 0, 0) is class 1, and a colour
+    // outside the palette is named with the file.
+    let mut rgb = vec![0u8; 128 * 128 * 3];
+    rgb[0] = 128;
+    let save_rgb = |v: &[u8]| {
+        image::save_buffer_with_format(mask("000002.png"), v, 128, 128, image::ExtendedColorType::Rgb8, image::ImageFormat::Png).unwrap()
+    };
+    save_rgb(&rgb);
+    let folder = read_mask_folder(&dir, 1, 11, Some(255)).unwrap();
+    assert_eq!(folder.masks.narrow(0, 2, 1).unwrap().to_vec::<u8>().unwrap()[..2], [1, 0]);
+    rgb[3] = 7;
+    save_rgb(&rgb);
     let e = read_mask_folder(&dir, 1, 11, Some(255)).unwrap_err().to_string();
-    assert!(e.contains("000002.png: expected an 8-bit grayscale mask"), "{e}");
+    assert!(e.contains("000002.png: colour (7, 0, 0) at pixel (row 0, column 1) is not in the palette"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -114,23 +114,32 @@ fn png_names(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Reads the mask at `path`: an 8-bit grayscale PNG whose values are below `classes` or equal
-/// to `ignore_label`. Returns `(height, width, values)`.
+/// Reads the mask at `path`: an 8-bit grayscale PNG whose values are the classes, or a colour
+/// (Pascal VOC palette) PNG whose colours are; every class must be below `classes` or equal to
+/// `ignore_label`. Returns `(height, width, values)`.
 ///
 /// # Errors
-/// `Config` naming the file when it cannot be read or decoded, is not 8-bit grayscale, or holds
-/// a value that is neither a class nor the ignore label.
+/// `Config` naming the file when it cannot be read or decoded, holds a colour outside VOC's
+/// palette or a value that is neither a class nor the ignore label, or has another pixel format.
 pub fn read_mask(path: &Path, classes: usize, ignore_label: Option<u8>) -> Result<(usize, usize, Vec<u8>)> {
     let bytes = std::fs::read(path).map_err(|e| io_err(path, format!("cannot read the mask: {e}")))?;
     let img = image::load_from_memory(&bytes).map_err(|e| io_err(path, format!("not a decodable mask image: {e}")))?;
-    let image::DynamicImage::ImageLuma8(gray) = img else {
-        return Err(io_err(
-            path,
-            format!("expected an 8-bit grayscale mask (pixel value = class), got {:?} (palette masks are not read yet)", img.color()),
-        ));
+    // Grey masks hold the class itself; colour masks (Pascal VOC's indexed PNGs decode to RGB)
+    // are mapped back to classes through VOC's palette.
+    let (w, h, values) = match img {
+        image::DynamicImage::ImageLuma8(gray) => (gray.width() as usize, gray.height() as usize, gray.into_raw()),
+        image::DynamicImage::ImageRgb8(_) | image::DynamicImage::ImageRgba8(_) => {
+            let rgb = img.to_rgb8();
+            let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+            (w, h, super::palette::colors_to_labels(rgb.as_raw(), w, &super::palette::voc_palette(), &path.display().to_string())?)
+        }
+        other => {
+            return Err(io_err(
+                path,
+                format!("expected an 8-bit grayscale mask (pixel value = class) or a VOC palette mask, got {:?}", other.color()),
+            ));
+        }
     };
-    let (w, h) = (gray.width() as usize, gray.height() as usize);
-    let values = gray.into_raw();
     if let Some((i, &v)) = values.iter().enumerate().find(|&(_, &v)| v as usize >= classes && Some(v) != ignore_label) {
         let ignore = ignore_label.map(|l| format!(" or the ignore label {l}")).unwrap_or_default();
         return Err(io_err(

@@ -2,7 +2,8 @@
 //! `(N, H, W, C)` class scores against `(N, H, W)` label maps, with an ignore label; MNIST
 //! segmentation scenes and an image + mask folder reader ([`data`]); paired image + mask
 //! augmentation ([`augment`]); U-Net training, evaluation and model files ([`train`]); SegNet's
-//! `MaxUnpooling2D` ([`unpool`]).
+//! `MaxUnpooling2D` ([`unpool`]); Pascal VOC's palette, colourised masks and overlays
+//! ([`palette`]).
 //!
 //! ```
 //! use fovea_core::{Device, Tensor};
@@ -19,5 +20,6 @@ pub mod augment;
 pub mod data;
 pub mod losses;
 pub mod metrics;
+pub mod palette;
 pub mod train;
 pub mod unpool;
