@@ -11,6 +11,7 @@ use fovea::vision::segmentation::data::{
     mnist_segmentation_scenes, scenes_to_tensors, write_gray_png, write_segmentation_scenes, MNIST_SEGMENTATION_CLASSES,
 };
 use fovea::vision::segmentation::losses::PixelLossOptions;
+use fovea::vision::segmentation::palette::{overlay, voc_palette, write_rgb_png};
 use fovea::vision::segmentation::train::{evaluate, load_unet, predict_labels, save_unet, train_step};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -191,6 +192,9 @@ pub struct SegmentArgs {
     /// Folder for the mask PNGs (same file names; pixel value = class).
     #[arg(long)]
     out: PathBuf,
+    /// Also write overlays (classes in Pascal VOC's colours blended half over the image) here.
+    #[arg(long)]
+    overlays: Option<PathBuf>,
 }
 
 /// Writes one mask PNG per image of a folder.
@@ -217,11 +221,20 @@ pub fn segment(args: SegmentArgs) -> AnyResult<()> {
     }
     let x = Tensor::from_vec(pixels, vec![files.len(), h, w, c], Device::Cpu)?;
     let labels = predict_labels(&model, &x, 32)?.to_vec::<i64>()?;
-    std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
-    for (path, mask) in files.iter().zip(labels.chunks(h * w)) {
+    for dir in std::iter::once(&args.out).chain(&args.overlays) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let (palette, pixels) = (voc_palette(), x.to_vec::<f32>()?);
+    for (k, (path, mask)) in files.iter().zip(labels.chunks(h * w)).enumerate() {
         let values: Vec<u8> = mask.iter().map(|&v| v as u8).collect();
-        let target = args.out.join(path.file_name().unwrap_or_default());
-        write_gray_png(&target, &values, h, w)?;
+        let name = path.file_name().unwrap_or_default();
+        write_gray_png(&args.out.join(name), &values, h, w)?;
+        if let Some(dir) = &args.overlays {
+            let image: Vec<u8> = pixels[k * h * w * c..(k + 1) * h * w * c].iter().map(|&p| (p * 255.0).round() as u8).collect();
+            // Colour images keep their colours; the overlay reads grey or RGB.
+            let image = if c == 3 || c == 1 { image } else { image.chunks(c).map(|p| p[0]).collect() };
+            write_rgb_png(&dir.join(name), &overlay(&image, &values, &palette, 0.5)?, h, w)?;
+        }
     }
     println!("{} masks written to {}", files.len(), args.out.display());
     Ok(())

@@ -206,8 +206,12 @@ fn make_segmentation_then_train_unet_and_segment_write_masks() {
     let pred = dir.join("pred");
     let images = scenes.join("test/images");
     let args = ["segment", "--model", m.to_str().unwrap(), "--images", images.to_str().unwrap(), "--out", pred.to_str().unwrap()];
-    let (ok, out, err) = fovea(&args);
+    let over = dir.join("overlays");
+    let (ok, out, err) = fovea(&[&args[..], &["--overlays", over.to_str().unwrap()]].concat());
     assert!(ok && out.contains("3 masks written"), "{out}{err}");
+    let overlay =
+        fovea::vision::image::decode_image(&std::fs::read(over.join("000001.png")).unwrap(), 3, fovea::core::Device::Cpu).unwrap();
+    assert_eq!(overlay.dims(), &[128, 128, 3]);
     for i in 0..3 {
         let v = values(&pred.join(format!("{i:06}.png")));
         assert!(v.len() == 128 * 128 && v.iter().all(|&m| m < 11), "predicted mask {i}");
