@@ -128,6 +128,7 @@ pub fn train_unet(args: &[String]) -> AnyResult<()> {
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut rng = fovea::core::random::Rng::new(args.seed ^ 0x5eed);
     let steps = train.len().div_ceil(args.batch_size);
+    let mut last = None;
     let out_of_time = |trained: std::time::Duration| args.time_limit > 0 && trained.as_secs() >= args.time_limit;
     for epoch in 0..args.epochs {
         for i in (1..order.len()).rev() {
@@ -152,6 +153,8 @@ pub fn train_unet(args: &[String]) -> AnyResult<()> {
         }
         let train_s = trained.as_secs_f64();
         let m = evaluate(&model, &val_x, &val_y, classes, 32)?;
+        let (miou, accuracy) = (m.mean_iou(), m.pixel_accuracy());
+        last = Some(m);
         if live {
             println!();
         }
@@ -160,8 +163,8 @@ pub fn train_unet(args: &[String]) -> AnyResult<()> {
             epoch + 1,
             args.epochs,
             total / done.max(1) as f64,
-            m.mean_iou(),
-            m.pixel_accuracy()
+            miou,
+            accuracy
         );
         if let Some(path) = &args.output {
             save_unet(&model, &opts, path)?;
@@ -171,7 +174,11 @@ pub fn train_unet(args: &[String]) -> AnyResult<()> {
             break;
         }
     }
-    let m = evaluate(&model, &val_x, &val_y, classes, 32)?;
+    // The last epoch's scores are the final model's; evaluate only when no epoch ran.
+    let m = match last {
+        Some(m) => m,
+        None => evaluate(&model, &val_x, &val_y, classes, 32)?,
+    };
     let ious: Vec<String> = m.class_iou().iter().map(|v| format!("{v:.3}")).collect();
     println!("per-class IoU (background, 0–9): {}", ious.join(" "));
     if let Some(path) = &args.output {
