@@ -276,6 +276,17 @@ fn scene_masks_round_trip_through_the_folder_reader() {
 }
 
 #[test]
+fn voc_indexed_masks_read_as_their_classes() {
+    use fovea_vision::segmentation::data::read_mask;
+    // An indexed PNG with VOC's palette, written by PIL (see the fixture script).
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/segmentation/voc_mask.png");
+    let (h, w, v) = read_mask(&path, 21, Some(255)).unwrap();
+    assert_eq!((h, w, v), (3, 4, vec![0, 1, 15, 255, 2, 0, 0, 255, 20, 15, 1, 0]));
+    let e = read_mask(&path, 16, Some(255)).unwrap_err().to_string();
+    assert!(e.contains("voc_mask.png") && e.contains("label 20 at pixel (row 2, column 0) is not a class 0 to 15"), "{e}");
+}
+
+#[test]
 fn max_unpooling_matches_tensorflow_and_segnet_matches_keras() {
     use fovea_nn::layer::Layer;
     use fovea_vision::segmentation::unpool::MaxUnpooling2D;
