@@ -1,6 +1,7 @@
 //! Fovea's vision layer: `tf.image` ops and augmentation ([`image`]), Keras preprocessing
-//! layers ([`preprocessing`]), the model zoo ([`applications`]), training plots ([`plots`]) and
-//! object detection ([`detection`]) and generative models ([`generative`]).
+//! layers ([`preprocessing`]), the model zoo ([`applications`]), training plots ([`plots`]),
+//! object detection ([`detection`]), semantic segmentation ([`segmentation`]) and generative
+//! models ([`generative`]).
 
 #![warn(missing_docs)]
 
@@ -11,3 +12,4 @@ pub mod generative;
 pub mod image;
 pub mod plots;
 pub mod preprocessing;
+pub mod segmentation;

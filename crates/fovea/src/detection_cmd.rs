@@ -50,6 +50,9 @@ fn print_quietly(text: &str) -> AnyResult<()> {
 pub enum MakeDataset {
     /// 128×128 scenes of 1–5 MNIST digits with COCO boxes.
     MnistDetection,
+    /// The same scenes with masks: OUT/<split>/images/*.png and OUT/<split>/masks/*.png (pixel
+    /// value 0 background, 1 + digit on its strokes).
+    MnistSegmentation,
 }
 
 /// The split a generated dataset draws from.
@@ -86,7 +89,6 @@ pub struct MakeArgs {
 
 /// Generates the scenes and prints where they went.
 pub fn make(args: MakeArgs) -> AnyResult<()> {
-    let MakeDataset::MnistDetection = args.dataset;
     let data = match &args.mnist_dir {
         Some(dir) => mnist::load_from(dir, fovea::core::Device::Cpu)?,
         None => mnist::load(fovea::core::Device::Cpu)?,
@@ -95,6 +97,10 @@ pub fn make(args: MakeArgs) -> AnyResult<()> {
         SplitName::Train => SceneSplit::Train,
         SplitName::Test => SceneSplit::Test,
     };
+    if let MakeDataset::MnistSegmentation = args.dataset {
+        let dir = crate::segmentation_cmd::make_segmentation(&data, split, args.count, args.seed, &args.out)?;
+        return print_quietly(&format!("wrote {} scenes to {} (images/ and masks/)\n", args.count, dir.display()));
+    }
     let opts = SceneOptions { count: args.count, seed: args.seed, ..Default::default() };
     let ds = write_mnist_scenes(&args.out, split, &data, &opts)?;
     print_quietly(&format!(
@@ -156,7 +162,9 @@ pub fn train_yolo(args: &[String]) -> AnyResult<()> {
         evaluate_scenes, save_detector, scene_anchors, tiny_yolo, TinyYoloOptions, YoloTrainOptions,
     };
     let args = TrainYoloArgs::parse_from(std::iter::once("fovea train yolo".to_string()).chain(args.iter().skip(1).cloned()));
-    let MakeDataset::MnistDetection = args.dataset;
+    if let MakeDataset::MnistSegmentation = args.dataset {
+        return Err("train yolo: mnist-segmentation has masks, not boxes; use --dataset mnist-detection (or `fovea train unet`)".into());
+    }
     fovea::core::set_seed(args.seed);
     let data = match &args.mnist_dir {
         Some(dir) => mnist::load_from(dir, fovea::core::Device::Cpu)?,

@@ -22,6 +22,7 @@ mod convert;
 mod detection_cmd;
 mod generative_cmd;
 mod model_file;
+mod segmentation_cmd;
 mod train_callbacks;
 mod zoo_cmd;
 
@@ -78,7 +79,7 @@ enum DatasetName {
 #[derive(Subcommand)]
 enum Command {
     /// Train a zoo model on a dataset, print per-epoch metrics and the test accuracy
-    /// (`fovea train yolo --help` for the detector).
+    /// (`fovea train yolo --help` for the detector, `fovea train unet --help` for segmentation).
     Train {
         /// The model to train.
         #[arg(value_enum, default_value = "lenet5")]
@@ -239,6 +240,8 @@ enum Command {
     EvaluateDetections(detection_cmd::EvaluateArgs),
     /// Run a detector from `fovea train yolo -o` on a folder of PNGs; write COCO results.
     Detect(detection_cmd::DetectArgs),
+    /// Run a U-Net from `fovea train unet -o` on a folder of PNGs; write mask PNGs.
+    Segment(segmentation_cmd::SegmentArgs),
     /// Fetch datasets or show what is cached.
     Data {
         #[command(subcommand)]
@@ -261,7 +264,7 @@ enum DataAction {
         #[arg(value_enum)]
         dataset: DatasetName,
     },
-    /// Generate a synthetic dataset (mnist-detection: scenes of MNIST digits with COCO boxes).
+    /// Generate a synthetic dataset (MNIST digit scenes with COCO boxes or masks).
     Make(detection_cmd::MakeArgs),
 }
 
@@ -700,6 +703,7 @@ fn run(cli: Cli) -> AnyResult<()> {
         Command::Data { action: DataAction::Make(args) } => detection_cmd::make(args)?,
         Command::EvaluateDetections(args) => detection_cmd::evaluate_detections(args)?,
         Command::Detect(args) => detection_cmd::detect(args)?,
+        Command::Segment(args) => segmentation_cmd::segment(args)?,
     }
     Ok(())
 }
@@ -713,9 +717,10 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let argv: Vec<String> = std::env::args().collect();
-    // `train yolo` takes options of its own, unlike the classifiers the rest of `train` knows.
-    if argv.get(1).is_some_and(|a| a == "train") && argv.get(2).is_some_and(|a| a == "yolo") {
-        let r = fovea::core::on_pool(|| detection_cmd::train_yolo(&argv[2..]).map_err(|e| e.to_string()));
+    // `train yolo` and `train unet` take options of their own, unlike the classifiers of `train`.
+    if argv.get(1).is_some_and(|a| a == "train") && argv.get(2).is_some_and(|a| a == "yolo" || a == "unet") {
+        let train = if argv[2] == "yolo" { detection_cmd::train_yolo } else { segmentation_cmd::train_unet };
+        let r = fovea::core::on_pool(|| train(&argv[2..]).map_err(|e| e.to_string()));
         return r.map_or_else(|e| (eprintln!("error: {e}"), ExitCode::FAILURE).1, |()| ExitCode::SUCCESS);
     }
     // `train vae|gan|...` and `generate` also take options of their own.

@@ -1,5 +1,6 @@
-//! `fovea evaluate-detections` against pycocotools' output, and `fovea data make
-//! mnist-detection` on a small fake MNIST (no download).
+//! `fovea evaluate-detections` against pycocotools' output, `fovea data make
+//! mnist-detection` / `mnist-segmentation`, `train yolo` + `detect` and `train unet` + `segment`
+//! on a small fake MNIST (no download).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -173,6 +174,59 @@ fn train_yolo_then_detect_writes_coco_results_for_a_folder() {
     let (ok, _, err) =
         fovea(&["detect", "--model", gt.to_str().unwrap(), "--images", images.to_str().unwrap(), "--out", dt.to_str().unwrap()]);
     assert!(!ok && err.contains("instances_test.json"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn make_segmentation_then_train_unet_and_segment_write_masks() {
+    let dir = temp("unet");
+    let mnist = dir.join("mnist");
+    std::fs::create_dir_all(&mnist).unwrap();
+    fake_mnist(&mnist);
+    let mnist_s = mnist.to_str().unwrap().to_string();
+    let scenes = dir.join("scenes");
+    let make = ["data", "make", "mnist-segmentation", "--out", scenes.to_str().unwrap(), "--count", "3", "--mnist-dir", &mnist_s];
+    let (ok, out, err) = fovea(&[&make[..], &["--split", "test"]].concat());
+    assert!(ok && out.contains("wrote 3 scenes"), "{out}{err}");
+    // Test digits are all 8s: masks hold only background (0) and 1 + 8.
+    let masks = scenes.join("test/masks");
+    let values = |path: &Path| -> Vec<u8> {
+        let bytes = std::fs::read(path).unwrap();
+        fovea::vision::image::decode_image(&bytes, 1, fovea::core::Device::Cpu).unwrap().to_vec::<u8>().unwrap()
+    };
+    for i in 0..3 {
+        let v = values(&masks.join(format!("{i:06}.png")));
+        assert!(v.len() == 128 * 128 && v.iter().all(|&m| m == 0 || m == 9) && v.contains(&9), "scene {i}");
+    }
+    let m = dir.join("unet.safetensors");
+    let train = ["train", "unet", "--mnist-dir", &mnist_s, "--train-count", "8", "--val-count", "2", "--epochs", "2", "--batch-size", "4"];
+    let (ok, out, err) = fovea(&[&train[..], &["--filters", "2", "--depth", "1", "-o", m.to_str().unwrap()]].concat());
+    assert!(ok, "{err}");
+    assert!(out.contains("8 training and 2 test scenes") && out.contains("epoch 2/2: loss") && out.contains("val mean IoU"), "{out}");
+    let pred = dir.join("pred");
+    let images = scenes.join("test/images");
+    let args = ["segment", "--model", m.to_str().unwrap(), "--images", images.to_str().unwrap(), "--out", pred.to_str().unwrap()];
+    let over = dir.join("overlays");
+    let (ok, out, err) = fovea(&[&args[..], &["--overlays", over.to_str().unwrap()]].concat());
+    assert!(ok && out.contains("3 masks written"), "{out}{err}");
+    let overlay =
+        fovea::vision::image::decode_image(&std::fs::read(over.join("000001.png")).unwrap(), 3, fovea::core::Device::Cpu).unwrap();
+    assert_eq!(overlay.dims(), &[128, 128, 3]);
+    for i in 0..3 {
+        let v = values(&pred.join(format!("{i:06}.png")));
+        assert!(v.len() == 128 * 128 && v.iter().all(|&m| m < 11), "predicted mask {i}");
+    }
+    // A model file that is not a U-Net is named.
+    let (ok, _, err) = fovea(&[
+        "segment",
+        "--model",
+        images.join("000000.png").to_str().unwrap(),
+        "--images",
+        images.to_str().unwrap(),
+        "--out",
+        pred.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("000000.png"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

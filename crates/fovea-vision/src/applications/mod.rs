@@ -1,7 +1,9 @@
 //! The model zoo (`keras.applications` and the classic architectures of the seeds).
 
 mod alexnet;
+mod aspp;
 mod fashion;
+mod fcn;
 mod googlenet;
 mod imagenet;
 mod inception_v3;
@@ -14,13 +16,17 @@ mod resnet;
 mod resnet_cifar;
 mod resnet_keras;
 mod se;
+mod segnet;
 mod support_b;
 mod torchvision;
+mod unet;
 mod vgg;
 mod xception;
 
 pub use alexnet::alexnet;
+pub use aspp::aspp;
 pub use fashion::fashion_mnist_cnn;
+pub use fcn::{fcn, FcnVariant};
 pub use googlenet::{googlenet, googlenet_inference, googlenet_with_aux, GOOGLENET_AUX_LOSS_WEIGHT, GOOGLENET_LOSS_WEIGHTS};
 pub use imagenet::{decode_predictions, imagenet_classes, Prediction, IMAGENET_CLASSES};
 pub use inception_v3::inception_v3;
@@ -33,8 +39,10 @@ pub use resnet::{resnet34_geron, ResidualUnit};
 pub use resnet_cifar::{resnet20, resnet32, resnet56, resnet_cifar};
 pub use resnet_keras::{resnet101, resnet152, resnet18, resnet34, resnet50};
 pub use se::{se_resnet50, squeeze_excite, SE_RATIO};
+pub use segnet::{segnet, segnet_with};
 pub use torchvision::{
     convert_torchvision, load_torchvision, torchvision_classes, torchvision_model, torchvision_rules, TORCHVISION_ARCHS,
 };
+pub use unet::{unet, unet_small, unet_with, UNetOptions};
 pub use vgg::{vgg16, vgg19};
 pub use xception::xception;

@@ -30,17 +30,8 @@ pub fn vgg19(opts: &AppOptions) -> Result<Functional> {
 fn vgg(opts: &AppOptions, name: &str, convs: [usize; 5]) -> Result<Functional> {
     let (h, w, c) = opts.resolve_input(name, (224, 224, 3), 32)?;
     let input = Input::new(&[h, w, c]);
-    let mut x = input.clone();
-    for (block, (&n, filters)) in convs.iter().zip([64, 128, 256, 512, 512]).enumerate() {
-        for i in 1..=n {
-            x = Conv2D::new(filters, (3, 3))
-                .padding(Padding::Same)
-                .activation(Act::Relu)
-                .named(&format!("block{}_conv{i}", block + 1))?
-                .on(&x)?;
-        }
-        x = MaxPooling2D::new((2, 2)).strides((2, 2)).named(&format!("block{}_pool", block + 1))?.on(&x)?;
-    }
+    let pools = vgg_blocks(&input, convs)?;
+    let x = pools[4].clone();
     let x = if opts.include_top {
         let x = Flatten::new().named("flatten")?.on(&x)?;
         let x = Dense::new(4096).activation(Act::Relu).named("fc1")?.on(&x)?;
@@ -50,6 +41,25 @@ fn vgg(opts: &AppOptions, name: &str, convs: [usize; 5]) -> Result<Functional> {
         headless_pool(opts, &x)?
     };
     Functional::new(&[&input], &[&x])?.named(name)
+}
+
+/// The five convolution blocks of VGG on `input` (Keras's layer names `blockB_convI`,
+/// `blockB_pool`); returns the output of each block's pooling, so FCN can tap pool3 and pool4.
+pub(crate) fn vgg_blocks(input: &Node, convs: [usize; 5]) -> Result<Vec<Node>> {
+    let mut x = input.clone();
+    let mut pools = Vec::with_capacity(5);
+    for (block, (&n, filters)) in convs.iter().zip([64, 128, 256, 512, 512]).enumerate() {
+        for i in 1..=n {
+            x = Conv2D::new(filters, (3, 3))
+                .padding(Padding::Same)
+                .activation(Act::Relu)
+                .named(&format!("block{}_conv{i}", block + 1))?
+                .on(&x)?;
+        }
+        x = MaxPooling2D::new((2, 2)).strides((2, 2)).named(&format!("block{}_pool", block + 1))?.on(&x)?;
+        pools.push(x.clone());
+    }
+    Ok(pools)
 }
 
 /// Keras's VGG leaves its headless pooling layers unnamed (unlike ResNet's `avg_pool`), so they

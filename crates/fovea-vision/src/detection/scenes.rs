@@ -5,6 +5,10 @@
 //! (> 127.5) after scaling, so a box hugs the visible digit rather than its 28×28 frame. Training
 //! scenes draw only MNIST's training digits and test scenes only its test digits, so a detector
 //! is evaluated on handwriting it has never seen. The same seed gives the same files.
+//!
+//! Each scene also carries a segmentation mask (0 background, 1 + digit on the digit's stroke
+//! pixels, the same > 127.5 rule as the boxes), so one generator serves detection and
+//! segmentation ([`crate::segmentation::data`] writes the masks).
 
 use super::coco::{CocoAnnotation, CocoCategory, CocoDataset, CocoImage};
 use fovea_core::random::Rng;
@@ -71,6 +75,9 @@ pub struct Scene {
     pub pixels: Vec<u8>,
     /// `(class, [x, y, w, h])` of every digit, boxes in pixels (COCO format).
     pub boxes: Vec<(i64, [f64; 4])>,
+    /// `size·size` class labels, row-major: 0 for background, `1 + digit` where that digit's
+    /// scaled stroke is above half intensity; where digits overlap, the one drawn last wins.
+    pub mask: Vec<u8>,
 }
 
 /// Bilinear resize of a square grey image (half-pixel centres, as `tf.image.resize`), in f32.
@@ -135,6 +142,7 @@ pub fn make_scenes(source: &DigitSource, opts: &SceneOptions) -> Result<Vec<Scen
         let wanted = 1 + rng.below(opts.max_digits as u64) as usize;
         let mut placed: Vec<[usize; 3]> = Vec::new(); // x, y, side of each digit's frame
         let mut boxes = Vec::new();
+        let mut mask = vec![0u8; n * n];
         // A crowded scene may not fit every digit; give up on the rest after enough tries.
         for _ in 0..wanted * 50 {
             if boxes.len() == wanted {
@@ -159,13 +167,16 @@ pub fn make_scenes(source: &DigitSource, opts: &SceneOptions) -> Result<Vec<Scen
                 continue; // too faint to have a stroke at this size
             }
             for (i, &v) in digit.iter().enumerate() {
-                let p = &mut pixels[(y + i / s) * n + x + i % s];
-                *p = (*p).max(v.round().clamp(0.0, 255.0) as u8);
+                let at = (y + i / s) * n + x + i % s;
+                pixels[at] = pixels[at].max(v.round().clamp(0.0, 255.0) as u8);
+                if v > 127.5 {
+                    mask[at] = 1 + source.labels[d] as u8;
+                }
             }
             placed.push([x, y, s]);
             boxes.push((source.labels[d], [(x + x0) as f64, (y + y0) as f64, (x1 - x0) as f64, (y1 - y0) as f64]));
         }
-        scenes.push(Scene { pixels, boxes });
+        scenes.push(Scene { pixels, boxes, mask });
     }
     Ok(scenes)
 }
@@ -254,7 +265,20 @@ mod tests {
             for (i, &p) in s.pixels.iter().enumerate() {
                 strokes[i] = p > 127;
             }
-            for (k, &(_, [x, y, w, h])) in s.boxes.iter().enumerate() {
+            // Every stroke pixel is labelled, and only stroke pixels are (a grey level of exactly
+            // 128 may come from 127.5, which is not above half).
+            for (i, (&p, &m)) in s.pixels.iter().zip(&s.mask).enumerate() {
+                assert!(if m > 0 { p >= 128 } else { p <= 128 }, "pixel {i}: grey {p}, mask {m}");
+            }
+            for (k, &(class, [x, y, w, h])) in s.boxes.iter().enumerate() {
+                // The box's stroke pixels carry its class.
+                let (bx, by) = (x as usize, y as usize);
+                for r in by..by + h as usize {
+                    for c in bx..bx + w as usize {
+                        let m = s.mask[r * 128 + c];
+                        assert!(m == 0 || i64::from(m) == class + 1, "mask {m} inside a box of class {class}");
+                    }
+                }
                 assert!(x >= 0.0 && y >= 0.0 && x + w <= 128.0 && y + h <= 128.0 && w > 0.0 && h > 0.0);
                 // Tight: the box's border rows and columns each hold a stroke pixel.
                 let (x, y, w, h) = (x as usize, y as usize, w as usize, h as usize);

@@ -385,10 +385,10 @@ mod tests {
 
     #[test]
     fn scene_conversions_check_their_input() {
-        let s = Scene { pixels: vec![0; 16], boxes: vec![(3, [1.0, 1.0, 2.0, 2.0])] };
+        let s = Scene { pixels: vec![0; 16], boxes: vec![(3, [1.0, 1.0, 2.0, 2.0])], mask: vec![0; 16] };
         assert_eq!(scene_boxes(std::slice::from_ref(&s)).unwrap()[0][0], GtBox { bbox: [1.0, 1.0, 3.0, 3.0], class: 3 });
         assert!(scene_images(std::slice::from_ref(&s), 5, Device::Cpu).is_err());
-        let bad = Scene { pixels: vec![0; 16], boxes: vec![(-1, [1.0, 1.0, 2.0, 2.0])] };
+        let bad = Scene { pixels: vec![0; 16], boxes: vec![(-1, [1.0, 1.0, 2.0, 2.0])], mask: vec![0; 16] };
         assert!(scene_boxes(&[bad]).unwrap_err().to_string().contains("scene 0, box 0"));
         let gt = scenes_to_coco(&[s.clone(), s], 4);
         assert_eq!(gt.annotations.iter().map(|a| (a.id, a.image_id)).collect::<Vec<_>>(), vec![(1, 1), (2, 2)]);
