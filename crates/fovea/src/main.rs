@@ -220,6 +220,9 @@ enum Command {
         /// Print the model's JSON config instead of the table (for `fovea train --spec`).
         #[arg(long)]
         config: bool,
+        /// Print the multiply-accumulates per image of each layer and in total instead.
+        #[arg(long, conflicts_with = "config")]
+        flops: bool,
     },
     /// Write a freshly initialised zoo model (architecture and weights) to a file that
     /// `train --resume`, `evaluate` and `predict` read.
@@ -689,7 +692,7 @@ fn run(cli: Cli) -> AnyResult<()> {
         Command::Bench { list: true, .. } => bench::WORKLOADS.iter().for_each(|w| println!("{}", w.name)),
         Command::Bench { only, threads, .. } => run_bench(only, threads)?,
         Command::Completions { shell } => clap_complete::generate(shell, &mut Cli::command(), "fovea", &mut std::io::stdout()),
-        Command::Summary { zoo, config } => print!("{}", zoo_cmd::summary(&zoo, config)?),
+        Command::Summary { zoo, config, flops } => print!("{}", zoo_cmd::summary(&zoo, config, flops)?),
         Command::Create { zoo, output } => zoo_cmd::create(&zoo, &output)?,
         Command::Models { names } => print!("{}", zoo_cmd::models(&names)?),
         Command::Data { action: DataAction::Fetch { dataset } } => {

@@ -4,6 +4,7 @@
 
 use clap::Args;
 use fovea::nn::layer::Layer;
+use fovea::nn::model::analysis;
 use fovea::nn::model::functional::Functional;
 use fovea::nn::model::summary::thousands;
 use fovea::nn::model::Sequential;
@@ -91,12 +92,19 @@ fn drop_classifier(net: &Sequential) -> AnyResult<()> {
     Ok(())
 }
 
-/// `fovea summary`: the Keras table, or the JSON config with `config`.
-pub fn summary(args: &ZooArgs, config: bool) -> AnyResult<String> {
+/// `fovea summary`: the Keras table, the JSON config with `config`, or the MACs per layer
+/// with `flops`.
+pub fn summary(args: &ZooArgs, config: bool, flops: bool) -> AnyResult<String> {
     let model = build(args)?;
     let layer = model.layer();
     Ok(if config {
         format!("{:#}\n", layer.config())
+    } else if flops {
+        let rows = match &model {
+            ZooModel::Sequential(m) => analysis::sequential_macs(m)?,
+            ZooModel::Functional(m) => analysis::functional_macs(m)?,
+        };
+        analysis::macs_table(&rows)
     } else {
         match &model {
             ZooModel::Sequential(m) => m.summary()?,

@@ -21,6 +21,11 @@ fn summary_prints_the_keras_table() {
     // last layer instead of 850; without the top, only the two convolutions (156 + 2,416).
     let (ok, out, err) = fovea(&["summary", "lenet5", "--classes", "100"]);
     assert!(ok && out.contains("(None, 100)") && out.contains("Total params: 69,356"), "{out}{err}");
+    // VGG-16's ≈ 15.47 G multiply-accumulates per image (conv 15.35 G + FC 0.12 G), the seeds'
+    // number; its first convolution is the 86,704,128 of their worked example.
+    let (ok, out, err) = fovea(&["summary", "vgg16", "--flops"]);
+    assert!(ok && out.contains("Total MACs per image: 15,470,264,320 (15.47 G)"), "{out}{err}");
+    assert!(out.lines().any(|l| l.starts_with("block1_conv1 (Conv2D)") && l.contains("86,704,128")), "{out}");
     let (ok, out, err) = fovea(&["summary", "lenet5", "--no-top"]);
     assert!(ok && !out.contains("Dense") && out.contains("Total params: 2,572"), "{out}{err}");
 }

@@ -355,6 +355,18 @@ impl Functional {
         Ok(self.outputs.iter().map(|n| values[&n.id()].clone()).collect())
     }
 
+    /// Every layer call in execution order: the layer, the shapes it was called on and the
+    /// shape it produced (for [`crate::model::analysis`]).
+    pub fn layer_calls(&self) -> Vec<(LayerRef, Vec<ShapeSpec>, ShapeSpec)> {
+        self.order
+            .iter()
+            .filter_map(|node| {
+                let (layer, parents) = node.0.producer.as_ref()?;
+                Some((layer.clone(), parents.iter().map(|p| p.shape().clone()).collect(), node.shape().clone()))
+            })
+            .collect()
+    }
+
     /// The Keras summary table with the "Connected to" column.
     ///
     /// # Errors

@@ -1,5 +1,6 @@
 //! Models: `Sequential` and the training loop every model shares.
 
+pub mod analysis;
 mod batches;
 pub mod functional;
 mod history;
