@@ -165,3 +165,26 @@ fn initial_epoch_steps_per_epoch_and_test_on_batch() {
     let e = m.fit(&x, &y, FitOptions { steps_per_epoch: Some(0), ..opts(1) }).unwrap_err().to_string();
     assert!(e.contains("steps_per_epoch must be >= 1"), "{e}");
 }
+
+#[test]
+fn validation_steps_limit_the_validation_batches() {
+    let (m, x, y) = setup(0.05);
+    let (vx, vy) = (x.narrow(0, 8, 24).unwrap(), y.narrow(0, 8, 24).unwrap());
+    let with = |steps: Option<usize>| {
+        let options = FitOptions { validation_data: Some((vx.clone(), vy.clone())), validation_steps: steps, ..opts(1) };
+        m.fit(&x, &y, options).unwrap().history["val_loss"][0]
+    };
+    // The epoch's validation loss is the loss of exactly the first batch (8 samples), measured
+    // with the weights the epoch ended with.
+    let first_batch = with(Some(1));
+    let expected = m.evaluate(&vx.narrow(0, 0, 8).unwrap(), &vy.narrow(0, 0, 8).unwrap(), 8).unwrap()["loss"];
+    assert!((first_batch - expected).abs() <= 1e-6 * expected.max(1e-3), "{first_batch} vs {expected}");
+    let all = with(None);
+    let expected = m.evaluate(&vx, &vy, 8).unwrap()["loss"];
+    assert!((all - expected).abs() <= 1e-6 * expected.max(1e-3), "{all} vs {expected}");
+    // The two are different measurements: the first batch alone is not the whole set.
+    let first = m.evaluate(&vx.narrow(0, 0, 8).unwrap(), &vy.narrow(0, 0, 8).unwrap(), 8).unwrap()["loss"];
+    assert!((first - expected).abs() > 1e-4 * expected, "{first} vs {expected}");
+    let e = m.fit(&x, &y, FitOptions { validation_steps: Some(0), ..opts(1) }).unwrap_err().to_string();
+    assert!(e.contains("validation_steps must be at least 1"), "{e}");
+}

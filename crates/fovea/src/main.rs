@@ -27,7 +27,13 @@ mod train_callbacks;
 mod zoo_cmd;
 
 #[derive(Parser)]
-#[command(name = "fovea", version, about = "Fovea: deep learning for computer vision — train, evaluate and inspect models")]
+#[command(
+    name = "fovea",
+    version,
+    about = "Fovea: deep learning for computer vision — train, evaluate and inspect models",
+    after_help = "Also: `fovea train yolo|unet|autoencoder|vae|gan|dcgan|wgan|wgan-gp|cgan` (detection, segmentation and \
+                  generative models), `fovea generate` and `fovea evaluate-generator`; each has --help."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -78,6 +78,26 @@ pub trait BatchSource {
     }
 }
 
+/// The first `steps` batches of another source (Keras's `validation_steps`).
+pub(crate) struct FirstSteps<'a> {
+    pub(crate) source: &'a dyn BatchSource,
+    pub(crate) steps: usize,
+}
+
+impl BatchSource for FirstSteps<'_> {
+    fn batches(&self, epoch: usize) -> Result<Batches<'_>> {
+        Ok(Box::new(self.source.batches(epoch)?.take(self.steps)))
+    }
+
+    fn steps(&self) -> Option<usize> {
+        Some(self.source.steps().map_or(self.steps, |s| s.min(self.steps)))
+    }
+
+    fn input_specs(&self) -> Option<Vec<crate::layer::ShapeSpec>> {
+        self.source.input_specs()
+    }
+}
+
 /// In-memory tensors served in (shuffled) batches.
 pub(crate) struct TensorBatches {
     pub(crate) x: Vec<Tensor>,

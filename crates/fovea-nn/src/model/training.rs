@@ -9,7 +9,7 @@ use crate::callbacks::{Callback, CallbackContext};
 use crate::layer::Layer;
 use crate::losses::Loss;
 use crate::metrics::{Metric, MetricKind};
-use crate::model::batches::{check_pairs, narrow_all, to_device_all, TensorBatches};
+use crate::model::batches::{check_pairs, narrow_all, to_device_all, FirstSteps, TensorBatches};
 pub use crate::model::batches::{Batch, BatchSource, Batches};
 use crate::model::progress::Progress;
 use crate::optimizers::Optimizer;
@@ -99,6 +99,9 @@ pub struct FitOptions {
     pub initial_epoch: usize,
     /// Gradient steps per epoch (default: enough to see every sample once).
     pub steps_per_epoch: Option<usize>,
+    /// Validation batches drawn at the end of each epoch (Keras's `validation_steps`; default:
+    /// the whole validation data).
+    pub validation_steps: Option<usize>,
 }
 
 impl Default for FitOptions {
@@ -116,6 +119,7 @@ impl Default for FitOptions {
             class_weight: None,
             initial_epoch: 0,
             steps_per_epoch: None,
+            validation_steps: None,
         }
     }
 }
@@ -379,6 +383,9 @@ pub trait Model: Layer {
     where
         Self: Sized,
     {
+        if options.validation_steps == Some(0) {
+            return Err(Error::Config("validation_steps must be at least 1 (or None for all the validation data), got 0".into()));
+        }
         let mut history = History::default();
         // Build before the callbacks run, so they see (and can restore) every weight.
         if !self.base().is_built() {
@@ -439,6 +446,14 @@ pub trait Model: Layer {
                 c.metric_logs(&mut logs);
             }
             if let Some(v) = validation {
+                let first_steps;
+                let v = match options.validation_steps {
+                    Some(steps) => {
+                        first_steps = FirstSteps { source: v, steps };
+                        &first_steps as &dyn BatchSource
+                    }
+                    None => v,
+                };
                 for (k, val) in self.evaluate_source(v)? {
                     logs.insert(format!("val_{k}"), val);
                 }
