@@ -7,7 +7,7 @@ use crate::{backend_test, grad, no_grad, DType, Device, GradientTape, Tensor, Va
 backend_test!(gradient_tape_descends_on_abs_3x_minus_6, |dev| {
     // SPEC / seed 000: minimising |3·X − 6| from X = 20 with step 1 visits 20, 17, ..., 2,
     // where the gradient is exactly 0 (TensorFlow's d|x|/dx = 0 at 0).
-    let x = Variable::new("X", Tensor::scalar(20.0, dev), true).unwrap();
+    let x = Variable::new("X", Tensor::scalar(20.0, dev).unwrap(), true).unwrap();
     let mut seen = vec![];
     let mut last_grad = f32::NAN;
     for _ in 0..8 {

@@ -112,7 +112,7 @@ mod tests {
     fn prints_like_numpy() {
         let t = Tensor::from_vec(vec![1.0f32, 2.5, -3.0, 4.0], [2, 2], Device::Cpu).unwrap();
         assert_eq!(t.to_string(), "tensor([[ 1., 2.5],\n        [-3.,  4.]], shape=[2, 2], dtype=float32)");
-        let s = Tensor::scalar(7.0, Device::Cpu);
+        let s = Tensor::scalar(7.0, Device::Cpu).unwrap();
         assert_eq!(s.to_string(), "tensor(7., shape=[], dtype=float32)");
         let b = Tensor::full([2], 1.0, DType::Bool, Device::Cpu).unwrap();
         assert_eq!(b.to_string(), "tensor([True, True], shape=[2], dtype=bool)");

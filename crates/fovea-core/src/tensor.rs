@@ -260,10 +260,10 @@ impl Tensor {
 
     /// A rank-0 f32 tensor.
     ///
-    /// # Panics
-    /// When `device` has no backend; [`Tensor::full`] returns that as an error.
-    pub fn scalar(value: f32, device: Device) -> Self {
-        Self::full((), value as f64, DType::F32, device).expect("a scalar on an available device")
+    /// # Errors
+    /// `DeviceUnavailable` when `device` has no backend in this build.
+    pub fn scalar(value: f32, device: Device) -> Result<Self> {
+        Self::full((), value as f64, DType::F32, device)
     }
 
     /// Zeros (false for bool).
@@ -319,12 +319,17 @@ impl Tensor {
     }
 
     /// The `n`×`n` identity matrix in f32.
-    pub fn eye(n: usize, device: Device) -> Self {
-        let mut v = vec![0f32; n * n];
+    ///
+    /// # Errors
+    /// `DeviceUnavailable` when `device` has no backend in this build; `InvalidArgument` when
+    /// `n × n` overflows.
+    pub fn eye(n: usize, device: Device) -> Result<Self> {
+        let len = n.checked_mul(n).ok_or_else(|| Error::invalid("eye", format!("expected n × n to fit in memory, got n = {n}")))?;
+        let mut v = vec![0f32; len];
         for i in 0..n {
             v[i * n + i] = 1.0;
         }
-        Self::from_vec(v, [n, n], device).expect("n*n elements")
+        Self::from_vec(v, [n, n], device)
     }
 
     /// Uniform samples in `[low, high)`, f32; `seed: None` draws from the global seed sequence.
@@ -471,7 +476,12 @@ mod tests {
     #[test]
     fn constructors_fill_as_documented() {
         let d = Device::Cpu;
-        assert_eq!(Tensor::eye(3, d).to_vec::<f32>().unwrap(), vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+        assert_eq!(Tensor::eye(3, d).unwrap().to_vec::<f32>().unwrap(), vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+        // A device this build has no backend for is an error, not a panic.
+        let gone = Device::Custom(999);
+        assert!(Tensor::scalar(1.0, gone).unwrap_err().to_string().contains("custom:999"));
+        assert!(Tensor::eye(2, gone).is_err());
+        assert!(Tensor::eye(usize::MAX, d).unwrap_err().to_string().contains("n × n"));
         assert_eq!(Tensor::arange(1.0, 2.0, 0.25, d).unwrap().to_vec::<f32>().unwrap(), vec![1.0, 1.25, 1.5, 1.75]);
         assert_eq!(Tensor::arange(5.0, 1.0, -2.0, d).unwrap().to_vec::<f32>().unwrap(), vec![5.0, 3.0]);
         assert_eq!(Tensor::full([2], 7.0, DType::I64, d).unwrap().to_vec::<i64>().unwrap(), vec![7, 7]);

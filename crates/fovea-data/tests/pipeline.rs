@@ -58,7 +58,7 @@ fn from_tensor_slices_errors() {
     let msg = Dataset::from_tensor_slices((t(&[1., 2., 3.], &[3]), t(&[1., 2.], &[2]))).unwrap_err().to_string();
     assert!(msg.contains("from_tensor_slices") && msg.contains("same size of axis 0"), "{msg}");
     assert!(msg.contains("(float32[3], float32[2])"), "{msg}");
-    let msg = Dataset::from_tensor_slices(Tensor::scalar(1.0, Device::Cpu)).unwrap_err().to_string();
+    let msg = Dataset::from_tensor_slices(Tensor::scalar(1.0, Device::Cpu).unwrap()).unwrap_err().to_string();
     assert!(msg.contains("rank >= 1") && msg.contains("scalar"), "{msg}");
 }
 

@@ -364,7 +364,7 @@ mod tests {
             // The smaller Gram matrix is the identity.
             let g = if shape[0] >= shape[1] { w.matmul_t(&w, true, false).unwrap() } else { w.matmul_t(&w, false, true).unwrap() };
             let n = shape[0].min(shape[1]);
-            let eye = Tensor::eye(n, Device::Cpu);
+            let eye = Tensor::eye(n, Device::Cpu).unwrap();
             fovea_core::testing::assert_tensor_close("gram", &g, &eye, 0.0, 1e-5);
         }
     }

@@ -232,7 +232,7 @@ impl Loss {
                 let err = p.sub(&y)?.abs()?;
                 let quadratic = err.square()?.mul_scalar(0.5)?;
                 let linear = err.mul_scalar(delta)?.sub_scalar(0.5 * delta * delta)?;
-                err.le(&Tensor::scalar(delta, err.device()))?.select(&quadratic, &linear)?.mean(&[-1], false)?
+                err.le(&Tensor::scalar(delta, err.device())?)?.select(&quadratic, &linear)?.mean(&[-1], false)?
             }
             LossKind::KlDivergence => {
                 let yc = y.clip(EPSILON, 1.0)?;
@@ -257,7 +257,7 @@ impl Loss {
             }
             LossKind::CosineSimilarity => {
                 let norm = |t: &Tensor| -> Result<Tensor> {
-                    Ok(t.div(&t.square()?.sum(&[-1], true)?.maximum(&Tensor::scalar(1e-12, t.device()))?.sqrt()?)?)
+                    Ok(t.div(&t.square()?.sum(&[-1], true)?.maximum(&Tensor::scalar(1e-12, t.device())?)?.sqrt()?)?)
                 };
                 norm(&y)?.mul(&norm(p)?)?.sum(&[-1], false)?.neg()?
             }

@@ -55,7 +55,7 @@ impl Regularizer {
         if self.l1 < 0.0 || self.l2 < 0.0 || !self.l1.is_finite() || !self.l2.is_finite() {
             return Err(Error::Config(format!("regularizer coefficients must be finite and >= 0, got l1={}, l2={}", self.l1, self.l2)));
         }
-        let mut total = Tensor::scalar(0.0, w.device());
+        let mut total = Tensor::scalar(0.0, w.device())?;
         if self.l1 > 0.0 {
             total = total.add(&w.abs()?.sum_all()?.mul_scalar(self.l1 as f32)?)?;
         }

@@ -378,7 +378,7 @@ mod tests {
         assert!(e.contains("epsilon must be finite"), "{e}");
         let e = Tensor::zeros([0, 3], DType::F32, dev).unwrap().batch_norm_train(None, None, 1e-3).unwrap_err().to_string();
         assert!(e.contains("empty input"), "{e}");
-        let e = Tensor::scalar(1.0, dev).channel_affine(&x, &x).unwrap_err().to_string();
+        let e = Tensor::scalar(1.0, dev).unwrap().channel_affine(&x, &x).unwrap_err().to_string();
         assert!(e.contains("rank at least 1"), "{e}");
         let i = Tensor::from_vec(vec![1i64, 2, 3], [1, 3], dev).unwrap();
         assert!(i.batch_norm_train(None, None, 1e-3).unwrap_err().to_string().contains("expected dtype float32"));

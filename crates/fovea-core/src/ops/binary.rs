@@ -194,7 +194,7 @@ impl Tensor {
 
     fn scalar_like(&self, v: f32) -> Result<Tensor> {
         match self.dtype() {
-            DType::F32 => Ok(Tensor::scalar(v, self.device())),
+            DType::F32 => Ok(Tensor::scalar(v, self.device())?),
             dtype @ (DType::I64 | DType::F16 | DType::BF16) => Tensor::full((), v as f64, dtype, self.device()),
             other => Err(Error::dtype("scalar op", "float32, bfloat16, float16 or int64", other)),
         }
@@ -320,17 +320,17 @@ mod tests {
 
     backend_test!(gate_examples_from_the_book, |dev| {
         // SPEC §2.1 #3: add(5,6)=11, mul(2,3)=6, mul.backward(2)=[6,4], add.backward(3)=[3,3].
-        let x = Tensor::scalar(2.0, dev).with_requires_grad(true).unwrap();
-        let y = Tensor::scalar(3.0, dev).with_requires_grad(true).unwrap();
+        let x = Tensor::scalar(2.0, dev).unwrap().with_requires_grad(true).unwrap();
+        let y = Tensor::scalar(3.0, dev).unwrap().with_requires_grad(true).unwrap();
         let m = x.mul(&y).unwrap();
         assert_eq!(m.to_scalar::<f32>().unwrap(), 6.0);
-        let g = m.backward_with(&Tensor::scalar(2.0, dev)).unwrap();
+        let g = m.backward_with(&Tensor::scalar(2.0, dev).unwrap()).unwrap();
         assert_eq!((g.get(&x).unwrap().to_scalar::<f32>().unwrap(), g.get(&y).unwrap().to_scalar::<f32>().unwrap()), (6.0, 4.0));
-        let p = Tensor::scalar(5.0, dev).with_requires_grad(true).unwrap();
-        let q = Tensor::scalar(6.0, dev).with_requires_grad(true).unwrap();
+        let p = Tensor::scalar(5.0, dev).unwrap().with_requires_grad(true).unwrap();
+        let q = Tensor::scalar(6.0, dev).unwrap().with_requires_grad(true).unwrap();
         let s = p.add(&q).unwrap();
         assert_eq!(s.to_scalar::<f32>().unwrap(), 11.0);
-        let g = s.backward_with(&Tensor::scalar(3.0, dev)).unwrap();
+        let g = s.backward_with(&Tensor::scalar(3.0, dev).unwrap()).unwrap();
         assert_eq!((g.get(&p).unwrap().to_scalar::<f32>().unwrap(), g.get(&q).unwrap().to_scalar::<f32>().unwrap()), (3.0, 3.0));
     });
 
@@ -340,7 +340,7 @@ mod tests {
         assert_eq!(a.div(&b).unwrap().to_vec::<i64>().unwrap(), vec![-4, -4, 2]); // Python's //
         assert_eq!(a.gt(&b).unwrap().to_vec::<bool>().unwrap(), vec![false, true, true]);
         let f = Tensor::from_vec(vec![1.0f32, f32::NAN], [2], dev).unwrap();
-        assert!(f.maximum(&Tensor::scalar(0.0, dev)).unwrap().to_vec::<f32>().unwrap()[1].is_nan());
+        assert!(f.maximum(&Tensor::scalar(0.0, dev).unwrap()).unwrap().to_vec::<f32>().unwrap()[1].is_nan());
         assert_close("mul_scalar", &f.mul_scalar(2.0).unwrap().to_vec::<f32>().unwrap()[..1], &[2.0], 0.0, 0.0);
     });
 

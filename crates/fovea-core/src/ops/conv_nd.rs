@@ -93,7 +93,7 @@ impl Tensor {
 
         // Stage one: [kd, rest] → [rest, kd] (a product with the identity), so that the
         // depth taps of output channel co sit side by side at co·kd + t.
-        let taps = filter.reshape_to([kd, kh * kw * c_in * c_out])?.matmul_t(&Tensor::eye(kd, self.device()), true, false)?;
+        let taps = filter.reshape_to([kd, kh * kw * c_in * c_out])?.matmul_t(&Tensor::eye(kd, self.device())?, true, false)?;
         let taps = taps.reshape_to([kh, kw, c_in, c_out * kd])?;
         let planar = Conv2dOptions {
             strides: (strides.1, strides.2),

@@ -90,7 +90,7 @@ mod tests {
         let i = Tensor::from_vec(vec![1i64, 2], [1, 2], dev).unwrap();
         let e = i.local_response_normalization(2, 1.0, 1.0, 0.5).unwrap_err().to_string();
         assert!(e.contains("local_response_normalization: expected dtype float32, bfloat16 or float16, got int64"), "{e}");
-        let e = Tensor::scalar(1.0, dev).local_response_normalization(2, 1.0, 1.0, 0.5).unwrap_err().to_string();
+        let e = Tensor::scalar(1.0, dev).unwrap().local_response_normalization(2, 1.0, 1.0, 0.5).unwrap_err().to_string();
         assert!(e.contains("rank at least 1") && e.contains("[]"), "{e}");
         let x = Tensor::zeros([1, 3], DType::F32, dev).unwrap();
         let e = x.local_response_normalization(2, f32::NAN, 1.0, 0.5).unwrap_err().to_string();

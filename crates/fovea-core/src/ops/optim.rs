@@ -239,7 +239,7 @@ pub fn apply_update(rule: &UpdateRule, var: &Variable, grad: &Tensor, slots: &mu
 pub fn clip_by_norm(g: &Tensor, clip: f64) -> Result<Tensor> {
     no_grad(|| {
         let norm = g.square()?.sum_all()?.sqrt()?;
-        let limit = Tensor::scalar(clip as f32, g.device());
+        let limit = Tensor::scalar(clip as f32, g.device())?;
         g.mul(&limit)?.div(&norm.maximum(&limit)?)
     })
 }
@@ -254,11 +254,11 @@ pub fn clip_by_global_norm(grads: &[Tensor], clip: f64) -> Result<Vec<Tensor>> {
     let Some(first) = grads.first() else { return Ok(Vec::new()) };
     let device = first.device();
     no_grad(|| {
-        let mut sum = Tensor::scalar(0.0, device);
+        let mut sum = Tensor::scalar(0.0, device)?;
         for g in grads {
             sum = sum.add(&g.square()?.sum_all()?.to(device)?)?;
         }
-        let inv_clip = Tensor::scalar((1.0 / clip) as f32, device);
+        let inv_clip = Tensor::scalar((1.0 / clip) as f32, device)?;
         let scale = sum.sqrt()?.reciprocal()?.minimum(&inv_clip)?.mul_scalar(clip as f32)?;
         grads.iter().map(|g| g.mul(&scale.to(g.device())?)).collect()
     })

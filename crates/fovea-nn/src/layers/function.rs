@@ -297,7 +297,7 @@ fn dropout_layer(class_name: &'static str, rate: f64, seed: Option<u64>, spatial
             let mask_shape: Vec<usize> = if spatial { vec![x.dims()[0], 1, 1, x.dims()[3]] } else { x.dims().to_vec() };
             let draw = rng.lock().expect("dropout rng").next_u64();
             let keep = Tensor::random_uniform(mask_shape, 0.0, 1.0, Some(draw), x.device())?
-                .ge(&Tensor::scalar(rate as f32, x.device()))?
+                .ge(&Tensor::scalar(rate as f32, x.device())?)?
                 .cast(DType::F32)?;
             Ok(x.mul(&keep)?.mul_scalar(1.0 / (1.0 - rate as f32))?)
         }),

@@ -429,7 +429,7 @@ mod tests {
         // Newer format version.
         let mut meta = HashMap::new();
         meta.insert(KEY_VERSION.to_string(), "99".to_string());
-        fovea_core::io::save_safetensors(&path, &[("x".into(), Tensor::scalar(1.0, Device::Cpu))], &meta).unwrap();
+        fovea_core::io::save_safetensors(&path, &[("x".into(), Tensor::scalar(1.0, Device::Cpu).unwrap())], &meta).unwrap();
         let e = load_weights(&b, &path).unwrap_err().to_string();
         assert!(e.contains("newer Fovea (format version 99"), "{e}");
         let e = load_weights(&b, dir.join("nope.safetensors")).unwrap_err().to_string();

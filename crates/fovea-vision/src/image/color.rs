@@ -80,7 +80,7 @@ fn channels3(op: &'static str, images: &Tensor) -> Result<[Tensor; 3]> {
 fn hsv_from_channels(op: &'static str, images: &Tensor) -> Result<Tensor> {
     let [r, g, b] = channels3(op, images)?;
     let dev = images.device();
-    let (zero, one) = (Tensor::scalar(0.0, dev), Tensor::scalar(1.0, dev));
+    let (zero, one) = (Tensor::scalar(0.0, dev)?, Tensor::scalar(1.0, dev)?);
     let v = images.max(&[-1], true)?;
     let range = v.sub(&images.min(&[-1], true)?)?;
     let has_range = range.gt(&zero)?;
@@ -204,6 +204,6 @@ pub fn per_image_standardization(images: &Tensor) -> Result<Tensor> {
     let centred = x.sub(&mean)?;
     let std = centred.square()?.mean(&[1, 2, 3], true)?.sqrt()?;
     // The floor keeps a constant image finite (it maps to zeros), as in TF.
-    let floor = Tensor::scalar(1.0 / (n as f32).sqrt(), x.device());
+    let floor = Tensor::scalar(1.0 / (n as f32).sqrt(), x.device())?;
     unbatch(centred.div(&std.maximum(&floor)?)?, single)
 }

@@ -190,7 +190,7 @@ impl Normalization {
             let shape = mean.value().shape().clone();
             mean.assign(&Tensor::from_vec(m.iter().map(|&x| x as f32).collect::<Vec<_>>(), shape.clone(), Device::Cpu)?)?;
             variance.assign(&Tensor::from_vec(v.iter().map(|&x| x as f32).collect::<Vec<_>>(), shape, Device::Cpu)?)?;
-            count.assign(&Tensor::scalar(n as f32, Device::Cpu))?;
+            count.assign(&Tensor::scalar(n as f32, Device::Cpu)?)?;
         }
         Ok(())
     }
@@ -230,7 +230,7 @@ impl Normalization {
                 (mean.value().reshape_to(bshape.clone())?, variance.value().reshape_to(bshape.clone())?)
             }
         };
-        let std = var.sqrt()?.maximum(&Tensor::scalar(1e-7, dev))?;
+        let std = var.sqrt()?.maximum(&Tensor::scalar(1e-7, dev)?)?;
         Ok(if self.invert { x.mul(&std)?.add(&mean)? } else { x.sub(&mean)?.div(&std)? })
     }
 

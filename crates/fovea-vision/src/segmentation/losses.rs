@@ -83,7 +83,7 @@ fn pixel_weights(what: &str, onehot: &Tensor, counted: &Tensor, class_weights: O
 
 /// The mean of `per_pixel` weighted by `weights` over the `counted` pixels (0 when none count).
 fn masked_mean(per_pixel: &Tensor, weights: &Tensor, counted: &Tensor) -> Result<Tensor> {
-    let n = counted.sum_all()?.maximum(&Tensor::scalar(1.0, counted.device()))?;
+    let n = counted.sum_all()?.maximum(&Tensor::scalar(1.0, counted.device())?)?;
     Ok(per_pixel.mul(weights)?.sum_all()?.div(&n)?)
 }
 

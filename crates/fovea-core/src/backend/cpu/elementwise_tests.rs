@@ -107,7 +107,7 @@ backend_test!(maximum_and_minimum_propagate_nan_from_either_side, |dev| {
     // Ties return `a`, so the sign of a zero comes from the left operand.
     assert_eq!(bits(a.maximum(&b).unwrap()), want(&[nan, nan, nan, 2.0, -0.0]));
     assert_eq!(bits(a.minimum(&b).unwrap()), want(&[nan, nan, nan, 2.0, -0.0]));
-    let s = Tensor::scalar(nan, dev);
+    let s = Tensor::scalar(nan, dev).unwrap();
     assert_eq!(bits(a.maximum(&s).unwrap()), want(&[nan; 5]));
     assert_eq!(bits(s.minimum(&a).unwrap()), want(&[nan; 5]));
     let c = Tensor::from_vec(vec![nan, 1.0], [2], dev).unwrap();
