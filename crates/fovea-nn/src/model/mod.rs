@@ -2,6 +2,7 @@
 
 pub mod analysis;
 mod batches;
+pub mod checkpoints;
 pub mod functional;
 mod history;
 pub mod io;
