@@ -11,6 +11,7 @@ pub mod callbacks;
 pub mod confusion;
 pub mod constraints;
 mod error;
+pub mod export;
 pub mod hdf5;
 pub mod import;
 pub mod initializers;

@@ -33,8 +33,19 @@ impl Node {
         &self.0.shape
     }
 
-    fn id(&self) -> usize {
+    /// A number unique to this node in the process, to key maps by node.
+    pub fn id(&self) -> usize {
         self.0.id
+    }
+
+    /// The layer that computes this node and the nodes it is called on; `None` for an input.
+    pub fn producer(&self) -> Option<(&LayerRef, &[Node])> {
+        self.0.producer.as_ref().map(|(l, p)| (l, p.as_slice()))
+    }
+
+    /// The name of an input node; `None` for a computed one.
+    pub fn input_name(&self) -> Option<&str> {
+        self.0.input_name.as_deref()
     }
 }
 
@@ -233,6 +244,12 @@ impl Functional {
     /// The layers, in the order the graph first uses them.
     pub fn layers(&self) -> &[LayerRef] {
         &self.layers
+    }
+
+    /// Every computed (non-input) node, each after the nodes it reads: the order the model
+    /// runs its layer calls in (exporters walk the graph in this order).
+    pub fn nodes(&self) -> &[Node] {
+        &self.order
     }
 
     /// The input nodes.

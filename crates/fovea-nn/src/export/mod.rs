@@ -1,0 +1,3 @@
+//! Exporting models to formats other runtimes read: [`onnx`].
+
+pub mod onnx;
