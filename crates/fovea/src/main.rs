@@ -20,6 +20,7 @@ use std::process::ExitCode;
 
 mod convert;
 mod detection_cmd;
+mod export_cmd;
 mod generative_cmd;
 mod model_file;
 mod segmentation_cmd;
@@ -199,6 +200,8 @@ enum Command {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Export a model file to another format: `fovea export MODEL --format onnx -o model.onnx`.
+    Export(export_cmd::ExportArgs),
     /// Measure training and inference speed (images/s, median of 5 windows) and peak memory
     /// on random data: Fovea's side of `bench/run.sh`. One JSON line per workload on stdout.
     Bench {
@@ -695,6 +698,7 @@ fn run(cli: Cli) -> AnyResult<()> {
         Command::Convert { input, arch, alpha, input_shape, output } => {
             println!("{}", convert::convert(&input, &arch, &convert::ConvertOptions { alpha, input_shape }, &output)?)
         }
+        Command::Export(args) => println!("{}", export_cmd::run(&args)?),
         Command::Bench { list: true, .. } => bench::WORKLOADS.iter().for_each(|w| println!("{}", w.name)),
         Command::Bench { only, threads, .. } => run_bench(only, threads)?,
         Command::Completions { shell } => clap_complete::generate(shell, &mut Cli::command(), "fovea", &mut std::io::stdout()),

@@ -109,6 +109,15 @@ pub fn to_onnx_bytes<M: ToOnnx + ?Sized>(model: &M) -> Result<Vec<u8>> {
     Ok(model.to_onnx()?.encode_to_vec())
 }
 
+/// Decodes an ONNX file's bytes (the messages and fields of [`proto`]; others are skipped), to
+/// inspect an export.
+///
+/// # Errors
+/// `Config` when the bytes are not a valid `ModelProto` encoding.
+pub fn decode_onnx(bytes: &[u8]) -> Result<ModelProto> {
+    ModelProto::decode(bytes).map_err(|e| Error::Config(format!("not an ONNX model (expected a ModelProto encoding): {e}")))
+}
+
 /// Writes `model` to `path` as an ONNX file (opset [`OPSET`]), atomically: a failed export
 /// leaves no file, and an existing file is replaced only by a complete one.
 ///

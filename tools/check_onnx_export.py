@@ -1,0 +1,75 @@
+#!/usr/bin/env python3
+"""Checks Fovea's ONNX exports against onnxruntime.
+
+For every NAME.onnx in DIR (written by `cargo run -p fovea --example onnx_fixture -- DIR`), runs
+`onnx.checker.check_model` (full check, with shape inference), then onnxruntime on
+NAME.input.npy, and compares each output with Fovea's NAME.output{i}.npy.
+
+Tolerance: |onnx - fovea| <= 1e-4 + 1e-4 * |fovea| elementwise, i.e. 1e-4 absolute for values of
+magnitude up to 1 (every zoo model ends in a softmax, so its outputs are all there) and 1e-4
+relative for larger ones (pre-activation feature maps of the small layer models, where float32
+summation order alone differs by more than 1e-4 absolute). The maximum absolute difference is
+printed for each model and each output.
+
+Usage: check_onnx_export.py DIR
+"""
+
+import pathlib
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+ATOL = 1e-4
+RTOL = 1e-4
+
+
+def check(path: pathlib.Path) -> bool:
+    name = path.name[: -len(".onnx")]
+    # check_model on the path (not a loaded proto) also works for models over 2 GB.
+    onnx.checker.check_model(str(path), full_check=True)
+    model = onnx.load(str(path))
+    opset = {o.domain: o.version for o in model.opset_import}.get("", 0)
+    ops = {n.op_type for n in model.graph.node}
+    assert opset >= 17, f"{name}: opset {opset}, expected >= 17"
+    assert "Erfc" not in ops, f"{name}: uses the non-standard Erfc op"
+    for n in model.graph.node:
+        for a in n.attribute:
+            if a.name in ("pads", "output_padding"):
+                assert min(a.ints, default=0) >= 0, f"{name}: node {n.name} has negative {a.name} {list(a.ints)}"
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    x = np.load(path.parent / f"{name}.input.npy")
+    outs = sess.run(None, {sess.get_inputs()[0].name: x})
+    ok = True
+    for i, got in enumerate(outs):
+        want = np.load(path.parent / f"{name}.output{i}.npy")
+        if got.shape != want.shape:
+            print(f"FAIL {name} output {i}: shape {got.shape}, Fovea {want.shape}")
+            ok = False
+            continue
+        diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+        bad = diff > ATOL + RTOL * np.abs(want)
+        status = "FAIL" if bad.any() else "ok  "
+        print(f"{status} {name} output {i} {tuple(want.shape)}: max abs diff {diff.max():.3g} (max |value| {np.abs(want).max():.3g})")
+        ok &= not bad.any()
+    return ok
+
+
+def main() -> int:
+    if len(sys.argv) != 2:
+        print(__doc__)
+        return 2
+    paths = sorted(pathlib.Path(sys.argv[1]).glob("*.onnx"))
+    if not paths:
+        print(f"no .onnx files in {sys.argv[1]}")
+        return 1
+    failed = [p.name for p in paths if not check(p)]
+    print(f"{len(paths) - len(failed)}/{len(paths)} models match onnxruntime (atol {ATOL}, rtol {RTOL})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
