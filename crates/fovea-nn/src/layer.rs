@@ -189,6 +189,17 @@ pub trait Layer: Send + Sync {
         Ok(())
     }
 
+    /// For exporters (ONNX): a custom layer made of other layers returns its computation as a
+    /// functional model over those same layers (sharing their weights) for inputs of these
+    /// shapes, which an exporter inlines in place of the layer; `None` (the default) for a layer
+    /// that is not such a composition.
+    ///
+    /// # Errors
+    /// As [`Layer::compute_output_shape`].
+    fn as_functional(&self, _input_shapes: &[ShapeSpec]) -> Option<Result<crate::model::functional::Functional>> {
+        None
+    }
+
     /// Whether this layer is exactly `relu` (`Activation("relu")`), for fusing at inference.
     fn is_plain_relu(&self) -> bool {
         self.class_name() == "Activation" && self.config()["activation"] == "relu"

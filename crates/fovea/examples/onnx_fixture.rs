@@ -104,7 +104,9 @@ fn zoo(name: &str) -> AnyResult<Net> {
         "resnet34_geron" => Net::Seq(applications::resnet34_geron((224, 224, 3), 10)?),
         _ => {
             let classes = if matches!(name, "resnet20" | "resnet32" | "resnet56") { 10 } else { 1000 };
-            Net::Fun(build_by_name(name, &AppOptions { classes, ..AppOptions::default() })?)
+            // Logits rather than the softmax: at random weights a 1,000-way softmax is nearly
+            // uniform (≈ 1e-3 everywhere) and would hide differences of the network itself.
+            Net::Fun(build_by_name(name, &AppOptions { classes, classifier_activation: None, ..AppOptions::default() })?)
         }
     })
 }
@@ -139,8 +141,21 @@ fn activations() -> AnyResult<Net> {
     let h = Conv2D::new(6, (3, 3)).padding(Padding::Same).activation(Act::Gelu).on(&x)?;
     let mut outs = vec![h.clone()];
     for name in [
-        "relu", "relu6", "sigmoid", "tanh", "elu", "selu", "softplus", "softsign", "gelu", "hard_sigmoid", "swish", "leaky_relu",
-        "exponential", "softmax", "log_softmax",
+        "relu",
+        "relu6",
+        "sigmoid",
+        "tanh",
+        "elu",
+        "selu",
+        "softplus",
+        "softsign",
+        "gelu",
+        "hard_sigmoid",
+        "swish",
+        "leaky_relu",
+        "exponential",
+        "softmax",
+        "log_softmax",
     ] {
         outs.push(Activation::new(Act::from_name(name)?).on(&h)?);
     }

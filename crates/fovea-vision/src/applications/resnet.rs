@@ -6,7 +6,8 @@ use fovea_core::ops::padding::Padding;
 use fovea_core::{Tensor, Variable};
 use fovea_nn::activations::Activation as Act;
 use fovea_nn::layer::{single_input, single_shape, Layer, LayerBase, LayerRef, ShapeSpec};
-use fovea_nn::layers::{Activation, BatchNormalization, Conv2D, Dense, Flatten, GlobalAveragePooling2D, MaxPooling2D};
+use fovea_nn::layers::{Activation, Add, BatchNormalization, Conv2D, Dense, Flatten, GlobalAveragePooling2D, MaxPooling2D};
+use fovea_nn::model::functional::{Connect, Functional, Input};
 use fovea_nn::model::Sequential;
 use fovea_nn::Result;
 use serde_json::json;
@@ -82,6 +83,23 @@ impl Layer for ResidualUnit {
 
     fn config(&self) -> serde_json::Value {
         json!({"name": self.name(), "trainable": self.trainable(), "filters": self.filters, "strides": self.strides})
+    }
+
+    /// The unit as a graph over its own sublayers, so it exports to ONNX: main path, skip path
+    /// (the identity when the unit keeps the size), sum, ReLU.
+    fn as_functional(&self, input_shapes: &[ShapeSpec]) -> Option<Result<Functional>> {
+        let graph = || -> Result<Functional> {
+            let shape = single_shape(&self.base, input_shapes)?;
+            let dims: Option<Vec<usize>> = shape[1..].iter().copied().collect();
+            let dims = dims.ok_or_else(|| self.base.error("needs a fully known input shape to be exported"))?;
+            let x = Input::named(&dims, &format!("{}/input", self.name()));
+            let path = |layers: &[LayerRef]| layers.iter().try_fold(x.clone(), |h, l| l.clone().on(&h));
+            let (main, skip) = (path(&self.main)?, path(&self.skip)?);
+            let sum = Add::new().on_many(&[&main, &skip])?;
+            let y = Activation::new(Act::Relu).on(&sum)?;
+            Functional::new(&[&x], &[&y])
+        };
+        Some(graph())
     }
 
     fn weights(&self) -> Vec<Variable> {

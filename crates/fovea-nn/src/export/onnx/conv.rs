@@ -38,7 +38,15 @@ pub(super) fn conv(g: &mut Graph, ctx: &Ctx, x: &Val, out_shape: &[usize]) -> Re
     let x = g.in_layout(x, Layout::Nchw);
     let (k, s, d) = (ctx.pair("kernel_size")?, ctx.pair("strides")?, ctx.pair("dilation_rate")?);
     let pads = pads(ctx, &ctx.padding()?, &x, k, s, d)?;
-    let attrs = |group: usize| vec![pair_attr("kernel_shape", k), pair_attr("strides", s), pair_attr("dilations", d), ints("pads", &pads), int("group", group as i64)];
+    let attrs = |group: usize| {
+        vec![
+            pair_attr("kernel_shape", k),
+            pair_attr("strides", s),
+            pair_attr("dilations", d),
+            ints("pads", &pads),
+            int("group", group as i64),
+        ]
+    };
     let base = ctx.name().to_string();
     let class = ctx.class();
     let y = match class {
@@ -65,8 +73,9 @@ pub(super) fn conv(g: &mut Graph, ctx: &Ctx, x: &Val, out_shape: &[usize]) -> Re
         _ => {
             let (w, c) = depthwise_weight(g, ctx, "depthwise_kernel")?;
             let dw = g.node("Conv", &[&x.name, &w], &format!("{base}/depthwise"), attrs(c));
-            let (p, _) =
-                ctx.init(g, "pointwise_kernel", Some(&[3, 2, 0, 1]))?.ok_or_else(|| ctx.err("expected a pointwise_kernel (is the layer built?)"))?;
+            let (p, _) = ctx
+                .init(g, "pointwise_kernel", Some(&[3, 2, 0, 1]))?
+                .ok_or_else(|| ctx.err("expected a pointwise_kernel (is the layer built?)"))?;
             let mut inputs = vec![dw, p];
             if let Some((b, _)) = ctx.init(g, "bias", None)? {
                 inputs.push(b);

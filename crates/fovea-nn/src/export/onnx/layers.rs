@@ -224,7 +224,8 @@ pub fn convert(g: &mut Graph, layer: &dyn Layer, inputs: &[Val], out_shape: &[us
             let x = g.in_layout(one()?, Layout::Nchw);
             let (k, s) = (ctx.pair("pool_size")?, ctx.pair("strides")?);
             let pads = super::conv::pads(&ctx, &ctx.padding()?, &x, k, s, (1, 1))?;
-            let mut attrs = vec![ints("kernel_shape", &[k.0 as i64, k.1 as i64]), ints("strides", &[s.0 as i64, s.1 as i64]), ints("pads", &pads)];
+            let mut attrs =
+                vec![ints("kernel_shape", &[k.0 as i64, k.1 as i64]), ints("strides", &[s.0 as i64, s.1 as i64]), ints("pads", &pads)];
             let op = if class == "MaxPooling2D" {
                 "MaxPool"
             } else {
@@ -308,11 +309,9 @@ pub fn convert(g: &mut Graph, layer: &dyn Layer, inputs: &[Val], out_shape: &[us
             let scales = g.f32_const(&format!("{base}/scales"), &[4], &[1.0, 1.0, size.0 as f32, size.1 as f32]);
             let attrs = match ctx.config.get("interpolation").and_then(Value::as_str).unwrap_or("nearest") {
                 // out[i] = in[floor(i / s)]: Keras's repeat.
-                "nearest" => vec![
-                    string("mode", "nearest"),
-                    string("coordinate_transformation_mode", "asymmetric"),
-                    string("nearest_mode", "floor"),
-                ],
+                "nearest" => {
+                    vec![string("mode", "nearest"), string("coordinate_transformation_mode", "asymmetric"), string("nearest_mode", "floor")]
+                }
                 // tf.image.resize's half-pixel centers, as Fovea's bilinear matrices use.
                 "bilinear" => vec![string("mode", "linear"), string("coordinate_transformation_mode", "half_pixel")],
                 other => return Err(ctx.err(format!("interpolation {other:?} is not exported (expected nearest or bilinear)"))),
@@ -356,11 +355,22 @@ pub fn convert(g: &mut Graph, layer: &dyn Layer, inputs: &[Val], out_shape: &[us
             return Err(ctx.err("nested models are not exported; export the inner model, or build the outer one flat"))
         }
         other => {
+            // A custom layer made of other layers exports as the graph it describes.
+            let specs: Vec<crate::layer::ShapeSpec> =
+                inputs.iter().map(|v| std::iter::once(None).chain(v.shape.iter().map(|&d| Some(d))).collect()).collect();
+            if let Some(sub) = layer.as_functional(&specs) {
+                let sub = sub.map_err(|e| ctx.err(e))?;
+                let mut outs = super::walk(g, &sub, inputs.to_vec())?;
+                return match outs.len() {
+                    1 => Ok(outs.remove(0)),
+                    n => Err(ctx.err(format!("its graph has {n} outputs, expected 1"))),
+                };
+            }
             return Err(ctx.err(format!(
                 "layer type {other} has no ONNX counterpart in Fovea's exporter (supported: {}, and as identity {})",
                 SUPPORTED_CLASSES.join(", "),
                 IDENTITY_CLASSES.join(", ")
-            )))
+            )));
         }
     })
 }

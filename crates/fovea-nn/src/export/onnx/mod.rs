@@ -70,35 +70,50 @@ impl ToOnnx for Sequential {
 impl ToOnnx for Functional {
     fn to_onnx(&self) -> Result<ModelProto> {
         let mut g = Graph::default();
-        let mut values: HashMap<usize, Val> = HashMap::new();
         let mut inputs = Vec::new();
-        let mut input_names = Vec::new();
+        let mut args = Vec::new();
         for (i, node) in self.inputs().iter().enumerate() {
             let name = node.input_name().map_or_else(|| format!("input_{i}"), str::to_string);
             let v = graph_input(&mut g, &name, node.shape())?;
             inputs.push(value_info(&v.name, &v.shape));
-            input_names.push(v.name.clone());
-            values.insert(node.id(), v);
+            args.push(v);
         }
-        for node in self.nodes() {
-            let (layer, parents) = node.producer().ok_or_else(|| Error::Config("ONNX export: a computed node has no layer".into()))?;
-            let args: Vec<Val> = parents
-                .iter()
-                .map(|p| values.get(&p.id()).cloned())
-                .collect::<Option<_>>()
-                .ok_or_else(|| Error::Config(format!("ONNX export: layer {:?} reads a value computed after it", layer.name())))?;
-            let shape = known(node.shape(), layer.name())?;
-            let y = layers::convert(&mut g, layer.as_ref(), &args, &shape)?;
-            values.insert(node.id(), y);
-        }
-        let outs: Vec<Val> = self
-            .outputs()
-            .iter()
-            .map(|n| values.get(&n.id()).cloned().ok_or_else(|| Error::Config("ONNX export: an output is not computed by the graph".into())))
-            .collect::<Result<_>>()?;
+        let input_names: Vec<String> = args.iter().map(|v| v.name.clone()).collect();
+        let outs = walk(&mut g, self, args)?;
         let outputs = graph_outputs(&mut g, &outs, &input_names);
         Ok(model_proto(self.name(), g, inputs, outputs))
     }
+}
+
+/// Adds the nodes of `model`'s graph called on `args` (one per model input) and returns its
+/// outputs: the whole export of a functional model, and the inlining of a custom layer that
+/// describes itself as one ([`Layer::as_functional`]).
+pub(crate) fn walk(g: &mut Graph, model: &Functional, args: Vec<Val>) -> Result<Vec<Val>> {
+    if args.len() != model.inputs().len() {
+        return Err(Error::Config(format!(
+            "ONNX export: model {:?} takes {} inputs, got {}",
+            model.name(),
+            model.inputs().len(),
+            args.len()
+        )));
+    }
+    let mut values: HashMap<usize, Val> = model.inputs().iter().map(|n| n.id()).zip(args).collect();
+    for node in model.nodes() {
+        let (layer, parents) = node.producer().ok_or_else(|| Error::Config("ONNX export: a computed node has no layer".into()))?;
+        let args: Vec<Val> = parents
+            .iter()
+            .map(|p| values.get(&p.id()).cloned())
+            .collect::<Option<_>>()
+            .ok_or_else(|| Error::Config(format!("ONNX export: layer {:?} reads a value computed after it", layer.name())))?;
+        let shape = known(node.shape(), layer.name())?;
+        let y = layers::convert(g, layer.as_ref(), &args, &shape)?;
+        values.insert(node.id(), y);
+    }
+    model
+        .outputs()
+        .iter()
+        .map(|n| values.get(&n.id()).cloned().ok_or_else(|| Error::Config("ONNX export: an output is not computed by the graph".into())))
+        .collect()
 }
 
 /// The model's ONNX file contents.
@@ -196,14 +211,7 @@ fn model_proto(name: &str, g: Graph, input: Vec<ValueInfoProto>, output: Vec<Val
         opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET }],
         producer_name: "fovea".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
-        graph: Some(GraphProto {
-            node: g.nodes,
-            name: name.to_string(),
-            initializer: g.initializers,
-            input,
-            output,
-            ..Default::default()
-        }),
+        graph: Some(GraphProto { node: g.nodes, name: name.to_string(), initializer: g.initializers, input, output, ..Default::default() }),
         ..Default::default()
     }
 }

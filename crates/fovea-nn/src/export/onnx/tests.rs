@@ -44,12 +44,14 @@ fn small_cnn_graph_has_the_expected_nodes_and_weights() {
     let m = small_cnn();
     let g = m.to_onnx().unwrap().graph.unwrap();
     let ops: Vec<&str> = g.node.iter().map(|n| n.op_type.as_str()).collect();
-    assert_eq!(
-        ops,
-        ["Transpose", "Conv", "BatchNormalization", "Relu", "MaxPool", "Transpose", "Flatten", "MatMul", "Add", "Softmax"]
-    );
+    assert_eq!(ops, ["Transpose", "Conv", "BatchNormalization", "Relu", "MaxPool", "Transpose", "Flatten", "MatMul", "Add", "Softmax"]);
     // The input stays NHWC with a symbolic batch; the graph moves it to NCHW once.
-    let dims: Vec<_> = g.input[0].r#type.as_ref().and_then(|t| t.value.as_ref()).map(|type_proto::Value::TensorType(t)| t.shape.clone().unwrap().dim).unwrap();
+    let dims: Vec<_> = g.input[0]
+        .r#type
+        .as_ref()
+        .and_then(|t| t.value.as_ref())
+        .map(|type_proto::Value::TensorType(t)| t.shape.clone().unwrap().dim)
+        .unwrap();
     assert_eq!(dims.len(), 4);
     assert_eq!(dims[0].value, Some(tensor_shape_proto::dimension::Value::DimParam("N".into())));
     assert_eq!(dims[3].value, Some(tensor_shape_proto::dimension::Value::DimValue(3)));
