@@ -111,12 +111,15 @@ fn zoo(name: &str) -> AnyResult<Net> {
     })
 }
 
+/// filters, kernel, strides, padding, output padding, dilation
+type TransposeCase = (usize, (usize, usize), (usize, usize), Padding, Option<(usize, usize)>, (usize, usize));
+
 /// Transposed convolutions: TF `same`/`valid`, output padding, even kernels, dilation and
 /// strides that differ per axis, side by side as outputs of one model.
 fn conv_transpose() -> AnyResult<Net> {
     let x = Input::named(&[7, 9, 3], "image");
     let mut outs = Vec::new();
-    let cases: [(usize, (usize, usize), (usize, usize), Padding, Option<(usize, usize)>, (usize, usize)); 6] = [
+    let cases: [TransposeCase; 6] = [
         (4, (3, 3), (2, 2), Padding::Same, Some((1, 1)), (1, 1)),
         (5, (4, 4), (2, 2), Padding::Same, None, (1, 1)),
         (3, (3, 3), (2, 2), Padding::Valid, Some((1, 0)), (1, 1)),

@@ -54,6 +54,8 @@ impl ToOnnx for Sequential {
         let input = self.input_shape().ok_or_else(|| {
             Error::Config("ONNX export: the Sequential model has no input shape; build it (with_input_shape or build_for) first".into())
         })?;
+        // Layers added after the input shape was given build on first use; build them now.
+        self.build_for(&known(&input, "input")?)?;
         let mut g = Graph::default();
         let x = graph_input(&mut g, "input", &input)?;
         let inputs = vec![value_info(&x.name, &x.shape)];
@@ -157,7 +159,7 @@ pub fn export_onnx<M: ToOnnx + ?Sized>(model: &M, path: impl AsRef<Path>) -> Res
 
 /// A shape with every dimension after the batch known.
 fn known(shape: &ShapeSpec, layer: &str) -> Result<Vec<usize>> {
-    shape.iter().skip(1).map(|d| *d).collect::<Option<Vec<_>>>().ok_or_else(|| {
+    shape.iter().skip(1).copied().collect::<Option<Vec<_>>>().ok_or_else(|| {
         Error::Config(format!(
             "ONNX export: layer {layer:?} has output shape {} with an unknown dimension past the batch (expected a fully known shape)",
             crate::layer::format_shape(shape)
