@@ -11,6 +11,10 @@ outputs of magnitude up to 1 (softmax probabilities, the small layer models' fea
 float32 summation order of two correct implementations alone differs by more than 1e-4 absolute
 once values reach the tens). The maximum absolute difference is printed for each output.
 
+Where the fixture was imported from Keras (NAME.keras{i}.npy beside it, see
+tools/fixtures/gen_keras_onnx_models.py), onnxruntime's outputs are also compared with Keras's,
+with the same tolerance.
+
 Usage: check_onnx_export.py DIR
 """
 
@@ -44,18 +48,23 @@ def check(path: pathlib.Path) -> bool:
     outs = sess.run(None, {sess.get_inputs()[0].name: x})
     ok = True
     for i, got in enumerate(outs):
-        want = np.load(path.parent / f"{name}.output{i}.npy")
-        if got.shape != want.shape:
-            print(f"FAIL {name} output {i}: shape {got.shape}, Fovea {want.shape}")
-            ok = False
-            continue
-        diff = float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max())
-        scale = max(1.0, float(np.abs(want).max()))
-        good = diff <= TOL * scale
-        status = "ok  " if good else "FAIL"
-        print(f"{status} {name} output {i} {tuple(want.shape)}: max abs diff {diff:.3g} (max |value| {scale:.3g}, tolerance {TOL * scale:.3g})")
-        ok &= good
+        refs = [("Fovea", path.parent / f"{name}.output{i}.npy"), ("Keras", path.parent / f"{name}.keras{i}.npy")]
+        for who, ref in refs:
+            if ref.exists():
+                ok &= compare(f"{name} output {i} vs {who}", got, np.load(ref))
     return ok
+
+
+def compare(what: str, got: np.ndarray, want: np.ndarray) -> bool:
+    if got.shape != want.shape:
+        print(f"FAIL {what}: shape {got.shape}, expected {want.shape}")
+        return False
+    diff = float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max())
+    scale = max(1.0, float(np.abs(want).max()))
+    good = diff <= TOL * scale
+    status = "ok  " if good else "FAIL"
+    print(f"{status} {what} {tuple(want.shape)}: max abs diff {diff:.3g} (max |value| {scale:.3g}, tolerance {TOL * scale:.3g})")
+    return good
 
 
 def main() -> int:

@@ -6,9 +6,12 @@
 //! outputs `NAME.output{i}.npy`.
 //!
 //! ```text
-//! cargo run --release -p fovea --example onnx_fixture -- DIR [--small] [NAME ...]
+//! cargo run -p fovea --example onnx_fixture -- DIR [--small] [--keras KERAS_DIR] [NAME ...]
 //! ```
-//! `--small` leaves out the zoo; names pick models (default: all). Weights are the seeded
+//! `--small` leaves out the zoo; names pick models (default: all). `--keras KERAS_DIR` also
+//! imports every `NAME.keras` there (from `tools/fixtures/gen_keras_onnx_models.py`, with its
+//! `NAME.input.npy` and Keras's outputs `NAME.keras{i}.npy`), exports it, and copies Keras's
+//! outputs beside Fovea's so the check compares onnxruntime with Keras too. Weights are the seeded
 //! initializers with the batch-norm statistics, biases and scales set to fixed non-trivial
 //! values, so the export of every weight is checked, not only of the defaults' zeros and ones.
 
@@ -223,7 +226,9 @@ fn main() -> AnyResult<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dir = PathBuf::from(args.first().ok_or("usage: onnx_fixture DIR [--small] [NAME ...]")?);
     let only_small = args.iter().any(|a| a == "--small");
-    let picked: Vec<&String> = args.iter().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let keras_dir = args.iter().position(|a| a == "--keras").map(|i| args.get(i + 1).ok_or("--keras needs a folder")).transpose()?;
+    let picked: Vec<&String> =
+        args.iter().enumerate().skip(1).filter(|(_, a)| !a.starts_with("--") && Some(*a) != keras_dir).map(|(_, a)| a).collect();
     std::fs::create_dir_all(&dir)?;
     let zoo_names: Vec<&str> =
         ["lenet5", "lenet_like", "fashion_cnn", "resnet34_geron"].into_iter().chain(MODEL_NAMES.iter().copied()).collect();
@@ -251,6 +256,33 @@ fn main() -> AnyResult<()> {
             fovea::data::npy::write_npy(dir.join(format!("{name}.output{i}.npy")), y)?;
         }
         println!("{name}: {} output(s), {:.1} s", outputs.len(), started.elapsed().as_secs_f64());
+    }
+    if let Some(kdir) = keras_dir {
+        keras_models(Path::new(kdir), &dir)?;
+    }
+    Ok(())
+}
+
+/// Imports, runs and exports every Keras model of `kdir` (see the module docs).
+fn keras_models(kdir: &Path, dir: &Path) -> AnyResult<()> {
+    use fovea::nn::import::keras_config::{load_keras_model, KerasModel};
+    let mut files: Vec<PathBuf> = std::fs::read_dir(kdir)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+    files.sort();
+    for path in files.iter().filter(|p| p.extension().is_some_and(|e| e == "keras")) {
+        let name = path.file_stem().and_then(|s| s.to_str()).ok_or("a non-UTF-8 file name")?;
+        let net = match load_keras_model(path)? {
+            KerasModel::Sequential(m) => Net::Seq(m),
+            KerasModel::Functional(m) => Net::Fun(m),
+        };
+        let x = fovea::data::npy::read_npy(kdir.join(format!("{name}.input.npy")), Device::Cpu)?;
+        let outputs = net.run(&x)?;
+        net.export(&dir.join(format!("{name}.onnx")))?;
+        fovea::data::npy::write_npy(dir.join(format!("{name}.input.npy")), &x)?;
+        for (i, y) in outputs.iter().enumerate() {
+            fovea::data::npy::write_npy(dir.join(format!("{name}.output{i}.npy")), y)?;
+            std::fs::copy(kdir.join(format!("{name}.keras{i}.npy")), dir.join(format!("{name}.keras{i}.npy")))?;
+        }
+        println!("{name} (Keras): {} output(s)", outputs.len());
     }
     Ok(())
 }
