@@ -236,4 +236,23 @@ mod tests {
             assert_ne!(&w.value().to_vec::<f32>().unwrap(), old, "{} did not train", w.name());
         }
     }
+
+    #[test]
+    fn residual_units_export_to_onnx_as_their_graph() {
+        use fovea_nn::export::onnx::ToOnnx;
+        let m = Sequential::with_input_shape(&[8, 8, 3]);
+        m.add(ResidualUnit::new(4, 2)).unwrap();
+        m.add(ResidualUnit::new(4, 1)).unwrap();
+        m.build_for(&[8, 8, 3]).unwrap();
+        let g = m.to_onnx().unwrap().graph.unwrap();
+        let count = |op: &str| g.node.iter().filter(|n| n.op_type == op).count();
+        // Unit 1: two main convs and the projection; unit 2: two convs and the identity skip.
+        assert_eq!((count("Conv"), count("BatchNormalization"), count("Add"), count("Relu")), (5, 5, 2, 4));
+        // One transpose in, one back out: the units run in NCHW throughout.
+        assert_eq!(count("Transpose"), 2);
+        // Every weight of the units (moving statistics included) is an initializer.
+        let values: usize = g.initializer.iter().map(|t| t.raw_data.len() / 4).sum();
+        let params: usize = m.weights().iter().map(|w| w.value().numel()).sum();
+        assert_eq!(values, params);
+    }
 }

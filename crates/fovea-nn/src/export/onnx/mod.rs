@@ -123,7 +123,15 @@ pub(crate) fn walk(g: &mut Graph, model: &Functional, args: Vec<Val>) -> Result<
 /// # Errors
 /// As [`ToOnnx::to_onnx`].
 pub fn to_onnx_bytes<M: ToOnnx + ?Sized>(model: &M) -> Result<Vec<u8>> {
-    Ok(model.to_onnx()?.encode_to_vec())
+    let proto = model.to_onnx()?;
+    // Protobuf messages, and so ONNX files without external data, stop at 2 GiB.
+    let len = proto.encoded_len();
+    if len >= i32::MAX as usize {
+        return Err(Error::Config(format!(
+            "ONNX export: the model encodes to {len} bytes, past protobuf's 2 GiB limit (external weight files are not written)"
+        )));
+    }
+    Ok(proto.encode_to_vec())
 }
 
 /// Decodes an ONNX file's bytes (the messages and fields of [`proto`]; others are skipped), to
