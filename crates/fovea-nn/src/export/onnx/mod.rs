@@ -161,6 +161,10 @@ pub fn decode_onnx(bytes: &[u8]) -> Result<ModelProto> {
 /// # Errors
 /// As [`ToOnnx::to_onnx`]; `Core` naming the path when it cannot be written.
 pub fn export_onnx<M: ToOnnx + ?Sized>(model: &M, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    if path.is_dir() {
+        return Err(Error::Config(format!("ONNX export: {} is a folder, expected the path of the file to write", path.display())));
+    }
     let bytes = to_onnx_bytes(model)?;
     Ok(fovea_core::io::write_atomic(path, &bytes)?)
 }

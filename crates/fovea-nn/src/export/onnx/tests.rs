@@ -137,6 +137,8 @@ fn export_writes_atomically_and_keeps_the_old_file_on_failure() {
     assert_eq!(names, [std::ffi::OsString::from("m.onnx")]);
     let e = export_onnx(&small_cnn(), dir.join("missing").join("m.onnx")).unwrap_err().to_string();
     assert!(e.contains("missing"), "{e}");
+    let e = export_onnx(&small_cnn(), &dir).unwrap_err().to_string();
+    assert!(e.contains("is a folder, expected the path of the file to write"), "{e}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
