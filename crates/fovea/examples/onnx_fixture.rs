@@ -212,12 +212,29 @@ fn layers_mix() -> AnyResult<Net> {
     Ok(Net::Fun(Functional::new(&[&x], &[&drop, &gavg, &dense, &up_bilinear])?))
 }
 
-const SMALL: &[&str] = &["conv_transpose", "activations", "layers_mix"];
+/// Keras preprocessing layers in front of a convolution: per-channel rescaling, adapted and
+/// given normalization statistics, and a random flip (the identity at inference).
+fn preprocessing() -> AnyResult<Net> {
+    use fovea::vision::preprocessing::{Normalization, RandomFlip, Rescaling};
+    let x = Input::named(&[6, 7, 3], "image");
+    let h = Rescaling::per_channel(vec![0.5f32, 2.0, -1.0], 0.25f32)?.on(&x)?;
+    let adapted = Normalization::new(&[-1]);
+    let sample = Tensor::from_vec(Rng(3).values(4 * 6 * 7 * 3, -2.0, 3.0), [4, 6, 7, 3], Device::Cpu)?;
+    adapted.adapt(&sample)?;
+    let h = adapted.on(&h)?;
+    let h = RandomFlip::new("horizontal")?.on(&h)?;
+    let h = Conv2D::new(4, (3, 3)).padding(Padding::Same).on(&h)?;
+    let y = Normalization::new(&[-1]).with_stats(&[0.1, -0.2, 0.3, 0.0], &[1.5, 0.5, 2.0, 1.0])?.on(&h)?;
+    Ok(Net::Fun(Functional::new(&[&x], &[&y])?))
+}
+
+const SMALL: &[&str] = &["conv_transpose", "activations", "layers_mix", "preprocessing"];
 
 fn small(name: &str) -> AnyResult<Net> {
     match name {
         "conv_transpose" => conv_transpose(),
         "activations" => activations(),
+        "preprocessing" => preprocessing(),
         _ => layers_mix(),
     }
 }

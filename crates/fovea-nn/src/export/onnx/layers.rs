@@ -45,6 +45,7 @@ pub const SUPPORTED_CLASSES: &[&str] = &[
     "Cropping2D",
     "LocalResponseNormalization",
     "Rescaling",
+    "Normalization",
 ];
 
 /// Classes that compute the identity at inference (dropout, noise and random augmentation).
@@ -351,6 +352,7 @@ pub fn convert(g: &mut Graph, layer: &dyn Layer, inputs: &[Val], out_shape: &[us
             let y = affine_coefficient(g, &ctx, &x, "scale", "Mul")?;
             affine_coefficient(g, &ctx, &y, "offset", "Add")?
         }
+        "Normalization" => normalization(g, &ctx, one()?)?,
         "Sequential" | "Functional" => {
             return Err(ctx.err("nested models are not exported; export the inner model, or build the outer one flat"))
         }
@@ -389,6 +391,58 @@ fn affine_coefficient(g: &mut Graph, ctx: &Ctx, x: &Val, key: &str, op: &str) ->
     };
     let c = g.f32_const(&format!("{}/{key}", ctx.name()), &dims, &values);
     Ok(Val { name: g.node(op, &[&x.name, &c], &format!("{}/{key}", ctx.name()), vec![]), ..x.clone() })
+}
+
+/// `values` (one, or one per channel of `x`'s last Fovea axis) as a constant broadcasting
+/// against `x` in its layout.
+fn channel_const(g: &mut Graph, ctx: &Ctx, what: &str, x: &Val, values: &[f32]) -> Result<String> {
+    let c = x.shape.last().copied().unwrap_or(1);
+    let dims = match (values.len(), x.layout) {
+        (1, _) => vec![],
+        (n, Layout::Nchw) if n == c => vec![c, 1, 1],
+        (n, Layout::Keras) if n == c => vec![c],
+        (n, _) => return Err(ctx.err(format!("{what} has {n} values, expected 1 or one per channel ({c})"))),
+    };
+    Ok(g.f32_const(&format!("{}/{what}", ctx.name()), &dims, values))
+}
+
+/// Keras's `Normalization` over the last axis (or one statistic for all): `(x − mean) / std`,
+/// or `x · std + mean` when inverted, with `std = max(√variance, 1e-7)` as Fovea computes it.
+/// The statistics are the adapted weights, else the ones given in the config.
+fn normalization(g: &mut Graph, ctx: &Ctx, x: &Val) -> Result<Val> {
+    let axis: Vec<i64> = match ctx.config.get("axis") {
+        None => vec![-1],
+        Some(Value::Null) => vec![],
+        Some(Value::Number(n)) => vec![n.as_i64().unwrap_or(i64::MAX)],
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| ctx.err(format!("axis: {e}")))?,
+    };
+    let r = x.rank() as i64;
+    if !(axis.is_empty() || axis == [-1] || axis == [r - 1]) {
+        return Err(ctx.err(format!("axis {axis:?} is not exported (expected the last axis, -1, or null)")));
+    }
+    let stat = |key: &str| -> Result<Vec<f32>> {
+        if let Some(t) = ctx.weight(key)? {
+            return Ok(t.to_vec::<f32>()?);
+        }
+        match ctx.config.get(key) {
+            Some(Value::Number(n)) => Ok(vec![n.as_f64().unwrap_or(0.0) as f32]),
+            Some(v @ Value::Array(_)) => serde_json::from_value(v.clone()).map_err(|e| ctx.err(format!("{key}: {e}"))),
+            _ => Err(ctx.err(format!("has no {key} (adapt the layer or give the statistics)"))),
+        }
+    };
+    let (mean, var) = (stat("mean")?, stat("variance")?);
+    let std: Vec<f32> = var.iter().map(|v| v.sqrt().max(1e-7)).collect();
+    let m = channel_const(g, ctx, "mean", x, &mean)?;
+    let sd = channel_const(g, ctx, "std", x, &std)?;
+    let base = ctx.name();
+    let name = if ctx.config.get("invert").and_then(Value::as_bool).unwrap_or(false) {
+        let y = g.node("Mul", &[&x.name, &sd], &format!("{base}/scale"), vec![]);
+        g.node("Add", &[&y, &m], base, vec![])
+    } else {
+        let y = g.node("Sub", &[&x.name, &m], &format!("{base}/center"), vec![]);
+        g.node("Div", &[&y, &sd], base, vec![])
+    };
+    Ok(Val { name, ..x.clone() })
 }
 
 fn clip(g: &mut Graph, base: &str, x: &Val, lo: f32, hi: f32) -> Val {
