@@ -215,7 +215,7 @@ fn layers_mix() -> AnyResult<Net> {
 /// Keras preprocessing layers in front of a convolution: per-channel rescaling, adapted and
 /// given normalization statistics, and a random flip (the identity at inference).
 fn preprocessing() -> AnyResult<Net> {
-    use fovea::vision::preprocessing::{Normalization, RandomFlip, Rescaling};
+    use fovea::vision::preprocessing::{CenterCrop, Normalization, RandomFlip, Rescaling, Resizing};
     let x = Input::named(&[6, 7, 3], "image");
     let h = Rescaling::per_channel(vec![0.5f32, 2.0, -1.0], 0.25f32)?.on(&x)?;
     let adapted = Normalization::new(&[-1]);
@@ -225,7 +225,15 @@ fn preprocessing() -> AnyResult<Net> {
     let h = RandomFlip::new("horizontal")?.on(&h)?;
     let h = Conv2D::new(4, (3, 3)).padding(Padding::Same).on(&h)?;
     let y = Normalization::new(&[-1]).with_stats(&[0.1, -0.2, 0.3, 0.0], &[1.5, 0.5, 2.0, 1.0])?.on(&h)?;
-    Ok(Net::Fun(Functional::new(&[&x], &[&y])?))
+    let crop = CenterCrop::new(3, 4)?.on(&y)?;
+    let up = Resizing::new(11, 9)?.on(&y)?;
+    let down = Resizing::new(4, 5)?.on(&y)?;
+    let nearest = Resizing::new(13, 10)?.interpolation("nearest")?.on(&y)?;
+    // Conv1D over the rows of a feature map: [N, 6·7, 4] sequences.
+    let seq = Reshape::new(&[42, 4]).on(&y)?;
+    let c1 = Conv1D::new(5, 3).padding(Padding::Same).dilation_rate((1, 2)).activation(Act::Tanh).on(&seq)?;
+    let c2 = Conv1D::new(3, 4).strides((1, 3)).on(&seq)?;
+    Ok(Net::Fun(Functional::new(&[&x], &[&y, &crop, &up, &down, &nearest, &c1, &c2])?))
 }
 
 const SMALL: &[&str] = &["conv_transpose", "activations", "layers_mix", "preprocessing"];

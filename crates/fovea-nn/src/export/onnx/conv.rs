@@ -139,3 +139,33 @@ pub(super) fn conv_transpose(g: &mut Graph, ctx: &Ctx, x: &Val, out_shape: &[usi
     ];
     Ok(Val { name: g.node("ConvTranspose", &refs, ctx.name(), attrs), layout: Layout::Nchw, shape: out_shape.to_vec() })
 }
+
+/// `Conv1D` on `[N, L, C]` (bias included, activation not): transposed to `[N, C, L]` for a 1-D
+/// `Conv` and back. Fovea keeps a 1-D layer's window sizes in the second entry of its pairs.
+pub(super) fn conv1d(g: &mut Graph, ctx: &Ctx, x: &Val, out_shape: &[usize]) -> Result<Val> {
+    if x.rank() != 3 {
+        return Err(ctx.err(format!("expected a rank-3 (N, L, C) input, got rank {}", x.rank())));
+    }
+    let (k, s, d) = (ctx.pair("kernel_size")?.1, ctx.pair("strides")?.1, ctx.pair("dilation_rate")?.1);
+    let w = resolve_axis("ONNX export", &ctx.padding()?, 0, x.shape[0], k, s, d)?;
+    let group = ctx.get("groups").ok().and_then(|v| v.as_u64()).unwrap_or(1) as i64;
+    let base = ctx.name().to_string();
+    let xt = g.node("Transpose", &[&x.name], &format!("{base}/ncl"), vec![ints("perm", &[0, 2, 1])]);
+    // Keras [k, in/g, out] → ONNX [out, in/g, k].
+    let (kernel, _) = ctx.init(g, "kernel", Some(&[2, 1, 0]))?.ok_or_else(|| ctx.err("expected a kernel (is the layer built?)"))?;
+    let mut inputs = vec![xt, kernel];
+    if let Some((b, _)) = ctx.init(g, "bias", None)? {
+        inputs.push(b);
+    }
+    let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let attrs = vec![
+        ints("kernel_shape", &[k as i64]),
+        ints("strides", &[s as i64]),
+        ints("dilations", &[d as i64]),
+        ints("pads", &[w.pad_before as i64, w.pad_after as i64]),
+        int("group", group),
+    ];
+    let y = g.node("Conv", &refs, &format!("{base}/conv"), attrs);
+    let y = g.node("Transpose", &[&y], &base, vec![ints("perm", &[0, 2, 1])]);
+    Ok(Val { name: y, layout: Layout::Keras, shape: out_shape.to_vec() })
+}

@@ -46,6 +46,9 @@ pub const SUPPORTED_CLASSES: &[&str] = &[
     "LocalResponseNormalization",
     "Rescaling",
     "Normalization",
+    "Conv1D",
+    "CenterCrop",
+    "Resizing",
 ];
 
 /// Classes that compute the identity at inference (dropout, noise and random augmentation).
@@ -96,6 +99,10 @@ impl Ctx<'_> {
             [a, b] => Ok([*a, *b]),
             _ => Err(self.err(format!("{key:?} must hold two (before, after) pairs, got {v:?}"))),
         }
+    }
+
+    pub(super) fn usize_of(&self, key: &str) -> Result<usize> {
+        self.get(key)?.as_u64().map(|v| v as usize).ok_or_else(|| self.err(format!("{key:?} must be a non-negative integer")))
     }
 
     pub(super) fn f32_of(&self, key: &str) -> Result<f32> {
@@ -353,6 +360,26 @@ pub fn convert(g: &mut Graph, layer: &dyn Layer, inputs: &[Val], out_shape: &[us
             affine_coefficient(g, &ctx, &y, "offset", "Add")?
         }
         "Normalization" => normalization(g, &ctx, one()?)?,
+        "Conv1D" => {
+            let y = super::conv::conv1d(g, &ctx, one()?, out_shape)?;
+            return apply_activation(g, &ctx, y, ctx.activation()?);
+        }
+        "CenterCrop" => {
+            let x = g.in_layout(one()?, Layout::Nchw);
+            let (h, w) = (ctx.usize_of("height")?, ctx.usize_of("width")?);
+            if x.rank() != 4 || x.shape[0] < h || x.shape[1] < w {
+                return Err(ctx.err(format!(
+                    "only cropping is exported: expected an image input of at least {h}×{w}, got shape {:?} (a smaller input is resized)",
+                    x.shape
+                )));
+            }
+            let (top, left) = ((x.shape[0] - h) / 2, (x.shape[1] - w) / 2);
+            let starts = g.i64_const(&format!("{base}/starts"), &[top as i64, left as i64]);
+            let ends = g.i64_const(&format!("{base}/ends"), &[(top + h) as i64, (left + w) as i64]);
+            let axes = g.i64_const(&format!("{base}/axes"), &[2, 3]);
+            out(g.node("Slice", &[&x.name, &starts, &ends, &axes], &base, vec![]), Layout::Nchw)
+        }
+        "Resizing" => resizing(g, &ctx, one()?, out_shape)?,
         "Sequential" | "Functional" => {
             return Err(ctx.err("nested models are not exported; export the inner model, or build the outer one flat"))
         }
@@ -443,6 +470,42 @@ fn normalization(g: &mut Graph, ctx: &Ctx, x: &Val) -> Result<Val> {
         g.node("Div", &[&y, &sd], base, vec![])
     };
     Ok(Val { name, ..x.clone() })
+}
+
+/// Keras's `Resizing` as `Resize` to the target size: bilinear as `tf.image.resize` computes it
+/// (half-pixel centers, no antialiasing), nearest with half-pixel centers rounding halves up.
+fn resizing(g: &mut Graph, ctx: &Ctx, x: &Val, out_shape: &[usize]) -> Result<Val> {
+    let flag = |k: &str| ctx.config.get(k).and_then(Value::as_bool).unwrap_or(false);
+    if flag("crop_to_aspect_ratio") || flag("pad_to_aspect_ratio") {
+        return Err(ctx.err("crop_to_aspect_ratio and pad_to_aspect_ratio are not exported (expected both false)"));
+    }
+    let x = g.in_layout(x, Layout::Nchw);
+    if x.rank() != 4 {
+        return Err(ctx.err(format!("expected an image input (N, H, W, C), got rank {}", x.rank())));
+    }
+    let (h, w) = (ctx.usize_of("height")?, ctx.usize_of("width")?);
+    if flag("antialias") && (h < x.shape[0] || w < x.shape[1]) {
+        return Err(ctx.err("antialiased downscaling is not exported (expected antialias false, or upscaling)"));
+    }
+    let interpolation = ctx.config.get("interpolation").and_then(Value::as_str).unwrap_or("bilinear");
+    let attrs = match interpolation {
+        "bilinear" => vec![string("mode", "linear"), string("coordinate_transformation_mode", "half_pixel")],
+        "nearest" => vec![
+            string("mode", "nearest"),
+            string("coordinate_transformation_mode", "half_pixel"),
+            string("nearest_mode", "round_prefer_ceil"),
+        ],
+        other => return Err(ctx.err(format!("interpolation {other:?} is not exported (expected bilinear or nearest)"))),
+    };
+    // The batch is only known at run time: sizes = shape(x)[0:2] ++ [h, w].
+    let base = ctx.name().to_string();
+    let shape = g.node("Shape", &[&x.name], &format!("{base}/shape"), vec![]);
+    let (zero, two) = (g.i64_const(&format!("{base}/zero"), &[0]), g.i64_const(&format!("{base}/two"), &[2]));
+    let nc = g.node("Slice", &[&shape, &zero, &two], &format!("{base}/batch_channels"), vec![]);
+    let hw = g.i64_const(&format!("{base}/hw"), &[h as i64, w as i64]);
+    let sizes = g.node("Concat", &[&nc, &hw], &format!("{base}/sizes"), vec![int("axis", 0)]);
+    let y = g.node("Resize", &[&x.name, "", "", &sizes], &base, attrs);
+    Ok(Val { name: y, layout: Layout::Nchw, shape: out_shape.to_vec() })
 }
 
 fn clip(g: &mut Graph, base: &str, x: &Val, lo: f32, hi: f32) -> Val {
