@@ -236,13 +236,31 @@ fn preprocessing() -> AnyResult<Net> {
     Ok(Net::Fun(Functional::new(&[&x], &[&y, &crop, &up, &down, &nearest, &c1, &c2])?))
 }
 
-const SMALL: &[&str] = &["conv_transpose", "activations", "layers_mix", "preprocessing"];
+/// Transfer learning's shape: a functional base nested in a Sequential, itself nested in a
+/// functional model.
+fn nested() -> AnyResult<Net> {
+    let x = Input::named(&[9, 9, 3], "base_input");
+    let h = Conv2D::new(6, (3, 3)).strides((2, 2)).padding(Padding::Same).activation(Act::Relu).on(&x)?;
+    let h = BatchNormalization::new().on(&h)?;
+    let base = Functional::new(&[&x], &[&h])?;
+    let seq = Sequential::with_input_shape(&[9, 9, 3]);
+    seq.add(base)?;
+    seq.add(GlobalAveragePooling2D::new())?;
+    seq.add(Dense::new(4).activation(Act::Softmax))?;
+    seq.build_for(&[9, 9, 3])?;
+    let outer_in = Input::named(&[9, 9, 3], "image");
+    let y = seq.on(&outer_in)?;
+    Ok(Net::Fun(Functional::new(&[&outer_in], &[&y])?))
+}
+
+const SMALL: &[&str] = &["conv_transpose", "activations", "layers_mix", "preprocessing", "nested"];
 
 fn small(name: &str) -> AnyResult<Net> {
     match name {
         "conv_transpose" => conv_transpose(),
         "activations" => activations(),
         "preprocessing" => preprocessing(),
+        "nested" => nested(),
         _ => layers_mix(),
     }
 }

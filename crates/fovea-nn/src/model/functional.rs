@@ -435,6 +435,20 @@ impl Layer for Functional {
         "Functional"
     }
 
+    /// The same graph (sharing the layers), so a model nested in another exports as its layers.
+    fn as_functional(&self, input_shapes: &[ShapeSpec]) -> Option<Result<Functional>> {
+        let declared: Vec<&ShapeSpec> = self.inputs.iter().map(Node::shape).collect();
+        let same = input_shapes.len() == declared.len() && input_shapes.iter().zip(&declared).all(|(a, b)| a[1..] == b[1..]);
+        if !same {
+            let got: Vec<String> = input_shapes.iter().map(|s| format_shape(s)).collect();
+            let want: Vec<String> = declared.iter().map(|s| format_shape(s)).collect();
+            return Some(Err(self.base.error(format!("called on inputs {got:?}, but its graph is for {want:?}"))));
+        }
+        let inputs: Vec<&Node> = self.inputs.iter().collect();
+        let outputs: Vec<&Node> = self.outputs.iter().collect();
+        Some(Functional::new(&inputs, &outputs))
+    }
+
     fn compute_output_shape(&self, _input_shapes: &[ShapeSpec]) -> Result<ShapeSpec> {
         match self.outputs.as_slice() {
             [o] => Ok(o.shape().clone()),

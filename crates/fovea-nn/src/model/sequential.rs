@@ -149,6 +149,21 @@ impl Layer for Sequential {
         "Sequential"
     }
 
+    /// The layers chained from a new input of these shapes, so a Sequential nested in another
+    /// model (a transfer-learning base) exports as its layers.
+    fn as_functional(&self, input_shapes: &[ShapeSpec]) -> Option<Result<crate::model::functional::Functional>> {
+        use crate::model::functional::{Connect, Functional, Input};
+        let graph = || -> Result<Functional> {
+            let shape = single_shape(&self.base, input_shapes)?;
+            let dims: Option<Vec<usize>> = shape[1..].iter().copied().collect();
+            let dims = dims.ok_or_else(|| self.base.error("needs a fully known input shape to be exported"))?;
+            let x = Input::named(&dims, &format!("{}/input", self.name()));
+            let y = self.layers().into_iter().try_fold(x.clone(), |h, l| l.on(&h))?;
+            Functional::new(&[&x], &[&y])
+        };
+        Some(graph())
+    }
+
     fn build(&self, input_shapes: &[ShapeSpec]) -> Result<()> {
         let mut shape = single_shape(&self.base, input_shapes)?.clone();
         *self.input_shape.write().expect("lock") = Some(shape.clone());

@@ -380,9 +380,6 @@ pub fn convert(g: &mut Graph, layer: &dyn Layer, inputs: &[Val], out_shape: &[us
             out(g.node("Slice", &[&x.name, &starts, &ends, &axes], &base, vec![]), Layout::Nchw)
         }
         "Resizing" => resizing(g, &ctx, one()?, out_shape)?,
-        "Sequential" | "Functional" => {
-            return Err(ctx.err("nested models are not exported; export the inner model, or build the outer one flat"))
-        }
         other => {
             // A custom layer made of other layers exports as the graph it describes.
             let specs: Vec<crate::layer::ShapeSpec> =

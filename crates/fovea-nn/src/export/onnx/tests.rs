@@ -155,3 +155,17 @@ fn layouts_follow_the_values() {
     let v = graph::Val { name: "v".into(), layout: Layout::Nchw, shape: vec![3, 3, 2] };
     assert_eq!((v.onnx_axis(-1), v.onnx_axis(1), v.onnx_axis(2)), (1, 2, 3));
 }
+
+#[test]
+fn nested_models_export_as_their_layers() {
+    let inner = Sequential::with_input_shape(&[4, 4, 2]);
+    inner.add(Conv2D::new(3, (3, 3)).padding(Padding::Same)).unwrap();
+    inner.build_for(&[4, 4, 2]).unwrap();
+    let outer = Sequential::with_input_shape(&[4, 4, 2]);
+    outer.add(inner).unwrap();
+    outer.add(Flatten::new()).unwrap();
+    let g = outer.to_onnx().unwrap().graph.unwrap();
+    let ops: Vec<&str> = g.node.iter().map(|n| n.op_type.as_str()).collect();
+    assert_eq!(ops, ["Transpose", "Conv", "Transpose", "Flatten"]);
+    assert_eq!(attr(&g.node[1], "pads").ints, [1, 1, 1, 1]);
+}
