@@ -55,6 +55,9 @@ pub struct Graph {
     /// Values already transposed to another layout, so a value read by several convolutions is
     /// transposed once.
     converted: HashMap<(String, Layout), String>,
+    /// Weight initializers already added, by layer, weight and permutation (see
+    /// `layers::Ctx::init`), with their ONNX dims.
+    pub weights: HashMap<String, (String, Vec<usize>)>,
 }
 
 /// ONNX names may hold any characters, but runtimes print them and tools use them as file

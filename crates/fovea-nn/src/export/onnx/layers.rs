@@ -147,12 +147,21 @@ impl Ctx<'_> {
 
     /// The weight whose name ends in `/suffix` as an initializer, permuted by `perm`, with its
     /// ONNX dims; `None` when the layer has no such weight (no bias).
+    ///
+    /// A layer called more than once (shared in a functional model) gets one initializer per
+    /// weight, not one per call: layer names are unique within a model.
     pub(super) fn init(&self, g: &mut Graph, suffix: &str, perm: Option<&[usize]>) -> Result<Option<(String, Vec<usize>)>> {
+        let key = format!("{}/{suffix}/{perm:?}", self.name());
+        if let Some(hit) = g.weights.get(&key) {
+            return Ok(Some(hit.clone()));
+        }
         match self.weight(suffix)? {
             None => Ok(None),
             Some(t) => {
                 let (dims, values) = data(&t, perm)?;
-                Ok(Some((g.f32_const(&format!("{}/{suffix}", self.name()), &dims, &values), dims)))
+                let made = (g.f32_const(&format!("{}/{suffix}", self.name()), &dims, &values), dims);
+                g.weights.insert(key, made.clone());
+                Ok(Some(made))
             }
         }
     }
@@ -167,10 +176,10 @@ fn data(t: &Tensor, perm: Option<&[usize]>) -> Result<(Vec<usize>, Vec<f32>)> {
     Ok((t.dims().to_vec(), t.to_vec::<f32>()?))
 }
 
-/// Adds weight `t` (permuted by `perm`) as an initializer named after the layer.
-fn init(g: &mut Graph, ctx: &Ctx, what: &str, t: &Tensor, perm: Option<&[usize]>) -> Result<String> {
-    let (dims, values) = data(t, perm)?;
-    Ok(g.f32_const(&format!("{}/{what}", ctx.name()), &dims, &values))
+/// The layer's weight `what` (which must exist) as an initializer, permuted by `perm`.
+fn init(g: &mut Graph, ctx: &Ctx, what: &str, perm: Option<&[usize]>) -> Result<String> {
+    let (name, _) = ctx.init(g, what, perm)?.ok_or_else(|| ctx.err(format!("expected a weight named .../{what} (is the layer built?)")))?;
+    Ok(name)
 }
 
 /// Converts one call of `layer` on `inputs` whose output has Fovea shape `out_shape` (batch
@@ -204,10 +213,9 @@ pub fn convert(g: &mut Graph, layer: &dyn Layer, inputs: &[Val], out_shape: &[us
         }
         "Dense" => {
             let x = g.in_layout(one()?, Layout::Keras);
-            let w = init(g, &ctx, "kernel", &ctx.required("kernel")?, None)?;
+            let w = init(g, &ctx, "kernel", None)?;
             let mut y = g.node("MatMul", &[&x.name, &w], &format!("{base}/matmul"), vec![]);
-            if let Some(b) = ctx.weight("bias")? {
-                let b = init(g, &ctx, "bias", &b, None)?;
+            if let Some((b, _)) = ctx.init(g, "bias", None)? {
                 y = g.node("Add", &[&y, &b], &format!("{base}/bias_add"), vec![]);
             }
             return apply_activation(g, &ctx, out(y, Layout::Keras), ctx.activation()?);
@@ -216,13 +224,13 @@ pub fn convert(g: &mut Graph, layer: &dyn Layer, inputs: &[Val], out_shape: &[us
         "LayerNormalization" => {
             let x = g.in_layout(one()?, Layout::Keras);
             let c = *x.shape.last().ok_or_else(|| ctx.err("needs an input with a feature axis"))?;
-            let gamma = match ctx.weight("gamma")? {
-                Some(t) => init(g, &ctx, "gamma", &t, None)?,
+            let gamma = match ctx.init(g, "gamma", None)? {
+                Some((t, _)) => t,
                 None => g.f32_const(&format!("{base}/gamma"), &[c], &vec![1.0; c]),
             };
             let mut inputs = vec![x.name.clone(), gamma];
-            if let Some(t) = ctx.weight("beta")? {
-                inputs.push(init(g, &ctx, "beta", &t, None)?);
+            if let Some((t, _)) = ctx.init(g, "beta", None)? {
+                inputs.push(t);
             }
             let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
             let attrs = vec![int("axis", -1), float("epsilon", ctx.f32_of("epsilon")?)];
@@ -295,10 +303,9 @@ pub fn convert(g: &mut Graph, layer: &dyn Layer, inputs: &[Val], out_shape: &[us
         }
         "PReLU" => {
             let x = one()?;
-            let alpha = ctx.required("alpha")?;
             // The slope has the input's shape (batch excluded); channels first for NCHW input.
             let perm: Option<&[usize]> = if x.layout == Layout::Nchw { Some(&[2, 0, 1]) } else { None };
-            let a = init(g, &ctx, "alpha", &alpha, perm)?;
+            let a = init(g, &ctx, "alpha", perm)?;
             Val { name: g.node("PRelu", &[&x.name, &a], &base, vec![]), ..x.clone() }
         }
         "Softmax" => {

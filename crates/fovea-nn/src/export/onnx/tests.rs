@@ -169,3 +169,17 @@ fn nested_models_export_as_their_layers() {
     assert_eq!(ops, ["Transpose", "Conv", "Transpose", "Flatten"]);
     assert_eq!(attr(&g.node[1], "pads").ints, [1, 1, 1, 1]);
 }
+
+#[test]
+fn a_shared_layer_has_one_copy_of_its_weights() {
+    let (a, b) = (Input::new(&[3]), Input::new(&[3]));
+    let shared: crate::layer::LayerRef = std::sync::Arc::new(Dense::new(2));
+    let (ya, yb) = (shared.clone().on(&a).unwrap(), shared.on(&b).unwrap());
+    let s = crate::layers::Add::new().on_many(&[&ya, &yb]).unwrap();
+    let g = Functional::new(&[&a, &b], &[&s]).unwrap().to_onnx().unwrap().graph.unwrap();
+    assert_eq!(g.input.len(), 2);
+    assert_eq!(g.initializer.len(), 2, "kernel and bias once: {:?}", g.initializer.iter().map(|t| &t.name).collect::<Vec<_>>());
+    let matmuls: Vec<&NodeProto> = g.node.iter().filter(|n| n.op_type == "MatMul").collect();
+    assert_eq!(matmuls.len(), 2);
+    assert_eq!(matmuls[0].input[1], matmuls[1].input[1]);
+}
