@@ -49,7 +49,7 @@ fn mpirun(worker: &str, out: &Path) -> (Output, Duration) {
         .arg(std::env::current_exe().unwrap())
         .args(["--exact", worker, "--ignored", "--nocapture", "--test-threads", "1"])
         .env("FOVEA_MPI_OUT", out)
-        .env("FOVEA_THREADS", "1")
+        .env("RAYON_NUM_THREADS", "1")
         .output()
         .expect("mpirun runs (OpenMPI: apt-get install openmpi-bin libopenmpi-dev)");
     (output, started.elapsed())
