@@ -43,6 +43,10 @@ fn flat_weights(net: &Sequential) -> Vec<f32> {
 }
 
 fn mpirun(worker: &str, out: &Path) -> (Output, Duration) {
+    mpirun_with(worker, out, &[])
+}
+
+fn mpirun_with(worker: &str, out: &Path, env: &[(&str, &str)]) -> (Output, Duration) {
     let started = Instant::now();
     let output = Command::new("mpirun")
         .args(["--allow-run-as-root", "--oversubscribe", "-np", "2"])
@@ -50,9 +54,15 @@ fn mpirun(worker: &str, out: &Path) -> (Output, Duration) {
         .args(["--exact", worker, "--ignored", "--nocapture", "--test-threads", "1"])
         .env("FOVEA_MPI_OUT", out)
         .env("RAYON_NUM_THREADS", "1")
+        .envs(env.iter().copied())
         .output()
         .expect("mpirun runs (OpenMPI: apt-get install openmpi-bin libopenmpi-dev)");
     (output, started.elapsed())
+}
+
+fn read_weights(path: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
 }
 
 fn out_dir() -> PathBuf {
@@ -64,7 +74,12 @@ fn two_ranks_of_32_end_where_one_process_of_64_does() {
     let dir = std::env::temp_dir().join(format!("fovea-mpi-eq-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (output, _) = mpirun("worker_trains_its_shard", &dir);
-    assert!(output.status.success(), "mpirun failed:\n{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "mpirun failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 
     // The same model, data, seed and 20 steps of 64 in one process (a different initial
     // seed: the ranks start from rank 0's weights, which came from seed 1).
@@ -73,8 +88,7 @@ fn two_ranks_of_32_end_where_one_process_of_64_does() {
     single.fit(&x, &y, options(64)).unwrap();
     let expected = flat_weights(&single);
     for rank in 0..2 {
-        let bytes = std::fs::read(dir.join(format!("rank{rank}.f32"))).unwrap();
-        let got: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+        let got = read_weights(&dir.join(format!("rank{rank}.f32")));
         assert_eq!(got.len(), expected.len());
         let worst = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(worst <= 1e-5, "rank {rank}: largest weight difference from the single process {worst}");
@@ -144,4 +158,69 @@ fn worker_dies_mid_epoch() {
     let mut die = DieAtStep5 { rank: strategy.rank() };
     net.fit_with_callbacks(&x, &y, options(64), &mut [&mut die]).unwrap();
     std::fs::write(out.join(format!("rank{}.done", strategy.rank())), b"").unwrap();
+}
+
+/// Kills rank 1 in the middle of the second epoch when asked to, and records the epochs run.
+struct DieInEpoch2 {
+    rank: usize,
+    epoch: usize,
+    armed: bool,
+    began: Vec<usize>,
+}
+
+impl Callback for DieInEpoch2 {
+    fn on_epoch_begin(&mut self, epoch: usize, _ctx: &mut CallbackContext) -> fovea_nn::Result<()> {
+        self.epoch = epoch;
+        self.began.push(epoch);
+        Ok(())
+    }
+    fn on_batch_end(&mut self, step: usize, _logs: &Logs, _ctx: &mut CallbackContext) -> fovea_nn::Result<()> {
+        if self.armed && self.rank == 1 && self.epoch == 1 && step == 7 {
+            std::process::abort();
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_restarted_job_resumes_to_the_weights_of_an_uninterrupted_one() {
+    let dir = std::env::temp_dir().join(format!("fovea-mpi-resume-{}", std::process::id()));
+    let (whole, interrupted) = (dir.join("whole"), dir.join("interrupted"));
+    for d in [&whole, &interrupted] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let (output, _) = mpirun_with("worker_backs_up_and_resumes", &whole, &[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let (output, _) = mpirun_with("worker_backs_up_and_resumes", &interrupted, &[("FOVEA_MPI_DIE", "1")]);
+    assert!(!output.status.success(), "rank 1 should have died in epoch 2");
+    assert!(interrupted.join("backup/backup.safetensors").is_file(), "the chief's backup of epoch 1 survives the crash");
+    assert!(!interrupted.join("rank0.f32").exists());
+    let (output, _) = mpirun_with("worker_backs_up_and_resumes", &interrupted, &[]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    // Both replicas of the restarted job began at the second epoch, the first one not backed up.
+    for rank in 0..2 {
+        assert_eq!(std::fs::read_to_string(interrupted.join(format!("epochs{rank}.txt"))).unwrap(), "[1, 2]");
+    }
+    let (a, b) = (read_weights(&whole.join("rank0.f32")), read_weights(&interrupted.join("rank0.f32")));
+    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+    assert!(a.len() == b.len() && worst <= 1e-6, "resumed weights differ from the uninterrupted run's by {worst}");
+    assert!(!interrupted.join("backup/backup.safetensors").exists(), "a completed run removes its backup");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+#[ignore = "an MPI rank: run by a_restarted_job_resumes_to_the_weights_of_an_uninterrupted_one under mpirun"]
+fn worker_backs_up_and_resumes() {
+    let out = out_dir();
+    let strategy = MultiWorkerMirroredStrategy::new().unwrap();
+    let net = model(1);
+    strategy.distribute(&net).unwrap();
+    let (x, y) = data();
+    let mut backup = fovea_nn::callbacks::BackupAndRestore::new(out.join("backup"));
+    let mut die = DieInEpoch2 { rank: strategy.rank(), epoch: 0, armed: std::env::var("FOVEA_MPI_DIE").is_ok(), began: Vec::new() };
+    let opts = FitOptions { epochs: 3, shuffle: true, ..options(64) };
+    net.fit_with_callbacks(&x, &y, opts, &mut [&mut backup, &mut die]).unwrap();
+    std::fs::write(out.join(format!("epochs{}.txt", strategy.rank())), format!("{:?}", die.began)).unwrap();
+    let bytes: Vec<u8> = flat_weights(&net).iter().flat_map(|w| w.to_le_bytes()).collect();
+    std::fs::write(out.join(format!("rank{}.f32", strategy.rank())), bytes).unwrap();
 }

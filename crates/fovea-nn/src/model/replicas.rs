@@ -114,7 +114,10 @@ pub(crate) fn average_gradients(pairs: &mut [(Tensor, Variable)], share: f64, co
         let n = g.shape().numel();
         let data: Vec<f32> = values.by_ref().take(n).collect();
         if data.len() != n {
-            return Err(Error::Config(format!("data-parallel step: the reduced gradients are shorter than the model's ({} of {n})", data.len())));
+            return Err(Error::Config(format!(
+                "data-parallel step: the reduced gradients are shorter than the model's ({} of {n})",
+                data.len()
+            )));
         }
         *g = Tensor::from_vec(data, g.shape().clone(), g.device())?;
     }
@@ -224,7 +227,8 @@ mod tests {
 
     #[test]
     fn loss_and_logs_are_weighted_by_samples() {
-        let other = PairedReplica { other_f32: Mutex::new(vec![]), other_f64: Mutex::new(vec![vec![2.0 * 1.0, 1.0], vec![0.5 * 1.0, 1.0]]) };
+        let other =
+            PairedReplica { other_f32: Mutex::new(vec![]), other_f64: Mutex::new(vec![vec![2.0 * 1.0, 1.0], vec![0.5 * 1.0, 1.0]]) };
         let (loss, share) = global_loss(&other, 1.0, 3).unwrap();
         assert!((loss - (3.0 + 2.0) / 4.0).abs() < 1e-12 && (share - 0.75).abs() < 1e-12, "{loss} {share}");
         let logs: Logs = [("accuracy".to_string(), 1.0)].into_iter().collect();
@@ -236,7 +240,8 @@ mod tests {
     fn shards_split_each_batch_and_skip_a_batch_smaller_than_the_world() {
         let x = Tensor::from_vec((0..10).map(|i| i as f32).collect(), [10, 1], Device::Cpu).unwrap();
         let y = Tensor::from_vec((0..10).map(|i| i as f32).collect(), [10], Device::Cpu).unwrap();
-        let source = TensorBatches { x: vec![x], y: vec![y], weights: None, batch_size: 4, shuffle: false, seed: 0, steps: 0, cycle: false };
+        let source =
+            TensorBatches { x: vec![x], y: vec![y], weights: None, batch_size: 4, shuffle: false, seed: 0, steps: 0, cycle: false };
         let rows = |rank| -> Vec<Vec<f32>> {
             let shard = ReplicaShard { source: &source, rank, world: 3 };
             shard.batches(0).unwrap().map(|b| b.unwrap().y[0].to_vec::<f32>().unwrap()).collect()
