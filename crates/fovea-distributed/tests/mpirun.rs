@@ -3,12 +3,14 @@
 #![cfg(feature = "mpi")]
 
 use fovea_core::{Device, Tensor};
+use fovea_data::pipeline::{Dataset, Element};
 use fovea_distributed::MultiWorkerMirroredStrategy;
 use fovea_nn::activations::Activation;
 use fovea_nn::callbacks::{Callback, CallbackContext};
 use fovea_nn::layer::Layer;
 use fovea_nn::layers::{Conv2D, Dense, Flatten};
 use fovea_nn::losses::Loss;
+use fovea_nn::model::replicas::PerReplica;
 use fovea_nn::model::{FitOptions, Logs, Model, Sequential};
 use fovea_nn::optimizers::Optimizer;
 use std::path::{Path, PathBuf};
@@ -73,25 +75,26 @@ fn out_dir() -> PathBuf {
 fn two_ranks_of_32_end_where_one_process_of_64_does() {
     let dir = std::env::temp_dir().join(format!("fovea-mpi-eq-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let (output, _) = mpirun("worker_trains_its_shard", &dir);
-    assert!(
-        output.status.success(),
-        "mpirun failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-
+    for worker in ["worker_trains_its_shard", "worker_trains_its_dataset_shard"] {
+        let (output, _) = mpirun(worker, &dir);
+        let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "{worker}:\n{stdout}\n{stderr}");
+    }
     // The same model, data, seed and 20 steps of 64 in one process (a different initial
-    // seed: the ranks start from rank 0's weights, which came from seed 1).
+    // seed: the ranks start from rank 0's weights, which came from seed 1), shuffled as the
+    // tensors were and in order as the dataset shards were.
     let (x, y) = data();
-    let single = model(1);
-    single.fit(&x, &y, options(64)).unwrap();
-    let expected = flat_weights(&single);
-    for rank in 0..2 {
-        let got = read_weights(&dir.join(format!("rank{rank}.f32")));
-        assert_eq!(got.len(), expected.len());
-        let worst = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-        assert!(worst <= 1e-5, "rank {rank}: largest weight difference from the single process {worst}");
+    let mut expected = Vec::new();
+    for (shuffle, files) in [(true, ["rank0", "rank1"]), (false, ["dataset_rank0", "dataset_rank1"])] {
+        let single = model(1);
+        single.fit(&x, &y, FitOptions { shuffle, ..options(64) }).unwrap();
+        expected = flat_weights(&single);
+        for file in files {
+            let got = read_weights(&dir.join(format!("{file}.f32")));
+            assert_eq!(got.len(), expected.len());
+            let worst = got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(worst <= 1e-5, "{file}: largest weight difference from the single process {worst}");
+        }
     }
     // The weights moved: the comparison is not between two untouched initializations.
     let untrained = model(1);
@@ -116,6 +119,23 @@ fn worker_trains_its_shard() {
     assert!(history.history["loss"][0].is_finite());
     let bytes: Vec<u8> = flat_weights(&net).iter().flat_map(|w| w.to_le_bytes()).collect();
     std::fs::write(out.join(format!("rank{}.f32", strategy.rank())), bytes).unwrap();
+}
+
+#[test]
+#[ignore = "an MPI rank: run by two_ranks_of_32_end_where_one_process_of_64_does under mpirun"]
+fn worker_trains_its_dataset_shard() {
+    // Each worker reads only its shard (elements rank, rank + 2, ...) in per-replica batches
+    // of 32: the two batches of step k are together rows 64k..64k+63, one process's batch k.
+    let out = out_dir();
+    let strategy = MultiWorkerMirroredStrategy::new().unwrap();
+    let net = model(1 + strategy.rank() as u64 * 100);
+    strategy.distribute(&net).unwrap();
+    let (x, y) = data();
+    let shard = Dataset::from_tensor_slices(Element::from((x, y))).unwrap().shard(2, strategy.rank() as u64).unwrap().batch(32, false);
+    let options = FitOptions { shuffle: false, ..options(64) };
+    net.fit_source(&PerReplica(shard), None, &options, &mut []).unwrap();
+    let bytes: Vec<u8> = flat_weights(&net).iter().flat_map(|w| w.to_le_bytes()).collect();
+    std::fs::write(out.join(format!("dataset_rank{}.f32", strategy.rank())), bytes).unwrap();
 }
 
 /// Kills its own process at the fifth step of rank 1.

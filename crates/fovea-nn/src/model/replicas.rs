@@ -73,8 +73,18 @@ pub(crate) fn replicas_of<M: Model + ?Sized>(model: &M) -> Option<Arc<dyn Collec
 }
 
 /// Copies replica 0's value of every weight (trainable or not: batch-norm statistics too) to
-/// all replicas, so they start identical whatever their seeds.
-pub(crate) fn sync_weights<M: Model + ?Sized>(model: &M, collective: &dyn Collective) -> Result<()> {
+/// all replicas, so they start identical whatever their seeds. A model not built yet (its
+/// source did not declare its input shapes) is built first from the shapes of the source's
+/// first batch: its weights must exist before they can be copied.
+pub(crate) fn sync_weights<M: Model + ?Sized>(model: &M, source: &dyn BatchSource, collective: &dyn Collective) -> Result<()> {
+    if !model.base().is_built() {
+        if let Some(first) = source.batches(0)?.next() {
+            let specs: Vec<crate::layer::ShapeSpec> =
+                first?.x.iter().map(|t| std::iter::once(None).chain(t.dims()[1..].iter().map(|&d| Some(d))).collect()).collect();
+            model.build(&specs)?;
+            model.base().mark_built();
+        }
+    }
     for v in model.weights() {
         let value = v.value();
         let synced = collective.broadcast_f32(value.to_vec::<f32>()?)?;
@@ -174,6 +184,29 @@ impl BatchSource for ReplicaShard<'_> {
 
     fn input_specs(&self) -> Option<Vec<crate::layer::ShapeSpec>> {
         self.source.input_specs()
+    }
+}
+
+/// A source whose batches are already this replica's own (each worker reads its shard of the
+/// files, e.g. `Dataset::shard(world, rank)`): a data-parallel `fit` trains on them as they
+/// are instead of splitting every batch across the replicas. Its batch size is per replica.
+pub struct PerReplica<S: BatchSource>(pub S);
+
+impl<S: BatchSource> BatchSource for PerReplica<S> {
+    fn batches(&self, epoch: usize) -> Result<Batches<'_>> {
+        self.0.batches(epoch)
+    }
+
+    fn steps(&self) -> Option<usize> {
+        self.0.steps()
+    }
+
+    fn input_specs(&self) -> Option<Vec<crate::layer::ShapeSpec>> {
+        self.0.input_specs()
+    }
+
+    fn per_replica(&self) -> bool {
+        true
     }
 }
 

@@ -406,13 +406,15 @@ pub trait Model: Layer {
         }
         let replicas = super::replicas::replicas_of(self);
         let shard;
+        if let Some(r) = &replicas {
+            super::replicas::sync_weights(self, source, r.as_ref())?;
+        }
         let source = match &replicas {
-            Some(r) => {
-                super::replicas::sync_weights(self, r.as_ref())?;
+            Some(r) if !source.per_replica() => {
                 shard = super::replicas::ReplicaShard { source, rank: r.rank(), world: r.world_size() };
                 &shard as &dyn BatchSource
             }
-            None => source,
+            _ => source,
         };
         // Only the chief replica prints progress.
         let verbose = if replicas.as_ref().is_some_and(|r| r.rank() != 0) { 0 } else { options.verbose };
