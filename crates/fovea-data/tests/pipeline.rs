@@ -687,7 +687,8 @@ fn shard_keeps_every_nth_element_and_counts_them() {
     assert_eq!(ds.shard(3, 0).unwrap().cardinality(), Cardinality::Finite(4));
     assert_eq!(ds.shard(3, 2).unwrap().cardinality(), Cardinality::Finite(3));
     for (n, i) in [(0, 0), (3, 3)] {
-        let e = ds.shard(n, i).err().expect("refused").to_string();
+        let Err(e) = ds.shard(n, i) else { panic!("shard({n}, {i}) should be refused") };
+        let e = e.to_string();
         assert!(e.contains("expected 0 <= index < num_shards") && e.contains(&format!("index {i} of {n} shards")), "{e}");
     }
 }
