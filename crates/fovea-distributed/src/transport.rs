@@ -4,7 +4,7 @@
 //! contract without `unsafe`, and lets it reduce one gradient bucket while the next is packed.
 
 use crate::Error;
-use fovea_nn::model::replicas::Collective;
+use fovea_nn::model::replicas::{Collective, PendingSum};
 use mpi::collective::{CommunicatorCollectives, Root, SystemOperation};
 use mpi::environment::Threading;
 use mpi::topology::Communicator;
@@ -111,16 +111,10 @@ impl Collective for MpiCollective {
         self.world
     }
 
-    fn all_reduce_sum_f32(&self, buckets: Vec<Vec<f32>>) -> fovea_nn::Result<Vec<Vec<f32>>> {
-        // Queue every bucket first: the MPI thread reduces the first while later ones are
-        // still being handed over.
-        let mut replies = Vec::with_capacity(buckets.len());
-        for bucket in buckets {
-            let (reply, answer_at) = channel();
-            self.send(Job::SumF32(bucket, reply))?;
-            replies.push(answer_at);
-        }
-        replies.into_iter().map(answer).collect()
+    fn start_all_reduce_sum_f32(&self, values: Vec<f32>) -> fovea_nn::Result<PendingSum> {
+        let (reply, answer_at) = channel();
+        self.send(Job::SumF32(values, reply))?;
+        Ok(PendingSum::new(move || answer(answer_at)))
     }
 
     fn all_reduce_sum_f64(&self, values: Vec<f64>) -> fovea_nn::Result<Vec<f64>> {

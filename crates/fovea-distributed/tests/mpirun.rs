@@ -110,6 +110,9 @@ fn two_ranks_of_32_end_where_one_process_of_64_does() {
 fn worker_trains_its_shard() {
     let out = out_dir();
     let strategy = MultiWorkerMirroredStrategy::new().unwrap();
+    // Small buckets: the gradients of each step go out in several reductions, started while
+    // the backward pass still runs.
+    fovea_nn::model::replicas::set_bucket_capacity(100);
     assert_eq!(strategy.num_replicas_in_sync(), 2);
     // Each rank starts from different weights; fit copies rank 0's (seed 1) to both.
     let net = model(1 + strategy.rank() as u64 * 100);

@@ -10,12 +10,23 @@
 use super::batches::{narrow_all, BatchSource, Batches};
 use super::training::{Logs, Model};
 use crate::{Error, Result};
-use fovea_core::{Tensor, Variable};
+use fovea_core::{Tensor, TensorId, Variable};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-/// Gradients travel in buckets of this many values (4 MB of f32): the transport can reduce one
-/// bucket while the next is being packed, and no buffer grows with the model.
+/// Gradients travel in buckets of this many values by default (4 MB of f32): the transport
+/// reduces one bucket while the backward pass fills the next.
 pub const BUCKET_VALUES: usize = 1 << 20;
+
+static BUCKET_CAPACITY: AtomicUsize = AtomicUsize::new(BUCKET_VALUES);
+
+/// Sets how many gradient values fill a bucket before it is sent (PyTorch DDP's
+/// `bucket_cap_mb`, in values): smaller buckets start reducing sooner, larger ones make fewer
+/// calls. A weight's gradient is never split, so a bucket may exceed it by one weight.
+pub fn set_bucket_capacity(values: usize) {
+    BUCKET_CAPACITY.store(values.max(1), Ordering::Relaxed);
+}
 
 /// The collective operations data-parallel training needs, over all replicas of a job.
 /// Every replica must call them in the same order with buffers of the same length.
@@ -26,12 +37,22 @@ pub trait Collective: Send + Sync {
     /// How many replicas train together.
     fn world_size(&self) -> usize;
 
-    /// Element-wise sums of `buckets` over all replicas, in the same order. Implementations may
-    /// reduce the buckets concurrently.
+    /// Starts the element-wise sum of `values` over all replicas and returns at once; the
+    /// handle's `wait` gives the sum. Replicas start their reductions in the same order.
     ///
     /// # Errors
     /// When the transport fails.
-    fn all_reduce_sum_f32(&self, buckets: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>>;
+    fn start_all_reduce_sum_f32(&self, values: Vec<f32>) -> Result<PendingSum>;
+
+    /// Element-wise sums of `buckets` over all replicas, in the same order: all are started,
+    /// then awaited, so the transport may reduce one while the next is being handed over.
+    ///
+    /// # Errors
+    /// When the transport fails.
+    fn all_reduce_sum_f32(&self, buckets: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>> {
+        let pending = buckets.into_iter().map(|b| self.start_all_reduce_sum_f32(b)).collect::<Result<Vec<_>>>()?;
+        pending.into_iter().map(PendingSum::wait).collect()
+    }
 
     /// Element-wise sum of `values` over all replicas (logs, sample counts).
     ///
@@ -103,35 +124,89 @@ pub(crate) fn global_loss(collective: &dyn Collective, local_loss: f64, local_co
     Ok((sums[0] / sums[1], local_count as f64 / sums[1]))
 }
 
-/// Replaces each gradient by the sample-weighted average over replicas: Σ_r share_r · g_r.
-/// The gradients are packed into buckets of [`BUCKET_VALUES`] values, reduced, and unpacked
-/// into tensors on their original devices.
-pub(crate) fn average_gradients(pairs: &mut [(Tensor, Variable)], share: f64, collective: &dyn Collective) -> Result<()> {
-    let mut buckets: Vec<Vec<f32>> = vec![Vec::new()];
-    for (g, _) in pairs.iter() {
-        let scaled = g.to_vec::<f32>()?;
-        for chunk in scaled.chunks(BUCKET_VALUES) {
-            let last = buckets.last_mut().expect("one bucket at least");
-            if last.len() + chunk.len() > BUCKET_VALUES {
-                buckets.push(Vec::with_capacity(BUCKET_VALUES));
-            }
-            buckets.last_mut().expect("one bucket at least").extend(chunk.iter().map(|&x| (x as f64 * share) as f32));
-        }
+/// Data-parallel gradient averaging overlapped with the backward pass: as each weight's
+/// gradient becomes final ([`Tensor::backward_with_hook`]), it is scaled by this replica's share
+/// of the global batch and packed into the current bucket; a full bucket goes to the
+/// collective at once, which reduces it while the backward pass goes on. Every replica runs
+/// the same graph, so the buckets are filled, and reduced, in the same order everywhere.
+pub(crate) struct OverlappedReduce<'a> {
+    collective: &'a dyn Collective,
+    /// This replica's share of the global batch, divided by any loss scale.
+    factor: f64,
+    /// Position in the trainable weights of each weight's current value.
+    index_of: HashMap<TensorId, usize>,
+    bucket: Vec<f32>,
+    capacity: usize,
+    /// (weight position, value count) in the order the gradients were packed.
+    layout: Vec<(usize, usize)>,
+    pending: Vec<PendingSum>,
+}
+
+impl<'a> OverlappedReduce<'a> {
+    pub(crate) fn new(collective: &'a dyn Collective, factor: f64, trainable: &[Variable]) -> Self {
+        let index_of = trainable.iter().enumerate().map(|(i, v)| (v.value().id(), i)).collect();
+        let capacity = BUCKET_CAPACITY.load(Ordering::Relaxed);
+        OverlappedReduce { collective, factor, index_of, bucket: Vec::new(), capacity, layout: Vec::new(), pending: Vec::new() }
     }
-    let reduced = collective.all_reduce_sum_f32(buckets)?;
-    let mut values = reduced.into_iter().flatten();
-    for (g, _) in pairs.iter_mut() {
-        let n = g.shape().numel();
-        let data: Vec<f32> = values.by_ref().take(n).collect();
-        if data.len() != n {
-            return Err(Error::Config(format!(
-                "data-parallel step: the reduced gradients are shorter than the model's ({} of {n})",
-                data.len()
-            )));
+
+    /// Packs one final gradient (leaves that are not trainable weights are ignored).
+    pub(crate) fn on_leaf(&mut self, leaf: &Tensor, gradient: &Tensor) -> fovea_core::Result<()> {
+        let Some(&i) = self.index_of.get(&leaf.id()) else { return Ok(()) };
+        let values = gradient.to_vec::<f32>()?;
+        self.layout.push((i, values.len()));
+        self.bucket.extend(values.iter().map(|&g| (g as f64 * self.factor) as f32));
+        if self.bucket.len() >= self.capacity {
+            self.flush().map_err(|e| fovea_core::Error::Autodiff(e.to_string()))?;
         }
-        *g = Tensor::from_vec(data, g.shape().clone(), g.device())?;
+        Ok(())
     }
-    Ok(())
+
+    fn flush(&mut self) -> Result<()> {
+        if !self.bucket.is_empty() {
+            let bucket = std::mem::take(&mut self.bucket);
+            self.pending.push(self.collective.start_all_reduce_sum_f32(bucket)?);
+        }
+        Ok(())
+    }
+
+    /// Sends the last bucket, waits for every sum, and puts the averaged gradients in `pairs`
+    /// (the trainable weights in the order given to [`OverlappedReduce::new`]); a weight that
+    /// had no gradient keeps the zeros it has on every replica.
+    pub(crate) fn finish(mut self, pairs: &mut [(Tensor, Variable)]) -> Result<()> {
+        self.flush()?;
+        let mut sums = Vec::with_capacity(self.layout.iter().map(|(_, n)| n).sum());
+        for pending in self.pending {
+            sums.extend(pending.wait()?);
+        }
+        let mut offset = 0;
+        for (i, n) in self.layout {
+            let values = sums.get(offset..offset + n).ok_or_else(|| {
+                Error::Config(format!("data-parallel step: {} reduced gradient values for {} packed", sums.len(), offset + n))
+            })?;
+            let g = &mut pairs[i].0;
+            *g = Tensor::from_vec(values.to_vec(), g.shape().clone(), g.device())?;
+            offset += n;
+        }
+        Ok(())
+    }
+}
+
+/// A reduction under way ([`Collective::start_all_reduce_sum_f32`]).
+pub struct PendingSum(Box<dyn FnOnce() -> Result<Vec<f32>> + Send>);
+
+impl PendingSum {
+    /// A reduction whose result `wait` will produce.
+    pub fn new(wait: impl FnOnce() -> Result<Vec<f32>> + Send + 'static) -> Self {
+        PendingSum(Box::new(wait))
+    }
+
+    /// Blocks until the sum is there.
+    ///
+    /// # Errors
+    /// When the transport failed.
+    pub fn wait(self) -> Result<Vec<f32>> {
+        (self.0)()
+    }
 }
 
 /// The epoch's logs averaged over replicas, each weighted by the samples it saw (the keys are
@@ -231,10 +306,11 @@ mod tests {
         fn world_size(&self) -> usize {
             2
         }
-        fn all_reduce_sum_f32(&self, buckets: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>> {
-            let other = std::mem::take(&mut *self.other_f32.lock().unwrap());
-            assert_eq!(other.len(), buckets.len(), "same bucket count on both replicas");
-            Ok(buckets.into_iter().zip(other).map(|(a, b)| a.iter().zip(&b).map(|(x, y)| x + y).collect()).collect())
+        fn start_all_reduce_sum_f32(&self, values: Vec<f32>) -> Result<PendingSum> {
+            let other = self.other_f32.lock().unwrap().remove(0);
+            assert_eq!(other.len(), values.len(), "same bucket length on both replicas");
+            let sum: Vec<f32> = values.iter().zip(&other).map(|(x, y)| x + y).collect();
+            Ok(PendingSum::new(move || Ok(sum)))
         }
         fn all_reduce_sum_f64(&self, values: Vec<f64>) -> Result<Vec<f64>> {
             let other = self.other_f64.lock().unwrap().remove(0);
@@ -251,11 +327,33 @@ mod tests {
     #[test]
     fn gradients_are_averaged_by_sample_share() {
         // Replica 0 saw 3 samples, replica 1 saw 1: the global gradient is ¾·g0 + ¼·g1.
-        let other = PairedReplica { other_f32: Mutex::new(vec![vec![0.25 * 8.0, 0.25 * -4.0, 0.25 * 2.0]]), other_f64: Mutex::new(vec![]) };
+        // Buckets of 2 values: w's 3 values fill the first, u's 2 the second.
+        let other = PairedReplica {
+            other_f32: Mutex::new(vec![vec![0.25 * 8.0, 0.25 * -4.0, 0.25 * 2.0], vec![1.0, 2.0]]),
+            other_f64: Mutex::new(vec![]),
+        };
         let v = Variable::new("w", Tensor::zeros([3], fovea_core::DType::F32, Device::Cpu).unwrap(), true).unwrap();
-        let mut pairs = vec![(Tensor::from_vec(vec![4.0f32, 0.0, 2.0], [3], Device::Cpu).unwrap(), v)];
-        average_gradients(&mut pairs, 0.75, &other).unwrap();
+        let u = Variable::new("u", Tensor::zeros([2], fovea_core::DType::F32, Device::Cpu).unwrap(), true).unwrap();
+        let idle = Variable::new("idle", Tensor::zeros([1], fovea_core::DType::F32, Device::Cpu).unwrap(), true).unwrap();
+        let trainable = [v.clone(), u.clone(), idle.clone()];
+        let mut reduce = OverlappedReduce::new(&other, 0.75, &trainable);
+        reduce.capacity = 2;
+        reduce.on_leaf(&v.value(), &Tensor::from_vec(vec![4.0f32, 0.0, 2.0], [3], Device::Cpu).unwrap()).unwrap();
+        assert_eq!(reduce.pending.len(), 1, "a full bucket is sent before the pass ends");
+        reduce.on_leaf(&u.value(), &Tensor::from_vec(vec![4.0f32, -4.0], [2], Device::Cpu).unwrap()).unwrap();
+        // A leaf that is no trainable weight (an input watched for its gradient) is not packed.
+        reduce
+            .on_leaf(
+                &Tensor::zeros([5], fovea_core::DType::F32, Device::Cpu).unwrap(),
+                &Tensor::zeros([5], fovea_core::DType::F32, Device::Cpu).unwrap(),
+            )
+            .unwrap();
+        let mut pairs = vec![(v.value().zeros_like(), v), (u.value().zeros_like(), u), (idle.value().zeros_like(), idle)];
+        reduce.finish(&mut pairs).unwrap();
         assert_eq!(pairs[0].0.to_vec::<f32>().unwrap(), vec![5.0, -1.0, 2.0]);
+        assert_eq!(pairs[1].0.to_vec::<f32>().unwrap(), vec![4.0, -1.0]);
+        // A weight without a gradient keeps its zeros (the same on every replica).
+        assert_eq!(pairs[2].0.to_vec::<f32>().unwrap(), vec![0.0]);
     }
 
     #[test]

@@ -763,16 +763,22 @@ fn compiled_train_step<M: Model + ?Sized>(
         return Ok((logs, detached));
     }
     let scale = c.loss_scale.as_ref().map(|s| s.scale());
-    let grads = match scale {
-        Some(s) => loss.mul_scalar(s)?.backward()?,
-        None => loss.backward()?,
+    let seeded = match scale {
+        Some(s) => loss.mul_scalar(s)?,
+        None => loss.clone(),
+    };
+    let trainable = model.trainable_weights();
+    // Replicas reduce each bucket of gradients while the backward pass computes the rest.
+    let mut overlap =
+        c.replicas.as_ref().map(|r| super::replicas::OverlappedReduce::new(r.as_ref(), share / scale.map_or(1.0, f64::from), &trainable));
+    let grads = match overlap.as_mut() {
+        Some(o) => seeded.backward_with_hook(&mut |leaf, g| o.on_leaf(leaf, g))?,
+        None => seeded.backward()?,
     };
     // The graph holds every variable's value; letting it go first lets the optimizer update the
     // variables' buffers in place instead of copying each of them every step.
-    drop(loss);
-    drop(pred);
-    let mut pairs: Vec<(Tensor, fovea_core::Variable)> = model
-        .trainable_weights()
+    drop((seeded, loss, pred));
+    let mut pairs: Vec<(Tensor, fovea_core::Variable)> = trainable
         .into_iter()
         .map(|v| {
             let value = v.value();
@@ -781,8 +787,8 @@ fn compiled_train_step<M: Model + ?Sized>(
         })
         .collect::<Result<_>>()?;
     drop(grads);
-    if let Some(r) = &c.replicas {
-        super::replicas::average_gradients(&mut pairs, share, r.as_ref())?;
+    if let Some(o) = overlap {
+        o.finish(&mut pairs)?;
     }
     if let (Some(loss_scale), Some(_)) = (c.loss_scale.as_mut(), scale) {
         if !loss_scale.update(crate::mixed_precision::grads_are_finite(&pairs)?) {
