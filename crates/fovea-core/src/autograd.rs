@@ -6,6 +6,9 @@ use crate::{Error, Result, Tensor, TensorId};
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 
+/// What [`Tensor::backward_with_hook`] calls with each leaf and its final gradient.
+type LeafHook<'a> = dyn FnMut(&Tensor, &Tensor) -> Result<()> + 'a;
+
 type BackwardFn = Box<dyn Fn(&[Tensor], &Tensor, &Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
 
 /// The record an op leaves on its output: what to call to push the gradient to its inputs.
@@ -205,7 +208,7 @@ fn backward_impl(
     seed: Option<&Tensor>,
     keep: &HashSet<TensorId>,
     create_graph: bool,
-    on_leaf: Option<&mut dyn FnMut(&Tensor, &Tensor) -> Result<()>>,
+    on_leaf: Option<&mut LeafHook>,
 ) -> Result<Gradients> {
     if !target.requires_grad() {
         return Err(Error::Autodiff(
@@ -236,7 +239,7 @@ fn run_backward(
     seed: Tensor,
     keep: &HashSet<TensorId>,
     create_graph: bool,
-    mut on_leaf: Option<&mut dyn FnMut(&Tensor, &Tensor) -> Result<()>>,
+    mut on_leaf: Option<&mut LeafHook>,
 ) -> Result<Gradients> {
     let mut pending: HashMap<TensorId, Tensor> = HashMap::new();
     pending.insert(target.id(), seed);
