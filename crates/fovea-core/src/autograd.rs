@@ -6,6 +6,9 @@ use crate::{Error, Result, Tensor, TensorId};
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 
+/// What [`Tensor::backward_with_hook`] calls with each leaf and its final gradient.
+type LeafHook<'a> = dyn FnMut(&Tensor, &Tensor) -> Result<()> + 'a;
+
 type BackwardFn = Box<dyn Fn(&[Tensor], &Tensor, &Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync>;
 
 /// The record an op leaves on its output: what to call to push the gradient to its inputs.
@@ -118,7 +121,7 @@ impl Tensor {
     /// `Autodiff` when this tensor does not depend on anything that requires a gradient, or an
     /// op's backward pass fails.
     pub fn backward(&self) -> Result<Gradients> {
-        backward_impl(self, None, &HashSet::new(), false)
+        backward_impl(self, None, &HashSet::new(), false, None)
     }
 
     /// Backpropagates with an explicit output gradient `seed` of this tensor's shape.
@@ -126,7 +129,18 @@ impl Tensor {
     /// # Errors
     /// `ShapeMismatch` when `seed` has another shape; otherwise as [`Tensor::backward`].
     pub fn backward_with(&self, seed: &Tensor) -> Result<Gradients> {
-        backward_impl(self, Some(seed), &HashSet::new(), false)
+        backward_impl(self, Some(seed), &HashSet::new(), false, None)
+    }
+
+    /// [`Tensor::backward`] that also calls `on_leaf(leaf, gradient)` as soon as each leaf's
+    /// gradient is final, while the rest of the backward pass still runs: data-parallel
+    /// training starts reducing the last layers' gradients before the first layers' exist
+    /// (PyTorch DDP's gradient hooks). Leaves come in a deterministic order for a given graph.
+    ///
+    /// # Errors
+    /// As [`Tensor::backward`], and any error `on_leaf` returns.
+    pub fn backward_with_hook(&self, on_leaf: &mut dyn FnMut(&Tensor, &Tensor) -> Result<()>) -> Result<Gradients> {
+        backward_impl(self, None, &HashSet::new(), false, Some(on_leaf))
     }
 }
 
@@ -137,7 +151,7 @@ impl Tensor {
 /// As [`Tensor::backward`].
 pub fn grad(target: &Tensor, sources: &[&Tensor]) -> Result<Vec<Option<Tensor>>> {
     let keep: HashSet<TensorId> = sources.iter().map(|t| t.id()).collect();
-    let grads = backward_impl(target, None, &keep, false)?;
+    let grads = backward_impl(target, None, &keep, false, None)?;
     Ok(sources.iter().map(|s| grads.get(s).cloned()).collect())
 }
 
@@ -152,7 +166,7 @@ pub fn grad(target: &Tensor, sources: &[&Tensor]) -> Result<Vec<Option<Tensor>>>
 /// As [`grad`]; `Autodiff` naming an op without a second derivative.
 pub fn grad_with_graph(target: &Tensor, sources: &[&Tensor]) -> Result<Vec<Option<Tensor>>> {
     let keep: HashSet<TensorId> = sources.iter().map(|t| t.id()).collect();
-    let grads = backward_impl(target, None, &keep, true)?;
+    let grads = backward_impl(target, None, &keep, true, None)?;
     Ok(sources.iter().map(|s| grads.get(s).cloned()).collect())
 }
 
@@ -189,7 +203,13 @@ pub const TWICE_DIFFERENTIABLE: &[&str] = &[
     "sigmoid",
 ];
 
-fn backward_impl(target: &Tensor, seed: Option<&Tensor>, keep: &HashSet<TensorId>, create_graph: bool) -> Result<Gradients> {
+fn backward_impl(
+    target: &Tensor,
+    seed: Option<&Tensor>,
+    keep: &HashSet<TensorId>,
+    create_graph: bool,
+    on_leaf: Option<&mut LeafHook>,
+) -> Result<Gradients> {
     if !target.requires_grad() {
         return Err(Error::Autodiff(
             "the target does not depend on any tensor that requires a gradient (was it computed inside no_grad, or from detached tensors?)"
@@ -203,15 +223,24 @@ fn backward_impl(target: &Tensor, seed: Option<&Tensor>, keep: &HashSet<TensorId
         Some(s) => s.detach(),
         None => target.ones_like(),
     };
-    let order = topological_order(target);
+    // Hooks want weights' gradients early; a plain pass keeps its long-standing order (and so
+    // the order in which gradients of reused tensors are summed).
+    let order = topological_order(target, on_leaf.is_some());
     // A plain backward pass records nothing; with `create_graph` its ops record like any other.
     let previous = set_recording(create_graph);
-    let result = run_backward(&order, target, seed, keep, create_graph);
+    let result = run_backward(&order, target, seed, keep, create_graph, on_leaf);
     set_recording(previous);
     result
 }
 
-fn run_backward(order: &[Tensor], target: &Tensor, seed: Tensor, keep: &HashSet<TensorId>, create_graph: bool) -> Result<Gradients> {
+fn run_backward(
+    order: &[Tensor],
+    target: &Tensor,
+    seed: Tensor,
+    keep: &HashSet<TensorId>,
+    create_graph: bool,
+    mut on_leaf: Option<&mut LeafHook>,
+) -> Result<Gradients> {
     let mut pending: HashMap<TensorId, Tensor> = HashMap::new();
     pending.insert(target.id(), seed);
     let mut result = Gradients::default();
@@ -257,14 +286,22 @@ fn run_backward(order: &[Tensor], target: &Tensor, seed: Tensor, keep: &HashSet<
                 result.map.insert(t.id(), g);
             }
         } else {
+            // Every consumer of a leaf comes before it in this reverse order: its gradient is
+            // complete here.
+            if let Some(hook) = on_leaf.as_mut() {
+                hook(t, &g)?;
+            }
             result.map.insert(t.id(), g);
         }
     }
     Ok(result)
 }
 
-/// Tensors reachable from `root` through recorded nodes, each after all of its inputs.
-fn topological_order(root: &Tensor) -> Vec<Tensor> {
+/// Tensors reachable from `root` through recorded nodes, each after all of its inputs. With
+/// `leaves_late`, each node's first input (the activation path, by the convention of every op
+/// with weights) is explored before the others, so a layer's weights land as late as possible
+/// in the order and as early as possible in the backward pass that walks it in reverse.
+fn topological_order(root: &Tensor, leaves_late: bool) -> Vec<Tensor> {
     let mut order = Vec::new();
     let mut visited: HashSet<TensorId> = HashSet::new();
     // Iterative post-order DFS: deep networks would overflow a recursive one.
@@ -279,10 +316,12 @@ fn topological_order(root: &Tensor) -> Vec<Tensor> {
         }
         stack.push((t.clone(), true));
         if let Some(node) = t.node() {
-            for input in node.inputs.iter().filter(|i| i.requires_grad()) {
-                if !visited.contains(&input.id()) {
-                    stack.push((input.clone(), false));
-                }
+            let inputs = node.inputs.iter().filter(|i| i.requires_grad() && !visited.contains(&i.id()));
+            // The stack is last in, first out: the input pushed last is explored first.
+            if leaves_late {
+                stack.extend(inputs.rev().map(|i| (i.clone(), false)));
+            } else {
+                stack.extend(inputs.map(|i| (i.clone(), false)));
             }
         }
     }

@@ -115,3 +115,30 @@ fn variables_check_assignments_and_freeze() {
     crate::ops::optim::apply_update(&sgd, &v, &Tensor::full([2, 2], -1.5, DType::F32, Device::Cpu).unwrap(), &mut []).unwrap();
     assert_close("update", &v.value().to_vec::<f32>().unwrap(), &[1.5; 4], 0.0, 0.0);
 }
+
+backend_test!(leaf_hooks_fire_once_per_leaf_last_layer_first_with_final_gradients, |dev| {
+    // loss = sum(tanh(x·w1)·w2) with x reused: w2's gradient is final before w1's exists, and
+    // each hook sees the same gradient the pass returns (x's accumulated over both uses).
+    let x = Tensor::from_vec(vec![0.5f32, -1.0], [1, 2], dev).unwrap().with_requires_grad(true).unwrap();
+    let w1 = Tensor::from_vec(vec![0.1f32, 0.2, 0.3, 0.4], [2, 2], dev).unwrap().with_requires_grad(true).unwrap();
+    let w2 = Tensor::from_vec(vec![1.0f32, -1.0], [2, 1], dev).unwrap().with_requires_grad(true).unwrap();
+    let h = x.matmul(&w1).unwrap().tanh().unwrap().add(&x).unwrap();
+    let loss = h.matmul(&w2).unwrap().sum_all().unwrap();
+    let mut seen: Vec<(crate::TensorId, Vec<f32>)> = Vec::new();
+    let grads = loss
+        .backward_with_hook(&mut |leaf, g| {
+            seen.push((leaf.id(), g.to_vec::<f32>()?));
+            Ok(())
+        })
+        .unwrap();
+    let ids: Vec<_> = seen.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids.len(), 3, "one call per leaf");
+    let position = |t: &Tensor| ids.iter().position(|&i| i == t.id()).unwrap();
+    assert!(position(&w2) < position(&w1), "the last layer's weight comes first");
+    for (id, g) in &seen {
+        assert_eq!(&grads.get_id(*id).unwrap().to_vec::<f32>().unwrap(), g);
+    }
+    // A failing hook stops the pass with its error.
+    let e = loss.backward_with_hook(&mut |_, _| Err(crate::Error::Autodiff("stop".into()))).unwrap_err();
+    assert!(e.to_string().contains("stop"), "{e}");
+});

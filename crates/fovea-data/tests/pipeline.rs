@@ -678,3 +678,17 @@ fn fit_and_evaluate_accept_a_dataset() {
     let e = model.fit_source(&bad, None, &FitOptions { verbose: 0, ..Default::default() }, &mut []).unwrap_err().to_string();
     assert!(e.contains("fit expects dataset elements (x, y)"), "{e}");
 }
+
+#[test]
+fn shard_keeps_every_nth_element_and_counts_them() {
+    let ds = scalars(10);
+    assert_eq!(values(&ds.shard(3, 0).unwrap()), vec![0.0, 3.0, 6.0, 9.0]);
+    assert_eq!(values(&ds.shard(3, 2).unwrap()), vec![2.0, 5.0, 8.0]);
+    assert_eq!(ds.shard(3, 0).unwrap().cardinality(), Cardinality::Finite(4));
+    assert_eq!(ds.shard(3, 2).unwrap().cardinality(), Cardinality::Finite(3));
+    for (n, i) in [(0, 0), (3, 3)] {
+        let Err(e) = ds.shard(n, i) else { panic!("shard({n}, {i}) should be refused") };
+        let e = e.to_string();
+        assert!(e.contains("expected 0 <= index < num_shards") && e.contains(&format!("index {i} of {n} shards")), "{e}");
+    }
+}

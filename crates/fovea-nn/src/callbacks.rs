@@ -341,7 +341,8 @@ impl Callback for ReduceLrOnPlateau {
 
 /// Saves weights, optimizer state and the epoch after every epoch to `backup_dir`; a later
 /// `fit` with the same callback resumes from there (Keras's `BackupAndRestore`). The backup
-/// is deleted when training completes.
+/// is deleted when training completes. In a data-parallel job give it to every replica with a
+/// `backup_dir` they can all read (as Keras asks): all restore, the chief alone writes.
 pub struct BackupAndRestore {
     dir: PathBuf,
 }
@@ -380,16 +381,29 @@ impl Callback for BackupAndRestore {
     }
 
     fn on_epoch_end(&mut self, epoch: usize, _logs: &Logs, ctx: &mut CallbackContext<'_>) -> Result<()> {
+        // In a data-parallel job every replica restores from the same file, and only the
+        // chief writes it: the replicas hold the same weights, and a slow one must not put
+        // back a backup the chief has already removed.
+        if !is_chief(ctx) {
+            return Ok(());
+        }
         std::fs::create_dir_all(&self.dir).map_err(|e| Error::Config(format!("cannot create {}: {e}", self.dir.display())))?;
         let state = ctx.compiled.lock().expect("compile lock").as_ref().map(|c| c.optimizer.state()).transpose()?.unwrap_or_default();
         crate::model::io::save_checkpoint(ctx.model, &self.file(), &[("fovea.epoch", (epoch + 1).to_string())], &state)
     }
 
-    fn on_train_end(&mut self, _ctx: &mut CallbackContext<'_>) -> Result<()> {
+    fn on_train_end(&mut self, ctx: &mut CallbackContext<'_>) -> Result<()> {
         // An interrupted run never gets here, so its backup stays for the next fit.
-        let _ = std::fs::remove_file(self.file());
+        if is_chief(ctx) {
+            let _ = std::fs::remove_file(self.file());
+        }
         Ok(())
     }
+}
+
+/// Whether this process is replica 0 of a data-parallel job, or trains alone.
+fn is_chief(ctx: &CallbackContext<'_>) -> bool {
+    ctx.compiled.lock().expect("compile lock").as_ref().and_then(|c| c.replicas.as_ref()).is_none_or(|r| r.rank() == 0)
 }
 
 /// Stops training as soon as a batch loss (`loss`, or any `*_loss` a custom train step

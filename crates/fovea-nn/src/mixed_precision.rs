@@ -207,6 +207,27 @@ impl LossScale {
     }
 }
 
+/// Whether every gradient is finite: one reduction per gradient on its device and one scalar
+/// copied to the host (the check a dynamic loss scale makes each step).
+pub(crate) fn grads_are_finite(pairs: &[(fovea_core::Tensor, fovea_core::Variable)]) -> Result<bool> {
+    let grads: Vec<fovea_core::Tensor> = pairs.iter().map(|(g, _)| g.clone()).collect();
+    let norm = fovea_core::no_grad(|| -> Result<f32> {
+        let mut total: Option<fovea_core::Tensor> = None;
+        for g in &grads {
+            let s = g.square()?.sum_all()?;
+            total = Some(match total {
+                None => s,
+                Some(t) => t.add(&s)?,
+            });
+        }
+        Ok(match total {
+            Some(t) => t.to_scalar::<f32>()?,
+            None => 0.0,
+        })
+    })?;
+    Ok(norm.is_finite())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

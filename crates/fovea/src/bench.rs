@@ -138,3 +138,28 @@ pub fn run(w: &Workload) -> Result<String, String> {
         rayon::current_num_threads()
     ))
 }
+
+/// `fovea bench`: one workload here, or each in a child process.
+pub fn run_command(only: Option<String>, threads: usize) -> Result<(), Box<dyn std::error::Error>> {
+    if threads == 0 {
+        return Err("--threads must be at least 1".into());
+    }
+    if let Some(name) = only {
+        let w = workload(&name)?;
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().map_err(|e| e.to_string())?;
+        println!("{}", fovea::core::on_pool(|| run(w))?);
+        return Ok(());
+    }
+    let exe = std::env::current_exe()?;
+    println!("{{\"kind\": \"meta\", \"bench\": \"fovea\", \"threads\": {threads}, \"windows\": {}}}", WINDOWS);
+    for w in WORKLOADS {
+        let out = std::process::Command::new(&exe).args(["bench", "--only", w.name, "--threads", &threads.to_string()]).output()?;
+        if !out.status.success() {
+            return Err(format!("workload {}: {}", w.name, String::from_utf8_lossy(&out.stderr).trim()).into());
+        }
+        let line = String::from_utf8_lossy(&out.stdout);
+        print!("{line}");
+        eprintln!("{:<26} {}", w.name, line.trim());
+    }
+    Ok(())
+}

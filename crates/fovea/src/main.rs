@@ -20,6 +20,7 @@ use std::process::ExitCode;
 
 mod convert;
 mod detection_cmd;
+mod distributed_cmd;
 mod export_cmd;
 mod generative_cmd;
 mod model_file;
@@ -149,6 +150,10 @@ enum Command {
         /// 16 bits, weights and optimizer state stay float32; float16 scales the loss).
         #[arg(long, default_value = "float32", value_parser = |s: &str| s.parse::<Policy>().map_err(|e| e.to_string()))]
         precision: Policy,
+        /// Train as one replica of an MPI job (`mpirun -np N fovea train ... --distributed`):
+        /// --batch-size is the global batch, split across the replicas.
+        #[arg(long)]
+        distributed: bool,
     },
     /// Evaluate a saved model on a dataset's test split.
     Evaluate {
@@ -393,32 +398,6 @@ fn parse_input_shape(text: &str) -> Result<(usize, usize, usize), String> {
     }
 }
 
-/// The summary table of the zoo model `name`.
-/// `fovea bench`: one workload here, or each in a child process.
-fn run_bench(only: Option<String>, threads: usize) -> AnyResult<()> {
-    if threads == 0 {
-        return Err("--threads must be at least 1".into());
-    }
-    if let Some(name) = only {
-        let w = bench::workload(&name)?;
-        rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().map_err(|e| e.to_string())?;
-        println!("{}", fovea::core::on_pool(|| bench::run(w))?);
-        return Ok(());
-    }
-    let exe = std::env::current_exe()?;
-    println!("{{\"kind\": \"meta\", \"bench\": \"fovea\", \"threads\": {threads}, \"windows\": {}}}", bench::WINDOWS);
-    for w in bench::WORKLOADS {
-        let out = std::process::Command::new(&exe).args(["bench", "--only", w.name, "--threads", &threads.to_string()]).output()?;
-        if !out.status.success() {
-            return Err(format!("workload {}: {}", w.name, String::from_utf8_lossy(&out.stderr).trim()).into());
-        }
-        let line = String::from_utf8_lossy(&out.stdout);
-        print!("{line}");
-        eprintln!("{:<26} {}", w.name, line.trim());
-    }
-    Ok(())
-}
-
 /// A Sequential model built from its JSON config file for `input` images.
 fn model_from_spec(path: &std::path::Path, (h, w, c): (usize, usize, usize)) -> AnyResult<Sequential> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -573,6 +552,7 @@ fn run(cli: Cli) -> AnyResult<()> {
             verbose,
             device,
             precision,
+            distributed,
         } => {
             // Before any model exists: layers take the policy when they are created.
             fovea::nn::mixed_precision::set_global_policy(precision);
@@ -580,6 +560,9 @@ fn run(cli: Cli) -> AnyResult<()> {
             // read, with the backend's one-line reason.
             fovea::core::backend::backend(device)?;
             fovea::core::set_seed(seed);
+            let (rank, replicas) = distributed_cmd::start(distributed)?;
+            // Replica 0 prints and writes files; the others train silently beside it.
+            let verbose = if rank == 0 { verbose } else { 0 };
             if limit == Some(0) {
                 return Err("--limit must be at least 1".into());
             }
@@ -634,20 +617,25 @@ fn run(cli: Cli) -> AnyResult<()> {
                     return Err(format!("{what} takes {saved:?} inputs but {} images are {input:?}", dataset.name()).into());
                 }
             }
+            distributed_cmd::distribute(&net)?;
             if verbose > 0 {
                 println!("{}", net.summary()?);
                 println!(
-                    "Training {} on {} {} images ({:.0}% held out for validation)",
+                    "Training {} on {} {} images ({:.0}% held out for validation){}",
                     what,
                     x.dims()[0],
                     dataset.name(),
-                    validation_split * 100.0
+                    validation_split * 100.0,
+                    if replicas > 1 { format!(" with {replicas} replicas") } else { String::new() }
                 );
             }
-            let mut callbacks = callbacks.build(&net);
+            let mut callbacks = callbacks.build(&net, rank == 0);
             let mut callbacks: Vec<&mut dyn fovea::nn::callbacks::Callback> = callbacks.iter_mut().map(|c| c.as_mut() as _).collect();
             let options = FitOptions { epochs, batch_size, validation_split, verbose, seed: Some(seed), ..Default::default() };
             let history = net.fit_with_callbacks(&x, &y, options, &mut callbacks)?;
+            if rank > 0 {
+                return Ok(());
+            }
             let test = net.evaluate(&images(&data.test_images, dataset)?, &data.test_labels, 256)?;
             println!("Test loss: {:.4} - Test accuracy: {:.4}", test["loss"], test["accuracy"]);
             if let Some(path) = output {
@@ -700,7 +688,7 @@ fn run(cli: Cli) -> AnyResult<()> {
         }
         Command::Export(args) => println!("{}", export_cmd::run(&args)?),
         Command::Bench { list: true, .. } => bench::WORKLOADS.iter().for_each(|w| println!("{}", w.name)),
-        Command::Bench { only, threads, .. } => run_bench(only, threads)?,
+        Command::Bench { only, threads, .. } => bench::run_command(only, threads)?,
         Command::Completions { shell } => clap_complete::generate(shell, &mut Cli::command(), "fovea", &mut std::io::stdout()),
         Command::Summary { zoo, config, flops } => print!("{}", zoo_cmd::summary(&zoo, config, flops)?),
         Command::Create { zoo, output } => zoo_cmd::create(&zoo, &output)?,
@@ -755,12 +743,14 @@ fn main() -> ExitCode {
     } else {
         fovea::core::on_pool(|| run(cli).map_err(|e| e.to_string())).map_err(Into::into)
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
+    if let Err(e) = &result {
+        eprintln!("error: {e}");
+    }
+    distributed_cmd::end(result.is_ok());
+    if result.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

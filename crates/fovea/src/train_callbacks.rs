@@ -50,9 +50,15 @@ impl CallbackArgs {
         Ok(())
     }
 
-    /// The callbacks the flags ask for, in the order Keras runs them.
-    pub fn build<'a>(&self, net: &'a Sequential) -> Vec<Box<dyn Callback + 'a>> {
+    /// The callbacks the flags ask for, in the order Keras runs them. Only the chief replica
+    /// of a distributed run writes files; every replica stops early together, since they all
+    /// see the same averaged logs.
+    pub fn build<'a>(&self, net: &'a Sequential, chief: bool) -> Vec<Box<dyn Callback + 'a>> {
         let mut callbacks: Vec<Box<dyn Callback + 'a>> = Vec::new();
+        if !chief {
+            callbacks.extend(self.early_stopping.map(|p| Box::new(EarlyStopping::new(&self.monitor, p)) as Box<dyn Callback>));
+            return callbacks;
+        }
         if let Some(dir) = &self.tensorboard {
             callbacks.push(Box::new(TensorBoard::new(dir)));
         }

@@ -66,6 +66,14 @@ fn bad_input_fails_with_one_clear_line() {
     assert!(!ok && err.contains("expected three positive sizes HxWxC") && err.contains("\"224x224\""), "{err}");
 }
 
+#[cfg(not(feature = "distributed"))]
+#[test]
+fn distributed_training_in_a_build_without_mpi_says_how_to_get_it() {
+    let (ok, out, err) = fovea(&["train", "--distributed", "--limit", "10"]);
+    assert!(!ok && out.is_empty(), "{out}");
+    assert!(err.contains("--features distributed") && err.contains("mpirun -np N"), "{err}");
+}
+
 /// Runs `fovea` with `FOVEA_DATA_DIR` pointing at `data`, so nothing is fetched from the network.
 fn fovea_in(data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_fovea")).env("FOVEA_DATA_DIR", data).args(args).output().expect("run fovea");

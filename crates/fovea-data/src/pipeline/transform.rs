@@ -393,6 +393,29 @@ impl Dataset {
         })
     }
 
+    /// Every `num_shards`-th element starting at `index` (`Dataset.shard`): one worker's share
+    /// of the data in a data-parallel job, without reading the other workers' elements past
+    /// the source.
+    ///
+    /// # Errors
+    /// `num_shards` of 0, or `index` not below it (TensorFlow's `InvalidArgumentError`).
+    pub fn shard(&self, num_shards: u64, index: u64) -> Result<Dataset> {
+        if num_shards == 0 || index >= num_shards {
+            return Err(Error::format(
+                "Dataset.shard",
+                format!("expected 0 <= index < num_shards, got index {index} of {num_shards} shards"),
+            ));
+        }
+        Ok(Dataset::from_node(Adapt {
+            input: self.clone(),
+            make: move |it: ElementIter| Box::new(it.skip(index as usize).step_by(num_shards as usize)) as ElementIter,
+            card: move |c| match c {
+                Cardinality::Finite(n) => Cardinality::Finite(n / num_shards + u64::from(index < n % num_shards)),
+                other => other,
+            },
+        }))
+    }
+
     /// All but the first `count` elements (`Dataset.skip`).
     pub fn skip(&self, count: u64) -> Dataset {
         Dataset::from_node(Adapt {

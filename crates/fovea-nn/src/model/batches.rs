@@ -76,6 +76,13 @@ pub trait BatchSource {
     fn input_specs(&self) -> Option<Vec<crate::layer::ShapeSpec>> {
         None
     }
+
+    /// Whether this source already yields this replica's own batches (a dataset sharded per
+    /// worker), so a data-parallel `fit` must not split them again. See
+    /// [`super::replicas::PerReplica`].
+    fn per_replica(&self) -> bool {
+        false
+    }
 }
 
 /// The first `steps` batches of another source (Keras's `validation_steps`).

@@ -8,6 +8,7 @@ mod history;
 pub mod io;
 mod progress;
 pub mod registry;
+pub mod replicas;
 mod sequential;
 pub mod summary;
 pub mod training;

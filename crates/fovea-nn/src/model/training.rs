@@ -36,6 +36,9 @@ pub struct Compiled {
     /// The dynamic loss scale of a model compiled under the `mixed_float16` policy (Keras
     /// wraps its optimizer in a `LossScaleOptimizer` then); `None` otherwise.
     pub loss_scale: Option<crate::mixed_precision::LossScale>,
+    /// The other replicas of a data-parallel job ([`super::replicas::distribute`]); `None`
+    /// trains alone.
+    pub replicas: Option<std::sync::Arc<dyn super::replicas::Collective>>,
 }
 
 impl Compiled {
@@ -210,8 +213,10 @@ pub trait Model: Layer {
             })
             .collect::<Result<Vec<_>>>()?;
         let loss_scale = (self.base().dtype_policy() == crate::mixed_precision::Policy::MixedFloat16).then(Default::default);
-        *self.compiled().lock().expect("compile lock") =
-            Some(Compiled { optimizer, losses, loss_weights, metrics, output_names: names, loss_scale });
+        let mut guard = self.compiled().lock().expect("compile lock");
+        // Recompiling (to unfreeze a base, say) keeps a distributed model distributed.
+        let replicas = guard.as_ref().and_then(|c| c.replicas.clone());
+        *guard = Some(Compiled { optimizer, losses, loss_weights, metrics, output_names: names, loss_scale, replicas });
         Ok(())
     }
 
@@ -350,7 +355,12 @@ pub trait Model: Layer {
             shuffle: options.shuffle,
             // Each epoch's shuffle comes from (seed, epoch) alone, so a resumed fit shuffles
             // exactly as an uninterrupted one would.
-            seed: options.seed.unwrap_or_else(fovea_core::random::next_seed),
+            seed: match (options.seed, super::replicas::replicas_of(self)) {
+                (Some(seed), _) => seed,
+                // Replicas must cut the same global batches: replica 0's seed for all.
+                (None, Some(r)) => r.broadcast_u64(fovea_core::random::next_seed())?,
+                (None, None) => fovea_core::random::next_seed(),
+            },
             steps,
             cycle: options.steps_per_epoch.is_some(),
         };
@@ -394,6 +404,20 @@ pub trait Model: Layer {
                 self.base().mark_built();
             }
         }
+        let replicas = super::replicas::replicas_of(self);
+        let shard;
+        if let Some(r) = &replicas {
+            super::replicas::sync_weights(self, source, r.as_ref())?;
+        }
+        let source = match &replicas {
+            Some(r) if !source.per_replica() => {
+                shard = super::replicas::ReplicaShard { source, rank: r.rank(), world: r.world_size() };
+                &shard as &dyn BatchSource
+            }
+            _ => source,
+        };
+        // Only the chief replica prints progress.
+        let verbose = if replicas.as_ref().is_some_and(|r| r.rank() != 0) { 0 } else { options.verbose };
         let mut ctx = CallbackContext { model: self, compiled: self.compiled(), stop_training: false, resume_epoch: None };
         for cb in callbacks.iter_mut() {
             cb.on_train_begin(&mut ctx)?;
@@ -403,7 +427,7 @@ pub trait Model: Layer {
             for cb in callbacks.iter_mut() {
                 cb.on_epoch_begin(epoch, &mut ctx)?;
             }
-            let mut progress = Progress::new(options.verbose, epoch, options.epochs, source.steps().unwrap_or(0));
+            let mut progress = Progress::new(verbose, epoch, options.epochs, source.steps().unwrap_or(0));
             let mut sums: Logs = Logs::new();
             let mut seen = 0usize;
             if let Some(c) = self.compiled().lock().expect("compile lock").as_mut() {
@@ -444,6 +468,9 @@ pub trait Model: Layer {
             let mut logs: Logs = sums.iter().map(|(k, v)| (k.clone(), v / seen.max(1) as f64)).collect();
             if let Some(c) = self.compiled().lock().expect("compile lock").as_ref() {
                 c.metric_logs(&mut logs);
+            }
+            if let Some(r) = &replicas {
+                logs = super::replicas::reduce_logs(r.as_ref(), &logs, seen)?;
             }
             if let Some(v) = validation {
                 let first_steps;
@@ -722,23 +749,36 @@ fn compiled_train_step<M: Model + ?Sized>(
     for extra in model.losses()? {
         loss = loss.add(&extra)?;
     }
-    let value = loss.to_scalar::<f32>()? as f64;
+    let mut value = loss.to_scalar::<f32>()? as f64;
+    // A replica's loss is the mean over its slice of the global batch; its gradient counts in
+    // proportion to that slice.
+    let mut share = 1.0;
+    if let Some(r) = &c.replicas {
+        let local = y.first().or(x.first()).and_then(|t| t.dims().first().copied()).unwrap_or(0);
+        (value, share) = super::replicas::global_loss(r.as_ref(), value, local)?;
+    }
     logs.insert("loss".into(), value);
     let detached: Vec<Tensor> = pred.iter().map(|p| p.detach()).collect();
     if !value.is_finite() {
         return Ok((logs, detached));
     }
     let scale = c.loss_scale.as_ref().map(|s| s.scale());
-    let grads = match scale {
-        Some(s) => loss.mul_scalar(s)?.backward()?,
-        None => loss.backward()?,
+    let seeded = match scale {
+        Some(s) => loss.mul_scalar(s)?,
+        None => loss.clone(),
+    };
+    let trainable = model.trainable_weights();
+    // Replicas reduce each bucket of gradients while the backward pass computes the rest.
+    let mut overlap =
+        c.replicas.as_ref().map(|r| super::replicas::OverlappedReduce::new(r.as_ref(), share / scale.map_or(1.0, f64::from), &trainable));
+    let grads = match overlap.as_mut() {
+        Some(o) => seeded.backward_with_hook(&mut |leaf, g| o.on_leaf(leaf, g))?,
+        None => seeded.backward()?,
     };
     // The graph holds every variable's value; letting it go first lets the optimizer update the
     // variables' buffers in place instead of copying each of them every step.
-    drop(loss);
-    drop(pred);
-    let pairs: Vec<(Tensor, fovea_core::Variable)> = model
-        .trainable_weights()
+    drop((seeded, loss, pred));
+    let mut pairs: Vec<(Tensor, fovea_core::Variable)> = trainable
         .into_iter()
         .map(|v| {
             let value = v.value();
@@ -747,32 +787,14 @@ fn compiled_train_step<M: Model + ?Sized>(
         })
         .collect::<Result<_>>()?;
     drop(grads);
+    if let Some(o) = overlap {
+        o.finish(&mut pairs)?;
+    }
     if let (Some(loss_scale), Some(_)) = (c.loss_scale.as_mut(), scale) {
-        if !loss_scale.update(grads_are_finite(&pairs)?) {
+        if !loss_scale.update(crate::mixed_precision::grads_are_finite(&pairs)?) {
             return Ok((logs, detached));
         }
     }
     c.optimizer.apply_gradients(&pairs)?;
     Ok((logs, detached))
-}
-
-/// Whether every gradient is finite: one reduction per gradient on its device and one scalar
-/// copied to the host (the check a dynamic loss scale makes each step).
-fn grads_are_finite(pairs: &[(Tensor, fovea_core::Variable)]) -> Result<bool> {
-    let grads: Vec<Tensor> = pairs.iter().map(|(g, _)| g.clone()).collect();
-    let norm = fovea_core::no_grad(|| -> Result<f32> {
-        let mut total: Option<Tensor> = None;
-        for g in &grads {
-            let s = g.square()?.sum_all()?;
-            total = Some(match total {
-                None => s,
-                Some(t) => t.add(&s)?,
-            });
-        }
-        Ok(match total {
-            Some(t) => t.to_scalar::<f32>()?,
-            None => 0.0,
-        })
-    })?;
-    Ok(norm.is_finite())
 }
