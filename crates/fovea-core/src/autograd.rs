@@ -144,6 +144,22 @@ impl Tensor {
     }
 }
 
+/// An op defined outside the core (`tf.custom_gradient`): `value`, computed by the caller
+/// (without recording), becomes the output of an op named `name` on `inputs`, and the backward
+/// pass calls `backward(inputs, output, output_gradient)` for one gradient (or `None`) per
+/// input. Data-parallel training builds its cross-replica sum this way: the value comes from
+/// the network, and so does the gradient.
+/// A `backward` returning the wrong number or shapes of gradients fails the backward pass
+/// with an error naming `name`.
+pub fn custom_op(
+    name: &'static str,
+    value: &Tensor,
+    inputs: &[&Tensor],
+    backward: impl Fn(&[Tensor], &Tensor, &Tensor) -> Result<Vec<Option<Tensor>>> + Send + Sync + 'static,
+) -> Tensor {
+    value.share_storage(value.shape().clone(), name, inputs, backward)
+}
+
 /// The gradients of `target` with respect to each of `sources` (leaves or intermediate tensors);
 /// `None` for a source that `target` does not depend on.
 ///

@@ -142,3 +142,19 @@ backend_test!(leaf_hooks_fire_once_per_leaf_last_layer_first_with_final_gradient
     let e = loss.backward_with_hook(&mut |_, _| Err(crate::Error::Autodiff("stop".into()))).unwrap_err();
     assert!(e.to_string().contains("stop"), "{e}");
 });
+
+backend_test!(a_custom_op_takes_its_value_and_its_gradient_from_the_caller, |dev| {
+    // y = custom(x) with value 2x and a declared gradient of 3·g (deliberately not 2·g):
+    // the pass must use what the op declares.
+    let x = Tensor::from_vec(vec![1.0f32, -2.0], [2], dev).unwrap().with_requires_grad(true).unwrap();
+    let value = no_grad(|| x.mul_scalar(2.0)).unwrap();
+    let y = crate::custom_op("triple_grad", &value, &[&x], |_, _, g| Ok(vec![Some(g.mul_scalar(3.0)?)]));
+    assert_eq!(y.to_vec::<f32>().unwrap(), vec![2.0, -4.0]);
+    let loss = y.mul(&y).unwrap().sum_all().unwrap();
+    // d(y²)/dy = 2y = [4, -8], times the declared 3.
+    assert_eq!(loss.backward().unwrap().get(&x).unwrap().to_vec::<f32>().unwrap(), vec![12.0, -24.0]);
+    // A backward returning no gradient for its input is an error naming the op.
+    let bad = crate::custom_op("no_grads", &value, &[&x], |_, _, _| Ok(vec![]));
+    let e = bad.sum_all().unwrap().backward().unwrap_err().to_string();
+    assert!(e.contains("no_grads") && e.contains("0 gradients for 1 inputs"), "{e}");
+});

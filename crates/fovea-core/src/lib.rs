@@ -43,7 +43,7 @@ pub mod threads;
 mod variable;
 
 pub use autocast::{autocast, autocast_dtype};
-pub use autograd::{enable_grad, grad, grad_with_graph, no_grad, GradientTape, Gradients, NoGradGuard, TWICE_DIFFERENTIABLE};
+pub use autograd::{custom_op, enable_grad, grad, grad_with_graph, no_grad, GradientTape, Gradients, NoGradGuard, TWICE_DIFFERENTIABLE};
 pub use device::{Device, DeviceKind};
 pub use dtype::DType;
 pub use error::{Error, Result};

@@ -8,7 +8,7 @@ use fovea_distributed::MultiWorkerMirroredStrategy;
 use fovea_nn::activations::Activation;
 use fovea_nn::callbacks::{Callback, CallbackContext};
 use fovea_nn::layer::Layer;
-use fovea_nn::layers::{Conv2D, Dense, Flatten};
+use fovea_nn::layers::{BatchNormalization, Conv2D, Dense, Flatten};
 use fovea_nn::losses::Loss;
 use fovea_nn::model::replicas::PerReplica;
 use fovea_nn::model::{FitOptions, Logs, Model, Sequential};
@@ -246,4 +246,57 @@ fn worker_backs_up_and_resumes() {
     std::fs::write(out.join(format!("epochs{}.txt", strategy.rank())), format!("{:?}", die.began)).unwrap();
     let bytes: Vec<u8> = flat_weights(&net).iter().flat_map(|w| w.to_le_bytes()).collect();
     std::fs::write(out.join(format!("rank{}.f32", strategy.rank())), bytes).unwrap();
+}
+
+fn model_with_batch_norm(seed: u64, synchronized: bool) -> Sequential {
+    fovea_core::set_seed(seed);
+    let net = Sequential::with_input_shape(&[8, 8, 1]);
+    net.add(Conv2D::new(4, (3, 3))).unwrap();
+    net.add(BatchNormalization::new().momentum(0.9).synchronized(synchronized)).unwrap();
+    net.add(Flatten::new()).unwrap();
+    net.add(Dense::new(10).activation(Activation::Softmax)).unwrap();
+    net.compile(Optimizer::sgd(0.05, 0.9, false), Loss::from_name("sparse_categorical_crossentropy").unwrap(), &["accuracy"]).unwrap();
+    net
+}
+
+#[test]
+fn a_synchronized_batch_norm_makes_two_replicas_one_process() {
+    let dir = std::env::temp_dir().join(format!("fovea-mpi-bn-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for sync in ["1", "0"] {
+        let (output, _) = mpirun_with("worker_trains_with_batch_norm", &dir, &[("FOVEA_MPI_SYNC", sync)]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let (x, y) = data();
+    let single = model_with_batch_norm(1, false);
+    single.fit(&x, &y, options(64)).unwrap();
+    // Every weight, the moving mean and variance included.
+    let expected = flat_weights(&single);
+    let worst = |file: &str| {
+        let got = read_weights(&dir.join(file));
+        assert_eq!(got.len(), expected.len());
+        got.iter().zip(&expected).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max)
+    };
+    for rank in 0..2 {
+        let synced = worst(&format!("bn_sync1_rank{rank}.f32"));
+        assert!(synced <= 1e-5, "synchronized, rank {rank}: {synced}");
+    }
+    // Per-replica statistics (Keras's default) are a different computation.
+    let local = worst("bn_sync0_rank0.f32");
+    assert!(local > 1e-4, "per-replica batch norm should differ from one process: {local}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+#[ignore = "an MPI rank: run by a_synchronized_batch_norm_makes_two_replicas_one_process under mpirun"]
+fn worker_trains_with_batch_norm() {
+    let out = out_dir();
+    let sync = std::env::var("FOVEA_MPI_SYNC").expect("FOVEA_MPI_SYNC") == "1";
+    let strategy = MultiWorkerMirroredStrategy::new().unwrap();
+    let net = model_with_batch_norm(1, sync);
+    strategy.distribute(&net).unwrap();
+    let (x, y) = data();
+    net.fit(&x, &y, options(64)).unwrap();
+    let bytes: Vec<u8> = flat_weights(&net).iter().flat_map(|w| w.to_le_bytes()).collect();
+    std::fs::write(out.join(format!("bn_sync{}_rank{}.f32", u8::from(sync), strategy.rank())), bytes).unwrap();
 }

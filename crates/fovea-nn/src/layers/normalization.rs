@@ -15,6 +15,7 @@ pub struct BatchNormalization {
     epsilon: f32,
     center: bool,
     scale: bool,
+    synchronized: bool,
     params: OnceLock<BnParams>,
 }
 
@@ -40,8 +41,17 @@ impl BatchNormalization {
             epsilon: 1e-3,
             center: true,
             scale: true,
+            synchronized: false,
             params: OnceLock::new(),
         }
+    }
+
+    /// Keras's `synchronized`: in a data-parallel job, training uses the mean and variance of
+    /// the whole global batch, reduced across replicas (and their gradients too), instead of
+    /// each replica's slice; without replicas it changes nothing.
+    pub fn synchronized(mut self, synchronized: bool) -> Self {
+        self.synchronized = synchronized;
+        self
     }
 
     /// The moving-average momentum (the TF1 book uses 0.9).
@@ -133,7 +143,11 @@ impl Layer for BatchNormalization {
         // Keras: a frozen BatchNormalization runs in inference mode even inside fit.
         if training && self.trainable() {
             let (gamma, beta) = (p.gamma.as_ref().map(Variable::value), p.beta.as_ref().map(Variable::value));
-            let (y, mean, var) = x.batch_norm_train(gamma.as_ref(), beta.as_ref(), self.epsilon)?;
+            let (y, mean, var) = if self.synchronized && crate::model::replicas::current().is_some() {
+                synchronized_batch_norm(x, gamma.as_ref(), beta.as_ref(), self.epsilon)?
+            } else {
+                x.batch_norm_train(gamma.as_ref(), beta.as_ref(), self.epsilon)?
+            };
             let m = self.momentum;
             no_grad(|| -> Result<()> {
                 // moving = moving·momentum + batch·(1 − momentum)
@@ -152,8 +166,32 @@ impl Layer for BatchNormalization {
     }
 
     fn config(&self) -> serde_json::Value {
-        json!({"name": self.name(), "trainable": self.trainable(), "axis": -1, "momentum": self.momentum, "epsilon": self.epsilon, "center": self.center, "scale": self.scale})
+        json!({"name": self.name(), "trainable": self.trainable(), "axis": -1, "momentum": self.momentum, "epsilon": self.epsilon, "center": self.center, "scale": self.scale, "synchronized": self.synchronized})
     }
+}
+
+/// Batch norm over the global batch of a data-parallel job: per-channel Σx, Σx² and the
+/// count are summed across replicas in one differentiable reduction, so the statistics and
+/// their gradients are those of one process holding the whole batch. Returns the output and
+/// the (biased) batch mean and variance, as `batch_norm_train` does.
+fn synchronized_batch_norm(x: &Tensor, gamma: Option<&Tensor>, beta: Option<&Tensor>, epsilon: f32) -> Result<(Tensor, Tensor, Tensor)> {
+    let c = x.dims()[x.rank() - 1];
+    let rows = x.reshape(&[-1, c as isize])?;
+    let count = Tensor::full([1], rows.dims()[0] as f64, x.dtype(), x.device())?;
+    let stats = Tensor::concat(&[&rows.sum(&[0], false)?, &rows.square()?.sum(&[0], false)?, &count], 0)?;
+    let total = crate::model::replicas::all_reduce_sum(&stats)?;
+    let n = total.narrow(0, 2 * c, 1)?;
+    let mean = total.narrow(0, 0, c)?.div(&n)?;
+    // var = E[x²] − E[x]²
+    let var = total.narrow(0, c, c)?.div(&n)?.sub(&mean.square()?)?;
+    let mut y = x.sub(&mean)?.div(&var.add_scalar(epsilon)?.sqrt()?)?;
+    if let Some(g) = gamma {
+        y = y.mul(g)?;
+    }
+    if let Some(b) = beta {
+        y = y.add(b)?;
+    }
+    Ok((y, mean.detach(), var.detach()))
 }
 
 /// `keras.layers.LayerNormalization` over the last axis (epsilon 1e-3, with γ and β).
@@ -299,6 +337,28 @@ mod tests {
             &[&[4]],
             LayerExpectations { output: vec![None, Some(4)], params: 4, non_trainable: 0 },
         );
+    }
+
+    #[test]
+    fn the_synchronized_formula_equals_the_fused_batch_norm_values_and_gradients() {
+        // Outside a distributed job the cross-replica sum is the identity, so the composed
+        // Σx/Σx² statistics must reproduce the fused kernel (checked against TensorFlow).
+        let x = rand(&[2, 3, 3, 4], -2.0, 6.0, 5, Device::Cpu).with_requires_grad(true).unwrap();
+        let gamma = rand(&[4], 0.5, 1.5, 6, Device::Cpu).with_requires_grad(true).unwrap();
+        let beta = rand(&[4], -1.0, 1.0, 7, Device::Cpu).with_requires_grad(true).unwrap();
+        let weights = rand(&[2, 3, 3, 4], -1.0, 1.0, 8, Device::Cpu);
+        let (composed, cm, cv) = synchronized_batch_norm(&x, Some(&gamma), Some(&beta), 1e-3).unwrap();
+        let (fused, fm, fv) = x.batch_norm_train(Some(&gamma), Some(&beta), 1e-3).unwrap();
+        assert_close("output", &composed.to_vec::<f32>().unwrap(), &fused.to_vec::<f32>().unwrap(), 1e-4, 1e-5);
+        assert_close("mean", &cm.to_vec::<f32>().unwrap(), &fm.to_vec::<f32>().unwrap(), 1e-5, 1e-6);
+        assert_close("variance", &cv.to_vec::<f32>().unwrap(), &fv.to_vec::<f32>().unwrap(), 1e-4, 1e-5);
+        let grads = |y: &Tensor| {
+            let g = fovea_core::grad(&y.mul(&weights).unwrap().sum_all().unwrap(), &[&x, &gamma, &beta]).unwrap();
+            g.into_iter().map(|t| t.unwrap().to_vec::<f32>().unwrap()).collect::<Vec<_>>()
+        };
+        for (name, (a, b)) in ["x", "gamma", "beta"].iter().zip(grads(&composed).iter().zip(&grads(&fused))) {
+            assert_close(name, a, b, 1e-3, 1e-4);
+        }
     }
 
     #[test]

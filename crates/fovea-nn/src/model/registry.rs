@@ -290,7 +290,8 @@ pub fn layer_from_config(class: &str, c: &Value) -> Result<LayerRef> {
             BatchNormalization::new()
                 .momentum(f64_of(class, c, "momentum")? as f32)
                 .epsilon(f64_of(class, c, "epsilon")? as f32)
-                .center_scale(parse(class, c, "center")?, parse(class, c, "scale")?),
+                .center_scale(parse(class, c, "center")?, parse(class, c, "scale")?)
+                .synchronized(c.get("synchronized").and_then(serde_json::Value::as_bool).unwrap_or(false)),
         ),
         "LayerNormalization" => Arc::new(LayerNormalization::new().epsilon(f64_of(class, c, "epsilon")? as f32)),
         "PReLU" => Arc::new(PReLU::new().alpha_initializer(parse(class, c, "alpha_initializer")?)),

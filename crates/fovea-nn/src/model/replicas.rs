@@ -12,8 +12,8 @@ use super::training::{Logs, Model};
 use crate::{Error, Result};
 use fovea_core::{Tensor, TensorId, Variable};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock, Weak};
 
 /// Gradients travel in buckets of this many values by default (4 MB of f32): the transport
 /// reduces one bucket while the backward pass fills the next.
@@ -84,8 +84,48 @@ pub trait Collective: Send + Sync {
 pub fn distribute<M: Model + ?Sized>(model: &M, collective: Arc<dyn Collective>) -> Result<()> {
     let mut guard = model.compiled().lock().expect("compile lock");
     let c = guard.as_mut().ok_or_else(|| Error::Config(format!("{}: compile the model before distributing it", model.name())))?;
+    *CURRENT.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::downgrade(&collective));
     c.replicas = Some(collective);
     Ok(())
+}
+
+/// The job's collective once a model was distributed: layers that reduce across replicas
+/// themselves (a synchronized batch norm) find it here. Weak, so that the job still ends (MPI
+/// finalizes) when the strategy and its models are dropped.
+static CURRENT: RwLock<Option<Weak<dyn Collective>>> = RwLock::new(None);
+
+/// This replica's share of the current step's global batch (f64 bits), set before the
+/// backward pass: [`all_reduce_sum`]'s gradient needs it.
+static STEP_SHARE: AtomicU64 = AtomicU64::new(0x3FF0_0000_0000_0000); // 1.0
+
+/// The collective of the distributed job this process belongs to, if any.
+pub fn current() -> Option<Arc<dyn Collective>> {
+    CURRENT.read().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(Weak::upgrade)
+}
+
+/// The element-wise sum of `t` over all replicas, differentiable (a synchronized batch norm's
+/// statistics); `t` itself outside a distributed job. Every replica must call it at the same
+/// point of its step.
+///
+/// The gradient: replica r's loss counts with weight share_r in the global objective, and its
+/// gradients are scaled by share_r when they are averaged; so the gradient reaching replica r's
+/// `t` is Σ_r' share_r'·g_r' / share_r — another cross-replica sum.
+///
+/// # Errors
+/// When the transport fails.
+pub fn all_reduce_sum(t: &Tensor) -> Result<Tensor> {
+    let Some(collective) = current() else { return Ok(t.clone()) };
+    let sum = |values: &Tensor, factor: f64, collective: &dyn Collective| -> Result<Tensor> {
+        let scaled: Vec<f64> = values.to_vec::<f32>()?.iter().map(|&v| v as f64 * factor).collect();
+        let total: Vec<f32> = collective.all_reduce_sum_f64(scaled)?.into_iter().map(|v| v as f32).collect();
+        Ok(Tensor::from_vec(total, values.shape().clone(), values.device())?)
+    };
+    let value = fovea_core::no_grad(|| sum(t, 1.0, collective.as_ref()))?;
+    Ok(fovea_core::custom_op("all_reduce_sum", &value, &[t], move |_, _, g| {
+        let share = f64::from_bits(STEP_SHARE.load(Ordering::Relaxed));
+        let back = sum(g, share, collective.as_ref()).map_err(|e| fovea_core::Error::Autodiff(format!("all_reduce_sum: {e}")))?;
+        Ok(vec![Some(back.mul_scalar((1.0 / share) as f32)?)])
+    }))
 }
 
 /// The collective a compiled model trains over, if any.
@@ -121,7 +161,9 @@ pub(crate) fn global_loss(collective: &dyn Collective, local_loss: f64, local_co
     if sums[1] <= 0.0 {
         return Err(Error::Config("data-parallel step: no replica had samples".into()));
     }
-    Ok((sums[0] / sums[1], local_count as f64 / sums[1]))
+    let share = local_count as f64 / sums[1];
+    STEP_SHARE.store(share.to_bits(), Ordering::Relaxed);
+    Ok((sums[0] / sums[1], share))
 }
 
 /// Data-parallel gradient averaging overlapped with the backward pass: as each weight's
