@@ -14,10 +14,9 @@ use fovea::vision::applications::{
 };
 use std::path::Path;
 
-type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
+use fovea::nn::model::saved::KEY_PREPROCESS;
 
-/// The metadata key naming the input convention of a converted model.
-const KEY_PREPROCESS: &str = "fovea.preprocess";
+type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// The `keras.applications` models `convert` takes Keras files for (the zoo builds them with
 /// Keras's layer names), with the `preprocess_input` mode each was trained with.
@@ -142,19 +141,11 @@ fn config_input_shape(config: &serde_json::Value) -> Option<(usize, usize, usize
 
 /// Whether `path` holds a functional model (zoo / converted) rather than a `Sequential`.
 pub fn is_functional(path: &Path) -> AnyResult<bool> {
-    let file = read_weights(path)?;
-    let arch = file.metadata.get("fovea.architecture").map(String::as_str).unwrap_or("");
-    Ok(arch.contains("\"class_name\":\"Functional\""))
+    Ok(fovea::nn::model::saved::is_functional(path)?)
 }
 
 fn preprocess_mode(path: &Path, meta: Option<&String>) -> AnyResult<Option<PreprocessMode>> {
-    Ok(match meta.map(String::as_str) {
-        None | Some("none") => None,
-        Some("torch") => Some(PreprocessMode::Torch),
-        Some("caffe") => Some(PreprocessMode::Caffe),
-        Some("tf") => Some(PreprocessMode::Tf),
-        Some(other) => return Err(format!("{}: unknown {KEY_PREPROCESS} {other:?} (torch, caffe, tf or none)", path.display()).into()),
-    })
+    PreprocessMode::from_metadata(meta.map(String::as_str)).map_err(|e| format!("{}: {e}", path.display()).into())
 }
 
 /// Classifies image files with a functional model: for 1,000 outputs, the ImageNet top-`k`

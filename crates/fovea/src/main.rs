@@ -25,6 +25,7 @@ mod export_cmd;
 mod generative_cmd;
 mod model_file;
 mod segmentation_cmd;
+mod serve_cmd;
 mod train_callbacks;
 mod zoo_cmd;
 
@@ -34,7 +35,7 @@ mod zoo_cmd;
     version,
     about = "Fovea: deep learning for computer vision — train, evaluate and inspect models",
     after_help = "Also: `fovea train yolo|unet|autoencoder|vae|gan|dcgan|wgan|wgan-gp|cgan` (detection, segmentation and \
-                  generative models), `fovea generate` and `fovea evaluate-generator`; each has --help."
+                  generative models), `fovea generate`, `fovea evaluate-generator` and `fovea serve`; each has --help."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -725,7 +726,7 @@ fn main() -> ExitCode {
         return r.map_or_else(|e| (eprintln!("error: {e}"), ExitCode::FAILURE).1, |()| ExitCode::SUCCESS);
     }
     // `train vae|gan|...` and `generate` also take options of their own.
-    if let Some(r) = generative_cmd::dispatch(&argv) {
+    if let Some(r) = generative_cmd::dispatch(&argv).or_else(|| serve_cmd::dispatch(&argv)) {
         return r.map_or_else(|e| (eprintln!("error: {e}"), ExitCode::FAILURE).1, |()| ExitCode::SUCCESS);
     }
     let cli = Cli::parse();

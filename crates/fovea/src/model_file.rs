@@ -1,12 +1,11 @@
 //! Model files as the commands read them: `train -o` writes Sequential models, `create` and
 //! `convert` functional ones, and `evaluate` and `predict` take either.
 
-use crate::convert;
 use fovea::core::Tensor;
 use fovea::nn::losses::Loss;
 use fovea::nn::model::functional::Functional;
-use fovea::nn::model::io::{load_functional, load_model};
-use fovea::nn::model::{Logs, Model, Sequential};
+use fovea::nn::model::io::load_model;
+use fovea::nn::model::{Logs, Model, SavedModel, Sequential};
 use fovea::nn::optimizers::Optimizer;
 use std::path::Path;
 
@@ -42,10 +41,9 @@ pub enum ModelFile {
 
 impl ModelFile {
     pub fn load(path: &Path) -> AnyResult<Self> {
-        Ok(if convert::is_functional(path)? {
-            ModelFile::Functional(load_functional(path)?)
-        } else {
-            ModelFile::Sequential(load_model(path)?)
+        Ok(match SavedModel::load(path)? {
+            SavedModel::Functional(net) => ModelFile::Functional(net),
+            SavedModel::Sequential(net) => ModelFile::Sequential(net),
         })
     }
 

@@ -18,6 +18,23 @@ pub enum PreprocessMode {
     Torch,
 }
 
+impl PreprocessMode {
+    /// The mode a model file's `fovea.preprocess` metadata names: `None` for `none` or an
+    /// absent key (pixels scaled to `[0, 1]`, as Fovea's own training pipeline does).
+    ///
+    /// # Errors
+    /// `InvalidArgument` naming the value for anything but `torch`, `caffe`, `tf` or `none`.
+    pub fn from_metadata(value: Option<&str>) -> Result<Option<Self>> {
+        Ok(match value {
+            None | Some("none") => None,
+            Some("torch") => Some(PreprocessMode::Torch),
+            Some("caffe") => Some(PreprocessMode::Caffe),
+            Some("tf") => Some(PreprocessMode::Tf),
+            Some(other) => return Err(Error::invalid("fovea.preprocess", format!("unknown value {other:?} (torch, caffe, tf or none)"))),
+        })
+    }
+}
+
 const CAFFE_BGR_MEAN: [f32; 3] = [103.939, 116.779, 123.68];
 const TORCH_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 const TORCH_STD: [f32; 3] = [0.229, 0.224, 0.225];
