@@ -22,13 +22,28 @@ const SEQUENTIAL: &[(&str, (usize, usize, usize), usize)] = &[
     ("resnet34_geron", (224, 224, 3), 10),
 ];
 
+/// The segmentation models (per-pixel class scores, no classifier to drop), with their
+/// canonical input and default classes: the small U-Net of the MNIST scenes (background and
+/// ten digits), the paper's two-class U-Net, and FCN and SegNet at Pascal VOC's 21 and
+/// CamVid's 12 classes.
+const SEGMENTATION: &[(&str, (usize, usize, usize), usize)] = &[
+    ("unet_small", (128, 128, 1), 11),
+    ("unet", (256, 256, 1), 2),
+    ("fcn8s", (224, 224, 3), 21),
+    ("fcn16s", (224, 224, 3), 21),
+    ("fcn32s", (224, 224, 3), 21),
+    ("segnet", (224, 224, 3), 12),
+];
+
 /// Which zoo model, and how to shape it.
 #[derive(Args)]
 pub struct ZooArgs {
-    /// The model: `lenet5`, `resnet34_geron`, or a `keras.applications`-style name (`resnet50`,
-    /// `vgg16`, `mobilenet_v2`, `xception`, …; `fovea models` lists them all).
+    /// The model: `lenet5`, `resnet34_geron`, a `keras.applications`-style name (`resnet50`,
+    /// `vgg16`, `mobilenet_v2`, `xception`, …) or a segmentation model (`unet_small`, `unet`,
+    /// `fcn8s`, `fcn16s`, `fcn32s`, `segnet`); `fovea models` lists them all.
     pub model: String,
-    /// Output classes of the top (default: 10 for the MNIST and CIFAR models, 1000 for the rest).
+    /// Output classes of the top, or per pixel (default: 10 for the MNIST and CIFAR models, 1000
+    /// for ImageNet's, 11 / 2 / 21 / 12 for unet_small / unet / FCN / SegNet).
     #[arg(long)]
     pub classes: Option<usize>,
     /// Input as HxWxC (default: the model's canonical size, e.g. 224x224x3).
@@ -70,6 +85,21 @@ fn build(args: &ZooArgs) -> AnyResult<ZooModel> {
         }
         return Ok(ZooModel::Sequential(net));
     }
+    if let Some(&(_, default_input, default_classes)) = SEGMENTATION.iter().find(|(n, ..)| *n == name) {
+        if args.no_top {
+            return Err(format!("--no-top: {name} is a segmentation model, with no classifier to leave out").into());
+        }
+        let (input, classes) = (args.input_shape.unwrap_or(default_input), args.classes.unwrap_or(default_classes));
+        let variant = |v| applications::fcn(input, classes, v);
+        return Ok(ZooModel::Functional(match name.as_str() {
+            "unet_small" => applications::unet_small(input, classes)?,
+            "unet" => applications::unet(input, classes)?,
+            "fcn8s" => variant(applications::FcnVariant::Fcn8s)?,
+            "fcn16s" => variant(applications::FcnVariant::Fcn16s)?,
+            "fcn32s" => variant(applications::FcnVariant::Fcn32s)?,
+            _ => applications::segnet(input, classes)?,
+        }));
+    }
     // The CIFAR ResNets are 10-class models; the ImageNet ones have 1,000 classes.
     let default_classes = if matches!(name.as_str(), "resnet20" | "resnet32" | "resnet56") { 10 } else { 1000 };
     let opts = AppOptions {
@@ -78,7 +108,7 @@ fn build(args: &ZooArgs) -> AnyResult<ZooModel> {
         classes: args.classes.unwrap_or(default_classes),
         ..AppOptions::default()
     };
-    let sequential: Vec<&str> = SEQUENTIAL.iter().map(|(n, ..)| *n).collect();
+    let sequential: Vec<&str> = SEQUENTIAL.iter().chain(SEGMENTATION).map(|(n, ..)| *n).collect();
     Ok(ZooModel::Functional(build_by_name(&name, &opts).map_err(|e| format!("{e} (or {})", sequential.join(", ")))?))
 }
 
@@ -143,7 +173,8 @@ fn preprocessing(name: &str) -> &'static str {
 /// `fovea models`: one line per zoo model (or per name in `only`): name, kind, canonical input,
 /// parameters with its default top, and the preprocessing its weights expect.
 pub fn models(only: &[String]) -> AnyResult<String> {
-    let all: Vec<&str> = SEQUENTIAL.iter().map(|(n, ..)| *n).chain(MODEL_NAMES.iter().copied()).collect();
+    let all: Vec<&str> =
+        SEQUENTIAL.iter().map(|(n, ..)| *n).chain(MODEL_NAMES.iter().copied()).chain(SEGMENTATION.iter().map(|(n, ..)| *n)).collect();
     let wanted: Vec<String> = only.iter().map(|n| n.replace('-', "_")).collect();
     if let Some(unknown) = wanted.iter().find(|n| !all.contains(&n.as_str())) {
         return Err(format!("unknown model {unknown:?}, expected one of {}", all.join(", ")).into());
