@@ -105,6 +105,12 @@ fn zoo(name: &str) -> AnyResult<Net> {
         "lenet_like" => Net::Seq(applications::lenet_like((28, 28, 1), 10)?),
         "fashion_cnn" => Net::Seq(applications::fashion_mnist_cnn((28, 28, 1), 10)?),
         "resnet34_geron" => Net::Seq(applications::resnet34_geron((224, 224, 3), 10)?),
+        // Segmentation: per-pixel logits. (FCN's VGG trunk, 134M parameters, would add half a
+        // gigabyte to CI for layers the other models already cover.)
+        // SegNet is not here: its unpooling scatters to each window's argmax, recomputed from
+        // features that two runtimes compute with different rounding, so a near tie can pick
+        // another position. `max_unpool` below checks the mapping on features both read as is.
+        "unet_small" => Net::Fun(applications::unet_small((128, 128, 1), 11)?),
         _ => {
             let classes = if matches!(name, "resnet20" | "resnet32" | "resnet56") { 10 } else { 1000 };
             // Logits rather than the softmax: at random weights a 1,000-way softmax is nearly
@@ -253,10 +259,22 @@ fn nested() -> AnyResult<Net> {
     Ok(Net::Fun(Functional::new(&[&outer_in], &[&y])?))
 }
 
-const SMALL: &[&str] = &["conv_transpose", "activations", "layers_mix", "preprocessing", "nested"];
+/// SegNet's unpooling on features that are the model's input itself (exactly the same numbers
+/// in both runtimes, so the same argmax), odd sizes included (the pooling floors 9 to 4).
+fn max_unpool() -> AnyResult<Net> {
+    let x = Input::named(&[9, 8, 3], "image");
+    let pooled = MaxPooling2D::new((2, 2)).on(&x)?;
+    let decoded = Conv2D::new(3, (3, 3)).padding(Padding::Same).on(&pooled)?;
+    let up = fovea::vision::segmentation::unpool::MaxUnpooling2D::new((2, 2)).on_many(&[&decoded, &x])?;
+    let y = Conv2D::new(4, (3, 3)).padding(Padding::Same).on(&up)?;
+    Ok(Net::Fun(Functional::new(&[&x], &[&y])?))
+}
+
+const SMALL: &[&str] = &["conv_transpose", "activations", "layers_mix", "preprocessing", "nested", "max_unpool"];
 
 fn small(name: &str) -> AnyResult<Net> {
     match name {
+        "max_unpool" => max_unpool(),
         "conv_transpose" => conv_transpose(),
         "activations" => activations(),
         "preprocessing" => preprocessing(),
@@ -273,8 +291,11 @@ fn main() -> AnyResult<()> {
     let picked: Vec<&String> =
         args.iter().enumerate().skip(1).filter(|(_, a)| !a.starts_with("--") && Some(*a) != keras_dir).map(|(_, a)| a).collect();
     std::fs::create_dir_all(&dir)?;
-    let zoo_names: Vec<&str> =
-        ["lenet5", "lenet_like", "fashion_cnn", "resnet34_geron"].into_iter().chain(MODEL_NAMES.iter().copied()).collect();
+    let zoo_names: Vec<&str> = ["lenet5", "lenet_like", "fashion_cnn", "resnet34_geron"]
+        .into_iter()
+        .chain(MODEL_NAMES.iter().copied())
+        .chain(["unet_small"])
+        .collect();
     let mut names: Vec<(&str, bool)> = SMALL.iter().map(|n| (*n, true)).collect();
     if !only_small {
         names.extend(zoo_names.iter().map(|n| (*n, false)));

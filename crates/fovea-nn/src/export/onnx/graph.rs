@@ -105,6 +105,21 @@ impl Graph {
         output
     }
 
+    /// Appends an `op` node with several outputs (`MaxPool` with its indices), named from
+    /// `bases`, and returns their names.
+    pub fn node_outputs(&mut self, op: &str, inputs: &[&str], bases: &[&str], attribute: Vec<AttributeProto>) -> Vec<String> {
+        let outputs: Vec<String> = bases.iter().map(|b| self.unique(b)).collect();
+        self.nodes.push(NodeProto {
+            input: inputs.iter().map(|s| s.to_string()).collect(),
+            output: outputs.clone(),
+            name: outputs[0].clone(),
+            op_type: op.to_string(),
+            attribute,
+            ..Default::default()
+        });
+        outputs
+    }
+
     /// Adds a float initializer and returns its name.
     pub fn f32_const(&mut self, base: &str, dims: &[usize], data: &[f32]) -> String {
         let name = self.unique(base);

@@ -22,6 +22,7 @@ pub const SUPPORTED_CLASSES: &[&str] = &[
     "LayerNormalization",
     "MaxPooling2D",
     "AveragePooling2D",
+    "MaxUnpooling2D",
     "GlobalAveragePooling2D",
     "GlobalMaxPooling2D",
     "Flatten",
@@ -250,6 +251,18 @@ pub fn convert(g: &mut Graph, layer: &dyn Layer, inputs: &[Val], out_shape: &[us
                 "AveragePool"
             };
             out(g.node(op, &[&x.name], &base, attrs), Layout::Nchw)
+        }
+        "MaxUnpooling2D" => {
+            // SegNet's unpooling takes [x, features] and recomputes the pooling's argmax from
+            // the features: ONNX's MaxPool gives those indices (flattened NCHW positions) and
+            // MaxUnpool scatters x back to them, at the features' size.
+            let [x, f] = inputs else { return Err(ctx.err(format!("expected 2 inputs [x, features], got {}", inputs.len()))) };
+            let (x, f) = (g.in_layout(x, Layout::Nchw), g.in_layout(f, Layout::Nchw));
+            let k = ctx.pair("pool_size")?;
+            let window = || vec![ints("kernel_shape", &[k.0 as i64, k.1 as i64]), ints("strides", &[k.0 as i64, k.1 as i64])];
+            let pooled = g.node_outputs("MaxPool", &[&f.name], &[&format!("{base}/pooled"), &format!("{base}/argmax")], window());
+            let shape = g.node("Shape", &[&f.name], &format!("{base}/shape"), vec![]);
+            out(g.node("MaxUnpool", &[&x.name, &pooled[1], &shape], &base, window()), Layout::Nchw)
         }
         "GlobalAveragePooling2D" | "GlobalMaxPooling2D" => {
             let x = g.in_layout(one()?, Layout::Nchw);
