@@ -20,6 +20,8 @@ const SEQUENTIAL: &[(&str, (usize, usize, usize), usize)] = &[
     ("lenet_like", (28, 28, 1), 10),
     ("fashion_cnn", (28, 28, 1), 10),
     ("resnet34_geron", (224, 224, 3), 10),
+    ("mnist_cnn", (28, 28, 1), 10),
+    ("cifar10_cnn", (32, 32, 3), 10),
 ];
 
 /// The segmentation models (per-pixel class scores, no classifier to drop), with their
@@ -74,7 +76,13 @@ fn build(args: &ZooArgs) -> AnyResult<ZooModel> {
     if let Some(&(_, default_input, default_classes)) = SEQUENTIAL.iter().find(|(n, ..)| *n == name) {
         let input = args.input_shape.unwrap_or(default_input);
         let classes = args.classes.unwrap_or(default_classes);
+        if matches!(name.as_str(), "mnist_cnn" | "cifar10_cnn") && input != default_input {
+            let (h, w, c) = default_input;
+            return Err(format!("--input-shape: {name} is the book's model for {h}x{w}x{c} inputs").into());
+        }
         let net = match name.as_str() {
+            "mnist_cnn" => applications::mnist_cnn(classes)?,
+            "cifar10_cnn" => applications::cifar10_cnn(classes)?,
             "lenet5" => applications::lenet5(input, classes)?,
             "lenet_like" => applications::lenet_like(input, classes)?,
             "fashion_cnn" => applications::fashion_mnist_cnn(input, classes)?,

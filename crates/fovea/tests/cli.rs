@@ -53,7 +53,7 @@ fn train_saves_weights_that_evaluate_reproduces() {
 }
 
 #[test]
-fn segmentation_models_are_in_the_zoo_commands() {
+fn segmentation_and_book_models_are_in_the_zoo_commands() {
     // The small U-Net of the MNIST scenes, as Keras counts it (crates/fovea-vision/tests/segmentation.rs).
     let (ok, out, err) = fovea(&["summary", "unet_small"]);
     assert!(ok && out.contains("Total params: 484,027"), "{out}{err}");
@@ -62,6 +62,11 @@ fn segmentation_models_are_in_the_zoo_commands() {
     let row = out.lines().find(|l| l.starts_with("unet_small ")).unwrap_or_else(|| panic!("{out}"));
     assert!(row.contains("128x128x1") && row.contains("484,027"), "{row}");
     assert!(out.lines().any(|l| l.starts_with("segnet ") && l.contains("224x224x3")), "{out}");
+    // The seeds' reference CNNs (SPEC §2.2).
+    let (ok, out, err) = fovea(&["summary", "mnist_cnn"]);
+    assert!(ok && out.contains("Total params: 3,274,634"), "{out}{err}");
+    let (ok, out, err) = fovea(&["summary", "cifar10_cnn"]);
+    assert!(ok && out.contains("Total params: 233,130"), "{out}{err}");
     let (ok, _, err) = fovea(&["summary", "unet_small", "--no-top"]);
     assert!(!ok && err.contains("unet_small is a segmentation model"), "{err}");
 }

@@ -2,6 +2,7 @@
 
 mod alexnet;
 mod aspp;
+mod book;
 mod fashion;
 mod fcn;
 mod googlenet;
@@ -25,6 +26,7 @@ mod xception;
 
 pub use alexnet::alexnet;
 pub use aspp::aspp;
+pub use book::{cifar10_cnn, count_params, dense_kernel_as_conv, inception_block_a, localization_cnn, mnist_cnn, sliding_window_net};
 pub use fashion::fashion_mnist_cnn;
 pub use fcn::{fcn, FcnVariant};
 pub use googlenet::{googlenet, googlenet_inference, googlenet_with_aux, GOOGLENET_AUX_LOSS_WEIGHT, GOOGLENET_LOSS_WEIGHTS};
@@ -44,5 +46,5 @@ pub use torchvision::{
     convert_torchvision, load_torchvision, torchvision_classes, torchvision_model, torchvision_rules, TORCHVISION_ARCHS,
 };
 pub use unet::{unet, unet_small, unet_with, UNetOptions};
-pub use vgg::{vgg16, vgg19};
+pub use vgg::{vgg11, vgg13, vgg16, vgg19};
 pub use xception::xception;

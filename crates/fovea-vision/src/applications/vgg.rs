@@ -11,6 +11,23 @@ use fovea_nn::layers::{Conv2D, Dense, Flatten, GlobalAveragePooling2D, GlobalMax
 use fovea_nn::model::functional::{Connect, Functional, Input, Node};
 use fovea_nn::Result;
 
+/// VGG-11 (the paper's configuration A): blocks of 1, 1, 2, 2, 2 convolutions; 132,863,336
+/// parameters at 224×224×3 with 1000 classes (torchvision's `vgg11` has the same layers).
+///
+/// # Errors
+/// An input under 32×32, or `classes = 0` with the top.
+pub fn vgg11(opts: &AppOptions) -> Result<Functional> {
+    vgg(opts, "vgg11", [1, 1, 2, 2, 2])
+}
+
+/// VGG-13 (configuration B): blocks of 2, 2, 2, 2, 2 convolutions; 133,047,848 parameters.
+///
+/// # Errors
+/// An input under 32×32, or `classes = 0` with the top.
+pub fn vgg13(opts: &AppOptions) -> Result<Functional> {
+    vgg(opts, "vgg13", [2, 2, 2, 2, 2])
+}
+
 /// VGG-16: blocks of 2, 2, 3, 3, 3 convolutions.
 ///
 /// # Errors

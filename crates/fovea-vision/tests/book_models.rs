@@ -1,0 +1,90 @@
+//! The seeds' reference models against SPEC §2.2's parameter counts, the inception block's
+//! shape, the sliding-window net's windows, and the FC → conv equivalence.
+
+use fovea_core::{Device, Tensor};
+use fovea_nn::layers::{Conv2D, Dense, Flatten};
+use fovea_nn::model::functional::{Functional, Input};
+use fovea_nn::model::{Model, Sequential};
+use fovea_vision::applications::{
+    cifar10_cnn, count_params, dense_kernel_as_conv, inception_block_a, localization_cnn, mnist_cnn, sliding_window_net, vgg11, vgg13,
+    AppOptions,
+};
+
+#[test]
+fn the_books_cnns_have_the_derived_parameter_counts() {
+    // conv1 832, conv2 51,264, dense1024 3,212,288, logits 10,250.
+    let m = mnist_cnn(10).unwrap();
+    assert_eq!(count_params(&m), 3_274_634);
+    assert!(m.summary().unwrap().contains("Total params: 3,274,634"));
+    // 4,864 + 102,464 + 51,232 + 65,664 + 8,256 + 650.
+    assert_eq!(count_params(&cifar10_cnn(10).unwrap()), 233_130);
+    // 2,432 + 51,264 + 51,232, box head 153,604, presence head 38,401.
+    let loc = localization_cnn().unwrap();
+    assert_eq!(count_params(&loc), 296_933);
+    let out: Vec<Vec<Option<usize>>> = loc.outputs().iter().map(|n| n.shape().clone()).collect();
+    assert_eq!(out, vec![vec![None, Some(4)], vec![None, Some(1)]]);
+    let msg = mnist_cnn(0).err().unwrap().to_string();
+    assert!(msg.contains("mnist_cnn") && msg.contains("received 0"), "{msg}");
+}
+
+#[test]
+fn vgg11_and_vgg13_match_the_paper_configurations() {
+    // Configurations A and B: the counts torchvision's vgg11 / vgg13 report.
+    assert_eq!(count_params(&vgg11(&AppOptions::default()).unwrap()), 132_863_336);
+    assert_eq!(count_params(&vgg13(&AppOptions::default()).unwrap()), 133_047_848);
+}
+
+#[test]
+fn inception_block_a_makes_384_channels_with_317024_parameters() {
+    let x = Input::new(&[35, 35, 384]);
+    let y = inception_block_a(&x, "mixed_a").unwrap();
+    assert_eq!(y.shape(), &vec![None, Some(35), Some(35), Some(384)]);
+    let block = Functional::new(&[&x], &[&y]).unwrap();
+    assert_eq!(count_params(&block), 317_024);
+}
+
+#[test]
+fn the_sliding_window_net_scores_every_window_in_one_pass() {
+    // The seeds' net: a 14×14 window gives one score vector; a 16×16 image gives 2×2, the
+    // windows at offsets 0 and 2 (the pooling's stride), each equal to the net on that crop.
+    let window = sliding_window_net((14, 14), 4).unwrap();
+    let image_net = sliding_window_net((16, 16), 4).unwrap();
+    image_net.set_weights(&window.get_weights()).unwrap();
+    let image = Tensor::random_uniform([1, 16, 16, 3], 0.0, 1.0, Some(3), Device::Cpu).unwrap();
+    let all = image_net.predict(&image, 1).unwrap();
+    assert_eq!(all.dims(), &[1, 2, 2, 4]);
+    let all = all.to_vec::<f32>().unwrap();
+    for (wy, wx) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+        let crop = image.narrow(1, 2 * wy, 14).unwrap().narrow(2, 2 * wx, 14).unwrap();
+        let one = window.predict(&crop, 1).unwrap().to_vec::<f32>().unwrap();
+        let at = &all[(wy * 2 + wx) * 4..(wy * 2 + wx + 1) * 4];
+        for (a, b) in one.iter().zip(at) {
+            assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "window ({wy}, {wx}): {one:?} vs {at:?}");
+        }
+    }
+    assert!(sliding_window_net((13, 20), 4).is_err());
+}
+
+#[test]
+fn a_dense_layer_after_flatten_equals_a_valid_convolution_of_the_same_kernel() {
+    // The seeds' FC 400 on 5×5×16 features (the VGG case is FC 4096 on 7×7×512: same algebra).
+    let (h, w, c, units) = (5, 5, 16, 400);
+    let fc = Sequential::with_input_shape(&[h, w, c]);
+    fc.add(Flatten::new()).unwrap();
+    fc.add(Dense::new(units)).unwrap();
+    fc.build_for(&[h, w, c]).unwrap();
+    let conv = Sequential::with_input_shape(&[h, w, c]);
+    conv.add(Conv2D::new(units, (h, w))).unwrap();
+    conv.build_for(&[h, w, c]).unwrap();
+    let [kernel, bias] = &fc.get_weights()[..] else { panic!("dense kernel and bias") };
+    conv.set_weights(&[dense_kernel_as_conv(kernel, (h, w, c)).unwrap(), bias.clone()]).unwrap();
+    let x = Tensor::random_uniform([3, h, w, c], -1.0, 1.0, Some(9), Device::Cpu).unwrap();
+    let a = fc.predict(&x, 3).unwrap().to_vec::<f32>().unwrap();
+    let b = conv.predict(&x, 3).unwrap().to_vec::<f32>().unwrap();
+    assert_eq!(a.len(), 3 * units);
+    assert_eq!(b.len(), a.len(), "the conv gives 1×1×{units} per image");
+    let worst = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+    assert!(worst < 1e-4, "{worst}");
+    let e = dense_kernel_as_conv(kernel, (4, 5, 16)).unwrap_err().to_string();
+    assert!(e.contains("expected a kernel of [320, units]") && e.contains("[400, 400]"), "{e}");
+}
