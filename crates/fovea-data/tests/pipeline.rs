@@ -692,3 +692,59 @@ fn shard_keeps_every_nth_element_and_counts_them() {
         assert!(e.contains("expected 0 <= index < num_shards") && e.contains(&format!("index {i} of {n} shards")), "{e}");
     }
 }
+
+#[test]
+fn sample_from_datasets_draws_by_weight_and_keeps_every_element_without_stopping() {
+    // Two endless sources, 0s and 1s: the share of 1s follows the weights.
+    let zeros = Dataset::from_tensor_slices(t(&[0.0], &[1])).unwrap().repeat(None);
+    let ones = Dataset::from_tensor_slices(t(&[1.0], &[1])).unwrap().repeat(None);
+    let mixed = Dataset::sample_from_datasets(vec![zeros.clone(), ones.clone()], Some(vec![0.8, 0.2]), Some(5), false).unwrap();
+    assert_eq!(mixed.cardinality(), Cardinality::Infinite);
+    let draws = values(&mixed.take(5000));
+    let share = draws.iter().sum::<f32>() / 5000.0;
+    assert!((share - 0.2).abs() < 0.02, "share of the 0.2-weighted source: {share}");
+    // The same seed draws the same first pass; the next pass of the same dataset draws anew.
+    let again = Dataset::sample_from_datasets(vec![zeros.clone(), ones.clone()], Some(vec![0.8, 0.2]), Some(5), false).unwrap();
+    assert_eq!(values(&again.take(5000)), draws);
+    assert_ne!(values(&mixed.take(5000)), draws);
+    // Finite sources: without stopping, each element comes out exactly once.
+    let (a, b) = (scalars(30), Dataset::from_tensor_slices(t(&[100.0, 101.0, 102.0], &[3])).unwrap());
+    let all = Dataset::sample_from_datasets(vec![a.clone(), b.clone()], None, Some(1), false).unwrap();
+    assert_eq!(all.cardinality(), Cardinality::Finite(33));
+    let mut got = values(&all);
+    got.sort_by(f32::total_cmp);
+    let mut want: Vec<f32> = (0..30).map(|i| i as f32).chain([100.0, 101.0, 102.0]).collect();
+    want.sort_by(f32::total_cmp);
+    assert_eq!(got, want);
+    // With stop_on_empty_dataset, the first empty source ends it: the 3-element one runs out
+    // long before the 30-element one.
+    let stopped = values(&Dataset::sample_from_datasets(vec![a.clone(), b.clone()], None, Some(1), true).unwrap());
+    assert!(stopped.len() < 33 && stopped.iter().filter(|v| **v >= 100.0).count() == 3, "{stopped:?}");
+    for bad in [vec![1.0], vec![1.0, -1.0], vec![0.0, 0.0], vec![f64::NAN, 1.0]] {
+        let Err(e) = Dataset::sample_from_datasets(vec![a.clone(), b.clone()], Some(bad.clone()), None, false) else { panic!("{bad:?}") };
+        assert!(e.to_string().contains("expected 2 finite, non-negative weights"), "{e}");
+    }
+}
+
+#[test]
+fn rejection_resample_balances_classes_and_tags_each_element_with_its_class() {
+    // 90% class 0, 10% class 1, resampled to half and half.
+    let labels: Vec<f32> = (0..4000).map(|i| if i % 10 == 0 { 1.0 } else { 0.0 }).collect();
+    let ds = Dataset::from_tensor_slices(t(&labels, &[4000])).unwrap();
+    let class_of = |e: &Element| Ok(e.tensor()?.to_scalar::<f32>()? as usize);
+    for initial in [Some(&[0.9, 0.1][..]), None] {
+        let balanced = ds.rejection_resample(class_of, &[0.5, 0.5], initial, Some(11)).unwrap();
+        let pairs = balanced.collect().unwrap();
+        let classes: Vec<i64> = pairs.iter().map(|p| p.get(0).unwrap().tensor().unwrap().to_scalar::<i64>().unwrap()).collect();
+        let elements: Vec<f32> = pairs.iter().map(|p| p.get(1).unwrap().tensor().unwrap().to_scalar::<f32>().unwrap()).collect();
+        assert!(classes.iter().zip(&elements).all(|(c, e)| *c as f32 == *e), "each pair is (class, element)");
+        let share = classes.iter().filter(|c| **c == 1).count() as f64 / classes.len() as f64;
+        // Class 1 (400 elements) is never rejected once it is the rarest; class 0 is kept at 1/9.
+        assert!((share - 0.5).abs() < 0.06 && classes.len() > 600, "initial {initial:?}: {} kept, share of class 1 {share}", classes.len());
+    }
+    let bad = ds.rejection_resample(|_| Ok(2), &[0.5, 0.5], None, Some(1)).unwrap();
+    let e = bad.iter().next().unwrap().err().unwrap().to_string();
+    assert!(e.contains("class_func returned class 2, outside the 2 classes"), "{e}");
+    assert!(ds.rejection_resample(class_of, &[0.5, -0.5], None, None).is_err());
+    assert!(ds.rejection_resample(class_of, &[0.5, 0.5], Some(&[1.0]), None).is_err());
+}

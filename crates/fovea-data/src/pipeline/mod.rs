@@ -22,11 +22,13 @@ mod cache;
 mod element;
 mod fit;
 mod parallel;
+mod resample;
 mod sources;
 mod split;
 mod transform;
 
 pub use element::Element;
+pub use resample::ClassFn;
 pub use split::{SplitBound, SplitSpec};
 
 use crate::Result;
