@@ -33,6 +33,7 @@ mod codec;
 mod color;
 mod crop;
 mod draw;
+mod jitter;
 mod jpeg_markers;
 mod patches;
 mod random;
@@ -50,6 +51,7 @@ pub use crop::{
     rot90, transpose, CropMethod,
 };
 pub use draw::{draw_bounding_boxes, save_image_grid};
+pub use jitter::{random_channel_swap, random_gaussian_noise, random_grayscale, random_scale_jitter};
 pub use patches::extract_patches;
 pub use random::{
     adjust_jpeg_quality, random_brightness, random_contrast, random_crop, random_flip_left_right, random_flip_up_down, random_hue,
