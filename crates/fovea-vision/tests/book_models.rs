@@ -88,3 +88,85 @@ fn a_dense_layer_after_flatten_equals_a_valid_convolution_of_the_same_kernel() {
     let e = dense_kernel_as_conv(kernel, (4, 5, 16)).unwrap_err().to_string();
     assert!(e.contains("expected a kernel of [320, units]") && e.contains("[400, 400]"), "{e}");
 }
+
+mod lecun {
+    use super::*;
+    use fovea_core::testing::gradcheck;
+    use fovea_vision::applications::{c3_kernel, lenet5_original, rbf, subsample, C3_CONNECTIONS};
+
+    #[test]
+    fn the_original_lenet5_has_lecuns_60840_parameters_layer_by_layer() {
+        let m = lenet5_original().unwrap();
+        let per_layer: Vec<usize> = m.layers().iter().map(|l| count_params(l.as_ref())).filter(|&n| n > 0).collect();
+        // C1, S2, C3 (60 connections of 5×5 + 16 biases), S4, C5, F6, RBF output.
+        assert_eq!(per_layer, vec![156, 12, 1_516, 32, 48_120, 10_164, 840]);
+        assert_eq!(count_params(&m), 60_840);
+        let x = Tensor::random_uniform([2, 32, 32, 1], 0.0, 1.0, Some(1), Device::Cpu).unwrap();
+        assert_eq!(m.predict(&x, 2).unwrap().dims(), &[2, 10]);
+    }
+
+    #[test]
+    fn c3_reads_only_the_maps_of_table_one() {
+        assert_eq!(C3_CONNECTIONS.iter().map(|c| c.len()).sum::<usize>(), 60);
+        let w = Tensor::random_uniform([1500], -1.0, 1.0, Some(2), Device::Cpu).unwrap();
+        let k = c3_kernel(&w).unwrap();
+        assert_eq!(k.dims(), &[5, 5, 6, 16]);
+        let k = k.to_vec::<f32>().unwrap();
+        for out in 0..16 {
+            for input in 0..6 {
+                let taps: Vec<f32> = (0..25).map(|t| k[(t * 6 + input) * 16 + out]).collect();
+                let connected = C3_CONNECTIONS[out].contains(&input);
+                assert_eq!(taps.iter().all(|v| *v == 0.0), !connected, "map {out} from S2 map {input}");
+            }
+        }
+        // Every connected weight appears exactly once in the kernel.
+        let mut used: Vec<f32> = k.iter().copied().filter(|v| *v != 0.0).collect();
+        let mut all = w.to_vec::<f32>().unwrap();
+        used.sort_by(f32::total_cmp);
+        all.sort_by(f32::total_cmp);
+        assert_eq!(used, all);
+    }
+
+    #[test]
+    fn subsampling_partial_connections_and_rbf_have_finite_difference_gradients() {
+        let x = Tensor::random_uniform([2, 4, 6, 3], -1.0, 1.0, Some(3), Device::Cpu).unwrap();
+        let coef = Tensor::random_uniform([3], 0.1, 0.5, Some(4), Device::Cpu).unwrap();
+        let bias = Tensor::random_uniform([3], -0.5, 0.5, Some(5), Device::Cpu).unwrap();
+        gradcheck(|t| subsample(&t[0], &t[1], &t[2]), &[x, coef, bias], 1e-3, 2e-2).unwrap();
+        let w = Tensor::random_uniform([1500], -1.0, 1.0, Some(6), Device::Cpu).unwrap();
+        gradcheck(|t| c3_kernel(&t[0]), &[w], 1e-3, 2e-2).unwrap();
+        let f = Tensor::random_uniform([3, 7], -1.0, 1.0, Some(7), Device::Cpu).unwrap();
+        let centres = Tensor::random_uniform([7, 4], -1.0, 1.0, Some(8), Device::Cpu).unwrap();
+        gradcheck(|t| rbf(&t[0], &t[1]), &[f.clone(), centres.clone()], 1e-3, 2e-2).unwrap();
+        // The RBF scores are minus squared distances: the centre itself scores 0, the best.
+        let c0 = centres.narrow(1, 0, 1).unwrap().reshape(&[1, 7]).unwrap();
+        let s = rbf(&c0, &centres).unwrap().to_vec::<f32>().unwrap();
+        assert!(s[0].abs() < 1e-5 && s[1..].iter().all(|v| *v < s[0]), "{s:?}");
+    }
+
+    #[test]
+    fn the_original_lenet5_learns_a_two_class_task_from_its_rbf_scores() {
+        use fovea_nn::losses::{Loss, LossKind};
+        use fovea_nn::model::FitOptions;
+        use fovea_nn::optimizers::Optimizer;
+        // A bright 8×8 square on the left half (class 0) or the right half (class 1).
+        let n = 64;
+        let mut pixels = vec![0f32; n * 32 * 32];
+        for i in 0..n {
+            let (top, left) = (4 + (i * 7) % 16, if i % 2 == 0 { 2 + i % 6 } else { 20 + i % 4 });
+            for r in top..top + 8 {
+                for c in left..left + 8 {
+                    pixels[i * 1024 + r * 32 + c] = 1.0;
+                }
+            }
+        }
+        let x = Tensor::from_vec(pixels, [n, 32, 32, 1], Device::Cpu).unwrap();
+        let y = Tensor::from_vec((0..n).map(|i| (i % 2) as f32).collect::<Vec<_>>(), [n], Device::Cpu).unwrap();
+        fovea_core::set_seed(3);
+        let m = lenet5_original().unwrap();
+        m.compile(Optimizer::adam(0.01), LossKind::SparseCategoricalCrossentropy { from_logits: true }.into(), &["accuracy"]).unwrap();
+        let h = m.fit(&x, &y, FitOptions { epochs: 15, batch_size: 16, verbose: 0, seed: Some(1), ..Default::default() }).unwrap();
+        let acc = *h.history["accuracy"].last().unwrap();
+        assert!(acc > 0.95, "training accuracy {acc} after 15 epochs: {:?}", h.history["loss"]);
+    }
+}

@@ -9,6 +9,7 @@ mod googlenet;
 mod imagenet;
 mod inception_v3;
 mod lenet;
+mod lenet_original;
 mod mobilenet;
 mod options;
 mod preprocess;
@@ -33,6 +34,7 @@ pub use googlenet::{googlenet, googlenet_inference, googlenet_with_aux, GOOGLENE
 pub use imagenet::{decode_predictions, imagenet_classes, Prediction, IMAGENET_CLASSES};
 pub use inception_v3::inception_v3;
 pub use lenet::{lenet5, lenet_like};
+pub use lenet_original::{c3_kernel, lenet5_original, rbf, subsample, PartialConv2D, RbfOutput, Subsampling2D, C3_CONNECTIONS};
 pub use mobilenet::{mobilenet, mobilenet_v2};
 pub use options::{AppOptions, Pooling};
 pub use preprocess::{preprocess_input, PreprocessMode};
