@@ -146,7 +146,7 @@ mod lecun {
 
     #[test]
     fn the_original_lenet5_learns_a_two_class_task_from_its_rbf_scores() {
-        use fovea_nn::losses::{Loss, LossKind};
+        use fovea_nn::losses::LossKind;
         use fovea_nn::model::FitOptions;
         use fovea_nn::optimizers::Optimizer;
         // A bright 8×8 square on the left half (class 0) or the right half (class 1).
