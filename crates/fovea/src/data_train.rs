@@ -80,31 +80,29 @@ fn zoo_sizes(model: &str) -> ((usize, usize), usize) {
     match model {
         "lenet5" | "lenet-like" => ((28, 28), 12),
         "fashion-cnn" => ((28, 28), 8),
-        "resnet34" => ((224, 224), 1),
         _ => ((224, 224), 1),
     }
 }
 
 impl DataArgs {
     /// Reads `--data DIR` (None without it): prints Keras's "Found N files belonging to K
-    /// classes." and the split, and checks that the zoo `model` (None for `--spec`/`--resume`)
-    /// can take the images before any is decoded.
+    /// classes." and the split. Images default to the zoo `model`'s canonical size; when
+    /// `built` (not `--spec`/`--resume`), the model is checked to take them before any is
+    /// decoded.
     ///
     /// # Errors
     /// One line naming the folder or the file: a missing or empty folder, one without class
     /// sub-folders, an image that cannot be decoded, a split outside [0, 1) or leaving a
     /// subset empty, images smaller than the model's minimum.
-    pub fn load(&self, model: Option<&str>, validation_split: f64, seed: u64, verbose: bool) -> AnyResult<Option<Folder>> {
+    pub fn load(&self, model: &str, built: bool, validation_split: f64, seed: u64, verbose: bool) -> AnyResult<Option<Folder>> {
         let Some(dir) = &self.data else { return Ok(None) };
         if !(0.0..1.0).contains(&validation_split) {
             return Err(format!("--validation-split must be in [0, 1) with --data, got {validation_split}").into());
         }
-        let ((h, w), min) = zoo_sizes(model.unwrap_or(""));
+        let ((h, w), min) = zoo_sizes(model);
         let (h, w) = self.image_size.unwrap_or((h, w));
-        if let Some(name) = model {
-            if h.min(w) < min {
-                return Err(format!("{name} needs images of at least {min}x{min}, received --image-size {h}x{w}").into());
-            }
+        if built && h.min(w) < min {
+            return Err(format!("{model} needs images of at least {min}x{min}, received --image-size {h}x{w}").into());
         }
         let color = match self.color_mode.unwrap_or(ColorArg::Rgb) {
             ColorArg::Grayscale => ColorMode::Grayscale,

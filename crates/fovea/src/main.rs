@@ -583,16 +583,17 @@ fn run(cli: Cli) -> AnyResult<()> {
                 }
             }
             callbacks.check(validation_split)?;
-            let zoo = (spec.is_none() && resume.is_none()).then(|| zoo_name(model));
-            let (mut x, mut y, held_out, (input, classes), source) = match data_args.load(zoo, validation_split, seed, verbose > 0)? {
-                Some(f) => (f.x, f.y, f.validation.map(|v| ("Validation", v)), f.geometry, f.name),
-                None => {
-                    let data = dataset.load()?;
-                    let test = (images(&data.test_images, dataset)?, data.test_labels.clone());
-                    let train = (images(&data.train_images, dataset)?, data.train_labels.clone());
-                    (train.0, train.1, Some(("Test", test)), dataset.geometry(), dataset.name().to_string())
-                }
-            };
+            let built = spec.is_none() && resume.is_none();
+            let (mut x, mut y, held_out, (input, classes), source) =
+                match data_args.load(zoo_name(model), built, validation_split, seed, verbose > 0)? {
+                    Some(f) => (f.x, f.y, f.validation.map(|v| ("Validation", v)), f.geometry, f.name),
+                    None => {
+                        let data = dataset.load()?;
+                        let test = (images(&data.test_images, dataset)?, data.test_labels.clone());
+                        let train = (images(&data.train_images, dataset)?, data.train_labels.clone());
+                        (train.0, train.1, Some(("Test", test)), dataset.geometry(), dataset.name().to_string())
+                    }
+                };
             // A folder's validation files are already held out; fit gets them as validation data.
             let validation_split = if data_args.data.is_some() { 0.0 } else { validation_split };
             if let Some(n) = limit {

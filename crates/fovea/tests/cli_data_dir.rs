@@ -188,6 +188,9 @@ fn bad_folders_and_flags_give_one_clear_error() {
     run(train(&corrupt, &["--image-size", "0x0"]), "\"0x0\"");
     run(train(&corrupt, &["--image-size", "28"]), "expected two positive sizes HxW");
     run(train(&corrupt, &["--image-size", "8x8"]), "lenet5 needs images of at least 12x12, received --image-size 8x8");
+    let mut fashion = train(&corrupt, &["--image-size", "6x6"]);
+    fashion[1] = "fashion-cnn".into();
+    run(fashion, "fashion-cnn needs images of at least 8x8, received --image-size 6x6");
     run(train(&corrupt, &["--dataset", "mnist"]), "cannot be used with");
     run(train(&corrupt, &["--validation-split", "1.5"]), "--validation-split must be in [0, 1)");
     // The split leaves no validation file among three.
