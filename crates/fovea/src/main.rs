@@ -19,6 +19,7 @@ mod bench;
 use std::process::ExitCode;
 
 mod convert;
+mod data_train;
 mod detection_cmd;
 mod distributed_cmd;
 mod export_cmd;
@@ -140,6 +141,8 @@ enum Command {
         history: Option<PathBuf>,
         #[command(flatten)]
         callbacks: train_callbacks::CallbackArgs,
+        #[command(flatten)]
+        data_args: data_train::DataArgs,
         /// 0 silent, 1 progress bar (one line per epoch when not a terminal), 2 one line per epoch.
         #[arg(long, default_value_t = 1)]
         verbose: u8,
@@ -550,6 +553,7 @@ fn run(cli: Cli) -> AnyResult<()> {
             plot,
             history: history_path,
             callbacks,
+            data_args,
             verbose,
             device,
             precision,
@@ -579,19 +583,30 @@ fn run(cli: Cli) -> AnyResult<()> {
                 }
             }
             callbacks.check(validation_split)?;
-            let data = dataset.load()?;
-            let (mut x, mut y) = (images(&data.train_images, dataset)?, data.train_labels.clone());
+            let built = spec.is_none() && resume.is_none();
+            let (mut x, mut y, held_out, (input, classes), source) =
+                match data_args.load(zoo_name(model), built, validation_split, seed, verbose > 0)? {
+                    Some(f) => (f.x, f.y, f.validation.map(|v| ("Validation", v)), f.geometry, f.name),
+                    None => {
+                        let data = dataset.load()?;
+                        let test = (images(&data.test_images, dataset)?, data.test_labels.clone());
+                        let train = (images(&data.train_images, dataset)?, data.train_labels.clone());
+                        (train.0, train.1, Some(("Test", test)), dataset.geometry(), dataset.name().to_string())
+                    }
+                };
+            // A folder's validation files are already held out; fit gets them as validation data.
+            let validation_split = if data_args.data.is_some() { 0.0 } else { validation_split };
             if let Some(n) = limit {
                 let n = n.min(x.dims()[0]);
                 x = x.narrow(0, 0, n)?;
                 y = y.narrow(0, 0, n)?;
             }
-            let (input, classes) = dataset.geometry();
             let (net, what) = match (&spec, &resume) {
                 (_, Some(path)) => (load_compiled(path)?, path.display().to_string()),
                 (Some(path), None) => (model_from_spec(path, input)?, path.display().to_string()),
                 (None, None) => (build(model, input, classes)?, zoo_name(model).to_string()),
             };
+            let net = if data_args.augment { data_train::augment(net, input, seed)? } else { net };
             // The data stays on the host; `fit` and `evaluate` upload each batch to the model.
             net.to(device)?;
             if resume.is_none() {
@@ -615,30 +630,37 @@ fn run(cli: Cli) -> AnyResult<()> {
             } else {
                 let saved = image_input(net.input_shape(), std::path::Path::new(&what))?;
                 if saved != input {
-                    return Err(format!("{what} takes {saved:?} inputs but {} images are {input:?}", dataset.name()).into());
+                    return Err(format!("{what} takes {saved:?} inputs but {source} images are {input:?}").into());
                 }
             }
             distributed_cmd::distribute(&net)?;
             if verbose > 0 {
                 println!("{}", net.summary()?);
                 println!(
-                    "Training {} on {} {} images ({:.0}% held out for validation){}",
+                    "Training {} on {} {} images ({} held out for validation){}",
                     what,
                     x.dims()[0],
-                    dataset.name(),
-                    validation_split * 100.0,
+                    source,
+                    match &held_out {
+                        Some(("Validation", (v, _))) => format!("{} more", v.dims()[0]),
+                        _ => format!("{:.0}%", validation_split * 100.0),
+                    },
                     if replicas > 1 { format!(" with {replicas} replicas") } else { String::new() }
                 );
             }
             let mut callbacks = callbacks.build(&net, rank == 0);
             let mut callbacks: Vec<&mut dyn fovea::nn::callbacks::Callback> = callbacks.iter_mut().map(|c| c.as_mut() as _).collect();
-            let options = FitOptions { epochs, batch_size, validation_split, verbose, seed: Some(seed), ..Default::default() };
+            let validation_data = held_out.as_ref().filter(|(l, _)| *l == "Validation").map(|(_, v)| v.clone());
+            let options =
+                FitOptions { epochs, batch_size, validation_split, validation_data, verbose, seed: Some(seed), ..Default::default() };
             let history = net.fit_with_callbacks(&x, &y, options, &mut callbacks)?;
             if rank > 0 {
                 return Ok(());
             }
-            let test = net.evaluate(&images(&data.test_images, dataset)?, &data.test_labels, 256)?;
-            println!("Test loss: {:.4} - Test accuracy: {:.4}", test["loss"], test["accuracy"]);
+            if let Some((label, (x, y))) = held_out {
+                let m = net.evaluate(&x, &y, 256)?;
+                println!("{label} loss: {:.4} - {label} accuracy: {:.4}", m["loss"], m["accuracy"]);
+            }
             if let Some(path) = output {
                 save_model(&net, &path)?;
                 println!("Saved the model (architecture, weights, optimizer state) to {}", path.display());
@@ -648,7 +670,7 @@ fn run(cli: Cli) -> AnyResult<()> {
                 println!("Saved the per-epoch logs to {}", path.display());
             }
             if let Some(path) = plot {
-                let title = format!("{} on {}", zoo_name(model), dataset.name());
+                let title = format!("{} on {source}", zoo_name(model));
                 plot_history(&history, &path, &CurveOptions { title: Some(title), ..Default::default() })?;
                 println!("Saved the learning curves to {}", path.display());
             }
