@@ -270,7 +270,7 @@ fn run_backward(
                     TWICE_DIFFERENTIABLE.join(", ")
                 )));
             }
-            let input_grads = (node.backward)(&node.inputs, t, &g)?;
+            let input_grads = crate::profile::span("backward", || node.name.to_string(), || (node.backward)(&node.inputs, t, &g))?;
             if input_grads.len() != node.inputs.len() {
                 return Err(Error::Autodiff(format!(
                     "{}: backward returned {} gradients for {} inputs",

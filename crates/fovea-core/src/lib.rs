@@ -33,6 +33,7 @@ mod error;
 mod half_tests;
 pub mod io;
 pub mod ops;
+pub mod profile;
 pub mod random;
 mod shape;
 mod storage;

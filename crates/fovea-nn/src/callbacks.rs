@@ -401,6 +401,33 @@ impl Callback for BackupAndRestore {
     }
 }
 
+/// Records a timeline of training — each layer's forward pass, each backward op, each
+/// optimizer update — and writes it to `path` in Chrome's trace format when training ends
+/// (open it in Perfetto or `chrome://tracing`). Uses [`fovea_core::profile`].
+pub struct Profiler {
+    path: PathBuf,
+}
+
+impl Profiler {
+    /// A profiler writing its trace to `path` (atomically).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Profiler { path: path.into() }
+    }
+}
+
+impl Callback for Profiler {
+    fn on_train_begin(&mut self, _ctx: &mut CallbackContext<'_>) -> Result<()> {
+        fovea_core::profile::start();
+        Ok(())
+    }
+
+    fn on_train_end(&mut self, _ctx: &mut CallbackContext<'_>) -> Result<()> {
+        let events = fovea_core::profile::stop();
+        fovea_core::io::write_atomic(&self.path, fovea_core::profile::chrome_trace(&events).as_bytes())?;
+        Ok(())
+    }
+}
+
 /// Whether this process is replica 0 of a data-parallel job, or trains alone.
 fn is_chief(ctx: &CallbackContext<'_>) -> bool {
     ctx.compiled.lock().expect("compile lock").as_ref().and_then(|c| c.replicas.as_ref()).is_none_or(|r| r.rank() == 0)
@@ -432,6 +459,31 @@ impl<F: FnMut(usize, &Logs) + Send> Callback for LambdaCallback<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_profiler_writes_forward_backward_and_optimizer_spans_as_a_chrome_trace() {
+        use crate::layers::Dense;
+        use crate::model::{FitOptions, Model, Sequential};
+        let m = Sequential::with_input_shape(&[3]);
+        m.add(Dense::new(4).named("hidden").unwrap()).unwrap();
+        m.compile(crate::optimizers::Optimizer::sgd(0.1, 0.0, false), crate::losses::Loss::from_name("mse").unwrap(), &[]).unwrap();
+        let x = fovea_core::Tensor::ones([8, 3], fovea_core::DType::F32, fovea_core::Device::Cpu).unwrap();
+        let y = fovea_core::Tensor::zeros([8, 4], fovea_core::DType::F32, fovea_core::Device::Cpu).unwrap();
+        let path = std::env::temp_dir().join(format!("fovea-profile-{}.json", std::process::id()));
+        let mut profiler = Profiler::new(&path);
+        m.fit_with_callbacks(&x, &y, FitOptions { epochs: 2, batch_size: 4, verbose: 0, ..Default::default() }, &mut [&mut profiler])
+            .unwrap();
+        let trace: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let events = trace["traceEvents"].as_array().unwrap();
+        let count =
+            |cat: &str, name: &str| events.iter().filter(|e| e["cat"] == cat && e["name"].as_str().unwrap().starts_with(name)).count();
+        // 2 epochs × 2 batches: four forward passes of the layer, four updates, and a matmul
+        // gradient in each backward pass.
+        assert!(count("forward", "hidden (Dense)") >= 4, "{trace}");
+        assert!(count("optimizer", "apply_gradients") >= 4 && count("backward", "matmul") >= 4, "{trace}");
+        assert!(events.iter().all(|e| e["ph"] == "X" && e["dur"].as_f64().unwrap() >= 0.0 && e["ts"].as_f64().is_some()));
+        std::fs::remove_file(&path).ok();
+    }
 
     #[test]
     fn paths_expand_like_keras() {

@@ -219,7 +219,11 @@ pub trait Layer: Send + Sync {
             self.base().mark_built();
         }
         self.base().clear_call_losses();
-        crate::mixed_precision::call_under(self.base().dtype_policy(), inputs, |inputs| self.call(inputs, training))
+        fovea_core::profile::span(
+            "forward",
+            || format!("{} ({})", self.name(), self.class_name()),
+            || crate::mixed_precision::call_under(self.base().dtype_policy(), inputs, |inputs| self.call(inputs, training)),
+        )
     }
 }
 

@@ -2,7 +2,7 @@
 //! EarlyStopping, ModelCheckpoint) reachable without code.
 
 use clap::Args;
-use fovea::nn::callbacks::{improved, monitored, Callback, CallbackContext, CsvLogger, EarlyStopping, Mode, TensorBoard};
+use fovea::nn::callbacks::{improved, monitored, Callback, CallbackContext, CsvLogger, EarlyStopping, Mode, Profiler, TensorBoard};
 use fovea::nn::model::io::save_model;
 use fovea::nn::model::{Logs, Sequential};
 use std::path::PathBuf;
@@ -28,6 +28,10 @@ pub struct CallbackArgs {
     /// improves to DIR/best.safetensors (Keras's ModelCheckpoint).
     #[arg(long, value_name = "DIR")]
     checkpoint: Option<PathBuf>,
+    /// Write a timeline of the training (each layer's forward pass, each backward op, each
+    /// optimizer update) to this file in Chrome's trace format (open it in Perfetto).
+    #[arg(long, value_name = "FILE")]
+    profile: Option<PathBuf>,
 }
 
 impl CallbackArgs {
@@ -39,6 +43,9 @@ impl CallbackArgs {
         }
         if let Some(file) = &self.csv_log {
             crate::model_file::check_writable("--csv-log", file)?;
+        }
+        if let Some(file) = &self.profile {
+            crate::model_file::check_writable("--profile", file)?;
         }
         let watched = self.early_stopping.is_some() || self.checkpoint.is_some();
         if watched && self.monitor.starts_with("val_") && validation_split <= 0.0 {
@@ -64,6 +71,9 @@ impl CallbackArgs {
         }
         if let Some(file) = &self.csv_log {
             callbacks.push(Box::new(CsvLogger::new(file)));
+        }
+        if let Some(file) = &self.profile {
+            callbacks.push(Box::new(Profiler::new(file)));
         }
         if let Some(dir) = &self.checkpoint {
             callbacks.push(Box::new(WholeModelCheckpoint { net, dir: dir.clone(), monitor: self.monitor.clone(), best: None }));

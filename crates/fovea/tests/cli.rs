@@ -594,7 +594,7 @@ fn completion_scripts_name_every_subcommand() {
 fn train_flags_reach_fits_callbacks() {
     let root = temp_dir("callbacks");
     fake_fashion_mnist(&root, 40, 10);
-    let (tb, csv, ckpt) = (root.join("tb"), root.join("log.csv"), root.join("ckpt"));
+    let (tb, csv, ckpt, trace) = (root.join("tb"), root.join("log.csv"), root.join("ckpt"), root.join("trace.json"));
     let args = [
         "train",
         "lenet5",
@@ -612,6 +612,8 @@ fn train_flags_reach_fits_callbacks() {
         ckpt.to_str().unwrap(),
         "--early-stopping",
         "5",
+        "--profile",
+        trace.to_str().unwrap(),
     ];
     let (ok, out, err) = fovea_in(&root, &args);
     assert!(ok, "{out}\n{err}");
@@ -629,6 +631,12 @@ fn train_flags_reach_fits_callbacks() {
     for name in ["last.safetensors", "best.safetensors"] {
         let (ok, eval, err) = fovea_in(&root, &["evaluate", ckpt.join(name).to_str().unwrap(), "--dataset", "fashion-mnist"]);
         assert!(ok && eval.contains("Test accuracy: "), "{name}: {eval}{err}");
+    }
+    // A Chrome trace with LeNet's layers forward, backward ops and optimizer updates.
+    let trace: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    let events = trace["traceEvents"].as_array().unwrap();
+    for (cat, name) in [("forward", "conv2d (Conv2D)"), ("backward", "conv2d"), ("optimizer", "apply_gradients")] {
+        assert!(events.iter().any(|e| e["cat"] == cat && e["name"].as_str().is_some_and(|n| n.starts_with(name))), "no {cat} {name}");
     }
     // A monitor fit never logs, or validation logs without validation data, are refused first.
     let (ok, out, err) = fovea_in(&root, &["train", "--dataset", "fashion-mnist", "--early-stopping", "2", "--monitor", "val_dice"]);

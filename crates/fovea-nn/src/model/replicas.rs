@@ -133,6 +133,16 @@ pub(crate) fn replicas_of<M: Model + ?Sized>(model: &M) -> Option<Arc<dyn Collec
     model.compiled().lock().expect("compile lock").as_ref().and_then(|c| c.replicas.clone())
 }
 
+/// The shuffle seed of a `fit`: the one given, else a fresh one — replica 0's on every replica
+/// of a distributed model, so that they all cut the same global batches.
+pub(crate) fn shuffle_seed<M: Model + ?Sized>(model: &M, given: Option<u64>) -> Result<u64> {
+    match (given, replicas_of(model)) {
+        (Some(seed), _) => Ok(seed),
+        (None, Some(r)) => r.broadcast_u64(fovea_core::random::next_seed()),
+        (None, None) => Ok(fovea_core::random::next_seed()),
+    }
+}
+
 /// Copies replica 0's value of every weight (trainable or not: batch-norm statistics too) to
 /// all replicas, so they start identical whatever their seeds. A model not built yet (its
 /// source did not declare its input shapes) is built first from the shapes of the source's

@@ -355,12 +355,7 @@ pub trait Model: Layer {
             shuffle: options.shuffle,
             // Each epoch's shuffle comes from (seed, epoch) alone, so a resumed fit shuffles
             // exactly as an uninterrupted one would.
-            seed: match (options.seed, super::replicas::replicas_of(self)) {
-                (Some(seed), _) => seed,
-                // Replicas must cut the same global batches: replica 0's seed for all.
-                (None, Some(r)) => r.broadcast_u64(fovea_core::random::next_seed())?,
-                (None, None) => fovea_core::random::next_seed(),
-            },
+            seed: super::replicas::shuffle_seed(self, options.seed)?,
             steps,
             cycle: options.steps_per_epoch.is_some(),
         };
@@ -795,6 +790,6 @@ fn compiled_train_step<M: Model + ?Sized>(
             return Ok((logs, detached));
         }
     }
-    c.optimizer.apply_gradients(&pairs)?;
+    fovea_core::profile::span("optimizer", || "apply_gradients".into(), || c.optimizer.apply_gradients(&pairs))?;
     Ok((logs, detached))
 }
