@@ -100,12 +100,19 @@ mod tests {
     fn spans_are_recorded_only_while_on_and_render_as_chrome_events() {
         assert_eq!(span("x", || unreachable!("no name is built while off"), || 5), 5);
         start();
-        let v = span("forward", || "dense".to_string(), || std::thread::sleep(std::time::Duration::from_millis(2)));
+        let v = span(
+            "forward",
+            || "dense".to_string(),
+            || {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                7
+            },
+        );
         span("backward", || "matmul \"q\"".to_string(), || ());
         // Other tests may run ops on their threads meanwhile: keep this thread's spans.
         let me = THREAD.with(|t| *t);
         let events: Vec<Event> = stop().into_iter().filter(|e| e.thread == me).collect();
-        assert_eq!(v, ());
+        assert_eq!(v, 7, "the span returns what its closure returns");
         assert_eq!(events.len(), 2);
         assert_eq!((events[0].name.as_str(), events[0].category), ("dense", "forward"));
         assert!(events[0].duration_us >= 2000.0 && events[1].start_us >= events[0].start_us + events[0].duration_us);
