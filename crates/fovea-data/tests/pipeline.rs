@@ -720,6 +720,8 @@ fn sample_from_datasets_draws_by_weight_and_keeps_every_element_without_stopping
     // long before the 30-element one.
     let stopped = values(&Dataset::sample_from_datasets(vec![a.clone(), b.clone()], None, Some(1), true).unwrap());
     assert!(stopped.len() < 33 && stopped.iter().filter(|v| **v >= 100.0).count() == 3, "{stopped:?}");
+    let Err(e) = Dataset::sample_from_datasets(vec![], None, None, false) else { panic!("no datasets") };
+    assert!(e.to_string().contains("expected at least one dataset"), "{e}");
     for bad in [vec![1.0], vec![1.0, -1.0], vec![0.0, 0.0], vec![f64::NAN, 1.0]] {
         let Err(e) = Dataset::sample_from_datasets(vec![a.clone(), b.clone()], Some(bad.clone()), None, false) else { panic!("{bad:?}") };
         assert!(e.to_string().contains("expected 2 finite, non-negative weights"), "{e}");

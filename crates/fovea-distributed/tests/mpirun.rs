@@ -114,6 +114,9 @@ fn worker_trains_its_shard() {
     // the backward pass still runs.
     fovea_nn::model::replicas::set_bucket_capacity(100);
     assert_eq!(strategy.num_replicas_in_sync(), 2);
+    // One strategy per process: a second is refused, and the first keeps working.
+    let Err(second) = MultiWorkerMirroredStrategy::new() else { panic!("a second strategy in one process") };
+    assert!(second.to_string().contains("already initialized"), "{second}");
     // Each rank starts from different weights; fit copies rank 0's (seed 1) to both.
     let net = model(1 + strategy.rank() as u64 * 100);
     strategy.distribute(&net).unwrap();

@@ -62,7 +62,8 @@ fn the_sliding_window_net_scores_every_window_in_one_pass() {
             assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "window ({wy}, {wx}): {one:?} vs {at:?}");
         }
     }
-    assert!(sliding_window_net((13, 20), 4).is_err());
+    let msg = sliding_window_net((13, 20), 4).err().unwrap().to_string();
+    assert!(msg.contains("at least 14×14") && msg.contains("received 13×20"), "{msg}");
 }
 
 #[test]

@@ -67,6 +67,8 @@ fn segmentation_and_book_models_are_in_the_zoo_commands() {
     assert!(ok && out.contains("Total params: 3,274,634"), "{out}{err}");
     let (ok, out, err) = fovea(&["summary", "cifar10_cnn"]);
     assert!(ok && out.contains("Total params: 233,130"), "{out}{err}");
+    let (ok, _, err) = fovea(&["summary", "mnist_cnn", "--input-shape", "32x32x3"]);
+    assert!(!ok && err.contains("mnist_cnn is the book's model for 28x28x1 inputs"), "{err}");
     let (ok, _, err) = fovea(&["summary", "unet_small", "--no-top"]);
     assert!(!ok && err.contains("unet_small is a segmentation model"), "{err}");
 }
@@ -638,6 +640,9 @@ fn train_flags_reach_fits_callbacks() {
     for (cat, name) in [("forward", "conv2d (Conv2D)"), ("backward", "conv2d"), ("optimizer", "apply_gradients")] {
         assert!(events.iter().any(|e| e["cat"] == cat && e["name"].as_str().is_some_and(|n| n.starts_with(name))), "no {cat} {name}");
     }
+    // An unwritable --profile path is refused before training, like -o.
+    let (ok, out, err) = fovea_in(&root, &["train", "--dataset", "fashion-mnist", "--profile", "/nonexistent/dir/trace.json"]);
+    assert!(!ok && out.is_empty() && err.contains("--profile") && err.contains("/nonexistent/dir"), "{out}{err}");
     // A monitor fit never logs, or validation logs without validation data, are refused first.
     let (ok, out, err) = fovea_in(&root, &["train", "--dataset", "fashion-mnist", "--early-stopping", "2", "--monitor", "val_dice"]);
     assert!(!ok && out.is_empty() && err.contains("--monitor expects loss, accuracy, val_loss or val_accuracy"), "{out}{err}");
