@@ -1,6 +1,6 @@
 //! Fovea's datasets: the `tf.data`-style [`pipeline::Dataset`]; fetching and caching
 //! ([`fetch`], MD5-checked); MNIST and Fashion-MNIST (the [`idx`] format), CIFAR-10/100 (the
-//! [`cifar`] binary format); NumPy [`npy`]/`.npz` arrays and [`csv`] tables; and a stratified
+//! [`cifar`] binary format), [`iris`]; NumPy [`npy`]/`.npz` arrays and [`csv`] tables; and a stratified
 //! [`train_test_split`]. Image folders live in `fovea-vision` (they need image decoding).
 
 #![warn(missing_docs)]
@@ -12,6 +12,7 @@ mod error;
 pub mod fashion_mnist;
 pub mod fetch;
 pub mod idx;
+pub mod iris;
 pub mod mnist;
 pub mod model_selection;
 pub mod npy;

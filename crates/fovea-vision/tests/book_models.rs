@@ -1,7 +1,7 @@
 //! The seeds' reference models against SPEC §2.2's parameter counts, the inception block's
 //! shape, the sliding-window net's windows, and the FC → conv equivalence.
 
-use fovea_core::{Device, Tensor};
+use fovea_core::{DType, Device, Tensor};
 use fovea_nn::layers::{Conv2D, Dense, Flatten};
 use fovea_nn::model::functional::{Functional, Input};
 use fovea_nn::model::{Model, Sequential};
@@ -66,10 +66,9 @@ fn the_sliding_window_net_scores_every_window_in_one_pass() {
     assert!(msg.contains("at least 14×14") && msg.contains("received 13×20"), "{msg}");
 }
 
-#[test]
-fn a_dense_layer_after_flatten_equals_a_valid_convolution_of_the_same_kernel() {
-    // The seeds' FC 400 on 5×5×16 features (the VGG case is FC 4096 on 7×7×512: same algebra).
-    let (h, w, c, units) = (5, 5, 16, 400);
+/// Builds Flatten → Dense(units) on h×w×c features and the h×w VALID conv with the reshaped
+/// kernel, and returns the largest difference between their outputs on random images.
+fn dense_vs_conv((h, w, c): (usize, usize, usize), units: usize, images: usize) -> f32 {
     let fc = Sequential::with_input_shape(&[h, w, c]);
     fc.add(Flatten::new()).unwrap();
     fc.add(Dense::new(units)).unwrap();
@@ -79,15 +78,30 @@ fn a_dense_layer_after_flatten_equals_a_valid_convolution_of_the_same_kernel() {
     conv.build_for(&[h, w, c]).unwrap();
     let [kernel, bias] = &fc.get_weights()[..] else { panic!("dense kernel and bias") };
     conv.set_weights(&[dense_kernel_as_conv(kernel, (h, w, c)).unwrap(), bias.clone()]).unwrap();
-    let x = Tensor::random_uniform([3, h, w, c], -1.0, 1.0, Some(9), Device::Cpu).unwrap();
-    let a = fc.predict(&x, 3).unwrap().to_vec::<f32>().unwrap();
-    let b = conv.predict(&x, 3).unwrap().to_vec::<f32>().unwrap();
-    assert_eq!(a.len(), 3 * units);
+    let x = Tensor::random_uniform([images, h, w, c], -1.0, 1.0, Some(9), Device::Cpu).unwrap();
+    let a = fc.predict(&x, images).unwrap().to_vec::<f32>().unwrap();
+    let b = conv.predict(&x, images).unwrap().to_vec::<f32>().unwrap();
+    assert_eq!(a.len(), images * units);
     assert_eq!(b.len(), a.len(), "the conv gives 1×1×{units} per image");
-    let worst = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
+    a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max)
+}
+
+#[test]
+fn a_dense_layer_after_flatten_equals_a_valid_convolution_of_the_same_kernel() {
+    // The seeds' FC 400 on 5×5×16 features (LeNet's C5).
+    let worst = dense_vs_conv((5, 5, 16), 400, 3);
     assert!(worst < 1e-4, "{worst}");
-    let e = dense_kernel_as_conv(kernel, (4, 5, 16)).unwrap_err().to_string();
+    let kernel = Tensor::zeros([400, 400], DType::F32, Device::Cpu).unwrap();
+    let e = dense_kernel_as_conv(&kernel, (4, 5, 16)).unwrap_err().to_string();
     assert!(e.contains("expected a kernel of [320, units]") && e.contains("[400, 400]"), "{e}");
+}
+
+#[test]
+fn vgg_fc4096_on_7x7x512_equals_a_7x7_valid_convolution() {
+    // SPEC §3: VGG's first classifier layer (102.8 M weights) as the conv that lets the network
+    // slide over larger images. Sums of 25,088 products: float32 reordering stays under 1e-3.
+    let worst = dense_vs_conv((7, 7, 512), 4096, 2);
+    assert!(worst < 1e-3, "{worst}");
 }
 
 mod lecun {

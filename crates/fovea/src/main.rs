@@ -57,7 +57,7 @@ fn parse_byte_limit(s: &str) -> Result<u64, String> {
 enum ZooModel {
     /// Keras-style LeNet-5 (61,706 parameters on 28×28×1).
     Lenet5,
-    /// The wider LeNet-like network of the seeds: 32/48 filters, dense 256/84 (369,174 parameters on 28×28×1).
+    /// The wider LeNet-like network of the seeds: 32/48 filters with average pooling, dense 256/84 (369,174 parameters on 28×28×1).
     LenetLike,
     /// Géron's Fashion-MNIST CNN (1,413,834 parameters on 28×28×1); train it with --optimizer nadam.
     FashionCnn,

@@ -4,7 +4,7 @@
 
 use fovea_core::ops::padding::Padding;
 use fovea_nn::activations::Activation;
-use fovea_nn::layers::{Conv2D, Dense, Flatten, MaxPooling2D};
+use fovea_nn::layers::{AveragePooling2D, Conv2D, Dense, Flatten, MaxPooling2D};
 use fovea_nn::model::Sequential;
 use fovea_nn::Result;
 
@@ -14,25 +14,42 @@ use fovea_nn::Result;
 /// # Errors
 /// When the input is too small for the two 5×5 convolutions and poolings (under 12×12).
 pub fn lenet5(input_shape: (usize, usize, usize), classes: usize) -> Result<Sequential> {
-    lenet(input_shape, classes, (6, 16), (120, 84))
+    lenet(input_shape, classes, (6, 16), (120, 84), Pool::Max)
 }
 
-/// The wider LeNet-like network of the seeds (notebook 004): 32 and 48 filters, dense layers
-/// of 256 and 84 units — 369,174 parameters for 28×28×1 inputs and 10 classes.
+/// The wider LeNet-like network of the seeds (notebook 004): 32 and 48 filters each followed by
+/// 2×2 *average* pooling, as LeCun's subsampling had it, dense layers of 256 and 84 units —
+/// 369,174 parameters for 28×28×1 inputs and 10 classes.
 ///
 /// # Errors
 /// As [`lenet5`].
 pub fn lenet_like(input_shape: (usize, usize, usize), classes: usize) -> Result<Sequential> {
-    lenet(input_shape, classes, (32, 48), (256, 84))
+    lenet(input_shape, classes, (32, 48), (256, 84), Pool::Average)
 }
 
-fn lenet(input_shape: (usize, usize, usize), classes: usize, filters: (usize, usize), dense: (usize, usize)) -> Result<Sequential> {
+#[derive(Clone, Copy)]
+enum Pool {
+    Max,
+    Average,
+}
+
+fn lenet(
+    input_shape: (usize, usize, usize),
+    classes: usize,
+    filters: (usize, usize),
+    dense: (usize, usize),
+    pool: Pool,
+) -> Result<Sequential> {
     let (h, w, c) = input_shape;
     let model = Sequential::with_input_shape(&[h, w, c]);
+    let add_pool = |model: &Sequential| match pool {
+        Pool::Max => model.add(MaxPooling2D::new((2, 2))),
+        Pool::Average => model.add(AveragePooling2D::new((2, 2))),
+    };
     model.add(Conv2D::new(filters.0, (5, 5)).padding(Padding::Same).activation(Activation::Relu))?;
-    model.add(MaxPooling2D::new((2, 2)))?;
+    add_pool(&model)?;
     model.add(Conv2D::new(filters.1, (5, 5)).activation(Activation::Relu))?;
-    model.add(MaxPooling2D::new((2, 2)))?;
+    add_pool(&model)?;
     model.add(Flatten::new())?;
     model.add(Dense::new(dense.0).activation(Activation::Relu))?;
     model.add(Dense::new(dense.1).activation(Activation::Relu))?;
@@ -82,6 +99,10 @@ mod tests {
         for row in [
             "(None, 28, 28, 32)",
             "832",
+            // Seed 004 subsamples by averaging, not by max pooling.
+            "average_pooling2d (AveragePooling2D)",
+            "(None, 14, 14, 32)",
+            "average_pooling2d_1 (AveragePooling2D)",
             "(None, 10, 10, 48)",
             "38,448",
             "(None, 1200)",
@@ -92,5 +113,6 @@ mod tests {
         ] {
             assert!(table.contains(row), "missing {row:?} in\n{table}");
         }
+        assert!(!table.contains("MaxPooling2D"), "{table}");
     }
 }
