@@ -6,13 +6,37 @@
 //! resident memory (`VmHWM`) is its own. Within a workload: one warm-up window, then
 //! [`WINDOWS`] timed windows of at least [`WINDOW`] each; the median window is the result.
 
-use fovea::core::{Device, Tensor};
+use fovea::core::{profile, Device, Tensor};
 use fovea::nn::losses::Loss;
 use fovea::nn::mixed_precision::{with_policy, Policy};
 use fovea::nn::model::Model;
 use fovea::nn::optimizers::Optimizer;
 use fovea::vision::applications::{fashion_mnist_cnn, lenet5, resnet20, resnet50, AppOptions};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+/// `fovea bench`'s flags.
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Run only this workload, in this process (default: every workload, each in its own
+    /// process so that its peak memory is its own).
+    #[arg(long)]
+    only: Option<String>,
+    /// Worker threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Print the workloads' names and stop.
+    #[arg(long)]
+    list: bool,
+    /// After the timed windows, record [`PROFILED_STEPS`] more steps of the workload (each
+    /// layer's forward pass, each backward op, each optimizer update) and write them to this
+    /// file in Chrome's trace format (open it in Perfetto). Needs `--only`.
+    #[arg(long, value_name = "FILE", requires = "only")]
+    profile: Option<PathBuf>,
+}
+
+/// The steps `--profile` records: enough to see a steady step, few enough for a small trace.
+pub const PROFILED_STEPS: usize = 3;
 
 /// Timed windows per workload.
 pub const WINDOWS: usize = 5;
@@ -94,11 +118,13 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// Runs one workload in this process and returns its JSON line.
+/// Runs one workload in this process and returns its JSON line; with `profile`, then records
+/// [`PROFILED_STEPS`] steps as a Chrome trace in that file (outside the timed windows, so the
+/// measured rate is unaffected).
 ///
 /// # Errors
-/// Model construction or a failing step, as text.
-pub fn run(w: &Workload) -> Result<String, String> {
+/// Model construction, a failing step or an unwritable trace file, as text.
+pub fn run(w: &Workload, profile: Option<&std::path::Path>) -> Result<String, String> {
     let err = |e: fovea::nn::Error| e.to_string();
     fovea::core::set_seed(0);
     let (input, classes): ([usize; 3], usize) = match w.model {
@@ -124,11 +150,21 @@ pub fn run(w: &Workload) -> Result<String, String> {
     let x = Tensor::random_uniform(dims, 0.0, 1.0, Some(1), Device::Cpu).map_err(|e| e.to_string())?;
     let labels: Vec<i64> = (0..w.batch as i64).map(|i| i % classes as i64).collect();
     let y = Tensor::from_vec(labels, [w.batch], Device::Cpu).map_err(|e| e.to_string())?;
-    let rate = if w.train {
-        images_per_second(w.batch, || model.train_on_batch(&x, &y).map(drop).map_err(err))?
-    } else {
-        images_per_second(w.batch, || fovea::core::no_grad(|| model.call(std::slice::from_ref(&x), false)).map(drop).map_err(err))?
+    let mut step = || -> Result<(), String> {
+        if w.train {
+            model.train_on_batch(&x, &y).map(drop).map_err(err)
+        } else {
+            fovea::core::no_grad(|| model.call(std::slice::from_ref(&x), false)).map(drop).map_err(err)
+        }
     };
+    let rate = images_per_second(w.batch, &mut step)?;
+    if let Some(file) = profile {
+        profile::start();
+        let stepped = (0..PROFILED_STEPS).try_for_each(|_| profile::span("step", || w.name.to_string(), &mut step));
+        let trace = profile::chrome_trace(&profile::stop());
+        stepped?;
+        fovea::core::io::write_atomic(file, trace.as_bytes()).map_err(|e| format!("--profile {}: {e}", file.display()))?;
+    }
     let params: usize = model.weights().iter().map(|v| v.value().numel()).sum();
     let rss = peak_rss_mib().map_or("null".to_string(), |m| format!("{m:.1}"));
     Ok(format!(
@@ -140,14 +176,22 @@ pub fn run(w: &Workload) -> Result<String, String> {
 }
 
 /// `fovea bench`: one workload here, or each in a child process.
-pub fn run_command(only: Option<String>, threads: usize) -> Result<(), Box<dyn std::error::Error>> {
+pub fn run_command(args: BenchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let BenchArgs { only, threads, list, profile } = args;
+    if list {
+        WORKLOADS.iter().for_each(|w| println!("{}", w.name));
+        return Ok(());
+    }
     if threads == 0 {
         return Err("--threads must be at least 1".into());
     }
     if let Some(name) = only {
         let w = workload(&name)?;
+        if let Some(file) = &profile {
+            crate::model_file::check_writable("--profile", file)?;
+        }
         rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().map_err(|e| e.to_string())?;
-        println!("{}", fovea::core::on_pool(|| run(w))?);
+        println!("{}", fovea::core::on_pool(|| run(w, profile.as_deref()))?);
         return Ok(());
     }
     let exe = std::env::current_exe()?;

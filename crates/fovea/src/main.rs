@@ -213,18 +213,7 @@ enum Command {
     Export(export_cmd::ExportArgs),
     /// Measure training and inference speed (images/s, median of 5 windows) and peak memory
     /// on random data: Fovea's side of `bench/run.sh`. One JSON line per workload on stdout.
-    Bench {
-        /// Run only this workload, in this process (default: every workload, each in its own
-        /// process so that its peak memory is its own).
-        #[arg(long)]
-        only: Option<String>,
-        /// Worker threads.
-        #[arg(long, default_value_t = 2)]
-        threads: usize,
-        /// Print the workloads' names and stop.
-        #[arg(long)]
-        list: bool,
-    },
+    Bench(bench::BenchArgs),
     /// Print a shell completion script: `fovea completions bash > /etc/bash_completion.d/fovea`.
     Completions {
         /// The shell.
@@ -710,8 +699,7 @@ fn run(cli: Cli) -> AnyResult<()> {
             println!("{}", convert::convert(&input, &arch, &convert::ConvertOptions { alpha, input_shape }, &output)?)
         }
         Command::Export(args) => println!("{}", export_cmd::run(&args)?),
-        Command::Bench { list: true, .. } => bench::WORKLOADS.iter().for_each(|w| println!("{}", w.name)),
-        Command::Bench { only, threads, .. } => bench::run_command(only, threads)?,
+        Command::Bench(args) => bench::run_command(args)?,
         Command::Completions { shell } => clap_complete::generate(shell, &mut Cli::command(), "fovea", &mut std::io::stdout()),
         Command::Summary { zoo, config, flops } => print!("{}", zoo_cmd::summary(&zoo, config, flops)?),
         Command::Create { zoo, output } => zoo_cmd::create(&zoo, &output)?,
@@ -761,7 +749,7 @@ fn main() -> ExitCode {
     fovea::vision::preprocessing::register_layers();
     // Bench builds its own pool first; every other command runs on the default pool, whole,
     // so that no op hands its work over from this thread (see `fovea_core::threads`).
-    let result = if matches!(cli.command, Command::Bench { .. }) {
+    let result = if matches!(cli.command, Command::Bench(_)) {
         run(cli)
     } else {
         fovea::core::on_pool(|| run(cli).map_err(|e| e.to_string())).map_err(Into::into)

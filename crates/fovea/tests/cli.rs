@@ -337,6 +337,35 @@ fn bench_runs_one_workload_and_names_unknown_ones() {
 }
 
 #[test]
+fn bench_profile_writes_a_trace_of_three_steps_after_the_timed_windows() {
+    let root = temp_dir("bench-profile");
+    let file = root.join("bench.json");
+    let (ok, out, err) = fovea(&["bench", "--only", "lenet5_train_b32", "--threads", "1", "--profile", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let line: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON line");
+    assert!(line["images_per_s"].as_f64().is_some_and(|r| r > 0.0), "{out}");
+    let trace: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let events = trace["traceEvents"].as_array().unwrap();
+    let steps: Vec<_> = events.iter().filter(|e| e["cat"] == "step").collect();
+    assert_eq!(steps.len(), 3, "three profiled steps, not the timed windows");
+    assert!(steps.iter().all(|e| e["name"] == "lenet5_train_b32"), "{steps:?}");
+    // Every training step's layers forward, backward ops and update fall inside some step.
+    let within = |e: &serde_json::Value| {
+        let (t, d) = (e["ts"].as_f64().unwrap(), e["dur"].as_f64().unwrap());
+        steps.iter().any(|s| s["ts"].as_f64().unwrap() <= t && t + d <= s["ts"].as_f64().unwrap() + s["dur"].as_f64().unwrap() + 1e-3)
+    };
+    for (cat, name) in [("forward", "conv2d (Conv2D)"), ("backward", "conv2d"), ("optimizer", "apply_gradients")] {
+        let found: Vec<_> = events.iter().filter(|e| e["cat"] == cat && e["name"].as_str().is_some_and(|n| n.starts_with(name))).collect();
+        assert!(!found.is_empty() && found.len() % 3 == 0, "{cat} {name}: as many in each step, got {}", found.len());
+        assert!(found.iter().all(|e| within(e)), "{cat} {name} outside the steps");
+    }
+    let (ok, _, err) = fovea(&["bench", "--profile", file.to_str().unwrap()]);
+    assert!(!ok && err.contains("--only"), "{err}");
+    let (ok, _, err) = fovea(&["bench", "--only", "lenet5_infer_b1", "--profile", "/nonexistent-dir/trace.json"]);
+    assert!(!ok && err.contains("--profile") && err.contains("/nonexistent-dir"), "{err}");
+}
+
+#[test]
 fn lenet5_learns_real_mnist_digits_and_predicts_a_png() {
     // The committed subset of the real MNIST (2,000 training, 500 test images), as the data
     // directory's `mnist` folder.
