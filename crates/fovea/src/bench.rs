@@ -150,17 +150,17 @@ pub fn run(w: &Workload, profile: Option<&std::path::Path>) -> Result<String, St
     let x = Tensor::random_uniform(dims, 0.0, 1.0, Some(1), Device::Cpu).map_err(|e| e.to_string())?;
     let labels: Vec<i64> = (0..w.batch as i64).map(|i| i % classes as i64).collect();
     let y = Tensor::from_vec(labels, [w.batch], Device::Cpu).map_err(|e| e.to_string())?;
-    let mut step = || -> Result<(), String> {
+    let step = || -> Result<(), String> {
         if w.train {
             model.train_on_batch(&x, &y).map(drop).map_err(err)
         } else {
             fovea::core::no_grad(|| model.call(std::slice::from_ref(&x), false)).map(drop).map_err(err)
         }
     };
-    let rate = images_per_second(w.batch, &mut step)?;
+    let rate = images_per_second(w.batch, &step)?;
     if let Some(file) = profile {
         profile::start();
-        let stepped = (0..PROFILED_STEPS).try_for_each(|_| profile::span("step", || w.name.to_string(), || step()));
+        let stepped = (0..PROFILED_STEPS).try_for_each(|_| profile::span("step", || w.name.to_string(), &step));
         let trace = profile::chrome_trace(&profile::stop());
         stepped?;
         fovea::core::io::write_atomic(file, trace.as_bytes()).map_err(|e| format!("--profile {}: {e}", file.display()))?;
