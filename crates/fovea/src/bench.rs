@@ -160,7 +160,7 @@ pub fn run(w: &Workload, profile: Option<&std::path::Path>) -> Result<String, St
     let rate = images_per_second(w.batch, &step)?;
     if let Some(file) = profile {
         profile::start();
-        let stepped = (0..PROFILED_STEPS).try_for_each(|_| profile::span("step", || w.name.to_string(), &step));
+        let stepped = (0..PROFILED_STEPS).try_for_each(|_| profile::span("step", || w.name.to_string(), step));
         let trace = profile::chrome_trace(&profile::stop());
         stepped?;
         fovea::core::io::write_atomic(file, trace.as_bytes()).map_err(|e| format!("--profile {}: {e}", file.display()))?;
