@@ -14,6 +14,9 @@ pub enum DType {
     U8,
     /// 64-bit signed integer, for labels and indices.
     I64,
+    /// 32-bit signed integer: TensorFlow's default label and index dtype, accepted wherever
+    /// labels and indices are (integer ops widen it to int64).
+    I32,
     /// Boolean, for masks and comparison results.
     Bool,
     /// IEEE half precision: 5 exponent bits, 11 significand bits.
@@ -29,6 +32,7 @@ impl DType {
             DType::F32 => 4,
             DType::U8 | DType::Bool => 1,
             DType::I64 => 8,
+            DType::I32 => 4,
             DType::F16 | DType::BF16 => 2,
         }
     }
@@ -49,6 +53,7 @@ impl DType {
             DType::F32 => "float32",
             DType::U8 => "uint8",
             DType::I64 => "int64",
+            DType::I32 => "int32",
             DType::Bool => "bool",
             DType::F16 => "float16",
             DType::BF16 => "bfloat16",

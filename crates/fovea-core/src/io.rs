@@ -62,7 +62,7 @@ fn parse_safetensors(bytes: &[u8], device: Device) -> std::result::Result<(Named
             Dtype::F32 => HostData::F32(data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
             Dtype::F64 => HostData::F32(data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect()),
             Dtype::I64 => HostData::I64(data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()),
-            Dtype::I32 => HostData::I64(data.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64).collect()),
+            Dtype::I32 => HostData::I32(data.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes"))).collect()),
             Dtype::U8 => HostData::U8(data.to_vec()),
             Dtype::BOOL => HostData::Bool(data.iter().map(|&b| b != 0).collect()),
             Dtype::F16 => HostData::F16(data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]])).collect()),
@@ -99,6 +99,7 @@ pub fn write_safetensors(tensors: &[(String, Tensor)], metadata: &HashMap<String
         let (dtype, bytes) = match host.as_ref() {
             HostData::F32(v) => (Dtype::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
             HostData::I64(v) => (Dtype::I64, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
+            HostData::I32(v) => (Dtype::I32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
             HostData::U8(v) => (Dtype::U8, v.clone()),
             HostData::Bool(v) => (Dtype::BOOL, v.iter().map(|&b| b as u8).collect()),
             HostData::F16(v) => (Dtype::F16, v.iter().flat_map(|x| x.to_le_bytes()).collect()),

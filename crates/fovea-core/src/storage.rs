@@ -20,6 +20,8 @@ pub enum HostData {
     U8(Vec<u8>),
     /// 64-bit integers.
     I64(Vec<i64>),
+    /// 32-bit integers.
+    I32(Vec<i32>),
     /// Booleans.
     Bool(Vec<bool>),
     /// IEEE half precision.
@@ -44,6 +46,7 @@ impl HostData {
             HostData::F32(_) => DType::F32,
             HostData::U8(_) => DType::U8,
             HostData::I64(_) => DType::I64,
+            HostData::I32(_) => DType::I32,
             HostData::Bool(_) => DType::Bool,
             HostData::F16(_) => DType::F16,
             HostData::BF16(_) => DType::BF16,
@@ -56,6 +59,7 @@ impl HostData {
             HostData::F32(v) => v.len(),
             HostData::U8(v) => v.len(),
             HostData::I64(v) => v.len(),
+            HostData::I32(v) => v.len(),
             HostData::Bool(v) => v.len(),
             HostData::F16(v) => v.len(),
             HostData::BF16(v) => v.len(),
@@ -76,6 +80,7 @@ impl HostData {
             DType::F32 => HostData::F32(vec![0.0; n]),
             DType::U8 => HostData::U8(vec![0; n]),
             DType::I64 => HostData::I64(vec![0; n]),
+            DType::I32 => HostData::I32(vec![0; n]),
             DType::Bool => HostData::Bool(vec![false; n]),
             DType::F16 => HostData::F16(vec![half::f16::ZERO; n]),
             DType::BF16 => HostData::BF16(vec![half::bf16::ZERO; n]),
@@ -92,6 +97,7 @@ impl HostData {
             DType::F32 => HostData::F32(vec![value as f32; n]),
             DType::U8 => HostData::U8(vec![value as u8; n]),
             DType::I64 => HostData::I64(vec![value as i64; n]),
+            DType::I32 => HostData::I32(vec![value as i32; n]),
             DType::Bool => HostData::Bool(vec![value != 0.0; n]),
             // One rounding from f64, to nearest even.
             DType::F16 => HostData::F16(vec![half::f16::from_f64(value); n]),
@@ -149,6 +155,7 @@ impl HostData {
             HostData::F32(v) => v[i] as f64,
             HostData::U8(v) => v[i] as f64,
             HostData::I64(v) => v[i] as f64,
+            HostData::I32(v) => v[i] as f64,
             HostData::Bool(v) => v[i] as u8 as f64,
             HostData::F16(v) => v[i].to_f64(),
             HostData::BF16(v) => v[i].to_f64(),
@@ -193,6 +200,7 @@ macro_rules! element {
 element!(f32, F32);
 element!(u8, U8);
 element!(i64, I64);
+element!(i32, I32);
 element!(bool, Bool);
 element!(half::f16, F16);
 element!(half::bf16, BF16);

@@ -75,8 +75,8 @@ fn class_ids(y: &Tensor) -> Result<Vec<i64>> {
     }
     match y.dtype() {
         DType::I64 => Ok(y.to_vec::<i64>()?),
-        DType::U8 | DType::Bool => Ok(y.cast(DType::I64)?.to_vec::<i64>()?),
-        other => Err(bad(format!("stratify needs integer labels (int64, uint8 or bool), got {other:?}"))),
+        DType::I32 | DType::U8 | DType::Bool => Ok(y.cast(DType::I64)?.to_vec::<i64>()?),
+        other => Err(bad(format!("stratify needs integer labels (int64, int32, uint8 or bool), got {other:?}"))),
     }
 }
 

@@ -2,8 +2,8 @@
 //!
 //! A `.npy` file is a magic string, a version, a Python-dict header (`descr`, `fortran_order`,
 //! `shape`) and the raw elements. Element types map onto Fovea's dtypes: `f4` → float32,
-//! `u1` → uint8, `i8` → int64, `b1` → bool; `f8` and `i4` are converted on reading (float64 to
-//! float32, since Fovea has no float64 tensors; int32 to int64). Either byte order is read.
+//! `u1` → uint8, `i4` → int32, `i8` → int64, `b1` → bool; `f8` is converted on reading to
+//! float32, since Fovea has no float64 tensors. Either byte order is read.
 //! Only C order is supported: a Fortran-ordered array is an error, not a silent transposition.
 //! An `.npz` is a zip of `.npy` files, stored or deflated; its entries' CRC-32s are checked.
 
@@ -123,7 +123,7 @@ pub fn parse_npy(bytes: &[u8], what: &str, device: Device) -> Result<Tensor> {
         )?,
         Kind::F8 => Tensor::from_vec(chunks.map(|c| f64::from_le_bytes(word(c)) as f32).collect::<Vec<_>>(), dims, device)?,
         Kind::I4 => Tensor::from_vec(
-            chunks.map(|c| i32::from_le_bytes(word(c)[..4].try_into().expect("4 bytes")) as i64).collect::<Vec<_>>(),
+            chunks.map(|c| i32::from_le_bytes(word(c)[..4].try_into().expect("4 bytes"))).collect::<Vec<_>>(),
             dims,
             device,
         )?,
@@ -159,8 +159,9 @@ pub fn npy_bytes(tensor: &Tensor) -> Result<Vec<u8>> {
         DType::F32 => ("<f4", t.to_vec::<f32>()?.iter().flat_map(|v| v.to_le_bytes()).collect()),
         DType::U8 => ("|u1", t.to_vec::<u8>()?),
         DType::I64 => ("<i8", t.to_vec::<i64>()?.iter().flat_map(|v| v.to_le_bytes()).collect()),
+        DType::I32 => ("<i4", t.to_vec::<i32>()?.iter().flat_map(|v| v.to_le_bytes()).collect()),
         DType::Bool => ("|b1", t.to_vec::<bool>()?.into_iter().map(u8::from).collect()),
-        other => return Err(Error::format("write_npy", format!("expected a float32, uint8, int64 or bool tensor, got {other:?}"))),
+        other => return Err(Error::format("write_npy", format!("expected a float32, uint8, int32, int64 or bool tensor, got {other:?}"))),
     };
     let shape = match t.dims() {
         [d] => format!("({d},)"),

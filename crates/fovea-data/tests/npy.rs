@@ -27,7 +27,7 @@ fn reads_every_supported_dtype_with_numpy_values() {
     assert_eq!(read("f64.npy").to_vec::<f32>().unwrap(), index().map(|i| (i as f64 / 3.0) as f32).collect::<Vec<_>>());
     assert_eq!(read("u8.npy").to_vec::<u8>().unwrap(), index().map(|i| 20 * i as u8).collect::<Vec<_>>());
     assert_eq!(read("i64.npy").to_vec::<i64>().unwrap(), index().map(|i| (i - 6) * 1_000_000_007).collect::<Vec<_>>());
-    assert_eq!(read("i32.npy").to_vec::<i64>().unwrap(), index().map(|i| i - 6).collect::<Vec<_>>());
+    assert_eq!(read("i32.npy").to_vec::<i32>().unwrap(), index().map(|i| i as i32 - 6).collect::<Vec<_>>());
     assert_eq!(read("bool.npy").to_vec::<bool>().unwrap(), index().map(|i| i % 3 == 0).collect::<Vec<_>>());
     let s = read("scalar.npy");
     assert_eq!((s.rank(), s.to_vec::<f32>().unwrap()), (0, vec![2.5]));
@@ -37,7 +37,7 @@ fn reads_every_supported_dtype_with_numpy_values() {
 
 #[test]
 fn writes_the_bytes_numpy_writes() {
-    for name in ["f32.npy", "u8.npy", "i64.npy", "bool.npy", "scalar.npy", "vector.npy", "empty.npy"] {
+    for name in ["f32.npy", "u8.npy", "i32.npy", "i64.npy", "bool.npy", "scalar.npy", "vector.npy", "empty.npy"] {
         let numpy = std::fs::read(fixture(name)).unwrap();
         assert_eq!(npy_bytes(&read(name)).unwrap(), numpy, "{name}");
     }

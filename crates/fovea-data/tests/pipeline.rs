@@ -750,3 +750,16 @@ fn rejection_resample_balances_classes_and_tags_each_element_with_its_class() {
     assert!(ds.rejection_resample(class_of, &[0.5, -0.5], None, None).is_err());
     assert!(ds.rejection_resample(class_of, &[0.5, 0.5], Some(&[1.0]), None).is_err());
 }
+
+#[test]
+fn int32_labels_batch_and_cache_like_int64() {
+    let labels = Tensor::from_vec(vec![3i32, -1, 7, 0, 5], vec![5], Device::Cpu).unwrap();
+    let path = temp_path("cache_int32.bin");
+    let ds = Dataset::from_tensor_slices((t(&[0., 1., 2., 3., 4.], &[5]), labels)).unwrap().cache_to_file(&path).batch(2, false);
+    for pass in 0..2 {
+        let batches = ds.collect().unwrap();
+        let got: Vec<Vec<i32>> = batches.iter().map(|b| b.get(1).unwrap().tensor().unwrap().to_vec::<i32>().unwrap()).collect();
+        assert_eq!(got, vec![vec![3, -1], vec![7, 0], vec![5]], "pass {pass} (the second reads the cache file)");
+    }
+    std::fs::remove_file(&path).unwrap();
+}

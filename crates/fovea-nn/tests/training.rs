@@ -67,6 +67,34 @@ fn linear_classifier_reaches_95_percent_held_out() {
 }
 
 #[test]
+fn int32_labels_train_exactly_as_int64_labels() {
+    // TensorFlow's default label dtype is int32: fit, evaluate and every label metric take it.
+    let (x, y) = blobs(50, 7);
+    let run = |labels: &Tensor| {
+        fovea_nn::names::clear_session();
+        set_seed(3);
+        let model = Sequential::with_input_shape(&[2]);
+        model.add(Dense::new(3).activation(Activation::Softmax)).unwrap();
+        model
+            .compile(
+                Optimizer::adam(0.05),
+                Loss::from_name("sparse_categorical_crossentropy").unwrap(),
+                &["accuracy", "sparse_top_k_categorical_accuracy"],
+            )
+            .unwrap();
+        let h = model.fit(&x, labels, FitOptions { epochs: 3, batch_size: 16, verbose: 0, seed: Some(4), ..Default::default() }).unwrap();
+        (h.history, model.evaluate(&x, labels, 32).unwrap())
+    };
+    let y32 = y.cast(DType::I32).unwrap();
+    assert_eq!(y32.dtype(), DType::I32);
+    let (h64, e64) = run(&y);
+    let (h32, e32) = run(&y32);
+    assert_eq!(h32, h64, "the same losses and metrics, epoch by epoch");
+    assert_eq!(e32, e64);
+    assert!(e32["accuracy"] > 0.9, "{e32:?}");
+}
+
+#[test]
 fn fit_errors_are_clear() {
     let model = Sequential::new();
     model.add(Dense::new(1)).unwrap();

@@ -140,6 +140,11 @@ impl Tensor {
                 return a.binary(op, &b);
             }
         }
+        if self.dtype() == DType::I32 && other.dtype() == DType::I32 {
+            // int32 computes in int64 and narrows back, wrapping as TensorFlow's int32 does.
+            let y = self.cast(DType::I64)?.binary(op, &other.cast(DType::I64)?)?;
+            return if y.dtype() == DType::I64 { y.cast(DType::I32) } else { Ok(y) };
+        }
         if self.dtype() != other.dtype() {
             return Err(Error::dtype(name, format!("both operands of one dtype ({} from the first)", self.dtype()), other.dtype()));
         }
@@ -195,8 +200,8 @@ impl Tensor {
     fn scalar_like(&self, v: f32) -> Result<Tensor> {
         match self.dtype() {
             DType::F32 => Ok(Tensor::scalar(v, self.device())?),
-            dtype @ (DType::I64 | DType::F16 | DType::BF16) => Tensor::full((), v as f64, dtype, self.device()),
-            other => Err(Error::dtype("scalar op", "float32, bfloat16, float16 or int64", other)),
+            dtype @ (DType::I64 | DType::I32 | DType::F16 | DType::BF16) => Tensor::full((), v as f64, dtype, self.device()),
+            other => Err(Error::dtype("scalar op", "float32, bfloat16, float16, int64 or int32", other)),
         }
     }
 

@@ -10,10 +10,12 @@ use crate::{DType, Device, Error, Result, Shape, Tensor};
 /// An index tensor checked for dtype and device, flattened to 1-D: it stays on the device, where
 /// the backend checks every index against the axis.
 fn index_tensor(op: &'static str, x: &Tensor, indices: &Tensor) -> Result<Tensor> {
-    if indices.dtype() != DType::I64 {
-        return Err(Error::dtype(op, "int64 indices", indices.dtype()));
-    }
-    x.same_device(op, indices)?;
+    let indices = match indices.dtype() {
+        DType::I64 => indices.clone(),
+        DType::I32 => indices.cast(DType::I64)?,
+        other => return Err(Error::dtype(op, "int64 or int32 indices", other)),
+    };
+    x.same_device(op, &indices)?;
     indices.reshape_to([indices.numel()])
 }
 
@@ -117,12 +119,12 @@ impl Tensor {
     /// give an all-zero row, as in TensorFlow. There is no gradient.
     ///
     /// # Errors
-    /// `DTypeMismatch` unless the indices are int64 or uint8.
+    /// `DTypeMismatch` unless the indices are int64, int32 or uint8.
     pub fn one_hot(indices: &Tensor, depth: usize) -> Result<Tensor> {
         let idx = match indices.dtype() {
             DType::I64 => indices.clone(),
-            DType::U8 => indices.cast(DType::I64)?,
-            other => return Err(Error::dtype("one_hot", "int64 or uint8 indices", other)),
+            DType::I32 | DType::U8 => indices.cast(DType::I64)?,
+            other => return Err(Error::dtype("one_hot", "int64, int32 or uint8 indices", other)),
         };
         let classes = Tensor::from_storage(backend(indices.device())?.iota(depth)?, [depth], indices.device())?;
         // Comparing against every class is exactly the TF rule: out-of-range matches nothing.
@@ -203,7 +205,7 @@ mod tests {
         let e = x.gather(&idx(&[-1], &[1], dev), 0).unwrap_err().to_string();
         assert!(e.contains("index -1") && e.contains("valid: 0 to 1"), "{e}");
         let e = x.gather(&x, 0).unwrap_err().to_string();
-        assert!(e.contains("int64 indices") && e.contains("float32"), "{e}");
+        assert!(e.contains("int64 or int32 indices") && e.contains("float32"), "{e}");
         assert!(x.gather(&idx(&[0], &[1], dev), 2).unwrap_err().to_string().contains("axis 2 is out of range"));
         assert!(x.index_select(0, &idx(&[0], &[1, 1], dev)).unwrap_err().to_string().contains("index_select"));
         let u = Tensor::zeros([2, 2], DType::F32, dev).unwrap();
@@ -211,6 +213,6 @@ mod tests {
         assert!(e.contains("scatter_add") && e.contains("[1, 3]") && e.contains("[2, 2]"), "{e}");
         let e = x.scatter_add(0, &idx(&[2], &[1], dev), &Tensor::zeros([1, 3], DType::F32, dev).unwrap()).unwrap_err().to_string();
         assert!(e.contains("index 2") && e.contains("valid: 0 to 1"), "{e}");
-        assert!(Tensor::one_hot(&x, 3).unwrap_err().to_string().contains("int64 or uint8"));
+        assert!(Tensor::one_hot(&x, 3).unwrap_err().to_string().contains("int64, int32 or uint8"));
     }
 }

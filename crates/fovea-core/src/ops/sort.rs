@@ -19,8 +19,9 @@ impl Keys {
     fn of(op: &'static str, x: &Tensor) -> Result<Keys> {
         match x.dtype() {
             DType::I64 => Ok(Keys::Int(x.to_vec::<i64>()?)),
+            DType::I32 => Ok(Keys::Int(x.cast(DType::I64)?.to_vec::<i64>()?)),
             d if d.is_float() => Ok(Keys::Float(x.cast(DType::F32)?.to_vec::<f32>()?)),
-            other => Err(Error::dtype(op, "a float or int64 tensor", other)),
+            other => Err(Error::dtype(op, "a float, int64 or int32 tensor", other)),
         }
     }
 
@@ -174,7 +175,7 @@ mod tests {
         let e = x.top_k(5).unwrap_err().to_string();
         assert!(e.contains("top_k") && e.contains("at most the last axis' length 4, got k = 5"), "{e}");
         let b = Tensor::zeros([3], DType::Bool, Device::Cpu).unwrap();
-        assert!(b.sort(0, false).unwrap_err().to_string().contains("float or int64"));
+        assert!(b.sort(0, false).unwrap_err().to_string().contains("float, int64 or int32"));
         assert!(x.sort(2, false).is_err());
     }
 

@@ -88,6 +88,7 @@ fn first_buffers(e: &Element, capacity: usize) -> Option<Vec<HostData>> {
                 }
                 HostData::U8(_) => HostData::U8(Vec::with_capacity(n)),
                 HostData::I64(_) => HostData::I64(Vec::with_capacity(n)),
+                HostData::I32(_) => HostData::I32(Vec::with_capacity(n)),
                 HostData::Bool(_) => HostData::Bool(Vec::with_capacity(n)),
                 HostData::F16(_) => HostData::F16(Vec::with_capacity(n)),
                 HostData::BF16(_) => HostData::BF16(Vec::with_capacity(n)),
@@ -110,6 +111,7 @@ fn append(buf: &mut HostData, src: &HostData) {
         (HostData::F32(b), HostData::F32(s)) => b.extend_from_slice(s),
         (HostData::U8(b), HostData::U8(s)) => b.extend_from_slice(s),
         (HostData::I64(b), HostData::I64(s)) => b.extend_from_slice(s),
+        (HostData::I32(b), HostData::I32(s)) => b.extend_from_slice(s),
         (HostData::Bool(b), HostData::Bool(s)) => b.extend_from_slice(s),
         (HostData::F16(b), HostData::F16(s)) => b.extend_from_slice(s),
         (HostData::BF16(b), HostData::BF16(s)) => b.extend_from_slice(s),

@@ -154,6 +154,7 @@ fn write_element(w: &mut impl Write, e: &Element, path: &Path) -> Result<()> {
                 HostData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
                 HostData::U8(v) => v.clone(),
                 HostData::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                HostData::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
                 HostData::Bool(v) => v.iter().map(|&b| b as u8).collect(),
                 // dtype_tag above refused these already.
                 HostData::F16(_) | HostData::BF16(_) => {
@@ -289,7 +290,7 @@ impl Reader {
                 let n = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).filter(|&n| n < 1 << 40);
                 let n = n.ok_or_else(|| self.corrupt(format!("implausible tensor shape {dims:?}")))?;
                 let size = match dtype {
-                    0 => 4,
+                    0 | 4 => 4,
                     1 | 3 => 1,
                     2 => 8,
                     other => return Err(self.corrupt(format!("unknown dtype tag {other}"))),
@@ -300,6 +301,7 @@ impl Reader {
                     0 => HostData::F32(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
                     1 => HostData::U8(bytes),
                     2 => HostData::I64(bytes.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect()),
+                    4 => HostData::I32(bytes.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
                     _ => HostData::Bool(bytes.iter().map(|&b| b != 0).collect()),
                 };
                 Ok(Element::Tensor(Tensor::from_host(host, dims, Device::Cpu)?))

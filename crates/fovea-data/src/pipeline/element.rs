@@ -290,6 +290,7 @@ pub(crate) fn dtype_tag(d: DType) -> Result<u8> {
         DType::U8 => 1,
         DType::I64 => 2,
         DType::Bool => 3,
+        DType::I32 => 4,
         other => return Err(Error::format("cache", format!("cannot cache tensors of dtype {other}"))),
     })
 }

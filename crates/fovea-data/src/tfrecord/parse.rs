@@ -127,7 +127,7 @@ pub fn parse_single_example(record: Element, spec: &FeatureSpec) -> Result<Eleme
     Ok(Element::Dict(fields))
 }
 
-/// Reinterprets the bytes of a u8 tensor as little-endian values of `dtype` (u8, f32 or i64),
+/// Reinterprets the bytes of a u8 tensor as little-endian values of `dtype` (u8, f32, i32 or i64),
 /// as a `[n]` tensor (`tf.io.decode_raw`); reshape it afterwards.
 ///
 /// # Errors
@@ -142,7 +142,8 @@ pub fn decode_raw(bytes: &Tensor, dtype: DType) -> Result<Tensor> {
         DType::U8 => 1,
         DType::F32 => 4,
         DType::I64 => 8,
-        other => return Err(err(format!("expected out_type uint8, float32 or int64, got {other}"))),
+        DType::I32 => 4,
+        other => return Err(err(format!("expected out_type uint8, float32, int32 or int64, got {other}"))),
     };
     if b.len() % size != 0 {
         return Err(err(format!("{} bytes are not a whole number of {dtype} values ({size} bytes each)", b.len())));
@@ -150,6 +151,7 @@ pub fn decode_raw(bytes: &Tensor, dtype: DType) -> Result<Tensor> {
     let storage = match dtype {
         DType::U8 => HostData::U8(b.to_vec()),
         DType::F32 => HostData::F32(b.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect()),
+        DType::I32 => HostData::I32(b.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().expect("4 bytes"))).collect()),
         _ => HostData::I64(b.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()),
     };
     Ok(Tensor::from_host(storage, vec![b.len() / size], bytes.device())?)

@@ -75,10 +75,10 @@ pub fn crop_and_resize(
     if box_indices.rank() != 1 || box_indices.dims()[0] != nb {
         return Err(Error::shape(OP, format!("box_indices of shape [{nb}] (one per box)"), box_indices.shape()));
     }
-    if box_indices.dtype() != DType::I64 {
-        return Err(Error::dtype(OP, "int64 box_indices", box_indices.dtype()));
+    if !matches!(box_indices.dtype(), DType::I64 | DType::I32) {
+        return Err(Error::dtype(OP, "int64 or int32 box_indices", box_indices.dtype()));
     }
-    let idx: Vec<i64> = box_indices.to_vec::<i64>()?;
+    let idx: Vec<i64> = box_indices.cast(DType::I64)?.to_vec::<i64>()?;
     let [n, h, w, c] = [images.dims()[0], images.dims()[1], images.dims()[2], images.dims()[3]];
     if let Some(bad) = idx.iter().find(|&&i| i < 0 || i as usize >= n) {
         return Err(Error::invalid(OP, format!("box index {bad} is outside the batch of {n} images (0..{n})")));

@@ -32,6 +32,7 @@ macro_rules! each_dtype {
             HostData::F32($v) => HostData::F32($e),
             HostData::U8($v) => HostData::U8($e),
             HostData::I64($v) => HostData::I64($e),
+            HostData::I32($v) => HostData::I32($e),
             HostData::Bool($v) => HostData::Bool($e),
             HostData::F16($v) => HostData::F16($e),
             HostData::BF16($v) => HostData::BF16($e),

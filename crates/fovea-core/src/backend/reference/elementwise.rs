@@ -84,6 +84,7 @@ pub fn select(
     Ok(match (a, b) {
         (HostData::F32(a), HostData::F32(b)) => HostData::F32(pick(&c, a, &idx_a, b, &idx_b)),
         (HostData::I64(a), HostData::I64(b)) => HostData::I64(pick(&c, a, &idx_a, b, &idx_b)),
+        (HostData::I32(a), HostData::I32(b)) => HostData::I32(pick(&c, a, &idx_a, b, &idx_b)),
         (HostData::U8(a), HostData::U8(b)) => HostData::U8(pick(&c, a, &idx_a, b, &idx_b)),
         (HostData::Bool(a), HostData::Bool(b)) => HostData::Bool(pick(&c, a, &idx_a, b, &idx_b)),
         _ => return Err(Error::dtype("where", format!("branches of one dtype ({})", a.dtype()), b.dtype())),
@@ -97,6 +98,12 @@ pub fn cast(x: &HostData, dtype: DType) -> Result<HostData> {
     }
     use half::{bf16, f16};
     Ok(match (x, dtype) {
+        // int32 goes through int64 (exact), and comes back from it with TF's wrapping cast.
+        (HostData::I32(v), _) => return cast(&HostData::I64(conv(v, i64::from)), dtype),
+        (HostData::I64(v), DType::I32) => HostData::I32(conv(v, |x| x as i32)),
+        (HostData::F32(v), DType::I32) => HostData::I32(conv(v, |x| x as i32)),
+        (HostData::U8(v), DType::I32) => HostData::I32(conv(v, i32::from)),
+        (HostData::Bool(v), DType::I32) => HostData::I32(conv(v, i32::from)),
         // Half sources widen exactly to f32, then follow the f32 rules.
         (HostData::F16(v), _) => return cast(&HostData::F32(conv(v, f16::to_f32)), dtype),
         (HostData::BF16(v), _) => return cast(&HostData::F32(conv(v, bf16::to_f32)), dtype),

@@ -28,6 +28,11 @@ impl Fill for i64 {
         v as i64
     }
 }
+impl Fill for i32 {
+    fn from_f64(v: f64) -> Self {
+        v as i32
+    }
+}
 impl Fill for bool {
     fn from_f64(v: f64) -> Self {
         v != 0.0
@@ -51,6 +56,7 @@ macro_rules! by_dtype {
             DType::F32 => $f::<f32>($($arg),*),
             DType::U8 => $f::<u8>($($arg),*),
             DType::I64 => $f::<i64>($($arg),*),
+            DType::I32 => $f::<i32>($($arg),*),
             DType::Bool => $f::<bool>($($arg),*),
             DType::F16 => $f::<half::f16>($($arg),*),
             DType::BF16 => $f::<half::bf16>($($arg),*),

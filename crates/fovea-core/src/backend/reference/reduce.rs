@@ -94,6 +94,7 @@ pub fn reduce(op: ReduceOp, x: &HostData, shape: &Shape, axes: &[usize]) -> Resu
             Ok(match x {
                 HostData::F32(_) => HostData::F32(acc.into_iter().map(|v| v as f32).collect()),
                 HostData::I64(_) => HostData::I64(acc.into_iter().map(|v| v as i64).collect()),
+                HostData::I32(_) => HostData::I32(acc.into_iter().map(|v| v as i32).collect()),
                 HostData::U8(_) => HostData::U8(acc.into_iter().map(|v| v as u8).collect()),
                 // Accumulated in f64, rounded once to nearest even.
                 HostData::F16(_) => HostData::F16(acc.into_iter().map(half::f16::from_f64).collect()),
