@@ -677,6 +677,20 @@ fn fit_and_evaluate_accept_a_dataset() {
     let bad = Dataset::from_tensor_slices(Tensor::zeros([4, 2], fovea_core::DType::F32, Device::Cpu).unwrap()).unwrap().batch(2, false);
     let e = model.fit_source(&bad, None, &FitOptions { verbose: 0, ..Default::default() }, &mut []).unwrap_err().to_string();
     assert!(e.contains("fit expects dataset elements (x, y)"), "{e}");
+    // An endless dataset (repeated) trains steps_per_epoch batches an epoch, as Keras does; the
+    // batches it pulls are counted at the source.
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let counter = pulled.clone();
+    let endless = ds.repeat(None).map(move |e| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Ok(e)
+    });
+    let options = FitOptions { epochs: 3, steps_per_epoch: Some(7), verbose: 0, ..Default::default() };
+    let h = model.fit_source(&endless, None, &options, &mut []).unwrap();
+    assert_eq!((h.history["loss"].len(), pulled.load(Ordering::SeqCst)), (3, 21));
+    let options = FitOptions { steps_per_epoch: Some(0), verbose: 0, ..Default::default() };
+    let e = model.fit_source(&endless, None, &options, &mut []).unwrap_err().to_string();
+    assert!(e.contains("steps_per_epoch must be at least 1"), "{e}");
 }
 
 #[test]

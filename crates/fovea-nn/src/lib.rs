@@ -10,6 +10,7 @@ pub mod budget;
 pub mod callbacks;
 pub mod confusion;
 pub mod constraints;
+pub mod diagnosis;
 mod error;
 pub mod export;
 pub mod hdf5;

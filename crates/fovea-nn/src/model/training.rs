@@ -388,8 +388,10 @@ pub trait Model: Layer {
     where
         Self: Sized,
     {
-        if options.validation_steps == Some(0) {
-            return Err(Error::Config("validation_steps must be at least 1 (or None for all the validation data), got 0".into()));
+        for (name, value) in [("steps_per_epoch", options.steps_per_epoch), ("validation_steps", options.validation_steps)] {
+            if value == Some(0) {
+                return Err(Error::Config(format!("{name} must be at least 1 (or None for all the data), got 0")));
+            }
         }
         let mut history = History::default();
         // Build before the callbacks run, so they see (and can restore) every weight.
@@ -422,13 +424,15 @@ pub trait Model: Layer {
             for cb in callbacks.iter_mut() {
                 cb.on_epoch_begin(epoch, &mut ctx)?;
             }
-            let mut progress = Progress::new(verbose, epoch, options.epochs, source.steps().unwrap_or(0));
+            // steps_per_epoch bounds an epoch of an endless (repeated, resampled) source, as in Keras.
+            let steps = options.steps_per_epoch.or(source.steps());
+            let mut progress = Progress::new(verbose, epoch, options.epochs, steps.unwrap_or(0));
             let mut sums: Logs = Logs::new();
             let mut seen = 0usize;
             if let Some(c) = self.compiled().lock().expect("compile lock").as_mut() {
                 c.reset_metrics();
             }
-            for (step, batch) in source.batches(epoch)?.enumerate() {
+            for (step, batch) in source.batches(epoch)?.take(options.steps_per_epoch.unwrap_or(usize::MAX)).enumerate() {
                 let batch = batch?.on_device(self.device())?;
                 let count = batch.y.first().or(batch.x.first()).map_or(0, |t| t.dims().first().copied().unwrap_or(1));
                 // Forward, backward and update on the pool: their ops then fork-join there
