@@ -227,7 +227,7 @@ enum Command {
         /// Print the model's JSON config instead of the table (for `fovea train --spec`).
         #[arg(long)]
         config: bool,
-        /// Print the multiply-accumulates per image of each layer and in total instead.
+        /// Add a column of multiply-accumulates per image to the table, and their total.
         #[arg(long, conflicts_with = "config")]
         flops: bool,
     },

@@ -4,7 +4,6 @@
 
 use clap::Args;
 use fovea::nn::layer::Layer;
-use fovea::nn::model::analysis;
 use fovea::nn::model::functional::Functional;
 use fovea::nn::model::summary::thousands;
 use fovea::nn::model::Sequential;
@@ -138,11 +137,10 @@ pub fn summary(args: &ZooArgs, config: bool, flops: bool) -> AnyResult<String> {
     Ok(if config {
         format!("{:#}\n", layer.config())
     } else if flops {
-        let rows = match &model {
-            ZooModel::Sequential(m) => analysis::sequential_macs(m)?,
-            ZooModel::Functional(m) => analysis::functional_macs(m)?,
-        };
-        analysis::macs_table(&rows)
+        match &model {
+            ZooModel::Sequential(m) => m.summary_with_flops()?,
+            ZooModel::Functional(m) => m.summary_with_flops()?,
+        }
     } else {
         match &model {
             ZooModel::Sequential(m) => m.summary()?,

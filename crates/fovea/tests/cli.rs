@@ -25,7 +25,9 @@ fn summary_prints_the_keras_table() {
     // number; its first convolution is the 86,704,128 of their worked example.
     let (ok, out, err) = fovea(&["summary", "vgg16", "--flops"]);
     assert!(ok && out.contains("Total MACs per image: 15,470,264,320 (15.47 G)"), "{out}{err}");
-    assert!(out.lines().any(|l| l.starts_with("block1_conv1 (Conv2D)") && l.contains("86,704,128")), "{out}");
+    // The Keras table with a MACs column: parameters, then multiply-accumulates per image.
+    assert!(out.lines().any(|l| l.contains("block1_conv1 (Conv2D)") && l.contains("1,792") && l.contains("86,704,128")), "{out}");
+    assert!(out.contains("Total params: 138,357,544"), "{out}");
     let (ok, out, err) = fovea(&["summary", "lenet5", "--no-top"]);
     assert!(ok && !out.contains("Dense") && out.contains("Total params: 2,572"), "{out}{err}");
 }

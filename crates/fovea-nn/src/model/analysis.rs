@@ -12,7 +12,6 @@
 
 use crate::layer::{Layer, ShapeSpec};
 use crate::model::functional::Functional;
-use crate::model::summary::thousands;
 use crate::model::Sequential;
 use crate::{Error, Result};
 
@@ -86,19 +85,6 @@ pub fn functional_macs(model: &Functional) -> Result<Vec<LayerMacs>> {
         .collect()
 }
 
-/// A table of the layers that compute (MACs above zero) and the total, `fovea summary --flops`.
-pub fn macs_table(rows: &[LayerMacs]) -> String {
-    let width = rows.iter().map(|r| r.name.len() + r.class.len() + 3).max().unwrap_or(0).max(20);
-    let total: u64 = rows.iter().map(|r| r.macs).sum();
-    let mut out = format!("{:<width$} {:>18} {:>7}\n", "Layer (type)", "MACs", "share");
-    for r in rows.iter().filter(|r| r.macs > 0) {
-        let share = 100.0 * r.macs as f64 / total.max(1) as f64;
-        out += &format!("{:<width$} {:>18} {share:>6.1}%\n", format!("{} ({})", r.name, r.class), thousands(r.macs as usize));
-    }
-    out += &format!("Total MACs per image: {} ({:.2} G)\n", thousands(total as usize), total as f64 / 1e9);
-    out
-}
-
 /// The receptive field of a stack of `(kernel, stride)` layers, convolutions and poolings
 /// alike: `R_k = R_{k−1} + (K_k − 1)·Π_{i<k} s_i`, `R_1 = K_1` (0 for an empty stack).
 pub fn receptive_field(layers: &[(usize, usize)]) -> usize {
@@ -162,5 +148,40 @@ mod tests {
         let m = Sequential::with_input_shape(&[14, 14, 3]);
         m.add(MaxPooling2D::new((2, 2))).unwrap();
         assert_eq!(sequential_macs(&m).unwrap()[0].macs, 0, "pooling has no kernel");
+    }
+
+    /// The row of `table` that names `layer`, split into its cells.
+    fn row<'a>(table: &'a str, layer: &str) -> Vec<&'a str> {
+        let line = table.lines().find(|l| l.contains(layer)).unwrap_or_else(|| panic!("no row {layer} in\n{table}"));
+        line.split('│').map(str::trim).filter(|c| !c.is_empty()).collect()
+    }
+
+    #[test]
+    fn summaries_with_flops_add_a_macs_column_and_total() {
+        crate::names::clear_session();
+        let m = Sequential::with_input_shape(&[224, 224, 3]);
+        m.add(Conv2D::new(64, (3, 3)).padding(Padding::Same)).unwrap();
+        m.add(MaxPooling2D::new((2, 2))).unwrap();
+        let plain = m.summary().unwrap();
+        let table = m.summary_with_flops().unwrap();
+        assert!(!plain.contains("MACs"), "{plain}");
+        assert_eq!(row(&table, "conv2d (Conv2D)"), ["conv2d (Conv2D)", "(None, 224, 224, 64)", "1,792", "86,704,128"]);
+        assert_eq!(row(&table, "max_pooling2d"), ["max_pooling2d (MaxPooling2D)", "(None, 112, 112, 64)", "0", "0"]);
+        assert!(table.contains("┃ Layer (type)") && table.contains("MACs ┃"), "{table}");
+        assert!(table.contains(" Total MACs per image: 86,704,128 (0.09 G)"), "{table}");
+        // The rest of the table is the plain one.
+        assert!(table.contains(" Total params: 1,792 (7.00 KB)"), "{table}");
+        // A functional model: a shared layer's calls add up; inputs cost nothing.
+        let x = Input::new(&[4]);
+        let shared: crate::layer::LayerRef = std::sync::Arc::new(Dense::new(4).named("shared").unwrap());
+        let once = shared.clone().on(&x).unwrap();
+        let twice = shared.on(&once).unwrap();
+        let y = Dense::new(2).named("head").unwrap().on(&twice).unwrap();
+        let f = Functional::new(&[&x], &[&y]).unwrap();
+        let table = f.summary_with_flops().unwrap();
+        assert_eq!(&row(&table, "shared (Dense)")[..4], ["shared (Dense)", "(None, 4)", "20", "32"]);
+        assert_eq!(&row(&table, "head (Dense)")[..4], ["head (Dense)", "(None, 2)", "10", "8"]);
+        assert_eq!(&row(&table, "(InputLayer)")[2..4], ["0", "0"]);
+        assert!(table.contains("Connected to") && table.contains(" Total MACs per image: 40 (0.00 G)"), "{table}");
     }
 }

@@ -389,6 +389,21 @@ impl Functional {
     /// # Errors
     /// Never for a model that was constructed successfully; kept fallible for symmetry.
     pub fn summary(&self) -> Result<String> {
+        self.summary_table(false)
+    }
+
+    /// [`Functional::summary`] with each layer's multiply-accumulates per image (summed over
+    /// its calls, for a shared layer) and their total: the seeds' `summary(show_flops)`.
+    ///
+    /// # Errors
+    /// For sizes the count needs but the model leaves unknown.
+    pub fn summary_with_flops(&self) -> Result<String> {
+        self.summary_table(true)
+    }
+
+    fn summary_table(&self, flops: bool) -> Result<String> {
+        let macs = if flops { Some(crate::model::analysis::functional_macs(self)?) } else { None };
+        let layer_macs = |name: &str| macs.as_ref().map(|m| m.iter().filter(|r| r.name == name).map(|r| r.macs).sum());
         let count = |vs: &[Variable]| vs.iter().map(|v| v.value().numel()).sum::<usize>();
         let mut rows: Vec<SummaryRow> = self
             .inputs
@@ -398,6 +413,7 @@ impl Functional {
                 output_shape: format_shape(n.shape()),
                 params: 0,
                 connected_to: Some("-".into()),
+                macs: macs.as_ref().map(|_| 0),
             })
             .collect();
         let node_name = |n: &Node| -> String {
@@ -420,6 +436,7 @@ impl Functional {
                 output_shape: format_shape(node.shape()),
                 params: count(&layer.weights()),
                 connected_to: Some(connected.join(", ")),
+                macs: layer_macs(layer.name()),
             });
         }
         Ok(render(self.name(), &rows, count(&self.trainable_weights()), count(&self.non_trainable_weights())))
