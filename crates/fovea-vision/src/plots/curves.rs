@@ -308,4 +308,22 @@ mod tests {
         assert_eq!(y_range(std::iter::empty()), (0.0, 1.0));
         assert_eq!([10.0, 0.8, 0.24, 0.05, 0.001].map(label_decimals), [0, 1, 2, 2, 4]);
     }
+
+    #[test]
+    fn a_saved_history_replots_to_the_same_picture() {
+        let mut h = History::default();
+        h.history.insert("loss".into(), vec![1.2, 0.7, 0.4, 0.35]);
+        h.history.insert("val_loss".into(), vec![1.3, 0.9, 0.6, 0.62]);
+        h.history.insert("accuracy".into(), vec![0.6, 0.8, 0.9, 0.91]);
+        let dir = std::env::temp_dir().join(format!("fovea-replot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (json, first, again) = (dir.join("history.json"), dir.join("first.png"), dir.join("again.png"));
+        plot_history(&h, &first, &CurveOptions::default()).unwrap();
+        h.save(&json).unwrap();
+        let loaded = History::load(&json).unwrap();
+        plot_history(&loaded, &again, &CurveOptions::default()).unwrap();
+        let (a, b) = (std::fs::read(&first).unwrap(), std::fs::read(&again).unwrap());
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(a.len() > 1000 && a == b, "the re-plotted PNG differs ({} vs {} bytes)", a.len(), b.len());
+    }
 }
