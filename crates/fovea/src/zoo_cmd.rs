@@ -4,7 +4,7 @@
 
 use clap::Args;
 use fovea::nn::layer::Layer;
-use fovea::nn::model::functional::Functional;
+use fovea::nn::model::functional::{Functional, Input};
 use fovea::nn::model::summary::thousands;
 use fovea::nn::model::Sequential;
 use fovea::vision::applications::{self, build_by_name, AppOptions, MODEL_NAMES};
@@ -35,6 +35,11 @@ const SEGMENTATION: &[(&str, (usize, usize, usize), usize)] = &[
     ("fcn32s", (224, 224, 3), 21),
     ("segnet", (224, 224, 3), 12),
 ];
+
+/// The seeds' models that exist at one size only (LeCun's LeNet-5 on 32×32, chapter 4's
+/// localization CNN on 240×320×3, the inception block on 35×35×384), with that input.
+const FIXED: &[(&str, (usize, usize, usize))] =
+    &[("lenet5_original", (32, 32, 1)), ("localization_cnn", (240, 320, 3)), ("inception_block_a", (35, 35, 384))];
 
 /// Which zoo model, and how to shape it.
 #[derive(Args)]
@@ -92,6 +97,24 @@ fn build(args: &ZooArgs) -> AnyResult<ZooModel> {
         }
         return Ok(ZooModel::Sequential(net));
     }
+    if let Some(&(_, input)) = FIXED.iter().find(|(n, _)| *n == name) {
+        let (h, w, c) = input;
+        if args.input_shape.is_some_and(|s| s != input) || args.classes.is_some() || args.no_top {
+            return Err(format!(
+                "{name} is the book's fixed model on {h}x{w}x{c} inputs: --input-shape, --classes and --no-top do not apply"
+            )
+            .into());
+        }
+        return Ok(match name.as_str() {
+            "lenet5_original" => ZooModel::Sequential(applications::lenet5_original()?),
+            "localization_cnn" => ZooModel::Functional(applications::localization_cnn()?),
+            _ => {
+                let x = Input::named(&[h, w, c], "input");
+                let block = applications::inception_block_a(&x, "inception_a")?;
+                ZooModel::Functional(Functional::new(&[&x], &[&block])?.named("inception_block_a")?)
+            }
+        });
+    }
     if let Some(&(_, default_input, default_classes)) = SEGMENTATION.iter().find(|(n, ..)| *n == name) {
         if args.no_top {
             return Err(format!("--no-top: {name} is a segmentation model, with no classifier to leave out").into());
@@ -115,7 +138,7 @@ fn build(args: &ZooArgs) -> AnyResult<ZooModel> {
         classes: args.classes.unwrap_or(default_classes),
         ..AppOptions::default()
     };
-    let sequential: Vec<&str> = SEQUENTIAL.iter().chain(SEGMENTATION).map(|(n, ..)| *n).collect();
+    let sequential: Vec<&str> = SEQUENTIAL.iter().chain(SEGMENTATION).map(|(n, ..)| *n).chain(FIXED.iter().map(|(n, _)| *n)).collect();
     Ok(ZooModel::Functional(build_by_name(&name, &opts).map_err(|e| format!("{e} (or {})", sequential.join(", ")))?))
 }
 
@@ -179,8 +202,13 @@ fn preprocessing(name: &str) -> &'static str {
 /// `fovea models`: one line per zoo model (or per name in `only`): name, kind, canonical input,
 /// parameters with its default top, and the preprocessing its weights expect.
 pub fn models(only: &[String]) -> AnyResult<String> {
-    let all: Vec<&str> =
-        SEQUENTIAL.iter().map(|(n, ..)| *n).chain(MODEL_NAMES.iter().copied()).chain(SEGMENTATION.iter().map(|(n, ..)| *n)).collect();
+    let all: Vec<&str> = SEQUENTIAL
+        .iter()
+        .map(|(n, ..)| *n)
+        .chain(FIXED.iter().map(|(n, _)| *n))
+        .chain(MODEL_NAMES.iter().copied())
+        .chain(SEGMENTATION.iter().map(|(n, ..)| *n))
+        .collect();
     let wanted: Vec<String> = only.iter().map(|n| n.replace('-', "_")).collect();
     if let Some(unknown) = wanted.iter().find(|n| !all.contains(&n.as_str())) {
         return Err(format!("unknown model {unknown:?}, expected one of {}", all.join(", ")).into());

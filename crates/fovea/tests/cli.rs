@@ -69,6 +69,19 @@ fn segmentation_and_book_models_are_in_the_zoo_commands() {
     assert!(ok && out.contains("Total params: 3,274,634"), "{out}{err}");
     let (ok, out, err) = fovea(&["summary", "cifar10_cnn"]);
     assert!(ok && out.contains("Total params: 233,130"), "{out}{err}");
+    // The fixed-size book models and torchvision's VGG-11/13 (SPEC §2.2's counts).
+    for (name, total) in [
+        ("lenet5_original", "60,840"),
+        ("localization_cnn", "296,933"),
+        ("inception_block_a", "317,024"),
+        ("vgg11", "132,863,336"),
+        ("vgg13", "133,047,848"),
+    ] {
+        let (ok, out, err) = fovea(&["summary", name]);
+        assert!(ok && out.contains(&format!("Total params: {total}")), "{name}: {out}{err}");
+    }
+    let (ok, _, err) = fovea(&["summary", "inception_block_a", "--classes", "3"]);
+    assert!(!ok && err.contains("inception_block_a is the book's fixed model on 35x35x384 inputs"), "{err}");
     let (ok, _, err) = fovea(&["summary", "mnist_cnn", "--input-shape", "32x32x3"]);
     assert!(!ok && err.contains("mnist_cnn is the book's model for 28x28x1 inputs"), "{err}");
     let (ok, _, err) = fovea(&["summary", "unet_small", "--no-top"]);

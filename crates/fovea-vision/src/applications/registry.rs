@@ -4,7 +4,7 @@
 use super::options::AppOptions;
 use super::{
     alexnet, googlenet, googlenet_with_aux, inception_v3, mobilenet, mobilenet_v2, resnet101, resnet152, resnet18, resnet20, resnet32,
-    resnet34, resnet50, resnet56, se_resnet50, vgg16, vgg19, xception,
+    resnet34, resnet50, resnet56, se_resnet50, vgg11, vgg13, vgg16, vgg19, xception,
 };
 use fovea_nn::model::functional::Functional;
 use fovea_nn::{Error, Result};
@@ -12,6 +12,8 @@ use fovea_nn::{Error, Result};
 /// Every name [`build_by_name`] accepts.
 pub const MODEL_NAMES: &[&str] = &[
     "alexnet",
+    "vgg11",
+    "vgg13",
     "vgg16",
     "vgg19",
     "resnet18",
@@ -45,6 +47,8 @@ pub const MODEL_NAMES: &[&str] = &[
 pub fn build_by_name(name: &str, opts: &AppOptions) -> Result<Functional> {
     match name {
         "alexnet" => alexnet(opts),
+        "vgg11" => vgg11(opts),
+        "vgg13" => vgg13(opts),
         "vgg16" => vgg16(opts),
         "vgg19" => vgg19(opts),
         "resnet18" => resnet18(opts),
