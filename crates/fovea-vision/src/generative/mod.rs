@@ -3,7 +3,9 @@
 
 pub mod fid;
 pub mod gan;
+pub mod minibatch;
 pub mod vae;
 
 pub use gan::{Gan, GanLoss};
+pub use minibatch::{minibatch_features, MinibatchDiscrimination};
 pub use vae::{bernoulli_nll, gaussian_kl, reparameterize, Autoencoder, Sampling, Vae};
