@@ -4,6 +4,7 @@
 pub mod fid;
 pub mod gan;
 pub mod minibatch;
+pub mod transfer;
 pub mod vae;
 
 pub use gan::{Gan, GanLoss};
