@@ -6,6 +6,7 @@ pub mod gan;
 pub mod minibatch;
 pub mod transfer;
 pub mod vae;
+pub mod visual;
 
 pub use gan::{Gan, GanLoss};
 pub use minibatch::{minibatch_features, MinibatchDiscrimination};
