@@ -172,3 +172,24 @@ fn an_op_without_a_second_derivative_is_still_named() {
     let e = grad_with_graph(&x.prod(&[1], false).unwrap().sum_all().unwrap(), &[&x]).unwrap_err().to_string();
     assert!(e.contains("prod: no second derivative yet") && e.contains("supported: add"), "{e}");
 }
+
+#[test]
+fn ops_composed_from_these_inherit_second_derivatives() {
+    // LRN, sort and top-k, tile and repeat, 1-D and 3-D convolutions are compositions of the
+    // ops above, so grad_with_graph goes through them too.
+    let x = rand(&[2, 3, 4], 0.2, 1.2, 40, R);
+    let f = |t: &[Tensor]| {
+        let lrn = t[0].local_response_normalization(1, 1.0, 0.5, 0.75)?;
+        let sorted = t[0].sort(-1, true)?;
+        let (top, _) = t[0].top_k(2)?;
+        let tiled = t[0].tile(&[1, 2, 1])?.repeat(2, 0)?;
+        readout(&lrn, 41)?.add(&readout(&sorted, 42)?)?.add(&readout(&top, 43)?)?.add(&readout(&tiled, 44)?)
+    };
+    gradcheck(first_gradient(f), std::slice::from_ref(&x), 1e-3, 2e-3).unwrap();
+    let (k1, k3) = (rand(&[2, 4, 3], -0.5, 0.5, 45, R), rand(&[2, 2, 2, 1, 2], -0.5, 0.5, 46, R));
+    let conv1d = |t: &[Tensor]| readout(&t[0].conv1d(&t[1], 1, Padding::Same, 1, 1)?, 47);
+    gradcheck(first_gradient(conv1d), &[x.clone(), k1], 1e-3, 2e-3).unwrap();
+    let v = rand(&[1, 3, 3, 3, 1], -1.0, 1.0, 48, R);
+    let conv3d = |t: &[Tensor]| readout(&t[0].conv3d(&t[1], (1, 1, 1), Padding::Valid, (1, 1, 1))?, 49);
+    gradcheck(first_gradient(conv3d), &[v, k3], 1e-3, 2e-3).unwrap();
+}
