@@ -4,10 +4,12 @@
 pub mod fid;
 pub mod gan;
 pub mod minibatch;
+pub mod samples;
 pub mod transfer;
 pub mod vae;
 pub mod visual;
 
 pub use gan::{Gan, GanLoss};
 pub use minibatch::{minibatch_features, MinibatchDiscrimination};
+pub use samples::SampleGrid;
 pub use vae::{bernoulli_nll, gaussian_kl, reparameterize, Autoencoder, Sampling, Vae};
