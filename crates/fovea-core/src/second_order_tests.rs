@@ -93,12 +93,17 @@ fn max_and_average_pooling_second_derivatives() {
         };
         gradcheck(first_gradient(f), std::slice::from_ref(&x), 1e-3, 2e-3).unwrap_or_else(|e| panic!("{padding:?}: {e}"));
     }
-    // A third derivative runs through `pool2d_grad`'s own backward (the pooling again).
-    let x = x.with_requires_grad(true).unwrap();
+    // Third derivatives run through `pool2d_grad`'s own backward (the average pooling again):
+    // x → ∇ₓ Σ (∇ₓ f)², checked by finite differences like the others.
     let f = |x: &Tensor| readout(&x.avg_pool2d((2, 2), (1, 1), Padding::Same)?.mul_scalar(3.0)?, 14);
-    let g1 = grad_with_graph(&f(&x).unwrap(), &[&x]).unwrap().remove(0).unwrap();
-    let g2 = grad_with_graph(&g1.square().unwrap().sum_all().unwrap(), &[&x]).unwrap().remove(0).unwrap();
-    assert!(g2.requires_grad(), "the second gradient is recorded too");
+    let second = |xs: &[Tensor]| {
+        enable_grad(|| {
+            let x = if xs[0].requires_grad() { xs[0].clone() } else { xs[0].with_requires_grad(true)? };
+            let g1 = grad_with_graph(&f(&x)?, &[&x])?.remove(0).expect("connected");
+            Ok(grad_with_graph(&g1.square()?.sum_all()?, &[&x])?.remove(0).expect("connected"))
+        })
+    };
+    gradcheck(second, &[distinct(&[1, 3, 3, 2])], 1e-3, 3e-3).unwrap();
 }
 
 #[test]
@@ -108,13 +113,16 @@ fn batch_norm_second_derivatives_and_the_recorded_gradient_equals_the_fused_one(
     gradcheck(first_gradient(f), &[x.clone(), gamma.clone(), beta.clone()], 1e-3, 3e-3).unwrap();
     let bare = |t: &[Tensor]| readout(&t[0].batch_norm_train(None, None, 1e-3)?.0.mul_scalar(0.7)?, 19);
     gradcheck(first_gradient(bare), std::slice::from_ref(&x), 1e-3, 3e-3).unwrap();
-    // The recorded first gradient is the fused kernel's, for every input.
-    let leaves: Vec<Tensor> = [&x, &gamma, &beta].iter().map(|t| t.with_requires_grad(true).unwrap()).collect();
-    let refs: Vec<&Tensor> = leaves.iter().collect();
-    let fused = grad(&f(&leaves).unwrap(), &refs).unwrap();
-    let recorded = enable_grad(|| grad_with_graph(&f(&leaves).unwrap(), &refs)).unwrap();
-    for (a, b) in fused.iter().zip(&recorded) {
-        assert_tensor_close("batch norm gradient", b.as_ref().unwrap(), a.as_ref().unwrap(), 1e-5, 1e-6);
+    // The recorded first gradient is the fused kernel's, for every input, on both host backends.
+    for dev in [R, Device::Cpu] {
+        let leaves: Vec<Tensor> = [&x, &gamma, &beta].iter().map(|t| t.to(dev).unwrap().with_requires_grad(true).unwrap()).collect();
+        let refs: Vec<&Tensor> = leaves.iter().collect();
+        let f = |t: &[Tensor]| t[0].batch_norm_train(Some(&t[1]), Some(&t[2]), 1e-3).unwrap().0.tanh().unwrap().sum_all().unwrap();
+        let fused = grad(&f(&leaves), &refs).unwrap();
+        let recorded = enable_grad(|| grad_with_graph(&f(&leaves), &refs)).unwrap();
+        for (a, b) in fused.iter().zip(&recorded) {
+            assert_tensor_close(&format!("batch norm gradient on {dev:?}"), b.as_ref().unwrap(), a.as_ref().unwrap(), 1e-4, 1e-5);
+        }
     }
 }
 
