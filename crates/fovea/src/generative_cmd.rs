@@ -6,11 +6,13 @@
 use clap::{Parser, ValueEnum};
 use fovea::core::{DType, Device, Tensor};
 use fovea::data::{fashion_mnist, mnist};
+use fovea::nn::callbacks::SummaryWriter;
 use fovea::nn::layers::{Dense, Flatten, Reshape};
 use fovea::nn::model::io::{load_model, read_weights, save_model_with};
 use fovea::nn::model::{FitOptions, Model, Sequential};
 use fovea::nn::optimizers::Optimizer;
 use fovea::vision::generative::gan::{dcgan_discriminator, dcgan_generator, dense_discriminator, dense_generator};
+use fovea::vision::generative::visual::{latent_histogram, save_interpolation_strip, save_latent_manifold, DecoderOutput};
 use fovea::vision::generative::{Autoencoder, Gan, GanLoss, Vae};
 use std::path::{Path, PathBuf};
 
@@ -78,7 +80,13 @@ struct TrainArgs {
     noise: f32,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Output folder: `generator.safetensors` and `samples_epoch_N.png`.
+    /// Also write each epoch's sample grid to TensorBoard (an image summary `samples`) under
+    /// this folder.
+    #[arg(long)]
+    tensorboard: Option<PathBuf>,
+    /// Output folder: `generator.safetensors` and `samples_epoch_N.png`; an autoencoder also
+    /// writes `codes_histogram.png` / `.txt`, a VAE `interpolation.png` (and
+    /// `latent_manifold.png` with `--latent-dim 2`).
     #[arg(short, long)]
     output: PathBuf,
 }
@@ -199,6 +207,16 @@ fn train(args: &TrainArgs) -> AnyResult<()> {
     };
     let gen_path = args.output.join("generator.safetensors");
     let grid = |epoch: usize| args.output.join(format!("samples_epoch_{}.png", epoch + 1));
+    let mut board = args.tensorboard.as_ref().map(SummaryWriter::new).transpose()?;
+    // The PNG just written, as a TensorBoard image of the epoch.
+    let mut to_board = |epoch: usize| -> AnyResult<()> {
+        if let Some(w) = board.as_mut() {
+            let png = std::fs::read(grid(epoch)).map_err(|e| format!("{}: {e}", grid(epoch).display()))?;
+            w.image("samples", &fovea::vision::image::decode_png(&png, 1, Device::Cpu)?, epoch as i64)?;
+            w.flush()?;
+        }
+        Ok(())
+    };
     let start = std::time::Instant::now();
     match args.kind {
         Kind::Autoencoder => {
@@ -206,15 +224,20 @@ fn train(args: &TrainArgs) -> AnyResult<()> {
             let dec = dense_stack(&[256, 784], None)?;
             dec.add(Reshape::new(&[28, 28, 1]))?;
             let ae = Autoencoder::new(enc, dec, Optimizer::adam(1e-3)).denoising(args.noise);
-            let shown = test.narrow(0, 0, 32)?;
+            let shown = test.narrow(0, 0, test.dims()[0].min(32))?;
             for epoch in 0..args.epochs {
                 ae.fit_multi(std::slice::from_ref(&x), &[], opts(epoch), &mut [])?;
                 // Top half the test inputs, bottom half their reconstructions.
                 let recon = ae.predict(&shown, 32)?;
                 write_grid(&Tensor::concat(&[&shown, &recon], 0)?, false, &grid(epoch))?;
+                to_board(epoch)?;
             }
             let loss = ae.evaluate_multi(std::slice::from_ref(&test), &[], 256)?["loss"];
             println!("test reconstruction loss {loss:.2} nats per image ({:.0} s)", start.elapsed().as_secs_f64());
+            // The codes of the test images, as the seeds' histogram summary of the latent.
+            let histogram = latent_histogram(&ae.encoder.predict(&test, 256)?, 30)?;
+            histogram.save(args.output.join("codes_histogram.png"), 120)?;
+            histogram.save(args.output.join("codes_histogram.txt"), 120)?;
             save_model_with(&ae.decoder, &gen_path, &meta(None, false))?;
         }
         Kind::Vae => {
@@ -230,6 +253,7 @@ fn train(args: &TrainArgs) -> AnyResult<()> {
                 vae.fit_multi(std::slice::from_ref(&x), &[], opts(epoch), &mut [])?;
                 let z = Tensor::random_normal([64, args.latent_dim], 0.0, 1.0, None, Device::Cpu)?;
                 write_grid(&vae.decoder.predict(&z, 64)?.sigmoid()?, false, &grid(epoch))?;
+                to_board(epoch)?;
             }
             let logs = vae.evaluate_multi(std::slice::from_ref(&test), &[], 256)?;
             println!(
@@ -239,6 +263,23 @@ fn train(args: &TrainArgs) -> AnyResult<()> {
                 logs["kl_loss"],
                 start.elapsed().as_secs_f64()
             );
+            // Ten steps between the posterior means of the first two test images.
+            if test.dims()[0] >= 2 {
+                let (mu, _) = vae.encode(&test.narrow(0, 0, 2)?, false)?;
+                let (a, b) = (mu.narrow(0, 0, 1)?, mu.narrow(0, 1, 1)?);
+                save_interpolation_strip(
+                    args.output.join("interpolation.png"),
+                    &vae.decoder,
+                    &a,
+                    &b,
+                    10,
+                    [28, 28, 1],
+                    DecoderOutput::Logits,
+                )?;
+            }
+            if args.latent_dim == 2 {
+                save_latent_manifold(args.output.join("latent_manifold.png"), &vae.decoder, 15, [28, 28, 1], DecoderOutput::Logits)?;
+            }
             save_model_with(&vae.decoder, &gen_path, &meta(None, false))?;
         }
         _ => {
@@ -265,6 +306,7 @@ fn train(args: &TrainArgs) -> AnyResult<()> {
             for epoch in 0..args.epochs {
                 gan.fit_multi(std::slice::from_ref(&x), &targets, opts(epoch), &mut [])?;
                 write_grid(&gan.generate(64, labels.as_deref())?, true, &grid(epoch))?;
+                to_board(epoch)?;
                 save_model_with(&gan.generator, &gen_path, &meta(classes, true))?;
             }
             println!("trained in {:.0} s", start.elapsed().as_secs_f64());
