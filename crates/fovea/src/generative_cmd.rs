@@ -13,7 +13,7 @@ use fovea::nn::model::{FitOptions, Model, Sequential};
 use fovea::nn::optimizers::Optimizer;
 use fovea::vision::generative::gan::{dcgan_discriminator, dcgan_generator, dense_discriminator, dense_generator};
 use fovea::vision::generative::visual::{latent_histogram, save_interpolation_strip, save_latent_manifold, DecoderOutput};
-use fovea::vision::generative::{Autoencoder, Gan, GanLoss, Vae};
+use fovea::vision::generative::{with_minibatch_discrimination, Autoencoder, Gan, GanLoss, Vae};
 use std::path::{Path, PathBuf};
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -75,6 +75,10 @@ struct TrainArgs {
     /// One-sided label smoothing of the real labels (GAN, DCGAN, cGAN).
     #[arg(long, default_value_t = 0.0)]
     label_smoothing: f32,
+    /// Minibatch discrimination (Salimans et al. 2016) with this many kernels of 5 values,
+    /// before the discriminator's head (GAN kinds).
+    #[arg(long)]
+    minibatch_discrimination: Option<usize>,
     /// Gaussian input noise of a denoising autoencoder.
     #[arg(long, default_value_t = 0.0)]
     noise: f32,
@@ -288,6 +292,10 @@ fn train(args: &TrainArgs) -> AnyResult<()> {
             let (g, d) = match args.kind {
                 Kind::Gan => (dense_generator()?, dense_discriminator(c)?),
                 _ => (dcgan_generator()?, dcgan_discriminator(c)?),
+            };
+            let d = match args.minibatch_discrimination {
+                Some(b) => with_minibatch_discrimination(d, b, 5)?,
+                None => d,
             };
             let (g_opt, d_opt, loss) = if args.kind == Kind::Wgan {
                 (Optimizer::rmsprop(5e-4), Optimizer::rmsprop(5e-4), GanLoss::Wasserstein { n_critic: 5, clip: 0.01 })

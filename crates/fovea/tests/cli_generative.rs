@@ -45,7 +45,7 @@ fn png_size(path: &Path) -> (u32, u32) {
 
 /// Trains `kind` for 2 epochs of 2 steps; each epoch's sample grid is `grid` pixels (width,
 /// height).
-fn train(kind: &str, name: &str, grid: (u32, u32)) -> PathBuf {
+fn train(kind: &str, name: &str, grid: (u32, u32), extra: &[&str]) -> PathBuf {
     let dir = temp(name);
     let mnist = dir.join("mnist");
     fake_mnist(&mnist);
@@ -66,7 +66,7 @@ fn train(kind: &str, name: &str, grid: (u32, u32)) -> PathBuf {
         "-o",
         out.to_str().unwrap(),
     ];
-    let (ok, stdout, err) = fovea(&args);
+    let (ok, stdout, err) = fovea(&[&args[..], extra].concat());
     assert!(ok, "{stdout}\n{err}");
     assert_eq!(png_size(&out.join("samples_epoch_2.png")), grid);
     // The same grids as TensorBoard images, one per epoch.
@@ -89,7 +89,7 @@ fn train(kind: &str, name: &str, grid: (u32, u32)) -> PathBuf {
 
 #[test]
 fn a_conditional_gan_trains_then_generates_a_label_and_refuses_one_out_of_range() {
-    let out = train("cgan", "cgan", (8 * 28, 8 * 28)); // 64 samples in an 8×8 grid
+    let out = train("cgan", "cgan", (8 * 28, 8 * 28), &[]); // 64 samples in an 8×8 grid
     let g = out.join("generator.safetensors");
     let grid = out.join("sevens.png");
     let (ok, stdout, err) = fovea(&["generate", "--model", g.to_str().unwrap(), "-n", "9", "--label", "7", "-o", grid.to_str().unwrap()]);
@@ -101,7 +101,23 @@ fn a_conditional_gan_trains_then_generates_a_label_and_refuses_one_out_of_range(
 
 #[test]
 fn an_unconditional_gan_refuses_a_label_and_a_vae_is_trained_then_evaluated() {
-    let out = train("gan", "gan", (8 * 28, 8 * 28));
+    // With minibatch discrimination in the discriminator (0 kernels is refused by the layer).
+    let out = train("gan", "gan", (8 * 28, 8 * 28), &["--minibatch-discrimination", "4"]);
+    let (mnist, bad) = (out.parent().unwrap().join("mnist"), out.join("bad"));
+    let args = [
+        "train",
+        "gan",
+        "--minibatch-discrimination",
+        "0",
+        "--data-dir",
+        mnist.to_str().unwrap(),
+        "--steps",
+        "1",
+        "-o",
+        bad.to_str().unwrap(),
+    ];
+    let (ok, _, err) = fovea(&args);
+    assert!(!ok && err.contains("num_kernels and kernel_dim must be >= 1, got 0 and 5"), "{err}");
     let g = out.join("generator.safetensors");
     let (ok, _, err) = fovea(&["generate", "--model", g.to_str().unwrap(), "--label", "1", "-o", out.join("x.png").to_str().unwrap()]);
     assert!(!ok && err.contains("is not a conditional generator"), "{err}");
@@ -165,7 +181,7 @@ fn an_unconditional_gan_refuses_a_label_and_a_vae_is_trained_then_evaluated() {
 #[test]
 fn an_autoencoder_trains_and_writes_its_code_histogram() {
     // The 3 test images above their 3 reconstructions: a 3 × 2 grid.
-    let out = train("autoencoder", "ae", (3 * 28, 2 * 28));
+    let out = train("autoencoder", "ae", (3 * 28, 2 * 28), &[]);
     // 30 bins of 8 pixels, 120 tall; the table has a header and one line per bin.
     assert_eq!(png_size(&out.join("codes_histogram.png")), (30 * 8, 120));
     let table = std::fs::read_to_string(out.join("codes_histogram.txt")).unwrap();

@@ -5,6 +5,7 @@
 use fovea_core::{Tensor, Variable};
 use fovea_nn::initializers::Initializer;
 use fovea_nn::layer::{format_shape, single_input, single_shape, Layer, LayerBase, LayerRef, ShapeSpec};
+use fovea_nn::model::Sequential;
 use fovea_nn::{Error, Result};
 use serde_json::{json, Value};
 use std::sync::{Arc, OnceLock};
@@ -164,6 +165,27 @@ pub fn minibatch_features(x: &Tensor, kernel: &Tensor, num_kernels: usize, kerne
     Ok(Tensor::concat(&[x, &closeness], -1)?)
 }
 
+/// `discriminator` with a [`MinibatchDiscrimination`]`(num_kernels, kernel_dim)` layer inserted
+/// before its last layer (the one-logit head of [`crate::generative::gan::dense_discriminator`]
+/// and [`crate::generative::gan::dcgan_discriminator`], which it then reads `A + B` features):
+/// the paper's place for it. Call it before the discriminator is built (before `Gan::new`).
+///
+/// # Errors
+/// `Config` for a discriminator that has fewer than 2 layers or is already built.
+pub fn with_minibatch_discrimination(discriminator: Sequential, num_kernels: usize, kernel_dim: usize) -> Result<Sequential> {
+    if discriminator.layers().len() < 2 || !discriminator.weights().is_empty() {
+        return Err(Error::Config(format!(
+            "with_minibatch_discrimination: expected an unbuilt discriminator of 2 layers or more (features, then the head), got {} layers{}",
+            discriminator.layers().len(),
+            if discriminator.weights().is_empty() { "" } else { ", already built" }
+        )));
+    }
+    let head = discriminator.pop()?;
+    discriminator.add(MinibatchDiscrimination::new(num_kernels, kernel_dim))?;
+    discriminator.add_ref(head)?;
+    Ok(discriminator)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,6 +325,38 @@ mod tests {
             twin.apply(std::slice::from_ref(&x), false).unwrap().to_vec::<f32>().unwrap(),
             gan.discriminator.apply(&[x], false).unwrap().to_vec::<f32>().unwrap()
         );
+    }
+
+    #[test]
+    fn the_gan_discriminators_take_the_layer_before_their_head_and_train() {
+        use crate::generative::gan::{dcgan_discriminator, dense_discriminator, dense_generator};
+        use crate::generative::Gan;
+        use fovea_nn::model::training::{FitOptions, Model};
+        use fovea_nn::optimizers::Optimizer;
+        fovea_core::set_seed(8);
+        let d = with_minibatch_discrimination(dcgan_discriminator(0).unwrap(), 8, 3).unwrap();
+        let classes: Vec<&str> = d.layers().iter().map(|l| l.class_name()).collect();
+        assert_eq!(classes[classes.len() - 3..], ["Flatten", "MinibatchDiscrimination", "Dense"]);
+        d.build_for(&[28, 28, 1]).unwrap();
+        // Flatten gives 7·7·128 features, the layer 8 more.
+        assert_eq!(d.layers()[d.layers().len() - 1].weights()[0].value().dims(), &[7 * 7 * 128 + 8, 1]);
+        let gan = Gan::new(
+            dense_generator().unwrap(),
+            with_minibatch_discrimination(dense_discriminator(0).unwrap(), 4, 3).unwrap(),
+            8,
+            None,
+            Optimizer::adam(1e-3),
+            Optimizer::adam(1e-3),
+        )
+        .unwrap();
+        let t = gan.discriminator.layers()[3].weights()[0].value().to_vec::<f32>().unwrap();
+        let x = Tensor::random_uniform([8, 28, 28, 1], -1.0, 1.0, Some(4), Device::Cpu).unwrap();
+        let opts = FitOptions { epochs: 1, batch_size: 4, verbose: 0, seed: Some(0), ..Default::default() };
+        let h = gan.fit_multi(std::slice::from_ref(&x), &[], opts, &mut []).unwrap();
+        assert!(h.history["d_loss"][0].is_finite());
+        assert_ne!(gan.discriminator.layers()[3].weights()[0].value().to_vec::<f32>().unwrap(), t, "the layer's kernel trains");
+        let e = with_minibatch_discrimination(d, 2, 2).err().unwrap().to_string();
+        assert!(e.contains("already built"), "{e}");
     }
 
     #[test]

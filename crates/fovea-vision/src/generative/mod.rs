@@ -10,6 +10,6 @@ pub mod vae;
 pub mod visual;
 
 pub use gan::{Gan, GanLoss};
-pub use minibatch::{minibatch_features, MinibatchDiscrimination};
+pub use minibatch::{minibatch_features, with_minibatch_discrimination, MinibatchDiscrimination};
 pub use samples::SampleGrid;
 pub use vae::{bernoulli_nll, gaussian_kl, reparameterize, Autoencoder, Sampling, Vae};
