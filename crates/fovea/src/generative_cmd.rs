@@ -12,8 +12,11 @@ use fovea::nn::model::io::{load_model, read_weights, save_model_with};
 use fovea::nn::model::{FitOptions, Model, Sequential};
 use fovea::nn::optimizers::Optimizer;
 use fovea::vision::generative::gan::{dcgan_discriminator, dcgan_generator, dense_discriminator, dense_generator};
-use fovea::vision::generative::visual::{latent_histogram, save_interpolation_strip, save_latent_manifold, DecoderOutput};
+use fovea::vision::generative::visual::{
+    interpolate_latents, latent_histogram, save_interpolation_strip, save_latent_manifold, DecoderOutput,
+};
 use fovea::vision::generative::{with_minibatch_discrimination, Autoencoder, Gan, GanLoss, Vae};
+use fovea::vision::image::save_image_grid;
 use std::path::{Path, PathBuf};
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -107,6 +110,10 @@ struct GenerateArgs {
     /// The class of every sample (conditional generators).
     #[arg(long)]
     label: Option<i64>,
+    /// Decode `n` codes evenly spaced between two random ones, written as one row (an
+    /// interpolation strip) instead of a grid.
+    #[arg(long)]
+    interpolate: bool,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// The PNG grid to write.
@@ -326,7 +333,7 @@ fn train(args: &TrainArgs) -> AnyResult<()> {
 
 /// `n` samples in `[0, 1]` from a generator written by `fovea train` (one class for all when
 /// `label` is given; classes in turn for a conditional generator otherwise).
-fn sample(model: &Path, n: usize, label: Option<i64>) -> AnyResult<Tensor> {
+fn sample(model: &Path, n: usize, label: Option<i64>, interpolate: bool) -> AnyResult<Tensor> {
     let file = read_weights(model)?;
     let meta: serde_json::Value = serde_json::from_str(
         file.metadata
@@ -336,7 +343,12 @@ fn sample(model: &Path, n: usize, label: Option<i64>) -> AnyResult<Tensor> {
     let latent = meta["latent_dim"].as_u64().ok_or("the generator's metadata has no latent_dim")? as usize;
     let classes = meta["num_classes"].as_u64().map(|c| c as usize);
     let g = load_model(model)?;
-    let mut z = Tensor::random_normal([n, latent], 0.0, 1.0, None, Device::Cpu)?;
+    let mut z = if interpolate {
+        let ends = Tensor::random_normal([2, latent], 0.0, 1.0, None, Device::Cpu)?;
+        interpolate_latents(&ends.narrow(0, 0, 1)?, &ends.narrow(0, 1, 1)?, n)?
+    } else {
+        Tensor::random_normal([n, latent], 0.0, 1.0, None, Device::Cpu)?
+    };
     match (classes, label) {
         (Some(c), Some(l)) if l < 0 || l >= c as i64 => {
             return Err(format!("label {l} is out of range for a conditional model with {c} classes (0..={})", c - 1).into())
@@ -355,8 +367,14 @@ fn sample(model: &Path, n: usize, label: Option<i64>) -> AnyResult<Tensor> {
 
 fn generate(args: &GenerateArgs) -> AnyResult<()> {
     fovea::core::set_seed(args.seed);
-    write_grid(&sample(&args.model, args.n, args.label)?, false, &args.output)?;
-    println!("wrote {} samples to {}", args.n, args.output.display());
+    let images = sample(&args.model, args.n, args.label, args.interpolate)?;
+    if args.interpolate {
+        save_image_grid(&args.output, &images, &[], args.n)?;
+        println!("wrote an interpolation strip of {} steps to {}", args.n, args.output.display());
+    } else {
+        write_grid(&images, false, &args.output)?;
+        println!("wrote {} samples to {}", args.n, args.output.display());
+    }
     Ok(())
 }
 
@@ -391,7 +409,7 @@ fn evaluate(args: &EvaluateArgs) -> AnyResult<()> {
     let data = load(args.dataset, args.data_dir.as_deref())?;
     let n = args.n.min(data.test_images.dims()[0]);
     let real = images(&data.test_images.narrow(0, 0, n)?, false)?;
-    let fake = sample(&args.model, n, None)?;
+    let fake = sample(&args.model, n, None, false)?;
     let classifier = load_model(&args.classifier)?;
     let (real_f, _) = features_and_predictions(&classifier, &real, 256)?;
     let (fake_f, fake_p) = features_and_predictions(&classifier, &fake, 256)?;

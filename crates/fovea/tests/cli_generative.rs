@@ -95,6 +95,15 @@ fn a_conditional_gan_trains_then_generates_a_label_and_refuses_one_out_of_range(
     let (ok, stdout, err) = fovea(&["generate", "--model", g.to_str().unwrap(), "-n", "9", "--label", "7", "-o", grid.to_str().unwrap()]);
     assert!(ok && stdout.contains("wrote 9 samples"), "{stdout}\n{err}");
     assert_eq!(png_size(&grid), (3 * 28, 3 * 28));
+    // Six codes on a line between two random ones, all sevens: one row of 28 + 4 pixel cells.
+    let strip = out.join("strip.png");
+    let (ok, stdout, err) =
+        fovea(&["generate", "--model", g.to_str().unwrap(), "-n", "6", "--label", "7", "--interpolate", "-o", strip.to_str().unwrap()]);
+    assert!(ok && stdout.contains("wrote an interpolation strip of 6 steps"), "{stdout}\n{err}");
+    assert_eq!(png_size(&strip), (6 * 32, 32));
+    let (ok, _, err) =
+        fovea(&["generate", "--model", g.to_str().unwrap(), "-n", "1", "--label", "7", "--interpolate", "-o", strip.to_str().unwrap()]);
+    assert!(!ok && err.contains("need at least 2 steps"), "{err}");
     let (ok, _, err) = fovea(&["generate", "--model", g.to_str().unwrap(), "--label", "12", "-o", grid.to_str().unwrap()]);
     assert!(!ok && err.contains("label 12 is out of range for a conditional model with 10 classes"), "{err}");
 }
