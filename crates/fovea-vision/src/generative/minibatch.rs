@@ -357,6 +357,10 @@ mod tests {
         assert_ne!(gan.discriminator.layers()[3].weights()[0].value().to_vec::<f32>().unwrap(), t, "the layer's kernel trains");
         let e = with_minibatch_discrimination(d, 2, 2).err().unwrap().to_string();
         assert!(e.contains("already built"), "{e}");
+        let one = Sequential::new();
+        one.add(fovea_nn::layers::Dense::new(1)).unwrap();
+        let e = with_minibatch_discrimination(one, 2, 2).err().unwrap().to_string();
+        assert!(e.contains("2 layers or more (features, then the head), got 1 layers"), "{e}");
     }
 
     #[test]

@@ -164,5 +164,16 @@ mod tests {
         let mut cb = SampleGrid::new(|| Ok(Tensor::zeros([2, 2, 2], fovea_core::DType::F32, Device::Cpu)?), 2).unwrap();
         let e = cb.write(0).unwrap_err().to_string();
         assert!(e.contains("SampleGrid") && e.contains("[2, 2, 2]"), "{e}");
+        // A folder that cannot be made (its parent is a file).
+        let file = std::env::temp_dir().join(format!("fovea-samplegrid-file-{}", std::process::id()));
+        std::fs::write(&file, b"x").unwrap();
+        let e = SampleGrid::new(|| Ok(Tensor::zeros([1, 2, 2, 1], fovea_core::DType::F32, Device::Cpu)?), 1)
+            .unwrap()
+            .png_dir(file.join("png"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("SampleGrid: cannot create"), "{e}");
+        std::fs::remove_file(file).unwrap();
     }
 }

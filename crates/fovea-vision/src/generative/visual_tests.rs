@@ -161,6 +161,9 @@ fn the_code_histogram_counts_values_and_draws_proportional_bars() {
     let nan = Tensor::from_vec(vec![1.0f32, f32::NAN], [2], Device::Cpu).unwrap();
     assert!(latent_histogram(&nan, 3).unwrap_err().to_string().contains("non-finite value (NaN)"));
     assert!(latent_histogram(&codes, 0).is_err());
+    assert!(h.render(0).unwrap_err().to_string().contains("a height of at least 1 pixel"));
+    let e = h.save("/nonexistent-dir/h.png", 10).unwrap_err().to_string();
+    assert!(e.contains("cannot write /nonexistent-dir/h.png"), "{e}");
 }
 
 #[test]
