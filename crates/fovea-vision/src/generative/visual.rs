@@ -163,7 +163,7 @@ pub fn save_interpolation_strip(
 }
 
 /// A histogram of latent-code values: `counts[k]` values fell in `[lo + k·w, lo + (k+1)·w)`
-/// with `w = (hi − lo) / bins` (the last bin includes `hi`).
+/// with `w = (hi − lo) / bins` (the last bin includes `hi`; a single bin when `lo = hi`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LatentHistogram {
     /// The lowest value (the first edge).
@@ -175,30 +175,20 @@ pub struct LatentHistogram {
 }
 
 /// The histogram of every value in `codes` (an encoder's outputs, any shape) over `bins`
-/// equal bins from the smallest to the largest value (a single value gets a range of ±0.5
-/// around it): what TensorFlow's histogram summary of the latent shows.
+/// equal bins from the smallest to the largest value (one bin when every value is equal), as
+/// TensorBoard's histogram summary of the latent bins them
+/// ([`fovea_nn::callbacks::summary::histogram_of`], which this reads its counts from).
 ///
 /// # Errors
 /// `InvalidArgument` for `bins = 0`, no values, or a NaN or infinite value.
 pub fn latent_histogram(codes: &Tensor, bins: usize) -> Result<LatentHistogram> {
     const OP: &str = "latent_histogram";
-    let v = codes.cast(DType::F32)?.to_vec::<f32>()?;
-    if bins == 0 || v.is_empty() {
-        return Err(Error::invalid(OP, format!("need at least 1 bin and 1 value, got {bins} bins and {} values", v.len())));
+    if bins == 0 {
+        return Err(Error::invalid(OP, "need at least 1 bin, got 0"));
     }
-    if let Some(bad) = v.iter().find(|x| !x.is_finite()) {
-        return Err(Error::invalid(OP, format!("the codes hold a non-finite value ({bad})")));
-    }
-    let (mut lo, mut hi) = v.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-    if lo == hi {
-        (lo, hi) = (lo - 0.5, hi + 0.5);
-    }
-    let mut counts = vec![0; bins];
-    let width = (hi as f64 - lo as f64) / bins as f64;
-    for &x in &v {
-        counts[(((x as f64 - lo as f64) / width) as usize).min(bins - 1)] += 1;
-    }
-    Ok(LatentHistogram { lo, hi, counts })
+    let v: Vec<f64> = codes.cast(DType::F32)?.to_vec::<f32>()?.into_iter().map(f64::from).collect();
+    let h = fovea_nn::callbacks::summary::histogram_of(&v, bins).map_err(|e| Error::invalid(OP, format!("codes: {e}")))?;
+    Ok(LatentHistogram { lo: h.min as f32, hi: h.max as f32, counts: h.bucket.iter().map(|&c| c as usize).collect() })
 }
 
 impl LatentHistogram {

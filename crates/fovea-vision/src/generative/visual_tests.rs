@@ -155,12 +155,16 @@ fn the_code_histogram_counts_values_and_draws_proportional_bars() {
     assert_eq!(std::fs::read_to_string(&txt).unwrap(), table);
     std::fs::remove_file(png).unwrap();
     std::fs::remove_file(txt).unwrap();
-    // A constant code gets a unit range around it; bad input is an error.
+    // A constant code is one bin, as TensorBoard's; bad input is an error.
     let one = latent_histogram(&Tensor::full([3], 2.0, DType::F32, Device::Cpu).unwrap(), 2).unwrap();
-    assert_eq!((one.lo, one.hi, one.counts.clone()), (1.5, 2.5, vec![0, 3]));
+    assert_eq!((one.lo, one.hi, one.counts.clone()), (2.0, 2.0, vec![3]));
+    assert_eq!(one.render(10).unwrap().dims(), &[10, 8, 3]);
     let nan = Tensor::from_vec(vec![1.0f32, f32::NAN], [2], Device::Cpu).unwrap();
-    assert!(latent_histogram(&nan, 3).unwrap_err().to_string().contains("non-finite value (NaN)"));
-    assert!(latent_histogram(&codes, 0).is_err());
+    let e = latent_histogram(&nan, 3).unwrap_err().to_string();
+    assert!(e.contains("latent_histogram") && e.contains("expected finite values, got NaN"), "{e}");
+    let empty = Tensor::zeros([0, 2], DType::F32, Device::Cpu).unwrap();
+    assert!(latent_histogram(&empty, 3).unwrap_err().to_string().contains("expected at least one value"));
+    assert!(latent_histogram(&codes, 0).unwrap_err().to_string().contains("need at least 1 bin, got 0"));
     assert!(h.render(0).unwrap_err().to_string().contains("a height of at least 1 pixel"));
     let e = h.save("/nonexistent-dir/h.png", 10).unwrap_err().to_string();
     assert!(e.contains("cannot write /nonexistent-dir/h.png"), "{e}");
