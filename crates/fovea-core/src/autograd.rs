@@ -187,26 +187,56 @@ pub fn grad_with_graph(target: &Tensor, sources: &[&Tensor]) -> Result<Vec<Optio
 }
 
 /// The ops [`grad_with_graph`] can differentiate through: each one's backward pass is built
-/// from recorded ops (binary maps, matmul, sums, reshapes, the three convolution passes) or is
-/// `unary_grad`, whose own backward knows the second derivatives of the unary ops listed.
-/// Fused kernels (batch norm, softmax, pooling, ...) compute their backward pass on raw
-/// buffers and are not here yet.
+/// from recorded ops (binary maps, matmul, sums, reshapes, slices and their adjoints, the three
+/// convolution passes), or is an op of its own whose backward is written (`unary_grad` for
+/// the unary ops, `pool2d_grad` for pooling), or switches to recorded ops while a graph is
+/// being recorded (the fused batch norm, channel affine and bias + ReLU).
 pub const TWICE_DIFFERENTIABLE: &[&str] = &[
+    // Arithmetic, reductions and data movement.
     "add",
     "sub",
     "mul",
     "div",
+    "pow",
+    "maximum",
+    "minimum",
+    "where",
     "matmul",
     "sum",
+    "max",
+    "min",
     "reshape",
+    "permute",
     "cast",
     "to_device",
+    "concat",
+    "narrow",
+    "slice",
+    "strided_slice",
+    "flip",
+    "pad",
+    "gather",
+    "scatter_add",
+    "softmax",
+    // Convolutions (transposed and depthwise ones are made of these) and pooling.
     "conv2d",
     "conv2d_grad_input",
     "conv2d_grad_filter",
+    "max_pool2d",
+    "avg_pool2d",
+    "max_pool2d_with_argmax",
+    "pool2d_grad",
+    // Normalization and fused epilogues.
+    "batch_norm_train",
+    "channel_affine",
+    "bias_add_relu",
+    // Unary ops (the tanh approximation of gelu errors when differentiated twice).
     "unary_grad",
     "neg",
     "abs",
+    "sign",
+    "floor",
+    "round",
     "relu",
     "relu6",
     "leaky_relu",
@@ -214,9 +244,22 @@ pub const TWICE_DIFFERENTIABLE: &[&str] = &[
     "hard_sigmoid",
     "square",
     "sqrt",
+    "rsqrt",
+    "reciprocal",
+    "powf",
     "exp",
+    "log",
+    "log1p",
+    "sin",
+    "cos",
     "tanh",
     "sigmoid",
+    "softplus",
+    "softsign",
+    "elu",
+    "selu",
+    "swish",
+    "gelu",
 ];
 
 fn backward_impl(

@@ -35,6 +35,8 @@ pub mod io;
 pub mod ops;
 pub mod profile;
 pub mod random;
+#[cfg(test)]
+mod second_order_tests;
 mod shape;
 mod storage;
 mod tensor;

@@ -6,12 +6,17 @@
 use clap::{Parser, ValueEnum};
 use fovea::core::{DType, Device, Tensor};
 use fovea::data::{fashion_mnist, mnist};
+use fovea::nn::callbacks::SummaryWriter;
 use fovea::nn::layers::{Dense, Flatten, Reshape};
 use fovea::nn::model::io::{load_model, read_weights, save_model_with};
 use fovea::nn::model::{FitOptions, Model, Sequential};
 use fovea::nn::optimizers::Optimizer;
 use fovea::vision::generative::gan::{dcgan_discriminator, dcgan_generator, dense_discriminator, dense_generator};
-use fovea::vision::generative::{Autoencoder, Gan, GanLoss, Vae};
+use fovea::vision::generative::visual::{
+    interpolate_latents, latent_histogram, save_interpolation_strip, save_latent_manifold, DecoderOutput,
+};
+use fovea::vision::generative::{with_minibatch_discrimination, Autoencoder, Gan, GanLoss, Vae};
+use fovea::vision::image::save_image_grid;
 use std::path::{Path, PathBuf};
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -73,12 +78,22 @@ struct TrainArgs {
     /// One-sided label smoothing of the real labels (GAN, DCGAN, cGAN).
     #[arg(long, default_value_t = 0.0)]
     label_smoothing: f32,
+    /// Minibatch discrimination (Salimans et al. 2016) with this many kernels of 5 values,
+    /// before the discriminator's head (GAN kinds).
+    #[arg(long)]
+    minibatch_discrimination: Option<usize>,
     /// Gaussian input noise of a denoising autoencoder.
     #[arg(long, default_value_t = 0.0)]
     noise: f32,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Output folder: `generator.safetensors` and `samples_epoch_N.png`.
+    /// Also write each epoch's sample grid to TensorBoard (an image summary `samples`) under
+    /// this folder.
+    #[arg(long)]
+    tensorboard: Option<PathBuf>,
+    /// Output folder: `generator.safetensors` and `samples_epoch_N.png`; an autoencoder also
+    /// writes `codes_histogram.png` / `.txt`, a VAE `interpolation.png` (and
+    /// `latent_manifold.png` with `--latent-dim 2`).
     #[arg(short, long)]
     output: PathBuf,
 }
@@ -95,6 +110,10 @@ struct GenerateArgs {
     /// The class of every sample (conditional generators).
     #[arg(long)]
     label: Option<i64>,
+    /// Decode `n` codes evenly spaced between two random ones, written as one row (an
+    /// interpolation strip) instead of a grid.
+    #[arg(long)]
+    interpolate: bool,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// The PNG grid to write.
@@ -199,6 +218,16 @@ fn train(args: &TrainArgs) -> AnyResult<()> {
     };
     let gen_path = args.output.join("generator.safetensors");
     let grid = |epoch: usize| args.output.join(format!("samples_epoch_{}.png", epoch + 1));
+    let mut board = args.tensorboard.as_ref().map(SummaryWriter::new).transpose()?;
+    // The PNG just written, as a TensorBoard image of the epoch.
+    let mut to_board = |epoch: usize| -> AnyResult<()> {
+        if let Some(w) = board.as_mut() {
+            let png = std::fs::read(grid(epoch)).map_err(|e| format!("{}: {e}", grid(epoch).display()))?;
+            w.image("samples", &fovea::vision::image::decode_png(&png, 1, Device::Cpu)?, epoch as i64)?;
+            w.flush()?;
+        }
+        Ok(())
+    };
     let start = std::time::Instant::now();
     match args.kind {
         Kind::Autoencoder => {
@@ -206,15 +235,20 @@ fn train(args: &TrainArgs) -> AnyResult<()> {
             let dec = dense_stack(&[256, 784], None)?;
             dec.add(Reshape::new(&[28, 28, 1]))?;
             let ae = Autoencoder::new(enc, dec, Optimizer::adam(1e-3)).denoising(args.noise);
-            let shown = test.narrow(0, 0, 32)?;
+            let shown = test.narrow(0, 0, test.dims()[0].min(32))?;
             for epoch in 0..args.epochs {
                 ae.fit_multi(std::slice::from_ref(&x), &[], opts(epoch), &mut [])?;
                 // Top half the test inputs, bottom half their reconstructions.
                 let recon = ae.predict(&shown, 32)?;
                 write_grid(&Tensor::concat(&[&shown, &recon], 0)?, false, &grid(epoch))?;
+                to_board(epoch)?;
             }
             let loss = ae.evaluate_multi(std::slice::from_ref(&test), &[], 256)?["loss"];
             println!("test reconstruction loss {loss:.2} nats per image ({:.0} s)", start.elapsed().as_secs_f64());
+            // The codes of the test images, as the seeds' histogram summary of the latent.
+            let histogram = latent_histogram(&ae.encoder.predict(&test, 256)?, 30)?;
+            histogram.save(args.output.join("codes_histogram.png"), 120)?;
+            histogram.save(args.output.join("codes_histogram.txt"), 120)?;
             save_model_with(&ae.decoder, &gen_path, &meta(None, false))?;
         }
         Kind::Vae => {
@@ -230,6 +264,7 @@ fn train(args: &TrainArgs) -> AnyResult<()> {
                 vae.fit_multi(std::slice::from_ref(&x), &[], opts(epoch), &mut [])?;
                 let z = Tensor::random_normal([64, args.latent_dim], 0.0, 1.0, None, Device::Cpu)?;
                 write_grid(&vae.decoder.predict(&z, 64)?.sigmoid()?, false, &grid(epoch))?;
+                to_board(epoch)?;
             }
             let logs = vae.evaluate_multi(std::slice::from_ref(&test), &[], 256)?;
             println!(
@@ -239,6 +274,23 @@ fn train(args: &TrainArgs) -> AnyResult<()> {
                 logs["kl_loss"],
                 start.elapsed().as_secs_f64()
             );
+            // Ten steps between the posterior means of the first two test images.
+            if test.dims()[0] >= 2 {
+                let (mu, _) = vae.encode(&test.narrow(0, 0, 2)?, false)?;
+                let (a, b) = (mu.narrow(0, 0, 1)?, mu.narrow(0, 1, 1)?);
+                save_interpolation_strip(
+                    args.output.join("interpolation.png"),
+                    &vae.decoder,
+                    &a,
+                    &b,
+                    10,
+                    [28, 28, 1],
+                    DecoderOutput::Logits,
+                )?;
+            }
+            if args.latent_dim == 2 {
+                save_latent_manifold(args.output.join("latent_manifold.png"), &vae.decoder, 15, [28, 28, 1], DecoderOutput::Logits)?;
+            }
             save_model_with(&vae.decoder, &gen_path, &meta(None, false))?;
         }
         _ => {
@@ -247,6 +299,10 @@ fn train(args: &TrainArgs) -> AnyResult<()> {
             let (g, d) = match args.kind {
                 Kind::Gan => (dense_generator()?, dense_discriminator(c)?),
                 _ => (dcgan_generator()?, dcgan_discriminator(c)?),
+            };
+            let d = match args.minibatch_discrimination {
+                Some(b) => with_minibatch_discrimination(d, b, 5)?,
+                None => d,
             };
             let (g_opt, d_opt, loss) = if args.kind == Kind::Wgan {
                 (Optimizer::rmsprop(5e-4), Optimizer::rmsprop(5e-4), GanLoss::Wasserstein { n_critic: 5, clip: 0.01 })
@@ -265,6 +321,7 @@ fn train(args: &TrainArgs) -> AnyResult<()> {
             for epoch in 0..args.epochs {
                 gan.fit_multi(std::slice::from_ref(&x), &targets, opts(epoch), &mut [])?;
                 write_grid(&gan.generate(64, labels.as_deref())?, true, &grid(epoch))?;
+                to_board(epoch)?;
                 save_model_with(&gan.generator, &gen_path, &meta(classes, true))?;
             }
             println!("trained in {:.0} s", start.elapsed().as_secs_f64());
@@ -276,7 +333,7 @@ fn train(args: &TrainArgs) -> AnyResult<()> {
 
 /// `n` samples in `[0, 1]` from a generator written by `fovea train` (one class for all when
 /// `label` is given; classes in turn for a conditional generator otherwise).
-fn sample(model: &Path, n: usize, label: Option<i64>) -> AnyResult<Tensor> {
+fn sample(model: &Path, n: usize, label: Option<i64>, interpolate: bool) -> AnyResult<Tensor> {
     let file = read_weights(model)?;
     let meta: serde_json::Value = serde_json::from_str(
         file.metadata
@@ -286,7 +343,12 @@ fn sample(model: &Path, n: usize, label: Option<i64>) -> AnyResult<Tensor> {
     let latent = meta["latent_dim"].as_u64().ok_or("the generator's metadata has no latent_dim")? as usize;
     let classes = meta["num_classes"].as_u64().map(|c| c as usize);
     let g = load_model(model)?;
-    let mut z = Tensor::random_normal([n, latent], 0.0, 1.0, None, Device::Cpu)?;
+    let mut z = if interpolate {
+        let ends = Tensor::random_normal([2, latent], 0.0, 1.0, None, Device::Cpu)?;
+        interpolate_latents(&ends.narrow(0, 0, 1)?, &ends.narrow(0, 1, 1)?, n)?
+    } else {
+        Tensor::random_normal([n, latent], 0.0, 1.0, None, Device::Cpu)?
+    };
     match (classes, label) {
         (Some(c), Some(l)) if l < 0 || l >= c as i64 => {
             return Err(format!("label {l} is out of range for a conditional model with {c} classes (0..={})", c - 1).into())
@@ -305,8 +367,14 @@ fn sample(model: &Path, n: usize, label: Option<i64>) -> AnyResult<Tensor> {
 
 fn generate(args: &GenerateArgs) -> AnyResult<()> {
     fovea::core::set_seed(args.seed);
-    write_grid(&sample(&args.model, args.n, args.label)?, false, &args.output)?;
-    println!("wrote {} samples to {}", args.n, args.output.display());
+    let images = sample(&args.model, args.n, args.label, args.interpolate)?;
+    if args.interpolate {
+        save_image_grid(&args.output, &images, &[], args.n)?;
+        println!("wrote an interpolation strip of {} steps to {}", args.n, args.output.display());
+    } else {
+        write_grid(&images, false, &args.output)?;
+        println!("wrote {} samples to {}", args.n, args.output.display());
+    }
     Ok(())
 }
 
@@ -341,7 +409,7 @@ fn evaluate(args: &EvaluateArgs) -> AnyResult<()> {
     let data = load(args.dataset, args.data_dir.as_deref())?;
     let n = args.n.min(data.test_images.dims()[0]);
     let real = images(&data.test_images.narrow(0, 0, n)?, false)?;
-    let fake = sample(&args.model, n, None)?;
+    let fake = sample(&args.model, n, None, false)?;
     let classifier = load_model(&args.classifier)?;
     let (real_f, _) = features_and_predictions(&classifier, &real, 256)?;
     let (fake_f, fake_p) = features_and_predictions(&classifier, &fake, 256)?;

@@ -95,6 +95,10 @@ impl Tensor {
         let (has_gamma, saved_mean) = (gamma.is_some(), mean.clone());
         let y = Tensor::from_op(y, self.shape().clone(), dev, OP, &inputs, move |inputs, _, g| {
             let x = &inputs[0];
+            if crate::autograd::is_recording() {
+                // grad_with_graph: the same gradient in recorded ops, differentiable again.
+                return batch_norm_grad_recorded(x, has_gamma.then(|| &inputs[1]), inputs.len() > 1 + has_gamma as usize, g, epsilon);
+            }
             let be = backend(x.device())?;
             let (dx, sum_dy, sum_dy_xmu) =
                 be.batch_norm_grad(x.storage(), g.storage(), saved_mean.storage(), invstd.storage(), gamma_value.storage(), c)?;
@@ -132,8 +136,14 @@ impl Tensor {
         Ok(Tensor::from_op(y, self.shape().clone(), self.device(), OP, &[self, scale, shift], move |inputs, _, g| {
             let (x, scale) = (&inputs[0], &inputs[1]);
             // dx = dy · scale;  dscale = Σ_rows dy · x;  dshift = Σ_rows dy
-            let zeros = scale.zeros_like();
-            let dx = backend(x.device())?.channel_affine(g.storage(), scale.storage(), zeros.storage(), c, false)?;
+            let dx = if crate::autograd::is_recording() {
+                // grad_with_graph: a recorded broadcast product, differentiable again.
+                g.mul(&scale.cast(g.dtype())?)?
+            } else {
+                let zeros = scale.zeros_like();
+                let dx = backend(x.device())?.channel_affine(g.storage(), scale.storage(), zeros.storage(), c, false)?;
+                Tensor::from_storage(dx, x.shape().clone(), x.device())?
+            };
             let rows = [-1, c as isize];
             let dscale = match scale.requires_grad() {
                 true => Some(g.mul(&x.cast(g.dtype())?)?.reshape(&rows)?.sum(&[0], false)?.cast(scale.dtype())?),
@@ -143,7 +153,7 @@ impl Tensor {
                 true => Some(g.reshape(&rows)?.sum(&[0], false)?.cast(inputs[2].dtype())?),
                 false => None,
             };
-            Ok(vec![Some(Tensor::from_storage(dx, x.shape().clone(), x.device())?), dscale, dshift])
+            Ok(vec![Some(dx), dscale, dshift])
         }))
     }
 
@@ -224,8 +234,14 @@ impl Tensor {
         let y = backend(self.device())?.channel_affine(self.storage(), ones.storage(), bias.storage(), c, true)?;
         Ok(Tensor::from_op(y, self.shape().clone(), self.device(), OP, &[self, bias], move |inputs, y, g| {
             // d relu(a)/da = [a > 0] = [y > 0]; dbias = Σ_rows dx.
-            let dx = backend(y.device())?.unary_grad(crate::ops::unary::UnaryOp::Relu, y.storage(), y.storage(), g.storage())?;
-            let dx = Tensor::from_storage(dx, y.shape().clone(), y.device())?;
+            let dx = if crate::autograd::is_recording() {
+                // grad_with_graph: ReLU's recorded gradient op (linear in g, f'' = 0).
+                let y = y.detach();
+                super::unary_grad::unary_grad(crate::ops::unary::UnaryOp::Relu, &y, &y, g)?
+            } else {
+                let dx = backend(y.device())?.unary_grad(crate::ops::unary::UnaryOp::Relu, y.storage(), y.storage(), g.storage())?;
+                Tensor::from_storage(dx, y.shape().clone(), y.device())?
+            };
             let dbias = match inputs[1].requires_grad() {
                 true => Some(dx.reshape(&[-1, c as isize])?.sum(&[0], false)?.cast(inputs[1].dtype())?),
                 false => None,
@@ -233,6 +249,41 @@ impl Tensor {
             Ok(vec![Some(dx), dbias])
         }))
     }
+}
+
+/// The gradients of training-mode batch normalization written in recorded ops, for
+/// `grad_with_graph` (the fused kernel computes the same on raw buffers). Over the rows of the
+/// `[rows, C]` view, with `x̂ = (x − μ)·σ⁻¹` and `σ⁻¹ = (σ² + ε)^(−½)`:
+///
+/// ```text
+/// dx = γ·σ⁻¹ · (g − mean(g) − x̂ · mean(g ⊙ x̂))      dγ = Σ g ⊙ x̂      dβ = Σ g
+/// ```
+///
+/// μ and σ² are recomputed from `x` with recorded ops, so the result is differentiable in `x`,
+/// `γ` and `g`. Returns one gradient per input: `x`, then `γ` and `β` when present.
+fn batch_norm_grad_recorded(x: &Tensor, gamma: Option<&Tensor>, has_beta: bool, g: &Tensor, epsilon: f32) -> Result<Vec<Option<Tensor>>> {
+    let c = x.dims()[x.rank() - 1] as isize;
+    let rows = [-1, c];
+    let (x2, g2) = (x.reshape(&rows)?, g.reshape(&rows)?);
+    let mean = x2.mean(&[0], true)?;
+    let centred = x2.sub(&mean)?;
+    let invstd = centred.square()?.mean(&[0], true)?.add_scalar(epsilon)?.rsqrt()?;
+    let xhat = centred.mul(&invstd)?;
+    let g_xhat = g2.mul(&xhat)?;
+    let inner = g2.sub(&g2.mean(&[0], true)?)?.sub(&xhat.mul(&g_xhat.mean(&[0], true)?)?)?;
+    let scale = match gamma {
+        Some(gamma) => invstd.mul(gamma)?,
+        None => invstd,
+    };
+    let mut grads = vec![Some(inner.mul(&scale)?.reshape_to(x.shape().clone())?)];
+    let channels = [c as usize];
+    if gamma.is_some() {
+        grads.push(Some(g_xhat.sum(&[0], false)?.reshape_to(channels)?));
+    }
+    if has_beta {
+        grads.push(Some(g2.sum(&[0], false)?.reshape_to(channels)?));
+    }
+    Ok(grads)
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub mod softmax;
 pub mod sort;
 pub mod tile;
 pub mod unary;
+mod unary_grad;
 
 /// What a float-only op expects, in words, for its dtype errors.
 pub(crate) const FLOAT_DTYPES: &str = "float32, bfloat16 or float16";

@@ -60,14 +60,10 @@ impl Tensor {
         })
     }
 
-    /// Wraps a pooled storage as a tensor whose gradient is the backend's `pool2d_grad`.
+    /// Wraps a pooled storage as a tensor whose gradient is [`pool2d_grad`].
     fn pooled(&self, op: &'static str, y: Storage, spec: Pool2dSpec) -> Tensor {
         let shape = Shape::new([spec.n, spec.out_h, spec.out_w, spec.c]);
-        Tensor::from_op(y, shape, self.device(), op, &[self], move |inputs, out, g| {
-            let x = &inputs[0];
-            let dx = backend(x.device())?.pool2d_grad(x.storage(), out.storage(), g.storage(), &spec)?;
-            Ok(vec![Some(Tensor::from_storage(dx, x.shape().clone(), x.device())?)])
-        })
+        Tensor::from_op(y, shape, self.device(), op, &[self], move |inputs, out, g| Ok(vec![Some(pool2d_grad(&inputs[0], out, g, &spec)?)]))
     }
 
     fn pool(&self, op: &'static str, kind: PoolKind, ksize: (usize, usize), strides: (usize, usize), padding: Padding) -> Result<Tensor> {
@@ -79,7 +75,8 @@ impl Tensor {
     /// Max pooling of an NHWC f32 tensor over `ksize = (rows, cols)` windows moved by
     /// `strides` (`tf.nn.max_pool2d`). Padding never wins a maximum. The gradient goes to the
     /// first maximum of each window in row-major order, as in TensorFlow; it is computed by a
-    /// backend kernel and is not itself differentiable (no second derivatives).
+    /// backend kernel, recorded as an op whose own gradient reads the same maxima, so
+    /// `grad_with_graph` can differentiate it again.
     ///
     /// # Errors
     /// `RankMismatch` unless rank 4; `DTypeMismatch` unless f32; `InvalidArgument` for a zero
@@ -92,7 +89,8 @@ impl Tensor {
     /// Average pooling of an NHWC f32 tensor (`tf.nn.avg_pool2d`). Each output is the mean of
     /// the real inputs in its window: with `Same` (or explicit) padding the border windows
     /// divide by fewer elements, as TensorFlow does. The gradient spreads each output's
-    /// gradient evenly over those inputs (a backend kernel; no second derivatives).
+    /// gradient evenly over those inputs (a backend kernel, differentiable again: its adjoint is
+    /// this average pooling).
     ///
     /// # Errors
     /// As [`Tensor::max_pool2d`].
@@ -198,6 +196,31 @@ impl Tensor {
         self.check_global("global_max_pool2d")?;
         self.max(&[1, 2], keepdims)
     }
+}
+
+/// `dx` of a pooling `out = pool(x)` for the output gradient `g`: the backend's kernel, as an op
+/// of its own so that `grad_with_graph` can differentiate it again. It is linear in `g`, and
+/// its derivative in `x` is 0 almost everywhere (the windows' averages do not depend on `x`;
+/// which input wins a maximum changes only at ties), so `g` is its only recorded input. Its
+/// adjoint is the pooling itself with the routing frozen: the average pool of `gg`, or `gg`
+/// read at each window's first maximum of `x` (the input the kernel sent the gradient to).
+fn pool2d_grad(x: &Tensor, out: &Tensor, g: &Tensor, spec: &Pool2dSpec) -> Result<Tensor> {
+    let be = backend(x.device())?;
+    let dx = be.pool2d_grad(x.storage(), out.storage(), g.storage(), spec)?;
+    let (x, spec) = (x.detach(), spec.clone());
+    Ok(Tensor::from_op(dx, x.shape().clone(), x.device(), "pool2d_grad", &[g], move |_, _, gg| {
+        let be = backend(gg.device())?;
+        let d_g = match spec.kind {
+            PoolKind::Avg => gg.pooled("avg_pool2d", be.pool2d(gg.storage(), &spec)?, spec.clone()),
+            PoolKind::Max => {
+                let (_, idx) = be.max_pool2d_argmax(x.storage(), &spec)?;
+                let n_out = spec.n * spec.out_h * spec.out_w * spec.c;
+                let idx = Tensor::from_storage(idx, Shape::new([n_out]), gg.device())?;
+                gg.reshape_to([gg.numel()])?.take_along(0, idx)?.reshape_to([spec.n, spec.out_h, spec.out_w, spec.c])?
+            }
+        };
+        Ok(vec![Some(d_g)])
+    }))
 }
 
 #[cfg(test)]

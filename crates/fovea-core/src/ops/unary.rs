@@ -7,8 +7,8 @@ use crate::backend::backend;
 use crate::{Error, Result, Tensor};
 
 /// SELU constants (Klambauer et al. 2017), as in Keras.
-const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
-const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
+pub(crate) const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
+pub(crate) const SELU_SCALE: f64 = 1.050_700_987_355_480_5;
 
 /// An element-wise unary function on f32 tensors.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -426,61 +426,9 @@ impl Tensor {
         let be = backend(self.device())?;
         let y = be.unary(op, self.storage())?;
         Ok(Tensor::from_op(y, self.shape().clone(), self.device(), op.name(), &[self], move |inputs, out, g| {
-            Ok(vec![Some(unary_grad(op, &inputs[0], out, g)?)])
+            Ok(vec![Some(super::unary_grad::unary_grad(op, &inputs[0], out, g)?)])
         }))
     }
-}
-
-/// `dx = f'(x)·g`, the backward kernel, as an op of its own so that a recorded backward pass
-/// (`grad_with_graph`) can differentiate it again: it is linear in `g`, and its derivative in
-/// `x` is `f''(x)·g`, known here for the ops below.
-fn unary_grad(op: UnaryOp, x: &Tensor, out: &Tensor, g: &Tensor) -> Result<Tensor> {
-    let dx = backend(x.device())?.unary_grad(op, x.storage(), out.storage(), g.storage())?;
-    let out = out.clone();
-    Ok(Tensor::from_op(dx, x.shape().clone(), x.device(), "unary_grad", &[x, g], move |inputs, _, gg| {
-        let (x, g) = (&inputs[0], &inputs[1]);
-        // Linear in g: the same map applied to the incoming gradient.
-        let d_g = if g.requires_grad() { Some(unary_grad(op, x, &out, gg)?) } else { None };
-        let d_x = if x.requires_grad() {
-            // f'' written with y = f(x) where that is simpler.
-            let f2 = match op {
-                // Piecewise linear: f'' = 0 almost everywhere.
-                UnaryOp::Neg
-                | UnaryOp::Abs
-                | UnaryOp::Relu
-                | UnaryOp::Relu6
-                | UnaryOp::LeakyRelu(_)
-                | UnaryOp::Clip(..)
-                | UnaryOp::HardSigmoid => None,
-                // (x²)'' = 2
-                UnaryOp::Square => Some(x.ones_like().mul_scalar(2.0)?),
-                // (√x)'' = −¼·x^(−3/2) = −¼ / y³
-                UnaryOp::Sqrt => Some(out.mul(&out)?.mul(&out)?.reciprocal()?.mul_scalar(-0.25)?),
-                // (eˣ)'' = y
-                UnaryOp::Exp => Some(out.clone()),
-                // tanh'' = −2·y·(1 − y²)
-                UnaryOp::Tanh => Some(out.mul(&out.mul(&out)?.neg()?.add_scalar(1.0)?)?.mul_scalar(-2.0)?),
-                // σ'' = y·(1 − y)·(1 − 2y)
-                UnaryOp::Sigmoid => {
-                    let one_minus = out.neg()?.add_scalar(1.0)?;
-                    Some(out.mul(&one_minus)?.mul(&out.mul_scalar(-2.0)?.add_scalar(1.0)?)?)
-                }
-                other => {
-                    return Err(Error::Autodiff(format!(
-                        "{}: no second derivative yet, so grad_with_graph cannot differentiate through it",
-                        other.name()
-                    )))
-                }
-            };
-            Some(match f2 {
-                Some(f2) => f2.mul(g)?.mul(gg)?,
-                None => x.zeros_like(),
-            })
-        } else {
-            None
-        };
-        Ok(vec![d_x, d_g])
-    }))
 }
 
 macro_rules! unary_methods {

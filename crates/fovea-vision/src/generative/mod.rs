@@ -3,7 +3,13 @@
 
 pub mod fid;
 pub mod gan;
+pub mod minibatch;
+pub mod samples;
+pub mod transfer;
 pub mod vae;
+pub mod visual;
 
 pub use gan::{Gan, GanLoss};
+pub use minibatch::{minibatch_features, with_minibatch_discrimination, MinibatchDiscrimination};
+pub use samples::SampleGrid;
 pub use vae::{bernoulli_nll, gaussian_kl, reparameterize, Autoencoder, Sampling, Vae};

@@ -208,7 +208,20 @@ fn draw_text(canvas: &mut [u8], cw: usize, x: usize, y: usize, text: &str, scale
 
 /// Lays a batch out as a grid, `cols` images per row, each with its title above it in a small
 /// built-in 5×7 font, on a white background, and writes it to `path` as PNG. Returns the
-/// canvas (uint8 `[H, W, 3]`) it wrote.
+/// canvas (uint8 `[H, W, 3]`) it wrote: [`image_grid`]'s.
+///
+/// # Errors
+/// As [`image_grid`]; `InvalidArgument` for an unwritable path.
+pub fn save_image_grid(path: impl AsRef<std::path::Path>, images: &Tensor, titles: &[&str], cols: usize) -> Result<Tensor> {
+    let grid = image_grid(images, titles, cols)?;
+    let png = encode_png(&grid)?;
+    let path = path.as_ref();
+    std::fs::write(path, png).map_err(|e| Error::invalid("save_image_grid", format!("cannot write {}: {e}", path.display())))?;
+    Ok(grid)
+}
+
+/// The canvas of [`save_image_grid`] (uint8 `[H, W, 3]`), without writing it: each image in a
+/// cell padded by 2 pixels (4 from 100 pixels wide), its title above it.
 ///
 /// `images` is `[N, H, W, C]` with C of 1 (drawn grey) or 3, either float32 in `[0, 1]`
 /// (saturated) or uint8. `titles` is empty or has one entry per image; titles print in capitals
@@ -216,9 +229,9 @@ fn draw_text(canvas: &mut [u8], cw: usize, x: usize, y: usize, text: &str, scale
 /// get a font twice as large.
 ///
 /// # Errors
-/// `RankMismatch`/`ShapeMismatch` for other shapes, `InvalidArgument` for `cols == 0`, a
-/// titles list of the wrong length or an unwritable path; `DTypeMismatch` for other dtypes.
-pub fn save_image_grid(path: impl AsRef<std::path::Path>, images: &Tensor, titles: &[&str], cols: usize) -> Result<Tensor> {
+/// `RankMismatch`/`ShapeMismatch` for other shapes, `InvalidArgument` for `cols == 0` or a
+/// titles list of the wrong length; `DTypeMismatch` for other dtypes.
+pub fn image_grid(images: &Tensor, titles: &[&str], cols: usize) -> Result<Tensor> {
     const OP: &str = "save_image_grid";
     if images.rank() != 4 {
         return Err(Error::rank(OP, "4 (N, H, W, C)", images.shape()));
@@ -260,9 +273,5 @@ pub fn save_image_grid(path: impl AsRef<std::path::Path>, images: &Tensor, title
             }
         }
     }
-    let grid = Tensor::from_vec(canvas, vec![ch, cw, 3], Device::Cpu)?;
-    let png = encode_png(&grid)?;
-    let path = path.as_ref();
-    std::fs::write(path, png).map_err(|e| Error::invalid(OP, format!("cannot write {}: {e}", path.display())))?;
-    Ok(grid)
+    Tensor::from_vec(canvas, vec![ch, cw, 3], Device::Cpu)
 }

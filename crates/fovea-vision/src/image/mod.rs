@@ -50,7 +50,7 @@ pub use crop::{
     central_crop, crop_and_resize, crop_to_bounding_box, flip_left_right, flip_up_down, pad_to_bounding_box, resize_with_crop_or_pad,
     rot90, transpose, CropMethod,
 };
-pub use draw::{draw_bounding_boxes, save_image_grid};
+pub use draw::{draw_bounding_boxes, image_grid, save_image_grid};
 pub use jitter::{random_channel_swap, random_gaussian_noise, random_grayscale, random_scale_jitter};
 pub use patches::extract_patches;
 pub use random::{

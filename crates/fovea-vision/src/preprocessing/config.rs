@@ -296,7 +296,8 @@ const FACTORIES: [LayerFactory; 11] = [
     random_brightness,
 ];
 
-/// Registers the eleven preprocessing layers with fovea-nn's layer registry, so
+/// Registers the eleven preprocessing layers (and the generative models'
+/// `MinibatchDiscrimination`) with fovea-nn's layer registry, so
 /// `fovea_nn::model::registry::layer_from_config`, `sequential_from_config`, model files
 /// (`load_model`, `load_functional`) and Keras imports rebuild them. Runs once per process;
 /// later calls return at once. The `fovea` CLI calls it at start-up; a program of its own
@@ -307,6 +308,9 @@ pub fn register_layers() {
         for (class, factory) in CLASS_NAMES.into_iter().zip(FACTORIES) {
             register_layer_class(class, factory).expect("preprocessing class names are not fovea-nn built-ins");
         }
+        // The generative models' own layer, so discriminators holding it load from model files.
+        register_layer_class("MinibatchDiscrimination", crate::generative::MinibatchDiscrimination::from_config)
+            .expect("MinibatchDiscrimination is not a fovea-nn built-in");
     });
 }
 
