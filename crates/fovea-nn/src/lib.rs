@@ -5,6 +5,10 @@
 
 #![warn(missing_docs)]
 
+/// Re-exported for [`register_layer_class!`], so crates that register layers need no dependency of their own.
+#[doc(hidden)]
+pub use inventory;
+
 pub mod activations;
 pub mod budget;
 pub mod callbacks;

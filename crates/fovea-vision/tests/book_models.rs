@@ -184,4 +184,25 @@ mod lecun {
         let acc = *h.history["accuracy"].last().unwrap();
         assert!(acc > 0.95, "training accuracy {acc} after 15 epochs: {:?}", h.history["loss"]);
     }
+
+    #[test]
+    fn a_saved_lenet5_original_loads_without_any_set_up_call() {
+        // Its three layer classes register themselves (fovea_nn::register_layer_class!).
+        fovea_core::set_seed(5);
+        let m = lenet5_original().unwrap();
+        let dir = std::env::temp_dir().join(format!("fovea-lenet-original-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("lenet.safetensors");
+        fovea_nn::model::io::save_model(&m, &path).unwrap();
+        let back = fovea_nn::model::io::load_model(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let x = Tensor::random_uniform([2, 32, 32, 1], 0.0, 1.0, Some(4), Device::Cpu).unwrap();
+        assert_eq!(back.predict(&x, 2).unwrap().to_vec::<f32>().unwrap(), m.predict(&x, 2).unwrap().to_vec::<f32>().unwrap());
+        let classes: Vec<&str> = back.layers().iter().map(|l| l.class_name()).collect();
+        assert!(["Subsampling2D", "PartialConv2D", "RbfOutput"].iter().all(|c| classes.contains(c)), "{classes:?}");
+        let bad = fovea_nn::model::registry::layer_from_config("PartialConv2D", &serde_json::json!({"connections": [[0]]}));
+        assert!(bad.err().unwrap().to_string().contains("expected LeNet-5's C3 connection table"));
+        let bad = fovea_nn::model::registry::layer_from_config("RbfOutput", &serde_json::json!({"units": 0}));
+        assert!(bad.err().unwrap().to_string().contains("expected a positive \"units\""));
+    }
 }

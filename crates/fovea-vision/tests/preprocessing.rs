@@ -5,6 +5,7 @@
 use fovea_core::{io::load_safetensors, set_seed, DType, Device, Tensor};
 use fovea_nn::layer::Layer;
 use fovea_nn::layers::{Conv2D, Dense, Flatten};
+use fovea_nn::model::registry::layer_from_config;
 use fovea_nn::model::{Model, Sequential};
 use fovea_nn::optimizers::Optimizer;
 use fovea_vision::image::{affine_transform, flip_left_right, FillMode, Interpolation};

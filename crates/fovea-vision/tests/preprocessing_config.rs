@@ -68,7 +68,6 @@ fn all_layers() -> Vec<LayerRef> {
 
 #[test]
 fn every_layer_round_trips_through_its_config() {
-    register_layers();
     let x = fovea_core::testing::rand(&[2, 7, 9, 3], 0.0, 1.0, 1, Device::Cpu);
     let layers = all_layers();
     let classes: Vec<&str> = layers.iter().map(|l| l.class_name()).collect();
@@ -141,7 +140,6 @@ fn configs_have_keras_keys_and_defaults() {
 
 /// The Sequential the script built, loaded through fovea-nn's Keras import.
 fn keras_sequential() -> Sequential {
-    register_layers();
     match model_from_keras_config(&keras_json("keras_preprocessing_model.json")).unwrap() {
         KerasModel::Sequential(s) => s,
         _ => panic!("expected a Sequential"),
@@ -169,7 +167,6 @@ fn keras_written_model_config_loads_and_matches_keras() {
 
 #[test]
 fn models_holding_preprocessing_layers_save_and_load() {
-    register_layers();
     set_seed(31);
     let dir = std::env::temp_dir().join(format!("fovea-preprocessing-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -275,7 +272,6 @@ fn per_channel_rescaling_matches_keras() {
 
 #[test]
 fn bad_configs_and_options_are_clear_errors() {
-    register_layers();
     let err = |class: &str, c: Value| registry::layer_from_config(class, &c).map(|_| ()).unwrap_err().to_string();
     let msg = err("RandomFlip", json!({"mode": "vertical", "bogus": 1}));
     assert!(msg.contains("RandomFlip config") && msg.contains("unknown key \"bogus\"") && msg.contains("\"mode\""), "{msg}");

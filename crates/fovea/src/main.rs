@@ -745,8 +745,6 @@ fn main() -> ExitCode {
         // other thread exists.
         std::env::set_var(fovea::core::io::limit::ENV_VAR, bytes.to_string());
     }
-    // Model files and JSON specs may hold Keras preprocessing layers, which live in fovea-vision.
-    fovea::vision::preprocessing::register_layers();
     // Bench builds its own pool first; every other command runs on the default pool, whole,
     // so that no op hands its work over from this thread (see `fovea_core::threads`).
     let result = if matches!(cli.command, Command::Bench(_)) {

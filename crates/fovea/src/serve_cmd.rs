@@ -23,8 +23,6 @@ fn serve(_argv: &[String]) -> AnyResult<()> {
 fn serve(argv: &[String]) -> AnyResult<()> {
     use clap::Parser;
     let args = ServeArgs::parse_from(std::iter::once("fovea serve".to_string()).chain(argv.iter().skip(2).cloned()));
-    // Model files may hold Keras preprocessing layers, which live in fovea-vision.
-    fovea::vision::preprocessing::register_layers();
     let mut config = fovea_serve::ServeConfig::new(&args.model_base_path);
     config.model_name = args.model_name;
     config.addr = std::net::SocketAddr::new(args.host, args.port);

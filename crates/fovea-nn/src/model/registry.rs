@@ -64,6 +64,37 @@ pub const BUILTIN_CLASSES: &[&str] = &[
     "Lambda",
 ];
 
+/// A layer class registered where it is defined, by [`crate::register_layer_class!`]: model
+/// files and configs holding it load in any program linking that crate, without a set-up call.
+pub struct LayerClass {
+    /// The class name in configs (`Layer::class_name`).
+    pub name: &'static str,
+    /// Rebuilds the layer from its config.
+    pub factory: LayerFactory,
+}
+
+inventory::collect!(LayerClass);
+
+/// Registers a layer class with [`layer_from_config`] at compile time, from the crate that
+/// defines it: `fovea_nn::register_layer_class!("Scale", Scale::from_config);`. A class
+/// registered at run time with [`register_layer_class`] takes precedence; fovea-nn's
+/// [`BUILTIN_CLASSES`] always do.
+#[macro_export]
+macro_rules! register_layer_class {
+    ($name:expr, $factory:expr) => {
+        $crate::inventory::submit! {
+            $crate::model::registry::LayerClass { name: $name, factory: $factory }
+        }
+    };
+}
+
+/// The factory of a class registered at run time, else at compile time.
+fn registered_factory(class_name: &str) -> Option<LayerFactory> {
+    // Copied out, so the lock is not held while the factory runs (it may recurse).
+    let runtime = extensions().read().unwrap_or_else(std::sync::PoisonError::into_inner).get(class_name).copied();
+    runtime.or_else(|| inventory::iter::<LayerClass>.into_iter().find(|c| c.name == class_name).map(|c| c.factory))
+}
+
 fn extensions() -> &'static RwLock<HashMap<String, LayerFactory>> {
     static EXTENSIONS: OnceLock<RwLock<HashMap<String, LayerFactory>>> = OnceLock::new();
     EXTENSIONS.get_or_init(|| RwLock::new(HashMap::new()))
@@ -88,9 +119,10 @@ pub fn register_layer_class(class_name: &str, factory: LayerFactory) -> Result<(
     Ok(())
 }
 
-/// Whether `class_name` has been registered with [`register_layer_class`].
+/// Whether `class_name` has been registered, with [`register_layer_class`] or
+/// [`crate::register_layer_class!`].
 pub fn is_registered_layer_class(class_name: &str) -> bool {
-    extensions().read().unwrap_or_else(std::sync::PoisonError::into_inner).contains_key(class_name)
+    registered_factory(class_name).is_some()
 }
 
 fn field<'a>(class: &str, c: &'a Value, key: &str) -> Result<&'a Value> {
@@ -309,19 +341,15 @@ pub fn layer_from_config(class: &str, c: &Value) -> Result<LayerRef> {
                 "a Lambda layer holds a Rust closure, which a model file cannot restore; rebuild it in code and load the weights".into(),
             ))
         }
-        other => {
-            // Copy the factory out so the lock is not held while it runs (it may recurse).
-            let factory = extensions().read().unwrap_or_else(std::sync::PoisonError::into_inner).get(other).copied();
-            match factory {
-                Some(f) => f(c)?,
-                None => {
-                    return Err(Error::Config(format!(
-                        "unknown layer type {other:?} in the model config (expected a fovea-nn layer class or one registered \
-                         with register_layer_class; fovea-vision's preprocessing layers need fovea_vision::preprocessing::register_layers())"
-                    )))
-                }
+        other => match registered_factory(other) {
+            Some(f) => f(c)?,
+            None => {
+                return Err(Error::Config(format!(
+                    "unknown layer type {other:?} in the model config (expected a fovea-nn layer class or one registered \
+                         with register_layer_class; fovea-vision's layers register themselves when the program links fovea-vision)"
+                )))
             }
-        }
+        },
     };
     if let Some(name) = c.get("name").and_then(Value::as_str) {
         layer.base().set_name(name)?;

@@ -11,12 +11,12 @@ use fovea_core::ops::padding::Padding;
 use fovea_core::{Device, Tensor, Variable};
 use fovea_nn::activations::Activation as Act;
 use fovea_nn::initializers::Initializer;
-use fovea_nn::layer::{format_shape, single_input, single_shape, Layer, LayerBase, ShapeSpec};
+use fovea_nn::layer::{format_shape, single_input, single_shape, Layer, LayerBase, LayerRef, ShapeSpec};
 use fovea_nn::layers::{Activation, Conv2D, Dense, Flatten};
 use fovea_nn::model::Sequential;
-use fovea_nn::Result;
-use serde_json::json;
-use std::sync::OnceLock;
+use fovea_nn::{Error, Result};
+use serde_json::{json, Value};
+use std::sync::{Arc, OnceLock};
 
 /// Table I of the paper: the S2 maps (0–5) each C3 map (0–15) reads — six maps of three
 /// contiguous inputs, six of four contiguous, three of four discontinuous, one of all six.
@@ -266,3 +266,32 @@ pub fn lenet5_original() -> Result<Sequential> {
     m.build_for(&[32, 32, 1])?;
     Ok(m)
 }
+
+/// Rebuilds [`Subsampling2D`] from its config (it has no options).
+fn subsampling_from_config(_c: &Value) -> Result<LayerRef> {
+    Ok(Arc::new(Subsampling2D::new()))
+}
+
+/// Rebuilds [`PartialConv2D`]; a config naming another connection table than Table I's is refused
+/// (the layer implements that table only).
+fn partial_conv_from_config(c: &Value) -> Result<LayerRef> {
+    if let Some(table) = c.get("connections") {
+        if *table != json!(C3_CONNECTIONS) {
+            return Err(Error::Config(format!("PartialConv2D: expected LeNet-5's C3 connection table, got {table}")));
+        }
+    }
+    Ok(Arc::new(PartialConv2D::new()))
+}
+
+/// Rebuilds [`RbfOutput`] with its `units`.
+fn rbf_from_config(c: &Value) -> Result<LayerRef> {
+    match c.get("units").and_then(Value::as_u64) {
+        Some(units) if units > 0 => Ok(Arc::new(RbfOutput::new(units as usize))),
+        other => Err(Error::Config(format!("RbfOutput config: expected a positive \"units\", got {other:?}"))),
+    }
+}
+
+// LeNet-5 model files (`fovea create lenet5_original -o FILE`) load wherever fovea-vision is linked.
+fovea_nn::register_layer_class!("Subsampling2D", subsampling_from_config);
+fovea_nn::register_layer_class!("PartialConv2D", partial_conv_from_config);
+fovea_nn::register_layer_class!("RbfOutput", rbf_from_config);

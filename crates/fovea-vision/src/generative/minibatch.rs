@@ -186,6 +186,9 @@ pub fn with_minibatch_discrimination(discriminator: Sequential, num_kernels: usi
     Ok(discriminator)
 }
 
+// Discriminators holding the layer load from model files in any program linking fovea-vision.
+fovea_nn::register_layer_class!("MinibatchDiscrimination", MinibatchDiscrimination::from_config);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,7 +318,6 @@ mod tests {
         let g = penalty.backward().unwrap();
         assert!(g.get(&mbd).is_some_and(|g| g.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap() > 0.0));
         // A model file's config rebuilds the critic, this layer included.
-        crate::preprocessing::register_layers();
         let twin = sequential_from_config(&gan.discriminator.config(), Some(&[4, 4, 3])).unwrap();
         for (a, b) in twin.weights().iter().zip(gan.discriminator.weights()) {
             a.assign(&b.value()).unwrap();

@@ -85,7 +85,7 @@ pub fn classifier_from_encoder(
     let model = Sequential::with_input_shape(input_shape);
     let mut copies = Vec::with_capacity(layers.len());
     for layer in &layers {
-        let copy = crate::preprocessing::layer_from_config(layer.class_name(), &layer.config())?;
+        let copy = fovea_nn::model::registry::layer_from_config(layer.class_name(), &layer.config())?;
         model.add_ref(copy.clone())?;
         copies.push(copy);
     }

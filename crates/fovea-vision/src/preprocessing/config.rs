@@ -10,10 +10,9 @@ use super::{
     RandomTranslation, RandomZoom, Rescaling, Resizing,
 };
 use fovea_nn::layer::LayerRef;
-use fovea_nn::model::registry::{register_layer_class, LayerFactory};
 use fovea_nn::{Error, Result};
 use serde_json::{Map, Value};
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 
 /// The Keras class names of the eleven preprocessing layers.
 pub const CLASS_NAMES: [&str; 11] = [
@@ -281,45 +280,16 @@ fn random_brightness(c: &Value) -> Result<LayerRef> {
     ))
 }
 
-/// The factory of each class, in [`CLASS_NAMES`] order.
-const FACTORIES: [LayerFactory; 11] = [
-    rescaling,
-    normalization,
-    resizing,
-    center_crop,
-    random_crop,
-    random_flip,
-    random_rotation,
-    random_zoom,
-    random_translation,
-    random_contrast,
-    random_brightness,
-];
-
-/// Registers the eleven preprocessing layers (and the generative models'
-/// `MinibatchDiscrimination`) with fovea-nn's layer registry, so
-/// `fovea_nn::model::registry::layer_from_config`, `sequential_from_config`, model files
-/// (`load_model`, `load_functional`) and Keras imports rebuild them. Runs once per process;
-/// later calls return at once. The `fovea` CLI calls it at start-up; a program of its own
-/// calls it before loading a model that holds these layers.
-pub fn register_layers() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        for (class, factory) in CLASS_NAMES.into_iter().zip(FACTORIES) {
-            register_layer_class(class, factory).expect("preprocessing class names are not fovea-nn built-ins");
-        }
-        // The generative models' own layer, so discriminators holding it load from model files.
-        register_layer_class("MinibatchDiscrimination", crate::generative::MinibatchDiscrimination::from_config)
-            .expect("MinibatchDiscrimination is not a fovea-nn built-in");
-    });
-}
-
-/// Rebuilds a layer from its Keras class name and config: the preprocessing layers (after
-/// [`register_layers`]) and every class fovea-nn's registry knows.
-///
-/// # Errors
-/// `Config` naming the class for an unknown class, or an unknown, missing or invalid key.
-pub fn layer_from_config(class: &str, c: &Value) -> Result<LayerRef> {
-    register_layers();
-    fovea_nn::model::registry::layer_from_config(class, c)
-}
+// Each class registers itself with fovea-nn's registry: model files, configs and Keras imports
+// holding these layers load in any program that links fovea-vision, with no set-up call.
+fovea_nn::register_layer_class!("Rescaling", rescaling);
+fovea_nn::register_layer_class!("Normalization", normalization);
+fovea_nn::register_layer_class!("Resizing", resizing);
+fovea_nn::register_layer_class!("CenterCrop", center_crop);
+fovea_nn::register_layer_class!("RandomCrop", random_crop);
+fovea_nn::register_layer_class!("RandomFlip", random_flip);
+fovea_nn::register_layer_class!("RandomRotation", random_rotation);
+fovea_nn::register_layer_class!("RandomZoom", random_zoom);
+fovea_nn::register_layer_class!("RandomTranslation", random_translation);
+fovea_nn::register_layer_class!("RandomContrast", random_contrast);
+fovea_nn::register_layer_class!("RandomBrightness", random_brightness);

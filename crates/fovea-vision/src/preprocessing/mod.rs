@@ -3,11 +3,10 @@
 //!
 //! They implement fovea-nn's [`Layer`](fovea_nn::layer::Layer) trait with Keras's argument
 //! names and defaults and write Keras 3 configs (the keys and defaults of `get_config`).
-//! [`register_layers`] adds the eleven classes to fovea-nn's layer registry, after which
-//! `from_config`, model files (`fovea_nn::model::io::load_model`) and Keras imports rebuild them
-//! like built-in layers; [`layer_from_config`] registers and rebuilds in one call. Rust runs no
-//! code when a crate is merely linked, so a program that loads models calls [`register_layers`]
-//! once (the `fovea` CLI does), and fovea-nn's "unknown layer type" error says so.
+//! The eleven classes register themselves with fovea-nn's layer registry
+//! (`fovea_nn::register_layer_class!`), so configs, model files
+//! (`fovea_nn::model::io::load_model`) and Keras imports rebuild them like built-in layers in
+//! any program that links this crate, with no set-up call.
 //!
 //! The random layers act only when called with
 //! `training = true`, as in Keras; otherwise they pass their input through (cast to float32) —
@@ -27,8 +26,7 @@
 //! // In inference a random layer is the identity.
 //! let flip = RandomFlip::new("horizontal")?.seed(1);
 //! assert_eq!(flip.apply(&[x.clone()], false)?.to_vec::<f32>()?, vec![0.0, 255.0]);
-//! // Once registered, configs rebuild through fovea-nn's registry (as model files do).
-//! fovea_vision::preprocessing::register_layers();
+//! // Configs rebuild through fovea-nn's registry (as model files do).
 //! let back = fovea_nn::model::registry::layer_from_config("RandomFlip", &flip.config())?;
 //! assert_eq!(back.config(), flip.config());
 //! # Ok(())
@@ -41,7 +39,7 @@ mod normalization;
 mod random_layers;
 
 pub use basic::{CenterCrop, Coefficient, Rescaling, Resizing};
-pub use config::{layer_from_config, register_layers, CLASS_NAMES};
+pub use config::CLASS_NAMES;
 pub use normalization::Normalization;
 pub use random_layers::{RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom};
 
