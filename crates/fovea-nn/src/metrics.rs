@@ -391,7 +391,8 @@ mod tests {
                 &[0.95, 0.64, 0.64, 0.55, 0.12, 0.05, 0.71, 0.33, 0.996, 0.2, 0.47, 0.6],
             ),
         ];
-        let cases: [(Curve, &[(Tensor, Tensor)], f64); 4] = [
+        type Batches<'a> = &'a [(Tensor, Tensor)];
+        let cases: [(Curve, Batches, f64); 4] = [
             (Curve::Roc, &small, 0.750000000),
             (Curve::Roc, &two, 0.629370689),
             // Trapezoids on the PR points would give 0.7917 here.
