@@ -7,9 +7,12 @@
 use fovea_core::io::read_safetensors;
 use fovea_core::testing::assert_close;
 use fovea_core::{Device, Tensor};
-use fovea_nn::import::keras_config::{load_keras_model, model_from_keras_config, KerasModel};
+use fovea_nn::import::keras_config::{load_keras_json, load_keras_model, model_from_keras_config, KerasModel};
 use fovea_nn::import::keras_h5::{assign_keras_weights, read_keras_weights, LoadOptions};
+use fovea_nn::losses::LossKind;
 use fovea_nn::model::registry::BUILTIN_CLASSES;
+use fovea_nn::model::FitOptions;
+use fovea_nn::optimizers::Optimizer;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
 
@@ -94,4 +97,26 @@ fn the_fixtures_cover_every_keras_layer_class_fovea_reads() {
     let fovea_only = ["LocalResponseNormalization", "Lambda"];
     let missing: Vec<&&str> = BUILTIN_CLASSES.iter().filter(|c| !seen.contains(**c) && !fovea_only.contains(c)).collect();
     assert!(missing.is_empty(), "layer classes without a Keras fixture: {missing:?}");
+}
+
+/// An imported model is a model like any other: compile, fit, evaluate and predict without
+/// matching on its class, and it keeps computing Keras's outputs until it trains.
+#[test]
+fn an_imported_keras_model_trains_like_any_model() {
+    let io = io();
+    // A softmax head, and a log_softmax one read as logits (softmax of log_softmax is softmax).
+    for (name, from_logits) in [("merge", false), ("dense_activations", true)] {
+        let model = load_keras_json(fixture(&format!("{name}.json")), fixture(&format!("{name}.weights.h5"))).unwrap();
+        let (x, want) = (&io[&format!("{name}.x")], &io[&format!("{name}.y")]);
+        assert_close(name, &model.predict(x, 2).unwrap().to_vec::<f32>().unwrap(), &want.to_vec::<f32>().unwrap(), 1e-4, 1e-5);
+        let y = Tensor::from_vec(vec![0i64, want.dims()[1] as i64 - 1], [2], Device::Cpu).unwrap();
+        model.compile(Optimizer::adam(0.01), LossKind::SparseCategoricalCrossentropy { from_logits }.into(), &[]).unwrap();
+        let before = model.evaluate(x, &y, 2).unwrap()["loss"];
+        let h = model.fit(x, &y, FitOptions { epochs: 30, batch_size: 2, verbose: 0, ..Default::default() }).unwrap();
+        let after = model.evaluate(x, &y, 2).unwrap()["loss"];
+        assert!(after < 0.5 * before, "{name}: loss {before} -> {after} ({:?})", h.history["loss"]);
+        // Boxed, it is still the same (trained) model.
+        let trained = model.predict(x, 2).unwrap().to_vec::<f32>().unwrap();
+        assert_eq!(model.into_model().predict(x, 2).unwrap().to_vec::<f32>().unwrap(), trained);
+    }
 }
