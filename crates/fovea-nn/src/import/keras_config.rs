@@ -138,8 +138,9 @@ fn regularizer(layer: &str, key: &str, v: &Value) -> Result<Value> {
 }
 
 /// Keras arguments whose non-default values Fovea's layers do not implement: an error naming
-/// the layer, rather than a model that loads and computes something else.
-fn unsupported_option(class: &str, name: &str, map: &Map<String, Value>) -> Result<()> {
+/// the layer, rather than a model that loads and computes something else. Checked by
+/// [`crate::model::registry::layer_from_config`], so Keras documents given as specs are too.
+pub(crate) fn unsupported_option(class: &str, name: &str, map: &Map<String, Value>) -> Result<()> {
     let refuse = |key: &str, v: &Value, why: &str| Err(bad(&format!("layer {name:?} ({class}): {key} {v} is not supported ({why})")));
     let is = |key: &str, ok: &dyn Fn(&Value) -> bool| map.get(key).filter(|v| !v.is_null() && !ok(v));
     let minus_one = |v: &Value| v == &json!(-1) || v == &json!([-1]);
@@ -197,7 +198,6 @@ fn unsupported_option(class: &str, name: &str, map: &Map<String, Value>) -> Resu
 fn layer_config(class: &str, c: &Value) -> Result<Value> {
     let name = c["name"].as_str().unwrap_or("?").to_string();
     let Value::Object(map) = c else { return Err(bad(&format!("layer {name:?} has no config object"))) };
-    unsupported_option(class, &name, map)?;
     let mut out = Map::new();
     for (k, v) in map {
         // Fovea configures a depthwise (or separable) convolution's kernels through the
