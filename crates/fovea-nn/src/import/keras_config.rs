@@ -256,18 +256,28 @@ fn sequential_config(c: &Value) -> Result<(Value, Option<Vec<usize>>)> {
     Ok((json!({"name": c["name"], "layers": layers}), shape))
 }
 
-/// `(layer, node index)` of every Keras tensor in a node's arguments (Keras 3 form).
-fn history(v: &Value, out: &mut Vec<(String, u64, u64)>) {
+/// A `[layer, node, tensor]` reference (`keras_history`, a Keras 2 inbound entry); `None` when
+/// it is not one. (`Vec` and `Map` indexing would panic on a damaged file: fuzz/keras_config.)
+fn tensor_ref(v: &Value) -> Option<(String, u64, u64)> {
+    match v.as_array()?.as_slice() {
+        [layer, node, tensor, ..] => Some((layer.as_str()?.to_string(), node.as_u64()?, tensor.as_u64()?)),
+        _ => None,
+    }
+}
+
+/// `(layer, node index, tensor index)` of every Keras tensor in a node's arguments (Keras 3
+/// form).
+fn history(v: &Value, out: &mut Vec<(String, u64, u64)>) -> std::result::Result<(), String> {
     match v {
-        Value::Array(items) => items.iter().for_each(|i| history(i, out)),
+        Value::Array(items) => items.iter().try_for_each(|i| history(i, out)),
         Value::Object(o) if o.get("class_name") == Some(&json!("__keras_tensor__")) => {
-            if let Some(h) = o["config"]["keras_history"].as_array() {
-                out.push((h[0].as_str().unwrap_or("").to_string(), h[1].as_u64().unwrap_or(0), h[2].as_u64().unwrap_or(0)));
-            }
+            let h = o.get("config").map_or(&Value::Null, |c| &c["keras_history"]);
+            out.push(tensor_ref(h).ok_or_else(|| format!("a Keras tensor with keras_history {h}, not [layer, node, tensor]"))?);
+            Ok(())
         }
         // Tensors inside a dict argument (`{"x": tensor}`) count too.
-        Value::Object(o) => o.values().for_each(|i| history(i, out)),
-        _ => {}
+        Value::Object(o) => o.values().try_for_each(|i| history(i, out)),
+        _ => Ok(()),
     }
 }
 
@@ -277,20 +287,24 @@ fn node_inputs(layer: &str, node: &Value) -> Result<Vec<(String, u64, u64)>> {
     let mut refs = Vec::new();
     match node {
         Value::Object(o) => {
-            history(&o["args"], &mut refs);
+            history(o.get("args").unwrap_or(&Value::Null), &mut refs).map_err(|e| bad(&format!("layer {layer:?}: {e}")))?;
             let mut in_kwargs = Vec::new();
-            history(&o["kwargs"], &mut in_kwargs);
+            history(o.get("kwargs").unwrap_or(&Value::Null), &mut in_kwargs).map_err(|e| bad(&format!("layer {layer:?}: {e}")))?;
             if !in_kwargs.is_empty() {
                 return Err(bad(&format!("layer {layer:?} receives tensors as keyword arguments, which Fovea does not support")));
             }
         }
         Value::Array(items) => {
             for i in items {
-                let a = i.as_array().ok_or_else(|| bad(&format!("layer {layer:?}: unreadable inbound node {i}")))?;
-                refs.push((a[0].as_str().unwrap_or("").to_string(), a[1].as_u64().unwrap_or(0), a[2].as_u64().unwrap_or(0)));
+                refs.push(
+                    tensor_ref(i).ok_or_else(|| bad(&format!("layer {layer:?}: inbound entry {i} is not [layer, node, tensor, ...]")))?,
+                );
             }
         }
         other => return Err(bad(&format!("layer {layer:?}: unreadable inbound node {other}"))),
+    }
+    if refs.is_empty() {
+        return Err(bad(&format!("layer {layer:?}: an inbound node that reads no tensor: {node}")));
     }
     Ok(refs)
 }
@@ -482,6 +496,27 @@ mod tests {
             json!({"class_name": "Sequential", "config": {"name": "s", "layers": [{"class_name": "Dense", "config": {"name": "d", "batch_shape": [null, 2], "activation": {"class_name": "custom"}}}]}}),
         );
         assert!(e.contains("layer \"d\": activation {\"class_name\":\"custom\"} is not a built-in activation name"), "{e}");
+    }
+
+    /// Found by `fuzz/keras_config`: an inbound node without `"args"` (a `Map` index) and short
+    /// `keras_history` or Keras 2 node lists (`Vec` indexes) panicked.
+    #[test]
+    fn damaged_graph_entries_are_errors_not_panics() {
+        let dense =
+            |nodes: Value| json!({"class_name": "Dense", "name": "out", "config": {"name": "out", "units": 2}, "inbound_nodes": nodes});
+        let history = |h: Value| json!([{"args": [{"class_name": "__keras_tensor__", "config": {"keras_history": h}}], "kwargs": {}}]);
+        for nodes in [
+            json!([{"arKs": [], "kwargs": {}}]),
+            json!([{"args": [{"class_name": "__keras_tensor__"}]}]),
+            history(json!([])),
+            history(json!(["in"])),
+            json!([[["in"]]]),
+            json!([[[]]]),
+        ] {
+            let e = model_from_keras_config(&graph(dense(nodes.clone()))).err().map(|e| e.to_string());
+            let e = e.unwrap_or_else(|| panic!("{nodes} loaded"));
+            assert!(e.contains("layer \"out\"") && (e.contains("no tensor") || e.contains("not [layer, node, tensor")), "{nodes}: {e}");
+        }
     }
 
     #[test]
