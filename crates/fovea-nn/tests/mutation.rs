@@ -169,3 +169,19 @@ fn damaged_torch_pickles_are_clean_errors() {
         let _ = state_dict_from_bytes(b, "mutated.pt");
     });
 }
+
+/// Found by `fuzz/torch_pickle`: a ZIP64 locator whose end-record offset is near `usize::MAX`
+/// overflowed `offset + 4` (a panic in debug builds, a wrapped read in release ones).
+#[test]
+fn a_zip64_locator_past_the_address_space_is_a_clean_error() {
+    for rec in [u64::MAX, u64::MAX - 3, u64::MAX - 40] {
+        let mut b = b"PK\x03\x04".to_vec();
+        b.extend([0x50, 0x4b, 0x06, 0x07, 0, 0, 0, 0]); // ZIP64 end-of-central-directory locator
+        b.extend(rec.to_le_bytes());
+        b.extend([1, 0, 0, 0]);
+        b.extend([0x50, 0x4b, 0x05, 0x06]); // end-of-central-directory record
+        b.extend([0u8; 18]);
+        let e = fovea_nn::import::torch::state_dict_from_bytes(&b, "crafted.pt").unwrap_err().to_string();
+        assert!(e.contains("crafted.pt: corrupt or truncated zip archive (bad ZIP64 end record)"), "{e}");
+    }
+}
