@@ -135,3 +135,16 @@ fn damaged_cifar_archives_are_clean_errors() {
     });
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Found by `fuzz/npy`: a dtype whose first character is several bytes long was split inside
+/// it (a panic on a char boundary).
+#[test]
+fn an_npy_dtype_starting_with_a_multibyte_character_is_a_clean_error() {
+    let header = "{'descr': '\u{d9}8', 'fortran_order': False, 'shape': (2,), }";
+    let mut b = b"\x93NUMPY\x01\x00".to_vec();
+    b.extend((header.len() as u16).to_le_bytes());
+    b.extend(header.as_bytes());
+    b.extend([0u8; 16]);
+    let e = parse_npy(&b, "crafted.npy", Device::Cpu).unwrap_err().to_string();
+    assert!(e.contains("crafted.npy") && e.contains("element type '\u{d9}8' is not supported"), "{e}");
+}
