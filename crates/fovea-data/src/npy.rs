@@ -77,9 +77,11 @@ pub fn parse_npy(bytes: &[u8], what: &str, device: Device) -> Result<Tensor> {
         .map(|s| s.parse::<usize>())
         .collect::<std::result::Result<_, _>>()
         .map_err(|_| bad(format!("the shape {shape_text} is not a tuple of sizes")))?;
-    let (big_endian, code) = match descr.split_at(descr.len().min(1)) {
-        ("<" | "|" | "=", c) => (false, c),
-        (">", c) => (true, c),
+    // Not `split_at(1)`: a damaged header's first character may be several bytes long (found
+    // by fuzz/npy).
+    let (big_endian, code) = match (descr.strip_prefix(['<', '|', '=']), descr.strip_prefix('>')) {
+        (Some(c), _) => (false, c),
+        (_, Some(c)) => (true, c),
         _ => (false, descr),
     };
     let kind = match code {

@@ -99,17 +99,30 @@ pub enum Curve {
     Pr,
 }
 
-/// The area under a curve from per-threshold counts (thresholds increasing), by the
-/// trapezoidal rule as Keras's default `interpolation` for ROC.
+/// The area under a curve from per-threshold counts (thresholds increasing), as
+/// `keras.metrics.AUC`'s default `summation_method="interpolation"` computes it: trapezoids on
+/// the ROC points, and for PR the interpolation of Davis & Goadrich (2006), which follows
+/// precision along the straight line between two thresholds' true and false positive counts
+/// (trapezoids on the PR points overestimate it where precision changes between them).
 pub fn auc(counts: &[BinaryCounts], curve: Curve) -> f64 {
-    let points: Vec<(f64, f64)> = counts
-        .iter()
-        .map(|c| match curve {
-            Curve::Roc => (c.fpr(), c.tpr()),
-            Curve::Pr => (c.tpr(), if c.tp + c.fp == 0.0 { 1.0 } else { c.ppv() }),
-        })
-        .collect();
-    points.windows(2).map(|w| (w[0].0 - w[1].0).abs() * (w[0].1 + w[1].1) / 2.0).sum()
+    match curve {
+        Curve::Roc => {
+            let points: Vec<(f64, f64)> = counts.iter().map(|c| (c.fpr(), c.tpr())).collect();
+            points.windows(2).map(|w| (w[0].0 - w[1].0).abs() * (w[0].1 + w[1].1) / 2.0).sum()
+        }
+        Curve::Pr => counts.windows(2).map(|w| interpolated_pr_step(&w[0], &w[1])).sum(),
+    }
+}
+
+/// Keras's `interpolate_pr_auc` for one pair of neighbouring thresholds (`a` below `b`).
+fn interpolated_pr_step(a: &BinaryCounts, b: &BinaryCounts) -> f64 {
+    let no_nan = |n: f64, d: f64| if d == 0.0 { 0.0 } else { n / d };
+    let dtp = a.tp - b.tp;
+    let (pa, pb) = (a.tp + a.fp, b.tp + b.fp);
+    let slope = no_nan(dtp, (pa - pb).max(0.0));
+    let intercept = b.tp - slope * pb;
+    let ratio = if pa > 0.0 && pb > 0.0 { pa / pb } else { 1.0 };
+    no_nan(slope * (dtp + intercept * ratio.ln()), (b.tp + b.fn_).max(0.0))
 }
 
 /// A `C×C` confusion matrix: rows are true classes, columns predicted ones.

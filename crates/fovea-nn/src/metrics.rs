@@ -371,4 +371,40 @@ mod tests {
         assert_eq!(mean.result(), (1.0 + 3.0 + 10.0) / 4.0);
         assert!(mean.update_state(&t, &p).is_err());
     }
+
+    /// `keras.metrics.AUC(curve=...)` on the same scores (`tools/fixtures/gen_auc_reference.py`
+    /// prints these values; Keras sums in f32, hence the 1e-6).
+    #[test]
+    fn auc_matches_keras() {
+        let d = Device::Cpu;
+        let batch = |y: &[f32], p: &[f32]| {
+            (Tensor::from_vec(y.to_vec(), [y.len(), 1], d).unwrap(), Tensor::from_vec(p.to_vec(), [p.len(), 1], d).unwrap())
+        };
+        let small = [batch(&[1.0, 1.0, 0.0, 0.0], &[0.9, 0.4, 0.6, 0.1])];
+        let two = [
+            batch(
+                &[1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0],
+                &[0.91, 0.85, 0.77, 0.502, 0.501, 0.43, 0.38, 0.3, 0.22, 0.15, 0.08, 0.9],
+            ),
+            batch(
+                &[0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0],
+                &[0.95, 0.64, 0.64, 0.55, 0.12, 0.05, 0.71, 0.33, 0.996, 0.2, 0.47, 0.6],
+            ),
+        ];
+        type Batches<'a> = &'a [(Tensor, Tensor)];
+        let cases: [(Curve, Batches, f64); 4] = [
+            (Curve::Roc, &small, 0.750000000),
+            (Curve::Roc, &two, 0.629370689),
+            // Trapezoids on the PR points would give 0.7917 here.
+            (Curve::Pr, &small, 0.797267437),
+            (Curve::Pr, &two, 0.603086591),
+        ];
+        for (curve, batches, want) in cases {
+            let mut m = Metric::new(MetricKind::Auc(curve), "auc");
+            for (y, p) in batches {
+                m.update_state(y, p).unwrap();
+            }
+            assert!((m.result() - want).abs() < 1e-6, "{curve:?} over {} batches: {} vs Keras {want}", batches.len(), m.result());
+        }
+    }
 }

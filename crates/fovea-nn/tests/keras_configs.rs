@@ -128,3 +128,29 @@ fn every_activation_layer_accepts_silu() {
     let e = layer_from_config("Activation", &json!({"activation": "relu7"})).err().expect("an error").to_string();
     assert!(e.contains("unknown activation \"relu7\""), "{e}");
 }
+
+#[test]
+fn keras_options_fovea_lacks_are_errors_in_specs_too() {
+    // The path `fovea train --spec` takes: a Keras option Fovea's layer lacks is refused, not
+    // dropped (see keras_config's unit test for the full list).
+    let e = layer_from_config("LayerNormalization", &json!({"name": "ln", "epsilon": 0.001, "center": false}))
+        .err()
+        .expect("an error")
+        .to_string();
+    assert!(e.contains("layer \"ln\" (LayerNormalization): center false is not supported"), "{e}");
+    let dense = json!({"name": "d", "units": 2, "activation": "relu", "use_bias": true, "kernel_initializer": "glorot_uniform",
+                       "bias_initializer": "zeros", "kernel_regularizer": null, "bias_regularizer": null,
+                       "activity_regularizer": {"class_name": "L2", "config": {"l2": 0.01}}});
+    let e = layer_from_config("Dense", &dense).err().expect("an error").to_string();
+    assert!(e.contains("layer \"d\" (Dense): activity_regularizer") && e.contains("not supported"), "{e}");
+    // Fovea's own configs (which write these keys with their defaults) still load.
+    let fovea: [std::sync::Arc<dyn Layer>; 4] = [
+        std::sync::Arc::new(fovea_nn::layers::LayerNormalization::new()),
+        std::sync::Arc::new(fovea_nn::layers::ReLU::with_max_value(6.0)),
+        std::sync::Arc::new(fovea_nn::layers::UpSampling2D::bilinear((2, 2))),
+        std::sync::Arc::new(fovea_nn::layers::GlobalAveragePooling2D::new()),
+    ];
+    for layer in fovea {
+        layer_from_config(layer.class_name(), &layer.config()).unwrap_or_else(|e| panic!("{}: {e}", layer.class_name()));
+    }
+}

@@ -1,5 +1,6 @@
 //! A bounded, deterministic mutation test of what fovea-nn reads from outside: whole-model
-//! `.safetensors` files and JSON specs (Fovea's and Keras 3's) are damaged in a fixed set of
+//! `.safetensors` files, JSON specs (Fovea's and Keras 3's), Keras HDF5 and `.keras` files and
+//! PyTorch `torch.save` pickles are damaged in a fixed set of
 //! ways, and every damaged input must give `Ok` or a clean `Err`, never a panic or an abort.
 //! The budget is fixed so it runs in every `cargo test`.
 
@@ -133,4 +134,54 @@ fn extreme_layer_arguments_in_specs_are_clean_errors() {
     let spec = serde_json::json!({"layers": [{"class_name": "UpSampling2D", "config": {"name": "up", "size": [100000, 100000]}}]});
     let e = sequential_from_config(&spec, Some(&[8, 8, 3])).err().expect("an error").to_string();
     assert!(e.contains("layer up: output shape (None, 800000, 800000, 3) holds 1920000000000 values per example, past the limit of 2147483648 (set FOVEA_MAX_PARAMS to raise it)"), "{e}");
+}
+
+fn fixture(rel: &str) -> Vec<u8> {
+    std::fs::read(format!("{}/{rel}", env!("CARGO_MANIFEST_DIR"))).expect("fixture")
+}
+
+#[cfg(feature = "hdf5")]
+#[test]
+fn damaged_keras_files_are_clean_errors() {
+    use fovea_nn::import::keras_config::model_from_keras_config;
+    use fovea_nn::import::keras_h5::{assign_keras_weights, parse_keras_weights_with_limit, LoadOptions};
+    // Keras 3's .weights.h5 and legacy full-model .h5 (HDF5), and a .keras zip around one.
+    for (name, budget) in [("seq_cnn.weights.h5", BUDGET), ("seq_cnn.h5", BUDGET / 2), ("seq_cnn.keras", BUDGET / 2)] {
+        let valid = fixture(&format!("tests/fixtures/keras/{name}"));
+        fovea_core::testing::mutation::no_panics(name, &valid, budget, false, |b| {
+            let Ok(file) = parse_keras_weights_with_limit(b.to_vec(), "mutated", 1 << 20) else { return };
+            // What a damaged file's config describes is built under the parameter budget.
+            if let Some(config) = &file.config {
+                if let Ok(model) = with_param_budget(1 << 20, "the mutation test's budget", || model_from_keras_config(config)) {
+                    let _ = assign_keras_weights(model.as_layer(), &file, "mutated", LoadOptions::default());
+                }
+            }
+        });
+    }
+}
+
+#[test]
+fn damaged_torch_pickles_are_clean_errors() {
+    use fovea_nn::import::torch::state_dict_from_bytes;
+    let valid = fixture("../fovea-vision/tests/fixtures/torch/tiny.pt");
+    assert!(state_dict_from_bytes(&valid, "tiny.pt").is_ok(), "the undamaged file loads");
+    no_panics("torch.save pickle", &valid, |b| {
+        let _ = state_dict_from_bytes(b, "mutated.pt");
+    });
+}
+
+/// Found by `fuzz/torch_pickle`: a ZIP64 locator whose end-record offset is near `usize::MAX`
+/// overflowed `offset + 4` (a panic in debug builds, a wrapped read in release ones).
+#[test]
+fn a_zip64_locator_past_the_address_space_is_a_clean_error() {
+    for rec in [u64::MAX, u64::MAX - 3, u64::MAX - 40] {
+        let mut b = b"PK\x03\x04".to_vec();
+        b.extend([0x50, 0x4b, 0x06, 0x07, 0, 0, 0, 0]); // ZIP64 end-of-central-directory locator
+        b.extend(rec.to_le_bytes());
+        b.extend([1, 0, 0, 0]);
+        b.extend([0x50, 0x4b, 0x05, 0x06]); // end-of-central-directory record
+        b.extend([0u8; 18]);
+        let e = fovea_nn::import::torch::state_dict_from_bytes(&b, "crafted.pt").unwrap_err().to_string();
+        assert!(e.contains("crafted.pt: corrupt or truncated zip archive (bad ZIP64 end record)"), "{e}");
+    }
 }

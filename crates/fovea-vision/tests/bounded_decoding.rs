@@ -1,6 +1,6 @@
 //! PNG bombs (a small file whose header declares far more pixels than the limit) end in a clear
 //! error before anything is inflated, within a small memory budget; an image at the limit
-//! still decodes. Images are built here; limits are passed explicitly.
+//! still decodes; damaged PNGs and JPEGs are clean errors. Limits are passed explicitly.
 
 use fovea_core::testing::PeakAlloc;
 use fovea_core::{Device, Tensor};
@@ -121,4 +121,19 @@ fn damaged_pngs_are_clean_errors_within_a_small_memory_budget() {
         // Whatever the header declares, the decoder stays within the limit it was given.
         assert!(peak < 8 * MIB, "case {case} took {peak} bytes");
     }
+}
+
+#[test]
+fn damaged_jpegs_are_clean_errors_within_a_small_memory_budget() {
+    // The same for JPEG (no checksums to fix): damaged copies of a small baseline JPEG decode
+    // or fail cleanly, never panic, and stay within the limit they were given.
+    let valid = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/smooth24x32.jpg")).unwrap();
+    assert!(decode_image_with_limit(&valid, 0, Device::Cpu, MIB).is_ok(), "the undamaged JPEG decodes");
+    fovea_core::testing::mutation::no_panics("JPEG", &valid, 400, false, |b| {
+        let (_, peak) = PeakAlloc::peak_during(|| {
+            let _ = decode_image_with_limit(b, 0, Device::Cpu, MIB);
+            let _ = decode_image_with_limit(b, 3, Device::Cpu, MIB);
+        });
+        assert!(peak < 8 * MIB, "a damaged JPEG took {peak} bytes");
+    });
 }

@@ -12,7 +12,7 @@ use fovea::vision::applications::{
     build_by_name, convert_torchvision, decode_predictions, mobilenet, mobilenet_v2, preprocess_input, torchvision_classes,
     torchvision_model, AppOptions, PreprocessMode, IMAGENET_CLASSES, TORCHVISION_ARCHS,
 };
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use fovea::nn::model::saved::KEY_PREPROCESS;
 
@@ -31,6 +31,55 @@ pub const KERAS_ARCHS: &[(&str, &str)] = &[
     ("mobilenet", "tf"),
     ("mobilenet_v2", "tf"),
 ];
+
+/// `fovea convert`'s arguments.
+#[derive(clap::Args)]
+pub struct ConvertArgs {
+    /// The file: a Keras model (.keras or full-model .h5), a Keras `model.to_json()` document
+    /// (.json, with --weights), or with --arch a PyTorch checkpoint or Keras weight file.
+    pub input: PathBuf,
+    /// The architecture of a weights-only file. PyTorch: resnet18, resnet34, resnet50 or vgg16
+    /// (torchvision's). Keras: resnet50, resnet101, resnet152, vgg16, vgg19, xception,
+    /// inception_v3, mobilenet or mobilenet_v2 (`keras.applications`'). Without it, the Keras
+    /// file's own architecture is converted, whatever model it is.
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// The weights of a .json architecture (`model.save_weights`' .weights.h5, or a .h5 or
+    /// .keras file).
+    #[arg(long)]
+    pub weights: Option<PathBuf>,
+    /// Keras MobileNets (with --arch): the width multiplier the file was made with (default 1.0).
+    #[arg(long)]
+    pub alpha: Option<f64>,
+    /// Keras files with --arch: the input size HxWxC to build at (default: the file's config if
+    /// it has one, else the architecture's default). VGG's classifier depends on it.
+    #[arg(long, value_parser = super::parse_input_shape)]
+    pub input_shape: Option<(usize, usize, usize)>,
+    /// Where to write the Fovea model (.safetensors).
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+/// Runs `fovea convert`: with `--arch` as [`convert`], else as [`convert_keras_model`].
+///
+/// # Errors
+/// As those, and for options that do not go together.
+pub fn run(args: &ConvertArgs) -> AnyResult<String> {
+    match &args.arch {
+        Some(arch) => {
+            if args.weights.is_some() {
+                return Err("convert: --weights goes with a .json architecture, not with --arch".into());
+            }
+            convert(&args.input, arch, &ConvertOptions { alpha: args.alpha, input_shape: args.input_shape }, &args.output)
+        }
+        None => {
+            if args.alpha.is_some() || args.input_shape.is_some() {
+                return Err("convert: --alpha and --input-shape apply with --arch (keras.applications weight files)".into());
+            }
+            crate::keras_convert::convert_keras_model(&args.input, args.weights.as_deref(), &args.output)
+        }
+    }
+}
 
 /// What `convert` may be told besides the file and the architecture.
 #[derive(Default)]
@@ -63,7 +112,7 @@ pub fn convert(input: &Path, arch: &str, opts: &ConvertOptions, output: &Path) -
 /// Keras files are HDF5 (told by content) or `.keras` zips; `torch.save` files are zips too,
 /// so for zips the name decides. A `.h5` name also counts, so that a damaged one gets the HDF5
 /// reader's error rather than the pickle reader's.
-fn is_keras(input: &Path) -> AnyResult<bool> {
+pub fn is_keras(input: &Path) -> AnyResult<bool> {
     use std::io::Read;
     let mut head = [0u8; 8];
     let n = std::fs::File::open(input).and_then(|mut f| f.read(&mut head)).map_err(|e| format!("cannot read {}: {e}", input.display()))?;

@@ -75,6 +75,7 @@ pub mod prelude {
         BackupAndRestore, Callback, CsvLogger, EarlyStopping, LambdaCallback, LearningRateScheduler, ModelCheckpoint, ReduceLrOnPlateau,
         TensorBoard, TerminateOnNan,
     };
+    pub use fovea_nn::import::keras_config::{load_keras_json, load_keras_model, KerasModel};
     pub use fovea_nn::layer::Layer;
     pub use fovea_nn::layers::{
         Add, AveragePooling2D, BatchNormalization, Concatenate, Conv1D, Conv2D, Conv2DTranspose, Cropping2D, Dense, DepthwiseConv2D,

@@ -24,6 +24,7 @@ mod detection_cmd;
 mod distributed_cmd;
 mod export_cmd;
 mod generative_cmd;
+mod keras_convert;
 mod model_file;
 mod segmentation_cmd;
 mod serve_cmd;
@@ -187,28 +188,10 @@ enum Command {
         #[arg(long)]
         top_k: Option<usize>,
     },
-    /// Convert a torchvision checkpoint (`state_dict` as .pt, .pth or .safetensors) or a Keras
-    /// weight file (.weights.h5, legacy .h5, .keras) into a Fovea model file (architecture +
-    /// weights) for `fovea predict` and `load_functional`.
-    Convert {
-        /// The PyTorch or Keras file.
-        input: PathBuf,
-        /// Its architecture. PyTorch: resnet18, resnet34, resnet50 or vgg16 (torchvision's).
-        /// Keras: resnet50, resnet101, resnet152, vgg16, vgg19, xception, inception_v3,
-        /// mobilenet or mobilenet_v2 (`keras.applications`').
-        #[arg(long)]
-        arch: String,
-        /// Keras MobileNets: the width multiplier the file was made with (default 1.0).
-        #[arg(long)]
-        alpha: Option<f64>,
-        /// Keras files: the input size HxWxC to build at (default: the file's config if it
-        /// has one, else the architecture's default). VGG's classifier depends on it.
-        #[arg(long, value_parser = parse_input_shape)]
-        input_shape: Option<(usize, usize, usize)>,
-        /// Where to write the Fovea model (.safetensors).
-        #[arg(short, long)]
-        output: PathBuf,
-    },
+    /// Convert a Keras model (.keras, full-model .h5, or model.to_json()'s .json with
+    /// --weights) into a Fovea model file; with --arch, a torchvision checkpoint (.pt, .pth,
+    /// .safetensors) or a `keras.applications` weight file, for `fovea predict`.
+    Convert(convert::ConvertArgs),
     /// Export a model file to another format: `fovea export MODEL --format onnx -o model.onnx`.
     Export(export_cmd::ExportArgs),
     /// Measure training and inference speed (images/s, median of 5 windows) and peak memory
@@ -695,9 +678,7 @@ fn run(cli: Cli) -> AnyResult<()> {
                 predict(model, images, dataset, limit, top_k.unwrap_or(3))?;
             }
         }
-        Command::Convert { input, arch, alpha, input_shape, output } => {
-            println!("{}", convert::convert(&input, &arch, &convert::ConvertOptions { alpha, input_shape }, &output)?)
-        }
+        Command::Convert(args) => println!("{}", convert::run(&args)?),
         Command::Export(args) => println!("{}", export_cmd::run(&args)?),
         Command::Bench(args) => bench::run_command(args)?,
         Command::Completions { shell } => clap_complete::generate(shell, &mut Cli::command(), "fovea", &mut std::io::stdout()),

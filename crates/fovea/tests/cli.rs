@@ -46,8 +46,9 @@ fn train_saves_weights_that_evaluate_reproduces() {
         tail.split_whitespace().next().unwrap().parse().unwrap()
     };
     let trained = acc(&out);
-    // 2,700 training images for one epoch already beat chance (10%) by far.
-    assert!(trained > 0.7, "test accuracy {trained}");
+    // The run is seeded: one epoch on 2,700 images gives test accuracy 0.8191 with 1 or 2
+    // threads. The margin covers other CPUs' float rounding, not a training regression.
+    assert!((trained - 0.8191).abs() < 0.03, "test accuracy {trained}, reference 0.8191");
     let (ok, eval_out, err) = fovea(&["evaluate", w]);
     assert!(ok, "{err}");
     assert_eq!(acc(&eval_out), trained, "evaluate must reproduce the accuracy of the saved weights");
@@ -328,12 +329,18 @@ fn a_spec_with_keras_preprocessing_layers_trains_and_resumes() {
 
 #[test]
 fn bench_runs_one_workload_and_names_unknown_ones() {
+    let started = std::time::Instant::now();
     let (ok, out, err) = fovea(&["bench", "--only", "lenet5_infer_b1", "--threads", "1"]);
+    let took = started.elapsed().as_secs_f64();
     assert!(ok, "{err}");
     let line: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON line");
     assert_eq!(line["name"], "lenet5_infer_b1");
     assert_eq!((line["batch"].as_u64(), line["params"].as_u64(), line["threads"].as_u64()), (Some(1), Some(61_706), Some(1)));
-    assert!(line["images_per_s"].as_f64().is_some_and(|r| r > 0.0), "{out}");
+    // A warm-up and 5 timed windows of 1 s each; LeNet-5 at batch 1 runs ~6,800 images/s on
+    // one thread of this test build (2-core CI), so 500 catches a slowdown of an order of
+    // magnitude, not a loaded machine.
+    assert!(took >= 6.0, "the bench took {took:.2} s, less than its 6 windows of 1 s");
+    assert!(line["images_per_s"].as_f64().is_some_and(|r| r >= 500.0), "{out}");
     if cfg!(target_os = "linux") {
         assert!(line["peak_rss_mib"].as_f64().is_some_and(|m| m > 1.0), "{out}");
     }

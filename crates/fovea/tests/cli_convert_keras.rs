@@ -2,12 +2,14 @@
 //! 32×32, 10 classes, written by tools/fixtures/gen_keras_h5_fixtures.py with its outputs on a
 //! fixed input) converts from its `.keras` file and from the bare `.weights.h5` inside it, and
 //! the converted model gives Keras's outputs; mismatched and damaged files are clear errors.
+//! Without `--arch`, any Keras model converts: a `.keras` file, or `model.to_json()` with
+//! `--weights` (tools/fixtures/gen_keras_layer_fixtures.py's models).
 
 use fovea::core::io::read_safetensors;
 use fovea::core::{Device, Tensor};
 use fovea::nn::import::keras_zip::read_zip;
 use fovea::nn::model::io::{load_functional, read_weights};
-use fovea::nn::model::Model;
+use fovea::nn::model::{Model, SavedModel};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -93,5 +95,47 @@ fn convert_takes_keras_files_and_keeps_keras_outputs() {
     std::fs::write(&cut, &weights[..weights.len() / 3]).unwrap();
     let (ok, _, err) = fovea(&["convert", cut.to_str().unwrap(), "--arch", "mobilenet_v2", "-o", o]);
     assert!(!ok && err.contains("cut.h5") && err.contains("truncated"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn convert_takes_any_keras_model_without_arch() {
+    let dir = std::env::temp_dir().join(format!("fovea-convert-any-keras-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let layers = |f: &str| fixture(&format!("fovea-nn/tests/fixtures/keras_layers/{f}"));
+    let bytes = std::fs::read(layers("io.safetensors")).unwrap();
+    let (io, _) = read_safetensors(&bytes, Device::Cpu).unwrap();
+    let get = |k: &str| io.iter().find(|(n, _)| n == k).unwrap().1.clone();
+    let out = dir.join("m.safetensors");
+    let o = out.to_str().unwrap();
+    let (keras, json, weights) = (layers("residual.keras"), layers("batch_norm.json"), layers("batch_norm.weights.h5"));
+    let (keras, json, weights) = (keras.to_str().unwrap(), json.to_str().unwrap(), weights.to_str().unwrap());
+    for (args, name, class) in [(vec![keras], "residual", "Functional"), (vec![json, "--weights", weights], "batch_norm", "Sequential")] {
+        let (ok, stdout, err) = fovea(&[&["convert"][..], &args, &["-o", o]].concat());
+        assert!(ok, "{err}");
+        assert!(stdout.contains(&format!("Keras {class} model \"{name}\"")) && stdout.contains(o), "{stdout}");
+        // The file is a Fovea model file like any other, and computes what Keras computed.
+        let y = SavedModel::load(&out).unwrap().predict(&get(&format!("{name}.x")), 2).unwrap().to_vec::<f32>().unwrap();
+        let want = get(&format!("{name}.y")).to_vec::<f32>().unwrap();
+        assert_eq!(y.len(), want.len());
+        for (i, (g, w)) in y.iter().zip(&want).enumerate() {
+            assert!((g - w).abs() <= 1e-4 * w.abs() + 1e-5, "{name}[{i}]: {g} vs Keras {w}");
+        }
+    }
+    // What cannot be converted without --arch says why.
+    let (ok, _, err) = fovea(&["convert", json, "-o", o]);
+    assert!(!ok && err.contains("batch_norm.json is a model architecture; give its weights with --weights"), "{err}");
+    let (ok, _, err) = fovea(&["convert", keras, "--weights", weights, "-o", o]);
+    assert!(!ok && err.contains("--weights goes with a .json architecture"), "{err}");
+    let (ok, _, err) = fovea(&["convert", json, "--weights", weights, "--arch", "vgg16", "-o", o]);
+    assert!(!ok && err.contains("--weights goes with a .json architecture, not with --arch"), "{err}");
+    let seq = fixture("fovea-nn/tests/fixtures/keras/seq_cnn.weights.h5");
+    let (ok, _, err) = fovea(&["convert", seq.to_str().unwrap(), "-o", o]);
+    assert!(!ok && err.contains("seq_cnn.weights.h5: holds weights only") && err.contains("give --arch"), "{err}");
+    let pt = fixture("fovea-vision/tests/fixtures/torch/tiny.pt");
+    let (ok, _, err) = fovea(&["convert", pt.to_str().unwrap(), "-o", o]);
+    assert!(!ok && err.contains("tiny.pt is not a Keras file; give --arch for a PyTorch checkpoint"), "{err}");
+    let (ok, _, err) = fovea(&["convert", json, "--weights", seq.to_str().unwrap(), "-o", o]);
+    assert!(!ok && err.contains("seq_cnn.weights.h5"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }

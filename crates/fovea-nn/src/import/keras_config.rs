@@ -9,11 +9,13 @@
 //! naming the layer.
 
 use super::keras_h5::{assign_keras_weights, read_keras_weights, LoadOptions};
+use crate::callbacks::Callback;
 use crate::layer::Layer;
 use crate::model::functional::{functional_from_config, Functional};
 use crate::model::registry::sequential_from_config;
-use crate::model::Sequential;
+use crate::model::{FitOptions, History, Model, Sequential};
 use crate::{Error, Result};
+use fovea_core::Tensor;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::path::Path;
@@ -33,6 +35,54 @@ impl KerasModel {
             KerasModel::Sequential(m) => m,
             KerasModel::Functional(m) => m,
         }
+    }
+
+    /// The model as a trainable model (compile, fit, evaluate, predict), whichever class it is.
+    pub fn as_model(&self) -> &(dyn Model + 'static) {
+        match self {
+            KerasModel::Sequential(m) => m,
+            KerasModel::Functional(m) => m,
+        }
+    }
+
+    /// Trains the model (`Model::fit`, which needs the concrete class, so it is here too).
+    ///
+    /// # Errors
+    /// As [`Model::fit`].
+    pub fn fit(&self, x: &Tensor, y: &Tensor, options: FitOptions) -> Result<History> {
+        match self {
+            KerasModel::Sequential(m) => m.fit(x, y, options),
+            KerasModel::Functional(m) => m.fit(x, y, options),
+        }
+    }
+
+    /// Trains the model with callbacks (`Model::fit_with_callbacks`).
+    ///
+    /// # Errors
+    /// As [`Model::fit_with_callbacks`].
+    pub fn fit_with_callbacks(&self, x: &Tensor, y: &Tensor, options: FitOptions, callbacks: &mut [&mut dyn Callback]) -> Result<History> {
+        match self {
+            KerasModel::Sequential(m) => m.fit_with_callbacks(x, y, options, callbacks),
+            KerasModel::Functional(m) => m.fit_with_callbacks(x, y, options, callbacks),
+        }
+    }
+
+    /// The model, owned, as a trainable model.
+    pub fn into_model(self) -> Box<dyn Model> {
+        match self {
+            KerasModel::Sequential(m) => Box::new(m),
+            KerasModel::Functional(m) => Box::new(m),
+        }
+    }
+}
+
+/// A Keras model is used as any model: `model.compile(..)`, `model.predict(..)`,
+/// `model.evaluate(..)` without matching on its class (`fit` is an inherent method above).
+impl std::ops::Deref for KerasModel {
+    type Target = dyn Model;
+
+    fn deref(&self) -> &Self::Target {
+        self.as_model()
     }
 }
 
@@ -85,6 +135,63 @@ fn regularizer(layer: &str, key: &str, v: &Value) -> Result<Value> {
         }
         other => Err(bad(&format!("layer {layer:?}: {key} {other} is not a regularizer"))),
     }
+}
+
+/// Keras arguments whose non-default values Fovea's layers do not implement: an error naming
+/// the layer, rather than a model that loads and computes something else. Checked by
+/// [`crate::model::registry::layer_from_config`], so Keras documents given as specs are too.
+pub(crate) fn unsupported_option(class: &str, name: &str, map: &Map<String, Value>) -> Result<()> {
+    let refuse = |key: &str, v: &Value, why: &str| Err(bad(&format!("layer {name:?} ({class}): {key} {v} is not supported ({why})")));
+    let is = |key: &str, ok: &dyn Fn(&Value) -> bool| map.get(key).filter(|v| !v.is_null() && !ok(v));
+    let minus_one = |v: &Value| v == &json!(-1) || v == &json!([-1]);
+    if let Some(v) = is("data_format", &|v| v == "channels_last") {
+        return refuse("data_format", v, "Fovea's layers are channels_last (NHWC)");
+    }
+    if let Some(v) = is("activity_regularizer", &|_| false) {
+        return refuse("activity_regularizer", v, "only kernel and bias regularizers are");
+    }
+    if let Some(v) = is("padding", &|v| v != "causal") {
+        return refuse("padding", v, "expected \"valid\" or \"same\"");
+    }
+    match class {
+        "LayerNormalization" => {
+            if let Some(v) = is("axis", &minus_one) {
+                return refuse("axis", v, "Fovea normalizes over the last axis");
+            }
+            for key in ["center", "scale"] {
+                if let Some(v) = is(key, &|v| v == &json!(true)) {
+                    return refuse(key, v, "Fovea's LayerNormalization always has beta and gamma");
+                }
+            }
+            if let Some(v) = is("rms_scaling", &|v| v == &json!(false)) {
+                return refuse("rms_scaling", v, "Fovea's LayerNormalization subtracts the mean");
+            }
+        }
+        "ReLU" => {
+            for key in ["negative_slope", "threshold"] {
+                if let Some(v) = is(key, &|v| v.as_f64() == Some(0.0)) {
+                    return refuse(key, v, "Fovea's ReLU takes max_value only; use LeakyReLU for a slope");
+                }
+            }
+        }
+        "UpSampling2D" => {
+            if let Some(v) = is("interpolation", &|v| v == "nearest" || v == "bilinear") {
+                return refuse("interpolation", v, "expected \"nearest\" or \"bilinear\"");
+            }
+        }
+        "Dropout" => {
+            if let Some(v) = is("noise_shape", &|_| false) {
+                return refuse("noise_shape", v, "Fovea's Dropout drops single values");
+            }
+        }
+        "Dense" => {
+            if let Some(v) = is("lora_rank", &|_| false) {
+                return refuse("lora_rank", v, "LoRA layers are not");
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// A Keras layer config in Fovea's form.
@@ -149,18 +256,28 @@ fn sequential_config(c: &Value) -> Result<(Value, Option<Vec<usize>>)> {
     Ok((json!({"name": c["name"], "layers": layers}), shape))
 }
 
-/// `(layer, node index)` of every Keras tensor in a node's arguments (Keras 3 form).
-fn history(v: &Value, out: &mut Vec<(String, u64, u64)>) {
+/// A `[layer, node, tensor]` reference (`keras_history`, a Keras 2 inbound entry); `None` when
+/// it is not one. (`Vec` and `Map` indexing would panic on a damaged file: fuzz/keras_config.)
+fn tensor_ref(v: &Value) -> Option<(String, u64, u64)> {
+    match v.as_array()?.as_slice() {
+        [layer, node, tensor, ..] => Some((layer.as_str()?.to_string(), node.as_u64()?, tensor.as_u64()?)),
+        _ => None,
+    }
+}
+
+/// `(layer, node index, tensor index)` of every Keras tensor in a node's arguments (Keras 3
+/// form).
+fn history(v: &Value, out: &mut Vec<(String, u64, u64)>) -> std::result::Result<(), String> {
     match v {
-        Value::Array(items) => items.iter().for_each(|i| history(i, out)),
+        Value::Array(items) => items.iter().try_for_each(|i| history(i, out)),
         Value::Object(o) if o.get("class_name") == Some(&json!("__keras_tensor__")) => {
-            if let Some(h) = o["config"]["keras_history"].as_array() {
-                out.push((h[0].as_str().unwrap_or("").to_string(), h[1].as_u64().unwrap_or(0), h[2].as_u64().unwrap_or(0)));
-            }
+            let h = o.get("config").map_or(&Value::Null, |c| &c["keras_history"]);
+            out.push(tensor_ref(h).ok_or_else(|| format!("a Keras tensor with keras_history {h}, not [layer, node, tensor]"))?);
+            Ok(())
         }
         // Tensors inside a dict argument (`{"x": tensor}`) count too.
-        Value::Object(o) => o.values().for_each(|i| history(i, out)),
-        _ => {}
+        Value::Object(o) => o.values().try_for_each(|i| history(i, out)),
+        _ => Ok(()),
     }
 }
 
@@ -170,20 +287,24 @@ fn node_inputs(layer: &str, node: &Value) -> Result<Vec<(String, u64, u64)>> {
     let mut refs = Vec::new();
     match node {
         Value::Object(o) => {
-            history(&o["args"], &mut refs);
+            history(o.get("args").unwrap_or(&Value::Null), &mut refs).map_err(|e| bad(&format!("layer {layer:?}: {e}")))?;
             let mut in_kwargs = Vec::new();
-            history(&o["kwargs"], &mut in_kwargs);
+            history(o.get("kwargs").unwrap_or(&Value::Null), &mut in_kwargs).map_err(|e| bad(&format!("layer {layer:?}: {e}")))?;
             if !in_kwargs.is_empty() {
                 return Err(bad(&format!("layer {layer:?} receives tensors as keyword arguments, which Fovea does not support")));
             }
         }
         Value::Array(items) => {
             for i in items {
-                let a = i.as_array().ok_or_else(|| bad(&format!("layer {layer:?}: unreadable inbound node {i}")))?;
-                refs.push((a[0].as_str().unwrap_or("").to_string(), a[1].as_u64().unwrap_or(0), a[2].as_u64().unwrap_or(0)));
+                refs.push(
+                    tensor_ref(i).ok_or_else(|| bad(&format!("layer {layer:?}: inbound entry {i} is not [layer, node, tensor, ...]")))?,
+                );
             }
         }
         other => return Err(bad(&format!("layer {layer:?}: unreadable inbound node {other}"))),
+    }
+    if refs.is_empty() {
+        return Err(bad(&format!("layer {layer:?}: an inbound node that reads no tensor: {node}")));
     }
     Ok(refs)
 }
@@ -290,6 +411,28 @@ pub fn load_keras_model(path: impl AsRef<Path>) -> Result<KerasModel> {
     Ok(model)
 }
 
+/// Loads a Keras model from its architecture as `model.to_json()` writes it (a `.json` file)
+/// and its weights as `model.save_weights` writes them (`.weights.h5`; a legacy `.h5` or a
+/// `.keras` file works too).
+///
+/// # Errors
+/// `Config` naming `config_path` for an unreadable or malformed JSON document, as
+/// [`model_from_keras_config`] (prefixed with the path), as [`read_keras_weights`], and when the
+/// weights do not fit the rebuilt model.
+pub fn load_keras_json(config_path: impl AsRef<Path>, weights_path: impl AsRef<Path>) -> Result<KerasModel> {
+    let (config_path, weights_path) = (config_path.as_ref(), weights_path.as_ref());
+    let what = config_path.display();
+    let text = std::fs::read_to_string(config_path).map_err(|e| Error::Config(format!("cannot read {what}: {e}")))?;
+    let config: Value = serde_json::from_str(&text).map_err(|e| Error::Config(format!("{what}: not a JSON document: {e}")))?;
+    let model = model_from_keras_config(&config).map_err(|e| match e {
+        Error::Config(m) => Error::Config(format!("{what}: {m}")),
+        other => other,
+    })?;
+    let file = read_keras_weights(weights_path)?;
+    assign_keras_weights(model.as_layer(), &file, &weights_path.display().to_string(), LoadOptions::default())?;
+    Ok(model)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,5 +496,58 @@ mod tests {
             json!({"class_name": "Sequential", "config": {"name": "s", "layers": [{"class_name": "Dense", "config": {"name": "d", "batch_shape": [null, 2], "activation": {"class_name": "custom"}}}]}}),
         );
         assert!(e.contains("layer \"d\": activation {\"class_name\":\"custom\"} is not a built-in activation name"), "{e}");
+    }
+
+    /// Found by `fuzz/keras_config`: an inbound node without `"args"` (a `Map` index) and short
+    /// `keras_history` or Keras 2 node lists (`Vec` indexes) panicked.
+    #[test]
+    fn damaged_graph_entries_are_errors_not_panics() {
+        let dense =
+            |nodes: Value| json!({"class_name": "Dense", "name": "out", "config": {"name": "out", "units": 2}, "inbound_nodes": nodes});
+        let history = |h: Value| json!([{"args": [{"class_name": "__keras_tensor__", "config": {"keras_history": h}}], "kwargs": {}}]);
+        for nodes in [
+            json!([{"arKs": [], "kwargs": {}}]),
+            json!([{"args": [{"class_name": "__keras_tensor__"}]}]),
+            history(json!([])),
+            history(json!(["in"])),
+            json!([[["in"]]]),
+            json!([[[]]]),
+        ] {
+            let e = model_from_keras_config(&graph(dense(nodes.clone()))).err().map(|e| e.to_string());
+            let e = e.unwrap_or_else(|| panic!("{nodes} loaded"));
+            assert!(e.contains("layer \"out\"") && (e.contains("no tensor") || e.contains("not [layer, node, tensor")), "{nodes}: {e}");
+        }
+    }
+
+    #[test]
+    fn keras_options_fovea_lacks_are_refused_not_ignored() {
+        let err = |class: &str, config: Value| {
+            let mut config = config;
+            config["name"] = json!("out");
+            let entry = json!({"class_name": class, "name": "out", "config": config, "inbound_nodes": call("in", 0)});
+            model_from_keras_config(&graph(entry)).err().map(|e| e.to_string()).unwrap_or_default()
+        };
+        for (class, config, want) in [
+            ("Dense", json!({"units": 2, "activity_regularizer": {"class_name": "L2", "config": {"l2": 0.1}}}), "activity_regularizer"),
+            ("Dense", json!({"units": 2, "lora_rank": 4}), "lora_rank 4"),
+            ("LayerNormalization", json!({"epsilon": 0.001, "center": false}), "center false"),
+            ("LayerNormalization", json!({"epsilon": 0.001, "axis": [0]}), "axis [0]"),
+            ("LayerNormalization", json!({"epsilon": 0.001, "rms_scaling": true}), "rms_scaling true"),
+            ("ReLU", json!({"negative_slope": 0.1}), "negative_slope 0.1"),
+            ("ReLU", json!({"threshold": 0.5}), "threshold 0.5"),
+            ("Dropout", json!({"rate": 0.5, "noise_shape": [null, 1]}), "noise_shape"),
+            ("Conv1D", json!({"filters": 2, "kernel_size": [2], "padding": "causal"}), "padding \"causal\""),
+            ("Dense", json!({"units": 2, "data_format": "channels_first"}), "data_format \"channels_first\""),
+            ("UpSampling2D", json!({"size": [2, 2], "interpolation": "bicubic"}), "interpolation \"bicubic\""),
+        ] {
+            let e = err(class, config);
+            assert!(e.contains(&format!("layer \"out\" ({class}): {want}")) && e.contains("not supported"), "{class}: {e}");
+        }
+        // Defaults and nulls as Keras writes them are accepted.
+        let ok = |class: &str, config: Value| unsupported_option(class, "out", config.as_object().unwrap());
+        ok("LayerNormalization", json!({"axis": -1, "center": true, "scale": true, "rms_scaling": false})).unwrap();
+        ok("ReLU", json!({"negative_slope": 0.0, "threshold": 0.0, "max_value": null})).unwrap();
+        ok("Dense", json!({"activity_regularizer": null, "lora_rank": null, "data_format": "channels_last"})).unwrap();
+        ok("Conv2D", json!({"padding": "same", "data_format": null})).unwrap();
     }
 }

@@ -23,16 +23,18 @@ pub struct ZipArchive<'a> {
     what: String,
 }
 
+// Offsets come from the file, so `at + n` may overflow (found by fuzz/torch_pickle): such a
+// field reads as missing.
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    b.get(at..at + 2).map(|s| u16::from_le_bytes([s[0], s[1]]))
+    b.get(at..at.checked_add(2)?).map(|s| u16::from_le_bytes([s[0], s[1]]))
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..at + 4).map(|s| u32::from_le_bytes(s.try_into().expect("4 bytes")))
+    b.get(at..at.checked_add(4)?).map(|s| u32::from_le_bytes(s.try_into().expect("4 bytes")))
 }
 
 fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    b.get(at..at + 8).map(|s| u64::from_le_bytes(s.try_into().expect("8 bytes")))
+    b.get(at..at.checked_add(8)?).map(|s| u64::from_le_bytes(s.try_into().expect("8 bytes")))
 }
 
 const EOCD: u32 = 0x0605_4b50;

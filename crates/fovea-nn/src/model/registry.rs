@@ -238,9 +238,14 @@ fn constraints(class: &str, c: &Value) -> Result<(Option<crate::constraints::Con
 /// [`BUILTIN_CLASSES`], or else a class added with [`register_layer_class`].
 ///
 /// # Errors
-/// `Config` naming the class for an unknown class (a `Lambda` closure cannot be restored) or a
-/// missing or malformed entry.
+/// `Config` naming the class for an unknown class (a `Lambda` closure cannot be restored), a
+/// missing or malformed entry, or a Keras option Fovea's layer lacks (`channels_first`, an
+/// activity regularizer...).
 pub fn layer_from_config(class: &str, c: &Value) -> Result<LayerRef> {
+    // Registered classes check their own options.
+    if let (Value::Object(map), true) = (c, BUILTIN_CLASSES.contains(&class)) {
+        crate::import::keras_config::unsupported_option(class, c["name"].as_str().unwrap_or("?"), map)?;
+    }
     let layer: LayerRef = match class {
         "Dense" => Arc::new(with_kernel_args!(class, c, Dense::new(usize_of(class, c, "units")?))),
         "Conv2D" | "Conv1D" | "Conv2DTranspose" | "DepthwiseConv2D" | "SeparableConv2D" => {
