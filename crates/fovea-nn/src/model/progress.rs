@@ -18,7 +18,24 @@ pub(crate) struct Progress {
 }
 
 fn format_logs(logs: &Logs) -> String {
-    logs.iter().map(|(k, v)| format!(" - {k}: {v:.4}")).collect()
+    logs.iter().map(|(k, v)| format!(" - {k}: {}", keras_number(*v))).collect()
+}
+
+/// A value as Keras's progress bar prints it: `{:.4f}` above 1e-3 in magnitude, else `{:.4e}`
+/// with Python's two-digit exponent (a learning rate of 5e-4 shows as `5.0000e-04`, not `0.0005`
+/// rounded away to `0.0000`).
+fn keras_number(v: f64) -> String {
+    if v.abs() > 1e-3 || !v.is_finite() {
+        return format!("{v:.4}");
+    }
+    let text = format!("{v:.4e}");
+    match text.split_once('e') {
+        Some((mantissa, exp)) => {
+            let (sign, digits) = exp.strip_prefix('-').map_or(("+", exp), |d| ("-", d));
+            format!("{mantissa}e{sign}{digits:0>2}")
+        }
+        None => text,
+    }
 }
 
 fn format_duration(d: f64) -> String {
@@ -93,5 +110,10 @@ mod tests {
         logs.insert("loss".into(), 0.123456);
         logs.insert("accuracy".into(), 0.5);
         assert_eq!(format_logs(&logs), " - accuracy: 0.5000 - loss: 0.1235");
+        // Python's f"{x:.4e}" below 1e-3, as Keras prints a small learning rate or loss.
+        assert_eq!(
+            [5e-4, 0.0, -2.5e-7, 1.2e-12, 0.002].map(keras_number),
+            ["5.0000e-04", "0.0000e+00", "-2.5000e-07", "1.2000e-12", "0.0020"]
+        );
     }
 }
