@@ -1,6 +1,6 @@
 //! The `fovea` command: train, evaluate, run and summarise models, and fetch datasets.
 
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use fovea::core::{DType, Device, Tensor};
 use fovea::data::mnist::Split;
 use fovea::data::{cifar, fashion_mnist, fetch, mnist};
@@ -16,6 +16,7 @@ use model_file::{image_input, load_compiled, ModelFile};
 use std::path::PathBuf;
 
 mod bench;
+mod completions;
 use std::process::ExitCode;
 
 mod convert;
@@ -700,7 +701,7 @@ fn run(cli: Cli) -> AnyResult<()> {
         }
         Command::Export(args) => println!("{}", export_cmd::run(&args)?),
         Command::Bench(args) => bench::run_command(args)?,
-        Command::Completions { shell } => clap_complete::generate(shell, &mut Cli::command(), "fovea", &mut std::io::stdout()),
+        Command::Completions { shell } => completions::print(shell),
         Command::Summary { zoo, config, flops } => print!("{}", zoo_cmd::summary(&zoo, config, flops)?),
         Command::Create { zoo, output } => zoo_cmd::create(&zoo, &output)?,
         Command::Models { names } => print!("{}", zoo_cmd::models(&names)?),

@@ -628,7 +628,15 @@ fn completion_scripts_name_every_subcommand() {
         for sub in ["train", "predict", "summary", "create", "models", "detect", "completions"] {
             assert!(script.contains(sub), "{shell} completions lack {sub}");
         }
+        // The commands main parses before clap, and their options (fish spells `-l interpolate`), too.
+        for sub in ["generate", "evaluate-generator", "serve", "yolo", "unet", "vae", "wgan-gp", "interpolate", "classifier"] {
+            assert!(script.contains(sub), "{shell} completions lack {sub}");
+        }
     }
+    let (_, bash, _) = fovea(&["completions", "bash"]);
+    // bash completes `fovea generate --` with generate's own options.
+    let generate = bash.split("fovea__subcmd__generate)").nth(1).unwrap_or_else(|| panic!("no generate case in {bash}"));
+    assert!(generate.split(";;").next().unwrap().contains("--interpolate"), "{generate}");
     // The commands parsed outside clap are named in the top-level help.
     let (ok, help, _) = fovea(&["--help"]);
     assert!(ok && help.contains("fovea train yolo|unet|autoencoder|vae") && help.contains("fovea generate"), "{help}");
