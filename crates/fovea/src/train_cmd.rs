@@ -153,6 +153,13 @@ pub fn run(args: TrainArgs) -> AnyResult<()> {
         }
         None => None,
     };
+    // A built-in dataset's image size is known before it is read (or fetched).
+    if let (Some((_, saved, _)), Some(path), None) = (&resumed, &resume, &data_args.data) {
+        let (shape, name) = (dataset.geometry().0, dataset.name());
+        if *saved != shape {
+            return Err(format!("{} takes {saved:?} inputs but {name} images are {shape:?}", path.display()).into());
+        }
+    }
     let (mut x, mut y, held_out, (input, classes), source, folder_classes) =
         match data_args.load(zoo_name(model), resumed.as_ref().map(|r| r.1), built, validation_split, seed, verbose > 0)? {
             Some(f) => (f.x, f.y, f.validation.map(|v| ("Validation", v)), f.geometry, f.name, Some(f.class_names)),
