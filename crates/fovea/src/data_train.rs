@@ -46,6 +46,16 @@ pub struct DataArgs {
     pub augment: bool,
 }
 
+/// What `--data` needs to know of a `--resume`d model file.
+pub struct Resumed {
+    /// The file.
+    pub path: PathBuf,
+    /// Its input `(height, width, channels)`.
+    pub input: (usize, usize, usize),
+    /// The class names it stores, if any.
+    pub class_names: Option<Vec<String>>,
+}
+
 /// A class folder turned into training tensors.
 pub struct Folder {
     /// Training images, float32 `[n, h, w, c]` in [0, 1].
@@ -89,8 +99,9 @@ fn zoo_sizes(model: &str) -> ((usize, usize), usize) {
 impl DataArgs {
     /// Reads `--data DIR` (None without it): prints Keras's "Found N files belonging to K
     /// classes." and the split. Images default to the zoo `model`'s canonical size, or to the
-    /// `resumed` model file's input (size and channels); when `built` (not `--spec`/`--resume`),
-    /// the model is checked to take them before any is decoded.
+    /// `resumed` model file's input (size and channels), whose stored class names, if any,
+    /// must be the folder's; when `built` (not `--spec`/`--resume`), the model is checked to
+    /// take the images before any is decoded.
     ///
     /// # Errors
     /// One line naming the folder or the file: a missing or empty folder, one without class
@@ -99,7 +110,7 @@ impl DataArgs {
     pub fn load(
         &self,
         model: &str,
-        resumed: Option<(usize, usize, usize)>,
+        resumed: Option<&Resumed>,
         built: bool,
         validation_split: f64,
         seed: u64,
@@ -110,17 +121,23 @@ impl DataArgs {
             return Err(format!("--validation-split must be in [0, 1) with --data, got {validation_split}").into());
         }
         let ((h, w), min) = zoo_sizes(model);
-        let (h, w) = self.image_size.or(resumed.map(|(h, w, _)| (h, w))).unwrap_or((h, w));
+        let (h, w) = self.image_size.or(resumed.map(|r| (r.input.0, r.input.1))).unwrap_or((h, w));
         if built && h.min(w) < min {
             return Err(format!("{model} needs images of at least {min}x{min}, received --image-size {h}x{w}").into());
         }
         let split = (validation_split > 0.0).then_some(validation_split);
-        let color = match (self.color_mode, resumed) {
+        let color = match (self.color_mode, resumed.map(|r| r.input.2)) {
             (Some(mode), _) => mode,
-            (None, Some((_, _, 1))) => ColorArg::Grayscale,
+            (None, Some(1)) => ColorArg::Grayscale,
             _ => ColorArg::Rgb,
         };
-        read_folder(dir, (h, w), color, split, seed, verbose, |_| Ok(())).map(Some)
+        let check = |found: &[String]| match resumed {
+            Some(Resumed { path, class_names: Some(saved), .. }) => {
+                crate::model_file::check_class_names(path, saved, &dir.display().to_string(), found)
+            }
+            _ => Ok(()),
+        };
+        read_folder(dir, (h, w), color, split, seed, verbose, check).map(Some)
     }
 }
 

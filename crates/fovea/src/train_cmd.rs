@@ -149,19 +149,19 @@ pub fn run(args: TrainArgs) -> AnyResult<()> {
         Some(path) => {
             let net = ModelFile::load(path)?;
             let input = net.input(path)?;
-            Some((net, input, model_file::class_names(path)?))
+            Some((net, data_train::Resumed { path: path.clone(), input, class_names: model_file::class_names(path)? }))
         }
         None => None,
     };
     // A built-in dataset's image size is known before it is read (or fetched).
-    if let (Some((_, saved, _)), Some(path), None) = (&resumed, &resume, &data_args.data) {
+    if let (Some((_, r)), None) = (&resumed, &data_args.data) {
         let (shape, name) = (dataset.geometry().0, dataset.name());
-        if *saved != shape {
-            return Err(format!("{} takes {saved:?} inputs but {name} images are {shape:?}", path.display()).into());
+        if r.input != shape {
+            return Err(format!("{} takes {:?} inputs but {name} images are {shape:?}", r.path.display(), r.input).into());
         }
     }
     let (mut x, mut y, held_out, (input, classes), source, folder_classes) =
-        match data_args.load(zoo_name(model), resumed.as_ref().map(|r| r.1), built, validation_split, seed, verbose > 0)? {
+        match data_args.load(zoo_name(model), resumed.as_ref().map(|r| &r.1), built, validation_split, seed, verbose > 0)? {
             Some(f) => (f.x, f.y, f.validation.map(|v| ("Validation", v)), f.geometry, f.name, Some(f.class_names)),
             None => {
                 let data = dataset.load()?;
@@ -177,25 +177,21 @@ pub fn run(args: TrainArgs) -> AnyResult<()> {
         x = x.narrow(0, 0, n)?;
         y = y.narrow(0, 0, n)?;
     }
-    let (net, what, saved_input, mut class_names) = match (resumed, &spec, &resume) {
-        (Some((net, saved, names)), _, Some(path)) => (net, path.display().to_string(), saved, names),
-        (_, Some(path), _) => (ModelFile::Sequential(model_from_spec(path, input)?), path.display().to_string(), input, None),
-        _ => (ModelFile::Sequential(build(model, input, classes)?), zoo_name(model).to_string(), input, None),
+    let (net, what, saved_input, class_names) = match (resumed, &spec) {
+        (Some((net, r)), _) => (net, r.path.display().to_string(), r.input, r.class_names),
+        (None, Some(path)) => (ModelFile::Sequential(model_from_spec(path, input)?), path.display().to_string(), input, None),
+        (None, None) => (ModelFile::Sequential(build(model, input, classes)?), zoo_name(model).to_string(), input, None),
     };
     let net = match net {
         ModelFile::Sequential(net) if data_args.augment => ModelFile::Sequential(data_train::augment(net, input, seed)?),
         other => other,
     };
-    if let Some(path) = &resume {
-        if saved_input != input {
-            return Err(format!("{what} takes {saved_input:?} inputs but {source} images are {input:?}").into());
-        }
-        if let (Some(saved), Some(folder)) = (&class_names, &folder_classes) {
-            model_file::check_class_names(path, saved, &source, folder)?;
-        }
+    // The folder's class names were checked against the file's as the folder was read.
+    if saved_input != input {
+        return Err(format!("{what} takes {saved_input:?} inputs but {source} images are {input:?}").into());
     }
     // A folder's sorted class names go into the saved model, for `predict` and `evaluate`.
-    class_names = folder_classes.or(class_names);
+    let class_names = folder_classes.or(class_names);
     let job = Job {
         x,
         y,

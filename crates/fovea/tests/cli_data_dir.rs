@@ -298,6 +298,8 @@ fn a_functional_model_file_resumes_on_a_folder_and_keeps_training() {
     let (ok, out, err) = fovea(&[&resume[..], &["--resume", f2]].concat());
     assert!(ok && out.contains(&format!("Training {f2} on 9 ")), "{out}\n{err}");
     let renamed = renamed_folder("functional-renamed", &["p", "q", "r"], 4);
+    // Refused before any image is decoded: a broken one would otherwise be the error.
+    std::fs::write(renamed.join("p/broken.png"), b"\x89PNG not really").unwrap();
     let mut other = resume.to_vec();
     other[2] = renamed.to_str().unwrap();
     fails_with(&[&other[..], &["--resume", f2]].concat(), "was trained on the classes [\"a_top\", \"b_middle\", \"c_bottom\"]");
