@@ -198,7 +198,6 @@ pub fn run(args: TrainArgs) -> AnyResult<()> {
         held_out,
         what,
         source,
-        title: zoo_name(model),
         resumed: resume.is_some(),
         optimizer,
         lr,
@@ -230,7 +229,6 @@ struct Job {
     held_out: Option<(&'static str, (Tensor, Tensor))>,
     what: String,
     source: String,
-    title: &'static str,
     resumed: bool,
     optimizer: String,
     lr: Option<f64>,
@@ -312,7 +310,8 @@ fn fit_and_save<M: Model>(net: &M, summary: impl FnOnce() -> AnyResult<String>, 
         println!("Saved the per-epoch logs to {}", path.display());
     }
     if let Some(path) = job.plot {
-        let title = format!("{} on {}", job.title, job.source);
+        // The zoo model's name, or the --spec / --resume file's.
+        let title = format!("{} on {}", job.what, job.source);
         plot_history(&history, &path, &CurveOptions { title: Some(title), ..Default::default() })?;
         println!("Saved the learning curves to {}", path.display());
     }
