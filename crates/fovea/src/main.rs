@@ -94,7 +94,8 @@ enum Command {
     Predict {
         /// The model file (written by `fovea train -o` or `fovea convert`), then PNG or JPEG
         /// files; these are converted to the model's channels and resized (bilinear) to its
-        /// input size. With `--model`, every path is an image.
+        /// input size. With `--model`, every path is an image. Classes are named when the
+        /// file stores names (`train --data`).
         paths: Vec<PathBuf>,
         /// The model file, as an alternative to the first path.
         #[arg(long = "model")]

@@ -29,7 +29,8 @@ pub struct TrainArgs {
     spec: Option<PathBuf>,
     /// Continue training a model file for --epochs more epochs: one saved by `fovea train -o`
     /// (architecture, weights and optimizer state), or a functional one from `fovea create`
-    /// or `fovea convert` (compiled with adam when it holds no optimizer).
+    /// or `fovea convert` (compiled from --optimizer, --lr and --schedule when it holds no
+    /// optimizer). With --data, images default to its input size and channels.
     #[arg(long)]
     resume: Option<PathBuf>,
     /// The dataset.
