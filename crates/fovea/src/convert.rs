@@ -198,7 +198,8 @@ fn preprocess_mode(path: &Path, meta: Option<&String>) -> AnyResult<Option<Prepr
 }
 
 /// Classifies image files with a functional model: for 1,000 outputs, the ImageNet top-`k`
-/// lines `n03530642 - honeycomb 37.23%`; otherwise class numbers with probabilities.
+/// lines `n03530642 - honeycomb 37.23%`; otherwise class numbers (and the names the file
+/// stores) with probabilities.
 pub fn predict_functional(
     path: &Path,
     files: &[std::path::PathBuf],
@@ -211,7 +212,11 @@ pub fn predict_functional(
     if files.is_empty() {
         return Err(format!("{}: give image files to classify (--dataset applies to Sequential models)", path.display()).into());
     }
-    let mode = preprocess_mode(path, read_weights(path)?.metadata.get(KEY_PREPROCESS))?;
+    let meta = read_weights(path)?.metadata;
+    let mode = preprocess_mode(path, meta.get(KEY_PREPROCESS))?;
+    // The names a `train --data` run stored, when the file has them.
+    let names: Vec<String> =
+        meta.get(crate::model_file::KEY_CLASS_NAMES).and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default();
     let net: Functional = load_functional(path)?;
     let shape: Vec<Option<usize>> = net.inputs().first().map(|n| n.shape().to_vec()).unwrap_or_default();
     let input = match shape.as_slice() {
@@ -238,7 +243,10 @@ pub fn predict_functional(
             }
         } else {
             for (c, p) in super::top_k(&rows[i * classes..(i + 1) * classes], k.min(classes)) {
-                println!("  {c} {:.2}%", 100.0 * p);
+                match names.get(c).filter(|_| names.len() == classes) {
+                    Some(name) => println!("  {c} {name} {:.2}%", 100.0 * p),
+                    None => println!("  {c} {:.2}%", 100.0 * p),
+                }
             }
         }
     }

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// `--color-mode`'s values.
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, ValueEnum)]
 pub enum ColorArg {
     /// One channel.
     Grayscale,
@@ -46,6 +46,16 @@ pub struct DataArgs {
     pub augment: bool,
 }
 
+/// What `--data` needs to know of a `--resume`d model file.
+pub struct Resumed {
+    /// The file.
+    pub path: PathBuf,
+    /// Its input `(height, width, channels)`.
+    pub input: (usize, usize, usize),
+    /// The class names it stores, if any.
+    pub class_names: Option<Vec<String>>,
+}
+
 /// A class folder turned into training tensors.
 pub struct Folder {
     /// Training images, float32 `[n, h, w, c]` in [0, 1].
@@ -58,10 +68,12 @@ pub struct Folder {
     pub geometry: ((usize, usize, usize), usize),
     /// The folder, for messages.
     pub name: String,
+    /// The class sub-folders' names, sorted: class `i` is `class_names[i]`.
+    pub class_names: Vec<String>,
 }
 
 /// `HxW` (or `H,W`) with both sizes positive.
-fn parse_image_size(text: &str) -> Result<(usize, usize), String> {
+pub fn parse_image_size(text: &str) -> Result<(usize, usize), String> {
     let dims: Vec<usize> = text
         .split(['x', 'X', ','])
         .map(|d| d.trim().parse::<usize>())
@@ -86,61 +98,103 @@ fn zoo_sizes(model: &str) -> ((usize, usize), usize) {
 
 impl DataArgs {
     /// Reads `--data DIR` (None without it): prints Keras's "Found N files belonging to K
-    /// classes." and the split. Images default to the zoo `model`'s canonical size; when
-    /// `built` (not `--spec`/`--resume`), the model is checked to take them before any is
-    /// decoded.
+    /// classes." and the split. Images default to the zoo `model`'s canonical size, or to the
+    /// `resumed` model file's input (size and channels), whose stored class names, if any,
+    /// must be the folder's; when `built` (not `--spec`/`--resume`), the model is checked to
+    /// take the images before any is decoded.
     ///
     /// # Errors
     /// One line naming the folder or the file: a missing or empty folder, one without class
     /// sub-folders, an image that cannot be decoded, a split outside [0, 1) or leaving a
     /// subset empty, images smaller than the model's minimum.
-    pub fn load(&self, model: &str, built: bool, validation_split: f64, seed: u64, verbose: bool) -> AnyResult<Option<Folder>> {
+    pub fn load(
+        &self,
+        model: &str,
+        resumed: Option<&Resumed>,
+        built: bool,
+        validation_split: f64,
+        seed: u64,
+        verbose: bool,
+    ) -> AnyResult<Option<Folder>> {
         let Some(dir) = &self.data else { return Ok(None) };
         if !(0.0..1.0).contains(&validation_split) {
             return Err(format!("--validation-split must be in [0, 1) with --data, got {validation_split}").into());
         }
         let ((h, w), min) = zoo_sizes(model);
-        let (h, w) = self.image_size.unwrap_or((h, w));
+        let (h, w) = self.image_size.or(resumed.map(|r| (r.input.0, r.input.1))).unwrap_or((h, w));
         if built && h.min(w) < min {
             return Err(format!("{model} needs images of at least {min}x{min}, received --image-size {h}x{w}").into());
         }
-        let color = match self.color_mode.unwrap_or(ColorArg::Rgb) {
-            ColorArg::Grayscale => ColorMode::Grayscale,
-            ColorArg::Rgb => ColorMode::Rgb,
-        };
-        let has_classes =
-            std::fs::read_dir(dir).map_err(|e| format!("--data {}: {e}", dir.display()))?.filter_map(|e| e.ok()).any(|e| e.path().is_dir());
-        if !has_classes {
-            return Err(format!("--data {}: no class sub-folders (expected one folder of images per class)", dir.display()).into());
-        }
         let split = (validation_split > 0.0).then_some(validation_split);
-        let options = |subset| ImageFolderOptions {
-            color_mode: color,
-            batch_size: Some(64),
-            image_size: (h, w),
-            seed: Some(seed),
-            validation_split: split,
-            subset,
-            ..Default::default()
+        let color = match (self.color_mode, resumed.map(|r| r.input.2)) {
+            (Some(mode), _) => mode,
+            (None, Some(1)) => ColorArg::Grayscale,
+            _ => ColorArg::Rgb,
         };
-        let named = |e: fovea::data::Error| format!("--data {}: {e}", dir.display());
-        let train = image_dataset_from_directory(dir, &options(split.map(|_| Subset::Training))).map_err(named)?;
-        let val = split.map(|_| image_dataset_from_directory(dir, &options(Some(Subset::Validation)))).transpose().map_err(named)?;
-        let classes = train.class_names.len();
-        let n_val = val.as_ref().map_or(0, |v| v.file_paths.len());
-        let n_train = train.file_paths.len();
-        if verbose {
-            println!("Found {} files belonging to {classes} classes.", n_train + n_val);
-            println!("Classes: {}", train.class_names.iter().enumerate().map(|(i, c)| format!("{i} {c}")).collect::<Vec<_>>().join(", "));
-            if val.is_some() {
-                println!("Using {n_train} files for training.\nUsing {n_val} files for validation.");
+        let check = |found: &[String]| match resumed {
+            Some(Resumed { path, class_names: Some(saved), .. }) => {
+                crate::model_file::check_class_names(path, saved, &dir.display().to_string(), found)
             }
-        }
-        let (x, y) = collect(&train.dataset, dir)?;
-        let validation = val.map(|v| collect(&v.dataset, dir)).transpose()?;
-        let c = color_channels(color);
-        Ok(Some(Folder { x, y, validation, geometry: ((h, w, c), classes), name: dir.display().to_string() }))
+            _ => Ok(()),
+        };
+        read_folder(dir, (h, w), color, split, seed, verbose, check).map(Some)
     }
+}
+
+/// Reads a class folder as `fovea train --data` and `fovea evaluate --data` do: prints Keras's
+/// "Found N files belonging to K classes." (and the split when `validation_split` holds some
+/// files out), runs `check` on the sorted class names before any image is decoded, then
+/// decodes every image, resized to `h × w`, with `color`'s channels.
+///
+/// # Errors
+/// One line naming the folder or the file: a missing or empty folder, one without class
+/// sub-folders, an image that cannot be decoded, a split leaving a subset empty, and what
+/// `check` returns.
+pub fn read_folder(
+    dir: &Path,
+    (h, w): (usize, usize),
+    color: ColorArg,
+    split: Option<f64>,
+    seed: u64,
+    verbose: bool,
+    check: impl FnOnce(&[String]) -> AnyResult<()>,
+) -> AnyResult<Folder> {
+    let color = match color {
+        ColorArg::Grayscale => ColorMode::Grayscale,
+        ColorArg::Rgb => ColorMode::Rgb,
+    };
+    let has_classes =
+        std::fs::read_dir(dir).map_err(|e| format!("--data {}: {e}", dir.display()))?.filter_map(|e| e.ok()).any(|e| e.path().is_dir());
+    if !has_classes {
+        return Err(format!("--data {}: no class sub-folders (expected one folder of images per class)", dir.display()).into());
+    }
+    let options = |subset| ImageFolderOptions {
+        color_mode: color,
+        batch_size: Some(64),
+        image_size: (h, w),
+        seed: Some(seed),
+        validation_split: split,
+        subset,
+        ..Default::default()
+    };
+    let named = |e: fovea::data::Error| format!("--data {}: {e}", dir.display());
+    let train = image_dataset_from_directory(dir, &options(split.map(|_| Subset::Training))).map_err(named)?;
+    let val = split.map(|_| image_dataset_from_directory(dir, &options(Some(Subset::Validation)))).transpose().map_err(named)?;
+    let classes = train.class_names.len();
+    let n_val = val.as_ref().map_or(0, |v| v.file_paths.len());
+    let n_train = train.file_paths.len();
+    if verbose {
+        println!("Found {} files belonging to {classes} classes.", n_train + n_val);
+        println!("Classes: {}", train.class_names.iter().enumerate().map(|(i, c)| format!("{i} {c}")).collect::<Vec<_>>().join(", "));
+        if val.is_some() {
+            println!("Using {n_train} files for training.\nUsing {n_val} files for validation.");
+        }
+    }
+    check(&train.class_names)?;
+    let (x, y) = collect(&train.dataset, dir)?;
+    let validation = val.map(|v| collect(&v.dataset, dir)).transpose()?;
+    let c = color_channels(color);
+    Ok(Folder { x, y, validation, geometry: ((h, w, c), classes), name: dir.display().to_string(), class_names: train.class_names.clone() })
 }
 
 fn color_channels(mode: ColorMode) -> usize {

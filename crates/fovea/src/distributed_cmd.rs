@@ -34,7 +34,7 @@ pub fn start(distributed: bool) -> AnyResult<(usize, usize)> {
 ///
 /// # Errors
 /// When the model is not compiled.
-pub fn distribute(net: &fovea::nn::model::Sequential) -> AnyResult<()> {
+pub fn distribute<M: fovea::nn::model::Model>(net: &M) -> AnyResult<()> {
     #[cfg(feature = "distributed")]
     if let Some(strategy) = STRATEGY.lock().map_err(|_| "the strategy lock is poisoned")?.as_ref() {
         strategy.distribute(net)?;

@@ -55,7 +55,7 @@ pub enum Dataset {
 
 /// `fovea train autoencoder|vae|gan|dcgan|wgan|wgan-gp|cgan`.
 #[derive(Parser)]
-struct TrainArgs {
+pub(crate) struct TrainArgs {
     /// The model.
     kind: Kind,
     /// The training images.
@@ -100,7 +100,7 @@ struct TrainArgs {
 
 /// `fovea generate`.
 #[derive(Parser)]
-struct GenerateArgs {
+pub(crate) struct GenerateArgs {
     /// A generator written by `fovea train gan|dcgan|wgan|cgan|vae`.
     #[arg(long)]
     model: PathBuf,
@@ -123,7 +123,7 @@ struct GenerateArgs {
 
 /// Runs `argv` when it is one of these commands; `None` leaves it to the main parser.
 pub fn dispatch(argv: &[String]) -> Option<AnyResult<()>> {
-    let kinds = ["autoencoder", "vae", "gan", "dcgan", "wgan", "wgan-gp", "cgan"];
+    let kinds = KINDS;
     let (cmd, sub) = (argv.get(1).map(String::as_str), argv.get(2).map(String::as_str));
     let rest = || argv.iter().skip(2).cloned();
     match (cmd, sub) {
@@ -141,6 +141,26 @@ pub fn dispatch(argv: &[String]) -> Option<AnyResult<()>> {
         }
         _ => None,
     }
+}
+
+/// The models `fovea train KIND` trains here.
+pub const KINDS: [&str; 7] = ["autoencoder", "vae", "gan", "dcgan", "wgan", "wgan-gp", "cgan"];
+
+/// The commands [`dispatch`] parses before clap's tree, for the completion scripts: `generate`,
+/// `evaluate-generator`, and one `train KIND` per generative model.
+pub fn completion_commands() -> (Vec<clap::Command>, Vec<clap::Command>) {
+    use clap::CommandFactory;
+    let top = vec![
+        GenerateArgs::command().name("generate").about("Sample images from a generator written by `fovea train gan|dcgan|wgan|cgan|vae`"),
+        EvaluateArgs::command()
+            .name("evaluate-generator")
+            .about("Fréchet distance and class coverage of a generator's samples against real test images"),
+    ];
+    let train = KINDS
+        .iter()
+        .map(|k| TrainArgs::command().name(*k).about(format!("Train the {k} generative model")).mut_arg("kind", |a| a.hide(true)))
+        .collect();
+    (top, train)
 }
 
 /// Lays `[N, H, W, 1]` images out in a square grid and writes it as a grey PNG; `tanh` images
@@ -380,7 +400,7 @@ fn generate(args: &GenerateArgs) -> AnyResult<()> {
 
 /// `fovea evaluate-generator`.
 #[derive(Parser)]
-struct EvaluateArgs {
+pub(crate) struct EvaluateArgs {
     /// A generator written by `fovea train gan|dcgan|wgan|cgan|vae`.
     #[arg(long)]
     model: PathBuf,

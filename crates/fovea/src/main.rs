@@ -1,27 +1,22 @@
 //! The `fovea` command: train, evaluate, run and summarise models, and fetch datasets.
 
-use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use fovea::core::{DType, Device, Tensor};
 use fovea::data::mnist::Split;
 use fovea::data::{cifar, fashion_mnist, fetch, mnist};
-use fovea::nn::layer::Layer;
-use fovea::nn::losses::Loss;
-use fovea::nn::mixed_precision::Policy;
-use fovea::nn::model::io::save_model;
-use fovea::nn::model::{FitOptions, Model, Sequential};
-use fovea::nn::optimizers::Optimizer;
-use fovea::nn::schedules::LearningRate;
-use fovea::vision::plots::{plot_history, CurveOptions};
-use model_file::{image_input, load_compiled, ModelFile};
+use fovea::nn::model::Sequential;
+use model_file::ModelFile;
 use std::path::PathBuf;
 
 mod bench;
+mod completions;
 use std::process::ExitCode;
 
 mod convert;
 mod data_train;
 mod detection_cmd;
 mod distributed_cmd;
+mod evaluate_cmd;
 mod export_cmd;
 mod generative_cmd;
 mod keras_convert;
@@ -29,6 +24,7 @@ mod model_file;
 mod segmentation_cmd;
 mod serve_cmd;
 mod train_callbacks;
+mod train_cmd;
 mod zoo_cmd;
 
 #[derive(Parser)]
@@ -91,89 +87,16 @@ enum DatasetName {
 enum Command {
     /// Train a zoo model on a dataset, print per-epoch metrics and the test accuracy
     /// (`fovea train yolo --help` for the detector, `fovea train unet --help` for segmentation).
-    Train {
-        /// The model to train.
-        #[arg(value_enum, default_value = "lenet5")]
-        model: ZooModel,
-        /// Train this model instead: a Sequential model's JSON config (as `fovea summary NAME
-        /// --config` prints it); the input shape comes from the dataset.
-        #[arg(long, conflicts_with = "resume")]
-        spec: Option<PathBuf>,
-        /// Continue training a model saved by `fovea train -o` (architecture, weights and
-        /// optimizer state) for --epochs more epochs.
-        #[arg(long)]
-        resume: Option<PathBuf>,
-        /// The dataset.
-        #[arg(long, value_enum, default_value = "mnist")]
-        dataset: DatasetName,
-        /// Passes over the training data.
-        #[arg(long, default_value_t = 10)]
-        epochs: usize,
-        /// Samples per gradient step.
-        #[arg(long, default_value_t = 32)]
-        batch_size: usize,
-        /// Optimizer: sgd, adam, adamw, nadam, rmsprop, adagrad, adadelta, adamax.
-        #[arg(long, default_value = "adam")]
-        optimizer: String,
-        /// Learning rate (default: the optimizer's Keras default).
-        #[arg(long)]
-        lr: Option<f64>,
-        /// Learning-rate schedule: `cosine` decays it to 0 over the run (Keras's CosineDecay),
-        /// `constant` keeps it.
-        #[arg(long, value_enum, default_value = "cosine")]
-        schedule: ScheduleName,
-        /// Fraction of the training data held out for validation.
-        #[arg(long, default_value_t = 0.1)]
-        validation_split: f64,
-        /// Seed of weights and shuffling.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// Train on only the first N training samples (quick runs).
-        #[arg(long)]
-        limit: Option<usize>,
-        /// Where to save the trained model (.safetensors: architecture, weights, optimizer).
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-        /// Where to draw the learning curves after training (.png or .svg).
-        #[arg(long, value_name = "FILE")]
-        plot: Option<PathBuf>,
-        /// Where to write the per-epoch logs as JSON (Keras's `history.history`).
-        #[arg(long, value_name = "FILE")]
-        history: Option<PathBuf>,
-        #[command(flatten)]
-        callbacks: train_callbacks::CallbackArgs,
-        #[command(flatten)]
-        data_args: data_train::DataArgs,
-        /// 0 silent, 1 progress bar (one line per epoch when not a terminal), 2 one line per epoch.
-        #[arg(long, default_value_t = 1)]
-        verbose: u8,
-        /// Where the model's weights live and its ops run: cpu, reference (the slow
-        /// specification backend), or cuda / cuda:N (in a build with a CUDA backend).
-        #[arg(long, default_value = "cpu", value_parser = parse_device)]
-        device: Device,
-        /// Keras dtype policy: float32, or mixed_bfloat16 / mixed_float16 (layers compute in
-        /// 16 bits, weights and optimizer state stay float32; float16 scales the loss).
-        #[arg(long, default_value = "float32", value_parser = |s: &str| s.parse::<Policy>().map_err(|e| e.to_string()))]
-        precision: Policy,
-        /// Train as one replica of an MPI job (`mpirun -np N fovea train ... --distributed`):
-        /// --batch-size is the global batch, split across the replicas.
-        #[arg(long)]
-        distributed: bool,
-    },
-    /// Evaluate a saved model on a dataset's test split.
-    Evaluate {
-        /// The model file written by `fovea train -o`.
-        model: PathBuf,
-        /// The dataset.
-        #[arg(long, value_enum, default_value = "mnist")]
-        dataset: DatasetName,
-    },
+    Train(train_cmd::TrainArgs),
+    /// Evaluate a model file on a dataset's test split or an image folder (--data DIR).
+    Evaluate(evaluate_cmd::EvaluateArgs),
     /// Classify images (PNG/JPEG files) or a dataset's test images with a saved model: top-k
     /// classes with probabilities.
     Predict {
         /// The model file (written by `fovea train -o` or `fovea convert`), then PNG or JPEG
         /// files; these are converted to the model's channels and resized (bilinear) to its
-        /// input size. With `--model`, every path is an image.
+        /// input size. With `--model`, every path is an image. Classes are named when the
+        /// file stores names (`train --data`).
         paths: Vec<PathBuf>,
         /// The model file, as an alternative to the first path.
         #[arg(long = "model")]
@@ -452,7 +375,8 @@ fn predict(model: PathBuf, files: Vec<PathBuf>, dataset: Option<DatasetName>, li
     };
     let probs = net.predict(&x)?;
     let classes = *probs.dims().last().unwrap_or(&0);
-    let class_names = dataset.map(DatasetName::class_names).filter(|n| n.len() == classes);
+    // A dataset names its classes; else the names a `train --data` model file stores.
+    let class_names = dataset.map(DatasetName::class_names).or(model_file::class_names(&model)?).filter(|n| n.len() == classes);
     // MNIST's class names are its digits: "7", not "7 7".
     let label = |c: usize| match &class_names {
         Some(n) if n[c] != c.to_string() => format!("{c} {}", n[c]),
@@ -508,161 +432,8 @@ fn data_info(ds: DatasetName) -> AnyResult<()> {
 
 fn run(cli: Cli) -> AnyResult<()> {
     match cli.command {
-        Command::Train {
-            model,
-            spec,
-            resume,
-            dataset,
-            epochs,
-            batch_size,
-            optimizer,
-            lr,
-            schedule,
-            validation_split,
-            seed,
-            limit,
-            output,
-            plot,
-            history: history_path,
-            callbacks,
-            data_args,
-            verbose,
-            device,
-            precision,
-            distributed,
-        } => {
-            // Before any model exists: layers take the policy when they are created.
-            fovea::nn::mixed_precision::set_global_policy(precision);
-            // An unusable device (no CUDA in this build, no such GPU) fails before any data is
-            // read, with the backend's one-line reason.
-            fovea::core::backend::backend(device)?;
-            fovea::core::set_seed(seed);
-            let (rank, replicas) = distributed_cmd::start(distributed)?;
-            // Replica 0 prints and writes files; the others train silently beside it.
-            let verbose = if rank == 0 { verbose } else { 0 };
-            if limit == Some(0) {
-                return Err("--limit must be at least 1".into());
-            }
-            // A misspelt plot path should fail now, not after the training it would have drawn.
-            if let Some(p) = &plot {
-                if !matches!(p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(), Some("png" | "svg")) {
-                    return Err(format!("--plot expects a .png or .svg file, got {}", p.display()).into());
-                }
-            }
-            for (flag, path) in [("-o", &output), ("--plot", &plot), ("--history", &history_path)] {
-                if let Some(path) = path {
-                    model_file::check_writable(flag, path)?;
-                }
-            }
-            callbacks.check(validation_split)?;
-            let built = spec.is_none() && resume.is_none();
-            let (mut x, mut y, held_out, (input, classes), source) =
-                match data_args.load(zoo_name(model), built, validation_split, seed, verbose > 0)? {
-                    Some(f) => (f.x, f.y, f.validation.map(|v| ("Validation", v)), f.geometry, f.name),
-                    None => {
-                        let data = dataset.load()?;
-                        let test = (images(&data.test_images, dataset)?, data.test_labels.clone());
-                        let train = (images(&data.train_images, dataset)?, data.train_labels.clone());
-                        (train.0, train.1, Some(("Test", test)), dataset.geometry(), dataset.name().to_string())
-                    }
-                };
-            // A folder's validation files are already held out; fit gets them as validation data.
-            let validation_split = if data_args.data.is_some() { 0.0 } else { validation_split };
-            if let Some(n) = limit {
-                let n = n.min(x.dims()[0]);
-                x = x.narrow(0, 0, n)?;
-                y = y.narrow(0, 0, n)?;
-            }
-            let (net, what) = match (&spec, &resume) {
-                (_, Some(path)) => (load_compiled(path)?, path.display().to_string()),
-                (Some(path), None) => (model_from_spec(path, input)?, path.display().to_string()),
-                (None, None) => (build(model, input, classes)?, zoo_name(model).to_string()),
-            };
-            let net = if data_args.augment { data_train::augment(net, input, seed)? } else { net };
-            // The data stays on the host; `fit` and `evaluate` upload each batch to the model.
-            net.to(device)?;
-            if resume.is_none() {
-                let mut opt = Optimizer::from_name(&optimizer)?;
-                let lr0 = lr.unwrap_or_else(|| opt.learning_rate.at(0));
-                opt = match schedule {
-                    ScheduleName::Constant => opt.with_schedule(lr0.into()),
-                    ScheduleName::Cosine => {
-                        let train = x.dims()[0] - (x.dims()[0] as f64 * validation_split) as usize;
-                        let steps = (epochs * train.div_ceil(batch_size.max(1))) as f64;
-                        opt.with_schedule(LearningRate::CosineDecay {
-                            initial_learning_rate: lr0,
-                            decay_steps: steps.max(1.0),
-                            alpha: 0.0,
-                            warmup_target: None,
-                            warmup_steps: 0.0,
-                        })
-                    }
-                };
-                net.compile(opt, Loss::from_name("sparse_categorical_crossentropy")?, &["accuracy"])?;
-            } else {
-                let saved = image_input(net.input_shape(), std::path::Path::new(&what))?;
-                if saved != input {
-                    return Err(format!("{what} takes {saved:?} inputs but {source} images are {input:?}").into());
-                }
-            }
-            distributed_cmd::distribute(&net)?;
-            if verbose > 0 {
-                println!("{}", net.summary()?);
-                println!(
-                    "Training {} on {} {} images ({} held out for validation){}",
-                    what,
-                    x.dims()[0],
-                    source,
-                    match &held_out {
-                        Some(("Validation", (v, _))) => format!("{} more", v.dims()[0]),
-                        _ => format!("{:.0}%", validation_split * 100.0),
-                    },
-                    if replicas > 1 { format!(" with {replicas} replicas") } else { String::new() }
-                );
-            }
-            let mut callbacks = callbacks.build(&net, rank == 0);
-            let mut callbacks: Vec<&mut dyn fovea::nn::callbacks::Callback> = callbacks.iter_mut().map(|c| c.as_mut() as _).collect();
-            let validation_data = held_out.as_ref().filter(|(l, _)| *l == "Validation").map(|(_, v)| v.clone());
-            let options =
-                FitOptions { epochs, batch_size, validation_split, validation_data, verbose, seed: Some(seed), ..Default::default() };
-            let history = net.fit_with_callbacks(&x, &y, options, &mut callbacks)?;
-            if rank > 0 {
-                return Ok(());
-            }
-            if let Some((label, (x, y))) = held_out {
-                let m = net.evaluate(&x, &y, 256)?;
-                println!("{label} loss: {:.4} - {label} accuracy: {:.4}", m["loss"], m["accuracy"]);
-            }
-            if let Some(path) = output {
-                save_model(&net, &path)?;
-                println!("Saved the model (architecture, weights, optimizer state) to {}", path.display());
-            }
-            if let Some(path) = history_path {
-                history.save(&path)?;
-                println!("Saved the per-epoch logs to {}", path.display());
-            }
-            if let Some(path) = plot {
-                let title = format!("{} on {source}", zoo_name(model));
-                plot_history(&history, &path, &CurveOptions { title: Some(title), ..Default::default() })?;
-                println!("Saved the learning curves to {}", path.display());
-            }
-        }
-        Command::Evaluate { model: path, dataset } => {
-            let net = ModelFile::load(&path)?;
-            let input = net.input(&path)?;
-            if input != dataset.geometry().0 {
-                return Err(format!(
-                    "{} takes {input:?} inputs but {} images are {:?}",
-                    path.display(),
-                    dataset.name(),
-                    dataset.geometry().0
-                )
-                .into());
-            }
-            let data = dataset.load()?;
-            let test = net.evaluate(&images(&data.test_images, dataset)?, &data.test_labels)?;
-            println!("Test loss: {:.4} - Test accuracy: {:.4}", test["loss"], test["accuracy"]);
-        }
+        Command::Train(args) => train_cmd::run(args)?,
+        Command::Evaluate(args) => evaluate_cmd::run(args)?,
         Command::Predict { mut paths, model_flag, dataset, limit, top_k } => {
             let model = match model_flag {
                 Some(m) => m,
@@ -681,7 +452,7 @@ fn run(cli: Cli) -> AnyResult<()> {
         Command::Convert(args) => println!("{}", convert::run(&args)?),
         Command::Export(args) => println!("{}", export_cmd::run(&args)?),
         Command::Bench(args) => bench::run_command(args)?,
-        Command::Completions { shell } => clap_complete::generate(shell, &mut Cli::command(), "fovea", &mut std::io::stdout()),
+        Command::Completions { shell } => completions::print(shell),
         Command::Summary { zoo, config, flops } => print!("{}", zoo_cmd::summary(&zoo, config, flops)?),
         Command::Create { zoo, output } => zoo_cmd::create(&zoo, &output)?,
         Command::Models { names } => print!("{}", zoo_cmd::models(&names)?),

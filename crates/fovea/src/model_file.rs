@@ -2,23 +2,53 @@
 //! `convert` functional ones, and `evaluate` and `predict` take either.
 
 use fovea::core::Tensor;
+use fovea::nn::layer::Layer;
 use fovea::nn::losses::Loss;
 use fovea::nn::model::functional::Functional;
-use fovea::nn::model::io::load_model;
+use fovea::nn::model::io::read_weights;
 use fovea::nn::model::{Logs, Model, SavedModel, Sequential};
 use fovea::nn::optimizers::Optimizer;
 use std::path::Path;
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
-/// A saved Sequential model (`train --resume`), compiled for evaluation when the file holds no
-/// training configuration.
-pub fn load_compiled(path: &Path) -> AnyResult<Sequential> {
-    let net = load_model(path)?;
-    if net.compiled().lock().map(|c| c.is_none()).unwrap_or(true) {
-        net.compile(Optimizer::adam(0.001), Loss::from_name("sparse_categorical_crossentropy")?, &["accuracy"])?;
+/// The metadata key under which `fovea train --data DIR -o FILE` stores the folder's sorted
+/// class names, as a JSON array of strings.
+pub const KEY_CLASS_NAMES: &str = "fovea.class_names";
+
+/// Whether `net` has an optimizer and loss (a file saved after training has them).
+pub fn is_compiled<M: Model>(net: &M) -> bool {
+    net.compiled().lock().map(|c| c.is_some()).unwrap_or(false)
+}
+
+/// The metadata entry that stores `names` in a model file.
+pub fn class_names_metadata(names: &[String]) -> (&'static str, String) {
+    (KEY_CLASS_NAMES, serde_json::json!(names).to_string())
+}
+
+/// The class names a model file stores (None when it has none, as files from `create`,
+/// `convert` or `train --dataset`).
+///
+/// # Errors
+/// When the file cannot be read, or its class names are not a JSON list of strings.
+pub fn class_names(path: &Path) -> AnyResult<Option<Vec<String>>> {
+    let file = read_weights(path)?;
+    file.metadata
+        .get(KEY_CLASS_NAMES)
+        .map(|text| serde_json::from_str(text).map_err(|e| format!("{}: bad class names in the metadata: {e}", path.display()).into()))
+        .transpose()
+}
+
+/// Refuses a data folder whose class sub-folders are not the classes `model` was trained on,
+/// naming both lists (the class indices would otherwise mean different things).
+///
+/// # Errors
+/// When the lists differ.
+pub fn check_class_names(model: &Path, saved: &[String], folder: &str, found: &[String]) -> AnyResult<()> {
+    if saved == found {
+        return Ok(());
     }
-    Ok(net)
+    Err(format!("{} was trained on the classes {saved:?} but {folder} holds the classes {found:?}", model.display()).into())
 }
 
 /// A model's declared input shape as `(height, width, channels)`.
@@ -35,11 +65,17 @@ pub fn image_input(shape: Option<fovea::nn::layer::ShapeSpec>, path: &Path) -> A
 /// A saved model of either kind: `train -o` writes Sequential ones, `create` and `convert`
 /// functional ones, and `evaluate` and `predict` read both.
 pub enum ModelFile {
+    /// A `Sequential` model (`fovea train -o`).
     Sequential(Sequential),
+    /// A functional model (`fovea create`, `fovea convert`).
     Functional(Functional),
 }
 
 impl ModelFile {
+    /// Loads the model `path` holds, whichever kind.
+    ///
+    /// # Errors
+    /// When the file is not a Fovea model file or cannot be read.
     pub fn load(path: &Path) -> AnyResult<Self> {
         Ok(match SavedModel::load(path)? {
             SavedModel::Functional(net) => ModelFile::Functional(net),
@@ -55,11 +91,21 @@ impl ModelFile {
         }
     }
 
+    /// The number of classes the model outputs (the last axis of its output), when its shape
+    /// says.
+    pub fn classes(&self) -> Option<usize> {
+        let shape = match self {
+            ModelFile::Sequential(net) => net.input_shape().and_then(|s| net.compute_output_shape(&[s]).ok()),
+            ModelFile::Functional(net) => net.outputs().first().map(|o| o.shape().clone()),
+        };
+        shape.and_then(|s| s.last().copied().flatten())
+    }
+
     /// Test loss and accuracy, compiled for evaluation when the file holds no training
     /// configuration.
     pub fn evaluate(&self, x: &Tensor, y: &Tensor) -> AnyResult<Logs> {
         fn with<M: Model>(net: &M, x: &Tensor, y: &Tensor) -> AnyResult<Logs> {
-            if net.compiled().lock().map(|c| c.is_none()).unwrap_or(true) {
+            if !is_compiled(net) {
                 net.compile(Optimizer::adam(0.001), Loss::from_name("sparse_categorical_crossentropy")?, &["accuracy"])?;
             }
             Ok(net.evaluate(x, y, 256)?)
@@ -70,6 +116,10 @@ impl ModelFile {
         }
     }
 
+    /// The model's output for `x`, in batches of 256.
+    ///
+    /// # Errors
+    /// When the model does not take `x`.
     pub fn predict(&self, x: &Tensor) -> AnyResult<Tensor> {
         Ok(match self {
             ModelFile::Sequential(net) => net.predict(x, 256)?,

@@ -12,6 +12,14 @@ pub fn dispatch(argv: &[String]) -> Option<AnyResult<()>> {
     Some(serve(argv))
 }
 
+/// `fovea serve` for the completion scripts: its options when this build has the server.
+pub fn completion_command() -> clap::Command {
+    #[cfg(feature = "serve")]
+    return <ServeArgs as clap::CommandFactory>::command().name("serve");
+    #[cfg(not(feature = "serve"))]
+    clap::Command::new("serve").about("Serve models over TensorFlow Serving's REST API (needs the `serve` feature)")
+}
+
 #[cfg(not(feature = "serve"))]
 fn serve(_argv: &[String]) -> AnyResult<()> {
     Err("this fovea binary was built without the `serve` feature (the HTTP server's dependencies are optional); \

@@ -3,8 +3,8 @@
 
 use clap::Args;
 use fovea::nn::callbacks::{improved, monitored, Callback, CallbackContext, CsvLogger, EarlyStopping, Mode, Profiler, TensorBoard};
-use fovea::nn::model::io::save_model;
-use fovea::nn::model::{Logs, Sequential};
+use fovea::nn::model::io::save_model_with;
+use fovea::nn::model::{Logs, Model};
 use std::path::PathBuf;
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -60,7 +60,8 @@ impl CallbackArgs {
     /// The callbacks the flags ask for, in the order Keras runs them. Only the chief replica
     /// of a distributed run writes files; every replica stops early together, since they all
     /// see the same averaged logs.
-    pub fn build<'a>(&self, net: &'a Sequential, chief: bool) -> Vec<Box<dyn Callback + 'a>> {
+    /// `metadata` goes into every checkpoint file (the class names of a `--data` folder).
+    pub fn build<'a, M: Model>(&self, net: &'a M, chief: bool, metadata: &[(&'static str, String)]) -> Vec<Box<dyn Callback + 'a>> {
         let mut callbacks: Vec<Box<dyn Callback + 'a>> = Vec::new();
         if !chief {
             callbacks.extend(self.early_stopping.map(|p| Box::new(EarlyStopping::new(&self.monitor, p)) as Box<dyn Callback>));
@@ -76,7 +77,13 @@ impl CallbackArgs {
             callbacks.push(Box::new(Profiler::new(file)));
         }
         if let Some(dir) = &self.checkpoint {
-            callbacks.push(Box::new(WholeModelCheckpoint { net, dir: dir.clone(), monitor: self.monitor.clone(), best: None }));
+            callbacks.push(Box::new(WholeModelCheckpoint {
+                net,
+                dir: dir.clone(),
+                monitor: self.monitor.clone(),
+                best: None,
+                metadata: metadata.to_vec(),
+            }));
         }
         if let Some(patience) = self.early_stopping {
             callbacks.push(Box::new(EarlyStopping::new(&self.monitor, patience)));
@@ -88,20 +95,21 @@ impl CallbackArgs {
 /// Keras's `ModelCheckpoint` with its default `save_weights_only=False`: whole model files
 /// (architecture, weights, optimizer state) that `evaluate`, `predict` and `train --resume`
 /// read, the last epoch's and the best one's.
-struct WholeModelCheckpoint<'a> {
-    net: &'a Sequential,
+struct WholeModelCheckpoint<'a, M> {
+    net: &'a M,
     dir: PathBuf,
     monitor: String,
     best: Option<f64>,
+    metadata: Vec<(&'static str, String)>,
 }
 
-impl Callback for WholeModelCheckpoint<'_> {
+impl<M: Model> Callback for WholeModelCheckpoint<'_, M> {
     fn on_epoch_end(&mut self, _epoch: usize, logs: &Logs, _ctx: &mut CallbackContext<'_>) -> fovea::nn::Result<()> {
-        save_model(self.net, self.dir.join("last.safetensors"))?;
+        save_model_with(self.net, self.dir.join("last.safetensors"), &self.metadata)?;
         let current = monitored(logs, &self.monitor)?;
         if self.best.is_none_or(|b| improved(Mode::Auto, &self.monitor, current, b, 0.0)) {
             self.best = Some(current);
-            save_model(self.net, self.dir.join("best.safetensors"))?;
+            save_model_with(self.net, self.dir.join("best.safetensors"), &self.metadata)?;
         }
         Ok(())
     }

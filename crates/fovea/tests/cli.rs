@@ -228,6 +228,38 @@ fn cifar_record(label: u8) -> Vec<u8> {
 }
 
 #[test]
+fn a_functional_zoo_file_resumes_on_a_dataset_and_is_saved_functional() {
+    let root = temp_dir("resume-functional");
+    let cifar = root.join("cifar10");
+    std::fs::create_dir_all(&cifar).unwrap();
+    for b in 1..=5 {
+        std::fs::write(cifar.join(format!("data_batch_{b}.bin")), [cifar_record(b), cifar_record(b + 1)].concat()).unwrap();
+    }
+    std::fs::write(cifar.join("test_batch.bin"), [cifar_record(9), cifar_record(3)].concat()).unwrap();
+    let (created, trained) = (root.join("f.safetensors"), root.join("f2.safetensors"));
+    let (f, f2) = (created.to_str().unwrap(), trained.to_str().unwrap());
+    let (ok, out, err) = fovea_in(&root, &["create", "resnet20", "--classes", "10", "-o", f]);
+    assert!(ok && out.contains("Functional"), "{out}\n{err}");
+    let train = ["train", "--dataset", "cifar10", "--limit", "6", "--epochs", "1", "--batch-size", "3", "--verbose", "2"];
+    let (ok, out, err) = fovea_in(&root, &[&train[..], &["--resume", f, "-o", f2]].concat());
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains(&format!("Training {f} on 6 cifar10 images")) && out.contains("Epoch 1/1"), "{out}");
+    assert!(out.contains("Test loss: ") && out.contains("Test accuracy: "), "{out}");
+    // Saved as a functional file with its optimizer: evaluate reads it and it resumes again.
+    let is_functional = fovea::nn::model::saved::is_functional(&trained).unwrap();
+    assert!(is_functional, "{f2} is not a functional model file");
+    assert_ne!(std::fs::read(&created).unwrap(), std::fs::read(&trained).unwrap(), "training changed nothing");
+    let (ok, out, err) = fovea_in(&root, &["evaluate", f2, "--dataset", "cifar10"]);
+    assert!(ok && out.contains("Test accuracy: "), "{out}\n{err}");
+    let (ok, out, err) = fovea_in(&root, &[&train[..], &["--resume", f2]].concat());
+    assert!(ok && out.contains(&format!("Training {f2} on 6 cifar10 images")), "{out}\n{err}");
+    // A functional file that does not take the dataset's images is refused before training.
+    let (ok, out, err) = fovea_in(&root, &["train", "--resume", f, "--dataset", "mnist", "--epochs", "1"]);
+    assert!(!ok && err.contains(&format!("{f} takes (32, 32, 3) inputs but mnist images are (28, 28, 1)")), "{out}\n{err}");
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
 fn cifar_info_and_data_errors_name_the_file() {
     let root = temp_dir("cifar");
     let dir = root.join("cifar10");
@@ -635,7 +667,15 @@ fn completion_scripts_name_every_subcommand() {
         for sub in ["train", "predict", "summary", "create", "models", "detect", "completions"] {
             assert!(script.contains(sub), "{shell} completions lack {sub}");
         }
+        // The commands main parses before clap, and their options (fish spells `-l interpolate`), too.
+        for sub in ["generate", "evaluate-generator", "serve", "yolo", "unet", "vae", "wgan-gp", "interpolate", "classifier"] {
+            assert!(script.contains(sub), "{shell} completions lack {sub}");
+        }
     }
+    let (_, bash, _) = fovea(&["completions", "bash"]);
+    // bash completes `fovea generate --` with generate's own options.
+    let generate = bash.split("fovea__subcmd__generate)").nth(1).unwrap_or_else(|| panic!("no generate case in {bash}"));
+    assert!(generate.split(";;").next().unwrap().contains("--interpolate"), "{generate}");
     // The commands parsed outside clap are named in the top-level help.
     let (ok, help, _) = fovea(&["--help"]);
     assert!(ok && help.contains("fovea train yolo|unet|autoencoder|vae") && help.contains("fovea generate"), "{help}");

@@ -198,3 +198,113 @@ fn bad_folders_and_flags_give_one_clear_error() {
     fails_with(&["train", "lenet5", "--image-size", "32x32"], "required arguments were not provided");
     std::fs::remove_dir_all(base).unwrap();
 }
+
+/// `folder`'s pictures under other class names (or fewer classes).
+fn renamed_folder(name: &str, classes: &[&str], per_class: usize) -> PathBuf {
+    let root = std::env::temp_dir().join(format!("fovea-datadir-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    for (c, class) in classes.iter().enumerate() {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for i in 0..per_class {
+            std::fs::write(root.join(class).join(format!("{i}.png")), encode_png(&picture(c, i)).unwrap()).unwrap();
+        }
+    }
+    root
+}
+
+#[test]
+fn evaluate_reads_a_class_folder_and_the_model_file_keeps_its_class_names() {
+    let root = folder("evaluate", 40);
+    let out_dir = root.with_extension("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let model = out_dir.join("m.safetensors");
+    let (m, data) = (model.to_str().unwrap(), root.to_str().unwrap());
+    let train = ["train", "lenet5", "--data", data, "--color-mode", "grayscale", "--validation-split", "0.25", "--epochs", "4"];
+    let (ok, out, err) = fovea(&[&train[..], &["--batch-size", "8", "--verbose", "0", "-o", m]].concat());
+    assert!(ok, "{out}\n{err}");
+    let val = number_after(&out, "Validation accuracy: ");
+    // The whole folder (training and validation files): Keras's line, then the test metrics.
+    let (ok, out, err) = fovea(&["evaluate", m, "--data", data]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("Found 120 files belonging to 3 classes."), "{out}");
+    let (loss, acc) = (number_after(&out, "Test loss: "), number_after(&out, "Test accuracy: "));
+    eprintln!("evaluate --data: loss {loss}, accuracy {acc} (validation accuracy {val})");
+    assert!(acc > 0.9 && loss.is_finite() && loss < 1.0, "loss {loss}, accuracy {acc}\n{out}");
+    // predict names the class beside its index, from the model file.
+    for (c, image) in fresh_images(&out_dir) {
+        let (ok, out, err) = fovea(&["predict", m, image.to_str().unwrap()]);
+        assert!(ok, "{err}");
+        let line = out.lines().find(|l| l.starts_with(image.to_str().unwrap())).unwrap();
+        let first = line.rsplit_once(": ").unwrap().1;
+        assert!(first.starts_with(&format!("{c} {} (", CLASSES[c])), "{line}");
+    }
+    // The same pictures under other names: refused, naming both lists.
+    let renamed = renamed_folder("evaluate-renamed", &["x_top", "y_middle", "z_bottom"], 2);
+    let (ok, out, err) = fovea(&["evaluate", m, "--data", renamed.to_str().unwrap()]);
+    assert!(!ok, "{out}");
+    assert!(
+        err.contains(&format!("{m} was trained on the classes [\"a_top\", \"b_middle\", \"c_bottom\"]"))
+            && err.contains("holds the classes [\"x_top\", \"y_middle\", \"z_bottom\"]"),
+        "{err}"
+    );
+    // A model file without class names: the number of classes is checked against its output.
+    let fresh = out_dir.join("fresh.safetensors");
+    let (ok, _, err) = fovea(&["create", "lenet5", "--classes", "3", "--input-shape", "28x28x1", "-o", fresh.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let two = renamed_folder("evaluate-two", &["a_top", "b_middle"], 2);
+    let (ok, out, err) = fovea(&["evaluate", fresh.to_str().unwrap(), "--data", two.to_str().unwrap()]);
+    assert!(!ok && err.contains(&format!("outputs 3 classes but {} holds 2 class folders", two.display())), "{out}\n{err}");
+    let (ok, out, err) = fovea(&["evaluate", fresh.to_str().unwrap(), "--data", data]);
+    assert!(ok && out.contains("Test accuracy: "), "{out}\n{err}");
+    fails_with(&["evaluate", m, "--data", data, "--color-mode", "rgb"], "takes 1-channel images, not --color-mode rgb");
+    fails_with(&["evaluate", m, "--data", data, "--image-size", "32x32"], "takes 28x28 images, not --image-size 32x32");
+    fails_with(&["evaluate", m, "--data", data, "--dataset", "mnist"], "cannot be used with");
+    fails_with(&["evaluate", m, "--image-size", "28x28"], "required arguments were not provided");
+    fails_with(&["evaluate", m, "--data", out_dir.to_str().unwrap()], "no class sub-folders");
+    for dir in [root, out_dir, renamed, two] {
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+#[test]
+fn a_functional_model_file_resumes_on_a_folder_and_keeps_training() {
+    let root = folder("functional", 4);
+    let out_dir = root.with_extension("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let (created, trained) = (out_dir.join("f.safetensors"), out_dir.join("f2.safetensors"));
+    let (f, f2, data) = (created.to_str().unwrap(), trained.to_str().unwrap(), root.to_str().unwrap());
+    let (ok, _, err) = fovea(&["create", "resnet20", "--classes", "3", "--input-shape", "16x16x3", "-o", f]);
+    assert!(ok, "{err}");
+    // The folder's images take the file's input size and channels (16x16 rgb) by default.
+    let resume = ["train", "--data", data, "--validation-split", "0.25", "--epochs", "1", "--batch-size", "3", "--verbose", "2"];
+    let (ok, out, err) = fovea(&[&resume[..], &["--resume", f, "-o", f2]].concat());
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("Found 12 files belonging to 3 classes."), "{out}");
+    assert!(out.contains(&format!("Training {f} on 9 ")) && out.contains("Epoch 1/1"), "{out}");
+    assert!(
+        out.contains("Validation accuracy: ") && out.contains(&format!("Saved the model (architecture, weights, optimizer state) to {f2}"))
+    );
+    assert_ne!(std::fs::read(&created).unwrap(), std::fs::read(&trained).unwrap(), "training changed nothing");
+    // The saved file is functional, compiled, and names the folder's classes.
+    let image = &fresh_images(&out_dir)[0].1;
+    let (ok, out, err) = fovea(&["predict", f2, image.to_str().unwrap(), "--top-k", "3"]);
+    assert!(ok, "{err}");
+    for (c, name) in CLASSES.iter().enumerate() {
+        assert!(out.lines().any(|l| l.trim_start().starts_with(&format!("{c} {name} "))), "{out}");
+    }
+    let (ok, out, err) = fovea(&["evaluate", f2, "--data", data]);
+    assert!(ok && out.contains("Found 12 files belonging to 3 classes.") && out.contains("Test accuracy: "), "{out}\n{err}");
+    // Resumed again (with its optimizer state), and refused on other classes or image sizes.
+    let (ok, out, err) = fovea(&[&resume[..], &["--resume", f2]].concat());
+    assert!(ok && out.contains(&format!("Training {f2} on 9 ")), "{out}\n{err}");
+    let renamed = renamed_folder("functional-renamed", &["p", "q", "r"], 4);
+    // Refused before any image is decoded: a broken one would otherwise be the error.
+    std::fs::write(renamed.join("p/broken.png"), b"\x89PNG not really").unwrap();
+    let mut other = resume.to_vec();
+    other[2] = renamed.to_str().unwrap();
+    fails_with(&[&other[..], &["--resume", f2]].concat(), "was trained on the classes [\"a_top\", \"b_middle\", \"c_bottom\"]");
+    fails_with(&[&resume[..], &["--resume", f, "--image-size", "28x28"]].concat(), "takes (16, 16, 3) inputs but");
+    for dir in [root, out_dir, renamed] {
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
