@@ -1,5 +1,76 @@
 //! The [`Layer`] trait — Keras's layer contract — and [`LayerBase`], the state every layer
 //! shares (name, trainable flag, weights created through one path, extra losses).
+//!
+//! A custom layer, as Keras's subclassing guide writes one: weights created in `build` once
+//! the input shape is known, the computation in `call`, a config that rebuilds it, and one
+//! registration line so that model files holding it load anywhere the crate is linked.
+//!
+//! ```
+//! use fovea_core::{Tensor, Variable};
+//! use fovea_nn::initializers::Initializer;
+//! use fovea_nn::layer::{single_input, single_shape, Layer, LayerBase, LayerRef, ShapeSpec};
+//! use fovea_nn::layers::Dense;
+//! use fovea_nn::model::io::{load_model, save_model};
+//! use fovea_nn::model::{Model, Sequential};
+//! use std::sync::{Arc, OnceLock};
+//!
+//! /// `x · w` per feature: one trainable scale per input feature.
+//! struct Scale {
+//!     base: LayerBase,
+//!     w: OnceLock<Variable>,
+//! }
+//!
+//! impl Scale {
+//!     fn new() -> Self {
+//!         Scale { base: LayerBase::new("Scale"), w: OnceLock::new() }
+//!     }
+//!     fn from_config(_config: &serde_json::Value) -> fovea_nn::Result<LayerRef> {
+//!         Ok(Arc::new(Scale::new()))
+//!     }
+//! }
+//!
+//! impl Layer for Scale {
+//!     fn base(&self) -> &LayerBase {
+//!         &self.base
+//!     }
+//!     fn class_name(&self) -> &'static str {
+//!         "Scale"
+//!     }
+//!     fn build(&self, input_shapes: &[ShapeSpec]) -> fovea_nn::Result<()> {
+//!         let features = single_shape(&self.base, input_shapes)?.last().copied().flatten();
+//!         let features = features.ok_or_else(|| self.base.error("the feature axis must be known"))?;
+//!         let w = self.base.add_weight("scale", &[features], &Initializer::Ones, true, None)?;
+//!         let _ = self.w.set(w);
+//!         Ok(())
+//!     }
+//!     fn compute_output_shape(&self, input_shapes: &[ShapeSpec]) -> fovea_nn::Result<ShapeSpec> {
+//!         Ok(single_shape(&self.base, input_shapes)?.clone())
+//!     }
+//!     fn call(&self, inputs: &[Tensor], _training: bool) -> fovea_nn::Result<Tensor> {
+//!         let w = self.w.get().ok_or_else(|| self.base.error("called before build"))?;
+//!         Ok(single_input(&self.base, inputs)?.mul(&w.value())?)
+//!     }
+//!     fn config(&self) -> serde_json::Value {
+//!         serde_json::json!({"name": self.name(), "trainable": self.trainable()})
+//!     }
+//! }
+//!
+//! fovea_nn::register_layer_class!("Scale", Scale::from_config);
+//!
+//! fn main() -> fovea_nn::Result<()> {
+//!     let model = Sequential::with_input_shape(&[3]);
+//!     model.add(Scale::new())?;
+//!     model.add(Dense::new(2))?;
+//!     let path = std::env::temp_dir().join(format!("scale-doc-{}.safetensors", std::process::id()));
+//!     save_model(&model, &path)?;
+//!     let back = load_model(&path)?;
+//!     std::fs::remove_file(&path).ok();
+//!     let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], vec![1, 3], fovea_core::Device::Cpu)?;
+//!     assert_eq!(back.predict(&x, 1)?.to_vec::<f32>()?, model.predict(&x, 1)?.to_vec::<f32>()?);
+//!     assert_eq!(back.layers()[0].class_name(), "Scale");
+//!     Ok(())
+//! }
+//! ```
 
 use crate::regularizers::Regularizer;
 use crate::{initializers::Initializer, Error, Result};
