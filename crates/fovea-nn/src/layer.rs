@@ -61,6 +61,7 @@
 //!     let model = Sequential::with_input_shape(&[3]);
 //!     model.add(Scale::new())?;
 //!     model.add(Dense::new(2))?;
+//!     model.build_for(&[3])?;
 //!     let path = std::env::temp_dir().join(format!("scale-doc-{}.safetensors", std::process::id()));
 //!     save_model(&model, &path)?;
 //!     let back = load_model(&path)?;

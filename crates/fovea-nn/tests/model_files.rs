@@ -158,28 +158,3 @@ fn huge_specs_are_refused_before_allocation() {
     assert!(e.contains("too large to allocate"), "{e}");
     assert!(sequential_from_config(&spec(100), Some(&[784])).is_ok());
 }
-
-#[test]
-fn a_model_with_an_input_shape_builds_each_layer_as_it_is_added() {
-    // Keras: Sequential([Input((8, 8, 1)), ...]) has its weights at once and saves before fit.
-    set_seed(6);
-    let model = Sequential::with_input_shape(&[8, 8, 1]);
-    model.add(Conv2D::new(4, (3, 3))).unwrap();
-    assert_eq!(model.weights().len(), 2, "the convolution has its kernel and bias already");
-    model.add(Flatten::new()).unwrap();
-    model.add(Dense::new(3)).unwrap();
-    assert_eq!(model.weights().iter().map(|v| v.value().numel()).sum::<usize>(), 40 + 6 * 6 * 4 * 3 + 3);
-    let path = std::env::temp_dir().join(format!("fovea-built-on-add-{}.safetensors", std::process::id()));
-    save_model(&model, &path).unwrap();
-    let back = load_model(&path).unwrap();
-    std::fs::remove_file(&path).unwrap();
-    let x = Tensor::random_uniform([2, 8, 8, 1], 0.0, 1.0, Some(1), Device::Cpu).unwrap();
-    assert_eq!(back.predict(&x, 2).unwrap().to_vec::<f32>().unwrap(), model.predict(&x, 2).unwrap().to_vec::<f32>().unwrap());
-    // A layer that cannot take the shape it would receive is refused, and the model is unchanged.
-    let too_big = Sequential::with_input_shape(&[4, 4, 1]);
-    let e = too_big.add(Conv2D::new(2, (5, 5))).unwrap_err().to_string();
-    assert!(e.contains("conv2d"), "{e}");
-    assert!(too_big.layers().is_empty() && too_big.weights().is_empty());
-    too_big.add(Conv2D::new(2, (3, 3))).unwrap();
-    assert_eq!(too_big.layers().len(), 1);
-}

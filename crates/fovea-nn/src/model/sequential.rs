@@ -38,9 +38,6 @@ impl Sequential {
     }
 
     /// An empty model whose inputs have this shape without the batch (`keras.Input(shape)`).
-    /// As in Keras, each layer added to it is built at once: the model can be summarized,
-    /// saved or given weights before any data flows, and a layer that cannot take the shape
-    /// it would receive is refused by [`Sequential::add`].
     pub fn with_input_shape(shape: &[usize]) -> Self {
         let model = Self::new();
         *model.input_shape.write().expect("lock") = Some(std::iter::once(None).chain(shape.iter().map(|&d| Some(d))).collect());
@@ -59,9 +56,8 @@ impl Sequential {
     /// Appends a layer.
     ///
     /// # Errors
-    /// `Layer` when the model knows its input shape ([`Sequential::with_input_shape`], or
-    /// built) and the new layer cannot take the shape it would receive; the model is then left
-    /// as it was.
+    /// `Layer` when the model is already built and the new layer does not accept the current
+    /// output shape.
     pub fn add(&self, layer: impl Layer + 'static) -> Result<()> {
         self.add_ref(Arc::new(layer))
     }
@@ -79,14 +75,6 @@ impl Sequential {
         self.layers.write().expect("lock").push(layer);
         if self.base.is_built() {
             self.base.reset_built();
-        }
-        if let Some(shape) = self.input_shape() {
-            // Keras builds a layer added to a model that knows its input shape.
-            if let Err(e) = self.build(&[shape]) {
-                self.layers.write().expect("lock").pop();
-                return Err(e);
-            }
-            self.base.mark_built();
         }
         Ok(())
     }

@@ -168,19 +168,22 @@ pub fn minibatch_features(x: &Tensor, kernel: &Tensor, num_kernels: usize, kerne
 /// `discriminator` with a [`MinibatchDiscrimination`]`(num_kernels, kernel_dim)` layer inserted
 /// before its last layer (the one-logit head of [`crate::generative::gan::dense_discriminator`]
 /// and [`crate::generative::gan::dcgan_discriminator`], which it then reads `A + B` features):
-/// the paper's place for it. Call it before the discriminator is built (before `Gan::new`).
+/// the paper's place for it. Call it before training: a head already built (a model declared
+/// with an input shape builds its layers as they are added) is rebuilt from its config with
+/// fresh weights for its new input size.
 ///
 /// # Errors
-/// `Config` for a discriminator that has fewer than 2 layers or is already built.
+/// `Config` for a discriminator with fewer than 2 layers; the layers' errors.
 pub fn with_minibatch_discrimination(discriminator: Sequential, num_kernels: usize, kernel_dim: usize) -> Result<Sequential> {
-    if discriminator.layers().len() < 2 || !discriminator.weights().is_empty() {
+    if discriminator.layers().len() < 2 {
         return Err(Error::Config(format!(
-            "with_minibatch_discrimination: expected an unbuilt discriminator of 2 layers or more (features, then the head), got {} layers{}",
-            discriminator.layers().len(),
-            if discriminator.weights().is_empty() { "" } else { ", already built" }
+            "with_minibatch_discrimination: expected a discriminator of 2 layers or more (features, then the head), got {} layers",
+            discriminator.layers().len()
         )));
     }
     let head = discriminator.pop()?;
+    let head =
+        if head.weights().is_empty() { head } else { fovea_nn::model::registry::layer_from_config(head.class_name(), &head.config())? };
     discriminator.add(MinibatchDiscrimination::new(num_kernels, kernel_dim))?;
     discriminator.add_ref(head)?;
     Ok(discriminator)
@@ -357,8 +360,11 @@ mod tests {
         let h = gan.fit_multi(std::slice::from_ref(&x), &[], opts, &mut []).unwrap();
         assert!(h.history["d_loss"][0].is_finite());
         assert_ne!(gan.discriminator.layers()[3].weights()[0].value().to_vec::<f32>().unwrap(), t, "the layer's kernel trains");
-        let e = with_minibatch_discrimination(d, 2, 2).err().unwrap().to_string();
-        assert!(e.contains("already built"), "{e}");
+        // On a built discriminator the head is rebuilt for its wider input.
+        let twice = with_minibatch_discrimination(d, 2, 2).unwrap();
+        let head = twice.layers().last().unwrap().clone();
+        assert_eq!(head.weights()[0].value().dims(), &[7 * 7 * 128 + 8 + 2, 1]);
+        assert_eq!(twice.layers().iter().filter(|l| l.class_name() == "MinibatchDiscrimination").count(), 2);
         let one = Sequential::new();
         one.add(fovea_nn::layers::Dense::new(1)).unwrap();
         let e = with_minibatch_discrimination(one, 2, 2).err().unwrap().to_string();
