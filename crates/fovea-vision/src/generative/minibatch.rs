@@ -362,6 +362,7 @@ mod tests {
         assert_ne!(gan.discriminator.layers()[3].weights()[0].value().to_vec::<f32>().unwrap(), t, "the layer's kernel trains");
         // On a built discriminator the head is rebuilt for its wider input.
         let twice = with_minibatch_discrimination(d, 2, 2).unwrap();
+        twice.build_for(&[28, 28, 1]).unwrap();
         let head = twice.layers().last().unwrap().clone();
         assert_eq!(head.weights()[0].value().dims(), &[7 * 7 * 128 + 8 + 2, 1]);
         assert_eq!(twice.layers().iter().filter(|l| l.class_name() == "MinibatchDiscrimination").count(), 2);
